@@ -1,0 +1,169 @@
+import * as fs from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { KiteError } from './errors';
+
+/**
+ * Kite's configuration: one schema, one documented default per key. Sources, later wins:
+ * defaults < YAML file (--config) < KITE_* environment variables < command-line flags.
+ * An environment variable names a key by its path, upper snake case: `proxy.port` is `KITE_PROXY_PORT`,
+ * `datanode.segmentMaxRows` is `KITE_DATANODE_SEGMENT_MAX_ROWS`.
+ */
+const port = z.number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    common: z
+      .object({
+        /** Prefix of every meta store key; two clusters can share one etcd with different roots. */
+        rootPath: z.string().min(1).default('kite'),
+        /** Where embedded backends, logs and local object storage live. */
+        dataDir: z.string().min(1).default('./.kite/data'),
+        /** Session lease TTL. Short means fast failure detection; too short and GC pauses look like death. */
+        sessionTtlSeconds: z.number().int().min(2).max(300).default(5),
+        /** Address other processes use to reach this one. Loopback unless deployed. */
+        advertiseHost: z.string().default('127.0.0.1'),
+        /** Address servers bind to. */
+        listenHost: z.string().default('127.0.0.1'),
+      })
+      .default({}),
+    meta: z
+      .object({
+        /** `embedded` (a file-backed store under dataDir, one process) or `etcd`. */
+        type: z.enum(['embedded', 'etcd']).default('embedded'),
+        /** etcd endpoints when type is `etcd`. */
+        etcdEndpoints: z.array(z.string()).default(['http://127.0.0.1:2379']),
+      })
+      .default({}),
+    wal: z
+      .object({
+        /** `embedded` (a file log per channel under dataDir) or `kafka`. */
+        type: z.enum(['embedded', 'kafka']).default('embedded'),
+        /** Kafka bootstrap brokers when type is `kafka`. */
+        kafkaBrokers: z.array(z.string()).default(['127.0.0.1:9092']),
+      })
+      .default({}),
+    storage: z
+      .object({
+        /** `local` (a directory) or `s3`. */
+        type: z.enum(['local', 's3']).default('local'),
+        /** Directory for `local`; defaults to `<dataDir>/objects` when empty. */
+        path: z.string().default(''),
+        s3: z
+          .object({
+            endpoint: z.string().default('http://127.0.0.1:9000'),
+            bucket: z.string().default('kite'),
+            region: z.string().default('us-east-1'),
+            accessKeyId: z.string().default(''),
+            secretAccessKey: z.string().default(''),
+            forcePathStyle: z.boolean().default(true),
+          })
+          .default({}),
+      })
+      .default({}),
+    proxy: z
+      .object({
+        /** Milvus's public gRPC port. */
+        port: port.default(19530),
+        /** HTTP port for /metrics, /healthz, /ready. */
+        metricsPort: port.default(9091),
+        /** Largest gRPC message accepted or sent (grpc-js defaults to 4 MiB, too small for bulk inserts). */
+        maxMessageBytes: z.number().int().min(1 << 20).default(256 << 20),
+        /** Deadline for a search or query when the client sets none. */
+        defaultTimeoutMs: z.number().int().min(100).default(30000),
+      })
+      .default({}),
+    querycoord: z
+      .object({
+        port: port.default(19531),
+        metricsPort: port.default(9092),
+        /** How often checkers compare targets with the distribution. */
+        checkIntervalMs: z.number().int().min(10).default(500),
+      })
+      .default({}),
+    querynode: z
+      .object({
+        port: port.default(19532),
+        metricsPort: port.default(9093),
+      })
+      .default({}),
+    datanode: z
+      .object({
+        port: port.default(19533),
+        metricsPort: port.default(9094),
+        /** A growing segment is sealed and flushed when it reaches this many rows. */
+        segmentMaxRows: z.number().int().min(1).default(100000),
+        /** A growing segment with no new rows for this long is sealed and flushed. */
+        sealIdleMs: z.number().int().min(100).default(10000),
+      })
+      .default({}),
+  })
+  .default({});
+
+export type KiteConfig = z.infer<typeof ConfigSchema>;
+
+function camelToSnake(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** Applies KITE_* variables onto a raw config object, guided by the shape of the defaults. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const defaults = ConfigSchema.parse({}) as Record<string, unknown>;
+  const walk = (shape: Record<string, unknown>, target: Record<string, unknown>, prefix: string): void => {
+    for (const [key, def] of Object.entries(shape)) {
+      const name = `${prefix}_${camelToSnake(key)}`;
+      if (def !== null && typeof def === 'object' && !Array.isArray(def)) {
+        const sub = (target[key] ??= {}) as Record<string, unknown>;
+        walk(def as Record<string, unknown>, sub, name);
+        continue;
+      }
+      const value = env[name];
+      if (value === undefined) continue;
+      if (typeof def === 'number') target[key] = Number(value);
+      else if (typeof def === 'boolean') target[key] = value === 'true' || value === '1';
+      else if (Array.isArray(def)) target[key] = value.split(',').map((s) => s.trim()).filter(Boolean);
+      else target[key] = value;
+    }
+  };
+  walk(defaults, raw, 'KITE');
+}
+
+function deepMerge(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined) continue;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const sub = (into[k] ??= {}) as Record<string, unknown>;
+      deepMerge(sub, v as Record<string, unknown>);
+    } else into[k] = v;
+  }
+}
+
+/** Loads and validates the configuration. A bad key names its path and the rule it broke. */
+export function loadConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: Record<string, unknown>;
+} = {}): KiteConfig {
+  const raw: Record<string, unknown> = {};
+  if (options.file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(options.file, 'utf8');
+    } catch (e) {
+      throw new KiteError('ParameterInvalid', `config file ${options.file} cannot be read: ${(e as Error).message}`);
+    }
+    const parsed: unknown = YAML.parse(text) ?? {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new KiteError('ParameterInvalid', `config file ${options.file} must hold a YAML mapping`);
+    }
+    deepMerge(raw, parsed as Record<string, unknown>);
+  }
+  applyEnv(raw, options.env ?? process.env);
+  if (options.overrides) deepMerge(raw, options.overrides);
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new KiteError('ParameterInvalid', `invalid configuration: ${issues}`);
+  }
+  return result.data;
+}
