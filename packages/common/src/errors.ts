@@ -15,7 +15,7 @@ export const LegacyCode = {
   IllegalCollectionName: 9,
   IllegalTOPK: 10,
   IndexNotExist: 25,
-  NotReadyServe: 45,
+  NotReadyServe: 1,
 } as const;
 
 interface ErrorSpec {

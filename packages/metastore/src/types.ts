@@ -23,7 +23,10 @@ export interface RangeResult {
   revision: number;
 }
 
-/** A comparison in a transaction's guard. A missing key has value undefined and version/revisions 0. */
+/**
+ * A comparison in a transaction's guard. A missing key has version/revisions 0; a `value` comparison on a missing
+ * key fails whatever the operator (etcd's rule), so test `version == 0` to guard "absent".
+ */
 export type Compare =
   | { key: string; target: 'value'; op: '==' | '!='; value: string }
   | { key: string; target: 'version' | 'modRevision' | 'createRevision'; op: '==' | '!=' | '<' | '>'; value: number };
@@ -59,12 +62,21 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
+export interface LeaseOptions {
+  /**
+   * Keep the lease alive in the background (default true). With false the lease expires after its TTL unless
+   * revoked first: keys bound to it are deleted and `onLost` fires, as when a holder process dies.
+   */
+  keepAlive?: boolean;
+}
+
 export interface Lease {
   readonly id: string;
   readonly ttlSeconds: number;
   /**
    * Called once when the lease is known or suspected to be gone (keep-alive failed past the TTL, or the store
    * said the lease no longer exists). A process whose session lease is lost must stop serving and re-register.
+   * Not called for the holder's own `revoke()`. A listener added after the loss is called at once (asynchronously).
    */
   onLost(listener: (reason: string) => void): void;
   /** Whether the store still holds this lease (asks the store). */
@@ -86,11 +98,12 @@ export interface MetaStore {
   txn(compares: Compare[], success: TxnOp[], failure?: TxnOp[]): Promise<TxnResult>;
   /**
    * Watches a prefix from `fromRevision` (inclusive). Pass `RangeResult.revision + 1` after a getPrefix to see
-   * every change after it with no gap. Handlers are called in revision order.
+   * every change after it with no gap. Handlers are called in revision order. 0 (or less) means "from the next
+   * change", as in etcd.
    */
   watchPrefix(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watcher>;
   /** Grants a lease kept alive in the background (at about a third of the TTL) until revoked or lost. */
-  grantLease(ttlSeconds: number): Promise<Lease>;
+  grantLease(ttlSeconds: number, options?: LeaseOptions): Promise<Lease>;
   /** Compacts history up to a revision (watchers behind it resync). Optional for embedded stores. */
   compact?(revision: number): Promise<void>;
   close(): Promise<void>;

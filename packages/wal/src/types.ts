@@ -43,7 +43,10 @@ export interface Subscription {
 export interface SubscribeOptions {
   /** Most records in one handler call. */
   maxBatch?: number;
-  /** Called when reading fails; the subscription keeps retrying unless closed. */
+  /**
+   * Called when reading fails or the handler throws; the subscription keeps retrying unless closed. After a
+   * handler failure the same records are delivered again (a failed batch is never skipped).
+   */
   onError?: (err: Error) => void;
 }
 

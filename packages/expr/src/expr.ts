@@ -1,0 +1,157 @@
+import type { Position } from './ast';
+import { Checker } from './check';
+import { compilePred, EvalContext, type PredFn } from './compile';
+import { CheckError, ExprError } from './errors';
+import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
+import type { Lit, Pred } from './ir';
+import { wordsToBytes } from './kernels';
+import type { ColumnBatch, FieldInfo, SchemaInfo } from './types';
+
+/** A parsed, type-checked filter. Build with parseExpr; evaluate with evaluate(). */
+export interface Expr {
+  /** The expression as the user wrote it. */
+  readonly text: string;
+  /** Columns the filter reads ('$meta' for dynamic-field keys), in order of first use. */
+  readonly fields: string[];
+  /** The typed form (for engines that want to inspect it, e.g. to prune segments by statistics). */
+  readonly ir: Pred;
+}
+
+class CompiledExpr implements Expr {
+  constructor(
+    readonly text: string,
+    readonly fields: string[],
+    readonly ir: Pred,
+    readonly run: PredFn,
+    readonly primaryKey: FieldInfo | undefined,
+  ) {}
+}
+
+function positionAt(text: string, offset: number): Position {
+  let line = 1;
+  let column = 1;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text[i] === '\n') {
+      line++;
+      column = 1;
+    } else column++;
+  }
+  return { offset, line, column };
+}
+
+/** Finds an unbalanced ( ) or [ ] outside string literals, for a clearer message than the parser's. */
+function bracketProblem(text: string): { message: string; offset: number } | undefined {
+  const stack: { ch: string; offset: number }[] = [];
+  const closing: Record<string, string> = { ')': '(', ']': '[' };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === '"' || c === "'") {
+      for (i++; i < text.length && text[i] !== c; i++) if (text[i] === '\\') i++;
+      continue;
+    }
+    if (c === '(' || c === '[') stack.push({ ch: c, offset: i });
+    else if (c === ')' || c === ']') {
+      const top = stack.pop();
+      if (top === undefined) return { message: `unbalanced '${c}': no matching '${closing[c]}' before it`, offset: i };
+      if (top.ch !== closing[c]) return { message: `'${c}' closes the '${top.ch}' opened at column ${positionAt(text, top.offset).column}`, offset: i };
+    }
+  }
+  const open = stack.pop();
+  if (open !== undefined) {
+    return { message: `unbalanced '${open.ch}': add the closing '${open.ch === '(' ? ')' : ']'}'`, offset: open.offset };
+  }
+  return undefined;
+}
+
+function syntaxError(text: string, e: PeggySyntaxError): ExprError {
+  if (e.expected === null) return new ExprError(e.message, text, e.location.start);
+  const brackets = bracketProblem(text);
+  if (brackets !== undefined) return new ExprError(brackets.message, text, positionAt(text, brackets.offset));
+  const found = e.found === null ? 'end of input' : JSON.stringify(e.found);
+  const expected = [...new Set(e.expected.filter((x) => x.type === 'literal').map((x) => x.text ?? ''))].filter((x) => x !== '');
+  const wanted = expected.length > 0 && expected.length <= 8 ? `; expected ${expected.map((x) => `'${x}'`).join(', ')}` : '';
+  const what = e.found === null ? 'the expression ends too early' : `unexpected ${found}`;
+  return new ExprError(`syntax error: ${what}${wanted}`, text, e.location.start);
+}
+
+/**
+ * Parses and type-checks a Milvus filter expression against a schema, binding `{name}` template parameters from
+ * `params` (Milvus expr_params). Throws ExprError (a KiteError of kind ExpressionInvalid) with the position of the
+ * problem. An empty expression is an error: callers treat an empty filter as "no filter" before calling this.
+ */
+export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>): Expr {
+  if (text.trim() === '') throw new ExprError('the expression is empty', text);
+  let tree;
+  try {
+    tree = parseSyntax(text);
+  } catch (e) {
+    if (e instanceof PeggySyntaxError) throw syntaxError(text, e);
+    throw e;
+  }
+  const checker = new Checker(schema, params);
+  let ir: Pred;
+  try {
+    ir = checker.pred(tree);
+  } catch (e) {
+    if (e instanceof CheckError) throw new ExprError(e.message, text, e.loc?.start);
+    throw e;
+  }
+  const pk = schema.fields.find((f) => f.isPrimaryKey === true);
+  return new CompiledExpr(text, [...checker.used], ir, compilePred(ir), pk);
+}
+
+function compiled(expr: Expr): CompiledExpr {
+  if (!(expr instanceof CompiledExpr)) throw new TypeError('expected an Expr returned by parseExpr()');
+  return expr;
+}
+
+/** Returns a bitmap with bit i (byte i>>3, bit i&7, LSB first) set when row i satisfies the expression. */
+export function evaluate(expr: Expr, batch: ColumnBatch): Uint8Array {
+  const ctx = new EvalContext(batch);
+  const mask = compiled(expr).run(ctx);
+  return wordsToBytes(mask.t, ctx.n);
+}
+
+/** Number of rows set in a bitmap from evaluate(). */
+export function countMatches(bitmap: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < bitmap.length; i++) {
+    let b = bitmap[i] as number;
+    while (b !== 0) {
+      b &= b - 1;
+      count++;
+    }
+  }
+  return count;
+}
+
+/**
+ * Fast path the engine uses for Delete/Get by primary key: when the expression is `pk in [...]`, `pk == v`, or an
+ * `or` of those, the keys (bigint for an Int64 key, string for a VarChar key; duplicates removed, values that no
+ * key can equal dropped). Otherwise undefined.
+ */
+export function primaryKeyTerms(expr: Expr): (bigint | string)[] | undefined {
+  const { primaryKey: pk, ir } = compiled(expr);
+  if (pk === undefined) return undefined;
+  const out: (bigint | string)[] = [];
+  const key = (v: Lit): void => {
+    if (pk.type === 'VarChar') {
+      if (typeof v === 'string') out.push(v);
+    } else if (typeof v === 'bigint') out.push(v);
+    else if (typeof v === 'number' && Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63) out.push(BigInt(v));
+  };
+  const collect = (p: Pred): boolean => {
+    if (p.k === 'in' && p.a.k === 'col' && p.a.field === pk.name) {
+      p.values.forEach(key);
+      return true;
+    }
+    if (p.k === 'cmp' && p.op === '==' && p.a.k === 'col' && p.a.field === pk.name && p.b.k === 'lit') {
+      key(p.b.v);
+      return true;
+    }
+    if (p.k === 'or') return p.args.every(collect);
+    return false;
+  };
+  if (!collect(ir)) return undefined;
+  return [...new Set(out)];
+}

@@ -1,0 +1,17 @@
+/**
+ * @kite/expr — Milvus's boolean filter expressions for Search, Query and Delete: parse and type-check once
+ * (parseExpr), evaluate over column batches into a row bitmap (evaluate), and extract primary keys for the
+ * Delete/Get fast path (primaryKeyTerms).
+ */
+export { parseExpr, evaluate, primaryKeyTerms, countMatches, type Expr } from './expr';
+export { ExprError } from './errors';
+export {
+  DYNAMIC_FIELD,
+  type ScalarType,
+  type FieldInfo,
+  type SchemaInfo,
+  type Column,
+  type ColumnBatch,
+} from './types';
+export type { Pred, Val, Lit, ColType, ElemType, NumMode, PathKey } from './ir';
+export type { Position, CmpOp, ArithOp } from './ast';

@@ -1,0 +1,50 @@
+/** Schema and column shapes the expression package works on. */
+
+export type ScalarType =
+  | 'Bool'
+  | 'Int8'
+  | 'Int16'
+  | 'Int32'
+  | 'Int64'
+  | 'Float'
+  | 'Double'
+  | 'VarChar'
+  | 'JSON'
+  | 'Array'
+  | 'FloatVector';
+
+export interface FieldInfo {
+  name: string;
+  type: ScalarType;
+  isPrimaryKey?: boolean;
+  /** Element type of an Array field. */
+  elementType?: ScalarType;
+  /** The field accepts nulls (Milvus 2.5+); rows whose Column.valid byte is 0 are SQL NULL. */
+  nullable?: boolean;
+}
+
+/** The collection schema as the parser needs it. The dynamic field's column is named '$meta'. */
+export interface SchemaInfo {
+  fields: FieldInfo[];
+  enableDynamicField: boolean;
+}
+
+/** Name of the column that holds a collection's dynamic field (a JSON object per row). */
+export const DYNAMIC_FIELD = '$meta';
+
+/**
+ * One column of a batch. `valid`, when present, has one byte per row: 0 marks a SQL NULL (nullable fields).
+ * Array fields arrive as kind 'json' whose values are JS arrays (numbers, bigints, strings or booleans).
+ */
+export type Column =
+  | { kind: 'bool'; data: Uint8Array; valid?: Uint8Array } // 0/1
+  | { kind: 'int'; data: Int32Array; valid?: Uint8Array } // Int8/16/32
+  | { kind: 'int64'; data: BigInt64Array; valid?: Uint8Array }
+  | { kind: 'float'; data: Float32Array | Float64Array; valid?: Uint8Array }
+  | { kind: 'string'; data: string[]; valid?: Uint8Array }
+  | { kind: 'json'; data: unknown[]; valid?: Uint8Array }; // parsed JSON values (undefined/null when absent)
+
+export interface ColumnBatch {
+  numRows: number;
+  column(name: string): Column | undefined;
+}

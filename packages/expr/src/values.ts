@@ -1,0 +1,150 @@
+/** Per-row value semantics shared by the compiled evaluator: JSON paths, JSON equality, LIKE patterns. */
+import type { CmpOp } from './ast';
+import type { Lit, PathKey } from './ir';
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const CANONICAL_INDEX = /^(0|[1-9][0-9]{0,9})$/;
+
+/**
+ * Follows a JSON path the way Milvus's JSON pointers do: on an array a key must be a position (a number, or a
+ * string such as "0"); on an object a key is a property name (a number key n means property "n"). Returns
+ * undefined when any step is missing; a present JSON null is returned as null.
+ */
+export function walkPath(root: unknown, path: readonly PathKey[]): unknown {
+  let cur = root;
+  for (const key of path) {
+    if (Array.isArray(cur)) {
+      const idx = typeof key === 'number' ? key : CANONICAL_INDEX.test(key) ? Number(key) : -1;
+      if (idx < 0 || idx >= cur.length) return undefined;
+      cur = cur[idx];
+    } else if (cur !== null && typeof cur === 'object') {
+      const name = typeof key === 'number' ? String(key) : key;
+      if (!hasOwn.call(cur, name)) return undefined;
+      cur = (cur as Record<string, unknown>)[name];
+    } else {
+      return undefined;
+    }
+  }
+  return cur;
+}
+
+const isNum = (x: unknown): x is number | bigint => typeof x === 'number' || typeof x === 'bigint';
+
+/**
+ * Equality between a JSON (or Array element) value and a constant: numbers compare by mathematical value across
+ * number/bigint (so 1 == 1.0 and int64 values beyond 2^53 stay exact), arrays element-wise; other types never equal.
+ */
+export function jsonEquals(x: unknown, lit: Lit): boolean {
+  if (isNum(lit)) return isNum(x) && x == lit; // eslint-disable-line eqeqeq -- exact across bigint/number
+  if (Array.isArray(lit)) {
+    if (!Array.isArray(x) || x.length !== lit.length) return false;
+    for (let i = 0; i < lit.length; i++) if (!jsonEquals(x[i], lit[i] as Lit)) return false;
+    return true;
+  }
+  return x === lit;
+}
+
+/**
+ * `x op lit` for a JSON value x. A missing key or a value of another type is unequal to everything: false for
+ * every operator except `!=` (as Milvus does).
+ */
+export function jsonComparer(op: CmpOp, lit: Lit): (x: unknown) => boolean {
+  const mismatch = op === '!=';
+  if (op === '==') return (x) => jsonEquals(x, lit);
+  if (op === '!=') return (x) => !jsonEquals(x, lit);
+  if (isNum(lit)) {
+    switch (op) {
+      case '<':
+        return (x) => (isNum(x) ? x < lit : mismatch);
+      case '<=':
+        return (x) => (isNum(x) ? x <= lit : mismatch);
+      case '>':
+        return (x) => (isNum(x) ? x > lit : mismatch);
+      case '>=':
+        return (x) => (isNum(x) ? x >= lit : mismatch);
+    }
+  }
+  if (typeof lit === 'string') {
+    switch (op) {
+      case '<':
+        return (x) => (typeof x === 'string' ? x < lit : mismatch);
+      case '<=':
+        return (x) => (typeof x === 'string' ? x <= lit : mismatch);
+      case '>':
+        return (x) => (typeof x === 'string' ? x > lit : mismatch);
+      case '>=':
+        return (x) => (typeof x === 'string' ? x >= lit : mismatch);
+    }
+  }
+  return () => mismatch;
+}
+
+/**
+ * Membership of a JSON value in a constant list, with jsonEquals semantics, using sets for scalars.
+ */
+export function jsonMember(values: readonly Lit[]): (x: unknown) => boolean {
+  const nums = new Set<number>();
+  const bigs = new Set<bigint>();
+  const strs = new Set<string>();
+  const bools = new Set<boolean>();
+  const lists: Lit[][] = [];
+  for (const v of values) {
+    if (typeof v === 'number') {
+      nums.add(v);
+      if (Number.isInteger(v)) bigs.add(BigInt(v));
+    } else if (typeof v === 'bigint') {
+      bigs.add(v);
+      if (BigInt(Number(v)) === v) nums.add(Number(v));
+    } else if (typeof v === 'string') strs.add(v);
+    else if (typeof v === 'boolean') bools.add(v);
+    else lists.push(v);
+  }
+  return (x) => {
+    switch (typeof x) {
+      case 'number':
+        return nums.has(x);
+      case 'bigint':
+        return bigs.has(x);
+      case 'string':
+        return strs.has(x);
+      case 'boolean':
+        return bools.has(x);
+      default:
+        return Array.isArray(x) && lists.some((l) => jsonEquals(x, l));
+    }
+  };
+}
+
+/**
+ * Compiles a LIKE pattern: `%` matches any run of characters, `_` exactly one character, and a backslash makes
+ * the next character literal (`\%`, `\_`, `\\`). Prefix, suffix, infix and exact patterns avoid regular
+ * expressions.
+ */
+export function likeMatcher(pattern: string): (s: string) => boolean {
+  type Token = { wild: '%' | '_' } | { lit: string };
+  const tokens: Token[] = [];
+  const chars = Array.from(pattern);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] as string;
+    if (c === '\\' && i + 1 < chars.length) tokens.push({ lit: chars[++i] as string });
+    else if (c === '%' || c === '_') tokens.push({ wild: c });
+    else tokens.push({ lit: c });
+  }
+  let lead = 0;
+  while (lead < tokens.length && 'wild' in (tokens[lead] as Token) && (tokens[lead] as { wild: string }).wild === '%') lead++;
+  let trail = 0;
+  while (trail < tokens.length - lead && 'wild' in (tokens[tokens.length - 1 - trail] as Token) && (tokens[tokens.length - 1 - trail] as { wild: string }).wild === '%') trail++;
+  const core = tokens.slice(lead, tokens.length - trail);
+  if (core.every((t) => 'lit' in t)) {
+    const text = core.map((t) => (t as { lit: string }).lit).join('');
+    if (lead === 0 && trail === 0) return (s) => s === text;
+    if (lead === 0) return (s) => s.startsWith(text);
+    if (trail === 0) return (s) => s.endsWith(text);
+    return (s) => s.includes(text);
+  }
+  const source = tokens
+    .map((t) => ('lit' in t ? t.lit.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : t.wild === '%' ? '.*' : '.'))
+    .join('');
+  const re = new RegExp(`^${source}$`, 'su');
+  return (s) => re.test(s);
+}

@@ -1,0 +1,499 @@
+// N-API glue for @kite/faiss. Arguments are checked here (the TypeScript wrapper checks them too, with friendlier
+// messages) so that no call from JS can crash the process. Heavy calls run as AsyncWorkers on the libuv pool and
+// keep every JS typed array they read or write referenced until they finish; the IndexCore itself is held through
+// a shared_ptr, so free() while a call is in flight only drops the wrapper's reference.
+#include <napi.h>
+
+#include <faiss/impl/FaissException.h>
+
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <new>
+
+#include "core.h"
+
+namespace {
+
+using kite::CodedError;
+
+constexpr uint64_t kChecksumSeed = 0x6b697465u;  // "kite"
+constexpr size_t kFrameBytes = 16;               // u64 payload length + u64 checksum, before the faiss payload
+
+Napi::Error codedError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+[[noreturn]] void throwCoded(Napi::Env env, const char* code, const std::string& message) {
+  throw codedError(env, code, message);
+}
+
+// 64-bit checksum over the payload: catches truncation and bit rot before faiss parses anything.
+uint64_t checksum(const uint8_t* p, size_t n) {
+  uint64_t h = kChecksumSeed ^ (n * 0x9e3779b97f4a7c15ull);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h ^= w * 0x87c37b91114253d5ull;
+    h = (h << 31 | h >> 33) * 0x4cf5ad432745937full;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+void putU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t getU64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// ---- argument helpers ----
+
+std::string argString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsString()) throwCoded(info.Env(), kite::ERR_BAD_PARAM, std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int64_t argInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {
+  if (i >= info.Length() || !info[i].IsNumber()) throwCoded(info.Env(), kite::ERR_BAD_PARAM, std::string(name) + " must be a number");
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    throwCoded(info.Env(), kite::ERR_BAD_PARAM, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                                    std::to_string(hi) + "], got " + info[i].ToString().Utf8Value());
+  }
+  return static_cast<int64_t>(d);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> argTyped(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* name,
+                               const char* typeName) {
+  if (i >= info.Length() || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
+    throwCoded(info.Env(), kite::ERR_BAD_PARAM, std::string(name) + " must be a " + typeName);
+  }
+  return info[i].As<Napi::TypedArrayOf<T>>();
+}
+
+// A promise-returning job on the libuv pool.
+class Job : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<void()>;
+  using Done = std::function<Napi::Value(Napi::Env)>;
+
+  Job(Napi::Env env, Work work, Done done)
+      : Napi::AsyncWorker(env, "kite-faiss"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        done_(std::move(done)) {}
+
+  // Keeps a JS value (an input or output array, the wrapper) alive until the job completes.
+  void keep(Napi::Value v) {
+    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+
+  Napi::Promise start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (const CodedError& e) {
+      fail(e.code(), e.what());
+    } catch (const faiss::FaissException& e) {
+      fail(kite::ERR_INTERNAL, std::string("faiss: ") + e.what());
+    } catch (const std::bad_alloc&) {
+      fail(kite::ERR_INTERNAL, "out of memory in faiss call");
+    } catch (const std::exception& e) {
+      fail(kite::ERR_INTERNAL, e.what());
+    } catch (...) {
+      fail(kite::ERR_INTERNAL, "unknown native error");
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (failed_) {
+      deferred_.Reject(codedError(env, code_, message_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(done_ ? done_(env) : env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  void fail(const char* code, const std::string& message) {
+    failed_ = true;
+    code_ = code;
+    message_ = message;
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Done done_;
+  std::vector<Napi::ObjectReference> kept_;
+  bool failed_ = false;
+  const char* code_ = kite::ERR_INTERNAL;
+  std::string message_;
+};
+
+struct AddonData {
+  Napi::FunctionReference ctor;
+};
+
+class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeIndex",
+                       {
+                           StaticMethod<&NativeIndex::create>("create"),
+                           StaticMethod<&NativeIndex::deserialize>("deserialize"),
+                           InstanceMethod<&NativeIndex::train>("train"),
+                           InstanceMethod<&NativeIndex::add>("add"),
+                           InstanceMethod<&NativeIndex::search>("search"),
+                           InstanceMethod<&NativeIndex::referenceSearch>("referenceSearch"),
+                           InstanceMethod<&NativeIndex::serialize>("serialize"),
+                           InstanceMethod<&NativeIndex::ntotal>("ntotal"),
+                           InstanceMethod<&NativeIndex::isTrained>("isTrained"),
+                           InstanceMethod<&NativeIndex::memoryUsage>("memoryUsage"),
+                           InstanceMethod<&NativeIndex::params>("params"),
+                           InstanceMethod<&NativeIndex::free>("free"),
+                       });
+  }
+
+  explicit NativeIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeIndex>(info) {}
+
+  ~NativeIndex() override {
+    // Runs from the GC finalizer on the JS thread: give back the external memory we reported. The raw call (not the
+    // throwing C++ wrapper) because a destructor must not throw.
+    if (reported_ != 0) {
+      int64_t ignored = 0;
+      napi_adjust_external_memory(Env(), -reported_, &ignored);
+    }
+  }
+
+ private:
+  static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::IndexCore> core) {
+    auto* data = env.GetInstanceData<AddonData>();
+    Napi::Object obj = data->ctor.New({});
+    NativeIndex* self = NativeIndex::Unwrap(obj);
+    self->core_ = std::move(core);
+    self->syncExternalMemory(env);
+    return obj;
+  }
+
+  static kite::BuildParams readParams(const Napi::CallbackInfo& info, size_t i) {
+    kite::BuildParams p;
+    if (i >= info.Length() || !info[i].IsObject()) return p;
+    Napi::Object o = info[i].As<Napi::Object>();
+    auto field = [&](const char* name, int* dst, int lo, int hi) {
+      Napi::Value v = o.Get(name);
+      if (v.IsUndefined() || v.IsNull()) return;
+      const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+      if (!(d >= lo && d <= hi) || d != static_cast<double>(static_cast<int64_t>(d))) {
+        throwCoded(info.Env(), kite::ERR_BAD_PARAM, std::string(name) + " must be an integer in [" + std::to_string(lo) +
+                                                        ", " + std::to_string(hi) + "]");
+      }
+      *dst = static_cast<int>(d);
+    };
+    field("nlist", &p.nlist, 1, 65536);
+    field("m", &p.m, 1, 65536);
+    field("nbits", &p.nbits, 1, 16);
+    field("M", &p.M, 2, 2048);
+    field("efConstruction", &p.efConstruction, 1, std::numeric_limits<int>::max());
+    return p;
+  }
+
+  static void readKindMetric(const Napi::CallbackInfo& info, kite::IndexKind* kind, kite::Metric* metric) {
+    const std::string k = argString(info, 0, "indexType");
+    const std::string m = argString(info, 1, "metric");
+    if (!kite::parseIndexKind(k, kind)) {
+      throwCoded(info.Env(), kite::ERR_BAD_PARAM,
+                 "unknown index type '" + k + "' (expected FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ or HNSW)");
+    }
+    if (!kite::parseMetric(m, metric)) {
+      throwCoded(info.Env(), kite::ERR_BAD_PARAM, "unknown metric '" + m + "' (expected L2, IP or COSINE)");
+    }
+  }
+
+  // create(indexType, metric, dim, params) -> NativeIndex
+  static Napi::Value create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    kite::IndexKind kind;
+    kite::Metric metric;
+    readKindMetric(info, &kind, &metric);
+    const int dim = static_cast<int>(argInt(info, 2, "dim", 1, 32768));
+    const kite::BuildParams p = readParams(info, 3);
+    try {
+      return wrap(env, std::make_shared<kite::IndexCore>(kind, metric, dim, p));
+    } catch (const CodedError& e) {
+      throwCoded(env, e.code(), e.what());
+    } catch (const std::exception& e) {
+      throwCoded(env, kite::ERR_INTERNAL, e.what());
+    }
+  }
+
+  // deserialize(indexType, metric, dim, params, buf: Uint8Array, offset) -> Promise<NativeIndex>
+  // At buf[offset]: u64 payload length, u64 checksum, payload (faiss write_index bytes).
+  static Napi::Value deserialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    kite::IndexKind kind;
+    kite::Metric metric;
+    readKindMetric(info, &kind, &metric);
+    const int dim = static_cast<int>(argInt(info, 2, "dim", 1, 32768));
+    const kite::BuildParams p = readParams(info, 3);
+    auto buf = argTyped<uint8_t>(info, 4, napi_uint8_array, "buffer", "Uint8Array or Buffer");
+    const size_t offset = static_cast<size_t>(argInt(info, 5, "offset", 0, static_cast<int64_t>(buf.ByteLength())));
+    const uint8_t* base = buf.Data();
+    const size_t size = buf.ByteLength();
+    if (size - offset < kFrameBytes) throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated (no payload frame)");
+    const uint64_t payloadLen = getU64(base + offset);
+    const uint64_t sum = getU64(base + offset + 8);
+    if (payloadLen != size - offset - kFrameBytes) {
+      throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated or padded: payload should be " +
+                                              std::to_string(payloadLen) + " bytes, buffer holds " +
+                                              std::to_string(size - offset - kFrameBytes));
+    }
+    auto result = std::make_shared<std::shared_ptr<kite::IndexCore>>();
+    const uint8_t* payload = base + offset + kFrameBytes;
+    Job* job = new Job(
+        env,
+        [=]() {
+          if (checksum(payload, payloadLen) != sum) {
+            throw CodedError(kite::ERR_BAD_DATA, "serialized index is corrupt (checksum mismatch)");
+          }
+          *result = std::shared_ptr<kite::IndexCore>(
+              kite::IndexCore::deserialize(kind, metric, dim, p, payload, static_cast<size_t>(payloadLen)));
+        },
+        [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
+    job->keep(buf);
+    return job->start();
+  }
+
+  std::shared_ptr<kite::IndexCore> live(Napi::Env env) const {
+    if (!core_) throwCoded(env, kite::ERR_FREED, "the index was freed; create or deserialize a new one");
+    return core_;
+  }
+
+  void syncExternalMemory(Napi::Env env) {
+    const int64_t now = core_ ? static_cast<int64_t>(core_->memoryUsage()) : 0;
+    if (now != reported_) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
+      reported_ = now;
+    }
+  }
+
+  // Completion of a mutating job: the wrapper (kept alive by the job) reports the new native memory size to V8.
+  Job::Done syncDone() {
+    return [this](Napi::Env e) -> Napi::Value {
+      syncExternalMemory(e);
+      return e.Undefined();
+    };
+  }
+
+  int64_t vectorCount(Napi::Env env, size_t floats, int dim, const char* what) const {
+    if (floats % static_cast<size_t>(dim) != 0) {
+      throwCoded(env, kite::ERR_DIMENSION, std::string(what) + " length " + std::to_string(floats) +
+                                               " is not a multiple of dim " + std::to_string(dim));
+    }
+    return static_cast<int64_t>(floats / static_cast<size_t>(dim));
+  }
+
+  // train(vectors: Float32Array) -> Promise<void>
+  Napi::Value train(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<float>(info, 0, napi_float32_array, "vectors", "Float32Array");
+    const int64_t n = vectorCount(env, x.ElementLength(), core->dim(), "vectors");
+    const float* data = x.Data();
+    Job* job = new Job(env, [core, n, data]() { core->train(n, data); }, syncDone());
+    job->keep(x);
+    job->keep(info.This());
+    return job->start();
+  }
+
+  // add(vectors: Float32Array, ids: BigInt64Array) -> Promise<void>
+  Napi::Value add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<float>(info, 0, napi_float32_array, "vectors", "Float32Array");
+    auto ids = argTyped<int64_t>(info, 1, napi_bigint64_array, "ids", "BigInt64Array");
+    const int64_t n = vectorCount(env, x.ElementLength(), core->dim(), "vectors");
+    if (static_cast<int64_t>(ids.ElementLength()) != n) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "ids length " + std::to_string(ids.ElementLength()) +
+                                               " does not match the number of vectors " + std::to_string(n));
+    }
+    const float* data = x.Data();
+    const int64_t* idData = ids.Data();
+    Job* job = new Job(env, [core, n, data, idData]() { core->add(n, data, idData); }, syncDone());
+    job->keep(x);
+    job->keep(ids);
+    job->keep(info.This());
+    return job->start();
+  }
+
+  // search(queries, k, nprobe, ef, filter: Uint8Array|null, outDistances: Float32Array, outIds: BigInt64Array)
+  Napi::Value search(const Napi::CallbackInfo& info) { return searchImpl(info, false); }
+  // referenceSearch(queries, k, ef, outDistances, outIds): faiss's own HNSW search (tests only).
+  Napi::Value referenceSearch(const Napi::CallbackInfo& info) { return searchImpl(info, true); }
+
+  Napi::Value searchImpl(const Napi::CallbackInfo& info, bool reference) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto q = argTyped<float>(info, 0, napi_float32_array, "queries", "Float32Array");
+    kite::SearchRequest req;
+    req.nq = vectorCount(env, q.ElementLength(), core->dim(), "queries");
+    req.queries = q.Data();
+    req.k = argInt(info, 1, "k", 1, 1 << 20);
+    size_t at = 2;
+    if (!reference) req.nprobe = static_cast<int>(argInt(info, at++, "nprobe", 1, 1 << 20));
+    req.ef = static_cast<int>(argInt(info, at++, "ef", 0, 1 << 20));
+    Napi::Value filterArg = reference ? env.Null() : info[at++];
+    if (!filterArg.IsNull() && !filterArg.IsUndefined()) {
+      auto f = argTyped<uint8_t>(info, at - 1, napi_uint8_array, "filter", "Uint8Array");
+      req.filter = f.Data();
+      req.filterBytes = f.ByteLength();
+      // An empty Uint8Array has a null data pointer: it still means "no row allowed".
+      static const uint8_t kNone = 0;
+      if (req.filter == nullptr) {
+        req.filter = &kNone;
+        req.filterBytes = 0;
+      }
+    }
+    auto outD = argTyped<float>(info, at, napi_float32_array, "outDistances", "Float32Array");
+    auto outI = argTyped<int64_t>(info, at + 1, napi_bigint64_array, "outIds", "BigInt64Array");
+    const size_t total = static_cast<size_t>(req.nq) * static_cast<size_t>(req.k);
+    if (outD.ElementLength() != total || outI.ElementLength() != total) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "output arrays must hold nq*k = " + std::to_string(total) + " elements");
+    }
+    req.outDistances = outD.Data();
+    req.outIds = outI.Data();
+    Job* job = new Job(
+        env,
+        [core, req, reference]() {
+          if (reference) core->referenceHnswSearch(req);
+          else core->search(req);
+        },
+        nullptr);
+    job->keep(q);
+    if (req.filter) job->keep(info[at - 1]);
+    job->keep(outD);
+    job->keep(outI);
+    return job->start();
+  }
+
+  // serialize(prefix: Uint8Array) -> Promise<Buffer>: prefix, u64 payload length, u64 checksum, payload.
+  Napi::Value serialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto prefix = argTyped<uint8_t>(info, 0, napi_uint8_array, "prefix", "Uint8Array");
+    auto bytes = std::make_shared<std::vector<uint8_t>>(prefix.Data(), prefix.Data() + prefix.ByteLength());
+    const size_t payloadAt = bytes->size() + kFrameBytes;
+    Job* job = new Job(
+        env,
+        [core, bytes, payloadAt]() {
+          bytes->resize(payloadAt);
+          core->serialize(*bytes);
+          const size_t len = bytes->size() - payloadAt;
+          putU64(bytes->data() + payloadAt - kFrameBytes, len);
+          putU64(bytes->data() + payloadAt - 8, checksum(bytes->data() + payloadAt, len));
+        },
+        [bytes](Napi::Env e) -> Napi::Value {
+          // Hand the vector's memory to the Buffer without copying it.
+          auto* owned = new std::vector<uint8_t>(std::move(*bytes));
+          return Napi::Buffer<uint8_t>::New(e, owned->data(), owned->size(),
+                                            [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, owned);
+        });
+    job->keep(info.This());
+    return job->start();
+  }
+
+  Napi::Value ntotal(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->ntotal()));
+  }
+  Napi::Value isTrained(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), live(info.Env())->isTrained());
+  }
+  Napi::Value memoryUsage(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->memoryUsage()));
+  }
+
+  Napi::Value params(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    // Fixed at creation (or read from the stored index on deserialize), so reading them needs no lock.
+    const kite::BuildParams& p = core->params();
+    Napi::Object o = Napi::Object::New(env);
+    switch (core->kind()) {
+      case kite::IndexKind::FLAT:
+        break;
+      case kite::IndexKind::HNSW:
+        o.Set("M", p.M);
+        o.Set("efConstruction", p.efConstruction);
+        break;
+      case kite::IndexKind::IVF_PQ:
+        o.Set("m", p.m);
+        o.Set("nbits", p.nbits);
+        o.Set("nlist", p.nlist);
+        break;
+      default:
+        o.Set("nlist", p.nlist);
+    }
+    return o;
+  }
+
+  Napi::Value free(const Napi::CallbackInfo& info) {
+    core_.reset();
+    syncExternalMemory(info.Env());
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<kite::IndexCore> core_;
+  int64_t reported_ = 0;
+};
+
+Napi::Value setThreads(const Napi::CallbackInfo& info) {
+  const int search = static_cast<int>(argInt(info, 0, "search", 0, 1024));
+  const int build = static_cast<int>(argInt(info, 1, "build", 0, 1024));
+  kite::threadConfig().search.store(search);
+  kite::threadConfig().build.store(build);
+  return info.Env().Undefined();
+}
+
+Napi::Value getThreads(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("search", kite::threadConfig().search.load());
+  o.Set("build", kite::threadConfig().build.load());
+  o.Set("hardware", kite::hardwareThreads());
+  return o;
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  Napi::Function ctor = NativeIndex::define(env);
+  data->ctor = Napi::Persistent(ctor);
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("NativeIndex", ctor);
+  exports.Set("setThreads", Napi::Function::New<setThreads>(env, "setThreads"));
+  exports.Set("getThreads", Napi::Function::New<getThreads>(env, "getThreads"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(kite_faiss, init)

@@ -1,0 +1,776 @@
+#include "core.h"
+
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexScalarQuantizer.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/DistanceComputer.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <shared_mutex>
+
+namespace kite {
+
+const char* const ERR_DIMENSION = "ERR_FAISS_DIMENSION";
+const char* const ERR_NOT_TRAINED = "ERR_FAISS_NOT_TRAINED";
+const char* const ERR_ALREADY_TRAINED = "ERR_FAISS_ALREADY_TRAINED";
+const char* const ERR_BAD_PARAM = "ERR_FAISS_BAD_PARAM";
+const char* const ERR_BAD_DATA = "ERR_FAISS_BAD_DATA";
+const char* const ERR_FREED = "ERR_FAISS_FREED";
+const char* const ERR_INTERNAL = "ERR_FAISS_INTERNAL";
+
+namespace {
+
+// Filtered HNSW: below this fraction of allowed rows an exact scan of the allowed rows is cheaper than a graph walk
+// that has to visit ~k/fraction nodes to find k allowed ones.
+constexpr double kHnswBruteForceRatio = 0.02;
+// Filtered HNSW: the beam is widened to ef/fraction (so that about ef allowed rows are met), capped here.
+constexpr int kHnswMaxFilteredEf = 4096;
+
+faiss::MetricType faissMetric(Metric m) {
+  return m == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+// Larger-is-better metrics report missing rows with -inf, smaller-is-better ones with +inf.
+float missingDistance(Metric m) {
+  return m == Metric::L2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+}
+
+inline bool bitAllowed(const uint8_t* bits, size_t bytes, int64_t id) {
+  if (id < 0) return false;
+  const uint64_t byte = static_cast<uint64_t>(id) >> 3;
+  return byte < bytes && ((bits[byte] >> (id & 7)) & 1) != 0;
+}
+
+// Bitmap over caller ids, asked about internal rows of an IndexIDMap.
+struct TranslatedBitmap : faiss::IDSelector {
+  const faiss::Index::idx_t* idMap;
+  const uint8_t* bits;
+  size_t bytes;
+  TranslatedBitmap(const faiss::Index::idx_t* m, const uint8_t* b, size_t n) : idMap(m), bits(b), bytes(n) {}
+  bool is_member(idx_t row) const final { return bitAllowed(bits, bytes, idMap[row]); }
+};
+
+std::vector<float> normalizedCopy(int64_t n, int dim, const float* x) {
+  std::vector<float> out(x, x + static_cast<size_t>(n) * dim);
+  faiss::fvec_renorm_L2(static_cast<size_t>(dim), static_cast<size_t>(n), out.data());
+  return out;
+}
+
+// Marks visited graph nodes, one byte per node; reused across calls on the same thread (an epoch counter avoids
+// clearing it on every query, as faiss's VisitedTable does, but without allocating per call).
+struct VisitedMarks {
+  std::vector<uint8_t> mark;
+  uint8_t epoch = 0;
+  void begin(size_t n) {
+    if (mark.size() < n) {
+      mark.assign(n, 0);
+      epoch = 0;
+    }
+    if (++epoch == 0) {
+      std::fill(mark.begin(), mark.end(), 0);
+      epoch = 1;
+    }
+  }
+  bool testAndSet(size_t i) {
+    if (mark[i] == epoch) return true;
+    mark[i] = epoch;
+    return false;
+  }
+};
+thread_local VisitedMarks tlsVisited;
+
+const char* mapFaissMessage(const std::string& what) {
+  if (what.find("is_trained") != std::string::npos) return ERR_NOT_TRAINED;
+  return ERR_INTERNAL;
+}
+
+[[noreturn]] void rethrowFaiss(const faiss::FaissException& e, const char* op) {
+  throw CodedError(mapFaissMessage(e.what()), std::string("faiss ") + op + " failed: " + e.what());
+}
+
+struct MemReader : faiss::IOReader {
+  const uint8_t* data;
+  size_t size;
+  size_t pos = 0;
+  MemReader(const uint8_t* d, size_t n) : data(d), size(n) {}
+  size_t operator()(void* ptr, size_t itemSize, size_t nitems) override {
+    if (itemSize == 0) return 0;
+    size_t avail = (size - pos) / itemSize;
+    size_t take = std::min(avail, nitems);
+    std::memcpy(ptr, data + pos, take * itemSize);
+    pos += take * itemSize;
+    return take;
+  }
+};
+
+}  // namespace
+
+// ---- names ----
+
+bool parseIndexKind(const std::string& s, IndexKind* out) {
+  static const std::pair<const char*, IndexKind> names[] = {{"FLAT", IndexKind::FLAT},
+                                                             {"IVF_FLAT", IndexKind::IVF_FLAT},
+                                                             {"IVF_SQ8", IndexKind::IVF_SQ8},
+                                                             {"IVF_PQ", IndexKind::IVF_PQ},
+                                                             {"HNSW", IndexKind::HNSW}};
+  for (auto& n : names) {
+    if (s == n.first) {
+      *out = n.second;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parseMetric(const std::string& s, Metric* out) {
+  if (s == "L2") *out = Metric::L2;
+  else if (s == "IP") *out = Metric::IP;
+  else if (s == "COSINE") *out = Metric::COSINE;
+  else return false;
+  return true;
+}
+
+const char* indexKindName(IndexKind k) {
+  switch (k) {
+    case IndexKind::FLAT: return "FLAT";
+    case IndexKind::IVF_FLAT: return "IVF_FLAT";
+    case IndexKind::IVF_SQ8: return "IVF_SQ8";
+    case IndexKind::IVF_PQ: return "IVF_PQ";
+    case IndexKind::HNSW: return "HNSW";
+  }
+  return "?";
+}
+
+const char* metricName(Metric m) {
+  switch (m) {
+    case Metric::L2: return "L2";
+    case Metric::IP: return "IP";
+    case Metric::COSINE: return "COSINE";
+  }
+  return "?";
+}
+
+// ---- threads ----
+
+ThreadConfig& threadConfig() {
+  static ThreadConfig cfg;
+  return cfg;
+}
+
+int hardwareThreads() { return std::max(1, omp_get_num_procs()); }
+
+void useOmpThreads(int n) { omp_set_num_threads(n > 0 ? n : hardwareThreads()); }
+
+// ---- lock ----
+
+void RwLock::lock_shared() {
+  std::unique_lock<std::mutex> lk(m_);
+  cv_.wait(lk, [&] { return !writer_ && writersWaiting_ == 0; });
+  ++readers_;
+}
+
+void RwLock::unlock_shared() {
+  std::lock_guard<std::mutex> lk(m_);
+  if (--readers_ == 0) cv_.notify_all();
+}
+
+void RwLock::lock() {
+  std::unique_lock<std::mutex> lk(m_);
+  ++writersWaiting_;
+  cv_.wait(lk, [&] { return !writer_ && readers_ == 0; });
+  --writersWaiting_;
+  writer_ = true;
+}
+
+void RwLock::unlock() {
+  std::lock_guard<std::mutex> lk(m_);
+  writer_ = false;
+  cv_.notify_all();
+}
+
+// ---- construction ----
+
+IndexCore::IndexCore(IndexKind kind, Metric metric, int dim, const BuildParams& p)
+    : kind_(kind), metric_(metric), dim_(dim), params_(p) {
+  if (dim <= 0) throw CodedError(ERR_DIMENSION, "dim must be a positive integer, got " + std::to_string(dim));
+  const faiss::MetricType fm = faissMetric(metric);
+  try {
+    switch (kind) {
+      case IndexKind::FLAT: {
+        auto* inner = new faiss::IndexFlat(dim, fm);
+        auto* map = new faiss::IndexIDMap(inner);
+        map->own_fields = true;
+        index_.reset(map);
+        break;
+      }
+      case IndexKind::HNSW: {
+        if (p.M < 2) throw CodedError(ERR_BAD_PARAM, "HNSW M must be >= 2, got " + std::to_string(p.M));
+        if (p.efConstruction < 1)
+          throw CodedError(ERR_BAD_PARAM, "HNSW efConstruction must be >= 1, got " + std::to_string(p.efConstruction));
+        auto* inner = new faiss::IndexHNSWFlat(dim, p.M, fm);
+        inner->hnsw.efConstruction = p.efConstruction;
+        auto* map = new faiss::IndexIDMap(inner);
+        map->own_fields = true;
+        index_.reset(map);
+        break;
+      }
+      case IndexKind::IVF_FLAT:
+      case IndexKind::IVF_SQ8:
+      case IndexKind::IVF_PQ: {
+        if (p.nlist < 1) throw CodedError(ERR_BAD_PARAM, "nlist must be >= 1, got " + std::to_string(p.nlist));
+        if (kind == IndexKind::IVF_PQ) {
+          if (p.m < 1 || dim % p.m != 0)
+            throw CodedError(ERR_BAD_PARAM, "IVF_PQ m must divide dim (" + std::to_string(dim) + "), got " +
+                                                std::to_string(p.m));
+          if (p.nbits < 1 || p.nbits > 16)
+            throw CodedError(ERR_BAD_PARAM, "IVF_PQ nbits must be in [1, 16], got " + std::to_string(p.nbits));
+        }
+        auto* quantizer = new faiss::IndexFlat(dim, fm);
+        faiss::IndexIVF* ivf = nullptr;
+        if (kind == IndexKind::IVF_FLAT) {
+          ivf = new faiss::IndexIVFFlat(quantizer, dim, p.nlist, fm);
+        } else if (kind == IndexKind::IVF_SQ8) {
+          ivf = new faiss::IndexIVFScalarQuantizer(quantizer, dim, p.nlist, faiss::ScalarQuantizer::QT_8bit, fm, true);
+        } else {
+          auto* pq = new faiss::IndexIVFPQ(quantizer, dim, p.nlist, p.m, p.nbits, fm);
+          // The "please provide at least N training points" warning goes to stderr; it changes nothing.
+          pq->pq.cp.min_points_per_centroid = 1;
+          ivf = pq;
+        }
+        ivf->own_fields = true;
+        ivf->cp.min_points_per_centroid = 1;
+        index_.reset(ivf);
+        break;
+      }
+    }
+  } catch (const faiss::FaissException& e) {
+    rethrowFaiss(e, "create");
+  }
+  bindPointers();
+  refreshStats();
+}
+
+IndexCore::IndexCore(IndexKind kind, Metric metric, int dim, const BuildParams& p, faiss::Index* adopted)
+    : kind_(kind), metric_(metric), dim_(dim), params_(p), index_(adopted) {}
+
+IndexCore::~IndexCore() = default;
+
+void IndexCore::bindPointers() {
+  idmap_ = nullptr;
+  flat_ = nullptr;
+  hnsw_ = nullptr;
+  ivf_ = nullptr;
+  const char* want = indexKindName(kind_);
+  auto mismatch = [&](const char* what) {
+    throw CodedError(ERR_BAD_DATA, std::string("serialized index does not hold a ") + want + " index (" + what + ")");
+  };
+  switch (kind_) {
+    case IndexKind::FLAT:
+    case IndexKind::HNSW: {
+      idmap_ = dynamic_cast<faiss::IndexIDMap*>(index_.get());
+      if (!idmap_) mismatch("no id map");
+      if (kind_ == IndexKind::FLAT) {
+        flat_ = dynamic_cast<faiss::IndexFlat*>(idmap_->index);
+        if (!flat_) mismatch("inner index is not flat");
+      } else {
+        hnsw_ = dynamic_cast<faiss::IndexHNSWFlat*>(idmap_->index);
+        if (!hnsw_ || !hnsw_->storage || !dynamic_cast<faiss::IndexFlat*>(hnsw_->storage))
+          mismatch("inner index is not HNSW over flat storage");
+      }
+      identityIds_ = true;
+      const auto& m = idmap_->id_map;
+      for (size_t i = 0; i < m.size(); ++i) {
+        if (m[i] != static_cast<faiss::Index::idx_t>(i)) {
+          identityIds_ = false;
+          break;
+        }
+      }
+      break;
+    }
+    case IndexKind::IVF_FLAT:
+      ivf_ = dynamic_cast<faiss::IndexIVFFlat*>(index_.get());
+      if (!ivf_) mismatch("not IVF flat");
+      break;
+    case IndexKind::IVF_SQ8: {
+      auto* sq = dynamic_cast<faiss::IndexIVFScalarQuantizer*>(index_.get());
+      if (!sq || sq->sq.qtype != faiss::ScalarQuantizer::QT_8bit) mismatch("not IVF SQ8");
+      ivf_ = sq;
+      break;
+    }
+    case IndexKind::IVF_PQ:
+      ivf_ = dynamic_cast<faiss::IndexIVFPQ*>(index_.get());
+      if (!ivf_) mismatch("not IVF PQ");
+      break;
+  }
+  if (index_->d != dim_) {
+    throw CodedError(ERR_BAD_DATA, "serialized index has dim " + std::to_string(index_->d) + ", header says " +
+                                       std::to_string(dim_));
+  }
+  if (index_->metric_type != faissMetric(metric_)) {
+    throw CodedError(ERR_BAD_DATA, std::string("serialized index metric does not match header metric ") +
+                                       metricName(metric_));
+  }
+}
+
+std::unique_ptr<IndexCore> IndexCore::deserialize(IndexKind kind, Metric metric, int dim, const BuildParams& params,
+                                                  const uint8_t* data, size_t size) {
+  MemReader reader(data, size);
+  faiss::Index* raw = nullptr;
+  try {
+    raw = faiss::read_index(&reader);
+  } catch (const faiss::FaissException& e) {
+    throw CodedError(ERR_BAD_DATA, std::string("cannot read serialized faiss index: ") + e.what());
+  }
+  std::unique_ptr<IndexCore> core(new IndexCore(kind, metric, dim, params, raw));
+  core->bindPointers();
+  // Derive the build parameters from what was actually stored.
+  if (core->ivf_) core->params_.nlist = static_cast<int>(core->ivf_->nlist);
+  if (auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(core->ivf_)) {
+    core->params_.m = static_cast<int>(pq->pq.M);
+    core->params_.nbits = static_cast<int>(pq->pq.nbits);
+  }
+  if (core->hnsw_) {
+    core->params_.M = core->hnsw_->hnsw.nb_neighbors(1);
+    core->params_.efConstruction = core->hnsw_->hnsw.efConstruction;
+  }
+  core->refreshStats();
+  return core;
+}
+
+// ---- stats ----
+
+void IndexCore::refreshStats() {
+  ntotal_.store(index_->ntotal);
+  trained_.store(index_->is_trained);
+  memory_.store(estimateMemory());
+}
+
+size_t IndexCore::estimateMemory() const {
+  const size_t n = static_cast<size_t>(index_->ntotal);
+  const size_t vec = static_cast<size_t>(dim_) * sizeof(float);
+  size_t bytes = 1024;  // the objects themselves
+  if (idmap_) bytes += idmap_->id_map.capacity() * sizeof(int64_t);
+  if (flat_) bytes += flat_->codes.capacity();
+  if (hnsw_) {
+    const auto& g = hnsw_->hnsw;
+    bytes += g.neighbors.capacity() * sizeof(g.neighbors[0]) + g.offsets.capacity() * sizeof(g.offsets[0]) +
+             g.levels.capacity() * sizeof(g.levels[0]);
+    if (auto* st = dynamic_cast<const faiss::IndexFlat*>(hnsw_->storage)) bytes += st->codes.capacity();
+  }
+  if (ivf_) {
+    bytes += ivf_->nlist * vec;                              // coarse centroids
+    bytes += n * (ivf_->code_size + sizeof(int64_t));        // codes and ids in the inverted lists
+    bytes += ivf_->nlist * 3 * sizeof(void*) * 2;            // the lists' vectors
+    if (auto* pq = dynamic_cast<const faiss::IndexIVFPQ*>(ivf_)) {
+      bytes += pq->pq.centroids.size() * sizeof(float) + pq->precomputed_table.size() * sizeof(float);
+    }
+    if (auto* sq = dynamic_cast<const faiss::IndexIVFScalarQuantizer*>(ivf_)) {
+      bytes += sq->sq.trained.size() * sizeof(float);
+    }
+  }
+  return bytes;
+}
+
+int64_t IndexCore::countAllowed(const uint8_t* filter, size_t bytes) const {
+  const int64_t n = index_->ntotal;
+  int64_t c = 0;
+  if (idmap_ && !identityIds_) {
+    for (auto id : idmap_->id_map) c += bitAllowed(filter, bytes, id) ? 1 : 0;
+    return c;
+  }
+  if (idmap_) {  // ids are the rows 0..n-1: count the bits below n
+    const size_t fullBytes = std::min(bytes, static_cast<size_t>(n >> 3));
+    for (size_t i = 0; i < fullBytes; ++i) c += __builtin_popcount(filter[i]);
+    for (int64_t id = static_cast<int64_t>(fullBytes) * 8; id < n; ++id) c += bitAllowed(filter, bytes, id) ? 1 : 0;
+    return c;
+  }
+  // IVF keeps caller ids only inside its lists: count every set bit. That is exact when the bitmap covers the
+  // index's ids and nothing else (Kite's row numbers) and an upper bound otherwise, which only costs an extra pass.
+  for (size_t i = 0; i < bytes; ++i) c += __builtin_popcount(filter[i]);
+  return c;
+}
+
+int64_t IndexCore::internalToExternal(int64_t label) const {
+  if (label < 0 || !idmap_ || identityIds_) return label;
+  return idmap_->id_map[static_cast<size_t>(label)];
+}
+
+// ---- mutation ----
+
+void IndexCore::train(int64_t n, const float* x) {
+  std::unique_lock<RwLock> lk(mu_);
+  if (!ivf_) {
+    refreshStats();  // FLAT and HNSW need no training
+    return;
+  }
+  if (index_->is_trained) {
+    throw CodedError(ERR_ALREADY_TRAINED, std::string(indexKindName(kind_)) + " index is already trained");
+  }
+  int64_t need = params_.nlist;
+  std::string why = "nlist=" + std::to_string(params_.nlist);
+  if (kind_ == IndexKind::IVF_PQ) {
+    const int64_t ksub = int64_t(1) << params_.nbits;
+    if (ksub > need) {
+      need = ksub;
+      why = "2^nbits=" + std::to_string(ksub);
+    }
+  }
+  if (n < need) {
+    throw CodedError(ERR_BAD_PARAM, std::string(indexKindName(kind_)) + " training needs at least " +
+                                        std::to_string(need) + " vectors (" + why + "), got " + std::to_string(n));
+  }
+  useOmpThreads(threadConfig().build.load());
+  std::vector<float> norm;
+  if (metric_ == Metric::COSINE) {
+    norm = normalizedCopy(n, dim_, x);
+    x = norm.data();
+  }
+  try {
+    index_->train(n, x);
+  } catch (const faiss::FaissException& e) {
+    rethrowFaiss(e, "train");
+  }
+  refreshStats();
+}
+
+void IndexCore::add(int64_t n, const float* x, const int64_t* ids) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0) {
+      throw CodedError(ERR_BAD_PARAM, "ids must be >= 0, ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]));
+    }
+  }
+  std::unique_lock<RwLock> lk(mu_);
+  if (!index_->is_trained) {
+    throw CodedError(ERR_NOT_TRAINED, std::string(indexKindName(kind_)) + " index must be trained before add");
+  }
+  if (hnsw_ && index_->ntotal + n > std::numeric_limits<int32_t>::max()) {
+    throw CodedError(ERR_BAD_PARAM, "HNSW holds at most 2^31-1 vectors");
+  }
+  if (n == 0) return;
+  useOmpThreads(threadConfig().build.load());
+  std::vector<float> norm;
+  if (metric_ == Metric::COSINE) {
+    norm = normalizedCopy(n, dim_, x);
+    x = norm.data();
+  }
+  const int64_t before = index_->ntotal;
+  try {
+    index_->add_with_ids(n, x, ids);
+  } catch (const faiss::FaissException& e) {
+    refreshStats();
+    rethrowFaiss(e, "add");
+  }
+  if (idmap_ && identityIds_) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (ids[i] != before + i) {
+        identityIds_ = false;
+        break;
+      }
+    }
+  }
+  refreshStats();
+}
+
+// ---- search ----
+
+void IndexCore::search(const SearchRequest& req) const {
+  std::shared_lock<RwLock> lk(mu_);
+  if (!index_->is_trained) {
+    throw CodedError(ERR_NOT_TRAINED, std::string(indexKindName(kind_)) + " index must be trained before search");
+  }
+  const size_t total = static_cast<size_t>(req.nq) * static_cast<size_t>(req.k);
+  if (req.nq == 0) return;
+  useOmpThreads(threadConfig().search.load());
+
+  std::vector<float> norm;
+  const float* q = req.queries;
+  if (metric_ == Metric::COSINE) {
+    norm = normalizedCopy(req.nq, dim_, q);
+    q = norm.data();
+  }
+
+  int64_t allowed = index_->ntotal;
+  if (req.filter) allowed = countAllowed(req.filter, req.filterBytes);
+  if (allowed == 0 || index_->ntotal == 0) {
+    std::fill(req.outIds, req.outIds + total, int64_t(-1));
+    std::fill(req.outDistances, req.outDistances + total, missingDistance(metric_));
+    return;
+  }
+
+  try {
+    if (flat_) searchFlat(req, q, allowed);
+    else if (hnsw_) searchHnsw(req, q, allowed);
+    else searchIvf(req, q, allowed);
+  } catch (const faiss::FaissException& e) {
+    rethrowFaiss(e, "search");
+  }
+
+  const float miss = missingDistance(metric_);
+  for (size_t i = 0; i < total; ++i) {
+    if (req.outIds[i] < 0) {
+      req.outIds[i] = -1;
+      req.outDistances[i] = miss;
+    }
+  }
+}
+
+void IndexCore::searchFlat(const SearchRequest& req, const float* q, int64_t /*allowed*/) const {
+  faiss::SearchParameters sp;
+  std::unique_ptr<faiss::IDSelector> sel;
+  if (req.filter) {
+    if (identityIds_) sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
+    else sel.reset(new TranslatedBitmap(idmap_->id_map.data(), req.filter, req.filterBytes));
+    sp.sel = sel.get();
+  }
+  flat_->search(req.nq, q, req.k, req.outDistances, req.outIds, req.filter ? &sp : nullptr);
+  if (!identityIds_) {
+    const size_t total = static_cast<size_t>(req.nq) * static_cast<size_t>(req.k);
+    for (size_t i = 0; i < total; ++i) req.outIds[i] = internalToExternal(req.outIds[i]);
+  }
+}
+
+void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const {
+  const int nlist = static_cast<int>(ivf_->nlist);
+  faiss::SearchParametersIVF sp;
+  sp.nprobe = static_cast<size_t>(std::min(std::max(req.nprobe, 1), nlist));
+  std::unique_ptr<faiss::IDSelectorBitmap> sel;
+  if (req.filter) {
+    sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
+    sp.sel = sel.get();
+  }
+  ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
+  if (!req.filter || static_cast<int>(sp.nprobe) >= nlist) return;
+
+  // A selective filter can leave the probed lists with fewer than k allowed rows although more exist elsewhere:
+  // search those queries again over every list.
+  const int64_t want = std::min<int64_t>(req.k, allowed);
+  std::vector<int64_t> redo;
+  for (int64_t i = 0; i < req.nq; ++i) {
+    const int64_t* row = req.outIds + i * req.k;
+    int64_t got = 0;
+    for (int64_t j = 0; j < req.k; ++j) got += row[j] >= 0 ? 1 : 0;
+    if (got < want) redo.push_back(i);
+  }
+  if (redo.empty()) return;
+  std::vector<float> qs(redo.size() * dim_);
+  for (size_t r = 0; r < redo.size(); ++r) {
+    std::memcpy(&qs[r * dim_], q + redo[r] * dim_, sizeof(float) * dim_);
+  }
+  std::vector<float> d(redo.size() * req.k);
+  std::vector<faiss::Index::idx_t> l(redo.size() * req.k);
+  sp.nprobe = static_cast<size_t>(nlist);
+  ivf_->search(static_cast<int64_t>(redo.size()), qs.data(), req.k, d.data(), l.data(), &sp);
+  for (size_t r = 0; r < redo.size(); ++r) {
+    std::memcpy(req.outDistances + redo[r] * req.k, &d[r * req.k], sizeof(float) * req.k);
+    std::memcpy(req.outIds + redo[r] * req.k, &l[r * req.k], sizeof(int64_t) * req.k);
+  }
+}
+
+void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t allowed) const {
+  const faiss::HNSW& g = hnsw_->hnsw;
+  const int64_t n = index_->ntotal;
+  const int k = static_cast<int>(req.k);
+  const int efUser = req.ef > 0 ? req.ef : std::max(k, 16);
+  const bool filtered = req.filter != nullptr && allowed < n;
+  const double ratio = static_cast<double>(allowed) / static_cast<double>(n);
+
+  if (filtered && (ratio < kHnswBruteForceRatio || allowed <= k)) {
+    std::vector<int64_t> all(static_cast<size_t>(req.nq));
+    for (int64_t i = 0; i < req.nq; ++i) all[i] = i;
+    bruteForceHnsw(req, q, all);
+    return;
+  }
+  int efSearch = efUser;
+  if (filtered) {
+    // Widen the beam so that about efUser allowed rows are met on the way.
+    const double widened = std::min<double>(std::ceil(efUser / ratio), kHnswMaxFilteredEf);
+    efSearch = static_cast<int>(std::min<double>(std::max<double>(efUser, widened), static_cast<double>(n)));
+    efSearch = std::max(efSearch, efUser);
+  }
+  const int capacity = std::max(efSearch, k);
+  const bool negate = index_->metric_type == faiss::METRIC_INNER_PRODUCT;  // walk on -ip so smaller is better
+  const uint8_t* bits = req.filter;
+  const size_t bytes = req.filterBytes;
+  const faiss::Index::idx_t* idMap = idmap_->id_map.data();
+  const bool identity = identityIds_;
+  const int64_t want = std::min<int64_t>(k, allowed);
+
+  const int nt = static_cast<int>(std::min<int64_t>(std::max(1, omp_get_max_threads()), req.nq));
+  std::vector<std::vector<int64_t>> redoPerThread(static_cast<size_t>(nt));
+  std::string error;
+  std::mutex errorMu;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    try {
+      std::vector<int64_t>& redo = redoPerThread[static_cast<size_t>(omp_get_thread_num())];
+      std::unique_ptr<faiss::DistanceComputer> dc(hnsw_->storage->get_distance_computer());
+      VisitedMarks& visited = tlsVisited;
+      faiss::HNSW::MinimaxHeap candidates(capacity);
+      std::vector<std::pair<float, int64_t>> best;  // max-heap on distance: the k best allowed rows so far
+      best.reserve(static_cast<size_t>(k) + 1);
+      auto dist = [&](int64_t row) {
+        const float d = (*dc)(row);
+        return negate ? -d : d;
+      };
+      auto offer = [&](float d, int64_t row) {
+        if (bits != nullptr && !bitAllowed(bits, bytes, identity ? row : idMap[row])) return;
+        if (static_cast<int>(best.size()) < k) {
+          best.emplace_back(d, row);
+          std::push_heap(best.begin(), best.end());
+        } else if (d < best.front().first) {
+          std::pop_heap(best.begin(), best.end());
+          best.back() = {d, row};
+          std::push_heap(best.begin(), best.end());
+        }
+      };
+
+#pragma omp for schedule(dynamic, 8)
+      for (int64_t qi = 0; qi < req.nq; ++qi) {
+        float* outD = req.outDistances + qi * req.k;
+        int64_t* outI = req.outIds + qi * req.k;
+        best.clear();
+        if (g.entry_point >= 0) {
+          dc->set_query(q + qi * dim_);
+          // Greedy descent through the upper layers.
+          faiss::HNSW::storage_idx_t nearest = g.entry_point;
+          float dNearest = dist(nearest);
+          for (int level = g.max_level; level >= 1; --level) {
+            for (;;) {
+              const faiss::HNSW::storage_idx_t from = nearest;
+              size_t begin, end;
+              g.neighbor_range(from, level, &begin, &end);
+              for (size_t j = begin; j < end; ++j) {
+                const faiss::HNSW::storage_idx_t v = g.neighbors[j];
+                if (v < 0) break;
+                const float d = dist(v);
+                if (d < dNearest) {
+                  nearest = v;
+                  dNearest = d;
+                }
+              }
+              if (nearest == from) break;
+            }
+          }
+          // Beam search on layer 0 with faiss's bounded-queue rule (stop once efSearch queued candidates are closer
+          // than the one being expanded), but with efSearch from this call instead of from the shared index object.
+          visited.begin(static_cast<size_t>(n));
+          candidates.clear();
+          candidates.push(nearest, dNearest);
+          visited.testAndSet(static_cast<size_t>(nearest));
+          offer(dNearest, nearest);
+          while (candidates.size() > 0) {
+            float d0 = 0;
+            const int v0 = candidates.pop_min(&d0);
+            if (candidates.count_below(d0) >= efSearch) break;
+            size_t begin, end;
+            g.neighbor_range(v0, 0, &begin, &end);
+            for (size_t j = begin; j < end; ++j) {
+              const faiss::HNSW::storage_idx_t v = g.neighbors[j];
+              if (v < 0) break;
+              if (visited.testAndSet(static_cast<size_t>(v))) continue;
+              const float d = dist(v);
+              offer(d, v);
+              candidates.push(v, d);
+            }
+          }
+        }
+        std::sort_heap(best.begin(), best.end());
+        for (int j = 0; j < k; ++j) {
+          if (j < static_cast<int>(best.size())) {
+            outD[j] = negate ? -best[j].first : best[j].first;
+            outI[j] = identity ? best[j].second : idMap[best[j].second];
+          } else {
+            outD[j] = 0;
+            outI[j] = -1;
+          }
+        }
+        if (filtered && static_cast<int64_t>(best.size()) < want) redo.push_back(qi);
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lk(errorMu);
+      error = e.what();
+    }
+  }
+  if (!error.empty()) throw CodedError(ERR_INTERNAL, "HNSW search failed: " + error);
+
+  // A filtered walk that met fewer than k allowed rows (although more exist) is redone exactly.
+  std::vector<int64_t> redo;
+  for (auto& r : redoPerThread) redo.insert(redo.end(), r.begin(), r.end());
+  if (!redo.empty()) {
+    std::sort(redo.begin(), redo.end());
+    bruteForceHnsw(req, q, redo);
+  }
+}
+
+void IndexCore::bruteForceHnsw(const SearchRequest& req, const float* q, const std::vector<int64_t>& rows) const {
+  const auto* storage = dynamic_cast<const faiss::IndexFlat*>(hnsw_->storage);
+  std::vector<float> qs(rows.size() * dim_);
+  for (size_t r = 0; r < rows.size(); ++r) std::memcpy(&qs[r * dim_], q + rows[r] * dim_, sizeof(float) * dim_);
+  std::vector<float> d(rows.size() * req.k);
+  std::vector<faiss::Index::idx_t> l(rows.size() * req.k);
+  faiss::SearchParameters sp;
+  std::unique_ptr<faiss::IDSelector> sel;
+  if (req.filter) {
+    if (identityIds_) sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
+    else sel.reset(new TranslatedBitmap(idmap_->id_map.data(), req.filter, req.filterBytes));
+    sp.sel = sel.get();
+  }
+  storage->search(static_cast<int64_t>(rows.size()), qs.data(), req.k, d.data(), l.data(), sel ? &sp : nullptr);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int64_t j = 0; j < req.k; ++j) {
+      req.outDistances[rows[r] * req.k + j] = d[r * req.k + j];
+      req.outIds[rows[r] * req.k + j] = internalToExternal(l[r * req.k + j]);
+    }
+  }
+}
+
+void IndexCore::referenceHnswSearch(const SearchRequest& req) {
+  std::unique_lock<RwLock> lk(mu_);
+  if (!hnsw_) throw CodedError(ERR_BAD_PARAM, "referenceSearch is for HNSW indexes");
+  useOmpThreads(threadConfig().search.load());
+  std::vector<float> norm;
+  const float* q = req.queries;
+  if (metric_ == Metric::COSINE) {
+    norm = normalizedCopy(req.nq, dim_, q);
+    q = norm.data();
+  }
+  const int saved = hnsw_->hnsw.efSearch;
+  hnsw_->hnsw.efSearch = req.ef > 0 ? req.ef : std::max<int>(static_cast<int>(req.k), 16);
+  try {
+    hnsw_->search(req.nq, q, req.k, req.outDistances, req.outIds);
+  } catch (const faiss::FaissException& e) {
+    hnsw_->hnsw.efSearch = saved;
+    rethrowFaiss(e, "search");
+  }
+  hnsw_->hnsw.efSearch = saved;
+  const size_t total = static_cast<size_t>(req.nq) * static_cast<size_t>(req.k);
+  for (size_t i = 0; i < total; ++i) req.outIds[i] = internalToExternal(req.outIds[i]);
+}
+
+// ---- serialisation ----
+
+void IndexCore::serialize(std::vector<uint8_t>& out) const {
+  std::shared_lock<RwLock> lk(mu_);
+  faiss::VectorIOWriter writer;
+  writer.data = std::move(out);
+  writer.data.reserve(writer.data.size() + memory_.load());
+  try {
+    faiss::write_index(index_.get(), &writer);
+  } catch (const faiss::FaissException& e) {
+    rethrowFaiss(e, "serialize");
+  }
+  out = std::move(writer.data);
+}
+
+}  // namespace kite

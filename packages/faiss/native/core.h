@@ -1,0 +1,158 @@
+// The faiss-facing half of @kite/faiss: one IndexCore per JS VectorIndex. No N-API in here, so every entry point
+// can run on a libuv worker thread. Errors leave as CodedError (code + message) and the addon turns them into JS
+// Errors with a `code` property.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+
+namespace kite {
+
+// Stable error codes, mirrored in src/errors.ts.
+extern const char* const ERR_DIMENSION;
+extern const char* const ERR_NOT_TRAINED;
+extern const char* const ERR_ALREADY_TRAINED;
+extern const char* const ERR_BAD_PARAM;
+extern const char* const ERR_BAD_DATA;
+extern const char* const ERR_FREED;
+extern const char* const ERR_INTERNAL;
+
+class CodedError : public std::runtime_error {
+ public:
+  CodedError(const char* code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  const char* code() const { return code_; }
+
+ private:
+  const char* code_;
+};
+
+enum class IndexKind { FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW };
+enum class Metric { L2, IP, COSINE };
+
+bool parseIndexKind(const std::string& s, IndexKind* out);
+bool parseMetric(const std::string& s, Metric* out);
+const char* indexKindName(IndexKind k);
+const char* metricName(Metric m);
+
+struct BuildParams {
+  int nlist = 128;
+  int m = 0;
+  int nbits = 8;
+  int M = 30;
+  int efConstruction = 360;
+};
+
+struct SearchRequest {
+  int64_t nq = 0;
+  const float* queries = nullptr;  // nq * dim
+  int64_t k = 0;
+  int nprobe = 8;                  // IVF
+  int ef = 0;                      // HNSW; 0 => max(k, 16)
+  const uint8_t* filter = nullptr; // bitmap over ids (LSB first); nullptr => all rows allowed
+  size_t filterBytes = 0;
+  float* outDistances = nullptr;   // nq * k
+  int64_t* outIds = nullptr;       // nq * k
+};
+
+// Thread counts handed to OpenMP inside one call (per calling thread; see README in src/index.ts docs).
+struct ThreadConfig {
+  std::atomic<int> search{1};
+  std::atomic<int> build{0};  // 0 => all cores
+};
+ThreadConfig& threadConfig();
+
+// Sets OpenMP's thread count for the calling (libuv worker) thread.
+void useOmpThreads(int n);
+int hardwareThreads();
+
+// Reader-writer lock that prefers writers (glibc's rwlock prefers readers, so a stream of searches could starve an
+// add forever). Meets the Lockable and SharedLockable requirements.
+class RwLock {
+ public:
+  void lock_shared();
+  void unlock_shared();
+  void lock();
+  void unlock();
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int readers_ = 0;
+  int writersWaiting_ = 0;
+  bool writer_ = false;
+};
+
+class IndexCore {
+ public:
+  IndexCore(IndexKind kind, Metric metric, int dim, const BuildParams& params);
+  ~IndexCore();
+  IndexCore(const IndexCore&) = delete;
+  IndexCore& operator=(const IndexCore&) = delete;
+
+  // Deserialises a payload made by serialize(); checks it holds an index of this kind, metric and dim.
+  static std::unique_ptr<IndexCore> deserialize(IndexKind kind, Metric metric, int dim, const BuildParams& params,
+                                                const uint8_t* data, size_t size);
+
+  IndexKind kind() const { return kind_; }
+  Metric metric() const { return metric_; }
+  int dim() const { return dim_; }
+  const BuildParams& params() const { return params_; }
+
+  // Exclusive: train and add take the write lock; search and serialize share the read lock.
+  void train(int64_t n, const float* x);
+  void add(int64_t n, const float* x, const int64_t* ids);
+  void search(const SearchRequest& req) const;
+  // Appends the serialised form to `out` (after whatever prefix `out` already holds).
+  void serialize(std::vector<uint8_t>& out) const;
+
+  // Lock-free snapshots, refreshed after every mutation (safe to read from the JS thread at any time).
+  int64_t ntotal() const { return ntotal_.load(); }
+  bool isTrained() const { return trained_.load(); }
+  size_t memoryUsage() const { return memory_.load(); }
+
+  // For tests: faiss's own IndexHNSW::search with hnsw.efSearch set (exclusive lock), to compare against ours.
+  void referenceHnswSearch(const SearchRequest& req);
+
+ private:
+  IndexCore(IndexKind kind, Metric metric, int dim, const BuildParams& params, faiss::Index* adopted);
+  void bindPointers();
+  void refreshStats();
+  size_t estimateMemory() const;
+  int64_t countAllowed(const uint8_t* filter, size_t bytes) const;
+  int64_t internalToExternal(int64_t label) const;
+
+  void searchFlat(const SearchRequest& req, const float* q, int64_t allowed) const;
+  void searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const;
+  void searchHnsw(const SearchRequest& req, const float* q, int64_t allowed) const;
+  // Exact search over the HNSW's flat storage for the given query rows (used for selective filters).
+  void bruteForceHnsw(const SearchRequest& req, const float* q, const std::vector<int64_t>& rows) const;
+
+  IndexKind kind_;
+  Metric metric_;
+  int dim_;
+  BuildParams params_;
+  std::unique_ptr<faiss::Index> index_;  // what gets serialised
+  faiss::IndexIDMap* idmap_ = nullptr;   // FLAT, HNSW: maps internal row -> caller id
+  faiss::IndexFlat* flat_ = nullptr;     // FLAT: the inner index
+  faiss::IndexHNSW* hnsw_ = nullptr;     // HNSW: the inner index
+  faiss::IndexIVF* ivf_ = nullptr;       // IVF_*
+  bool identityIds_ = true;              // FLAT/HNSW: id_map[i] == i for every row
+  mutable RwLock mu_;
+  std::atomic<int64_t> ntotal_{0};
+  std::atomic<bool> trained_{false};
+  std::atomic<size_t> memory_{0};
+};
+
+}  // namespace kite

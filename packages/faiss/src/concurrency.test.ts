@@ -1,0 +1,121 @@
+// Work runs off the event loop; searches on one index run side by side while adds are exclusive.
+import { getThreadSettings, setThreadSettings, VectorIndex } from './index';
+import { clustered, sequentialIds } from './synthetic';
+
+const DIM = 64;
+const N = 20_000;
+const gen = clustered(DIM, 30, 51);
+const base = gen.points(N, 52);
+const ids = sequentialIds(N);
+
+/** Largest delay of a 10 ms interval timer while `work` runs. */
+async function maxTimerLag<T>(work: () => Promise<T>): Promise<{ lag: number; ticks: number; elapsed: number; result: T }> {
+  let last = performance.now();
+  let lag = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lag = Math.max(lag, now - last - 10);
+    last = now;
+    ticks++;
+  }, 10);
+  const t0 = performance.now();
+  try {
+    const result = await work();
+    return { lag, ticks, elapsed: performance.now() - t0, result };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+test('a timer keeps firing on time while a long search runs', async () => {
+  const index = VectorIndex.create({ indexType: 'FLAT', metric: 'L2', dim: DIM });
+  await index.add(base, ids);
+  // An exact search of 1500 queries over 20k rows with a filter (no BLAS shortcut): about a second of work.
+  const queries = gen.points(1500, 53);
+  const filter = new Uint8Array(N / 8).fill(0xfe);
+  const { lag, ticks, elapsed, result } = await maxTimerLag(() => index.search(queries, 10, { filter }));
+  expect(result.ids.length).toBe(1500 * 10);
+  expect(elapsed).toBeGreaterThan(200); // the search was long enough to matter
+  expect(ticks).toBeGreaterThan(elapsed / 10 / 3);
+  expect(lag).toBeLessThan(50);
+  index.free();
+});
+
+test('a timer keeps firing while an HNSW index is built', async () => {
+  const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: { M: 16, efConstruction: 80 } });
+  const { lag, elapsed } = await maxTimerLag(() => index.add(base.subarray(0, 8000 * DIM), sequentialIds(8000)));
+  expect(elapsed).toBeGreaterThan(100);
+  expect(lag).toBeLessThan(50);
+  index.free();
+});
+
+test('concurrent searches and adds on one index: every search sees a consistent index', async () => {
+  const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: { M: 16, efConstruction: 60 } });
+  const first = 5000;
+  await index.add(base.subarray(0, first * DIM), sequentialIds(first));
+  const queries = base.subarray(0, 50 * DIM); // stored rows: each finds itself first
+  const ops: Promise<unknown>[] = [];
+  const seen: number[] = [];
+  for (let batch = 0; batch < 5; batch++) {
+    const from = first + batch * 1000;
+    ops.push(index.add(base.subarray(from * DIM, (from + 1000) * DIM), sequentialIds(1000, from)));
+    for (let s = 0; s < 4; s++) {
+      ops.push(index.search(queries, 5, { ef: 32 }).then((r) => {
+        for (let i = 0; i < 50; i++) expect(r.ids[i * 5]).toBe(BigInt(i));
+        seen.push(index.ntotal);
+      }));
+    }
+  }
+  await Promise.all(ops);
+  expect(index.ntotal).toBe(10_000);
+  expect(seen.length).toBe(20);
+  index.free();
+});
+
+test('searches on one index run in parallel on the pool', async () => {
+  const saved = getThreadSettings().searchParallelism;
+  setThreadSettings({ searchParallelism: 1 }); // one native call per search(), so that only concurrency can help
+  const index = VectorIndex.create({ indexType: 'FLAT', metric: 'L2', dim: DIM });
+  await index.add(base, ids);
+  const filter = new Uint8Array(N / 8).fill(0xff);
+  const q = gen.points(300, 54);
+  const one = async () => index.search(q, 10, { filter });
+  await one(); // warm
+  let t0 = performance.now();
+  await one();
+  await one();
+  const serial = performance.now() - t0;
+  t0 = performance.now();
+  await Promise.all([one(), one()]);
+  const parallel = performance.now() - t0;
+  // With 2+ cores two searches side by side take clearly less than back to back (1.0 would mean serialised).
+  setThreadSettings({ searchParallelism: saved });
+  expect(parallel / serial).toBeLessThan(0.8);
+  index.free();
+});
+
+test('free() while searches are in flight: they complete, later calls fail', async () => {
+  const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: { M: 16, efConstruction: 40 } });
+  await index.add(base.subarray(0, 5000 * DIM), sequentialIds(5000));
+  const pending = [index.search(base.subarray(0, 500 * DIM), 10, { ef: 64 }), index.serialize()];
+  index.free();
+  const [res, buf] = await Promise.all(pending);
+  expect((res as { ids: BigInt64Array }).ids[0]).toBe(0n);
+  expect((buf as Buffer).length).toBeGreaterThan(5000 * DIM * 4);
+  await expect(index.search(base.subarray(0, DIM), 1)).rejects.toMatchObject({ code: 'ERR_FAISS_FREED' });
+});
+
+test('a large batch is split across the pool and gives the same answer as one call', async () => {
+  const index = VectorIndex.create({ indexType: 'HNSW', metric: 'IP', dim: DIM, params: { M: 16, efConstruction: 40 } });
+  await index.add(base.subarray(0, 5000 * DIM), sequentialIds(5000));
+  const q = gen.points(257, 55);
+  const whole = await index.search(q, 7, { ef: 40 });
+  const rows: bigint[] = [];
+  for (let i = 0; i < 257; i++) {
+    const r = await index.search(q.subarray(i * DIM, (i + 1) * DIM), 7, { ef: 40 });
+    rows.push(...r.ids);
+  }
+  expect(Array.from(whole.ids)).toEqual(rows);
+  index.free();
+});

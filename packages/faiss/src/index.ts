@@ -1,0 +1,13 @@
+// @kite/faiss: Kite's binding over faiss (Debian's libfaiss, built from native/ by node-gyp).
+export { VectorIndex, MAX_RESULT_ROWS } from './vector-index';
+export type { SearchResult, CreateOptions } from './vector-index';
+export {
+  validateIndexParams, validateSearchParams, parseIntParam, isIndexType, isMetricType, INDEX_TYPES, METRIC_TYPES,
+  MAX_DIM, MAX_TOPK, MAX_NLIST, MAX_NPROBE, MAX_EF, DEFAULT_NLIST, DEFAULT_NBITS, DEFAULT_HNSW_M,
+  DEFAULT_EF_CONSTRUCTION, DEFAULT_NPROBE, DEFAULT_MIN_EF,
+} from './params';
+export type { MetricType, IndexType, IndexParams, SearchOptions } from './params';
+export { FaissError, isFaissError } from './errors';
+export type { FaissErrorCode } from './errors';
+export { getThreadSettings, setThreadSettings } from './threads';
+export type { ThreadSettings } from './threads';

@@ -1,0 +1,57 @@
+// Loads the N-API addon built by `pnpm --filter @kite/faiss run build:native` (binding.gyp -> build/Release).
+import * as path from 'node:path';
+import { FaissError } from './errors';
+
+export interface NativeParams {
+  nlist?: number;
+  m?: number;
+  nbits?: number;
+  M?: number;
+  efConstruction?: number;
+}
+
+/** The addon's index object (native/addon.cc). All arguments are re-checked natively. */
+export interface NativeIndex {
+  train(vectors: Float32Array): Promise<void>;
+  add(vectors: Float32Array, ids: BigInt64Array): Promise<void>;
+  search(
+    queries: Float32Array, k: number, nprobe: number, ef: number, filter: Uint8Array | null,
+    outDistances: Float32Array, outIds: BigInt64Array,
+  ): Promise<void>;
+  referenceSearch(queries: Float32Array, k: number, ef: number, outDistances: Float32Array, outIds: BigInt64Array): Promise<void>;
+  serialize(prefix: Uint8Array): Promise<Buffer>;
+  ntotal(): number;
+  isTrained(): boolean;
+  memoryUsage(): number;
+  params(): NativeParams;
+  free(): void;
+}
+
+export interface NativeAddon {
+  NativeIndex: {
+    create(indexType: string, metric: string, dim: number, params: NativeParams): NativeIndex;
+    deserialize(indexType: string, metric: string, dim: number, params: NativeParams, buf: Uint8Array, offset: number): Promise<NativeIndex>;
+  };
+  setThreads(search: number, build: number): void;
+  getThreads(): { search: number; build: number; hardware: number };
+}
+
+/** Where the addon is expected; src/ and dist/ both sit one level below the package root. */
+export const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'kite_faiss.node');
+
+let addon: NativeAddon | undefined;
+
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(ADDON_PATH) as NativeAddon;
+  } catch (e) {
+    throw new FaissError(
+      'ERR_FAISS_INTERNAL',
+      `cannot load the faiss addon at ${ADDON_PATH} (${(e as Error).message}); ` +
+        'build it with `pnpm --filter @kite/faiss run build:native` (needs libfaiss-dev, libopenblas-dev, g++)',
+    );
+  }
+  return addon;
+}

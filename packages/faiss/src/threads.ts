@@ -1,0 +1,48 @@
+import * as os from 'node:os';
+import { loadAddon } from './native';
+import { FaissError } from './errors';
+
+// How a search uses the 2+ cores. Every call runs on the libuv pool, so parallelism comes from having several calls
+// in flight: concurrent requests, and search() cutting a large batch into chunks (at least MIN_ROWS_PER_CHUNK rows
+// each, at most `searchParallelism` of them). Inside one call faiss's OpenMP is held to `searchThreads` (1): with
+// OpenMP teams started from every pool thread, 4 pool threads x N OpenMP threads would fight over the cores.
+// train/add are bulk jobs that hold the index exclusively, so they use OpenMP on all cores (`buildThreads` 0).
+
+export interface ThreadSettings {
+  /** OpenMP threads one search call may use. Default 1. */
+  searchThreads: number;
+  /** OpenMP threads one train/add call may use. 0 (the default) = all cores. */
+  buildThreads: number;
+  /** At most this many parallel calls for one large search() batch. Default: the number of cores. */
+  searchParallelism: number;
+}
+
+export const MIN_ROWS_PER_CHUNK = 32;
+
+let parallelism = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+
+export function searchParallelism(): number {
+  return parallelism;
+}
+
+/** Reads the thread settings and the number of cores faiss sees. */
+export function getThreadSettings(): ThreadSettings & { hardwareThreads: number } {
+  const t = loadAddon().getThreads();
+  return { searchThreads: t.search, buildThreads: t.build, searchParallelism: parallelism, hardwareThreads: t.hardware };
+}
+
+/** Changes the thread settings used by later calls (process-wide). */
+export function setThreadSettings(s: Partial<ThreadSettings>): void {
+  const cur = getThreadSettings();
+  const next = { ...cur, ...s };
+  const check = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min || v > 1024) {
+      throw new FaissError('ERR_FAISS_BAD_PARAM', `${name} must be an integer in [${min}, 1024], got ${String(v)}`);
+    }
+  };
+  check('searchThreads', next.searchThreads, 0);
+  check('buildThreads', next.buildThreads, 0);
+  check('searchParallelism', next.searchParallelism, 1);
+  loadAddon().setThreads(next.searchThreads, next.buildThreads);
+  parallelism = next.searchParallelism;
+}

@@ -1,0 +1,312 @@
+/**
+ * EtcdMetaStore against a real etcd (Debian's etcd-server, started by the test harness): the MetaStore contract,
+ * then what only a real server can show — etcd restarting or disappearing under watches and leases.
+ */
+import { makeTempDir, removeTempDir, startEtcd, startTcpProxy, type EtcdServer } from '../../../test/harness';
+import { metaStoreContract } from './contract';
+import { EtcdMetaStore, prefixRangeEnd } from './etcd';
+import type { KeyValue, RangeResult, WatchEvent } from './types';
+
+jest.setTimeout(60_000);
+
+let etcd: EtcdServer;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = makeTempDir('etcd');
+  etcd = await startEtcd({ dataDir });
+});
+
+afterAll(async () => {
+  await etcd?.stop();
+  if (dataDir) removeTempDir(dataDir);
+});
+
+const open = (): EtcdMetaStore => new EtcdMetaStore({ endpoints: etcd.endpoints });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const uniquePrefix = (name: string): string => `${name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}/`;
+
+metaStoreContract('etcd', async () => {
+  let store = open();
+  return {
+    get store() {
+      return store;
+    },
+    cleanup: () => store.close(),
+    reopen: async () => {
+      await store.close();
+      store = open();
+      return store;
+    },
+  };
+});
+
+describe('prefixRangeEnd', () => {
+  it('increments the last byte that can be incremented', () => {
+    expect(prefixRangeEnd('a/')).toEqual(Buffer.from('a0'));
+    expect(prefixRangeEnd('a\u00ff')).toEqual(Buffer.from([0x61, 0xc3, 0xc0]));
+    expect(prefixRangeEnd('')).toEqual(Buffer.from([0]));
+  });
+});
+
+describe('EtcdMetaStore', () => {
+  let store: EtcdMetaStore;
+  beforeEach(() => {
+    store = open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('a watch from revision 0 starts at the next change', async () => {
+    const p = uniquePrefix('from-now');
+    await store.put(`${p}old`, '1');
+    const events: WatchEvent[] = [];
+    const w = await store.watchPrefix(p, 0, { onEvents: (e) => events.push(...e), onResync: () => undefined });
+    try {
+      const r = await store.put(`${p}new`, '2');
+      await waitFor(() => events.length === 1, 5000, 'one event');
+      expect(events[0]).toMatchObject({ type: 'put', kv: { key: `${p}new`, modRevision: r } });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('reports a missing lease on put as a non-retriable MetaFailed error', async () => {
+    await expect(store.put(uniquePrefix('x'), 'v', { lease: '12345' })).rejects.toMatchObject({
+      kind: 'MetaFailed',
+      retriable: false,
+      message: expect.stringContaining('lease not found'),
+    });
+  });
+
+  it('rejects calls after close with ServiceNotReady', async () => {
+    const s = open();
+    await s.close();
+    await expect(s.get('k')).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  });
+
+  it('compacting to an already compacted revision is a no-op; a future revision is refused', async () => {
+    const r = await store.put(uniquePrefix('compact'), 'v');
+    await store.compact(r);
+    await store.compact(r);
+    await expect(store.compact(r + 1000)).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+  });
+});
+
+describe('EtcdMetaStore when etcd restarts or disappears', () => {
+  it('a watch resumes after an etcd crash and restart without losing or repeating events', async () => {
+    const watcherStore = open();
+    const writer = open();
+    const p = uniquePrefix('restart-watch');
+    const events: WatchEvent[] = [];
+    const resyncs: RangeResult[] = [];
+    try {
+      const start = (await writer.getPrefix(p)).revision + 1;
+      const w = await watcherStore.watchPrefix(p, start, {
+        onEvents: (e) => events.push(...e),
+        onResync: (s) => resyncs.push(s),
+      });
+      for (let i = 0; i < 5; i++) await writer.put(`${p}a${i}`, String(i));
+      await waitFor(() => events.length === 5, 5000, 'events before the crash');
+
+      await etcd.kill();
+      await etcd.start();
+      // Written as soon as etcd is back, most likely before the watcher reconnected: it must replay them.
+      for (let i = 0; i < 5; i++) await writer.put(`${p}b${i}`, String(i));
+      await writer.delete(`${p}a0`);
+      await waitFor(() => events.length === 11, 15_000, 'events after the restart');
+      await sleep(200);
+
+      expect(resyncs).toEqual([]);
+      const seen = events.map((e) => (e.type === 'put' ? `put ${e.kv.key.slice(p.length)}` : `delete ${e.key.slice(p.length)}`));
+      expect(seen).toEqual([
+        ...[0, 1, 2, 3, 4].map((i) => `put a${i}`),
+        ...[0, 1, 2, 3, 4].map((i) => `put b${i}`),
+        'delete a0',
+      ]);
+      const revs = events.map((e) => (e.type === 'put' ? e.kv.modRevision : e.modRevision));
+      for (let i = 1; i < revs.length; i++) expect(revs[i]).toBeGreaterThan(revs[i - 1] as number);
+      await w.close();
+    } finally {
+      await watcherStore.close();
+      await writer.close();
+    }
+  });
+
+  it('a lease survives a quick etcd restart or is reported lost, never silently gone', async () => {
+    const store = open();
+    const checker = open();
+    const p = uniquePrefix('restart-lease');
+    try {
+      const lease = await store.grantLease(2);
+      const lost: string[] = [];
+      lease.onLost((r) => lost.push(r));
+      await store.put(`${p}session`, 'me', { lease: lease.id });
+
+      await etcd.restart();
+      // Three TTLs later the holder's belief and etcd's state must agree.
+      await sleep(6_000);
+      const kv: KeyValue | undefined = await checker.get(`${p}session`);
+      if (lost.length === 0) {
+        expect(await lease.isAlive()).toBe(true);
+        expect(kv?.lease).toBe(lease.id);
+      } else {
+        expect(kv).toBeUndefined();
+      }
+      await lease.revoke();
+    } finally {
+      await store.close();
+      await checker.close();
+    }
+  });
+
+  it('a lease is reported lost about one TTL after etcd became unreachable, while etcd is still down', async () => {
+    const store = open();
+    const p = uniquePrefix('down-lease');
+    try {
+      const ttl = 2;
+      const lease = await store.grantLease(ttl);
+      await store.put(`${p}session`, 'me', { lease: lease.id });
+      let lostAt = 0;
+      let reason = '';
+      lease.onLost((r) => {
+        lostAt = Date.now();
+        reason = r;
+      });
+      await sleep(1000);
+      const downAt = Date.now();
+      await etcd.kill();
+      try {
+        await waitFor(() => lostAt > 0, ttl * 1000 + 3000, 'onLost while etcd is down');
+        // Lost no later than one TTL (+ a keep-alive interval and scheduling slack) after the last keep-alive.
+        expect(lostAt - downAt).toBeLessThanOrEqual(ttl * 1000 + 1000);
+        expect(reason).toMatch(/keep-alive/);
+      } finally {
+        await etcd.start();
+      }
+      // Once etcd is back, the lease is not kept alive any more: etcd expires it and the key goes.
+      const checker = open();
+      try {
+        await waitFor(async () => (await checker.get(`${p}session`)) === undefined, ttl * 3000 + 5000, 'the key to expire');
+        expect(await lease.isAlive()).toBe(false);
+      } finally {
+        await checker.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a watch cut off from etcd catches up on every change made meanwhile, once, in order', async () => {
+    const proxy = await startTcpProxy({ targetPort: Number(new URL(etcd.endpoints[0] as string).port) });
+    const watcherStore = new EtcdMetaStore({ endpoints: [`http://${proxy.address}`] });
+    const writer = open();
+    const p = uniquePrefix('cut-watch');
+    const events: WatchEvent[] = [];
+    const resyncs: RangeResult[] = [];
+    try {
+      const start = (await writer.getPrefix(p)).revision + 1;
+      const w = await watcherStore.watchPrefix(p, start, {
+        onEvents: (e) => events.push(...e),
+        onResync: (s) => resyncs.push(s),
+      });
+      await writer.put(`${p}before`, '1');
+      await waitFor(() => events.length === 1, 5000, 'the event before the cut');
+      await proxy.cut();
+      for (let i = 0; i < 5; i++) await writer.put(`${p}during${i}`, String(i));
+      await writer.txn([], [{ type: 'delete', key: `${p}before` }, { type: 'put', key: `${p}during0`, value: 'x' }]);
+      await sleep(500);
+      expect(events).toHaveLength(1);
+      await proxy.restore();
+      await writer.put(`${p}after`, '1');
+      await waitFor(() => events.length === 9, 15_000, 'the missed and later events');
+      await sleep(200);
+      expect(resyncs).toEqual([]);
+      expect(events.map((e) => (e.type === 'put' ? `put ${e.kv.key.slice(p.length)}` : `delete ${e.key.slice(p.length)}`))).toEqual([
+        'put before',
+        ...[0, 1, 2, 3, 4].map((i) => `put during${i}`),
+        'delete before',
+        'put during0',
+        'put after',
+      ]);
+      await w.close();
+    } finally {
+      await watcherStore.close();
+      await writer.close();
+      await proxy.close();
+    }
+  });
+
+  it('a lease behind a black-holed connection is reported lost within about one TTL; etcd expires it', async () => {
+    const proxy = await startTcpProxy({ targetPort: Number(new URL(etcd.endpoints[0] as string).port) });
+    const store = new EtcdMetaStore({ endpoints: [`http://${proxy.address}`] });
+    const checker = open();
+    const p = uniquePrefix('blackhole-lease');
+    const ttl = 2;
+    try {
+      const lease = await store.grantLease(ttl);
+      await store.put(`${p}session`, 'me', { lease: lease.id });
+      let lostAt = 0;
+      lease.onLost(() => (lostAt = Date.now()));
+      await sleep(1000);
+      const cutAt = Date.now();
+      proxy.blackhole();
+      await waitFor(() => lostAt > 0, ttl * 1000 + 3000, 'onLost');
+      expect(lostAt - cutAt).toBeLessThanOrEqual(ttl * 1000 + 500);
+      // The holder gave up no later than etcd: the key may still be there for a moment, then it is gone.
+      await waitFor(async () => (await checker.get(`${p}session`)) === undefined, ttl * 1000 + 3000, 'etcd to expire the key');
+    } finally {
+      await store.close();
+      await checker.close();
+      await proxy.close();
+    }
+  });
+
+  it('a lease whose connection is cut for less than its TTL stays alive', async () => {
+    const proxy = await startTcpProxy({ targetPort: Number(new URL(etcd.endpoints[0] as string).port) });
+    const store = new EtcdMetaStore({ endpoints: [`http://${proxy.address}`] });
+    const p = uniquePrefix('short-cut-lease');
+    try {
+      const lease = await store.grantLease(3);
+      const lost: string[] = [];
+      lease.onLost((r) => lost.push(r));
+      await store.put(`${p}session`, 'me', { lease: lease.id });
+      await proxy.cut();
+      await sleep(1200);
+      await proxy.restore();
+      await sleep(4000);
+      expect(lost).toEqual([]);
+      expect(await lease.isAlive()).toBe(true);
+      expect((await store.get(`${p}session`))?.lease).toBe(lease.id);
+      await lease.revoke();
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
+  it('calls made while etcd restarts succeed once it is back', async () => {
+    const store = open();
+    const p = uniquePrefix('retry');
+    try {
+      await store.put(`${p}k`, '0');
+      const restarting = etcd.restart();
+      const puts = Array.from({ length: 5 }, (_, i) => store.put(`${p}k`, String(i + 1)));
+      await restarting;
+      await Promise.all(puts);
+      expect((await store.get(`${p}k`))?.version).toBe(6);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,165 @@
+/** TypeScript shapes of proto/kite/internal.proto as loaded (keepCase, int64 as number, defaults on). */
+
+export interface Status {
+  code: number;
+  kind: string;
+  reason: string;
+  retriable: boolean;
+}
+export interface StatusResponse {
+  status?: Status;
+}
+export type Empty = Record<string, never>;
+
+export interface FieldSchema {
+  field_id: number;
+  name: string;
+  data_type: string;
+  is_primary_key: boolean;
+  auto_id: boolean;
+  description: string;
+  type_params: Record<string, string>;
+  is_dynamic: boolean;
+  is_partition_key: boolean;
+  nullable: boolean;
+}
+
+export interface AllocRequest { count: number }
+export interface AllocResponse { status?: Status; start: string; count: number }
+export interface CreateCollectionRequest {
+  name: string;
+  description: string;
+  fields: FieldSchema[];
+  enable_dynamic_field: boolean;
+  shards_num: number;
+  consistency_level: string;
+  properties: Record<string, string>;
+  num_partitions: number;
+}
+export interface CollectionIdResponse { status?: Status; collection_id: number }
+export interface CollectionNameRequest { name: string }
+export interface PartitionRequest { collection_name: string; partition_name: string }
+export interface CreateIndexRequest { collection_name: string; field_name: string; index_name: string; params: Record<string, string> }
+export interface DropIndexRequest { collection_name: string; field_name: string; index_name: string }
+export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; collection_name: string }
+export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string> }
+export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[] }
+export interface ReleaseRequest { collection_name: string; partition_names: string[] }
+export interface LoadInfoResponse {
+  status?: Status;
+  state: 'NotLoad' | 'Loading' | 'Loaded';
+  progress: number;
+  replica_number: number;
+  loaded_partition_ids: number[];
+}
+export interface ShardLeader { channel: string; node_id: number; address: string; serviceable: boolean }
+export interface ReplicaInfo { replica_id: number; node_ids: number[]; shards: ShardLeader[] }
+export interface ShardLeadersResponse { status?: Status; replicas: ReplicaInfo[] }
+export interface IndexProgressResponse { status?: Status; total_rows: number; indexed_rows: number; pending_segments: number }
+
+export interface WatchChannelRequest { collection_id: number; channel: string; replica_id: number; from_offset: number }
+export interface ChannelRequest { collection_id: number; channel: string; replica_id: number }
+export interface SegmentsRequest { collection_id: number; replica_id: number; segment_ids: number[] }
+export interface SealedPlacement { segment_id: number; node_id: number; address: string; end_offset: number }
+export interface SyncDistributionRequest {
+  collection_id: number;
+  channel: string;
+  replica_id: number;
+  sealed: SealedPlacement[];
+  watermark: number;
+}
+export interface ChannelDist {
+  collection_id: number;
+  channel: string;
+  replica_id: number;
+  consumed_offset: number;
+  watermark: number;
+  growing_rows: number;
+  serviceable: boolean;
+}
+export interface SegmentDist { collection_id: number; segment_id: number; replica_id: number; num_rows: number; channel: string }
+export interface DistributionResponse {
+  status?: Status;
+  node_id: number;
+  channels: ChannelDist[];
+  segments: SegmentDist[];
+  indexing_segments: number[];
+}
+export interface SearchRequest {
+  collection_id: number;
+  channel: string;
+  replica_id: number;
+  delegator: boolean;
+  segment_ids: number[];
+  anns_field: string;
+  metric_type: string;
+  topk: number;
+  nq: number;
+  vectors: Buffer;
+  filter: string;
+  filter_params: string;
+  partition_ids: number[];
+  search_params: Record<string, string>;
+  output_fields: string[];
+  min_consumed_offset: number;
+  watermark: number;
+  deletes: Buffer;
+  timeout_ms: number;
+}
+export interface SearchResponse { status?: Status; hits: Buffer }
+export interface QueryRequest {
+  collection_id: number;
+  channel: string;
+  replica_id: number;
+  delegator: boolean;
+  segment_ids: number[];
+  filter: string;
+  filter_params: string;
+  partition_ids: number[];
+  output_fields: string[];
+  limit: number;
+  count_only: boolean;
+  min_consumed_offset: number;
+  watermark: number;
+  deletes: Buffer;
+  timeout_ms: number;
+}
+export interface QueryResponse { status?: Status; rows: Buffer; count: number }
+export interface BuildIndexesRequest { collection_id: number; segment_ids: number[] }
+
+/** Handlers a QueryCoord server implements (and a client calls). */
+export interface QueryCoordApi {
+  AllocTimestamp(r: AllocRequest): Promise<AllocResponse>;
+  AllocIds(r: AllocRequest): Promise<AllocResponse>;
+  CreateCollection(r: CreateCollectionRequest): Promise<CollectionIdResponse>;
+  DropCollection(r: CollectionNameRequest): Promise<StatusResponse>;
+  CreatePartition(r: PartitionRequest): Promise<StatusResponse>;
+  DropPartition(r: PartitionRequest): Promise<StatusResponse>;
+  CreateIndex(r: CreateIndexRequest): Promise<StatusResponse>;
+  DropIndex(r: DropIndexRequest): Promise<StatusResponse>;
+  ChangeAlias(r: AliasRequest): Promise<StatusResponse>;
+  AlterCollection(r: AlterCollectionRequest): Promise<StatusResponse>;
+  LoadCollection(r: LoadRequest): Promise<StatusResponse>;
+  ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
+  GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;
+  GetShardLeaders(r: CollectionNameRequest): Promise<ShardLeadersResponse>;
+  GetIndexProgress(r: DropIndexRequest): Promise<IndexProgressResponse>;
+}
+
+export interface QueryNodeApi {
+  WatchChannel(r: WatchChannelRequest): Promise<StatusResponse>;
+  UnwatchChannel(r: ChannelRequest): Promise<StatusResponse>;
+  LoadSegments(r: SegmentsRequest): Promise<StatusResponse>;
+  ReleaseSegments(r: SegmentsRequest): Promise<StatusResponse>;
+  SyncDistribution(r: SyncDistributionRequest): Promise<StatusResponse>;
+  GetDistribution(r: Empty): Promise<DistributionResponse>;
+  Search(r: SearchRequest): Promise<SearchResponse>;
+  Query(r: QueryRequest): Promise<QueryResponse>;
+}
+
+export interface DataNodeApi {
+  WatchChannel(r: WatchChannelRequest): Promise<StatusResponse>;
+  UnwatchChannel(r: ChannelRequest): Promise<StatusResponse>;
+  GetDistribution(r: Empty): Promise<DistributionResponse>;
+  BuildIndexes(r: BuildIndexesRequest): Promise<StatusResponse>;
+}

@@ -1,0 +1,146 @@
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { KiteError, toKiteError, type ErrorKind } from '@kite/common';
+import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
+
+/** Repo's proto/ directory, found from this file in src/ (jest) or dist/ (built). */
+export const PROTO_ROOT = path.resolve(__dirname, '..', '..', '..', 'proto');
+
+export const MAX_MESSAGE_BYTES = 512 << 20;
+
+/**
+ * Channel options for every internal client and server: large messages (grpc-js defaults to 4 MiB), keep-alive
+ * pings so a dead peer is found within seconds, and servers that accept those pings.
+ */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.keepalive_time_ms': 5000,
+  'grpc.keepalive_timeout_ms': 3000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 4000,
+  'grpc.http2.max_pings_without_data': 0,
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2000,
+};
+
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  ...CHANNEL_OPTIONS,
+  'grpc.http2.min_ping_interval_without_data_ms': 1000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+type ServiceName = 'QueryCoord' | 'QueryNode' | 'DataNode';
+interface ApiOf {
+  QueryCoord: QueryCoordApi;
+  QueryNode: QueryNodeApi;
+  DataNode: DataNodeApi;
+}
+
+let loaded: grpc.GrpcObject | undefined;
+function internalPackage(): grpc.GrpcObject {
+  if (!loaded) {
+    const def = protoLoader.loadSync(path.join(PROTO_ROOT, 'kite', 'internal.proto'), {
+      keepCase: true,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      arrays: true,
+      oneofs: true,
+      bytes: Buffer,
+    });
+    loaded = grpc.loadPackageDefinition(def);
+  }
+  return loaded;
+}
+
+function serviceCtor(name: ServiceName): grpc.ServiceClientConstructor {
+  const pkg = (internalPackage().kite as grpc.GrpcObject).internal as grpc.GrpcObject;
+  return pkg[name] as grpc.ServiceClientConstructor;
+}
+
+export const OK_STATUS: Status = { code: 0, kind: '', reason: '', retriable: false };
+
+export function toStatus(e: unknown): Status {
+  const k = toKiteError(e);
+  return { code: k.code || 5, kind: k.kind, reason: k.message, retriable: k.retriable };
+}
+
+export function fromStatus(s: Status | undefined): KiteError | undefined {
+  if (!s || (s.code === 0 && !s.kind)) return undefined;
+  const kind = (s.kind || 'Internal') as ErrorKind;
+  return new KiteError(kind, s.reason, { retriable: s.retriable });
+}
+
+/** Registers `impl` on `server`: a thrown error becomes the response's status, never a crashed call. */
+export function addService<S extends ServiceName>(server: grpc.Server, name: S, impl: ApiOf[S]): void {
+  const ctor = serviceCtor(name);
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of Object.keys(ctor.service)) {
+    const fn = (impl as unknown as Record<string, (req: unknown) => Promise<unknown>>)[method];
+    if (typeof fn !== 'function') continue;
+    handlers[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      fn.call(impl, call.request).then(
+        (res) => cb(null, res),
+        (err: unknown) => cb(null, { status: toStatus(err) }),
+      );
+    };
+  }
+  server.addService(ctor.service, handlers);
+}
+
+export async function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(new KiteError('ServiceUnavailable', `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(bound),
+    );
+  });
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export type Client<T> = {
+  [K in keyof T]: T[K] extends (r: infer Req) => Promise<infer Res> ? (r: Req, o?: CallOptions) => Promise<Res> : never;
+} & { readonly address: string; close(): void; channelState(): grpc.connectivityState };
+
+const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.UNKNOWN, grpc.status.INTERNAL]);
+
+/**
+ * A promise client. Transport failures become retriable `NodeOffline` errors naming the address; a non-zero status
+ * in the response becomes the KiteError it carries.
+ */
+export function connect<S extends ServiceName>(name: S, address: string, defaultTimeoutMs = 30000): Client<ApiOf[S]> {
+  const ctor = serviceCtor(name);
+  const raw = new ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as Record<
+    string,
+    (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void
+  > & grpc.Client;
+  const client: Record<string, unknown> = {
+    address,
+    close: () => raw.close(),
+    channelState: () => raw.getChannel().getConnectivityState(false),
+  };
+  for (const method of Object.keys(ctor.service)) {
+    client[method] = (req: unknown, o?: CallOptions) =>
+      new Promise((resolve, reject) => {
+        const deadline = Date.now() + (o?.timeoutMs ?? defaultTimeoutMs);
+        raw[method]!.call(raw, req, new grpc.Metadata(), { deadline }, (err, res) => {
+          if (err) {
+            if (err.code === grpc.status.DEADLINE_EXCEEDED) {
+              reject(new KiteError('DeadlineExceeded', `${name}.${method} at ${address} timed out`, { cause: err }));
+            } else if (TRANSPORT_CODES.has(err.code)) {
+              reject(new KiteError('NodeOffline', `${name} at ${address} unreachable: ${err.details || err.message}`, { cause: err }));
+            } else reject(new KiteError('Internal', `${name}.${method} at ${address}: ${err.message}`, { cause: err }));
+            return;
+          }
+          const failure = fromStatus((res as { status?: Status }).status);
+          if (failure) reject(failure);
+          else resolve(res);
+        });
+      });
+  }
+  return client as Client<ApiOf[S]>;
+}

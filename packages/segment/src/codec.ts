@@ -1,0 +1,130 @@
+import type { Column, ColumnBatch } from './columns';
+
+/**
+ * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
+ * Layout: "KCB1" | u32 header length | header JSON | zero padding to 8 | column bodies, each 8-aligned.
+ * Fixed-width columns are the typed array's bytes (little endian); strings and JSON are u32 offsets + UTF-8.
+ * Decoding makes typed arrays that view the buffer where alignment allows, so large segments load without copies.
+ */
+const MAGIC = 0x3142434b; // "KCB1" little endian
+
+interface ColumnHeader {
+  name: string;
+  kind: Column['kind'];
+  width?: 32 | 64;
+  dim?: number;
+  bytes: number;
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+function encodeStrings(values: string[]): Buffer {
+  const parts = values.map((v) => Buffer.from(v, 'utf8'));
+  const offsets = new Uint32Array(values.length + 1);
+  let o = 0;
+  parts.forEach((p, i) => {
+    offsets[i] = o;
+    o += p.length;
+  });
+  offsets[values.length] = o;
+  return Buffer.concat([Buffer.from(offsets.buffer, offsets.byteOffset, offsets.byteLength), ...parts]);
+}
+
+function decodeStrings(buf: Buffer, n: number): string[] {
+  const offsets = new Uint32Array(n + 1);
+  Buffer.from(offsets.buffer).set(buf.subarray(0, (n + 1) * 4));
+  const base = (n + 1) * 4;
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = buf.toString('utf8', base + offsets[i]!, base + offsets[i + 1]!);
+  return out;
+}
+
+function bodyOf(c: Column): Buffer {
+  switch (c.kind) {
+    case 'string':
+      return encodeStrings(c.data);
+    case 'json':
+      return encodeStrings(c.data.map((v) => (v === undefined ? '' : JSON.stringify(v))));
+    default:
+      return Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+  }
+}
+
+export function encodeBatch(batch: ColumnBatch): Buffer {
+  const headers: ColumnHeader[] = [];
+  const bodies: Buffer[] = [];
+  for (const [name, c] of batch.columns) {
+    const body = bodyOf(c);
+    const h: ColumnHeader = { name, kind: c.kind, bytes: body.length };
+    if (c.kind === 'float') h.width = c.data instanceof Float32Array ? 32 : 64;
+    if (c.kind === 'vector') h.dim = c.dim;
+    headers.push(h);
+    bodies.push(body);
+  }
+  const header = Buffer.from(JSON.stringify({ numRows: batch.numRows, columns: headers }), 'utf8');
+  const start = align8(8 + header.length);
+  const total = bodies.reduce((s, b) => s + align8(b.length), start);
+  const out = Buffer.alloc(total);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(header.length, 4);
+  header.copy(out, 8);
+  let o = start;
+  for (const b of bodies) {
+    b.copy(out, o);
+    o += align8(b.length);
+  }
+  return out;
+}
+
+/** Views `bytes` of `buf` at `offset` as a T, copying only when the offset is not aligned for T. */
+function view<T>(
+  ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
+  buf: Buffer,
+  offset: number,
+  bytes: number,
+): T {
+  const abs = buf.byteOffset + offset;
+  if (abs % ctor.BYTES_PER_ELEMENT === 0) return new ctor(buf.buffer as ArrayBuffer, abs, bytes / ctor.BYTES_PER_ELEMENT);
+  const copy = new ArrayBuffer(bytes);
+  new Uint8Array(copy).set(buf.subarray(offset, offset + bytes));
+  return new ctor(copy, 0, bytes / ctor.BYTES_PER_ELEMENT);
+}
+
+export function decodeBatch(buf: Buffer): ColumnBatch {
+  if (buf.length < 8 || buf.readUInt32LE(0) !== MAGIC) throw new Error('not a Kite column batch (bad magic)');
+  const hlen = buf.readUInt32LE(4);
+  const header = JSON.parse(buf.toString('utf8', 8, 8 + hlen)) as { numRows: number; columns: ColumnHeader[] };
+  const columns = new Map<string, Column>();
+  let o = align8(8 + hlen);
+  const n = header.numRows;
+  for (const h of header.columns) {
+    const body = buf.subarray(o, o + h.bytes);
+    let c: Column;
+    switch (h.kind) {
+      case 'bool':
+        c = { kind: 'bool', data: view(Uint8Array, buf, o, h.bytes) };
+        break;
+      case 'int':
+        c = { kind: 'int', data: view(Int32Array, buf, o, h.bytes) };
+        break;
+      case 'int64':
+        c = { kind: 'int64', data: view(BigInt64Array, buf, o, h.bytes) };
+        break;
+      case 'float':
+        c = { kind: 'float', data: h.width === 64 ? view(Float64Array, buf, o, h.bytes) : view(Float32Array, buf, o, h.bytes) };
+        break;
+      case 'vector':
+        c = { kind: 'vector', dim: h.dim ?? 0, data: view(Float32Array, buf, o, h.bytes) };
+        break;
+      case 'string':
+        c = { kind: 'string', data: decodeStrings(body, n) };
+        break;
+      case 'json':
+        c = { kind: 'json', data: decodeStrings(body, n).map((s) => (s === '' ? undefined : (JSON.parse(s) as unknown))) };
+        break;
+    }
+    columns.set(h.name, c);
+    o += align8(h.bytes);
+  }
+  return { numRows: n, columns };
+}

@@ -1,0 +1,140 @@
+/**
+ * Columnar row batches: the one in-memory shape of rows in Kite. WAL insert messages, growing segments and sealed
+ * segment files all hold a ColumnBatch; the expression evaluator reads the same columns.
+ */
+
+export type Column =
+  | { kind: 'bool'; data: Uint8Array }
+  | { kind: 'int'; data: Int32Array }
+  | { kind: 'int64'; data: BigInt64Array }
+  | { kind: 'float'; data: Float32Array | Float64Array }
+  | { kind: 'string'; data: string[] }
+  | { kind: 'json'; data: unknown[] }
+  | { kind: 'vector'; dim: number; data: Float32Array };
+
+/** Reserved column names. Every stored row has a primary key, a timestamp and a partition. */
+export const PK = '$pk';
+export const TS = '$ts';
+export const PARTITION = '$partition';
+/** The dynamic field's column. */
+export const META = '$meta';
+
+export interface ColumnBatch {
+  numRows: number;
+  columns: Map<string, Column>;
+}
+
+export function columnLength(c: Column): number {
+  return c.kind === 'vector' ? c.data.length / c.dim : c.data.length;
+}
+
+/** Picks rows `idx` (in that order) of a column. */
+export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
+  const n = idx.length;
+  switch (c.kind) {
+    case 'bool': {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'bool', data: out };
+    }
+    case 'int': {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'int', data: out };
+    }
+    case 'int64': {
+      const out = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'int64', data: out };
+    }
+    case 'float': {
+      const out = c.data instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'float', data: out };
+    }
+    case 'string': {
+      const out = new Array<string>(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'string', data: out };
+    }
+    case 'json': {
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!];
+      return { kind: 'json', data: out };
+    }
+    case 'vector': {
+      const out = new Float32Array(n * c.dim);
+      for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * c.dim, (idx[i]! + 1) * c.dim), i * c.dim);
+      return { kind: 'vector', dim: c.dim, data: out };
+    }
+  }
+}
+
+export function takeBatch(b: ColumnBatch, idx: ArrayLike<number>): ColumnBatch {
+  const columns = new Map<string, Column>();
+  for (const [name, c] of b.columns) columns.set(name, takeColumn(c, idx));
+  return { numRows: idx.length, columns };
+}
+
+/** Concatenates columns of the same kind. */
+export function concatColumns(cs: Column[]): Column {
+  const first = cs[0];
+  if (!first) throw new Error('concatColumns needs at least one column');
+  if (cs.length === 1) return first;
+  const total = cs.reduce((s, c) => s + columnLength(c), 0);
+  const copyTyped = <T extends { set(a: ArrayLike<number | bigint>, o: number): void }>(out: T): T => {
+    let o = 0;
+    for (const c of cs) {
+      out.set(c.data as unknown as ArrayLike<number | bigint>, o);
+      o += c.data.length;
+    }
+    return out;
+  };
+  switch (first.kind) {
+    case 'bool':
+      return { kind: 'bool', data: copyTyped(new Uint8Array(total)) };
+    case 'int':
+      return { kind: 'int', data: copyTyped(new Int32Array(total)) };
+    case 'int64':
+      return { kind: 'int64', data: copyTyped(new BigInt64Array(total) as never) };
+    case 'float':
+      return {
+        kind: 'float',
+        data: copyTyped(first.data instanceof Float32Array ? new Float32Array(total) : new Float64Array(total)),
+      };
+    case 'string':
+      return { kind: 'string', data: cs.flatMap((c) => c.data as string[]) };
+    case 'json':
+      return { kind: 'json', data: cs.flatMap((c) => c.data as unknown[]) };
+    case 'vector':
+      return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
+  }
+}
+
+export function concatBatches(bs: ColumnBatch[]): ColumnBatch {
+  if (bs.length === 1) return bs[0]!;
+  const numRows = bs.reduce((s, b) => s + b.numRows, 0);
+  const columns = new Map<string, Column>();
+  const first = bs[0];
+  if (!first) return { numRows: 0, columns };
+  for (const name of first.columns.keys()) {
+    columns.set(
+      name,
+      concatColumns(
+        bs.map((b) => {
+          const c = b.columns.get(name);
+          if (!c) throw new Error(`column ${name} missing from a batch`);
+          return c;
+        }),
+      ),
+    );
+  }
+  return { numRows, columns };
+}
+
+/** The primary key of row i as a bigint or string. */
+export function pkAt(c: Column, i: number): bigint | string {
+  if (c.kind === 'int64') return c.data[i]!;
+  if (c.kind === 'string') return c.data[i]!;
+  throw new Error(`primary key column has kind ${c.kind}`);
+}

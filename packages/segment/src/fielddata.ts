@@ -1,0 +1,203 @@
+import { KiteError } from '@kite/common';
+import type { Column, ColumnBatch } from './columns';
+import type { DataTypeName, FieldMeta } from './meta';
+
+/**
+ * Conversion between Milvus's wire FieldData (as @grpc/proto-loader decodes it with keepCase, longs as strings,
+ * enums as names, oneofs) and Kite's columns. Inbound data is validated against the field: type, row count,
+ * vector dimension, VarChar max_length; errors name the field and the fix.
+ */
+
+export interface WireFieldData {
+  type?: string;
+  field_name?: string;
+  field_id?: string | number;
+  is_dynamic?: boolean;
+  valid_data?: boolean[];
+  field?: string;
+  scalars?: {
+    data?: string;
+    bool_data?: { data: boolean[] };
+    int_data?: { data: number[] };
+    long_data?: { data: (string | number)[] };
+    float_data?: { data: number[] };
+    double_data?: { data: number[] };
+    string_data?: { data: string[] };
+    json_data?: { data: Buffer[] };
+  } | null;
+  vectors?: {
+    dim?: string | number;
+    data?: string;
+    float_vector?: { data: number[] };
+  } | null;
+}
+
+export function wireRowCount(fd: WireFieldData): number {
+  const s = fd.scalars;
+  if (s) {
+    const d = s.bool_data ?? s.int_data ?? s.long_data ?? s.float_data ?? s.double_data ?? s.string_data ?? s.json_data;
+    return d?.data.length ?? 0;
+  }
+  const v = fd.vectors;
+  if (v?.float_vector) {
+    const dim = Number(v.dim ?? 0);
+    return dim > 0 ? v.float_vector.data.length / dim : 0;
+  }
+  return 0;
+}
+
+const bad = (field: string, msg: string): KiteError => new KiteError('ParameterInvalid', `field "${field}": ${msg}`);
+
+/** Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. */
+export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+  const name = field.name;
+  const s = fd.scalars;
+  const want = field.dataType;
+  const count = (len: number): void => {
+    if (len !== numRows) throw bad(name, `has ${len} values but the request has ${numRows} rows; every field needs one value per row`);
+  };
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined || v === null) throw bad(name, `expected ${want} data (${what}) but got ${fd.scalars?.data ?? fd.vectors?.data ?? 'nothing'}`);
+    return v;
+  };
+  switch (want) {
+    case 'Bool': {
+      const d = need(s?.bool_data, 'bool_data').data;
+      count(d.length);
+      return { kind: 'bool', data: Uint8Array.from(d, (b) => (b ? 1 : 0)) };
+    }
+    case 'Int8':
+    case 'Int16':
+    case 'Int32': {
+      const d = need(s?.int_data, 'int_data').data;
+      count(d.length);
+      const [lo, hi] = want === 'Int8' ? [-128, 127] : want === 'Int16' ? [-32768, 32767] : [-2147483648, 2147483647];
+      for (const v of d) if (!Number.isInteger(v) || v < lo || v > hi) throw bad(name, `value ${v} is out of range for ${want} [${lo}, ${hi}]`);
+      return { kind: 'int', data: Int32Array.from(d) };
+    }
+    case 'Int64': {
+      const d = need(s?.long_data, 'long_data').data;
+      count(d.length);
+      const out = new BigInt64Array(d.length);
+      for (let i = 0; i < d.length; i++) out[i] = BigInt(d[i]!);
+      return { kind: 'int64', data: out };
+    }
+    case 'Float': {
+      const d = need(s?.float_data, 'float_data').data;
+      count(d.length);
+      return { kind: 'float', data: Float32Array.from(d) };
+    }
+    case 'Double': {
+      const d = need(s?.double_data, 'double_data').data;
+      count(d.length);
+      return { kind: 'float', data: Float64Array.from(d) };
+    }
+    case 'VarChar': {
+      const d = need(s?.string_data, 'string_data').data;
+      count(d.length);
+      const max = Number(field.typeParams.max_length ?? 65535);
+      for (const v of d) {
+        if (Buffer.byteLength(v, 'utf8') > max) throw bad(name, `a value of ${Buffer.byteLength(v, 'utf8')} bytes exceeds max_length ${max}; shorten it or raise max_length`);
+      }
+      return { kind: 'string', data: d.slice() };
+    }
+    case 'JSON': {
+      const d = need(s?.json_data, 'json_data').data;
+      count(d.length);
+      const out = new Array<unknown>(d.length);
+      for (let i = 0; i < d.length; i++) {
+        const text = Buffer.from(d[i]!).toString('utf8');
+        try {
+          out[i] = text === '' ? undefined : (JSON.parse(text) as unknown);
+        } catch {
+          throw bad(name, `row ${i} is not valid JSON`);
+        }
+        if (field.isDynamic && (out[i] === null || typeof out[i] !== 'object' || Array.isArray(out[i]))) {
+          throw bad(name, `row ${i} of the dynamic field must be a JSON object`);
+        }
+      }
+      return { kind: 'json', data: out };
+    }
+    case 'FloatVector': {
+      const v = fd.vectors;
+      if (!v?.float_vector) throw bad(name, `expected FloatVector data but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      const data = v.float_vector.data;
+      if (data.length !== numRows * dim) {
+        throw bad(name, `has ${data.length / dim} vectors but the request has ${numRows} rows`);
+      }
+      return { kind: 'vector', dim, data: Float32Array.from(data) };
+    }
+  }
+}
+
+const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'] => {
+  switch (c.kind) {
+    case 'bool':
+      return { data: 'bool_data', bool_data: { data: Array.from(c.data, (b) => b !== 0) } };
+    case 'int':
+      return { data: 'int_data', int_data: { data: Array.from(c.data) } };
+    case 'int64':
+      return { data: 'long_data', long_data: { data: Array.from(c.data, (v) => v.toString()) } };
+    case 'float':
+      return dataType === 'Double'
+        ? { data: 'double_data', double_data: { data: Array.from(c.data) } }
+        : { data: 'float_data', float_data: { data: Array.from(c.data) } };
+    case 'string':
+      return { data: 'string_data', string_data: { data: c.data } };
+    case 'json':
+      return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
+    case 'vector':
+      return undefined;
+  }
+};
+
+/** Builds outbound FieldData for a column of `field`. */
+export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fieldID' | 'dataType' | 'isDynamic'>): WireFieldData {
+  const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
+  if (c.kind === 'vector') {
+    return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
+  }
+  return { ...base, field: 'scalars', scalars: typeForKind(c, field.dataType) };
+}
+
+/** An empty column of a field's type (for results with no rows). */
+export function emptyColumn(field: FieldMeta): Column {
+  switch (field.dataType) {
+    case 'Bool':
+      return { kind: 'bool', data: new Uint8Array(0) };
+    case 'Int8':
+    case 'Int16':
+    case 'Int32':
+      return { kind: 'int', data: new Int32Array(0) };
+    case 'Int64':
+      return { kind: 'int64', data: new BigInt64Array(0) };
+    case 'Float':
+      return { kind: 'float', data: new Float32Array(0) };
+    case 'Double':
+      return { kind: 'float', data: new Float64Array(0) };
+    case 'VarChar':
+      return { kind: 'string', data: [] };
+    case 'JSON':
+      return { kind: 'json', data: [] };
+    case 'FloatVector':
+      return { kind: 'vector', dim: Number(field.typeParams.dim ?? 0), data: new Float32Array(0) };
+  }
+}
+
+/** Restricts dynamic-field objects to the named keys (output_fields naming dynamic keys). */
+export function pickDynamicKeys(c: Column, keysWanted: string[] | 'all'): Column {
+  if (c.kind !== 'json' || keysWanted === 'all') return c;
+  return {
+    kind: 'json',
+    data: c.data.map((v) => {
+      const o: Record<string, unknown> = {};
+      if (v && typeof v === 'object') for (const k of keysWanted) if (k in v) o[k] = (v as Record<string, unknown>)[k];
+      return o;
+    }),
+  };
+}
+
+export type { ColumnBatch };

@@ -1,0 +1,7 @@
+export * from './columns';
+export * from './codec';
+export * from './meta';
+export * from './fielddata';
+export * from './walmsg';
+export * from './bitmap';
+export * from './hits';

@@ -1,0 +1,146 @@
+/**
+ * Kite's metadata records, as kept (JSON) in the meta store. The coordinator writes collections; data nodes write
+ * segments and channel checkpoints; everyone reads them.
+ */
+
+export type DataTypeName =
+  | 'Bool'
+  | 'Int8'
+  | 'Int16'
+  | 'Int32'
+  | 'Int64'
+  | 'Float'
+  | 'Double'
+  | 'VarChar'
+  | 'JSON'
+  | 'FloatVector';
+
+export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
+
+export interface FieldMeta {
+  fieldID: number;
+  name: string;
+  dataType: DataTypeName;
+  isPrimaryKey: boolean;
+  autoID: boolean;
+  description: string;
+  /** dim for vectors, max_length for VarChar, as Milvus's type_params (string values). */
+  typeParams: Record<string, string>;
+  isDynamic: boolean;
+  isPartitionKey: boolean;
+  nullable: boolean;
+}
+
+export interface IndexMeta {
+  indexID: number;
+  indexName: string;
+  fieldName: string;
+  fieldID: number;
+  /** FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW (AUTOINDEX resolved at create time). */
+  indexType: string;
+  /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
+  requestedIndexType: string;
+  metricType: 'L2' | 'IP' | 'COSINE';
+  /** Build parameters (nlist, m, nbits, M, efConstruction) as strings. */
+  params: Record<string, string>;
+  createdTs: string;
+}
+
+export interface PartitionMeta {
+  partitionID: number;
+  name: string;
+  createdTs: string;
+}
+
+export interface LoadMeta {
+  replicaNumber: number;
+  /** Loaded partitions; an empty list with `all` means the whole collection. */
+  partitionIDs: number[];
+  all: boolean;
+}
+
+export interface CollectionMeta {
+  collectionID: number;
+  name: string;
+  description: string;
+  fields: FieldMeta[];
+  enableDynamicField: boolean;
+  shardsNum: number;
+  /** WAL topic of the collection; channel i is `<topic>#i`. */
+  topic: string;
+  partitions: PartitionMeta[];
+  indexes: IndexMeta[];
+  consistencyLevel: string;
+  properties: Record<string, string>;
+  createdTs: string;
+  load?: LoadMeta;
+}
+
+export interface SegmentIndexFile {
+  fieldName: string;
+  indexID: number;
+  key: string;
+  bytes: number;
+}
+
+export interface SegmentMeta {
+  segmentID: number;
+  collectionID: number;
+  channel: string;
+  /** WAL offsets covered: [startOffset, endOffset). Segments of a channel tile its offsets with no gaps. */
+  startOffset: number;
+  endOffset: number;
+  numRows: number;
+  /** Object key of the column data; empty when numRows is 0 (a segment of deletes only). */
+  dataKey: string;
+  /** Object key of the deletes consumed in this offset range (primary key + timestamp), or empty. */
+  deltaKey: string;
+  numDeletes: number;
+  indexes: SegmentIndexFile[];
+  /** Largest row timestamp. */
+  maxTs: string;
+  createdAt: number;
+}
+
+export interface ChannelCheckpoint {
+  channel: string;
+  /** Next WAL offset to consume: everything before it is durable in object storage. */
+  offset: number;
+  ts: string;
+}
+
+export function pkField(c: CollectionMeta): FieldMeta {
+  const f = c.fields.find((x) => x.isPrimaryKey);
+  if (!f) throw new Error(`collection ${c.name} has no primary key field`);
+  return f;
+}
+
+export function vectorFields(c: CollectionMeta): FieldMeta[] {
+  return c.fields.filter((f) => f.dataType === 'FloatVector');
+}
+
+export function dimOf(f: FieldMeta): number {
+  return Number(f.typeParams.dim ?? 0);
+}
+
+export function channelsOf(c: CollectionMeta): string[] {
+  return Array.from({ length: c.shardsNum }, (_, i) => `${c.topic}#${i}`);
+}
+
+/** Meta store key layout under the root path. */
+export const keys = {
+  collection: (root: string, id: number) => `${root}/meta/collection/${id}`,
+  collections: (root: string) => `${root}/meta/collection/`,
+  alias: (root: string, alias: string) => `${root}/meta/alias/${alias}`,
+  aliases: (root: string) => `${root}/meta/alias/`,
+  segment: (root: string, coll: number, seg: number) => `${root}/meta/segment/${coll}/${seg}`,
+  segments: (root: string, coll?: number) => `${root}/meta/segment/${coll === undefined ? '' : `${coll}/`}`,
+  checkpoint: (root: string, coll: number, channel: string) => `${root}/meta/checkpoint/${coll}/${channel}`,
+  checkpoints: (root: string, coll?: number) => `${root}/meta/checkpoint/${coll === undefined ? '' : `${coll}/`}`,
+  idAllocator: (root: string) => `${root}/meta/id-allocator`,
+  tso: (root: string) => `${root}/meta/tso`,
+  sessions: (root: string) => `${root}/session/`,
+  session: (root: string, name: string) => `${root}/session/${name}`,
+  serverIdCounter: (root: string) => `${root}/meta/server-id`,
+  distribution: (root: string) => `${root}/dist/`,
+};

@@ -1,0 +1,37 @@
+import { decodeBatch, encodeBatch } from './codec';
+import type { ColumnBatch } from './columns';
+
+/**
+ * Messages on a collection's WAL channels. Inserts carry a ColumnBatch with `$pk`, `$ts`, `$partition` and the
+ * user fields; deletes carry `$pk` and `$ts`; a flush marker asks the channel's data node to seal what it buffered.
+ * Layout: u8 type | u32 header length | header JSON | column batch (inserts, deletes).
+ */
+export type WalMsg =
+  | { type: 'insert'; collectionID: number; ts: bigint; batch: ColumnBatch }
+  | { type: 'delete'; collectionID: number; ts: bigint; batch: ColumnBatch }
+  | { type: 'flush'; collectionID: number; ts: bigint };
+
+const TYPES = ['insert', 'delete', 'flush'] as const;
+
+export function encodeWalMsg(m: WalMsg): Buffer {
+  const header = Buffer.from(JSON.stringify({ collectionID: m.collectionID, ts: m.ts.toString() }), 'utf8');
+  const head = Buffer.alloc(5);
+  head.writeUInt8(TYPES.indexOf(m.type), 0);
+  head.writeUInt32LE(header.length, 1);
+  const parts: Buffer[] = [head, header];
+  if (m.type !== 'flush') parts.push(encodeBatch(m.batch));
+  return Buffer.concat(parts);
+}
+
+export function decodeWalMsg(buf: Buffer): WalMsg {
+  const type = TYPES[buf.readUInt8(0)];
+  if (!type) throw new Error(`unknown WAL message type ${buf.readUInt8(0)}`);
+  const hlen = buf.readUInt32LE(1);
+  const h = JSON.parse(buf.toString('utf8', 5, 5 + hlen)) as { collectionID: number; ts: string };
+  const ts = BigInt(h.ts);
+  if (type === 'flush') return { type, collectionID: h.collectionID, ts };
+  // Copy so the batch's typed arrays are 8-aligned views of their own buffer.
+  const body = Buffer.alloc(buf.length - 5 - hlen);
+  buf.copy(body, 0, 5 + hlen);
+  return { type, collectionID: h.collectionID, ts, batch: decodeBatch(body) };
+}

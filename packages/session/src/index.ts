@@ -1,0 +1,161 @@
+import { EventEmitter } from 'node:events';
+import { KiteError, type Logger } from '@kite/common';
+import type { Lease, MetaStore, WatchEvent } from '@kite/metastore';
+
+export type Role = 'proxy' | 'querycoord' | 'querynode' | 'datanode';
+
+/** The value of a session key, as DESIGN.md gives it. */
+export interface SessionInfo {
+  serverID: number;
+  role: Role;
+  address: string;
+  metricsAddress: string;
+  version: string;
+  startedAt: number;
+  stopping: boolean;
+}
+
+export const KITE_VERSION = '2.6.0-kite.0.1.0';
+
+const sessionPrefix = (root: string): string => `${root}/session/`;
+const sessionKey = (root: string, role: Role, serverID: number): string => `${root}/session/${role}-${serverID}`;
+const counterKey = (root: string): string => `${root}/meta/server-id`;
+
+/** Allocates a cluster-unique serverID with a compare-and-swap counter. */
+export async function allocServerId(store: MetaStore, root: string): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const cur = await store.get(counterKey(root));
+    const next = (cur ? Number(cur.value) : 0) + 1;
+    const res = await store.txn(
+      [{ key: counterKey(root), target: 'version', op: '==', value: cur ? cur.version : 0 }],
+      [{ type: 'put', key: counterKey(root), value: String(next) }],
+    );
+    if (res.succeeded) return next;
+  }
+  throw new KiteError('MetaFailed', 'could not allocate a serverID: too much contention on the counter');
+}
+
+/**
+ * A process's session: a leased key kept alive in the background. When the lease is lost the session emits `lost`;
+ * the owner must stop serving what it was assigned and call `register()` again (a new serverID: fencing).
+ */
+export class Session extends EventEmitter {
+  info: SessionInfo | undefined;
+  private lease: Lease | undefined;
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly root: string,
+    private readonly ttlSeconds: number,
+    private readonly base: Omit<SessionInfo, 'serverID' | 'startedAt' | 'stopping' | 'version'>,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get serverID(): number {
+    if (!this.info) throw new KiteError('ServiceNotReady', 'session not registered');
+    return this.info.serverID;
+  }
+
+  async register(): Promise<SessionInfo> {
+    const serverID = await allocServerId(this.store, this.root);
+    const lease = await this.store.grantLease(this.ttlSeconds);
+    const info: SessionInfo = { ...this.base, serverID, version: KITE_VERSION, startedAt: Date.now(), stopping: false };
+    await this.store.put(sessionKey(this.root, info.role, serverID), JSON.stringify(info), { lease: lease.id });
+    this.lease = lease;
+    this.info = info;
+    lease.onLost((reason) => {
+      if (this.lease !== lease) return;
+      this.log.error({ serverID, reason }, 'session lease lost');
+      this.lease = undefined;
+      this.emit('lost', reason);
+    });
+    this.log.info({ serverID, role: info.role, address: info.address }, 'session registered');
+    return info;
+  }
+
+  /** Marks the session `stopping` so the coordinator moves work away before the lease is revoked. */
+  async markStopping(): Promise<void> {
+    if (!this.info || !this.lease) return;
+    this.info = { ...this.info, stopping: true };
+    await this.store.put(sessionKey(this.root, this.info.role, this.info.serverID), JSON.stringify(this.info), { lease: this.lease.id });
+  }
+
+  async revoke(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await lease.revoke().catch(() => undefined);
+  }
+}
+
+/** Keeps a live view of every session under the root, from a list plus a watch (re-listed on resync). */
+export class SessionView extends EventEmitter {
+  readonly sessions = new Map<string, SessionInfo>();
+  private closeWatch: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly root: string,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    const prefix = sessionPrefix(this.root);
+    const snap = await this.store.getPrefix(prefix);
+    this.reset(snap.kvs.map((kv) => [kv.key, kv.value]));
+    const w = await this.store.watchPrefix(prefix, snap.revision + 1, {
+      onEvents: (events: WatchEvent[]) => {
+        for (const ev of events) {
+          if (ev.type === 'put') this.set(ev.kv.key, ev.kv.value);
+          else this.remove(ev.key);
+        }
+      },
+      onResync: (s) => this.reset(s.kvs.map((kv) => [kv.key, kv.value])),
+    });
+    this.closeWatch = () => w.close();
+  }
+
+  private reset(entries: [string, string][]): void {
+    const seen = new Set<string>();
+    for (const [k, v] of entries) {
+      seen.add(k);
+      this.set(k, v);
+    }
+    for (const k of [...this.sessions.keys()]) if (!seen.has(k)) this.remove(k);
+  }
+
+  private set(key: string, value: string): void {
+    let info: SessionInfo;
+    try {
+      info = JSON.parse(value) as SessionInfo;
+    } catch {
+      return;
+    }
+    if (typeof info.serverID !== 'number') return; // the exclusive coordinator key and others
+    const prev = this.sessions.get(key);
+    this.sessions.set(key, info);
+    this.emit(prev ? 'update' : 'up', info, prev);
+  }
+
+  private remove(key: string): void {
+    const prev = this.sessions.get(key);
+    if (!prev) return;
+    this.sessions.delete(key);
+    this.emit('down', prev);
+  }
+
+  byRole(role: Role): SessionInfo[] {
+    return [...this.sessions.values()].filter((s) => s.role === role).sort((a, b) => a.serverID - b.serverID);
+  }
+
+  get(role: Role, serverID: number): SessionInfo | undefined {
+    return this.sessions.get(sessionKey(this.root, role, serverID));
+  }
+
+  async close(): Promise<void> {
+    await this.closeWatch?.();
+  }
+}
+export * from './metacache';

@@ -1,0 +1,324 @@
+import * as grpc from '@grpc/grpc-js';
+import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
+import type { MetaStore } from '@kite/metastore';
+import type { ObjectStore } from '@kite/objectstore';
+import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
+import {
+  concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
+  type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
+} from '@kite/segment';
+import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
+import type * as M from '@kite/rpc';
+import { MetaCache, Session } from '@kite/session';
+
+/** Builds one index file for a segment's vector column; segments too small to train an IVF index get none (exact search). */
+export async function buildIndex(idx: IndexMeta, vectors: Extract<Column, { kind: 'vector' }>): Promise<Buffer | undefined> {
+  const n = vectors.data.length / vectors.dim;
+  const nlist = Number(idx.params.nlist ?? 128);
+  if (idx.indexType.startsWith('IVF') && n < Math.max(1000, nlist * 8)) return undefined;
+  const params: Record<string, number> = {};
+  for (const [k, v] of Object.entries(idx.params)) params[k] = Number(v);
+  const index = VectorIndex.create({ indexType: idx.indexType as IndexType, metric: idx.metricType as MetricType, dim: vectors.dim, params });
+  try {
+    if (!index.isTrained) await index.train(vectors.data);
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(i);
+    await index.add(vectors.data, ids);
+    return await index.serialize();
+  } finally {
+    index.free();
+  }
+}
+
+/**
+ * One channel's writer: consumes the WAL from the checkpoint, buffers rows and deletes, and seals them into a
+ * segment (columns + delete log + indexes in object storage, then the segment record and the new checkpoint in one
+ * meta store transaction guarded by the checkpoint's version, so a writer that lost the channel cannot commit).
+ */
+class ChannelWriter {
+  private inserts: ColumnBatch[] = [];
+  private deletes: ColumnBatch[] = [];
+  private rows = 0;
+  private start: number;
+  private consumed: number;
+  private lastTs = 0n;
+  private lastInsertAt = 0;
+  private sub: Subscription | undefined;
+  private cpVersion = 0;
+  private idle: NodeJS.Timeout | undefined;
+  private sealing: Promise<void> = Promise.resolve();
+  stopped = false;
+
+  constructor(
+    private readonly dn: DataNode,
+    readonly collectionID: number,
+    readonly channel: string,
+    from: number,
+  ) {
+    this.start = from;
+    this.consumed = from;
+  }
+
+  get offset(): number {
+    return this.consumed;
+  }
+
+  get buffered(): number {
+    return this.rows;
+  }
+
+  async run(): Promise<void> {
+    const kv = await this.dn.store.get(keys.checkpoint(this.dn.root, this.collectionID, this.channel));
+    this.cpVersion = kv ? kv.version : 0;
+    if (kv) {
+      const cp = JSON.parse(kv.value) as ChannelCheckpoint;
+      this.start = this.consumed = cp.offset;
+    }
+    this.sub = this.dn.wal.subscribe(parseChannel(this.channel), this.consumed, (recs) => this.consume(recs), {
+      maxBatch: 512,
+      onError: (e) => this.dn.log.warn({ channel: this.channel, err: e.message }, 'data node read failed; retrying'),
+    });
+    this.idle = setInterval(() => {
+      if (this.rows + this.deletes.length > 0 && Date.now() - this.lastInsertAt >= this.dn.cfg.datanode.sealIdleMs) this.requestSeal();
+    }, Math.min(1000, this.dn.cfg.datanode.sealIdleMs));
+  }
+
+  private async consume(recs: WalRecord[]): Promise<void> {
+    for (const r of recs) {
+      const m = decodeWalMsg(r.value);
+      this.consumed = r.offset + 1;
+      if (m.ts > this.lastTs) this.lastTs = m.ts;
+      if (m.collectionID !== this.collectionID) continue;
+      if (m.type === 'insert') {
+        this.inserts.push(m.batch);
+        this.rows += m.batch.numRows;
+        this.lastInsertAt = Date.now();
+        if (this.rows >= this.dn.cfg.datanode.segmentMaxRows) await this.requestSeal();
+      } else if (m.type === 'delete') {
+        this.deletes.push(m.batch);
+        this.lastInsertAt = Date.now();
+      } else {
+        await this.requestSeal();
+      }
+    }
+  }
+
+  /** Seals run one at a time, from the consume loop (size, flush marker) or the idle timer. */
+  private requestSeal(): Promise<void> {
+    this.sealing = this.sealing.then(() => this.seal()).catch((e: unknown) => this.dn.log.error({ channel: this.channel, err: String(e) }, 'seal failed'));
+    return this.sealing;
+  }
+
+  /** Seals everything consumed when it starts; records consumed meanwhile stay buffered for the next segment. */
+  private async seal(): Promise<void> {
+    if (this.stopped) return;
+    const endOffset = this.consumed;
+    const endTs = this.lastTs;
+    if (endOffset === this.start) return;
+    const inserts = this.inserts.slice();
+    const deletes = this.deletes.slice();
+    const c = this.dn.meta.byID(this.collectionID);
+    if (!c) return; // dropped
+    const segID = Number((await this.dn.coord().AllocIds({ count: 1 })).start);
+    const prefix = `collections/${this.collectionID}/segments/${segID}`;
+    const data = inserts.length ? concatBatches(inserts) : undefined;
+    const delta = deletes.length ? concatBatches(deletes) : undefined;
+    if (data) await this.dn.objects.put(`${prefix}/data.kcb`, encodeBatch(data));
+    if (delta) await this.dn.objects.put(`${prefix}/delta.kcb`, encodeBatch(delta));
+    const indexes = data ? await this.dn.buildIndexes(c, segID, data) : [];
+    let maxTs = 0n;
+    if (data) for (const t of (data.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data) if (t > maxTs) maxTs = t;
+    const seg: SegmentMeta = {
+      segmentID: segID,
+      collectionID: this.collectionID,
+      channel: this.channel,
+      startOffset: this.start,
+      endOffset,
+      numRows: data?.numRows ?? 0,
+      dataKey: data ? `${prefix}/data.kcb` : '',
+      deltaKey: delta ? `${prefix}/delta.kcb` : '',
+      numDeletes: delta?.numRows ?? 0,
+      indexes,
+      maxTs: maxTs.toString(),
+      createdAt: Date.now(),
+    };
+    const cp: ChannelCheckpoint = { channel: this.channel, offset: endOffset, ts: endTs.toString() };
+    const cpKey = keys.checkpoint(this.dn.root, this.collectionID, this.channel);
+    const res = await this.dn.store.txn(
+      [{ key: cpKey, target: 'version', op: '==', value: this.cpVersion }],
+      [
+        { type: 'put', key: keys.segment(this.dn.root, this.collectionID, segID), value: JSON.stringify(seg) },
+        { type: 'put', key: cpKey, value: JSON.stringify(cp) },
+      ],
+    );
+    if (!res.succeeded) {
+      this.dn.log.error({ channel: this.channel }, 'checkpoint moved under us: another data node owns the channel; stopping');
+      await this.dn.objects.deletePrefix(`${prefix}/`).catch(() => 0);
+      void this.stop();
+      return;
+    }
+    this.cpVersion++;
+    this.inserts = this.inserts.slice(inserts.length);
+    this.deletes = this.deletes.slice(deletes.length);
+    this.rows -= data?.numRows ?? 0;
+    this.start = endOffset;
+    this.dn.log.info({ channel: this.channel, segment: segID, rows: seg.numRows, deletes: seg.numDeletes, endOffset }, 'segment flushed');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.idle) clearInterval(this.idle);
+    await this.sub?.close();
+  }
+}
+
+export class DataNode implements M.DataNodeApi {
+  readonly meta: MetaCache;
+  private readonly writers = new Map<string, ChannelWriter>();
+  private server: grpc.Server | undefined;
+  private coordClient: Client<M.QueryCoordApi> | undefined;
+  session: Session | undefined;
+
+  constructor(
+    readonly cfg: KiteConfig,
+    readonly store: MetaStore,
+    readonly wal: Wal,
+    readonly objects: ObjectStore,
+    readonly log: Logger,
+  ) {
+    this.meta = new MetaCache(store, cfg.common.rootPath);
+  }
+
+  get root(): string {
+    return this.cfg.common.rootPath;
+  }
+
+  /** The active coordinator, found through its exclusive session key. */
+  coord(): Client<M.QueryCoordApi> {
+    if (!this.coordClient) throw new KiteError('ServiceNotReady', 'no coordinator known yet');
+    return this.coordClient;
+  }
+
+  private async findCoordinator(): Promise<void> {
+    const kv = await this.store.get(`${this.root}/session/querycoord`);
+    if (!kv) return;
+    const addr = (JSON.parse(kv.value) as { address: string }).address;
+    if (this.coordClient?.address !== addr) {
+      this.coordClient?.close();
+      this.coordClient = connect('QueryCoord', addr);
+    }
+  }
+
+  async start(port = this.cfg.datanode.port): Promise<void> {
+    await this.meta.start();
+    await this.findCoordinator();
+    const watch = await this.store.watchPrefix(`${this.root}/session/querycoord`, (await this.store.getPrefix(`${this.root}/session/querycoord`)).revision + 1, {
+      onEvents: () => void this.findCoordinator(),
+      onResync: () => void this.findCoordinator(),
+    });
+    this.closeWatch = () => watch.close();
+    this.meta.on('collection', (c: CollectionMeta | undefined, id: number) => {
+      if (!c) for (const [k, w] of this.writers) if (w.collectionID === id) {
+        this.writers.delete(k);
+        void w.stop();
+      }
+    });
+    this.server = new grpc.Server(SERVER_OPTIONS);
+    addService(this.server, 'DataNode', this);
+    const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
+    const address = `${this.cfg.common.advertiseHost}:${bound}`;
+    this.session = new Session(this.store, this.root, this.cfg.common.sessionTtlSeconds, { role: 'datanode', address, metricsAddress: '' }, this.log);
+    this.session.on('lost', () => void this.onSessionLost());
+    await this.session.register();
+  }
+
+  private closeWatch: (() => Promise<void>) | undefined;
+
+  private async onSessionLost(): Promise<void> {
+    for (const w of this.writers.values()) await w.stop();
+    this.writers.clear();
+    await this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
+  }
+
+  async stop(): Promise<void> {
+    await this.session?.markStopping().catch(() => undefined);
+    for (const w of this.writers.values()) await w.stop();
+    await this.closeWatch?.();
+    await this.meta.close();
+    await this.session?.revoke();
+    this.coordClient?.close();
+    this.server?.forceShutdown();
+  }
+
+  async buildIndexes(c: CollectionMeta, segID: number, data: ColumnBatch, have: SegmentIndexFile[] = []): Promise<SegmentIndexFile[]> {
+    const out: SegmentIndexFile[] = [...have];
+    for (const idx of c.indexes) {
+      if (out.some((f) => f.indexID === idx.indexID)) continue;
+      const col = data.columns.get(idx.fieldName);
+      if (!col || col.kind !== 'vector') continue;
+      const t0 = Date.now();
+      const buf = await buildIndex(idx, col);
+      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.faiss` : '';
+      if (buf) await this.objects.put(key, buf);
+      out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });
+      this.log.info({ segment: segID, index: idx.indexType, rows: data.numRows, ms: Date.now() - t0 }, buf ? 'index built' : 'segment too small to index: exact search');
+    }
+    return out.filter((f) => c.indexes.some((i) => i.indexID === f.indexID));
+  }
+
+  async WatchChannel(r: M.WatchChannelRequest): Promise<M.StatusResponse> {
+    if (this.writers.has(r.channel)) return { status: OK_STATUS };
+    const w = new ChannelWriter(this, r.collection_id, r.channel, r.from_offset);
+    this.writers.set(r.channel, w);
+    await w.run();
+    this.log.info({ channel: r.channel, from: w.offset }, 'consuming channel');
+    return { status: OK_STATUS };
+  }
+
+  async UnwatchChannel(r: M.ChannelRequest): Promise<M.StatusResponse> {
+    const w = this.writers.get(r.channel);
+    if (w) {
+      this.writers.delete(r.channel);
+      await w.stop();
+    }
+    return { status: OK_STATUS };
+  }
+
+  async GetDistribution(): Promise<M.DistributionResponse> {
+    return {
+      status: OK_STATUS,
+      node_id: this.session?.info?.serverID ?? 0,
+      channels: [...this.writers.values()].filter((w) => !w.stopped).map((w) => ({
+        collection_id: w.collectionID,
+        channel: w.channel,
+        replica_id: 0,
+        consumed_offset: w.offset,
+        watermark: 0,
+        growing_rows: w.buffered,
+        serviceable: true,
+      })),
+      segments: [],
+      indexing_segments: [],
+    };
+  }
+
+  async BuildIndexes(r: M.BuildIndexesRequest): Promise<M.StatusResponse> {
+    const c = this.meta.byID(r.collection_id);
+    if (!c) throw new KiteError('CollectionNotFound', `collection ${r.collection_id} not found`);
+    for (const id of r.segment_ids) {
+      const key = keys.segment(this.root, r.collection_id, id);
+      const kv = await this.store.get(key);
+      if (!kv) continue;
+      const seg = JSON.parse(kv.value) as SegmentMeta;
+      if (!seg.dataKey) continue;
+      const data = decodeBatch(await this.objects.get(seg.dataKey));
+      const indexes = await this.buildIndexes(c, id, data, seg.indexes);
+      await this.store.txn(
+        [{ key, target: 'modRevision', op: '==', value: kv.modRevision }],
+        [{ type: 'put', key, value: JSON.stringify({ ...seg, indexes }) }],
+      );
+    }
+    return { status: OK_STATUS };
+  }
+}

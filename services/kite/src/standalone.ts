@@ -1,0 +1,48 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLogger, type KiteConfig, type Logger } from '@kite/common';
+import { EmbeddedMetaStore } from '@kite/metastore';
+import { LocalObjectStore } from '@kite/objectstore';
+import { EmbeddedWal } from '@kite/wal';
+import { Proxy } from '@kite/proxy';
+import { QueryCoordServer } from '@kite/querycoord';
+import { QueryNode } from '@kite/querynode';
+import { DataNode } from '@kite/datanode';
+
+export interface Standalone {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Standalone Kite: the coordinator, a data node, a query node and the proxy in one process, talking over loopback
+ * gRPC exactly as in a cluster, on the embedded meta store, WAL and object store under the data dir.
+ */
+export async function startStandalone(cfg: KiteConfig, log: Logger = createLogger({ role: 'standalone' })): Promise<Standalone> {
+  const dir = path.resolve(cfg.common.dataDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const store = await EmbeddedMetaStore.open(path.join(dir, 'meta'));
+  const wal = await EmbeddedWal.open(path.join(dir, 'wal'));
+  const objects = await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+  const coord = new QueryCoordServer(cfg, store, wal, objects, log.child({ component: 'querycoord' }));
+  await coord.start(0);
+  const dn = new DataNode(cfg, store, wal, objects, log.child({ component: 'datanode' }));
+  await dn.start(0);
+  const qn = new QueryNode(cfg, store, wal, objects, log.child({ component: 'querynode' }));
+  await qn.start(0);
+  const proxy = new Proxy(cfg, store, wal, log.child({ component: 'proxy' }));
+  const port = await proxy.start(cfg.proxy.port);
+  log.info({ port, dataDir: dir }, 'Kite standalone is ready');
+  return {
+    port,
+    async stop() {
+      await proxy.stop();
+      await qn.stop();
+      await dn.stop();
+      await coord.stop();
+      await objects.close();
+      await wal.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,880 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import * as grpc from '@grpc/grpc-js';
+import { KiteError, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
+import { parseExpr, primaryKeyTerms } from '@kite/expr';
+import type { MetaStore } from '@kite/metastore';
+import { decodePlaceholderGroup, milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
+import { connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
+import {
+  channelsOf, columnToFieldData, decodeBatch, emptyColumn, encodeWalMsg, fieldDataToColumn, mergeHits, pickDynamicKeys,
+  concatBatches, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
+  type ChannelCheckpoint, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
+} from '@kite/segment';
+import { KITE_VERSION, MetaCache, Session } from '@kite/session';
+import { parseChannel, type Wal } from '@kite/wal';
+import { checkName, collectionSchemaToWire, schemaToFields } from './schema';
+import { schemaInfo } from './util';
+
+type Leader = ShardLeader & { replica_id: number };
+
+const OK = { error_code: 'Success', reason: '', code: 0, retriable: false, detail: '', extra_info: {} };
+const MAX_TOPK = 16384;
+
+let legacyNames: Record<number, string> | undefined;
+function legacyName(n: number): string {
+  legacyNames ??= milvusProtobufRoot().lookupEnum('milvus.proto.common.ErrorCode').valuesById;
+  return legacyNames[n] ?? 'UnexpectedError';
+}
+
+export function statusOf(e: unknown): any {
+  const k = toKiteError(e);
+  return { error_code: legacyName(k.legacyCode), reason: k.message, code: k.code, retriable: k.retriable, detail: k.message, extra_info: {} };
+}
+
+const kvs = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+  Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
+
+/** Methods whose response is a bare common.Status. */
+const STATUS_ONLY = new Set([
+  'CreateCollection', 'DropCollection', 'LoadCollection', 'ReleaseCollection', 'AlterCollection', 'CreatePartition',
+  'DropPartition', 'LoadPartitions', 'ReleasePartitions', 'CreateAlias', 'DropAlias', 'AlterAlias', 'CreateIndex', 'DropIndex',
+]);
+
+/**
+ * The proxy: Milvus's public MilvusService. It validates requests against the schema, assigns ids and timestamps,
+ * writes changes to the WAL (acknowledged once durable there), and routes reads to the shard delegators, retrying
+ * on another replica when one fails.
+ */
+export class Proxy {
+  readonly meta: MetaCache;
+  private coordClient: Client<QueryCoordApi> | undefined;
+  private readonly nodes = new Map<string, Client<QueryNodeApi>>();
+  private readonly leaders = new Map<number, { at: number; replicas: Leader[][] }>();
+  private readonly flushTickets = new Map<string, { collectionID: number; ts: bigint }>();
+  private server: grpc.Server | undefined;
+  private session: Session | undefined;
+  private rr = 0;
+  port = 0;
+
+  constructor(
+    private readonly cfg: KiteConfig,
+    private readonly store: MetaStore,
+    private readonly wal: Wal,
+    private readonly log: Logger,
+  ) {
+    this.meta = new MetaCache(store, cfg.common.rootPath, false);
+  }
+
+  private coord(): Client<QueryCoordApi> {
+    if (!this.coordClient) throw new KiteError('ServiceNotReady', 'the query coordinator is not available yet; retry shortly');
+    return this.coordClient;
+  }
+
+  private async findCoordinator(): Promise<void> {
+    const kv = await this.store.get(`${this.cfg.common.rootPath}/session/querycoord`);
+    if (!kv) return;
+    const addr = (JSON.parse(kv.value) as { address: string }).address;
+    if (this.coordClient?.address !== addr) {
+      this.coordClient?.close();
+      this.coordClient = connect('QueryCoord', addr);
+    }
+  }
+
+  async start(port = this.cfg.proxy.port): Promise<number> {
+    await this.meta.start();
+    await this.findCoordinator();
+    const key = `${this.cfg.common.rootPath}/session/querycoord`;
+    const snap = await this.store.getPrefix(key);
+    await this.store.watchPrefix(key, snap.revision + 1, { onEvents: () => void this.findCoordinator(), onResync: () => void this.findCoordinator() });
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': this.cfg.proxy.maxMessageBytes,
+      'grpc.max_send_message_length': this.cfg.proxy.maxMessageBytes,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 1000,
+    });
+    const def = milvusServiceDefinition();
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const method of Object.keys(def)) {
+      const fn = (this as unknown as Record<string, (r: any) => Promise<any>>)[method];
+      handlers[method] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
+        if (typeof fn !== 'function') {
+          const e = new KiteError('Unimplemented', `${method} is not supported by Kite`);
+          cb(null, STATUS_ONLY.has(method) ? statusOf(e) : { status: statusOf(e) });
+          return;
+        }
+        fn.call(this, call.request).then(
+          (res) => cb(null, res),
+          (err: unknown) => {
+            const k = toKiteError(err);
+            if (k.kind === 'Internal') this.log.error({ method, err: k.message, stack: k.stack }, 'request failed');
+            cb(null, STATUS_ONLY.has(method) ? statusOf(k) : { status: statusOf(k) });
+          },
+        );
+      };
+    }
+    this.server.addService(def, handlers);
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server!.bindAsync(`${this.cfg.common.listenHost}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new KiteError('ServiceUnavailable', `cannot listen on port ${port}: ${err.message}`)) : resolve(p),
+      ),
+    );
+    this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, {
+      role: 'proxy', address: `${this.cfg.common.advertiseHost}:${this.port}`, metricsAddress: '',
+    }, this.log);
+    await this.session.register();
+    return this.port;
+  }
+
+  async stop(): Promise<void> {
+    await this.session?.revoke();
+    await new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r()));
+    for (const n of this.nodes.values()) n.close();
+    this.coordClient?.close();
+    await this.meta.close();
+  }
+
+  // ---------------------------------------------------------------- connection and health
+
+  async Connect(): Promise<any> {
+    return { status: OK, server_info: { build_tags: KITE_VERSION, build_time: '', git_commit: '', go_version: 'node', deploy_mode: 'standalone', reserved: {} }, identifier: Date.now() % 1_000_000 };
+  }
+  async GetVersion(): Promise<any> {
+    return { status: OK, version: KITE_VERSION };
+  }
+  async CheckHealth(): Promise<any> {
+    const healthy = !!this.coordClient;
+    return { status: OK, isHealthy: healthy, reasons: healthy ? [] : ['no query coordinator'], quota_states: [] };
+  }
+  async GetComponentStates(): Promise<any> {
+    return { state: { nodeID: String(this.session?.info?.serverID ?? 0), role: 'Proxy', state_code: 'Healthy', extra_info: [] }, subcomponent_states: [], status: OK };
+  }
+  async ListDatabases(): Promise<any> {
+    return { status: OK, db_names: ['default'], created_timestamp: ['0'], db_ids: ['1'] };
+  }
+  async DescribeDatabase(r: any): Promise<any> {
+    if (r.db_name && r.db_name !== 'default') throw new KiteError('ParameterInvalid', `database ${r.db_name} does not exist: Kite serves the "default" database`);
+    return { status: OK, db_name: 'default', dbID: '1', created_timestamp: '0', properties: [] };
+  }
+
+  // ---------------------------------------------------------------- DDL
+
+  private async collection(name: string): Promise<CollectionMeta> {
+    checkName('collection', name);
+    const c = this.meta.find(name);
+    if (c) return c;
+    await new Promise((r) => setTimeout(r, 50)); // a DDL just acknowledged may still be on its way through the watch
+    return this.meta.get(name);
+  }
+
+  /** Waits until the watch-backed cache reflects a DDL the coordinator acknowledged. */
+  private async settle(check: () => boolean): Promise<void> {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  async CreateCollection(r: any): Promise<any> {
+    checkName('collection', r.collection_name);
+    const schema = milvusProtobufRoot().lookupType('milvus.proto.schema.CollectionSchema').toObject(
+      milvusProtobufRoot().lookupType('milvus.proto.schema.CollectionSchema').decode(r.schema),
+      { longs: String, enums: String, defaults: true, arrays: true },
+    );
+    const { fields, dynamic, description } = schemaToFields(schema, r.collection_name);
+    const props = kvs(r.properties);
+    await this.coord().CreateCollection({
+      name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
+      shards_num: Number(r.shards_num) > 0 ? Number(r.shards_num) : 1,
+      consistency_level: r.consistency_level || 'Bounded', properties: props, num_partitions: Number(r.num_partitions) || 0,
+    });
+    await this.settle(() => !!this.meta.find(r.collection_name));
+    return OK;
+  }
+
+  async DropCollection(r: any): Promise<any> {
+    await this.coord().DropCollection({ name: r.collection_name });
+    await this.settle(() => !this.meta.find(r.collection_name));
+    return OK;
+  }
+
+  async HasCollection(r: any): Promise<any> {
+    return { status: OK, value: !!this.meta.find(r.collection_name) };
+  }
+
+  async DescribeCollection(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    return {
+      status: OK,
+      schema: collectionSchemaToWire(c),
+      collectionID: String(c.collectionID),
+      virtual_channel_names: channelsOf(c),
+      physical_channel_names: channelsOf(c),
+      created_timestamp: c.createdTs,
+      created_utc_timestamp: String(Number(BigInt(c.createdTs) >> 18n)),
+      shards_num: c.shardsNum,
+      aliases: this.meta.aliasesOf(c.name),
+      start_positions: [],
+      consistency_level: c.consistencyLevel,
+      collection_name: c.name,
+      properties: Object.entries(c.properties).map(([key, value]) => ({ key, value })),
+      db_name: 'default',
+      num_partitions: String(c.partitions.length),
+      db_id: '1',
+    };
+  }
+
+  async ShowCollections(r: any): Promise<any> {
+    let list = this.meta.all();
+    if (r.collection_names?.length) list = list.filter((c) => r.collection_names.includes(c.name));
+    const loads = await Promise.all(list.map((c) => (c.load ? this.coord().GetLoadInfo({ name: c.name }).then((x) => x.progress).catch(() => 0) : 0)));
+    return {
+      status: OK,
+      collection_names: list.map((c) => c.name),
+      collection_ids: list.map((c) => String(c.collectionID)),
+      created_timestamps: list.map((c) => c.createdTs),
+      created_utc_timestamps: list.map((c) => String(Number(BigInt(c.createdTs) >> 18n))),
+      inMemory_percentages: loads,
+      query_service_available: loads.map((p) => p >= 100),
+      shards_num: list.map((c) => c.shardsNum),
+    };
+  }
+
+  async AlterCollection(r: any): Promise<any> {
+    await this.collection(r.collection_name);
+    await this.coord().AlterCollection({ collection_name: r.collection_name, properties: kvs(r.properties) });
+    return OK;
+  }
+
+  async GetCollectionStatistics(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const segs = await this.store.getPrefix(keys.segments(this.cfg.common.rootPath, c.collectionID));
+    const rows = segs.kvs.reduce((s, kv) => s + (JSON.parse(kv.value) as { numRows: number }).numRows, 0);
+    return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
+  }
+
+  async CreatePartition(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().CreatePartition({ collection_name: c.name, partition_name: r.partition_name });
+    await this.settle(() => !!this.meta.find(c.name)?.partitions.some((p) => p.name === r.partition_name));
+    return OK;
+  }
+
+  async DropPartition(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().DropPartition({ collection_name: c.name, partition_name: r.partition_name });
+    await this.settle(() => !this.meta.find(c.name)?.partitions.some((p) => p.name === r.partition_name));
+    return OK;
+  }
+
+  async HasPartition(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    return { status: OK, value: c.partitions.some((p) => p.name === r.partition_name) };
+  }
+
+  async ShowPartitions(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const info = await this.coord().GetLoadInfo({ name: c.name });
+    const loaded = new Set(info.loaded_partition_ids);
+    return {
+      status: OK,
+      partition_names: c.partitions.map((p) => p.name),
+      partitionIDs: c.partitions.map((p) => String(p.partitionID)),
+      created_timestamps: c.partitions.map((p) => p.createdTs),
+      created_utc_timestamps: c.partitions.map((p) => String(Number(BigInt(p.createdTs) >> 18n))),
+      inMemory_percentages: c.partitions.map((p) => (loaded.has(p.partitionID) ? info.progress : 0)),
+    };
+  }
+
+  async GetPartitionStatistics(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const p = c.partitions.find((x) => x.name === r.partition_name);
+    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${r.partition_name}]`);
+    const res = await this.queryRows(c, '', [], [p.partitionID], 0, true, 'Strong');
+    return { status: OK, stats: [{ key: 'row_count', value: String(res.count) }] };
+  }
+
+  async LoadCollection(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [] });
+    return OK;
+  }
+
+  async LoadPartitions(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [] });
+    return OK;
+  }
+
+  async ReleaseCollection(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: [] });
+    this.leaders.delete(c.collectionID);
+    return OK;
+  }
+
+  async ReleasePartitions(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [] });
+    return OK;
+  }
+
+  async GetLoadState(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const info = await this.coord().GetLoadInfo({ name: c.name });
+    const state = info.state === 'Loaded' ? 'LoadStateLoaded' : info.state === 'Loading' ? 'LoadStateLoading' : 'LoadStateNotLoad';
+    return { status: OK, state };
+  }
+
+  async GetLoadingProgress(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const info = await this.coord().GetLoadInfo({ name: c.name });
+    if (info.state === 'NotLoad') throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
+    return { status: OK, progress: String(info.progress), refresh_progress: String(info.progress) };
+  }
+
+  async GetReplicas(r: any): Promise<any> {
+    const c = this.meta.byID(Number(r.collectionID)) ?? (await this.collection(r.collection_name));
+    const res = await this.coord().GetShardLeaders({ name: c.name });
+    return {
+      status: OK,
+      replicas: res.replicas.map((rep) => ({
+        replicaID: String(rep.replica_id),
+        collectionID: String(c.collectionID),
+        partition_ids: c.partitions.map((p) => String(p.partitionID)),
+        shard_replicas: rep.shards.map((s) => ({ leaderID: String(s.node_id), leader_addr: s.address, dm_channel_name: s.channel, node_ids: rep.node_ids.map(String) })),
+        node_ids: rep.node_ids.map(String),
+        resource_group_name: '__default_resource_group',
+        num_outbound_node: {},
+      })),
+    };
+  }
+
+  async CreateAlias(r: any): Promise<any> {
+    checkName('alias', r.alias);
+    await this.coord().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name });
+    await this.settle(() => this.meta.find(r.alias)?.name === r.collection_name);
+    return OK;
+  }
+  async AlterAlias(r: any): Promise<any> {
+    await this.coord().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name });
+    await this.settle(() => this.meta.find(r.alias)?.name === r.collection_name);
+    return OK;
+  }
+  async DropAlias(r: any): Promise<any> {
+    await this.coord().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '' });
+    await this.settle(() => !this.meta.allAliases().some(([a]) => a === r.alias));
+    return OK;
+  }
+  async DescribeAlias(r: any): Promise<any> {
+    const hit = this.meta.allAliases().find(([a]) => a === r.alias);
+    if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=default][alias=${r.alias}]`);
+    return { status: OK, db_name: 'default', alias: r.alias, collection: hit[1] };
+  }
+  async ListAliases(r: any): Promise<any> {
+    const list = this.meta.allAliases().filter(([, t]) => !r.collection_name || t === r.collection_name);
+    return { status: OK, db_name: 'default', collection_name: r.collection_name ?? '', aliases: list.map(([a]) => a) };
+  }
+
+  // ---------------------------------------------------------------- indexes
+
+  async CreateIndex(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const params = kvs(r.extra_params);
+    await this.coord().CreateIndex({ collection_name: c.name, field_name: r.field_name, index_name: r.index_name ?? '', params });
+    await this.settle(() => !!this.meta.find(c.name)?.indexes.some((i) => i.fieldName === r.field_name));
+    return OK;
+  }
+
+  async DescribeIndex(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const list = c.indexes.filter((i) => (!r.index_name || i.indexName === r.index_name) && (!r.field_name || i.fieldName === r.field_name));
+    if (list.length === 0) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}]`);
+    const descs = await Promise.all(list.map(async (i) => {
+      const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName });
+      const params = [
+        { key: 'index_type', value: i.requestedIndexType },
+        { key: 'metric_type', value: i.metricType },
+        { key: 'params', value: JSON.stringify(i.requestedIndexType === 'AUTOINDEX' ? {} : Object.fromEntries(Object.entries(i.params).map(([k, v]) => [k, Number(v)]))) },
+      ];
+      return {
+        index_name: i.indexName, indexID: String(i.indexID), params, field_name: i.fieldName,
+        indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows), state: 'Finished',
+        index_state_fail_reason: '', pending_index_rows: String(p.total_rows - p.indexed_rows),
+      };
+    }));
+    return { status: OK, index_descriptions: descs };
+  }
+
+  async GetIndexState(r: any): Promise<any> {
+    await this.DescribeIndex(r);
+    return { status: OK, state: 'Finished', fail_reason: '' };
+  }
+
+  async GetIndexBuildProgress(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' });
+    return { status: OK, indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows) };
+  }
+
+  async DropIndex(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.coord().DropIndex({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' });
+    return OK;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private async allocTs(): Promise<bigint> {
+    return BigInt((await this.coord().AllocTimestamp({ count: 1 })).start);
+  }
+
+  private partitionID(c: CollectionMeta, name: string | undefined): number {
+    const p = c.partitions.find((x) => x.name === (name || '_default'));
+    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${name}]`);
+    return p.partitionID;
+  }
+
+  /** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
+  private async buildRows(c: CollectionMeta, r: any, ts: bigint, upsert: boolean): Promise<ColumnBatch> {
+    const fds: any[] = r.fields_data ?? [];
+    const numRows = Number(r.num_rows) || (fds[0] ? this.rowsOf(fds[0]) : 0);
+    if (numRows <= 0) throw new KiteError('ParameterInvalid', 'the request has no rows: num_rows is 0');
+    const byName = new Map<string, any>();
+    for (const fd of fds) {
+      const name = fd.is_dynamic ? META : fd.field_name;
+      if (!c.fields.some((f) => f.name === name)) {
+        throw new KiteError('ParameterInvalid', `field "${fd.field_name}" is not in the schema of collection ${c.name}${c.enableDynamicField ? '' : ' (the dynamic field is disabled)'}`);
+      }
+      byName.set(name, fd);
+    }
+    const columns = new Map<string, Column>();
+    const pkf = c.fields.find((f) => f.isPrimaryKey)!;
+    for (const f of c.fields) {
+      const fd = byName.get(f.name);
+      if (f.isPrimaryKey && f.autoID && !upsert) {
+        if (fd) throw new KiteError('ParameterInvalid', `field "${f.name}" is an auto-ID primary key: do not pass it, Kite assigns it`);
+        continue;
+      }
+      if (!fd) {
+        if (f.isDynamic) {
+          columns.set(META, { kind: 'json', data: Array.from({ length: numRows }, () => ({})) });
+          continue;
+        }
+        throw new KiteError('ParameterMissing', `field "${f.name}" is missing: every row needs a value for it`);
+      }
+      columns.set(f.isDynamic ? META : f.name, fieldDataToColumn(fd, f, numRows));
+    }
+    let pk: Column;
+    if (pkf.autoID && !upsert) {
+      const start = Number((await this.coord().AllocIds({ count: numRows })).start);
+      const ids = new BigInt64Array(numRows);
+      for (let i = 0; i < numRows; i++) ids[i] = BigInt(start + i);
+      pk = { kind: 'int64', data: ids };
+    } else {
+      pk = columns.get(pkf.name)!;
+      if (pk.kind === 'string' && pk.data.some((s) => s === '')) throw new KiteError('ParameterInvalid', `primary key "${pkf.name}" must not be empty`);
+    }
+    columns.set(PK, pk);
+    columns.set(TS, { kind: 'int64', data: new BigInt64Array(numRows).fill(ts) });
+    columns.set(PARTITION, { kind: 'int64', data: new BigInt64Array(numRows).fill(BigInt(this.partitionID(c, r.partition_name))) });
+    if (pkf.autoID && !upsert) columns.set(pkf.name, pk);
+    return { numRows, columns };
+  }
+
+  private rowsOf(fd: any): number {
+    const s = fd.scalars;
+    if (s) {
+      const d = s[s.data];
+      return d?.data?.length ?? 0;
+    }
+    const v = fd.vectors;
+    return v?.float_vector ? v.float_vector.data.length / Number(v.dim) : 0;
+  }
+
+  /** Splits rows by shard and appends one message per channel; resolves once every append is durable. */
+  private async appendByShard(c: CollectionMeta, batch: ColumnBatch, type: 'insert' | 'delete', ts: bigint): Promise<void> {
+    const pk = batch.columns.get(PK)!;
+    const groups: number[][] = Array.from({ length: c.shardsNum }, () => []);
+    for (let i = 0; i < batch.numRows; i++) groups[shardOf(pk.kind === 'int64' ? pk.data[i]! : (pk.data as string[])[i]!, c.shardsNum)]!.push(i);
+    await Promise.all(groups.map(async (rows, shard) => {
+      if (rows.length === 0) return;
+      const part = rows.length === batch.numRows ? batch : takeBatch(batch, rows);
+      const value = encodeWalMsg({ type, collectionID: c.collectionID, ts, batch: part });
+      await this.wal.append({ topic: c.topic, partition: shard }, [{ value }]);
+    }));
+  }
+
+  private idsOf(pk: Column): any {
+    return pk.kind === 'int64'
+      ? { int_id: { data: Array.from(pk.data, (v) => v.toString()) }, id_field: 'int_id' }
+      : { str_id: { data: pk.kind === 'string' ? pk.data : [] }, id_field: 'str_id' };
+  }
+
+  private mutation(pk: Column, n: number, ts: bigint, extra: Record<string, number>): any {
+    return {
+      status: OK, IDs: this.idsOf(pk), succ_index: Array.from({ length: n }, (_, i) => i), err_index: [],
+      acknowledged: true, insert_cnt: '0', delete_cnt: '0', upsert_cnt: '0', timestamp: ts.toString(),
+      ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])),
+    };
+  }
+
+  async Insert(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const ts = await this.allocTs();
+    const batch = await this.buildRows(c, r, ts, false);
+    await this.appendByShard(c, batch, 'insert', ts);
+    return this.mutation(batch.columns.get(PK)!, batch.numRows, ts, { insert_cnt: batch.numRows });
+  }
+
+  async Upsert(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const ts = await this.allocTs();
+    const batch = await this.buildRows(c, r, ts, true);
+    const pk = batch.columns.get(PK)!;
+    const del: ColumnBatch = { numRows: batch.numRows, columns: new Map<string, Column>([[PK, pk], [TS, batch.columns.get(TS)!]]) };
+    // Same timestamp: the delete removes older versions of these keys, never the rows written with it.
+    await this.appendByShard(c, del, 'delete', ts);
+    await this.appendByShard(c, batch, 'insert', ts);
+    return this.mutation(pk, batch.numRows, ts, { upsert_cnt: batch.numRows });
+  }
+
+  async Delete(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    const expr = r.expr ?? '';
+    if (!expr.trim()) throw new KiteError('ParameterInvalid', 'delete needs a filter expression, for example "id in [1, 2]"');
+    let parsed;
+    try {
+      parsed = parseExpr(expr, schemaInfo(c), templateParams(r.expr_template_values));
+    } catch (e) {
+      throw new KiteError('ExpressionInvalid', `cannot parse expression: ${expr}: ${(e as Error).message}`);
+    }
+    const pkf = c.fields.find((f) => f.isPrimaryKey)!;
+    const terms = r.partition_name ? undefined : primaryKeyTerms(parsed);
+    let pk: Column;
+    if (terms) {
+      pk = pkf.dataType === 'Int64' ? { kind: 'int64', data: BigInt64Array.from(terms.map((t) => BigInt(t))) } : { kind: 'string', data: terms.map(String) };
+    } else {
+      const parts = r.partition_name ? [this.partitionID(c, r.partition_name)] : [];
+      const res = await this.queryRows(c, expr, [], parts, 0, false, 'Strong', templateParams(r.expr_template_values));
+      pk = res.rows.columns.get(PK) ?? emptyColumn(pkf);
+    }
+    const n = pk.kind === 'int64' || pk.kind === 'string' ? pk.data.length : 0;
+    const ts = await this.allocTs();
+    if (n > 0) {
+      const del: ColumnBatch = { numRows: n, columns: new Map<string, Column>([[PK, pk], [TS, { kind: 'int64', data: new BigInt64Array(n).fill(ts) }]]) };
+      await this.appendByShard(c, del, 'delete', ts);
+    }
+    return this.mutation(pk, n, ts, { delete_cnt: n });
+  }
+
+  async Flush(r: any): Promise<any> {
+    const segIDs: Record<string, any> = {};
+    const flushTs: Record<string, string> = {};
+    const sealTimes: Record<string, string> = {};
+    for (const name of r.collection_names ?? []) {
+      const c = await this.collection(name);
+      const ts = await this.allocTs();
+      await Promise.all(channelsOf(c).map((ch) => this.wal.append(parseChannel(ch), [{ value: encodeWalMsg({ type: 'flush', collectionID: c.collectionID, ts }) }])));
+      const ticket = ts.toString();
+      this.flushTickets.set(ticket, { collectionID: c.collectionID, ts });
+      segIDs[name] = { data: [ticket] };
+      flushTs[name] = ticket;
+      sealTimes[name] = String(Math.floor(Date.now() / 1000));
+    }
+    return { status: OK, db_name: 'default', coll_segIDs: segIDs, flush_coll_segIDs: {}, coll_seal_times: sealTimes, coll_flush_ts: flushTs, channel_cps: {} };
+  }
+
+  private async flushedAt(c: CollectionMeta, ts: bigint): Promise<boolean> {
+    for (const ch of channelsOf(c)) {
+      const kv = await this.store.get(keys.checkpoint(this.cfg.common.rootPath, c.collectionID, ch));
+      const cp = kv ? (JSON.parse(kv.value) as ChannelCheckpoint) : undefined;
+      if (cp && BigInt(cp.ts) >= ts) continue;
+      const end = await this.wal.endOffset(parseChannel(ch));
+      if ((cp?.offset ?? 0) >= end) continue;
+      return false;
+    }
+    return true;
+  }
+
+  async GetFlushState(r: any): Promise<any> {
+    const checks: { c: CollectionMeta; ts: bigint }[] = [];
+    if (r.collection_name && Number(r.flush_ts) > 0) checks.push({ c: await this.collection(r.collection_name), ts: BigInt(r.flush_ts) });
+    for (const id of r.segmentIDs ?? []) {
+      const t = this.flushTickets.get(String(id));
+      const c = t ? this.meta.byID(t.collectionID) : undefined;
+      if (t && c) checks.push({ c, ts: t.ts });
+    }
+    for (const { c, ts } of checks) if (!(await this.flushedAt(c, ts))) return { status: OK, flushed: false };
+    return { status: OK, flushed: true };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private async ensureLoaded(c: CollectionMeta): Promise<void> {
+    if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]: call load_collection first`);
+  }
+
+  private async shardLeaders(c: CollectionMeta, refresh: boolean): Promise<Leader[][]> {
+    const cached = this.leaders.get(c.collectionID);
+    if (cached && !refresh && Date.now() - cached.at < 3000) return cached.replicas;
+    const res = await this.coord().GetShardLeaders({ name: c.name });
+    const replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
+    this.leaders.set(c.collectionID, { at: Date.now(), replicas });
+    return replicas;
+  }
+
+  private node(address: string): Client<QueryNodeApi> {
+    let n = this.nodes.get(address);
+    if (!n) this.nodes.set(address, (n = connect('QueryNode', address)));
+    return n;
+  }
+
+  /**
+   * Calls `fn` on the channel's delegator in some replica: on a failure it tries the next replica at once, then
+   * refreshes the leaders and retries with backoff until the deadline. The error names the channel and why.
+   */
+  private async onChannel<T>(c: CollectionMeta, channel: string, deadline: number, fn: (n: Client<QueryNodeApi>, leader: Leader) => Promise<T>): Promise<T> {
+    let refresh = false;
+    let lastErr: KiteError | undefined;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const replicas = await this.shardLeaders(c, refresh);
+      const candidates = replicas.map((shards) => shards.find((s) => s.channel === channel && s.serviceable)).filter((s): s is Leader => !!s);
+      const start = this.rr++;
+      for (let i = 0; i < candidates.length; i++) {
+        const leader = candidates[(start + i) % candidates.length]!;
+        try {
+          return await fn(this.node(leader.address), leader);
+        } catch (e) {
+          lastErr = toKiteError(e);
+          if (!lastErr.retriable) throw lastErr;
+        }
+      }
+      refresh = true;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    }
+    throw new KiteError('ChannelNotAvailable', `channel ${channel} of collection ${c.name}: no replica answered in time${lastErr ? ` (last error: ${lastErr.message})` : ' (no serviceable delegator)'}`);
+  }
+
+  private async minOffsets(c: CollectionMeta, level: string): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const strong = level === 'Strong' || level === 'Session';
+    for (const ch of channelsOf(c)) out.set(ch, strong ? await this.wal.endOffset(parseChannel(ch)) : 0);
+    return out;
+  }
+
+  private consistency(c: CollectionMeta, r: any): string {
+    if (r.use_default_consistency || !r.consistency_level) return c.consistencyLevel;
+    return r.consistency_level;
+  }
+
+  /** Output fields as stored column names; dynamic keys are returned through $meta and picked afterwards. */
+  private outputs(c: CollectionMeta, requested: string[], withVectors: boolean): { columns: string[]; dynamicKeys: string[] | 'all'; names: string[] } {
+    const cols = new Set<string>();
+    const dyn: string[] = [];
+    let allDyn = false;
+    for (const raw of requested) {
+      const name = raw.trim();
+      if (!name) continue;
+      if (name === '*') {
+        for (const f of c.fields) if (!f.isDynamic && (withVectors || f.dataType !== 'FloatVector')) cols.add(f.name);
+        if (c.enableDynamicField) allDyn = true;
+        continue;
+      }
+      const f = c.fields.find((x) => x.name === name && !x.isDynamic);
+      if (f) cols.add(f.name);
+      else if (name === META && c.enableDynamicField) allDyn = true;
+      else if (c.enableDynamicField) dyn.push(name);
+      else throw new KiteError('ParameterInvalid', `field ${name} not exist: output_fields must name fields of collection ${c.name}`);
+    }
+    if (allDyn || dyn.length) cols.add(META);
+    return { columns: [...cols], dynamicKeys: allDyn ? 'all' : dyn, names: [...cols].filter((x) => x !== META).concat(allDyn ? [] : dyn) };
+  }
+
+  private fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string[], dynamicKeys: string[] | 'all'): any[] {
+    const out: any[] = [];
+    for (const name of columns) {
+      const f = c.fields.find((x) => (name === META ? x.isDynamic : x.name === name)) as FieldMeta;
+      let col = batch.columns.get(name) ?? emptyColumn(f);
+      if (name === META) col = pickDynamicKeys(col, dynamicKeys);
+      out.push(columnToFieldData(col, f));
+    }
+    return out;
+  }
+
+  async Search(r: any): Promise<any> {
+    const t0 = Date.now();
+    const c = await this.collection(r.collection_name);
+    await this.ensureLoaded(c);
+    const sp = kvs(r.search_params);
+    let params: Record<string, unknown> = {};
+    if (sp.params) {
+      try {
+        params = JSON.parse(sp.params) as Record<string, unknown>;
+      } catch {
+        throw new KiteError('ParameterInvalid', `search param "params" is not valid JSON: ${sp.params}`);
+      }
+    }
+    if (params.params && typeof params.params === 'object') params = { ...params, ...(params.params as Record<string, unknown>) };
+    const vecFields = c.fields.filter((f) => f.dataType === 'FloatVector');
+    const annsName = sp.anns_field || (vecFields.length === 1 ? vecFields[0]!.name : '');
+    const field = vecFields.find((f) => f.name === annsName);
+    if (!field) throw new KiteError('ParameterInvalid', `anns_field "${annsName}" is not a FloatVector field of ${c.name}; name one of ${vecFields.map((f) => f.name).join(', ')}`);
+    const index = c.indexes.find((i) => i.fieldName === field.name);
+    const metric = (sp.metric_type || String(params.metric_type ?? '') || index?.metricType || 'COSINE').toUpperCase();
+    const limit = Number(sp.topk ?? sp.limit ?? 10);
+    const offset = Number(sp.offset ?? params.offset ?? 0);
+    if (!Number.isInteger(limit) || limit <= 0 || limit > MAX_TOPK) throw new KiteError('ParameterInvalid', `limit (topk) ${sp.topk} is out of range: it must be between 1 and ${MAX_TOPK}`);
+    if (!Number.isInteger(offset) || offset < 0 || limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset ${offset} is out of range: offset + limit must be at most ${MAX_TOPK}`);
+    const roundDecimal = Number(sp.round_decimal ?? -1);
+    const dim = Number(field.typeParams.dim);
+    const group = decodePlaceholderGroup(r.placeholder_group);
+    const values: Buffer[] = (group.placeholders?.[0]?.values ?? []) as Buffer[];
+    if (values.length === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+    const nq = values.length;
+    const vectors = Buffer.alloc(nq * dim * 4);
+    values.forEach((v, i) => {
+      if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
+      v.copy(vectors, i * dim * 4);
+    });
+    const filter = (r.dsl ?? '').trim();
+    const tparams = templateParams(r.expr_template_values);
+    if (filter) {
+      try {
+        parseExpr(filter, schemaInfo(c), tparams);
+      } catch (e) {
+        throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
+      }
+    }
+    const partitions = (r.partition_names ?? []).map((p: string) => this.partitionID(c, p));
+    const out = this.outputs(c, r.output_fields ?? [], true);
+    const topk = limit + offset;
+    const searchParams: Record<string, string> = {};
+    for (const k of ['nprobe', 'ef']) if (params[k] !== undefined) searchParams[k] = String(params[k]);
+    const level = this.consistency(c, r);
+    const minOffsets = await this.minOffsets(c, level);
+    const deadline = t0 + this.cfg.proxy.defaultTimeoutMs;
+    const parts = await Promise.all(channelsOf(c).map((channel) =>
+      this.onChannel(c, channel, deadline, async (n, leader) => {
+        const res = await n.Search({
+          collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], anns_field: field.name,
+          metric_type: metric, topk, nq, vectors, filter, filter_params: tparams ? JSON.stringify(tparams) : '',
+          partition_ids: partitions, search_params: searchParams, output_fields: out.columns,
+          min_consumed_offset: minOffsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
+          timeout_ms: Math.max(100, deadline - Date.now()),
+        }, { timeoutMs: Math.max(100, deadline - Date.now()) });
+        return decodeBatch(res.hits);
+      }),
+    ));
+    const merged = mergeHits(parts, nq, topk, metric);
+    const q = merged.columns.get(QUERY) as Extract<Column, { kind: 'int' }> | undefined;
+    const pick: number[] = [];
+    const topks: number[] = [];
+    for (let qi = 0, i = 0; qi < nq; qi++) {
+      let seen = 0;
+      let kept = 0;
+      while (q && i < merged.numRows && q.data[i] === qi) {
+        if (seen >= offset && kept < limit) {
+          pick.push(i);
+          kept++;
+        }
+        seen++;
+        i++;
+      }
+      topks.push(kept);
+    }
+    const page = takeBatch(merged, pick);
+    const scoreCol = page.columns.get(SCORE) as Extract<Column, { kind: 'float' }> | undefined;
+    let scores = scoreCol ? Array.from(scoreCol.data) : [];
+    if (roundDecimal >= 0) scores = scores.map((s) => Number(s.toFixed(roundDecimal)));
+    const pkf = c.fields.find((f) => f.isPrimaryKey)!;
+    const pkCol = page.columns.get(PK) ?? emptyColumn(pkf);
+    const ids = this.idsOf(pkCol);
+    return {
+      status: OK,
+      results: {
+        num_queries: String(nq), top_k: String(limit), fields_data: this.fieldData(c, page, out.columns, out.dynamicKeys),
+        scores, ids, topks: topks.map(String), output_fields: out.names, primary_field_name: pkf.name, distances: [], recalls: [], all_search_count: String(page.numRows),
+      },
+      collection_name: c.name,
+      session_ts: '0',
+    };
+  }
+
+  /** Runs a query on every channel and concatenates the rows. */
+  private async queryRows(c: CollectionMeta, filter: string, columns: string[], partitions: number[], limit: number, countOnly: boolean, level: string, tparams?: Record<string, unknown>): Promise<{ rows: ColumnBatch; count: number }> {
+    await this.ensureLoaded(c);
+    const minOffsets = await this.minOffsets(c, level);
+    const deadline = Date.now() + this.cfg.proxy.defaultTimeoutMs;
+    const res = await Promise.all(channelsOf(c).map((channel) =>
+      this.onChannel(c, channel, deadline, async (n, leader) => {
+        const x = await n.Query({
+          collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], filter,
+          filter_params: tparams ? JSON.stringify(tparams) : '', partition_ids: partitions, output_fields: columns,
+          limit, count_only: countOnly, min_consumed_offset: minOffsets.get(channel) ?? 0, watermark: 0,
+          deletes: Buffer.alloc(0), timeout_ms: Math.max(100, deadline - Date.now()),
+        }, { timeoutMs: Math.max(100, deadline - Date.now()) });
+        return { rows: x.rows.length ? decodeBatch(x.rows) : { numRows: 0, columns: new Map() }, count: x.count };
+      }),
+    ));
+    const nonEmpty = res.map((x) => x.rows).filter((b) => b.numRows > 0);
+    return { rows: nonEmpty.length ? concatBatches(nonEmpty) : { numRows: 0, columns: new Map() }, count: res.reduce((s, x) => s + x.count, 0) };
+  }
+
+  async Query(r: any): Promise<any> {
+    const c = await this.collection(r.collection_name);
+    await this.ensureLoaded(c);
+    const qp = kvs(r.query_params);
+    const limit = qp.limit !== undefined ? Number(qp.limit) : 0;
+    const offset = qp.offset !== undefined ? Number(qp.offset) : 0;
+    const filter = (r.expr ?? '').trim();
+    const requested: string[] = r.output_fields ?? [];
+    const countOnly = requested.some((f) => f.replace(/\s/g, '').toLowerCase() === 'count(*)');
+    if (!filter && !countOnly && limit <= 0) throw new KiteError('ParameterInvalid', 'empty expression should be used with limit: pass a filter or a limit');
+    const tparams = templateParams(r.expr_template_values);
+    if (filter) {
+      try {
+        parseExpr(filter, schemaInfo(c), tparams);
+      } catch (e) {
+        throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
+      }
+    }
+    const partitions = (r.partition_names ?? []).map((p: string) => this.partitionID(c, p));
+    const level = this.consistency(c, r);
+    if (countOnly) {
+      const res = await this.queryRows(c, filter, [], partitions, 0, true, level, tparams);
+      return {
+        status: OK, collection_name: c.name, output_fields: ['count(*)'],
+        fields_data: [{ type: 'Int64', field_name: 'count(*)', field_id: '0', is_dynamic: false, valid_data: [], field: 'scalars', scalars: { data: 'long_data', long_data: { data: [String(res.count)] } } }],
+      };
+    }
+    const pkf = c.fields.find((f) => f.isPrimaryKey)!;
+    const out = this.outputs(c, requested.length ? requested : [pkf.name], true);
+    if (!out.columns.includes(pkf.name)) out.columns.unshift(pkf.name);
+    if (!out.names.includes(pkf.name)) out.names.unshift(pkf.name);
+    const res = await this.queryRows(c, filter, out.columns, partitions, limit > 0 ? limit + offset : 0, false, level, tparams);
+    let rows = res.rows;
+    if (offset > 0 || (limit > 0 && rows.numRows > limit)) {
+      const end = limit > 0 ? Math.min(rows.numRows, offset + limit) : rows.numRows;
+      rows = takeBatch(rows, Array.from({ length: Math.max(0, end - offset) }, (_, i) => offset + i));
+    }
+    return { status: OK, collection_name: c.name, output_fields: out.names, fields_data: this.fieldData(c, rows, out.columns, out.dynamicKeys) };
+  }
+}
+
+/** Template values (`expr_template_values`) as plain JS values for the expression parser. */
+export function templateParams(v: Record<string, any> | undefined): Record<string, unknown> | undefined {
+  if (!v || Object.keys(v).length === 0) return undefined;
+  const conv = (t: any): unknown => {
+    if (!t) return undefined;
+    switch (t.val) {
+      case 'bool_val': return t.bool_val;
+      case 'int64_val': return Number(t.int64_val);
+      case 'float_val': return t.float_val;
+      case 'string_val': return t.string_val;
+      case 'array_val': {
+        const a = t.array_val;
+        const inner = a?.[a.data];
+        return inner?.data ?? [];
+      }
+      default: return undefined;
+    }
+  };
+  return Object.fromEntries(Object.entries(v).map(([k, t]) => [k, conv(t)]));
+}

@@ -1,0 +1,113 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import { KiteError } from '@kite/common';
+import type { FieldSchema } from '@kite/rpc';
+import type { CollectionMeta, DataTypeName, FieldMeta } from '@kite/segment';
+
+const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector'];
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
+
+export function checkName(what: string, name: string): void {
+  if (!name) throw new KiteError('ParameterInvalid', `${what} name should not be empty`);
+  if (!NAME_RE.test(name)) {
+    throw new KiteError('ParameterInvalid', `invalid ${what} name "${name}": the first character must be a letter or underscore, the rest letters, digits or underscores, at most 255`);
+  }
+}
+
+const kv = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+  Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
+
+/** Validates a public CollectionSchema and turns it into Kite's field list (field ids from 100, `$meta` last). */
+export function schemaToFields(schema: any, collectionName: string): { fields: FieldSchema[]; dynamic: boolean; description: string } {
+  if (schema.name && schema.name !== collectionName) {
+    throw new KiteError('IllegalSchema', `schema name "${schema.name}" differs from collection name "${collectionName}"`);
+  }
+  const inFields: any[] = schema.fields ?? [];
+  if (inFields.length === 0) throw new KiteError('IllegalSchema', 'the schema has no fields; add a primary key field and a vector field');
+  const seen = new Set<string>();
+  const fields: FieldSchema[] = [];
+  let pk = 0;
+  let vectors = 0;
+  inFields.forEach((f, i) => {
+    checkName('field', f.name);
+    if (seen.has(f.name)) throw new KiteError('IllegalSchema', `duplicated field name "${f.name}"`);
+    seen.add(f.name);
+    const type = f.data_type as DataTypeName;
+    if (!SUPPORTED.includes(type)) {
+      throw new KiteError('IllegalSchema', `field "${f.name}": data type ${String(f.data_type)} is not supported by Kite; use one of ${SUPPORTED.join(', ')}`);
+    }
+    const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p: any) => p.key === 'dim' || p.key === 'max_length')) };
+    if (type === 'FloatVector') {
+      vectors++;
+      const dim = Number(params.dim);
+      if (!Number.isInteger(dim) || dim < 1 || dim > 32768) {
+        throw new KiteError('IllegalSchema', `field "${f.name}": FloatVector needs type param dim between 1 and 32768, got ${params.dim ?? 'none'}`);
+      }
+    }
+    if (type === 'VarChar') {
+      const max = Number(params.max_length);
+      if (!Number.isInteger(max) || max < 1 || max > 65535) {
+        throw new KiteError('IllegalSchema', `field "${f.name}": VarChar needs type param max_length between 1 and 65535, got ${params.max_length ?? 'none'}`);
+      }
+    }
+    if (f.is_primary_key) {
+      pk++;
+      if (type !== 'Int64' && type !== 'VarChar') {
+        throw new KiteError('IllegalSchema', `primary key field "${f.name}" must be Int64 or VarChar, not ${type}`);
+      }
+    }
+    fields.push({
+      field_id: 100 + i,
+      name: f.name,
+      data_type: type,
+      is_primary_key: !!f.is_primary_key,
+      auto_id: !!f.is_primary_key && !!(f.autoID || schema.autoID),
+      description: f.description ?? '',
+      type_params: params,
+      is_dynamic: false,
+      is_partition_key: !!f.is_partition_key,
+      nullable: !!f.nullable,
+    });
+  });
+  if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one FloatVector field');
+  const dynamic = !!schema.enable_dynamic_field;
+  if (dynamic) {
+    fields.push({
+      field_id: 100 + fields.length, name: '$meta', data_type: 'JSON', is_primary_key: false, auto_id: false,
+      description: 'dynamic field', type_params: {}, is_dynamic: true, is_partition_key: false, nullable: false,
+    });
+  }
+  return { fields, dynamic, description: schema.description ?? '' };
+}
+
+export function fieldToWire(f: FieldMeta): any {
+  return {
+    fieldID: String(f.fieldID),
+    name: f.name,
+    is_primary_key: f.isPrimaryKey,
+    description: f.description,
+    data_type: f.dataType,
+    type_params: Object.entries(f.typeParams).map(([key, value]) => ({ key, value })),
+    index_params: [],
+    autoID: f.autoID,
+    state: 'FieldCreated',
+    element_type: 'None',
+    nullable: f.nullable,
+    is_dynamic: f.isDynamic,
+    is_partition_key: f.isPartitionKey,
+    is_clustering_key: false,
+  };
+}
+
+export function collectionSchemaToWire(c: CollectionMeta): any {
+  return {
+    name: c.name,
+    description: c.description,
+    autoID: c.fields.some((f) => f.autoID),
+    fields: c.fields.filter((f) => !f.isDynamic).map(fieldToWire),
+    enable_dynamic_field: c.enableDynamicField,
+    properties: [],
+    functions: [],
+    dbName: 'default',
+  };
+}

@@ -1,0 +1,9 @@
+import type { SchemaInfo } from '@kite/expr';
+import type { CollectionMeta } from '@kite/segment';
+
+export function schemaInfo(c: CollectionMeta): SchemaInfo {
+  return {
+    fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey })),
+    enableDynamicField: c.enableDynamicField,
+  };
+}

@@ -1,0 +1,612 @@
+import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import type { MetaStore, WatchEvent } from '@kite/metastore';
+import type { ObjectStore } from '@kite/objectstore';
+import type { Wal } from '@kite/wal';
+import { channelsOf, keys, type CollectionMeta, type SegmentMeta, type ChannelCheckpoint } from '@kite/segment';
+import { connect, OK_STATUS, type Client, type DataNodeApi, type DistributionResponse, type QueryCoordApi, type QueryNodeApi } from '@kite/rpc';
+import type * as M from '@kite/rpc';
+import { SessionView, type SessionInfo } from '@kite/session';
+import { Catalog } from './catalog';
+import { IdAllocator, Tso } from './tso';
+
+interface NodeState {
+  info: SessionInfo;
+  qn?: Client<QueryNodeApi>;
+  dn?: Client<DataNodeApi>;
+  dist?: DistributionResponse;
+  /** Consecutive failed distribution pulls; a node with any is kept out of placement and routing. */
+  failures: number;
+}
+
+interface Replica {
+  replicaID: number;
+  nodes: number[];
+}
+
+const replicaKey = (root: string, coll: number): string => `${root}/meta/replica/${coll}`;
+
+/**
+ * The query coordinator: DDL and the timestamp oracle, and a reconcile loop in the manner of Milvus's querycoordv2.
+ * The *target* (what must be served: every channel of a loaded collection by a delegator in each replica, every
+ * flushed segment by a node of each replica, every channel by a data node) is compared each tick with the
+ * *distribution* the nodes report; checkers emit tasks (watch/unwatch, load/release, sync) that run as RPCs, and a
+ * task counts as done only when a later pull shows it.
+ */
+export class Coordinator implements QueryCoordApi {
+  readonly tso: Tso;
+  readonly ids: IdAllocator;
+  readonly catalog: Catalog;
+  private readonly view: SessionView;
+  private readonly nodes = new Map<number, NodeState>();
+  private readonly segments = new Map<number, Map<number, SegmentMeta>>();
+  private readonly replicas = new Map<number, Replica[]>();
+  private readonly inflight = new Map<string, number>();
+  private readonly synced = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closeSegWatch: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly cfg: KiteConfig,
+    private readonly store: MetaStore,
+    private readonly wal: Wal,
+    objects: ObjectStore,
+    private readonly log: Logger,
+  ) {
+    const root = cfg.common.rootPath;
+    this.tso = new Tso(store, root);
+    this.ids = new IdAllocator(store, root);
+    this.catalog = new Catalog(store, wal, objects, root, this.ids, this.tso, log.child({ part: 'catalog' }));
+    this.view = new SessionView(store, root);
+  }
+
+  private get root(): string {
+    return this.cfg.common.rootPath;
+  }
+
+  async start(): Promise<void> {
+    await this.tso.start();
+    await this.catalog.start();
+    const reps = await this.store.getPrefix(`${this.root}/meta/replica/`);
+    for (const kv of reps.kvs) this.replicas.set(Number(kv.key.split('/').pop()), JSON.parse(kv.value) as Replica[]);
+    const segs = await this.store.getPrefix(keys.segments(this.root));
+    for (const kv of segs.kvs) this.putSegment(JSON.parse(kv.value) as SegmentMeta);
+    const w = await this.store.watchPrefix(keys.segments(this.root), segs.revision + 1, {
+      onEvents: (evs: WatchEvent[]) => {
+        for (const ev of evs) {
+          if (ev.type === 'put') this.putSegment(JSON.parse(ev.kv.value) as SegmentMeta);
+          else {
+            const [coll, seg] = ev.key.slice(keys.segments(this.root).length).split('/').map(Number);
+            this.segments.get(coll!)?.delete(seg!);
+          }
+        }
+        this.trigger();
+      },
+      onResync: (snap) => {
+        this.segments.clear();
+        for (const kv of snap.kvs) this.putSegment(JSON.parse(kv.value) as SegmentMeta);
+      },
+    });
+    this.closeSegWatch = () => w.close();
+    this.view.on('up', (s: SessionInfo) => this.addNode(s));
+    this.view.on('down', (s: SessionInfo) => this.removeNode(s));
+    await this.view.start();
+    for (const s of this.view.sessions.values()) this.addNode(s);
+    this.timer = setInterval(() => this.trigger(), this.cfg.querycoord.checkIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.closeSegWatch?.();
+    await this.view.close();
+    for (const n of this.nodes.values()) {
+      n.qn?.close();
+      n.dn?.close();
+    }
+  }
+
+  private putSegment(s: SegmentMeta): void {
+    let m = this.segments.get(s.collectionID);
+    if (!m) this.segments.set(s.collectionID, (m = new Map()));
+    m.set(s.segmentID, s);
+  }
+
+  private addNode(s: SessionInfo): void {
+    if (this.nodes.has(s.serverID) || (s.role !== 'querynode' && s.role !== 'datanode')) return;
+    const n: NodeState = { info: s, failures: 0 };
+    if (s.role === 'querynode') n.qn = connect('QueryNode', s.address, 10000);
+    else n.dn = connect('DataNode', s.address, 10000);
+    this.nodes.set(s.serverID, n);
+    this.log.info({ node: s.serverID, role: s.role, address: s.address }, 'node joined');
+    this.trigger();
+  }
+
+  private removeNode(s: SessionInfo): void {
+    const n = this.nodes.get(s.serverID);
+    if (!n) return;
+    n.qn?.close();
+    n.dn?.close();
+    this.nodes.delete(s.serverID);
+    for (const [coll, reps] of this.replicas) {
+      let changed = false;
+      for (const r of reps) {
+        const before = r.nodes.length;
+        r.nodes = r.nodes.filter((id) => id !== s.serverID);
+        changed ||= before !== r.nodes.length;
+      }
+      if (changed) void this.saveReplicas(coll, reps);
+    }
+    this.log.warn({ node: s.serverID, role: s.role }, 'node session gone; reassigning its work');
+    this.trigger();
+  }
+
+  /** Runs one reconcile pass soon; repeated triggers while a pass runs collapse into the next tick. */
+  trigger(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    setImmediate(() => {
+      this.tick()
+        .catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile pass failed'))
+        .finally(() => {
+          this.ticking = false;
+        });
+    });
+  }
+
+  private healthy(role: 'querynode' | 'datanode'): NodeState[] {
+    return [...this.nodes.values()].filter((n) => n.info.role === role && n.failures === 0 && !n.info.stopping && n.dist);
+  }
+
+  private async pull(): Promise<void> {
+    await Promise.all(
+      [...this.nodes.values()].map(async (n) => {
+        try {
+          const api = n.qn ?? n.dn!;
+          n.dist = await api.GetDistribution({}, { timeoutMs: 3000 });
+          n.failures = 0;
+          const cur = this.view.get(n.info.role, n.info.serverID);
+          if (cur) n.info = cur;
+        } catch (e) {
+          n.failures++;
+          if (n.failures === 1) this.log.warn({ node: n.info.serverID, err: String(e) }, 'distribution pull failed; node out of routing');
+        }
+      }),
+    );
+  }
+
+  /** Runs a task once at a time per key; a task whose effect a later pull does not show is retried after `retryMs`. */
+  private runTask(key: string, fn: () => Promise<unknown>, retryMs = 10000): void {
+    const started = this.inflight.get(key);
+    if (started !== undefined && Date.now() - started < retryMs) return;
+    this.inflight.set(key, Date.now());
+    fn().then(
+      () => this.trigger(),
+      (e: unknown) => {
+        this.log.warn({ task: key, err: String(e) }, 'task failed');
+        this.inflight.delete(key);
+      },
+    );
+  }
+
+  private async tick(): Promise<void> {
+    await this.pull();
+    await this.checkDataChannels();
+    const loaded = this.catalog.all().filter((c) => c.load);
+    for (const c of loaded) {
+      await this.checkReplicas(c);
+      for (const r of this.replicas.get(c.collectionID) ?? []) {
+        this.checkSegments(c, r);
+        await this.checkChannels(c, r);
+        this.checkLeaders(c, r);
+      }
+    }
+    this.checkReleases(new Set(loaded.map((c) => c.collectionID)));
+    this.checkIndexes();
+  }
+
+  // ---------------------------------------------------------------- checkers
+
+  private async checkpoint(coll: number, channel: string): Promise<ChannelCheckpoint | undefined> {
+    const kv = await this.store.get(keys.checkpoint(this.root, coll, channel));
+    return kv ? (JSON.parse(kv.value) as ChannelCheckpoint) : undefined;
+  }
+
+  /** Every channel of every collection is consumed by exactly one healthy data node. */
+  private async checkDataChannels(): Promise<void> {
+    const dns = this.healthy('datanode');
+    if (dns.length === 0) return;
+    const owners = new Map<string, number[]>();
+    for (const n of dns) for (const ch of n.dist!.channels) owners.set(ch.channel, [...(owners.get(ch.channel) ?? []), n.info.serverID]);
+    const wanted = new Set<string>();
+    for (const c of this.catalog.all()) {
+      for (const channel of channelsOf(c)) {
+        wanted.add(channel);
+        const has = owners.get(channel) ?? [];
+        if (has.length > 0) {
+          for (const extra of has.slice(1)) {
+            const n = this.nodes.get(extra)!;
+            this.runTask(`dn-unwatch/${channel}/${extra}`, () => n.dn!.UnwatchChannel({ collection_id: c.collectionID, channel, replica_id: 0 }));
+          }
+          continue;
+        }
+        const load = (n: NodeState): number => n.dist!.channels.length;
+        const target = dns.reduce((a, b) => (load(b) < load(a) ? b : a));
+        const cp = await this.checkpoint(c.collectionID, channel);
+        this.runTask(`dn-watch/${channel}`, () =>
+          target.dn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: 0, from_offset: cp?.offset ?? 0 }),
+        );
+      }
+    }
+    for (const n of dns) {
+      for (const ch of n.dist!.channels) {
+        if (!wanted.has(ch.channel)) {
+          this.runTask(`dn-unwatch/${ch.channel}/${n.info.serverID}`, () => n.dn!.UnwatchChannel({ collection_id: ch.collection_id, channel: ch.channel, replica_id: 0 }));
+        }
+      }
+    }
+  }
+
+  private async saveReplicas(coll: number, reps: Replica[]): Promise<void> {
+    this.replicas.set(coll, reps);
+    await this.store.put(replicaKey(this.root, coll), JSON.stringify(reps));
+  }
+
+  /** Each replica gets a disjoint set of live query nodes; new nodes join the replica with the fewest. */
+  private async checkReplicas(c: CollectionMeta): Promise<void> {
+    const want = c.load!.replicaNumber;
+    let reps = this.replicas.get(c.collectionID);
+    if (!reps || reps.length !== want) {
+      reps = [];
+      for (let i = 0; i < want; i++) reps.push({ replicaID: c.collectionID * 10 + i + 1, nodes: [] });
+    }
+    const live = new Set([...this.nodes.values()].filter((n) => n.info.role === 'querynode' && !n.info.stopping).map((n) => n.info.serverID));
+    let changed = false;
+    for (const r of reps) {
+      const kept = r.nodes.filter((id) => live.has(id));
+      if (kept.length !== r.nodes.length) {
+        r.nodes = kept;
+        changed = true;
+      }
+    }
+    const used = new Set(reps.flatMap((r) => r.nodes));
+    for (const id of [...live].sort((a, b) => a - b)) {
+      if (used.has(id)) continue;
+      const smallest = reps.reduce((a, b) => (b.nodes.length < a.nodes.length ? b : a));
+      smallest.nodes.push(id);
+      used.add(id);
+      changed = true;
+    }
+    if (changed || !this.replicas.has(c.collectionID)) await this.saveReplicas(c.collectionID, reps);
+  }
+
+  private targetSegments(c: CollectionMeta): SegmentMeta[] {
+    return [...(this.segments.get(c.collectionID)?.values() ?? [])].filter((s) => s.numRows > 0);
+  }
+
+  private replicaNodes(r: Replica): NodeState[] {
+    return r.nodes.map((id) => this.nodes.get(id)).filter((n): n is NodeState => !!n && n.failures === 0 && !!n.dist && !!n.qn);
+  }
+
+  /** Where each segment of the collection is loaded within the replica. */
+  private placement(c: CollectionMeta, r: Replica): Map<number, NodeState> {
+    const out = new Map<number, NodeState>();
+    for (const n of this.replicaNodes(r)) {
+      for (const s of n.dist!.segments) if (s.collection_id === c.collectionID && s.replica_id === r.replicaID) out.set(s.segment_id, n);
+    }
+    return out;
+  }
+
+  private checkSegments(c: CollectionMeta, r: Replica): void {
+    const nodes = this.replicaNodes(r);
+    if (nodes.length === 0) return;
+    const placed = this.placement(c, r);
+    const rows = new Map<number, number>();
+    for (const n of nodes) rows.set(n.info.serverID, n.dist!.segments.reduce((s, x) => s + x.num_rows, 0));
+    const target = this.targetSegments(c);
+    const targetIds = new Set(target.map((s) => s.segmentID));
+    for (const s of target) {
+      if (placed.has(s.segmentID)) continue;
+      const dest = nodes.reduce((a, b) => ((rows.get(b.info.serverID) ?? 0) < (rows.get(a.info.serverID) ?? 0) ? b : a));
+      rows.set(dest.info.serverID, (rows.get(dest.info.serverID) ?? 0) + s.numRows);
+      this.runTask(`load/${r.replicaID}/${s.segmentID}`, () =>
+        dest.qn!.LoadSegments({ collection_id: c.collectionID, replica_id: r.replicaID, segment_ids: [s.segmentID] }, { timeoutMs: 120000 }),
+      );
+    }
+    for (const n of nodes) {
+      const extra = n.dist!.segments.filter((s) => s.collection_id === c.collectionID && s.replica_id === r.replicaID && !targetIds.has(s.segment_id));
+      if (extra.length) {
+        this.runTask(`release/${r.replicaID}/${n.info.serverID}/${extra.map((s) => s.segment_id).join(',')}`, () =>
+          n.qn!.ReleaseSegments({ collection_id: c.collectionID, replica_id: r.replicaID, segment_ids: extra.map((s) => s.segment_id) }),
+        );
+      }
+    }
+  }
+
+  /**
+   * The offset below which the replica serves a channel from sealed segments: the end of the longest run of
+   * segments, from offset 0, that are all loaded somewhere in the replica.
+   */
+  private watermark(c: CollectionMeta, channel: string, placed: Map<number, NodeState>): number {
+    const segs = [...(this.segments.get(c.collectionID)?.values() ?? [])].filter((s) => s.channel === channel).sort((a, b) => a.startOffset - b.startOffset);
+    let w = 0;
+    for (const s of segs) {
+      if (s.startOffset > w) break;
+      if (s.numRows > 0 && !placed.has(s.segmentID)) break;
+      w = Math.max(w, s.endOffset);
+    }
+    return w;
+  }
+
+  private delegators(c: CollectionMeta, r: Replica, channel: string): NodeState[] {
+    return this.replicaNodes(r).filter((n) => n.dist!.channels.some((ch) => ch.channel === channel && ch.replica_id === r.replicaID));
+  }
+
+  private async checkChannels(c: CollectionMeta, r: Replica): Promise<void> {
+    const nodes = this.replicaNodes(r);
+    if (nodes.length === 0) return;
+    const placed = this.placement(c, r);
+    const channels = channelsOf(c);
+    const pendingLoads = this.targetSegments(c).some((s) => !placed.has(s.segmentID));
+    for (const channel of channels) {
+      const ds = this.delegators(c, r, channel);
+      for (const extra of ds.slice(1)) {
+        this.runTask(`unwatch/${r.replicaID}/${channel}/${extra.info.serverID}`, () =>
+          extra.qn!.UnwatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID }),
+        );
+      }
+      if (ds.length > 0) continue;
+      // Start a delegator once the channel's sealed segments are in place, so it replays only what they lack.
+      const channelPending = this.targetSegments(c).some((s) => s.channel === channel && !placed.has(s.segmentID));
+      if (channelPending && pendingLoads) continue;
+      const load = (n: NodeState): number => n.dist!.channels.length;
+      const dest = nodes.reduce((a, b) => (load(b) < load(a) ? b : a));
+      const from = this.watermark(c, channel, placed);
+      this.runTask(`watch/${r.replicaID}/${channel}`, () =>
+        dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 }),
+      );
+    }
+  }
+
+  /** Tells each delegator where the channel's sealed segments are and the watermark they cover. */
+  private checkLeaders(c: CollectionMeta, r: Replica): void {
+    const placed = this.placement(c, r);
+    for (const channel of channelsOf(c)) {
+      const [leader] = this.delegators(c, r, channel);
+      if (!leader) continue;
+      const sealed: M.SealedPlacement[] = [];
+      for (const s of this.segments.get(c.collectionID)?.values() ?? []) {
+        const n = placed.get(s.segmentID);
+        if (s.channel === channel && n) sealed.push({ segment_id: s.segmentID, node_id: n.info.serverID, address: n.info.address, end_offset: s.endOffset });
+      }
+      sealed.sort((a, b) => a.segment_id - b.segment_id);
+      const watermark = this.watermark(c, channel, placed);
+      const req: M.SyncDistributionRequest = { collection_id: c.collectionID, channel, replica_id: r.replicaID, sealed, watermark };
+      const sig = JSON.stringify(req);
+      const key = `${leader.info.serverID}/${r.replicaID}/${channel}`;
+      const reported = leader.dist!.channels.find((ch) => ch.channel === channel && ch.replica_id === r.replicaID);
+      if (this.synced.get(key) === sig && reported?.watermark === watermark) continue;
+      this.synced.set(key, sig);
+      leader.qn!.SyncDistribution(req).catch((e: unknown) => {
+        this.synced.delete(key);
+        this.log.warn({ channel, err: String(e) }, 'sync distribution failed');
+      });
+    }
+  }
+
+  private checkReleases(loaded: Set<number>): void {
+    for (const n of this.nodes.values()) {
+      if (!n.qn || !n.dist || n.failures) continue;
+      const reps = new Map<number, Set<number>>();
+      for (const s of n.dist.segments) {
+        const valid = loaded.has(s.collection_id) && (this.replicas.get(s.collection_id) ?? []).some((r) => r.replicaID === s.replica_id && r.nodes.includes(n.info.serverID));
+        if (!valid) {
+          let set = reps.get(s.replica_id);
+          if (!set) reps.set(s.replica_id, (set = new Set()));
+          set.add(s.segment_id);
+          reps.set(s.replica_id, set);
+        }
+      }
+      for (const [replica, ids] of reps) {
+        const coll = n.dist.segments.find((s) => s.replica_id === replica)!.collection_id;
+        this.runTask(`release/${replica}/${n.info.serverID}/${[...ids].join(',')}`, () =>
+          n.qn!.ReleaseSegments({ collection_id: coll, replica_id: replica, segment_ids: [...ids] }),
+        );
+      }
+      for (const ch of n.dist.channels) {
+        const valid = loaded.has(ch.collection_id) && (this.replicas.get(ch.collection_id) ?? []).some((r) => r.replicaID === ch.replica_id && r.nodes.includes(n.info.serverID));
+        if (!valid) {
+          this.runTask(`unwatch/${ch.replica_id}/${ch.channel}/${n.info.serverID}`, () =>
+            n.qn!.UnwatchChannel({ collection_id: ch.collection_id, channel: ch.channel, replica_id: ch.replica_id }),
+          );
+        }
+      }
+    }
+  }
+
+  /** Segments that lack a file for the collection's current index get one built by a data node. */
+  private checkIndexes(): void {
+    const dns = this.healthy('datanode');
+    if (dns.length === 0) return;
+    for (const c of this.catalog.all()) {
+      for (const idx of c.indexes) {
+        const missing = [...(this.segments.get(c.collectionID)?.values() ?? [])].filter(
+          (s) => s.numRows > 0 && !s.indexes.some((f) => f.indexID === idx.indexID),
+        );
+        for (const s of missing) {
+          const dn = dns[s.segmentID % dns.length]!;
+          this.runTask(`index/${s.segmentID}/${idx.indexID}`, () => dn.dn!.BuildIndexes({ collection_id: c.collectionID, segment_ids: [s.segmentID] }, { timeoutMs: 600000 }), 600000);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- API
+
+  async AllocTimestamp(r: M.AllocRequest): Promise<M.AllocResponse> {
+    const count = Math.max(1, r.count);
+    const ts = await this.tso.alloc(count);
+    return { status: OK_STATUS, start: ts.toString(), count };
+  }
+
+  async AllocIds(r: M.AllocRequest): Promise<M.AllocResponse> {
+    const count = Math.max(1, r.count);
+    return { status: OK_STATUS, start: String(await this.ids.alloc(count)), count };
+  }
+
+  async CreateCollection(r: M.CreateCollectionRequest): Promise<M.CollectionIdResponse> {
+    const id = await this.catalog.createCollection(r);
+    for (let i = 1; i < r.num_partitions; i++) await this.catalog.createPartition(r.name, `_default_${i}`);
+    this.trigger();
+    return { status: OK_STATUS, collection_id: id };
+  }
+
+  async DropCollection(r: M.CollectionNameRequest): Promise<M.StatusResponse> {
+    const c = await this.catalog.dropCollection(r.name);
+    if (c) {
+      this.replicas.delete(c.collectionID);
+      this.segments.delete(c.collectionID);
+      await this.store.delete(replicaKey(this.root, c.collectionID));
+    }
+    this.trigger();
+    return { status: OK_STATUS };
+  }
+
+  async CreatePartition(r: M.PartitionRequest): Promise<M.StatusResponse> {
+    await this.catalog.createPartition(r.collection_name, r.partition_name);
+    return { status: OK_STATUS };
+  }
+
+  async DropPartition(r: M.PartitionRequest): Promise<M.StatusResponse> {
+    await this.catalog.dropPartition(r.collection_name, r.partition_name);
+    return { status: OK_STATUS };
+  }
+
+  async CreateIndex(r: M.CreateIndexRequest): Promise<M.StatusResponse> {
+    await this.catalog.createIndex(r.collection_name, r.field_name, r.index_name, r.params);
+    this.trigger();
+    return { status: OK_STATUS };
+  }
+
+  async DropIndex(r: M.DropIndexRequest): Promise<M.StatusResponse> {
+    await this.catalog.dropIndex(r.collection_name, r.field_name, r.index_name);
+    return { status: OK_STATUS };
+  }
+
+  async ChangeAlias(r: M.AliasRequest): Promise<M.StatusResponse> {
+    await this.catalog.changeAlias(r.op, r.alias, r.collection_name);
+    return { status: OK_STATUS };
+  }
+
+  async AlterCollection(r: M.AlterCollectionRequest): Promise<M.StatusResponse> {
+    await this.catalog.alter(r.collection_name, r.properties);
+    return { status: OK_STATUS };
+  }
+
+  async LoadCollection(r: M.LoadRequest): Promise<M.StatusResponse> {
+    const c = this.catalog.get(r.collection_name);
+    for (const f of c.fields.filter((x) => x.dataType === 'FloatVector')) {
+      if (!c.indexes.some((i) => i.fieldName === f.name)) {
+        throw new KiteError('IndexNotFound', `there is no vector index on field: [${f.name}], please create index firstly: collection=${c.name}`);
+      }
+    }
+    const replicaNumber = r.replica_number > 0 ? r.replica_number : 1;
+    const qns = [...this.nodes.values()].filter((n) => n.info.role === 'querynode' && !n.info.stopping).length;
+    if (replicaNumber > qns) {
+      throw new KiteError('ParameterInvalid', `replica_number ${replicaNumber} exceeds the ${qns} available query nodes; lower it or add query nodes`);
+    }
+    if (c.load && c.load.replicaNumber !== replicaNumber) {
+      throw new KiteError('ParameterInvalid', `collection ${c.name} is loaded with ${c.load.replicaNumber} replicas; release it before loading with ${replicaNumber}`);
+    }
+    let partitionIDs: number[] = [];
+    const all = r.partition_names.length === 0;
+    if (!all) {
+      for (const p of r.partition_names) {
+        const meta = c.partitions.find((x) => x.name === p);
+        if (!meta) throw new KiteError('PartitionNotFound', `partition not found[partition=${p}]`);
+        partitionIDs.push(meta.partitionID);
+      }
+      if (c.load && !c.load.all) partitionIDs = [...new Set([...c.load.partitionIDs, ...partitionIDs])];
+    }
+    await this.catalog.setLoad(c.name, { replicaNumber, all: all || (c.load?.all ?? false), partitionIDs });
+    this.trigger();
+    return { status: OK_STATUS };
+  }
+
+  async ReleaseCollection(r: M.ReleaseRequest): Promise<M.StatusResponse> {
+    const c = this.catalog.get(r.collection_name);
+    if (!c.load) return { status: OK_STATUS };
+    if (r.partition_names.length > 0) {
+      const drop = new Set(r.partition_names.map((p) => c.partitions.find((x) => x.name === p)?.partitionID));
+      const current = c.load.all ? c.partitions.map((p) => p.partitionID) : c.load.partitionIDs;
+      const left = current.filter((id) => !drop.has(id));
+      if (left.length > 0) {
+        await this.catalog.setLoad(c.name, { ...c.load, all: false, partitionIDs: left });
+        return { status: OK_STATUS };
+      }
+    }
+    await this.catalog.setLoad(c.name, undefined);
+    this.replicas.delete(c.collectionID);
+    await this.store.delete(replicaKey(this.root, c.collectionID));
+    this.trigger();
+    return { status: OK_STATUS };
+  }
+
+  async GetLoadInfo(r: M.CollectionNameRequest): Promise<M.LoadInfoResponse> {
+    const c = this.catalog.get(r.name);
+    if (!c.load) return { status: OK_STATUS, state: 'NotLoad', progress: 0, replica_number: 0, loaded_partition_ids: [] };
+    const reps = this.replicas.get(c.collectionID) ?? [];
+    const target = this.targetSegments(c);
+    const channels = channelsOf(c);
+    let done = 0;
+    let total = 0;
+    for (const r2 of reps) {
+      const placed = this.placement(c, r2);
+      total += target.length + channels.length;
+      done += target.filter((s) => placed.has(s.segmentID)).length;
+      for (const ch of channels) {
+        if (this.delegators(c, r2, ch).some((n) => n.dist!.channels.some((x) => x.channel === ch && x.replica_id === r2.replicaID && x.serviceable))) done++;
+      }
+    }
+    if (reps.length === 0) total = 1;
+    const progress = total === 0 ? 100 : Math.floor((done * 100) / total);
+    const partitionIDs = c.load.all ? c.partitions.map((p) => p.partitionID) : c.load.partitionIDs;
+    return {
+      status: OK_STATUS,
+      state: progress >= 100 ? 'Loaded' : 'Loading',
+      progress,
+      replica_number: c.load.replicaNumber,
+      loaded_partition_ids: partitionIDs,
+    };
+  }
+
+  async GetShardLeaders(r: M.CollectionNameRequest): Promise<M.ShardLeadersResponse> {
+    const c = this.catalog.get(r.name);
+    if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
+    const replicas: M.ReplicaInfo[] = [];
+    for (const rep of this.replicas.get(c.collectionID) ?? []) {
+      const shards: M.ShardLeader[] = [];
+      for (const channel of channelsOf(c)) {
+        for (const n of this.delegators(c, rep, channel)) {
+          const ch = n.dist!.channels.find((x) => x.channel === channel && x.replica_id === rep.replicaID)!;
+          shards.push({ channel, node_id: n.info.serverID, address: n.info.address, serviceable: ch.serviceable });
+        }
+      }
+      replicas.push({ replica_id: rep.replicaID, node_ids: rep.nodes, shards });
+    }
+    return { status: OK_STATUS, replicas };
+  }
+
+  async GetIndexProgress(r: M.DropIndexRequest): Promise<M.IndexProgressResponse> {
+    const c = this.catalog.get(r.collection_name);
+    const idx = c.indexes.find((i) => (r.index_name ? i.indexName === r.index_name : !r.field_name || i.fieldName === r.field_name));
+    if (!idx) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}${r.index_name ? `, index=${r.index_name}` : ''}]`);
+    const segs = this.targetSegments(c);
+    const built = segs.filter((s) => s.indexes.some((f) => f.indexID === idx.indexID));
+    return {
+      status: OK_STATUS,
+      total_rows: segs.reduce((s, x) => s + x.numRows, 0),
+      indexed_rows: built.reduce((s, x) => s + x.numRows, 0),
+      pending_segments: segs.length - built.length,
+    };
+  }
+}

@@ -1,0 +1,4 @@
+export * from './coordinator';
+export * from './catalog';
+export * from './tso';
+export * from './server';

@@ -1,0 +1,167 @@
+import { KiteError } from '@kite/common';
+import { evaluate, type Expr } from '@kite/expr';
+import type { VectorIndex } from '@kite/faiss';
+import {
+  bitAnd, bitClear, bitCount, bitGet, bitmapAll, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
+  type Column, type ColumnBatch,
+} from '@kite/segment';
+
+/** Deletes: primary key -> the largest delete timestamp seen. A row is deleted when a delete is newer than it. */
+export class DeleteSet {
+  readonly map = new Map<bigint | string, bigint>();
+  version = 0;
+
+  add(pk: bigint | string, ts: bigint): void {
+    const cur = this.map.get(pk);
+    if (cur === undefined || ts > cur) {
+      this.map.set(pk, ts);
+      this.version++;
+    }
+  }
+
+  addBatch(b: ColumnBatch): void {
+    const pks = b.columns.get(PK);
+    const ts = b.columns.get(TS) as Extract<Column, { kind: 'int64' }> | undefined;
+    if (!pks || !ts) return;
+    for (let i = 0; i < b.numRows; i++) this.add(pks.kind === 'int64' ? pks.data[i]! : (pks.data as string[])[i]!, ts.data[i]!);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  toBatch(pkKind: 'int64' | 'string'): ColumnBatch {
+    const keys = [...this.map.keys()];
+    const ts = BigInt64Array.from(this.map.values());
+    const pk: Column = pkKind === 'int64' ? { kind: 'int64', data: BigInt64Array.from(keys as bigint[]) } : { kind: 'string', data: keys as string[] };
+    return { numRows: keys.length, columns: new Map<string, Column>([[PK, pk], [TS, { kind: 'int64', data: ts }]]) };
+  }
+}
+
+/** Primary key -> row numbers, for applying deletes to a batch of rows. */
+export class PkIndex {
+  private readonly first = new Map<bigint | string, number>();
+  private readonly more = new Map<bigint | string, number[]>();
+
+  add(pk: bigint | string, row: number): void {
+    if (!this.first.has(pk)) this.first.set(pk, row);
+    else {
+      const list = this.more.get(pk);
+      if (list) list.push(row);
+      else this.more.set(pk, [row]);
+    }
+  }
+
+  addColumn(c: Column, base: number): void {
+    if (c.kind === 'int64' || c.kind === 'string') for (let i = 0; i < c.data.length; i++) this.add(c.data[i]!, base + i);
+  }
+
+  rows(pk: bigint | string): number[] {
+    const f = this.first.get(pk);
+    if (f === undefined) return [];
+    const more = this.more.get(pk);
+    return more ? [f, ...more] : [f];
+  }
+}
+
+/** Something a search or query runs over: a sealed segment or a delegator's growing rows. */
+export interface RowSource {
+  batch: ColumnBatch;
+  pkIndex: PkIndex;
+  index(field: string): VectorIndex | undefined;
+  /** Rows this source may return before filters (growing: rows above the watermark); undefined = all. */
+  baseMask(): Uint8Array | undefined;
+}
+
+export interface Filters {
+  expr?: Expr;
+  partitions?: Set<number>;
+  deletes: DeleteSet[];
+}
+
+/** The rows of `src` that pass partitions, the expression and deletes. */
+export function visibleRows(src: RowSource, f: Filters): Uint8Array {
+  const n = src.batch.numRows;
+  const mask = src.baseMask()?.slice() ?? bitmapAll(n);
+  if (f.partitions) {
+    const p = src.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>;
+    for (let i = 0; i < n; i++) if (!f.partitions.has(Number(p.data[i]))) bitClear(mask, i);
+  }
+  if (f.expr) {
+    const cols = src.batch.columns;
+    const bits = evaluate(f.expr, { numRows: n, column: (name: string) => cols.get(name) as never });
+    bitAnd(mask, bits);
+  }
+  const ts = src.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
+  for (const d of f.deletes) {
+    for (const [pk, dts] of d.map) {
+      for (const row of src.pkIndex.rows(pk)) if (ts.data[row]! < dts) bitClear(mask, row);
+    }
+  }
+  return mask;
+}
+
+export interface SearchSpec {
+  field: string;
+  metric: string;
+  k: number;
+  nq: number;
+  queries: Float32Array;
+  params: { nprobe?: number; ef?: number };
+  outputs: string[];
+}
+
+/** Runs a top-k search over one source; returns hits ($query, $score, $pk, outputs). */
+export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters): Promise<ColumnBatch> {
+  const n = src.batch.numRows;
+  if (n === 0) return { numRows: 0, columns: new Map() };
+  const index = src.index(spec.field);
+  if (!index) throw new KiteError('IndexNotFound', `no index on field ${spec.field} for a loaded segment`);
+  if (index.metric !== spec.metric) {
+    throw new KiteError('ParameterInvalid', `metric type not match: the index of field ${spec.field} uses ${index.metric}, the search asked for ${spec.metric}; search with ${index.metric} or rebuild the index`);
+  }
+  const mask = visibleRows(src, f);
+  const count = bitCount(mask);
+  if (count === 0) return { numRows: 0, columns: new Map() };
+  const k = Math.min(spec.k, count);
+  const res = await index.search(spec.queries, k, { ...spec.params, filter: count === n ? undefined : mask });
+  const rows: number[] = [];
+  const queryOf: number[] = [];
+  const scores: number[] = [];
+  for (let q = 0; q < spec.nq; q++) {
+    for (let j = 0; j < k; j++) {
+      const id = res.ids[q * k + j]!;
+      if (id < 0n) continue;
+      const row = Number(id);
+      if (!bitGet(mask, row)) continue; // defensive: the index must honour the filter
+      rows.push(row);
+      queryOf.push(q);
+      scores.push(res.distances[q * k + j]!);
+    }
+  }
+  const cols = new Map<string, Column>();
+  cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
+  cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
+  const picked = takeBatch(projection(src.batch, [PK, ...spec.outputs]), rows);
+  for (const [name, c] of picked.columns) cols.set(name, c);
+  return { numRows: rows.length, columns: cols };
+}
+
+/** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */
+export function projection(b: ColumnBatch, names: string[]): ColumnBatch {
+  const columns = new Map<string, Column>();
+  for (const name of names) {
+    const c = b.columns.get(name);
+    if (c) columns.set(name, c);
+  }
+  return { numRows: b.numRows, columns };
+}
+
+/** Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. */
+export function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean): { rows: ColumnBatch; count: number } {
+  const mask = visibleRows(src, f);
+  if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
+  const idx: number[] = [];
+  for (let i = 0; i < src.batch.numRows && (limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  return { rows: takeBatch(projection(src.batch, [PK, ...outputs]), idx), count: idx.length };
+}

@@ -1,0 +1,4 @@
+export * from './node';
+export * from './exec';
+export * from './segments';
+export * from './delegator';

@@ -1,0 +1,210 @@
+import { VectorIndex, type MetricType } from '@kite/faiss';
+import type { ObjectStore } from '@kite/objectstore';
+import {
+  bitmapAll, bitClear, concatBatches, decodeBatch, PK, takeBatch, vectorFields,
+  type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
+} from '@kite/segment';
+import { PkIndex, type RowSource } from './exec';
+
+/** Builds an exact (FLAT) index over a vector column: small segments and growing rows are searched this way. */
+export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: MetricType, base = 0): Promise<VectorIndex> {
+  const idx = VectorIndex.create({ indexType: 'FLAT', metric, dim: c.dim });
+  const n = c.data.length / c.dim;
+  if (n > 0) {
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(base + i);
+    await idx.add(c.data, ids);
+  }
+  return idx;
+}
+
+function metricOf(c: CollectionMeta, field: string): MetricType {
+  return (c.indexes.find((i) => i.fieldName === field)?.metricType ?? 'COSINE') as MetricType;
+}
+
+/** A sealed segment loaded from object storage, with an index per vector field. */
+export class SealedSegment implements RowSource {
+  readonly pkIndex = new PkIndex();
+  private readonly indexes = new Map<string, { index: VectorIndex; indexID: number }>();
+
+  private constructor(
+    public meta: SegmentMeta,
+    readonly replicaID: number,
+    readonly batch: ColumnBatch,
+  ) {
+    const pk = batch.columns.get(PK);
+    if (pk) this.pkIndex.addColumn(pk, 0);
+  }
+
+  static async load(meta: SegmentMeta, replicaID: number, coll: CollectionMeta, objects: ObjectStore): Promise<SealedSegment> {
+    const batch = decodeBatch(await objects.get(meta.dataKey));
+    const seg = new SealedSegment(meta, replicaID, batch);
+    await seg.refreshIndexes(coll, objects);
+    return seg;
+  }
+
+  /** Uses the segment's built index file for each field's current index, or an exact index until one exists. */
+  async refreshIndexes(coll: CollectionMeta, objects: ObjectStore, meta?: SegmentMeta): Promise<void> {
+    if (meta) this.meta = meta;
+    for (const f of vectorFields(coll)) {
+      const want = coll.indexes.find((i) => i.fieldName === f.name);
+      const file = want ? this.meta.indexes.find((x) => x.indexID === want.indexID) : undefined;
+      const cur = this.indexes.get(f.name);
+      const curID = cur?.indexID ?? -2;
+      const wantID = file ? file.indexID : -1;
+      if (cur && curID === wantID && cur.index.metric === metricOf(coll, f.name)) continue;
+      let index: VectorIndex;
+      if (file) index = await VectorIndex.deserialize(await objects.get(file.key));
+      else index = await flatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'vector' }>, metricOf(coll, f.name));
+      this.indexes.set(f.name, { index, indexID: wantID });
+      cur?.index.free();
+    }
+  }
+
+  index(field: string): VectorIndex | undefined {
+    return this.indexes.get(field)?.index;
+  }
+
+  baseMask(): undefined {
+    return undefined;
+  }
+
+  get indexedFields(): number {
+    return [...this.indexes.values()].filter((i) => i.indexID >= 0).length;
+  }
+
+  free(): void {
+    for (const i of this.indexes.values()) i.index.free();
+    this.indexes.clear();
+  }
+}
+
+/**
+ * A delegator's growing rows: every insert consumed from the channel at or after the delegator's start offset, with
+ * an exact index per vector field. Rows below the watermark are served by sealed segments and masked out; they are
+ * dropped for good when more than half the rows are masked.
+ */
+export class GrowingRows implements RowSource {
+  batch: ColumnBatch = { numRows: 0, columns: new Map() };
+  pkIndex = new PkIndex();
+  private offsets: number[] = [];
+  private pending: { batch: ColumnBatch; offset: number }[] = [];
+  private indexes = new Map<string, VectorIndex>();
+  private watermark = 0;
+  private mask: Uint8Array | undefined;
+
+  constructor(private coll: CollectionMeta) {}
+
+  get numRows(): number {
+    return this.batch.numRows + this.pending.reduce((s, p) => s + p.batch.numRows, 0);
+  }
+
+  append(batch: ColumnBatch, offset: number): void {
+    this.pending.push({ batch, offset });
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  /**
+   * Folds pending inserts into the searchable batch and the indexes; called before each search. Calls are
+   * serialised, so when the returned promise resolves every row appended before the call is searchable.
+   */
+  settle(): Promise<void> {
+    const run = this.chain.then(() => this.fold());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async fold(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const pending = this.pending;
+    this.pending = [];
+    const base = this.batch.numRows;
+    const added = concatBatches(pending.map((p) => p.batch));
+    for (const p of pending) for (let i = 0; i < p.batch.numRows; i++) this.offsets.push(p.offset);
+    const pk = added.columns.get(PK);
+    if (pk) this.pkIndex.addColumn(pk, base);
+    for (const f of vectorFields(this.coll)) {
+      const col = added.columns.get(f.name) as Extract<Column, { kind: 'vector' }>;
+      let idx = this.indexes.get(f.name);
+      if (!idx) {
+        idx = VectorIndex.create({ indexType: 'FLAT', metric: metricOf(this.coll, f.name), dim: col.dim });
+        this.indexes.set(f.name, idx);
+      }
+      const ids = new BigInt64Array(added.numRows);
+      for (let i = 0; i < added.numRows; i++) ids[i] = BigInt(base + i);
+      await idx.add(col.data, ids);
+    }
+    this.batch = base === 0 ? added : concatBatches([this.batch, added]);
+    this.mask = undefined;
+  }
+
+  setWatermark(w: number): void {
+    if (w === this.watermark) return;
+    this.watermark = w;
+    this.mask = undefined;
+  }
+
+  index(field: string): VectorIndex | undefined {
+    return this.indexes.get(field);
+  }
+
+  baseMask(): Uint8Array | undefined {
+    if (this.watermark === 0 || this.offsets.length === 0 || this.offsets[0]! >= this.watermark) return undefined;
+    if (!this.mask) {
+      const m = bitmapAll(this.batch.numRows);
+      for (let i = 0; i < this.offsets.length && this.offsets[i]! < this.watermark; i++) bitClear(m, i);
+      this.mask = m;
+    }
+    return this.mask;
+  }
+
+  /** Drops rows below the watermark when they are most of the store. */
+  compact(): Promise<void> {
+    const run = this.chain.then(() => this.rebuild());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async rebuild(): Promise<void> {
+    let dead = 0;
+    while (dead < this.offsets.length && this.offsets[dead]! < this.watermark) dead++;
+    if (dead === 0 || dead * 2 < this.offsets.length) return;
+    const keep: ColumnBatch[] = [];
+    const live = this.batch.numRows - dead;
+    const liveOffsets = this.offsets.slice(dead);
+    if (live > 0) {
+      const idx = Array.from({ length: live }, (_, i) => dead + i);
+      keep.push(takeBatch(this.batch, idx));
+    }
+    for (const i of this.indexes.values()) i.free();
+    this.indexes = new Map();
+    this.batch = { numRows: 0, columns: new Map() };
+    this.pkIndex = new PkIndex();
+    this.offsets = [];
+    this.mask = undefined;
+    const pending = this.pending;
+    this.pending = [];
+    if (keep[0]) {
+      // Re-append the live rows keeping their offsets (all offsets of one kept run are >= the watermark).
+      let start = 0;
+      while (start < live) {
+        let end = start;
+        while (end < live && liveOffsets[end] === liveOffsets[start]) end++;
+        this.pending.push({ batch: takeBatch(keep[0], Array.from({ length: end - start }, (_, i) => start + i)), offset: liveOffsets[start]! });
+        start = end;
+      }
+    }
+    this.pending.push(...pending);
+    await this.fold();
+  }
+
+  setCollection(c: CollectionMeta): void {
+    this.coll = c;
+  }
+
+  free(): void {
+    for (const i of this.indexes.values()) i.free();
+    this.indexes.clear();
+  }
+}
