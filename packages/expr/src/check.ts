@@ -640,10 +640,15 @@ export class Checker {
       const columns = leaves.filter((l) => l.k !== 'lit');
       return columns.length > 0 && columns.every((l) => l.k === 'col' && l.type === 'float') ? 'f32' : 'f64';
     }
+    return this.fitsI53(v) ? 'i53' : 'i64';
+  }
+
+  /** Every intermediate result (not just the final one) provably within ±I53_BOUND, so doubles stay exact. */
+  private fitsI53(v: Val): boolean {
+    if (v.k !== 'arith' && v.k !== 'neg') return true;
     const range = this.bounds(v);
-    if (range === undefined) return 'i64';
-    const [lo, hi] = range;
-    return lo >= -I53_BOUND && hi <= I53_BOUND ? 'i53' : 'i64';
+    if (range === undefined || range[0] < -I53_BOUND || range[1] > I53_BOUND) return false;
+    return v.k === 'neg' ? this.fitsI53(v.a) : this.fitsI53(v.a) && this.fitsI53(v.b);
   }
 
   /** Integer bounds of an integer-typed value; undefined when it may need all of int64. */

@@ -80,7 +80,7 @@ class ChannelWriter {
       onError: (e) => this.dn.log.warn({ channel: this.channel, err: e.message }, 'data node read failed; retrying'),
     });
     this.idle = setInterval(() => {
-      if (this.rows + this.deletes.length > 0 && Date.now() - this.lastInsertAt >= this.dn.cfg.datanode.sealIdleMs) this.requestSeal();
+      if (this.rows + this.deletes.length > 0 && Date.now() - this.lastInsertAt >= this.dn.cfg.datanode.sealIdleMs) void this.requestSeal();
     }, Math.min(1000, this.dn.cfg.datanode.sealIdleMs));
   }
 

@@ -8,6 +8,7 @@ import { Proxy } from '@kite/proxy';
 import { QueryCoordServer } from '@kite/querycoord';
 import { QueryNode } from '@kite/querynode';
 import { DataNode } from '@kite/datanode';
+import { startHttp } from '@kite/observe';
 
 export interface Standalone {
   port: number;
@@ -32,10 +33,12 @@ export async function startStandalone(cfg: KiteConfig, log: Logger = createLogge
   await qn.start(0);
   const proxy = new Proxy(cfg, store, wal, log.child({ component: 'proxy' }));
   const port = await proxy.start(cfg.proxy.port);
-  log.info({ port, dataDir: dir }, 'Kite standalone is ready');
+  const http = await startHttp(cfg.common.listenHost, cfg.proxy.metricsPort, { ready: () => true }, log);
+  log.info({ port, metricsPort: http.port, dataDir: dir }, 'Kite standalone is ready');
   return {
     port,
     async stop() {
+      await http.close();
       await proxy.stop();
       await qn.stop();
       await dn.stop();

@@ -10,6 +10,7 @@ import {
   concatBatches, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
   type ChannelCheckpoint, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
+import { counter, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
 import { parseChannel, type Wal } from '@kite/wal';
 import { checkName, collectionSchemaToWire, schemaToFields } from './schema';
@@ -19,6 +20,14 @@ type Leader = ShardLeader & { replica_id: number };
 
 const OK = { error_code: 'Success', reason: '', code: 0, retriable: false, detail: '', extra_info: {} };
 const MAX_TOPK = 16384;
+
+const requests = counter('kite_proxy_requests_total', 'MilvusService requests by method and status code', ['method', 'status']);
+const latency = histogram('kite_proxy_request_duration_seconds', 'MilvusService request latency', ['method']);
+const rowsInserted = counter('kite_proxy_rows_inserted_total', 'rows acknowledged by Insert and Upsert', ['collection']);
+const rowsDeleted = counter('kite_proxy_rows_deleted_total', 'rows deleted by Delete and Upsert', ['collection']);
+const searchNq = histogram('kite_proxy_search_nq', 'query vectors per Search request', [], [1, 2, 5, 10, 20, 50, 100, 500, 1000]);
+const searchTopk = histogram('kite_proxy_search_topk', 'limit + offset per Search request', [], [1, 5, 10, 20, 50, 100, 500, 1000, 16384]);
+const retries = counter('kite_proxy_retries_total', 'reads retried on another replica or after refreshing shard leaders', ['reason']);
 
 let legacyNames: Record<number, string> | undefined;
 function legacyName(n: number): string {
@@ -102,10 +111,17 @@ export class Proxy {
           cb(null, STATUS_ONLY.has(method) ? statusOf(e) : { status: statusOf(e) });
           return;
         }
+        const end = latency.startTimer({ method });
         fn.call(this, call.request).then(
-          (res) => cb(null, res),
+          (res) => {
+            end();
+            requests.inc({ method, status: '0' });
+            cb(null, res);
+          },
           (err: unknown) => {
+            end();
             const k = toKiteError(err);
+            requests.inc({ method, status: String(k.code) });
             if (k.kind === 'Internal') this.log.error({ method, err: k.message, stack: k.stack }, 'request failed');
             cb(null, STATUS_ONLY.has(method) ? statusOf(k) : { status: statusOf(k) });
           },
@@ -520,6 +536,7 @@ export class Proxy {
     const ts = await this.allocTs();
     const batch = await this.buildRows(c, r, ts, false);
     await this.appendByShard(c, batch, 'insert', ts);
+    rowsInserted.inc({ collection: c.name }, batch.numRows);
     return this.mutation(batch.columns.get(PK)!, batch.numRows, ts, { insert_cnt: batch.numRows });
   }
 
@@ -532,6 +549,7 @@ export class Proxy {
     // Same timestamp: the delete removes older versions of these keys, never the rows written with it.
     await this.appendByShard(c, del, 'delete', ts);
     await this.appendByShard(c, batch, 'insert', ts);
+    rowsInserted.inc({ collection: c.name }, batch.numRows);
     return this.mutation(pk, batch.numRows, ts, { upsert_cnt: batch.numRows });
   }
 
@@ -560,6 +578,7 @@ export class Proxy {
     if (n > 0) {
       const del: ColumnBatch = { numRows: n, columns: new Map<string, Column>([[PK, pk], [TS, { kind: 'int64', data: new BigInt64Array(n).fill(ts) }]]) };
       await this.appendByShard(c, del, 'delete', ts);
+      rowsDeleted.inc({ collection: c.name }, n);
     }
     return this.mutation(pk, n, ts, { delete_cnt: n });
   }
@@ -644,6 +663,7 @@ export class Proxy {
         } catch (e) {
           lastErr = toKiteError(e);
           if (!lastErr.retriable) throw lastErr;
+          retries.inc({ reason: lastErr.kind });
         }
       }
       refresh = true;
@@ -744,7 +764,13 @@ export class Proxy {
     }
     const partitions = (r.partition_names ?? []).map((p: string) => this.partitionID(c, p));
     const out = this.outputs(c, r.output_fields ?? [], true);
+    // Milvus returns the primary key among the output fields of every hit; the SDKs read the id from there.
+    const pkName = c.fields.find((f) => f.isPrimaryKey)!.name;
+    if (!out.columns.includes(pkName)) out.columns.unshift(pkName);
+    if (!out.names.includes(pkName)) out.names.unshift(pkName);
     const topk = limit + offset;
+    searchNq.observe(nq);
+    searchTopk.observe(topk);
     const searchParams: Record<string, string> = {};
     for (const k of ['nprobe', 'ef']) if (params[k] !== undefined) searchParams[k] = String(params[k]);
     const level = this.consistency(c, r);

@@ -1,0 +1,80 @@
+import type * as http from 'node:http';
+import express from 'express';
+import * as prom from 'prom-client';
+import { KiteError, type Logger } from '@kite/common';
+
+/**
+ * Observability shared by every process: one Prometheus registry (process defaults plus `kite_*` metrics, named
+ * `kite_<component>_<thing>_<unit>`), and an HTTP server with /metrics, /healthz (alive) and /ready (registered and
+ * serving what it was assigned).
+ */
+export const registry = new prom.Registry();
+prom.collectDefaultMetrics({ register: registry });
+
+const counters = new Map<string, prom.Counter<string>>();
+const gauges = new Map<string, prom.Gauge<string>>();
+const histograms = new Map<string, prom.Histogram<string>>();
+
+/** Get-or-create, so two components in one process (standalone) share a metric instead of clashing. */
+export function counter(name: string, help: string, labelNames: string[] = []): prom.Counter<string> {
+  let m = counters.get(name);
+  if (!m) counters.set(name, (m = new prom.Counter({ name, help, labelNames, registers: [registry] })));
+  return m;
+}
+
+export function gauge(name: string, help: string, labelNames: string[] = []): prom.Gauge<string> {
+  let m = gauges.get(name);
+  if (!m) gauges.set(name, (m = new prom.Gauge({ name, help, labelNames, registers: [registry] })));
+  return m;
+}
+
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function histogram(name: string, help: string, labelNames: string[] = [], buckets = LATENCY_BUCKETS): prom.Histogram<string> {
+  let m = histograms.get(name);
+  if (!m) histograms.set(name, (m = new prom.Histogram({ name, help, labelNames, buckets, registers: [registry] })));
+  return m;
+}
+
+export interface HealthChecks {
+  /** Readiness: every component of the process is registered and serving. */
+  ready(): boolean;
+  /** Human-readable details for /ready. */
+  details?(): Record<string, unknown>;
+}
+
+export interface HttpServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttp(host: string, port: number, checks: HealthChecks, log: Logger): Promise<HttpServer> {
+  const app = express();
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', (_req, res) => {
+    const ok = checks.ready();
+    res.status(ok ? 200 : 503).json({ ready: ok, ...(checks.details?.() ?? {}) });
+  });
+  app.get('/metrics', (_req, res) => {
+    registry.metrics().then(
+      (text) => {
+        res.set('Content-Type', registry.contentType);
+        res.send(text);
+      },
+      (e: unknown) => res.status(500).send(String(e)),
+    );
+  });
+  const server = await new Promise<http.Server>((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.on('error', (e) => reject(new KiteError('ServiceUnavailable', `cannot listen for HTTP on ${host}:${port}: ${e.message}`)));
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  log.info({ port: bound }, 'HTTP endpoints /metrics /healthz /ready up');
+  return {
+    port: bound,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
