@@ -3,33 +3,64 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
+CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps node-deps build test test-unit test-integration run bench-faiss lint
+.PHONY: help setup deps system-deps kafka node-deps build lint test test-unit test-integration test-python run \
+        cluster-up cluster-down bench-faiss bench-standalone
 
 help:
-	@echo "make run          set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
-	@echo "make test         set up and run every test"
-	@echo "make bench-faiss  faiss binding vs C++ benchmark"
+	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
+	@echo "make test           set up and run every test (lint, unit, integration, pymilvus)"
+	@echo "make cluster-up     start a local cluster (etcd, Kafka, coordinator, query/data nodes, proxy) under $(CLUSTER_DIR)"
+	@echo "make cluster-down   stop it"
+	@echo "make bench-faiss    faiss binding vs C++ benchmark"
+	@echo "make bench-standalone  insert and search throughput through the Node SDK"
 
-# Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd.
+# Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd, Java and Maven for Kafka.
 system-deps:
 	@bash scripts/install-system-deps.sh
+
+# Apache Kafka 3.9 broker from Maven Central (idempotent).
+kafka: system-deps
+	@bash scripts/install-kafka.sh
 
 node-deps:
 	@command -v pnpm >/dev/null && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm install -g pnpm@$(PNPM_VERSION)
 	pnpm install --frozen-lockfile
 
-setup deps: system-deps node-deps build
+setup deps: system-deps kafka node-deps build
 
 build:
-	pnpm -r --filter @kite/faiss run build:native
+	pnpm --filter @kite/faiss run build:native
 	pnpm run build
 
-test: setup
+lint:
+	pnpm exec eslint .
+
+test: setup lint
 	pnpm exec jest --ci
+	bash scripts/test-python.sh
+
+test-unit: setup
+	pnpm exec jest --ci --selectProjects unit
+
+test-integration: setup
+	pnpm exec jest --ci --selectProjects integration
+
+test-python: setup
+	bash scripts/test-python.sh
 
 run: setup
 	bin/kite standalone --data-dir $(DATA_DIR)
 
+cluster-up: setup
+	bin/kite cluster up --data-dir $(CLUSTER_DIR)
+
+cluster-down:
+	bin/kite cluster down --data-dir $(CLUSTER_DIR)
+
 bench-faiss: setup
 	pnpm --filter @kite/faiss run bench
+
+bench-standalone: setup
+	pnpm --filter @kite/test run bench:standalone

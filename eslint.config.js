@@ -4,14 +4,15 @@ const tseslint = require('typescript-eslint');
 const js = require('@eslint/js');
 
 module.exports = tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/build/**', '**/*.generated.*', 'packages/*/bench/**', '.cache/**', 'coverage/**', '**/*.js'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/build/**', '**/*.generated.*', 'packages/*/bench/**', '.cache/**', 'coverage/**', '**/.scratch/**', '**/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
+    languageOptions: { parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: __dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-imports': ['error', { patterns: [{ group: ['@kite/*/src/*', '../../packages/*/src/*'], message: 'import the package, not its src/' }] }],
     },

@@ -439,7 +439,8 @@ export class Checker {
         }
         if (node.op === '+') return a;
         if (a.k === 'lit') return { k: 'lit', v: typeof a.v === 'bigint' ? this.intLit(-a.v, node.loc) : -(a.v as number) };
-        return { k: 'neg', a, mode: this.modeOf(a) };
+        const partial: Val = { k: 'neg', a, mode: 'f64' };
+        return { ...partial, mode: this.modeOf(partial) };
       }
       case 'call': {
         const name = canonicalFunction(node.name);

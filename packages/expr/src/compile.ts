@@ -14,18 +14,21 @@ import {
   andWords,
   bitsFromBytes,
   bitsFromPredicate,
+  bitsFromTest,
   cmpI64Const,
   cmpI64Vec,
   cmpVecConst,
   cmpVecVec,
   fillWords,
+  inTable,
+  matchStrings,
   notWords,
   orWords,
   wordCount,
   type Words,
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
-import { jsonComparer, jsonEquals, jsonMember, likeMatcher, walkPath } from './values';
+import { jsonComparer, jsonEquals, jsonMember, planLike, walkPath } from './values';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -242,9 +245,13 @@ function compileVal(v: Val): ValFn {
         else {
           const src = col.d as unknown[];
           const d = new Array<unknown>(ctx.n);
-          if (path.length === 1) {
-            const only = [path[0] as string | number];
-            for (let i = 0; i < ctx.n; i++) d[i] = walkPath(src[i], only);
+          const first = path[0];
+          if (path.length === 1 && typeof first === 'string' && !(first in Object.prototype)) {
+            // The common meta["key"] / dynamic-field case, inlined: object roots need no own-property check.
+            for (let i = 0; i < ctx.n; i++) {
+              const r = src[i];
+              d[i] = r !== null && typeof r === 'object' ? (Array.isArray(r) ? walkPath(r, path) : (r as Record<string, unknown>)[first]) : undefined;
+            }
           } else {
             for (let i = 0; i < ctx.n; i++) d[i] = walkPath(src[i], path);
           }
@@ -464,9 +471,8 @@ function compileCompareLit(op: CmpOp, av: Val, lit: Lit): PredFn {
     const test = jsonComparer(op, adjusted);
     return (ctx) => {
       const a = fa(ctx);
-      const xs = a.d as ArrayLike<unknown>;
       const t = ctx.words();
-      bitsFromPredicate(ctx.n, t, (i) => test(xs[i]));
+      bitsFromTest(a.d as ArrayLike<unknown>, test, ctx.n, t);
       return withValidity(ctx, t, a.valid);
     };
   }
@@ -537,9 +543,8 @@ function compileIn(av: Val, values: Lit[]): PredFn {
     const member = jsonMember(f32 ? values.map(roundFloats) : values);
     return (ctx) => {
       const a = fa(ctx);
-      const xs = a.d as ArrayLike<unknown>;
       const t = ctx.words();
-      bitsFromPredicate(ctx.n, t, (i) => member(xs[i]));
+      bitsFromTest(a.d as ArrayLike<unknown>, member, ctx.n, t);
       return withValidity(ctx, t, a.valid);
     };
   }
@@ -563,6 +568,15 @@ function compileIn(av: Val, values: Lit[]): PredFn {
   const uniqueNums = [...numSet];
   const uniqueBigs = [...bigSet].filter((b) => b >= INT64_MIN && b <= INT64_MAX);
   const uniqueStrs = [...strSet];
+  // Integer values spanning a small range are looked up in a byte table instead of a hash set.
+  const ints = uniqueNums.filter((x) => Number.isInteger(x));
+  const tableLo = ints.length > 0 ? Math.min(...ints) : 0;
+  const span = ints.length > 0 ? Math.max(...ints) - tableLo + 1 : 0;
+  let table: Uint8Array | undefined;
+  if (ints.length > SMALL_LIST && span <= 1 << 16) {
+    table = new Uint8Array(span);
+    for (const x of ints) table[x - tableLo] = 1;
+  }
   return (ctx) => {
     const a = fa(ctx);
     const n = ctx.n;
@@ -578,18 +592,19 @@ function compileIn(av: Val, values: Lit[]): PredFn {
     switch (a.k) {
       case 'num':
         if (uniqueNums.length <= SMALL_LIST) orEach(uniqueNums, (c, out) => cmpVecConst('==', a.d, c, n, out));
-        else bitsFromPredicate(n, t, (i) => numSet.has(a.d[i] as number));
+        else if (table !== undefined && !(a.d instanceof Float32Array || a.d instanceof Float64Array)) inTable(a.d, tableLo, table, n, t);
+        else bitsFromTest(a.d, (x: number) => numSet.has(x), n, t);
         break;
       case 'i64':
         if (uniqueBigs.length <= SMALL_LIST) orEach(uniqueBigs, (c, out) => cmpI64Const('==', a.d, c, n, out));
-        else bitsFromPredicate(n, t, (i) => bigSet.has(a.d[i] as bigint));
+        else bitsFromTest(a.d, (x: bigint) => bigSet.has(x), n, t);
         break;
       case 'str':
         if (uniqueStrs.length <= SMALL_LIST) orEach(uniqueStrs, (c, out) => cmpVecConst('==', a.d, c, n, out));
-        else bitsFromPredicate(n, t, (i) => strSet.has(a.d[i] as string));
+        else bitsFromTest(a.d, (x: string) => strSet.has(x), n, t);
         break;
       case 'bool':
-        bitsFromPredicate(n, t, (i) => bools.has(a.d[i] as number));
+        bitsFromTest(a.d, (x: number) => bools.has(x), n, t);
         break;
       case 'dyn':
         throw new Error('internal: dynamic value on the typed membership path');
@@ -611,12 +626,8 @@ function compileContains(mode: 'one' | 'all' | 'any', av: Val, values: Lit[]): P
   }
   return (ctx) => {
     const a = fa(ctx);
-    const xs = a.d as ArrayLike<unknown>;
     const t = ctx.words();
-    bitsFromPredicate(ctx.n, t, (i) => {
-      const x = xs[i];
-      return Array.isArray(x) && test(x);
-    });
+    bitsFromTest(a.d as ArrayLike<unknown>, (x) => Array.isArray(x) && test(x), ctx.n, t);
     return withValidity(ctx, t, a.valid);
   };
 }
@@ -642,15 +653,19 @@ export function compilePred(p: Pred): PredFn {
       return compileContains(p.mode, p.a, p.values);
     case 'like': {
       const fa = compileVal(p.a);
-      const match = likeMatcher(p.pattern);
+      const plan = planLike(p.pattern);
+      const arg = plan.kind === 'regex' ? plan.re : plan.text;
+      const match: (s: string) => boolean =
+        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'regex' ? (x) => plan.re.test(x) : (x) => x[plan.kind](plan.text);
       return (ctx) => {
         const a = fa(ctx);
-        const xs = a.d as ArrayLike<unknown>;
         const t = ctx.words();
-        bitsFromPredicate(ctx.n, t, (i) => {
-          const x = xs[i];
-          return typeof x === 'string' && match(x);
-        });
+        if (a.k === 'str') {
+          if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
+          else matchStrings(plan.kind, a.d, arg, ctx.n, t);
+        } else {
+          bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
+        }
         return withValidity(ctx, t, a.valid);
       };
     }
@@ -665,7 +680,7 @@ export function compilePred(p: Pred): PredFn {
           const xs = a.d as ArrayLike<unknown>;
           bitsFromPredicate(ctx.n, t, (i) => (valid !== undefined && valid[i] === 0) || xs[i] === undefined || xs[i] === null);
         } else if (valid !== undefined) {
-          bitsFromPredicate(ctx.n, t, (i) => valid[i] === 0);
+          cmpVecConst('==', valid, 0, ctx.n, t);
         }
         return { t, f: null };
       };
@@ -674,9 +689,8 @@ export function compilePred(p: Pred): PredFn {
       const fa = compileVal(p.a);
       return (ctx) => {
         const a = fa(ctx);
-        const xs = a.d as ArrayLike<unknown>;
         const t = ctx.words();
-        bitsFromPredicate(ctx.n, t, (i) => xs[i] !== undefined);
+        bitsFromTest(a.d as ArrayLike<unknown>, (x) => x !== undefined, ctx.n, t);
         return withValidity(ctx, t, a.valid);
       };
     }
@@ -687,8 +701,7 @@ export function compilePred(p: Pred): PredFn {
         const t = ctx.words();
         if (a.k === 'bool') bitsFromBytes(a.d, ctx.n, t);
         else {
-          const xs = a.d as ArrayLike<unknown>;
-          bitsFromPredicate(ctx.n, t, (i) => xs[i] === true);
+          bitsFromTest(a.d as ArrayLike<unknown>, (x) => x === true, ctx.n, t);
         }
         return withValidity(ctx, t, a.valid);
       };

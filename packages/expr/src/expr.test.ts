@@ -187,6 +187,8 @@ describe('parsing and evaluation of each construct', () => {
     ['id in [1, 9007199254740993, 9223372036854775807]', [0, 3, 9]],
     ['id + 1 == 9007199254740994', [3]],
     ['id - 1 == 9223372036854775807', [7]], // int64 arithmetic wraps, as in Milvus
+    ['-id == -9007199254740993', [3]],
+    ['-id == -9223372036854775808', [7]], // negating the int64 minimum wraps to itself
     ['id == age', [0, 1, 2, 4, 5, 6, 8]],
     // an int64 intermediate inside a small final result must not go through doubles (2^63-1 % 3 is 1, not 2)
     ['((age / 9223372036854775807) + 9223372036854775807) % 3 == 1', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]],

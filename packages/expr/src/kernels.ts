@@ -150,14 +150,58 @@ export function bitsFromPredicate(n: number, out: Words, test: (row: number) => 
 
 /** Bits set where a byte array (validity, bool column) is non-zero. */
 export function bitsFromBytes(bytes: Uint8Array, n: number, out: Words): void {
+  cmpVecConst('!=', bytes, 0, n, out);
+}
+
+/** out[row] = test(values[row]): one call per row, for JSON values, sets and patterns. */
+export function bitsFromTest<T>(values: ArrayLike<T>, test: (x: T) => boolean, n: number, out: Words): void {
   let i = 0;
   let w = 0;
   while (i < n) {
     let bits = 0;
     const end = i + 32 < n ? i + 32 : n;
-    for (let b = 0; i < end; b++, i++) bits |= (bytes[i] !== 0 ? 1 : 0) << b;
+    for (let b = 0; i < end; b++, i++) if (test(values[i] as T)) bits |= 1 << b;
     out[w++] = bits;
   }
+}
+
+type StrMethodKernel = (d: ArrayLike<string>, c: string | RegExp, n: number, out: Words) => void;
+const STR_COND = {
+  startsWith: 'd[i].startsWith(c)',
+  endsWith: 'd[i].endsWith(c)',
+  includes: 'd[i].includes(c)',
+  regex: 'c.test(d[i])',
+} as const;
+
+/** String column against a prefix, suffix, substring or regular expression (LIKE). */
+export function matchStrings(kind: keyof typeof STR_COND, d: ArrayLike<string>, c: string | RegExp, n: number, out: Words): void {
+  const k = cached<StrMethodKernel>(
+    `sm${kind}`,
+    () => new Function('d', 'c', 'n', 'out', loop('', '', STR_COND[kind])) as StrMethodKernel,
+  );
+  k(d, c, n, out);
+}
+
+type TableKernel = (d: ArrayLike<number>, lo: number, table: Uint8Array, n: number, out: Words) => void;
+
+/**
+ * Membership of an integer column in a set given as a byte table over [lo, lo + table.length): branch-light, no
+ * hashing. Only for integer-valued columns (a fraction would be truncated by the index arithmetic).
+ */
+export function inTable(d: ArrayLike<number>, lo: number, table: Uint8Array, n: number, out: Words): void {
+  const k = cached<TableKernel>(
+    `it${className(d)}`,
+    () =>
+      new Function(
+        'd',
+        'lo',
+        'table',
+        'n',
+        'out',
+        loop('const k = (d[i] - lo) >>> 0', 'const len = table.length;', 'k < len ? table[k] : 0'),
+      ) as TableKernel,
+  );
+  k(d, lo, table, n, out);
 }
 
 export function fillWords(out: Words, n: number, value: boolean): void {

@@ -19,8 +19,10 @@ export function walkPath(root: unknown, path: readonly PathKey[]): unknown {
       cur = cur[idx];
     } else if (cur !== null && typeof cur === 'object') {
       const name = typeof key === 'number' ? String(key) : key;
-      if (!hasOwn.call(cur, name)) return undefined;
-      cur = (cur as Record<string, unknown>)[name];
+      const next = (cur as Record<string, unknown>)[name];
+      // Plain property access is ~4x faster than hasOwnProperty; only names Object.prototype has need the check.
+      if (next === undefined || (name in Object.prototype && !hasOwn.call(cur, name))) return undefined;
+      cur = next;
     } else {
       return undefined;
     }
@@ -115,12 +117,18 @@ export function jsonMember(values: readonly Lit[]): (x: unknown) => boolean {
   };
 }
 
+/** How a LIKE pattern is tested: a plain string operation when possible, else a regular expression. */
+export type LikePlan =
+  | { kind: 'equal'; text: string }
+  | { kind: 'startsWith' | 'endsWith' | 'includes'; text: string }
+  | { kind: 'regex'; re: RegExp };
+
 /**
- * Compiles a LIKE pattern: `%` matches any run of characters, `_` exactly one character, and a backslash makes
- * the next character literal (`\%`, `\_`, `\\`). Prefix, suffix, infix and exact patterns avoid regular
- * expressions.
+ * Plans a LIKE pattern: `%` matches any run of characters, `_` exactly one character (code point), and a
+ * backslash makes the next character literal (`\%`, `\_`, `\\`). Prefix, suffix, infix and exact patterns
+ * avoid regular expressions.
  */
-export function likeMatcher(pattern: string): (s: string) => boolean {
+export function planLike(pattern: string): LikePlan {
   type Token = { wild: '%' | '_' } | { lit: string };
   const tokens: Token[] = [];
   const chars = Array.from(pattern);
@@ -130,21 +138,38 @@ export function likeMatcher(pattern: string): (s: string) => boolean {
     else if (c === '%' || c === '_') tokens.push({ wild: c });
     else tokens.push({ lit: c });
   }
+  const isPercent = (t: Token | undefined): boolean => t !== undefined && 'wild' in t && t.wild === '%';
   let lead = 0;
-  while (lead < tokens.length && 'wild' in (tokens[lead] as Token) && (tokens[lead] as { wild: string }).wild === '%') lead++;
+  while (lead < tokens.length && isPercent(tokens[lead])) lead++;
   let trail = 0;
-  while (trail < tokens.length - lead && 'wild' in (tokens[tokens.length - 1 - trail] as Token) && (tokens[tokens.length - 1 - trail] as { wild: string }).wild === '%') trail++;
+  while (trail < tokens.length - lead && isPercent(tokens[tokens.length - 1 - trail])) trail++;
   const core = tokens.slice(lead, tokens.length - trail);
   if (core.every((t) => 'lit' in t)) {
     const text = core.map((t) => (t as { lit: string }).lit).join('');
-    if (lead === 0 && trail === 0) return (s) => s === text;
-    if (lead === 0) return (s) => s.startsWith(text);
-    if (trail === 0) return (s) => s.endsWith(text);
-    return (s) => s.includes(text);
+    if (lead === 0 && trail === 0) return { kind: 'equal', text };
+    if (lead === 0) return { kind: 'startsWith', text };
+    if (trail === 0) return { kind: 'endsWith', text };
+    return { kind: 'includes', text };
   }
   const source = tokens
     .map((t) => ('lit' in t ? t.lit.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : t.wild === '%' ? '.*' : '.'))
     .join('');
-  const re = new RegExp(`^${source}$`, 'su');
-  return (s) => re.test(s);
+  return { kind: 'regex', re: new RegExp(`^${source}$`, 'su') };
+}
+
+/** A LIKE pattern as a string predicate (see planLike). */
+export function likeMatcher(pattern: string): (s: string) => boolean {
+  const plan = planLike(pattern);
+  switch (plan.kind) {
+    case 'equal':
+      return (s) => s === plan.text;
+    case 'startsWith':
+      return (s) => s.startsWith(plan.text);
+    case 'endsWith':
+      return (s) => s.endsWith(plan.text);
+    case 'includes':
+      return (s) => s.includes(plan.text);
+    case 'regex':
+      return (s) => plan.re.test(s);
+  }
 }

@@ -160,7 +160,9 @@ function compareHolds(kv: KeyValue | undefined, c: Compare): boolean {
 export class EmbeddedMetaStore implements MetaStore {
   private readonly kvs = new Map<string, KeyValue>();
   /** Every key in `kvs`, sorted, for prefix ranges. */
-  private readonly sortedKeys: string[] = [];
+  private sortedKeys: string[] = [];
+  /** While replaying the log on open, sortedKeys is rebuilt once at the end instead of per change. */
+  private replaying = false;
   private revision = 0;
   private durableRevision = 0;
 
@@ -238,6 +240,7 @@ export class EmbeddedMetaStore implements MetaStore {
     const lastSeq = Math.max(snapSeq, logs[logs.length - 1] ?? 0, 1);
     const lastPath = path.join(dir, seqName('log', lastSeq, 'log'));
     const store = new EmbeddedMetaStore(dir, undefined as never, lastSeq, 0, unlock, opts, log);
+    store.replaying = true;
 
     if (snaps.length > 0) {
       const file = path.join(dir, seqName('snap', snapSeq, 'snap'));
@@ -277,6 +280,8 @@ export class EmbeddedMetaStore implements MetaStore {
       }
     }
     store.durableRevision = store.revision;
+    store.replaying = false;
+    store.sortedKeys = [...store.kvs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     store.trimHistory();
 
     // Logs older than the snapshot are left over from an interrupted cleanup.
@@ -553,8 +558,9 @@ export class EmbeddedMetaStore implements MetaStore {
       version: prev ? prev.version + 1 : 1,
       ...(lease === undefined ? {} : { lease }),
     });
-    if (!prev) this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 0, key);
-    else if (prev.lease !== undefined && prev.lease !== lease) this.leases.get(prev.lease)?.keys.delete(key);
+    if (!prev) {
+      if (!this.replaying) this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 0, key);
+    } else if (prev.lease !== undefined && prev.lease !== lease) this.leases.get(prev.lease)?.keys.delete(key);
     if (lease !== undefined) this.leases.get(lease)?.keys.add(key);
     this.kvs.set(key, kv);
     return prev ? { type: 'put', kv, prevValue: prev.value } : { type: 'put', kv };
@@ -564,7 +570,7 @@ export class EmbeddedMetaStore implements MetaStore {
     const prev = this.kvs.get(key);
     if (!prev) return undefined;
     this.kvs.delete(key);
-    this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
+    if (!this.replaying) this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
     if (prev.lease !== undefined) this.leases.get(prev.lease)?.keys.delete(key);
     return { type: 'delete', key, modRevision: rev, prevValue: prev.value };
   }
@@ -594,9 +600,7 @@ export class EmbeddedMetaStore implements MetaStore {
         ...(lease === undefined ? {} : { lease }),
       });
       this.kvs.set(key, kv);
-      this.sortedKeys.push(key);
     }
-    this.sortedKeys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     this.revision = snap.revision;
   }
 
@@ -638,6 +642,8 @@ export class EmbeddedMetaStore implements MetaStore {
 
   private async flushLoop(): Promise<void> {
     try {
+      // Let writers woken in this same turn of the event loop (e.g. by the previous fsync) join this write.
+      await new Promise((resolve) => setImmediate(resolve));
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];

@@ -9,3 +9,4 @@ export {
 } from './embedded';
 export { metaStoreContract } from './contract';
 export type { MetaStoreContractOptions, MetaStoreFactory, MetaStoreHarness } from './contract';
+export * from './etcd';

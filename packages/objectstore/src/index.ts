@@ -1,2 +1,5 @@
 export * from './types';
-export * from './local';
+export { LocalObjectStore, MAX_KEY_BYTES } from './local';
+export type { LocalObjectStoreOptions } from './local';
+export { objectStoreContract } from './contract';
+export type { ObjectStoreContractOptions, ObjectStoreFactory, ObjectStoreHarness } from './contract';

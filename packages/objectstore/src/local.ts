@@ -120,8 +120,9 @@ export class LocalObjectStore implements ObjectStore {
 
   async exists(key: string): Promise<boolean> {
     this.checkOpen();
+    const file = this.pathOf(key);
     try {
-      return (await fs.promises.stat(this.pathOf(key))).isFile();
+      return (await fs.promises.stat(file)).isFile();
     } catch (e) {
       const code = errno(e);
       if (code === 'ENOENT' || code === 'ENOTDIR') return false;

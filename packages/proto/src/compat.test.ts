@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests probe decoded wire objects dynamically */
 // Wire compatibility of proto/milvus/*.proto with the official Node SDK's descriptor
 // (@zilliz/milvus2-sdk-node 2.6.17, dist/milvus/proto-json/milvus.js, which pymilvus 2.6.17's generated code matches).
 import * as protoLoader from '@grpc/proto-loader';
@@ -52,7 +53,7 @@ function describeField(f: protobuf.Field): Record<string, unknown> {
   return {
     id: f.id,
     repeated: f.repeated,
-    map: f.map ? (f as protobuf.MapField).keyType : null,
+    map: f.map ? (f as unknown as protobuf.MapField).keyType : null,
     type: f.resolvedType ? f.resolvedType.fullName : f.type,
     oneof: f.partOf ? f.partOf.name : null,
     packed: f.repeated ? f.packed : null,

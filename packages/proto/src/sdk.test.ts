@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the SDK is untyped here and the stub handles raw requests */
 // The real Node SDK (@zilliz/milvus2-sdk-node 2.6.17) against a stub MilvusService served from Kite's protos:
 // which RPCs each high-level call makes, what the requests look like after decoding, and that the SDK accepts the
 // responses shaped as docs/milvus-wire-notes.md describes.

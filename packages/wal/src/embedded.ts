@@ -425,6 +425,8 @@ export class EmbeddedWal implements Wal {
   private async flushLoop(ch: Channel): Promise<void> {
     let batch: PendingAppend[] = [];
     try {
+      // Let appenders woken in this same turn of the event loop (e.g. by the previous fsync) join this write.
+      await new Promise((resolve) => setImmediate(resolve));
       while (ch.pending.length > 0) {
         batch = ch.pending;
         ch.pending = [];

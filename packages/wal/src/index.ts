@@ -10,3 +10,4 @@ export {
 } from './embedded';
 export { walContract } from './contract';
 export type { WalContractOptions, WalFactory, WalHarness } from './contract';
+export * from './kafka';

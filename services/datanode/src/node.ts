@@ -179,6 +179,7 @@ export class DataNode implements M.DataNodeApi {
   private server: grpc.Server | undefined;
   private coordClient: Client<M.QueryCoordApi> | undefined;
   session: Session | undefined;
+  port = 0;
 
   constructor(
     readonly cfg: KiteConfig,
@@ -227,6 +228,7 @@ export class DataNode implements M.DataNodeApi {
     this.server = new grpc.Server(SERVER_OPTIONS);
     addService(this.server, 'DataNode', this);
     const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
+    this.port = bound;
     const address = `${this.cfg.common.advertiseHost}:${bound}`;
     this.session = new Session(this.store, this.root, this.cfg.common.sessionTtlSeconds, { role: 'datanode', address, metricsAddress: '' }, this.log);
     this.session.on('lost', () => void this.onSessionLost());

@@ -74,6 +74,15 @@ export class Proxy {
     this.meta = new MetaCache(store, cfg.common.rootPath, false);
   }
 
+  /** Ready: registered and knows the active coordinator. */
+  ready(): boolean {
+    return !!this.coordClient && !!this.session?.info;
+  }
+
+  get serverID(): number {
+    return this.session?.info?.serverID ?? 0;
+  }
+
   private coord(): Client<QueryCoordApi> {
     if (!this.coordClient) throw new KiteError('ServiceNotReady', 'the query coordinator is not available yet; retry shortly');
     return this.coordClient;
@@ -152,7 +161,7 @@ export class Proxy {
   // ---------------------------------------------------------------- connection and health
 
   async Connect(): Promise<any> {
-    return { status: OK, server_info: { build_tags: KITE_VERSION, build_time: '', git_commit: '', go_version: 'node', deploy_mode: 'standalone', reserved: {} }, identifier: Date.now() % 1_000_000 };
+    return { status: OK, server_info: { build_tags: KITE_VERSION, build_time: '', git_commit: '', go_version: 'node', deploy_mode: 'standalone', reserved: {} }, identifier: (Date.now() % 1_000_000) + 1 };
   }
   async GetVersion(): Promise<any> {
     return { status: OK, version: KITE_VERSION };
@@ -232,6 +241,8 @@ export class Proxy {
       properties: Object.entries(c.properties).map(([key, value]) => ({ key, value })),
       db_name: 'default',
       num_partitions: String(c.partitions.length),
+      update_timestamp: c.createdTs,
+      update_timestamp_str: new Date(Number(BigInt(c.createdTs) >> 18n)).toISOString(),
       db_id: '1',
     };
   }
@@ -580,7 +591,11 @@ export class Proxy {
       await this.appendByShard(c, del, 'delete', ts);
       rowsDeleted.inc({ collection: c.name }, n);
     }
-    return this.mutation(pk, n, ts, { delete_cnt: n });
+    // pymilvus reports IDs instead of delete_count when IDs are set, so a delete answers with the count alone.
+    const res = this.mutation(pk, n, ts, { delete_cnt: n });
+    res.IDs = pkf.dataType === 'Int64' ? { int_id: { data: [] }, id_field: 'int_id' } : { str_id: { data: [] }, id_field: 'str_id' };
+    res.succ_index = [];
+    return res;
   }
 
   async Flush(r: any): Promise<any> {

@@ -49,6 +49,12 @@ export function schemaToFields(schema: any, collectionName: string): { fields: F
         throw new KiteError('IllegalSchema', `field "${f.name}": VarChar needs type param max_length between 1 and 65535, got ${params.max_length ?? 'none'}`);
       }
     }
+    if (f.nullable) {
+      throw new KiteError('IllegalSchema', `field "${f.name}": nullable fields are not supported by Kite; give every row a value instead`);
+    }
+    if (f.default_value) {
+      throw new KiteError('IllegalSchema', `field "${f.name}": default values are not supported by Kite; give every row a value instead`);
+    }
     if (f.is_primary_key) {
       pk++;
       if (type !== 'Int64' && type !== 'VarChar') {

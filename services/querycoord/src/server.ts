@@ -28,6 +28,10 @@ export class QueryCoordServer {
     private readonly onFenced: () => void = () => process.exit(1),
   ) {}
 
+  get serverID(): number {
+    return this.session?.info?.serverID ?? 0;
+  }
+
   private get key(): string {
     return `${this.cfg.common.rootPath}/session/querycoord`;
   }
@@ -64,16 +68,20 @@ export class QueryCoordServer {
       }
       await lease.revoke();
       this.log.info('another coordinator is active: standing by');
-      await new Promise<void>((resolve) => {
-        void this.store.watchPrefix(this.key, res.revision + 1, {
-          onEvents: (evs) => {
-            if (evs.some((e) => e.type === 'delete')) resolve();
-          },
-          onResync: (snap) => {
-            if (snap.kvs.length === 0) resolve();
-          },
-        });
+      let gone!: () => void;
+      const released = new Promise<void>((resolve) => (gone = resolve));
+      const w = await this.store.watchPrefix(this.key, res.revision + 1, {
+        onEvents: (evs) => {
+          if (evs.some((e) => e.type === 'delete')) gone();
+        },
+        onResync: (snap) => {
+          if (snap.kvs.length === 0) gone();
+        },
       });
+      // The key may have gone between the failed txn and the watch.
+      if (!(await this.store.get(this.key))) gone();
+      await released;
+      await w.close();
     }
   }
 

@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { objectStoreContract } from './contract';
+import { LocalObjectStore } from './local';
+import { crashValue } from './testing/crash-child';
+
+const tmpDirs: string[] = [];
+async function tmpDir(): Promise<string> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'kite-objects-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  for (const d of tmpDirs) await fs.promises.rm(d, { recursive: true, force: true });
+});
+
+objectStoreContract('local', async () => {
+  const dir = await tmpDir();
+  let store = await LocalObjectStore.open(dir);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await fs.promises.rm(dir, { recursive: true, force: true });
+    },
+    reopen: async () => {
+      await store.close();
+      store = await LocalObjectStore.open(dir);
+      return store;
+    },
+  };
+});
+
+describe('LocalObjectStore', () => {
+  let dir: string;
+  let store: LocalObjectStore;
+  beforeEach(async () => {
+    dir = await tmpDir();
+    store = await LocalObjectStore.open(dir);
+  });
+
+  it('keeps objects as files in sub-directories of its directory', async () => {
+    await store.put('segments/12/col_1', Buffer.from('data'));
+    expect(await fs.promises.readFile(path.join(dir, 'segments', '12', 'col_1'), 'utf8')).toBe('data');
+  });
+
+  it('refuses keys that are malformed or would escape the directory', async () => {
+    const outside = path.join(path.dirname(dir), 'escaped');
+    for (const key of ['', '../escaped', 'a/../../escaped', '/etc/passwd', 'a//b', 'a/./b', 'a/', '.', '..', 'x\0y', '.kite-tmp/x']) {
+      await expect(store.put(key, Buffer.from('x'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+      await expect(store.get(key)).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+      await expect(store.exists(key)).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+      await expect(store.delete(key)).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    }
+    await expect(store.list('../')).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(store.deletePrefix('a/../../')).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(store.put('k'.repeat(1025), Buffer.from('x'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    expect(fs.existsSync(outside)).toBe(false);
+    // Names that merely contain dots are fine.
+    await store.put('a/..b/.c', Buffer.from('ok'));
+    expect((await store.get('a/..b/.c')).toString()).toBe('ok');
+  });
+
+  it('refuses an object key that is another object\'s "directory", and the reverse', async () => {
+    await store.put('a/b', Buffer.from('1'));
+    await expect(store.put('a', Buffer.from('2'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await store.put('f', Buffer.from('3'));
+    await expect(store.put('f/g', Buffer.from('4'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    expect((await store.list('')).map((o) => o.key)).toEqual(['a/b', 'f']);
+    expect(await fs.promises.readdir(path.join(dir, '.kite-tmp'))).toEqual([]);
+  });
+
+  it('prunes directories emptied by deletes', async () => {
+    await store.put('p/q/r/s', Buffer.from('1'));
+    await store.put('p/keep', Buffer.from('2'));
+    await store.delete('p/q/r/s');
+    expect(fs.existsSync(path.join(dir, 'p', 'q'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'p', 'keep'))).toBe(true);
+    expect(await store.deletePrefix('p/')).toBe(1);
+    expect(await fs.promises.readdir(dir)).toEqual(['.kite-tmp']);
+  });
+
+  it('never shows an interrupted put: temporary files are invisible and removed on open', async () => {
+    await store.put('real', Buffer.from('1'));
+    // What a crash in the middle of a put leaves behind.
+    await fs.promises.writeFile(path.join(dir, '.kite-tmp', 'half-written'), Buffer.from('partial'));
+    expect((await store.list('')).map((o) => o.key)).toEqual(['real']);
+    store = await LocalObjectStore.open(dir);
+    expect(await fs.promises.readdir(path.join(dir, '.kite-tmp'))).toEqual([]);
+    expect((await store.list('')).map((o) => o.key)).toEqual(['real']);
+  });
+
+  it('rejects calls after close', async () => {
+    await store.close();
+    await expect(store.get('a')).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  });
+
+  it('loses no acknowledged object and shows no partial one when killed with SIGKILL mid-stream', async () => {
+    const crashDir = await tmpDir();
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'testing', 'run-ts.js'), path.join(__dirname, 'testing', 'crash-child.ts'), crashDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let started = 0;
+    let err = '';
+    let killed = false;
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (started === 0 && out.startsWith('ready\n')) started = Date.now();
+      const acks = out.match(/\nack /g)?.length ?? 0;
+      // Kill after 300 acks, or after 1 s of writing on a slow (busy) machine.
+      if (!killed && (acks >= 300 || (acks >= 50 && started > 0 && Date.now() - started > 1000))) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(await exited).toBe('SIGKILL');
+    expect(err).toBe('');
+    const acked = out
+      .split('\n')
+      .filter((l) => l.startsWith('ack '))
+      .map((l) => Number(l.slice(4)));
+    expect(acked.length).toBeGreaterThanOrEqual(50);
+
+    const recovered = await LocalObjectStore.open(crashDir);
+    for (const n of acked) expect((await recovered.get(`obj/${n % 50}/${n}`)).equals(crashValue(n))).toBe(true);
+    // Every visible object is whole: its content is crashValue of the number it names (or of some n, for `hot`).
+    for (const o of await recovered.list('')) {
+      const b = await recovered.get(o.key);
+      const n = b.readUInt32LE(0);
+      expect(b.equals(crashValue(n))).toBe(true);
+      if (o.key !== 'hot') expect(o.key).toBe(`obj/${n % 50}/${n}`);
+    }
+    expect(await fs.promises.readdir(path.join(crashDir, '.kite-tmp'))).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,524 @@
+/**
+ * KafkaWal: the cluster WAL, over Kafka 3.x through `kafkajs`. A topic per collection, a partition per shard; a
+ * channel's offsets are Kafka's offsets (increasing, with gaps where transaction markers sit).
+ *
+ * Appends: one idempotent producer (acks = all). kafkajs has no linger or batch size, and its idempotent producer
+ * sends one request per broker at a time anyway, so appends queue here and every send carries all that queued
+ * meanwhile (up to `maxBatchBytes`), each channel's messages as one record batch. A message's offset is the batch's
+ * base offset plus its index, as offsets within one record batch are contiguous.
+ *
+ * Reads: no consumer groups (they join, rebalance and commit; a new group waits `group.initial.rebalance.delay.ms`).
+ * A subscription fetches its one partition from its own offset over a connection of its own, with a long-poll that
+ * the broker ends as soon as records arrive, and fetches again only after the handler's promise settled.
+ */
+import { KiteError, silentLogger, type Logger } from '@kite/common';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type logCreator as KafkaLogCreator, type Producer } from 'kafkajs';
+import { FetchOffsetOutOfRange, PartitionFetcher, type FetchResult } from './kafka-fetch';
+import { channelName, type ChannelRef, type SubscribeOptions, type Subscription, type Wal, type WalMessage, type WalRecord } from './types';
+
+export interface KafkaWalOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  clientId?: string;
+  /** Replicas of each created topic; -1 takes the broker's `default.replication.factor`. */
+  replicationFactor?: number;
+  /** `max.message.bytes` of created topics: the largest record batch (a big insert) the topic accepts. */
+  maxMessageBytes?: number;
+  /** Queued appends share one produce request up to this many bytes (a larger single append goes alone). */
+  maxBatchBytes?: number;
+  /** How long a tailing fetch waits at the broker for new records; arriving records end the wait at once. */
+  tailWaitMs?: number;
+  /** Most bytes one fetch returns (Kafka still returns a first record batch that is larger). */
+  maxFetchBytes?: number;
+  /** Records per handler call when `subscribe` is not given `maxBatch`. */
+  defaultMaxBatch?: number;
+  /** Pause before a subscription retries after a failed fetch or handler. */
+  retryDelayMs?: number;
+  /** Attempts of one produce request (connection errors, leader changes), 100 ms to 1 s apart. */
+  sendRetries?: number;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** kafkajs's own log level (its messages go to `logger`). */
+  kafkaLogLevel?: KafkaLogLevel;
+  logger?: Logger;
+}
+
+export const DEFAULT_KAFKA_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Big enough to carry many small appends per request, small enough not to delay the ones queued behind. */
+export const DEFAULT_KAFKA_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** Idle tailing subscriptions poll twice a second; records are delivered as soon as the broker has them. */
+export const DEFAULT_KAFKA_TAIL_WAIT_MS = 500;
+export const DEFAULT_KAFKA_MAX_FETCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_KAFKA_MAX_BATCH = 1000;
+export const DEFAULT_KAFKA_RETRY_DELAY_MS = 200;
+/** About 25 s of retries: rides over a broker restart or a leader election. */
+export const DEFAULT_KAFKA_SEND_RETRIES = 30;
+
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+/** Record overhead estimate for batching (Kafka's per-record header is a few varints). */
+const RECORD_OVERHEAD_BYTES = 32;
+
+type Resolved = Required<Omit<KafkaWalOptions, 'logger' | 'replicationFactor'>> & { replicationFactor: number };
+
+interface PendingAppend {
+  ref: ChannelRef;
+  messages: WalMessage[];
+  bytes: number;
+  resolve(offsets: number[]): void;
+  reject(err: Error): void;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function checkTopic(topic: string): void {
+  if (typeof topic !== 'string' || !TOPIC_RE.test(topic) || topic === '.' || topic === '..') {
+    throw new KiteError(
+      'ParameterInvalid',
+      `invalid topic name "${topic}": use 1-249 characters from [A-Za-z0-9._-] (Kafka's rule), not "." or ".."`,
+    );
+  }
+}
+
+/** kafkajs log lines into our logger. */
+function logCreatorFor(log: Logger): KafkaLogCreator {
+  return () => ({ namespace, level, log: entry }) => {
+    const { message, ...extra } = entry;
+    // Kite bounds the producer's retries on purpose (see `sendRetries`); the warning about it is noise.
+    if (/Limiting retries for the idempotent producer/.test(message)) return;
+    const fields = { kafkajs: namespace, ...extra };
+    if (level === KafkaLogLevel.ERROR) log.error(fields, message);
+    else if (level === KafkaLogLevel.WARN) log.warn(fields, message);
+    else if (level === KafkaLogLevel.INFO) log.info(fields, message);
+    else log.debug(fields, message);
+  };
+}
+
+export class KafkaWal implements Wal {
+  private readonly opts: Resolved;
+  private readonly log: Logger;
+  private readonly kafka: Kafka;
+  private readonly logCreator: KafkaLogCreator;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  /** One-shot reads: never long-polls, so reads don't queue behind each other. */
+  private readonly reader: PartitionFetcher;
+  private connecting: Promise<void> | undefined;
+  /** Partition counts of topics known to exist (created here or seen in metadata). */
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly queue: PendingAppend[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closed = false;
+
+  constructor(options: KafkaWalOptions) {
+    if (!options.brokers || options.brokers.length === 0) {
+      throw new KiteError('ParameterInvalid', 'Kafka brokers are empty: give at least one host:port, e.g. 127.0.0.1:9092');
+    }
+    this.opts = {
+      brokers: options.brokers,
+      clientId: options.clientId ?? 'kite',
+      replicationFactor: options.replicationFactor ?? -1,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_KAFKA_MAX_MESSAGE_BYTES,
+      maxBatchBytes: options.maxBatchBytes ?? DEFAULT_KAFKA_MAX_BATCH_BYTES,
+      tailWaitMs: options.tailWaitMs ?? DEFAULT_KAFKA_TAIL_WAIT_MS,
+      maxFetchBytes: options.maxFetchBytes ?? DEFAULT_KAFKA_MAX_FETCH_BYTES,
+      defaultMaxBatch: options.defaultMaxBatch ?? DEFAULT_KAFKA_MAX_BATCH,
+      retryDelayMs: options.retryDelayMs ?? DEFAULT_KAFKA_RETRY_DELAY_MS,
+      sendRetries: options.sendRetries ?? DEFAULT_KAFKA_SEND_RETRIES,
+      connectionTimeoutMs: options.connectionTimeoutMs ?? 3000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      kafkaLogLevel: options.kafkaLogLevel ?? KafkaLogLevel.WARN,
+    };
+    this.log = (options.logger ?? silentLogger).child({ component: 'kafka-wal' });
+    this.logCreator = logCreatorFor(this.log);
+    this.kafka = new Kafka({
+      clientId: this.opts.clientId,
+      brokers: this.opts.brokers,
+      connectionTimeout: this.opts.connectionTimeoutMs,
+      requestTimeout: this.opts.requestTimeoutMs,
+      logLevel: this.opts.kafkaLogLevel,
+      logCreator: this.logCreator,
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.admin = this.kafka.admin();
+    this.reader = this.newFetcher();
+  }
+
+  async createTopic(topic: string, partitions: number): Promise<void> {
+    checkTopic(topic);
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 4096) {
+      throw new KiteError('ParameterInvalid', `partitions of topic ${topic} must be an integer from 1 to 4096, got ${partitions}`);
+    }
+    await this.ready();
+    const created = await this.call(`create topic ${topic}`, () =>
+      this.admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            replicationFactor: this.opts.replicationFactor,
+            configEntries: [{ name: 'max.message.bytes', value: String(this.opts.maxMessageBytes) }],
+          },
+        ],
+      }),
+    );
+    if (!created) {
+      const existing = await this.partitionCount(topic, true);
+      if (existing !== partitions) {
+        throw new KiteError(
+          'ParameterInvalid',
+          `WAL topic ${topic} exists with ${existing} partitions, not ${partitions}: delete it first or use ${existing}`,
+        );
+      }
+    }
+    this.partitionCounts.set(topic, partitions);
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    checkTopic(topic);
+    await this.ready();
+    this.partitionCounts.delete(topic);
+    const topics = await this.call('list topics', () => this.admin.listTopics());
+    if (!topics.includes(topic)) return;
+    await this.call(`delete topic ${topic}`, () => this.admin.deleteTopics({ topics: [topic] }));
+  }
+
+  async append(ref: ChannelRef, messages: WalMessage[]): Promise<number[]> {
+    this.checkOpen();
+    let bytes = 0;
+    messages.forEach((m, i) => {
+      if (!Buffer.isBuffer(m.value)) throw new KiteError('ParameterInvalid', `message ${i}: value must be a Buffer`);
+      bytes += m.value.length + (m.key === undefined ? 0 : Buffer.byteLength(m.key)) + RECORD_OVERHEAD_BYTES;
+    });
+    if (bytes > this.opts.maxMessageBytes) {
+      throw new KiteError(
+        'RequestTooLarge',
+        `append of ${messages.length} messages (${bytes} bytes) to ${channelName(ref)} exceeds the topic's max.message.bytes ${this.opts.maxMessageBytes}: split it`,
+      );
+    }
+    await this.checkChannel(ref);
+    if (messages.length === 0) return [];
+    return new Promise<number[]>((resolve, reject) => {
+      this.queue.push({ ref, messages, bytes, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
+    });
+  }
+
+  async endOffset(ref: ChannelRef): Promise<number> {
+    await this.checkChannel(ref);
+    const offsets = await this.call(`end offset of ${channelName(ref)}`, () => this.admin.fetchTopicOffsets(ref.topic));
+    const entry = offsets.find((o) => o.partition === ref.partition);
+    if (!entry) throw new KiteError('ParameterInvalid', `WAL channel ${channelName(ref)} does not exist`);
+    return Number(entry.high);
+  }
+
+  async read(ref: ChannelRef, from: number, max: number): Promise<WalRecord[]> {
+    if (!Number.isInteger(from) || from < 0) throw new KiteError('ParameterInvalid', `read offset must be an integer >= 0, got ${from}`);
+    if (!Number.isInteger(max) || max < 1) throw new KiteError('ParameterInvalid', `read max must be an integer >= 1, got ${max}`);
+    await this.checkChannel(ref);
+    let next = from;
+    // Control records (transaction markers) can fill a fetch with nothing to return: step over them.
+    for (let i = 0; i < 100; i++) {
+      const res = await this.fetchFrom(this.reader, ref, next, 0);
+      if (res.records.length > 0) return res.records.slice(0, max);
+      if (res.next === next) return [];
+      next = res.next;
+    }
+    return [];
+  }
+
+  subscribe(
+    ref: ChannelRef,
+    from: number,
+    handler: (records: WalRecord[]) => Promise<void>,
+    options: SubscribeOptions = {},
+  ): Subscription {
+    this.checkOpen();
+    if (!Number.isInteger(from) || from < 0) {
+      throw new KiteError('ParameterInvalid', `subscribe offset must be an integer >= 0, got ${from}`);
+    }
+    const maxBatch = options.maxBatch ?? this.opts.defaultMaxBatch;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+      throw new KiteError('ParameterInvalid', `subscribe maxBatch must be an integer >= 1, got ${maxBatch}`);
+    }
+    const sub = new KafkaSubscription(this, this.newFetcher(), ref, from, handler, {
+      maxBatch,
+      onError: options.onError,
+      retryDelayMs: this.opts.retryDelayMs,
+      tailWaitMs: this.opts.tailWaitMs,
+    });
+    this.subscriptions.add(sub);
+    sub.start(() => this.subscriptions.delete(sub));
+    return sub;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.flushing;
+    const closedErr = new KiteError('ServiceNotReady', 'WAL is closed');
+    for (const p of this.queue.splice(0)) p.reject(closedErr);
+    await Promise.all([
+      this.producer.disconnect().catch(() => undefined),
+      this.admin.disconnect().catch(() => undefined),
+      this.reader.close(),
+    ]);
+  }
+
+  /** @internal One fetch from a channel; offsets before the log start are skipped to it, with a warning. */
+  async fetchFrom(fetcher: PartitionFetcher, ref: ChannelRef, from: number, maxWaitMs: number): Promise<FetchResult> {
+    try {
+      return await fetcher.fetch(ref.topic, ref.partition, from, maxWaitMs, this.opts.maxFetchBytes);
+    } catch (err) {
+      if (!(err instanceof FetchOffsetOutOfRange)) {
+        throw new KiteError('ServiceUnavailable', `Kafka: fetch ${channelName(ref)} at ${from} failed: ${errorMessage(err)}`, {
+          cause: err,
+        });
+      }
+      const offsets = await this.call(`offsets of ${ref.topic}`, () => this.admin.fetchTopicOffsets(ref.topic));
+      const entry = offsets.find((o) => o.partition === ref.partition);
+      const low = Number(entry?.low ?? 0);
+      const high = Number(entry?.high ?? 0);
+      if (from >= high) return { records: [], next: from, highWatermark: high };
+      if (from < low) {
+        this.log.warn({ channel: channelName(ref), from, logStart: low }, 'records before the log start were deleted by retention; reading from the log start');
+        return fetcher.fetch(ref.topic, ref.partition, low, maxWaitMs, this.opts.maxFetchBytes);
+      }
+      throw new KiteError('ServiceUnavailable', `Kafka: offset ${from} of ${channelName(ref)} is out of range`, { cause: err });
+    }
+  }
+
+  private newFetcher(): PartitionFetcher {
+    return new PartitionFetcher({
+      brokers: this.opts.brokers,
+      clientId: `${this.opts.clientId}-reader`,
+      connectionTimeoutMs: this.opts.connectionTimeoutMs,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+      logLevel: this.opts.kafkaLogLevel,
+      logCreator: this.logCreator,
+    });
+  }
+
+  /** Sends everything queued, one produce request at a time, until the queue is empty. */
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes + (this.queue[n] as PendingAppend).bytes <= this.opts.maxBatchBytes)) {
+        bytes += (this.queue[n] as PendingAppend).bytes;
+        n++;
+      }
+      const batch = this.queue.splice(0, n);
+      await this.send(batch);
+    }
+  }
+
+  private async send(batch: PendingAppend[]): Promise<void> {
+    // Per channel, the appends in queue order; each append's first index within its channel's record batch.
+    const byTopic = new Map<string, Array<{ partition: number; key?: string; value: Buffer }>>();
+    const perChannelCount = new Map<string, number>();
+    const starts: number[] = [];
+    for (const p of batch) {
+      const name = channelName(p.ref);
+      const start = perChannelCount.get(name) ?? 0;
+      starts.push(start);
+      perChannelCount.set(name, start + p.messages.length);
+      let list = byTopic.get(p.ref.topic);
+      if (!list) byTopic.set(p.ref.topic, (list = []));
+      for (const m of p.messages) list.push({ partition: p.ref.partition, ...(m.key !== undefined ? { key: m.key } : {}), value: m.value });
+    }
+    try {
+      await this.ready();
+      const results = await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages })),
+      });
+      const base = new Map<string, number>();
+      for (const r of results) {
+        if (r.baseOffset === undefined) continue;
+        base.set(channelName({ topic: r.topicName, partition: r.partition }), Number(r.baseOffset));
+      }
+      batch.forEach((p, i) => {
+        const b = base.get(channelName(p.ref));
+        if (b === undefined) {
+          p.reject(new KiteError('Internal', `Kafka returned no offset for ${channelName(p.ref)}`));
+          return;
+        }
+        const first = b + (starts[i] as number);
+        p.resolve(p.messages.map((_, j) => first + j));
+      });
+    } catch (err) {
+      const wrapped = new KiteError(
+        'ServiceUnavailable',
+        `Kafka: append to ${[...perChannelCount.keys()].join(', ')} failed (it may still have been written): ${errorMessage(err)}`,
+        { cause: err },
+      );
+      this.log.warn({ err: errorMessage(err), appends: batch.length }, 'Kafka append failed');
+      for (const p of batch) p.reject(wrapped);
+    }
+  }
+
+  private ready(): Promise<void> {
+    this.checkOpen();
+    if (!this.connecting) {
+      this.connecting = Promise.all([this.producer.connect(), this.admin.connect()]).then(
+        () => undefined,
+        (err: unknown) => {
+          this.connecting = undefined;
+          throw new KiteError('ServiceUnavailable', `Kafka: cannot connect to ${this.opts.brokers.join(',')}: ${errorMessage(err)}`, {
+            cause: err,
+          });
+        },
+      );
+    }
+    return this.connecting;
+  }
+
+  /** The channel's topic must exist and have the partition; checked against metadata once per topic. */
+  private async checkChannel(ref: ChannelRef): Promise<void> {
+    checkTopic(ref.topic);
+    let count = this.partitionCounts.get(ref.topic);
+    if (count === undefined || ref.partition >= count) count = await this.partitionCount(ref.topic, false);
+    if (count === 0) throw new KiteError('ParameterInvalid', `WAL topic ${ref.topic} does not exist: create it first`);
+    if (!Number.isInteger(ref.partition) || ref.partition < 0 || ref.partition >= count) {
+      throw new KiteError(
+        'ParameterInvalid',
+        `WAL channel ${channelName(ref)} does not exist: topic ${ref.topic} has partitions 0..${count - 1}`,
+      );
+    }
+  }
+
+  /** Partitions of a topic per broker metadata, 0 when it does not exist. */
+  private async partitionCount(topic: string, mustExist: boolean): Promise<number> {
+    await this.ready();
+    const topics = await this.call('list topics', () => this.admin.listTopics());
+    if (!topics.includes(topic)) {
+      if (mustExist) throw new KiteError('ServiceUnavailable', `Kafka: topic ${topic} exists but its metadata is missing; retry`);
+      return 0;
+    }
+    const meta = await this.call(`metadata of ${topic}`, () => this.admin.fetchTopicMetadata({ topics: [topic] }));
+    const count = meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    if (count > 0) this.partitionCounts.set(topic, count);
+    return count;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof KiteError) throw err;
+      throw new KiteError('ServiceUnavailable', `Kafka: ${what} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new KiteError('ServiceNotReady', 'WAL is closed');
+  }
+}
+
+interface SubscriptionSettings {
+  maxBatch: number;
+  onError: ((err: Error) => void) | undefined;
+  retryDelayMs: number;
+  tailWaitMs: number;
+}
+
+/**
+ * Fetch, hand to the handler in slices of `maxBatch`, wait for it, fetch again. A handler that throws gets the same
+ * records again after `retryDelayMs`; a failed fetch is reported and retried the same way.
+ */
+class KafkaSubscription implements Subscription {
+  private closed = false;
+  private running: Promise<void> = Promise.resolve();
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly wal: KafkaWal,
+    private readonly fetcher: PartitionFetcher,
+    private readonly ref: ChannelRef,
+    private next: number,
+    private readonly handler: (records: WalRecord[]) => Promise<void>,
+    private readonly settings: SubscriptionSettings,
+  ) {}
+
+  start(onDone: () => void): void {
+    this.running = this.loop().finally(onDone);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return this.running;
+    this.closed = true;
+    this.wake?.();
+    // Ends a pending long-poll at once; a running handler is awaited below.
+    await this.fetcher.close();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      let res: FetchResult;
+      try {
+        res = await this.wal.fetchFrom(this.fetcher, this.ref, this.next, this.settings.tailWaitMs);
+      } catch (err) {
+        if (this.closed) break;
+        this.report(err);
+        await this.pause();
+        continue;
+      }
+      if (this.closed) break;
+      let failed = false;
+      for (let i = 0; i < res.records.length && !this.closed; i += this.settings.maxBatch) {
+        const slice = res.records.slice(i, i + this.settings.maxBatch);
+        try {
+          await this.handler(slice);
+        } catch (err) {
+          this.report(err);
+          failed = true;
+          break;
+        }
+        this.next = (slice[slice.length - 1] as WalRecord).offset + 1;
+      }
+      if (failed) {
+        await this.pause();
+        continue;
+      }
+      // Past trailing control records too (and an empty fetch leaves `next` where it was).
+      this.next = Math.max(this.next, res.next);
+      if (res.records.length === 0 && res.next === this.next && res.highWatermark >= 0 && this.next > res.highWatermark) {
+        // Beyond the end (the broker answered at once, out of range): don't spin.
+        await this.pause();
+      }
+    }
+  }
+
+  private report(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    try {
+      this.settings.onError?.(e);
+    } catch {
+      // an onError that throws must not stop the subscription
+    }
+  }
+
+  private pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.settings.retryDelayMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

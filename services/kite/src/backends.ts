@@ -1,0 +1,39 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
+import { LocalObjectStore, type ObjectStore } from '@kite/objectstore';
+import { EmbeddedWal, type Wal } from '@kite/wal';
+import { openKafkaWal } from './kafka';
+
+export interface Backends {
+  store: MetaStore;
+  wal: Wal;
+  objects: ObjectStore;
+  close(): Promise<void>;
+}
+
+/** Opens the meta store, WAL and object store the configuration names (embedded ones live under the data dir). */
+export async function openBackends(cfg: KiteConfig, log: Logger): Promise<Backends> {
+  const dir = path.resolve(cfg.common.dataDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const store: MetaStore =
+    cfg.meta.type === 'etcd'
+      ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
+      : await EmbeddedMetaStore.open(path.join(dir, 'meta'));
+  const wal: Wal = cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await EmbeddedWal.open(path.join(dir, 'wal'));
+  if (cfg.storage.type === 's3') {
+    throw new KiteError('ParameterInvalid', 'storage.type "s3" is not served by this build yet; use storage.type "local" (a shared directory)');
+  }
+  const objects: ObjectStore = await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+  return {
+    store,
+    wal,
+    objects,
+    async close() {
+      await objects.close();
+      await wal.close();
+      await store.close();
+    },
+  };
+}
