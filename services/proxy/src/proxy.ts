@@ -242,7 +242,7 @@ export class Proxy {
       db_name: 'default',
       num_partitions: String(c.partitions.length),
       update_timestamp: c.createdTs,
-      update_timestamp_str: new Date(Number(BigInt(c.createdTs) >> 18n)).toISOString(),
+      update_timestamp_str: c.createdTs,
       db_id: '1',
     };
   }
