@@ -273,6 +273,9 @@ export class EmbeddedWal implements Wal {
       defaultMaxBatch: options.defaultMaxBatch ?? DEFAULT_MAX_BATCH,
       retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
     };
+    if (!(opts.segmentBytes >= 1 && opts.segmentBytes <= 1024 * 1024 * 1024)) {
+      throw new KiteError('ParameterInvalid', `segmentBytes must be from 1 to 1 GiB, got ${opts.segmentBytes}`);
+    }
     const log = (options.logger ?? silentLogger).child({ component: 'embedded-wal', dir });
     await fs.promises.mkdir(path.join(dir, 'channels'), { recursive: true });
     const unlock = await lockDir(dir, 'WAL');
@@ -431,7 +434,10 @@ export class EmbeddedWal implements Wal {
         batch = ch.pending;
         ch.pending = [];
         let seg = ch.segments[ch.segments.length - 1];
-        if (!seg || !ch.writer || (seg.size >= this.opts.segmentBytes && seg.count > 0)) seg = await this.roll(ch);
+        const bytes = batch.reduce((n, b) => n + b.buf.length, 0);
+        // Positions are 32-bit: a segment never grows past 4 GiB, whatever segmentBytes says.
+        const full = seg !== undefined && seg.count > 0 && (seg.size >= this.opts.segmentBytes || seg.size + bytes > 0xffff_ffff);
+        if (!seg || !ch.writer || full) seg = await this.roll(ch);
         const writer = ch.writer as fs.promises.FileHandle;
         await writevAll(writer, batch.map((b) => b.buf));
         await writer.datasync();
@@ -647,7 +653,8 @@ interface TailOptions {
 /**
  * One subscriber: read a batch, await the handler, repeat; when caught up, sleep until the next durable append.
  * A failed read or handler is reported to onError and retried after a pause, from the same offset, so a batch is
- * redelivered until its handler succeeds (no gaps, no skips).
+ * redelivered until its handler succeeds (no gaps, no skips). `close()` waits for a running handler, so a handler
+ * must not await its own subscription's close (call it without awaiting instead).
  */
 class TailSubscription implements Subscription {
   private closed = false;

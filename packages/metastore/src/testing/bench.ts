@@ -7,9 +7,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedMetaStore } from '../embedded';
 
+/** The disk's own cost: write 1 KiB + fdatasync, sequentially, in `dir`. */
+async function rawSyncMs(dir: string): Promise<number> {
+  const file = path.join(dir, 'raw-sync-probe');
+  const fh = await fs.promises.open(file, 'a');
+  const buf = Buffer.alloc(1024, 1);
+  const t = performance.now();
+  for (let i = 0; i < 300; i++) {
+    await fh.write(buf);
+    await fh.datasync();
+  }
+  const ms = (performance.now() - t) / 300;
+  await fh.close();
+  await fs.promises.rm(file);
+  return ms;
+}
+
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kite-meta-bench-'));
   const value = JSON.stringify({ segmentID: 123456, state: 'Flushed', rows: 100000, path: 'x'.repeat(150) });
+  console.log(`raw 1 KiB write + fdatasync: ${(await rawSyncMs(dir)).toFixed(3)} ms`);
   let store = await EmbeddedMetaStore.open(dir);
 
   const seqN = 2000;

@@ -9,10 +9,27 @@ import * as path from 'node:path';
 import { EmbeddedWal } from '../embedded';
 import type { WalRecord } from '../types';
 
+/** The disk's own cost: write 1 KiB + fdatasync, sequentially, in `dir`. */
+async function rawSyncMs(dir: string): Promise<number> {
+  const file = path.join(dir, 'raw-sync-probe');
+  const fh = await fs.promises.open(file, 'a');
+  const buf = Buffer.alloc(1024, 1);
+  const t = performance.now();
+  for (let i = 0; i < 300; i++) {
+    await fh.write(buf);
+    await fh.datasync();
+  }
+  const ms = (performance.now() - t) / 300;
+  await fh.close();
+  await fs.promises.rm(file);
+  return ms;
+}
+
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kite-wal-bench-'));
   const value = Buffer.alloc(1024, 7);
   const ch = { topic: 'bench', partition: 0 };
+  console.log(`raw 1 KiB write + fdatasync: ${(await rawSyncMs(dir)).toFixed(3)} ms`);
   let wal = await EmbeddedWal.open(dir);
   await wal.createTopic('bench', 1);
 
