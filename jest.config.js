@@ -32,7 +32,8 @@ module.exports = {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,
-      moduleNameMapper,
+      // The SDK pulls in uuid@13, which is ESM-only; jest loads a small CommonJS stand-in instead.
+      moduleNameMapper: { ...moduleNameMapper, '^uuid$': path.join(__dirname, 'test', 'support', 'uuid-shim.ts') },
       testMatch: ['<rootDir>/test/**/*.test.ts'],
     },
   ],

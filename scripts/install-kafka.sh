@@ -3,7 +3,7 @@
 # The broker's runtime classpath is resolved from Maven Central with scripts/kafka/pom.xml into
 # $KITE_KAFKA_HOME/libs (default .cache/kafka/libs); nothing else is downloaded. Idempotent: does nothing when the
 # libs for this pom are there. Then builds a class-data-sharing archive ($KITE_KAFKA_HOME/kafka.jsa) by starting
-# the broker once, which cuts later broker start times by about a third. Run scripts/kafka-server.sh to start one.
+# the broker once, which takes a few hundred ms off every later broker start. Run scripts/kafka-server.sh to start one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${KITE_KAFKA_HOME:-$root/.cache/kafka}"
@@ -34,7 +34,9 @@ if [ ! -f "$home/libs/.installed" ] || [ "$(cat "$home/libs/.installed")" != "$s
   echo "resolving the Kafka broker from Maven Central into $home/libs"
   tmp="$(mktemp -d "$home/libs.tmp.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
-  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp"
+  # -q prints only errors; strip the colour codes Debian's Maven emits even in batch mode.
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
+    sed 's/\x1b\[[0-9;]*m//g'
   ls "$tmp"/kafka_2.13-*.jar >/dev/null
   echo "$stamp" >"$tmp/.installed"
   rm -rf "$home/libs" "$home/kafka.jsa"

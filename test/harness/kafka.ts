@@ -25,6 +25,8 @@ export interface KafkaOptions {
   controllerPort?: number;
   /** JVM max heap, e.g. `512m` (the default). */
   heap?: string;
+  /** C1-only JIT: starts ~0.5 s sooner, serves fewer appends per second under load. Default true (tests). */
+  fastStart?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -73,6 +75,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
       '--port', String(port),
       '--controller-port', String(controllerPort),
       '--heap', options.heap ?? '512m',
+      ...(options.fastStart === false ? [] : ['--fast-start']),
     ],
     logFile,
   });

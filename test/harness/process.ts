@@ -101,6 +101,7 @@ export class ManagedProcess {
   /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves once it exited. */
   async stop(graceMs = DEFAULT_STOP_GRACE_MS): Promise<ExitInfo | undefined> {
     if (!this.running || !this.exit) return this.lastExit;
+    this.child?.ref(); // keep the event loop alive until the exit is seen
     this.signal('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -116,6 +117,7 @@ export class ManagedProcess {
   /** SIGKILL to the process group (a crash); resolves once it exited. */
   async kill(): Promise<ExitInfo | undefined> {
     if (!this.running || !this.exit) return this.lastExit;
+    this.child?.ref();
     this.signal('SIGKILL');
     return this.exit;
   }

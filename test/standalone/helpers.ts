@@ -70,11 +70,6 @@ export function score(metric: Metric, a: number[], b: number[]): number {
   return s;
 }
 
-/** Whether score `x` ranks before `y` (L2: smaller is closer; IP and COSINE: larger is closer). */
-export function better(metric: Metric, x: number, y: number): boolean {
-  return metric === 'L2' ? x < y : x > y;
-}
-
 export interface Neighbour {
   id: string;
   score: number;

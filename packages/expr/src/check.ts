@@ -5,7 +5,7 @@
  */
 import type { ArithOp, CmpOp, Node, Span } from './ast';
 import { CheckError } from './errors';
-import type { ColType, ElemType, Lit, NumMode, PathKey, Pred, Val } from './ir';
+import type { ColType, Lit, NumMode, PathKey, Pred, Val } from './ir';
 import { DYNAMIC_FIELD, type FieldInfo, type ScalarType, type SchemaInfo } from './types';
 
 const INT64_MIN = -(1n << 63n);

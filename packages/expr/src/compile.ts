@@ -28,7 +28,7 @@ import {
   type Words,
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
-import { jsonComparer, jsonEquals, jsonMember, planLike, walkPath } from './values';
+import { jsonComparer, jsonEquals, jsonMember, pathGetter, planLike } from './values';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -237,6 +237,7 @@ function compileVal(v: Val): ValFn {
     case 'dyn': {
       const key = `d:${v.field}:${JSON.stringify(v.path)}`;
       const path = v.path;
+      const get = pathGetter(path);
       return (ctx) => {
         let out = ctx.cache.get(key);
         if (out !== undefined) return out;
@@ -245,16 +246,7 @@ function compileVal(v: Val): ValFn {
         else {
           const src = col.d as unknown[];
           const d = new Array<unknown>(ctx.n);
-          const first = path[0];
-          if (path.length === 1 && typeof first === 'string' && !(first in Object.prototype)) {
-            // The common meta["key"] / dynamic-field case, inlined: object roots need no own-property check.
-            for (let i = 0; i < ctx.n; i++) {
-              const r = src[i];
-              d[i] = r !== null && typeof r === 'object' ? (Array.isArray(r) ? walkPath(r, path) : (r as Record<string, unknown>)[first]) : undefined;
-            }
-          } else {
-            for (let i = 0; i < ctx.n; i++) d[i] = walkPath(src[i], path);
-          }
+          for (let i = 0; i < ctx.n; i++) d[i] = get(src[i]);
           out = { k: 'dyn', d, valid: col.valid };
         }
         ctx.cache.set(key, out);
@@ -355,6 +347,24 @@ function compileArith(v: Extract<Val, { k: 'arith' }>): ValFn {
 }
 
 // ---- conditions -----------------------------------------------------------------------------------------------
+
+/**
+ * A per-row test on a JSON path or Array field, walking the path inside the loop so no column-sized array of
+ * values is built. Undefined for other values (arithmetic on JSON goes through vectors).
+ */
+function compileDynTest(v: Val, test: (x: unknown) => boolean): PredFn | undefined {
+  if (v.k !== 'dyn' && v.k !== 'array') return undefined;
+  const field = v.field;
+  const direct = v.k === 'array' || v.path.length === 0;
+  const get = pathGetter(v.k === 'dyn' ? v.path : []);
+  const rowTest = direct ? test : (r: unknown): boolean => test(get(r));
+  return (ctx) => {
+    const col = readColumn(ctx, field, 'json');
+    const t = ctx.words();
+    bitsFromTest(col.d as unknown[], rowTest, ctx.n, t);
+    return withValidity(ctx, t, col.valid);
+  };
+}
 
 /** Applies SQL NULLs: rows with a zero valid byte become unknown (neither true nor false). */
 function withValidity(ctx: EvalContext, t: Words, valid: Uint8Array | undefined): Mask {
@@ -469,6 +479,8 @@ function compileCompareLit(op: CmpOp, av: Val, lit: Lit): PredFn {
     const floatElems = (av.k === 'dyn' || av.k === 'array') && av.elem === 'float';
     const adjusted = floatElems ? roundFloats(lit) : lit;
     const test = jsonComparer(op, adjusted);
+    const fused = compileDynTest(av, test);
+    if (fused !== undefined) return fused;
     return (ctx) => {
       const a = fa(ctx);
       const t = ctx.words();
@@ -541,6 +553,8 @@ function compileIn(av: Val, values: Lit[]): PredFn {
   const dynamic = av.k === 'dyn' || ((av.k === 'arith' || av.k === 'neg') && av.mode === 'dyn');
   if (dynamic) {
     const member = jsonMember(f32 ? values.map(roundFloats) : values);
+    const fused = compileDynTest(av, member);
+    if (fused !== undefined) return fused;
     return (ctx) => {
       const a = fa(ctx);
       const t = ctx.words();
@@ -624,6 +638,8 @@ function compileContains(mode: 'one' | 'all' | 'any', av: Val, values: Lit[]): P
     const member = jsonMember(adjusted);
     test = (x) => x.some(member);
   }
+  const fused = compileDynTest(av, (x) => Array.isArray(x) && test(x));
+  if (fused !== undefined) return fused;
   return (ctx) => {
     const a = fa(ctx);
     const t = ctx.words();
@@ -657,6 +673,8 @@ export function compilePred(p: Pred): PredFn {
       const arg = plan.kind === 'regex' ? plan.re : plan.text;
       const match: (s: string) => boolean =
         plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'regex' ? (x) => plan.re.test(x) : (x) => x[plan.kind](plan.text);
+      const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
+      if (fused !== undefined) return fused;
       return (ctx) => {
         const a = fa(ctx);
         const t = ctx.words();
@@ -686,6 +704,8 @@ export function compilePred(p: Pred): PredFn {
       };
     }
     case 'exists': {
+      const fused = compileDynTest(p.a, (x) => x !== undefined);
+      if (fused !== undefined) return fused;
       const fa = compileVal(p.a);
       return (ctx) => {
         const a = fa(ctx);
@@ -695,6 +715,8 @@ export function compilePred(p: Pred): PredFn {
       };
     }
     case 'truthy': {
+      const fused = compileDynTest(p.a, (x) => x === true);
+      if (fused !== undefined) return fused;
       const fa = compileVal(p.a);
       return (ctx) => {
         const a = fa(ctx);

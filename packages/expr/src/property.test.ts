@@ -228,7 +228,6 @@ function lit(v: unknown): string {
   return String(v);
 }
 
-const INT_FIELDS = ['id', 'i32', 'i8', 'n32'] as const;
 const NUM_FIELDS = ['id', 'i32', 'i8', 'n32', 'f32', 'f64'] as const;
 type NumField = (typeof NUM_FIELDS)[number];
 

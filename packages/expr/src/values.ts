@@ -46,26 +46,48 @@ export function jsonEquals(x: unknown, lit: Lit): boolean {
   return x === lit;
 }
 
+/** The same numeric test against JS numbers and bigints; mixed number/bigint operations are slow in V8. */
+function numericTest(lit: number | bigint, onNumber: (x: number, c: number) => boolean, onExact: (x: number | bigint) => boolean): (x: unknown) => boolean | undefined {
+  const asNumber = Number(lit);
+  const exact = typeof lit === 'number' || BigInt(asNumber) === lit;
+  return (x) => {
+    if (typeof x === 'number') return exact ? onNumber(x, asNumber) : onExact(x);
+    if (typeof x === 'bigint') return onExact(x);
+    return undefined;
+  };
+}
+
 /**
  * `x op lit` for a JSON value x. A missing key or a value of another type is unequal to everything: false for
  * every operator except `!=` (as Milvus does).
  */
 export function jsonComparer(op: CmpOp, lit: Lit): (x: unknown) => boolean {
   const mismatch = op === '!=';
+  if (isNum(lit)) {
+    let t: (x: unknown) => boolean | undefined;
+    switch (op) {
+      case '==':
+      case '!=':
+        t = numericTest(lit, (x, c) => x === c, (x) => x == lit); // eslint-disable-line eqeqeq
+        break;
+      case '<':
+        t = numericTest(lit, (x, c) => x < c, (x) => x < lit);
+        break;
+      case '<=':
+        t = numericTest(lit, (x, c) => x <= c, (x) => x <= lit);
+        break;
+      case '>':
+        t = numericTest(lit, (x, c) => x > c, (x) => x > lit);
+        break;
+      case '>=':
+        t = numericTest(lit, (x, c) => x >= c, (x) => x >= lit);
+        break;
+    }
+    if (op === '!=') return (x) => t(x) !== true;
+    return (x) => t(x) === true;
+  }
   if (op === '==') return (x) => jsonEquals(x, lit);
   if (op === '!=') return (x) => !jsonEquals(x, lit);
-  if (isNum(lit)) {
-    switch (op) {
-      case '<':
-        return (x) => (isNum(x) ? x < lit : mismatch);
-      case '<=':
-        return (x) => (isNum(x) ? x <= lit : mismatch);
-      case '>':
-        return (x) => (isNum(x) ? x > lit : mismatch);
-      case '>=':
-        return (x) => (isNum(x) ? x >= lit : mismatch);
-    }
-  }
   if (typeof lit === 'string') {
     switch (op) {
       case '<':
@@ -79,6 +101,17 @@ export function jsonComparer(op: CmpOp, lit: Lit): (x: unknown) => boolean {
     }
   }
   return () => mismatch;
+}
+
+/** A getter for a JSON path, with the common single-key case inlined (see walkPath for the rules). */
+export function pathGetter(path: readonly PathKey[]): (root: unknown) => unknown {
+  const first = path[0];
+  if (path.length === 1 && typeof first === 'string' && !(first in Object.prototype)) {
+    // Object roots need no own-property check for names Object.prototype does not have.
+    return (r) => (r !== null && typeof r === 'object' ? (Array.isArray(r) ? walkPath(r, path) : (r as Record<string, unknown>)[first]) : undefined);
+  }
+  if (path.length === 0) return (r) => r;
+  return (r) => walkPath(r, path);
 }
 
 /**

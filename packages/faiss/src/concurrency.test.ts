@@ -1,6 +1,8 @@
 // Work runs off the event loop; searches on one index run side by side while adds are exclusive.
-import { getThreadSettings, setThreadSettings, VectorIndex } from './index';
+import { VectorIndex } from './index';
 import { clustered, sequentialIds } from './synthetic';
+
+jest.setTimeout(60_000);
 
 const DIM = 64;
 const N = 20_000;
@@ -36,9 +38,11 @@ test('a timer keeps firing on time while a long search runs', async () => {
   const filter = new Uint8Array(N / 8).fill(0xfe);
   const { lag, ticks, elapsed, result } = await maxTimerLag(() => index.search(queries, 10, { filter }));
   expect(result.ids.length).toBe(1500 * 10);
-  expect(elapsed).toBeGreaterThan(200); // the search was long enough to matter
+  // A search on the event loop would delay the timer by about the whole search. Bounds are relative so that a loaded
+  // machine (other processes on the same 2 cores) does not make this fail.
+  expect(elapsed).toBeGreaterThan(200);
   expect(ticks).toBeGreaterThan(elapsed / 10 / 3);
-  expect(lag).toBeLessThan(50);
+  expect(lag).toBeLessThan(Math.max(50, elapsed * 0.25));
   index.free();
 });
 
@@ -46,7 +50,7 @@ test('a timer keeps firing while an HNSW index is built', async () => {
   const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: { M: 16, efConstruction: 80 } });
   const { lag, elapsed } = await maxTimerLag(() => index.add(base.subarray(0, 8000 * DIM), sequentialIds(8000)));
   expect(elapsed).toBeGreaterThan(100);
-  expect(lag).toBeLessThan(50);
+  expect(lag).toBeLessThan(Math.max(50, elapsed * 0.25));
   index.free();
 });
 
@@ -73,25 +77,31 @@ test('concurrent searches and adds on one index: every search sees a consistent 
   index.free();
 });
 
-test('searches on one index run in parallel on the pool', async () => {
-  const saved = getThreadSettings().searchParallelism;
-  setThreadSettings({ searchParallelism: 1 }); // one native call per search(), so that only concurrency can help
+test('searches share the index, adds wait for them, and searches arriving behind an add see it', async () => {
   const index = VectorIndex.create({ indexType: 'FLAT', metric: 'L2', dim: DIM });
   await index.add(base, ids);
-  const filter = new Uint8Array(N / 8).fill(0xff);
-  const q = gen.points(300, 54);
-  const one = async () => index.search(q, 10, { filter });
-  await one(); // warm
-  let t0 = performance.now();
-  await one();
-  await one();
-  const serial = performance.now() - t0;
-  t0 = performance.now();
-  await Promise.all([one(), one()]);
-  const parallel = performance.now() - t0;
-  // With 2+ cores two searches side by side take clearly less than back to back (1.0 would mean serialised).
-  setThreadSettings({ searchParallelism: saved });
-  expect(parallel / serial).toBeLessThan(0.8);
+  const filter = new Uint8Array(N / 8).fill(0xff); // forces the exact per-row scan: slow enough to overlap
+  const extra = gen.points(10, 56); // rows added while the long search runs, with ids N..N+9
+  const longQueries = gen.points(600, 54);
+  longQueries.set(extra); // the long search looks for them too
+  let shortDoneFirst = false;
+  let longDone = false;
+  const longSearch = index.search(longQueries, 10, { filter }).then((r) => {
+    longDone = true;
+    return r;
+  });
+  // Queued behind the long search: a short search runs beside it (shared lock) and finishes well before it.
+  await index.search(gen.points(1, 55), 10);
+  shortDoneFirst = !longDone;
+  // The add must wait for the long search; a search that arrives while the add waits runs after the add.
+  const add = index.add(extra, sequentialIds(10, N));
+  await new Promise((r) => setTimeout(r, 20));
+  const late = index.search(extra, 1);
+  const [longResult, , lateResult] = await Promise.all([longSearch, add, late]);
+  expect(shortDoneFirst).toBe(true);
+  for (const id of longResult.ids) expect(id).toBeLessThan(BigInt(N)); // ran entirely before the add
+  expect(Array.from(lateResult.ids)).toEqual(Array.from(sequentialIds(10, N))); // ran entirely after it
+  expect(index.ntotal).toBe(N + 10);
   index.free();
 });
 

@@ -3,6 +3,8 @@ import { FaissError, VectorIndex, type FaissErrorCode } from './index';
 import { loadAddon } from './native';
 import { clustered, sequentialIds } from './synthetic';
 
+jest.setTimeout(60_000);
+
 const DIM = 16;
 const gen = clustered(DIM, 8, 41);
 const base = gen.points(1000, 42);

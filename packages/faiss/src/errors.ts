@@ -26,7 +26,8 @@ export class FaissError extends Error {
 }
 
 export function isFaissError(e: unknown): e is Error & { code: FaissErrorCode } {
-  if (!(e instanceof Error)) return false;
+  // Not `instanceof Error`: errors from the addon may come from another realm (e.g. under jest's vm context).
+  if (e === null || typeof e !== 'object') return false;
   const code: unknown = (e as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('ERR_FAISS_');
 }

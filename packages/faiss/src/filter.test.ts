@@ -3,6 +3,8 @@
 import { VectorIndex, type IndexParams, type IndexType, type SearchOptions } from './index';
 import { bitSet, bruteForce, clustered, randomBitmap, recallAtK, sequentialIds } from './synthetic';
 
+jest.setTimeout(60_000);
+
 const DIM = 32;
 const N = 10_000;
 const NQ = 50;

@@ -2,6 +2,8 @@
 import { VectorIndex, type IndexParams, type IndexType, type MetricType, type SearchOptions } from './index';
 import { bruteForce, clustered, recallAtK, sequentialIds } from './synthetic';
 
+jest.setTimeout(60_000);
+
 const DIM = 64;
 const N = 10_000;
 const NQ = 100;

@@ -1,6 +1,8 @@
 import { FaissError, VectorIndex, type IndexParams, type IndexType, type MetricType } from './index';
 import { clustered, randomBitmap, sequentialIds } from './synthetic';
 
+jest.setTimeout(60_000);
+
 const DIM = 32;
 const N = 4000;
 const gen = clustered(DIM, 20, 31);

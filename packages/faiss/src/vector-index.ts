@@ -41,13 +41,18 @@ const FAISS_CODES: readonly string[] = [
   'ERR_FAISS_BAD_DATA', 'ERR_FAISS_FREED', 'ERR_FAISS_INTERNAL',
 ];
 
-/** Native errors carry a code; re-create them as FaissError so callers can rely on `instanceof`. */
+/**
+ * Native errors carry a code; re-create them as FaissError so callers can rely on `instanceof`. (No `instanceof
+ * Error` test here: errors made by the addon belong to the main realm, which is not the realm of a vm context such
+ * as jest's.)
+ */
 function toFaissError(e: unknown): unknown {
   if (e instanceof FaissError) return e;
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && FAISS_CODES.includes(code)) return new FaissError(code as FaissErrorCode, e.message);
-    return new FaissError('ERR_FAISS_INTERNAL', e.message);
+  if (e !== null && typeof e === 'object') {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    const msg = typeof message === 'string' ? message : String(e);
+    if (typeof code === 'string' && FAISS_CODES.includes(code)) return new FaissError(code as FaissErrorCode, msg);
+    return new FaissError('ERR_FAISS_INTERNAL', msg);
   }
   return new FaissError('ERR_FAISS_INTERNAL', String(e));
 }

@@ -85,11 +85,13 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
     case 'Float': {
       const d = need(s?.float_data, 'float_data').data;
       count(d.length);
+      for (const v of d) if (!Number.isFinite(v)) throw bad(name, `value ${v} is not a finite Float: NaN and Infinity are not stored`);
       return { kind: 'float', data: Float32Array.from(d) };
     }
     case 'Double': {
       const d = need(s?.double_data, 'double_data').data;
       count(d.length);
+      for (const v of d) if (!Number.isFinite(v)) throw bad(name, `value ${v} is not a finite Double: NaN and Infinity are not stored`);
       return { kind: 'float', data: Float64Array.from(d) };
     }
     case 'VarChar': {
@@ -128,7 +130,11 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       if (data.length !== numRows * dim) {
         throw bad(name, `has ${data.length / dim} vectors but the request has ${numRows} rows`);
       }
-      return { kind: 'vector', dim, data: Float32Array.from(data) };
+      const out = Float32Array.from(data);
+      for (let i = 0; i < out.length; i++) {
+        if (!Number.isFinite(out[i]!)) throw bad(name, `row ${Math.floor(i / dim)} holds ${out[i]}: vector values must be finite numbers (no NaN or Infinity)`);
+      }
+      return { kind: 'vector', dim, data: out };
     }
   }
 }

@@ -144,21 +144,22 @@ describe('KafkaWal', () => {
     );
     const concurrentPerSec = (m / (Date.now() - t0)) * 1000;
 
+    // Keyed by the value, set before the append: the subscriber may see a record before its append resolves.
     const latencies: number[] = [];
-    const sentAt = new Map<number, number>();
+    const sentAt = new Map<string, number>();
     const sub = wal.subscribe(ch, await wal.endOffset(ch), async (records) => {
       const now = performance.now();
       for (const r of records) {
-        const s = sentAt.get(r.offset);
+        const s = sentAt.get(r.value.toString());
         if (s !== undefined) latencies.push(now - s);
       }
     });
     try {
       await sleep(300);
       for (let i = 0; i < 50; i++) {
-        const start = performance.now();
-        const [o] = await wal.append(ch, [{ value }]);
-        sentAt.set(o as number, start);
+        const tagged = Buffer.concat([Buffer.from(`tail-${i}:`), value.subarray(16)]);
+        sentAt.set(tagged.toString(), performance.now());
+        await wal.append(ch, [{ value: tagged }]);
         await waitFor(() => latencies.length === i + 1, 5000, `record ${i}`);
         await sleep(20);
       }

@@ -12,7 +12,16 @@
  * the broker ends as soon as records arrive, and fetches again only after the handler's promise settled.
  */
 import { KiteError, silentLogger, type Logger } from '@kite/common';
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type logCreator as KafkaLogCreator, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  Partitioners,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type logCreator as KafkaLogCreator,
+  type Producer,
+  type RecordMetadata,
+  type TopicMessages,
+} from 'kafkajs';
 import { FetchOffsetOutOfRange, PartitionFetcher, type FetchResult } from './kafka-fetch';
 import { channelName, type ChannelRef, type SubscribeOptions, type Subscription, type Wal, type WalMessage, type WalRecord } from './types';
 
@@ -34,8 +43,13 @@ export interface KafkaWalOptions {
   defaultMaxBatch?: number;
   /** Pause before a subscription retries after a failed fetch or handler. */
   retryDelayMs?: number;
-  /** Attempts of one produce request (connection errors, leader changes), 100 ms to 1 s apart. */
+  /** kafkajs's own attempts of one produce request (leader changes), 100 ms to 1 s apart. */
   sendRetries?: number;
+  /**
+   * How long an append keeps retrying while the brokers are unreachable (a restart) before it fails. Retries resend
+   * the same record batch with the same producer sequence, so the broker drops a copy it already has.
+   */
+  appendTimeoutMs?: number;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   /** kafkajs's own log level (its messages go to `logger`). */
@@ -51,8 +65,9 @@ export const DEFAULT_KAFKA_TAIL_WAIT_MS = 500;
 export const DEFAULT_KAFKA_MAX_FETCH_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_KAFKA_MAX_BATCH = 1000;
 export const DEFAULT_KAFKA_RETRY_DELAY_MS = 200;
-/** About 25 s of retries: rides over a broker restart or a leader election. */
-export const DEFAULT_KAFKA_SEND_RETRIES = 30;
+export const DEFAULT_KAFKA_SEND_RETRIES = 5;
+/** Rides over a broker restart or a controller election; callers see an error after this. */
+export const DEFAULT_KAFKA_APPEND_TIMEOUT_MS = 30_000;
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 /** Record overhead estimate for batching (Kafka's per-record header is a few varints). */
@@ -79,6 +94,17 @@ function checkTopic(topic: string): void {
       `invalid topic name "${topic}": use 1-249 characters from [A-Za-z0-9._-] (Kafka's rule), not "." or ".."`,
     );
   }
+}
+
+/** Whether any error in the chain is one Kafka marks non-retriable (kafkajs sets `retriable` on protocol errors). */
+function isRetriable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const x = e as { name?: string; retriable?: boolean; type?: string; cause?: unknown; originalError?: unknown };
+    if (x.name === 'KafkaJSProtocolError' && x.retriable === false) return false;
+    if (x.type === 'MESSAGE_TOO_LARGE' || x.type === 'RECORD_LIST_TOO_LARGE' || x.type === 'INVALID_RECORD') return false;
+    e = x.cause ?? x.originalError;
+  }
+  return true;
 }
 
 /** kafkajs log lines into our logger. */
@@ -127,6 +153,7 @@ export class KafkaWal implements Wal {
       defaultMaxBatch: options.defaultMaxBatch ?? DEFAULT_KAFKA_MAX_BATCH,
       retryDelayMs: options.retryDelayMs ?? DEFAULT_KAFKA_RETRY_DELAY_MS,
       sendRetries: options.sendRetries ?? DEFAULT_KAFKA_SEND_RETRIES,
+      appendTimeoutMs: options.appendTimeoutMs ?? DEFAULT_KAFKA_APPEND_TIMEOUT_MS,
       connectionTimeoutMs: options.connectionTimeoutMs ?? 3000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       kafkaLogLevel: options.kafkaLogLevel ?? KafkaLogLevel.WARN,
@@ -143,6 +170,7 @@ export class KafkaWal implements Wal {
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
     });
     this.producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner, // unused (every message names its partition); quiets a warning
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -337,12 +365,9 @@ export class KafkaWal implements Wal {
       if (!list) byTopic.set(p.ref.topic, (list = []));
       for (const m of p.messages) list.push({ partition: p.ref.partition, ...(m.key !== undefined ? { key: m.key } : {}), value: m.value });
     }
+    const topicMessages = [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
     try {
-      await this.ready();
-      const results = await this.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages })),
-      });
+      const results = await this.sendWithRetries(topicMessages);
       const base = new Map<string, number>();
       for (const r of results) {
         if (r.baseOffset === undefined) continue;
@@ -365,6 +390,26 @@ export class KafkaWal implements Wal {
       );
       this.log.warn({ err: errorMessage(err), appends: batch.length }, 'Kafka append failed');
       for (const p of batch) p.reject(wrapped);
+    }
+  }
+
+  /**
+   * kafkajs gives up at once when no broker accepts a connection (a broker restarting), so retry here with backoff
+   * until `appendTimeoutMs`; errors Kafka calls non-retriable (a record too large, a bad topic) fail at once.
+   */
+  private async sendWithRetries(topicMessages: TopicMessages[]): Promise<RecordMetadata[]> {
+    const deadline = Date.now() + this.opts.appendTimeoutMs;
+    let delay = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ready();
+        return await this.producer.sendBatch({ acks: -1, topicMessages });
+      } catch (err) {
+        if (this.closed || !isRetriable(err) || Date.now() + delay > deadline) throw err;
+        if (attempt === 1) this.log.warn({ err: errorMessage(err) }, 'Kafka append failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
     }
   }
 
@@ -453,7 +498,10 @@ class KafkaSubscription implements Subscription {
   ) {}
 
   start(onDone: () => void): void {
-    this.running = this.loop().finally(onDone);
+    this.running = this.loop().finally(async () => {
+      await this.fetcher.close(); // again: a fetch racing close() may have reconnected
+      onDone();
+    });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import * as grpc from '@grpc/grpc-js';
+import CircuitBreaker from 'opossum';
 import { KiteError, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import { parseExpr, primaryKeyTerms } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
@@ -10,7 +11,7 @@ import {
   concatBatches, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
   type ChannelCheckpoint, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
-import { counter, histogram } from '@kite/observe';
+import { counter, gauge, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
 import { parseChannel, type Wal } from '@kite/wal';
 import { checkName, collectionSchemaToWire, schemaToFields } from './schema';
@@ -27,6 +28,7 @@ const rowsInserted = counter('kite_proxy_rows_inserted_total', 'rows acknowledge
 const rowsDeleted = counter('kite_proxy_rows_deleted_total', 'rows deleted by Delete and Upsert', ['collection']);
 const searchNq = histogram('kite_proxy_search_nq', 'query vectors per Search request', [], [1, 2, 5, 10, 20, 50, 100, 500, 1000]);
 const searchTopk = histogram('kite_proxy_search_topk', 'limit + offset per Search request', [], [1, 5, 10, 20, 50, 100, 500, 1000, 16384]);
+const breakerState = gauge('kite_proxy_circuit_breaker_state', 'per query node: 0 closed, 1 half-open, 2 open', ['node']);
 const retries = counter('kite_proxy_retries_total', 'reads retried on another replica or after refreshing shard leaders', ['reason']);
 
 let legacyNames: Record<number, string> | undefined;
@@ -58,6 +60,7 @@ export class Proxy {
   readonly meta: MetaCache;
   private coordClient: Client<QueryCoordApi> | undefined;
   private readonly nodes = new Map<string, Client<QueryNodeApi>>();
+  private readonly breakers = new Map<string, CircuitBreaker<[() => Promise<unknown>], unknown>>();
   private readonly leaders = new Map<number, { at: number; replicas: Leader[][] }>();
   private readonly flushTickets = new Map<string, { collectionID: number; ts: bigint }>();
   private server: grpc.Server | undefined;
@@ -104,6 +107,7 @@ export class Proxy {
     const key = `${this.cfg.common.rootPath}/session/querycoord`;
     const snap = await this.store.getPrefix(key);
     await this.store.watchPrefix(key, snap.revision + 1, { onEvents: () => void this.findCoordinator(), onResync: () => void this.findCoordinator() });
+    await this.followLeaders();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': this.cfg.proxy.maxMessageBytes,
       'grpc.max_send_message_length': this.cfg.proxy.maxMessageBytes,
@@ -154,6 +158,7 @@ export class Proxy {
     await this.session?.revoke();
     await new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r()));
     for (const n of this.nodes.values()) n.close();
+    for (const b of this.breakers.values()) b.shutdown();
     this.coordClient?.close();
     await this.meta.close();
   }
@@ -173,6 +178,10 @@ export class Proxy {
   async GetComponentStates(): Promise<any> {
     return { state: { nodeID: String(this.session?.info?.serverID ?? 0), role: 'Proxy', state_code: 'Healthy', extra_info: [] }, subcomponent_states: [], status: OK };
   }
+  async AllocTimestamp(): Promise<any> {
+    return { status: OK, timestamp: (await this.allocTs()).toString() };
+  }
+
   async ListDatabases(): Promise<any> {
     return { status: OK, db_names: ['default'], created_timestamp: ['0'], db_ids: ['1'] };
   }
@@ -422,7 +431,7 @@ export class Proxy {
       ];
       return {
         index_name: i.indexName, indexID: String(i.indexID), params, field_name: i.fieldName,
-        indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows), state: 'Finished',
+        indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows), state: p.pending_segments > 0 ? 'InProgress' : 'Finished',
         index_state_fail_reason: '', pending_index_rows: String(p.total_rows - p.indexed_rows),
       };
     }));
@@ -430,8 +439,9 @@ export class Proxy {
   }
 
   async GetIndexState(r: any): Promise<any> {
-    await this.DescribeIndex(r);
-    return { status: OK, state: 'Finished', fail_reason: '' };
+    const d = await this.DescribeIndex(r);
+    const busy = (d.index_descriptions as { state: string }[]).some((x) => x.state !== 'Finished');
+    return { status: OK, state: busy ? 'InProgress' : 'Finished', fail_reason: '' };
   }
 
   async GetIndexBuildProgress(r: any): Promise<any> {
@@ -645,13 +655,80 @@ export class Proxy {
     if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]: call load_collection first`);
   }
 
+  /**
+   * The partitions a read covers: the named ones, each of which must be loaded, or else every loaded partition
+   * (an empty list means all, when the whole collection is loaded).
+   */
+  private readPartitions(c: CollectionMeta, names: string[] | undefined): number[] {
+    const load = c.load!;
+    const loaded = load.all ? undefined : new Set(load.partitionIDs);
+    if (names && names.length) {
+      return names.map((n) => {
+        const id = this.partitionID(c, n);
+        if (loaded && !loaded.has(id)) throw new KiteError('CollectionNotLoaded', `partition not loaded[partition=${n}]: load it first`);
+        return id;
+      });
+    }
+    return loaded ? [...loaded] : [];
+  }
+
   private async shardLeaders(c: CollectionMeta, refresh: boolean): Promise<Leader[][]> {
     const cached = this.leaders.get(c.collectionID);
-    if (cached && !refresh && Date.now() - cached.at < 3000) return cached.replicas;
+    if (cached && !refresh && Date.now() - cached.at < 30000) return cached.replicas;
     const res = await this.coord().GetShardLeaders({ name: c.name });
     const replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
     this.leaders.set(c.collectionID, { at: Date.now(), replicas });
     return replicas;
+  }
+
+  /** The coordinator publishes shard leaders when they change; the cache takes them at once instead of expiring. */
+  private async followLeaders(): Promise<void> {
+    const prefix = `${this.cfg.common.rootPath}/leaders/`;
+    const put = (k: string, v: string): void => {
+      const replicas = (JSON.parse(v) as { replica_id: number; shards: ShardLeader[] }[]).map((r) => r.shards.map((sh) => ({ ...sh, replica_id: r.replica_id })));
+      this.leaders.set(Number(k.slice(prefix.length)), { at: Date.now(), replicas });
+    };
+    const snap = await this.store.getPrefix(prefix);
+    for (const kv of snap.kvs) put(kv.key, kv.value);
+    await this.store.watchPrefix(prefix, snap.revision + 1, {
+      onEvents: (evs) => {
+        for (const e of evs) {
+          if (e.type === 'put') put(e.kv.key, e.kv.value);
+          else this.leaders.delete(Number(e.key.slice(prefix.length)));
+        }
+      },
+      onResync: (s2) => {
+        this.leaders.clear();
+        for (const kv of s2.kvs) put(kv.key, kv.value);
+      },
+    });
+  }
+
+  /**
+   * A circuit breaker per query node (opossum): after repeated retriable failures it opens and calls to that node
+   * fail at once (the proxy tries another replica), then half-opens to probe. User errors do not count.
+   */
+  private breaker(address: string): CircuitBreaker<[() => Promise<unknown>], unknown> {
+    let b = this.breakers.get(address);
+    if (!b) {
+      b = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
+        timeout: false,
+        errorThresholdPercentage: 50,
+        volumeThreshold: 3,
+        rollingCountTimeout: 10000,
+        resetTimeout: 2000,
+        errorFilter: (err: unknown) => !toKiteError(err).retriable,
+      });
+      b.on('open', () => {
+        breakerState.set({ node: address }, 2);
+        this.log.warn({ node: address }, 'circuit breaker open');
+      });
+      b.on('halfOpen', () => breakerState.set({ node: address }, 1));
+      b.on('close', () => breakerState.set({ node: address }, 0));
+      breakerState.set({ node: address }, 0);
+      this.breakers.set(address, b);
+    }
+    return b;
   }
 
   private node(address: string): Client<QueryNodeApi> {
@@ -674,9 +751,11 @@ export class Proxy {
       for (let i = 0; i < candidates.length; i++) {
         const leader = candidates[(start + i) % candidates.length]!;
         try {
-          return await fn(this.node(leader.address), leader);
+          return (await this.breaker(leader.address).fire(() => fn(this.node(leader.address), leader))) as T;
         } catch (e) {
-          lastErr = toKiteError(e);
+          lastErr = (e as { code?: string }).code === 'EOPENBREAKER'
+            ? new KiteError('NodeOffline', `node ${leader.address} is failing (circuit open)`)
+            : toKiteError(e);
           if (!lastErr.retriable) throw lastErr;
           retries.inc({ reason: lastErr.kind });
         }
@@ -719,7 +798,7 @@ export class Proxy {
       else throw new KiteError('ParameterInvalid', `field ${name} not exist: output_fields must name fields of collection ${c.name}`);
     }
     if (allDyn || dyn.length) cols.add(META);
-    return { columns: [...cols], dynamicKeys: allDyn ? 'all' : dyn, names: [...cols].filter((x) => x !== META).concat(allDyn ? [] : dyn) };
+    return { columns: [...cols], dynamicKeys: allDyn ? 'all' : dyn, names: [...cols].filter((x) => x !== META).concat(allDyn ? [META] : dyn) };
   }
 
   private fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string[], dynamicKeys: string[] | 'all'): any[] {
@@ -768,6 +847,10 @@ export class Proxy {
       if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
       v.copy(vectors, i * dim * 4);
     });
+    const qv = new Float32Array(vectors.buffer, vectors.byteOffset, nq * dim);
+    for (let i = 0; i < qv.length; i++) {
+      if (!Number.isFinite(qv[i]!)) throw new KiteError('ParameterInvalid', `query vector ${Math.floor(i / dim)} holds ${qv[i]}: vector values must be finite numbers`);
+    }
     const filter = (r.dsl ?? '').trim();
     const tparams = templateParams(r.expr_template_values);
     if (filter) {
@@ -777,7 +860,7 @@ export class Proxy {
         throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
       }
     }
-    const partitions = (r.partition_names ?? []).map((p: string) => this.partitionID(c, p));
+    const partitions = this.readPartitions(c, r.partition_names);
     const out = this.outputs(c, r.output_fields ?? [], true);
     // Milvus returns the primary key among the output fields of every hit; the SDKs read the id from there.
     const pkName = c.fields.find((f) => f.isPrimaryKey)!.name;
@@ -876,7 +959,7 @@ export class Proxy {
         throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
       }
     }
-    const partitions = (r.partition_names ?? []).map((p: string) => this.partitionID(c, p));
+    const partitions = this.readPartitions(c, r.partition_names);
     const level = this.consistency(c, r);
     if (countOnly) {
       const res = await this.queryRows(c, filter, [], partitions, 0, true, level, tparams);

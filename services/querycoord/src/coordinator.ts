@@ -42,6 +42,8 @@ export class Coordinator implements QueryCoordApi {
   private readonly replicas = new Map<number, Replica[]>();
   private readonly inflight = new Map<string, number>();
   private readonly synced = new Map<string, string>();
+  private readonly lastPlace = new Map<string, M.SealedPlacement>();
+  private readonly published = new Map<number, string>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private closeSegWatch: (() => Promise<void>) | undefined;
@@ -202,6 +204,7 @@ export class Coordinator implements QueryCoordApi {
     }
     this.checkReleases(new Set(loaded.map((c) => c.collectionID)));
     this.checkIndexes();
+    await this.publishLeaders(loaded);
   }
 
   // ---------------------------------------------------------------- checkers
@@ -251,7 +254,11 @@ export class Coordinator implements QueryCoordApi {
     await this.store.put(replicaKey(this.root, coll), JSON.stringify(reps));
   }
 
-  /** Each replica gets a disjoint set of live query nodes; new nodes join the replica with the fewest. */
+  /**
+   * Each replica gets a disjoint set of live query nodes; new nodes join the replica with the fewest. A stopping
+   * node stays a member (it serves until its work has moved) but gets no new work. A replica left with no node
+   * borrows one from the replica with the most.
+   */
   private async checkReplicas(c: CollectionMeta): Promise<void> {
     const want = c.load!.replicaNumber;
     let reps = this.replicas.get(c.collectionID);
@@ -259,7 +266,9 @@ export class Coordinator implements QueryCoordApi {
       reps = [];
       for (let i = 0; i < want; i++) reps.push({ replicaID: c.collectionID * 10 + i + 1, nodes: [] });
     }
-    const live = new Set([...this.nodes.values()].filter((n) => n.info.role === 'querynode' && !n.info.stopping).map((n) => n.info.serverID));
+    const qns = [...this.nodes.values()].filter((n) => n.info.role === 'querynode');
+    const live = new Set(qns.map((n) => n.info.serverID));
+    const joinable = qns.filter((n) => !n.info.stopping).map((n) => n.info.serverID).sort((a, b) => a - b);
     let changed = false;
     for (const r of reps) {
       const kept = r.nodes.filter((id) => live.has(id));
@@ -269,12 +278,23 @@ export class Coordinator implements QueryCoordApi {
       }
     }
     const used = new Set(reps.flatMap((r) => r.nodes));
-    for (const id of [...live].sort((a, b) => a - b)) {
+    const active = (r: Replica): number => r.nodes.filter((id) => !this.nodes.get(id)?.info.stopping).length;
+    for (const id of joinable) {
       if (used.has(id)) continue;
-      const smallest = reps.reduce((a, b) => (b.nodes.length < a.nodes.length ? b : a));
+      const smallest = reps.reduce((a, b) => (active(b) < active(a) ? b : a));
       smallest.nodes.push(id);
       used.add(id);
       changed = true;
+    }
+    for (const r of reps) {
+      if (active(r) > 0) continue;
+      const donor = reps.reduce((a, b) => (active(b) > active(a) ? b : a));
+      if (active(donor) < 2) continue;
+      const moved = donor.nodes.filter((id) => !this.nodes.get(id)?.info.stopping).pop()!;
+      donor.nodes = donor.nodes.filter((id) => id !== moved);
+      r.nodes.push(moved);
+      changed = true;
+      this.log.warn({ collection: c.name, node: moved, from: donor.replicaID, to: r.replicaID }, 'replica had no node left: borrowed one');
     }
     if (changed || !this.replicas.has(c.collectionID)) await this.saveReplicas(c.collectionID, reps);
   }
@@ -283,43 +303,88 @@ export class Coordinator implements QueryCoordApi {
     return [...(this.segments.get(c.collectionID)?.values() ?? [])].filter((s) => s.numRows > 0);
   }
 
+  /** Replica members that answer distribution pulls (stopping ones included: they still serve). */
   private replicaNodes(r: Replica): NodeState[] {
     return r.nodes.map((id) => this.nodes.get(id)).filter((n): n is NodeState => !!n && n.failures === 0 && !!n.dist && !!n.qn);
   }
 
-  /** Where each segment of the collection is loaded within the replica. */
-  private placement(c: CollectionMeta, r: Replica): Map<number, NodeState> {
-    const out = new Map<number, NodeState>();
-    for (const n of this.replicaNodes(r)) {
-      for (const s of n.dist!.segments) if (s.collection_id === c.collectionID && s.replica_id === r.replicaID) out.set(s.segment_id, n);
+  /** Members that may take new work. */
+  private activeNodes(r: Replica): NodeState[] {
+    return this.replicaNodes(r).filter((n) => !n.info.stopping);
+  }
+
+  /** Where each segment is loaded within the replica, on the given nodes (all nodes holding it). */
+  private holders(c: CollectionMeta, r: Replica, nodes: NodeState[]): Map<number, NodeState[]> {
+    const out = new Map<number, NodeState[]>();
+    for (const n of nodes) {
+      for (const s of n.dist!.segments) {
+        if (s.collection_id !== c.collectionID || s.replica_id !== r.replicaID) continue;
+        out.set(s.segment_id, [...(out.get(s.segment_id) ?? []), n]);
+      }
     }
     return out;
   }
 
+  /** One serving node per segment: an active holder when there is one. */
+  private placement(c: CollectionMeta, r: Replica): Map<number, NodeState> {
+    const out = new Map<number, NodeState>();
+    for (const [seg, ns] of this.holders(c, r, this.replicaNodes(r))) out.set(seg, ns.find((n) => !n.info.stopping) ?? ns[0]!);
+    return out;
+  }
+
+  private rowsOn(n: NodeState): number {
+    return n.dist!.segments.reduce((s, x) => s + x.num_rows, 0);
+  }
+
   private checkSegments(c: CollectionMeta, r: Replica): void {
-    const nodes = this.replicaNodes(r);
-    if (nodes.length === 0) return;
-    const placed = this.placement(c, r);
-    const rows = new Map<number, number>();
-    for (const n of nodes) rows.set(n.info.serverID, n.dist!.segments.reduce((s, x) => s + x.num_rows, 0));
+    const active = this.activeNodes(r);
+    if (active.length === 0) return;
+    const onActive = this.holders(c, r, active);
+    const all = this.holders(c, r, this.replicaNodes(r));
+    const rows = new Map<number, number>(active.map((n) => [n.info.serverID, this.rowsOn(n)]));
+    const lightest = (): NodeState => active.reduce((a, b) => ((rows.get(b.info.serverID) ?? 0) < (rows.get(a.info.serverID) ?? 0) ? b : a));
     const target = this.targetSegments(c);
     const targetIds = new Set(target.map((s) => s.segmentID));
-    for (const s of target) {
-      if (placed.has(s.segmentID)) continue;
-      const dest = nodes.reduce((a, b) => ((rows.get(b.info.serverID) ?? 0) < (rows.get(a.info.serverID) ?? 0) ? b : a));
+    const load = (s: SegmentMeta, dest: NodeState, why: string): void => {
       rows.set(dest.info.serverID, (rows.get(dest.info.serverID) ?? 0) + s.numRows);
-      this.runTask(`load/${r.replicaID}/${s.segmentID}`, () =>
-        dest.qn!.LoadSegments({ collection_id: c.collectionID, replica_id: r.replicaID, segment_ids: [s.segmentID] }, { timeoutMs: 120000 }),
-      );
+      this.runTask(`load/${r.replicaID}/${s.segmentID}`, () => {
+        this.log.info({ segment: s.segmentID, node: dest.info.serverID, replica: r.replicaID, why }, 'loading segment');
+        return dest.qn!.LoadSegments({ collection_id: c.collectionID, replica_id: r.replicaID, segment_ids: [s.segmentID] }, { timeoutMs: 120000 });
+      });
+    };
+    // Lacking segments (new, or on a dead or stopping node) go to the least loaded active node.
+    for (const s of target) if (!onActive.has(s.segmentID)) load(s, lightest(), all.has(s.segmentID) ? 'moving off a stopping node' : 'lacks segment');
+    // Balance: move one segment at a time from the heaviest to the lightest node when the gap is large.
+    if (active.length > 1 && ![...this.inflight.keys()].some((k) => k.startsWith(`load/${r.replicaID}/`))) {
+      const heavy = active.reduce((a, b) => ((rows.get(b.info.serverID) ?? 0) > (rows.get(a.info.serverID) ?? 0) ? b : a));
+      const light = lightest();
+      const gap = (rows.get(heavy.info.serverID) ?? 0) - (rows.get(light.info.serverID) ?? 0);
+      const candidate = heavy.dist!.segments
+        .filter((s) => s.collection_id === c.collectionID && s.replica_id === r.replicaID && (onActive.get(s.segment_id)?.length ?? 0) === 1)
+        .sort((a, b) => a.num_rows - b.num_rows)
+        .find((s) => s.num_rows * 2 <= gap);
+      const meta = candidate && this.segments.get(c.collectionID)?.get(candidate.segment_id);
+      if (meta) load(meta, light, 'balance');
     }
-    for (const n of nodes) {
-      const extra = n.dist!.segments.filter((s) => s.collection_id === c.collectionID && s.replica_id === r.replicaID && !targetIds.has(s.segment_id));
+    // Release copies nobody needs: not in the target, or also served by an active node elsewhere.
+    for (const n of this.replicaNodes(r)) {
+      const extra = n.dist!.segments.filter((s) => {
+        if (s.collection_id !== c.collectionID || s.replica_id !== r.replicaID) return false;
+        if (!targetIds.has(s.segment_id)) return true;
+        const others = (onActive.get(s.segment_id) ?? []).filter((o) => o !== n);
+        return others.length > 0 && (n.info.stopping || this.preferredHolder(others.concat(n), rows) !== n);
+      });
       if (extra.length) {
         this.runTask(`release/${r.replicaID}/${n.info.serverID}/${extra.map((s) => s.segment_id).join(',')}`, () =>
           n.qn!.ReleaseSegments({ collection_id: c.collectionID, replica_id: r.replicaID, segment_ids: extra.map((s) => s.segment_id) }),
         );
       }
     }
+  }
+
+  /** Of several active nodes holding a segment, the one that keeps it: the least loaded. */
+  private preferredHolder(ns: NodeState[], rows: Map<number, number>): NodeState {
+    return ns.filter((n) => !n.info.stopping).reduce((a, b) => ((rows.get(b.info.serverID) ?? 0) < (rows.get(a.info.serverID) ?? 0) ? b : a));
   }
 
   /**
@@ -341,84 +406,115 @@ export class Coordinator implements QueryCoordApi {
     return this.replicaNodes(r).filter((n) => n.dist!.channels.some((ch) => ch.channel === channel && ch.replica_id === r.replicaID));
   }
 
+  private channelOn(n: NodeState, r: Replica, channel: string): M.ChannelDist | undefined {
+    return n.dist!.channels.find((ch) => ch.channel === channel && ch.replica_id === r.replicaID);
+  }
+
   private async checkChannels(c: CollectionMeta, r: Replica): Promise<void> {
-    const nodes = this.replicaNodes(r);
-    if (nodes.length === 0) return;
+    const active = this.activeNodes(r);
+    if (active.length === 0) return;
     const placed = this.placement(c, r);
-    const channels = channelsOf(c);
-    const pendingLoads = this.targetSegments(c).some((s) => !placed.has(s.segmentID));
-    for (const channel of channels) {
+    const count = (n: NodeState): number => n.dist!.channels.length;
+    const lightest = (): NodeState => active.reduce((a, b) => (count(b) < count(a) ? b : a));
+    for (const channel of channelsOf(c)) {
       const ds = this.delegators(c, r, channel);
-      for (const extra of ds.slice(1)) {
-        this.runTask(`unwatch/${r.replicaID}/${channel}/${extra.info.serverID}`, () =>
-          extra.qn!.UnwatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID }),
-        );
+      const activeDs = ds.filter((n) => !n.info.stopping);
+      const serving = activeDs.filter((n) => this.channelOn(n, r, channel)!.serviceable);
+      // Hand-over: once an active delegator serves, others (stopping nodes, balancing leftovers) are unwatched.
+      if (serving.length > 0 && ds.length > 1) {
+        const keep = serving.reduce((a, b) => (count(b) < count(a) ? b : a));
+        for (const extra of ds.filter((n) => n !== keep)) {
+          this.runTask(`unwatch/${r.replicaID}/${channel}/${extra.info.serverID}`, () =>
+            extra.qn!.UnwatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID }),
+          );
+        }
       }
-      if (ds.length > 0) continue;
+      if (activeDs.length > 0) {
+        // Balance delegators: one more on the lightest node when the gap is two or more.
+        const heavyHolder = activeDs[0]!;
+        const light = lightest();
+        if (activeDs.length === 1 && serving.length === 1 && count(heavyHolder) - count(light) >= 2) {
+          this.watch(c, r, channel, light, this.watermark(c, channel, placed), 'balance');
+        }
+        continue;
+      }
       // Start a delegator once the channel's sealed segments are in place, so it replays only what they lack.
       const channelPending = this.targetSegments(c).some((s) => s.channel === channel && !placed.has(s.segmentID));
-      if (channelPending && pendingLoads) continue;
-      const load = (n: NodeState): number => n.dist!.channels.length;
-      const dest = nodes.reduce((a, b) => (load(b) < load(a) ? b : a));
-      const from = this.watermark(c, channel, placed);
-      this.runTask(`watch/${r.replicaID}/${channel}`, () =>
-        dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 }),
-      );
+      if (channelPending && ds.length === 0 && this.targetSegments(c).some((s) => !placed.has(s.segmentID) && this.segmentLoadable(s))) continue;
+      this.watch(c, r, channel, lightest(), this.watermark(c, channel, placed), ds.length ? 'moving off a stopping node' : 'lacks delegator');
     }
   }
 
-  /** Tells each delegator where the channel's sealed segments are and the watermark they cover. */
+  /** Whether a segment can be loaded now (some active node could take it); used to avoid waiting forever. */
+  private segmentLoadable(s: SegmentMeta): boolean {
+    const key = [...this.inflight.keys()].find((k) => k.startsWith('load/') && k.endsWith(`/${s.segmentID}`));
+    return key !== undefined;
+  }
+
+  private watch(c: CollectionMeta, r: Replica, channel: string, dest: NodeState, from: number, why: string): void {
+    this.runTask(`watch/${r.replicaID}/${channel}`, () => {
+      this.log.info({ channel, node: dest.info.serverID, replica: r.replicaID, from, why }, 'starting delegator');
+      return dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 });
+    });
+  }
+
+  /**
+   * Tells each delegator where the channel's sealed segments are and the watermark they cover. A segment whose
+   * node failed keeps its last known place (searches fail over to another replica or retry) until it is loaded
+   * elsewhere: a delegator never silently serves fewer rows, and its watermark never goes back.
+   */
   private checkLeaders(c: CollectionMeta, r: Replica): void {
     const placed = this.placement(c, r);
     for (const channel of channelsOf(c)) {
-      const [leader] = this.delegators(c, r, channel);
-      if (!leader) continue;
-      const sealed: M.SealedPlacement[] = [];
-      for (const s of this.segments.get(c.collectionID)?.values() ?? []) {
-        const n = placed.get(s.segmentID);
-        if (s.channel === channel && n) sealed.push({ segment_id: s.segmentID, node_id: n.info.serverID, address: n.info.address, end_offset: s.endOffset });
+      for (const leader of this.delegators(c, r, channel)) {
+        const reported = this.channelOn(leader, r, channel)!;
+        const sealed: M.SealedPlacement[] = [];
+        for (const s of this.segments.get(c.collectionID)?.values() ?? []) {
+          if (s.channel !== channel || s.numRows === 0) continue;
+          const n = placed.get(s.segmentID);
+          const key = `${r.replicaID}/${s.segmentID}`;
+          if (n) this.lastPlace.set(key, { segment_id: s.segmentID, node_id: n.info.serverID, address: n.info.address, end_offset: s.endOffset });
+          const p = this.lastPlace.get(key);
+          if (p && (n || s.endOffset <= reported.watermark)) sealed.push(p);
+        }
+        sealed.sort((a, b) => a.segment_id - b.segment_id);
+        const watermark = Math.max(this.watermark(c, channel, placed), reported.watermark);
+        const req: M.SyncDistributionRequest = { collection_id: c.collectionID, channel, replica_id: r.replicaID, sealed, watermark };
+        const sig = JSON.stringify(req);
+        const key = `${leader.info.serverID}/${r.replicaID}/${channel}`;
+        if (this.synced.get(key) === sig && reported.watermark === watermark) continue;
+        this.synced.set(key, sig);
+        leader.qn!.SyncDistribution(req).catch((e: unknown) => {
+          this.synced.delete(key);
+          this.log.warn({ channel, err: String(e) }, 'sync distribution failed');
+        });
       }
-      sealed.sort((a, b) => a.segment_id - b.segment_id);
-      const watermark = this.watermark(c, channel, placed);
-      const req: M.SyncDistributionRequest = { collection_id: c.collectionID, channel, replica_id: r.replicaID, sealed, watermark };
-      const sig = JSON.stringify(req);
-      const key = `${leader.info.serverID}/${r.replicaID}/${channel}`;
-      const reported = leader.dist!.channels.find((ch) => ch.channel === channel && ch.replica_id === r.replicaID);
-      if (this.synced.get(key) === sig && reported?.watermark === watermark) continue;
-      this.synced.set(key, sig);
-      leader.qn!.SyncDistribution(req).catch((e: unknown) => {
-        this.synced.delete(key);
-        this.log.warn({ channel, err: String(e) }, 'sync distribution failed');
-      });
     }
   }
 
+  /** Segments and channels on nodes that no loaded collection's replica holds them for are released. */
   private checkReleases(loaded: Set<number>): void {
     for (const n of this.nodes.values()) {
       if (!n.qn || !n.dist || n.failures) continue;
-      const reps = new Map<number, Set<number>>();
+      const member = (coll: number, replica: number): boolean =>
+        loaded.has(coll) && (this.replicas.get(coll) ?? []).some((r) => r.replicaID === replica && r.nodes.includes(n.info.serverID));
+      const byReplica = new Map<number, { coll: number; ids: number[] }>();
       for (const s of n.dist.segments) {
-        const valid = loaded.has(s.collection_id) && (this.replicas.get(s.collection_id) ?? []).some((r) => r.replicaID === s.replica_id && r.nodes.includes(n.info.serverID));
-        if (!valid) {
-          let set = reps.get(s.replica_id);
-          if (!set) reps.set(s.replica_id, (set = new Set()));
-          set.add(s.segment_id);
-          reps.set(s.replica_id, set);
-        }
+        if (member(s.collection_id, s.replica_id)) continue;
+        const e = byReplica.get(s.replica_id) ?? { coll: s.collection_id, ids: [] };
+        e.ids.push(s.segment_id);
+        byReplica.set(s.replica_id, e);
       }
-      for (const [replica, ids] of reps) {
-        const coll = n.dist.segments.find((s) => s.replica_id === replica)!.collection_id;
-        this.runTask(`release/${replica}/${n.info.serverID}/${[...ids].join(',')}`, () =>
-          n.qn!.ReleaseSegments({ collection_id: coll, replica_id: replica, segment_ids: [...ids] }),
+      for (const [replica, { coll, ids }] of byReplica) {
+        this.runTask(`release/${replica}/${n.info.serverID}/${ids.join(',')}`, () =>
+          n.qn!.ReleaseSegments({ collection_id: coll, replica_id: replica, segment_ids: ids }),
         );
       }
       for (const ch of n.dist.channels) {
-        const valid = loaded.has(ch.collection_id) && (this.replicas.get(ch.collection_id) ?? []).some((r) => r.replicaID === ch.replica_id && r.nodes.includes(n.info.serverID));
-        if (!valid) {
-          this.runTask(`unwatch/${ch.replica_id}/${ch.channel}/${n.info.serverID}`, () =>
-            n.qn!.UnwatchChannel({ collection_id: ch.collection_id, channel: ch.channel, replica_id: ch.replica_id }),
-          );
-        }
+        if (member(ch.collection_id, ch.replica_id)) continue;
+        this.runTask(`unwatch/${ch.replica_id}/${ch.channel}/${n.info.serverID}`, () =>
+          n.qn!.UnwatchChannel({ collection_id: ch.collection_id, channel: ch.channel, replica_id: ch.replica_id }),
+        );
       }
     }
   }
@@ -582,18 +678,39 @@ export class Coordinator implements QueryCoordApi {
   async GetShardLeaders(r: M.CollectionNameRequest): Promise<M.ShardLeadersResponse> {
     const c = this.catalog.get(r.name);
     if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
+    return { status: OK_STATUS, replicas: this.leadersOf(c) };
+  }
+
+  /** Each replica's delegators, serviceable ones first; nodes failing their pulls are left out (out of routing). */
+  private leadersOf(c: CollectionMeta): M.ReplicaInfo[] {
     const replicas: M.ReplicaInfo[] = [];
     for (const rep of this.replicas.get(c.collectionID) ?? []) {
       const shards: M.ShardLeader[] = [];
       for (const channel of channelsOf(c)) {
-        for (const n of this.delegators(c, rep, channel)) {
-          const ch = n.dist!.channels.find((x) => x.channel === channel && x.replica_id === rep.replicaID)!;
-          shards.push({ channel, node_id: n.info.serverID, address: n.info.address, serviceable: ch.serviceable });
-        }
+        const ds = this.delegators(c, rep, channel).map((n) => ({ n, ch: this.channelOn(n, rep, channel)! }));
+        ds.sort((a, b) => Number(b.ch.serviceable) - Number(a.ch.serviceable) || Number(a.n.info.stopping) - Number(b.n.info.stopping));
+        for (const { n, ch } of ds) shards.push({ channel, node_id: n.info.serverID, address: n.info.address, serviceable: ch.serviceable });
       }
       replicas.push({ replica_id: rep.replicaID, node_ids: rep.nodes, shards });
     }
-    return { status: OK_STATUS, replicas };
+    return replicas;
+  }
+
+  /** Publishes shard leaders to `<root>/leaders/<collection>` when they change, so proxies are told at once. */
+  private async publishLeaders(loaded: CollectionMeta[]): Promise<void> {
+    const live = new Set<number>();
+    for (const c of loaded) {
+      live.add(c.collectionID);
+      const value = JSON.stringify(this.leadersOf(c));
+      if (this.published.get(c.collectionID) === value) continue;
+      await this.store.put(`${this.root}/leaders/${c.collectionID}`, value);
+      this.published.set(c.collectionID, value);
+    }
+    for (const id of [...this.published.keys()]) {
+      if (live.has(id)) continue;
+      await this.store.delete(`${this.root}/leaders/${id}`);
+      this.published.delete(id);
+    }
   }
 
   async GetIndexProgress(r: M.DropIndexRequest): Promise<M.IndexProgressResponse> {

@@ -93,8 +93,21 @@ export class QueryNode implements M.QueryNodeApi {
     await this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: mark the session `stopping`, wait while the coordinator moves segments and delegators to other
+   * nodes (searches keep being served here meanwhile), then leave. With no other query node there is nowhere to go.
+   */
+  async stop(graceMs = 30000): Promise<void> {
     await this.session?.markStopping().catch(() => undefined);
+    const others = await this.store
+      .getPrefix(`${this.cfg.common.rootPath}/session/querynode-`)
+      .then((r) => r.kvs.map((kv) => JSON.parse(kv.value) as { serverID: number; stopping: boolean }).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
+      .catch(() => 0);
+    const deadline = Date.now() + graceMs;
+    while (others > 0 && (this.segments.size > 0 || this.delegators.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (this.segments.size + this.delegators.size > 0 && others > 0) this.log.warn('graceful stop timed out with work still assigned');
     for (const d of this.delegators.values()) await d.stop();
     for (const s of this.segments.values()) s.free();
     for (const p of this.peers.values()) p.close();

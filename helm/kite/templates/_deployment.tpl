@@ -1,0 +1,253 @@
+{{/*
+One component's Deployment. Every component runs `kite <component> --config /etc/kite/kite.yaml` from the same
+image; what differs comes from its values block. Call with (dict "root" $ "component" "<name>").
+*/}}
+{{- define "kite.deployment" -}}
+{{- $root := .root -}}
+{{- $name := .component -}}
+{{- $c := index $root.Values $name -}}
+{{- $g := $root.Values.global -}}
+{{- $hpa := include "kite.hpaEnabled" . -}}
+{{- $s3Secret := include "kite.s3SecretName" $root -}}
+{{- $podLabels := merge (deepCopy ($c.podLabels | default dict)) ($g.podLabels | default dict) -}}
+{{- $podAnnotations := merge (deepCopy ($c.podAnnotations | default dict)) ($g.podAnnotations | default dict) -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "kite.componentName" . }}
+  labels:
+    {{- include "kite.labels" . | nindent 4 }}
+spec:
+  {{- if not $hpa }}
+  replicas: {{ $c.replicaCount }}
+  {{- end }}
+  {{- with $c.strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "kite.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "kite.labels" . | nindent 8 }}
+        {{- with $podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        # Rolls the pods when the rendered config (or the chart-made S3 Secret) changes.
+        checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+        {{- if and $s3Secret (not $root.Values.externalS3.existingSecret) }}
+        checksum/s3-secret: {{ include (print $root.Template.BasePath "/s3-secret.yaml") $root | sha256sum }}
+        {{- end }}
+        {{- with $podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      {{- with $g.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $g.serviceAccountName }}
+      serviceAccountName: {{ . }}
+      {{- end }}
+      {{- with include "kite.pick" (dict "root" $root "component" $name "key" "podSecurityContext") }}
+      securityContext:
+        {{- . | nindent 8 }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $g.terminationGracePeriodSeconds }}
+      containers:
+        - name: {{ $name }}
+          image: {{ include "kite.image" . | quote }}
+          imagePullPolicy: {{ include "kite.imagePullPolicy" . }}
+          args: [{{ $name | quote }}, "--config", "/etc/kite/kite.yaml"]
+          ports:
+            - name: grpc
+              containerPort: {{ $c.port }}
+              protocol: TCP
+            - name: metrics
+              containerPort: {{ $c.metricsPort }}
+              protocol: TCP
+          env:
+            # Other components reach this pod at its own IP (sessions in etcd carry it); servers bind 0.0.0.0.
+            - name: KITE_COMMON_ADVERTISE_HOST
+              valueFrom:
+                fieldRef:
+                  fieldPath: status.podIP
+            - name: KITE_LOG_LEVEL
+              value: {{ $g.logLevel | quote }}
+            {{- if $s3Secret }}
+            - name: KITE_STORAGE_S3_ACCESS_KEY_ID
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $s3Secret }}
+                  key: {{ ternary $root.Values.externalS3.accessKeyIdKey "access-key-id" (ne $root.Values.externalS3.existingSecret "") }}
+            - name: KITE_STORAGE_S3_SECRET_ACCESS_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $s3Secret }}
+                  key: {{ ternary $root.Values.externalS3.secretAccessKeyKey "secret-access-key" (ne $root.Values.externalS3.existingSecret "") }}
+            {{- end }}
+            {{- with include "kite.extraEnv" . }}
+            {{- . | nindent 12 }}
+            {{- end }}
+          livenessProbe:
+            httpGet:
+              path: {{ $c.probes.livenessPath }}
+              port: metrics
+            {{- toYaml $g.probes.liveness | nindent 12 }}
+          readinessProbe:
+            httpGet:
+              path: {{ $c.probes.readinessPath }}
+              port: metrics
+            {{- toYaml $g.probes.readiness | nindent 12 }}
+          {{- with include "kite.pick" (dict "root" $root "component" $name "key" "resources") }}
+          resources:
+            {{- . | nindent 12 }}
+          {{- end }}
+          {{- with include "kite.pick" (dict "root" $root "component" $name "key" "securityContext") }}
+          securityContext:
+            {{- . | nindent 12 }}
+          {{- end }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/kite
+              readOnly: true
+            - name: data
+              mountPath: /var/lib/kite
+            - name: tmp
+              mountPath: /tmp
+            {{- if eq $root.Values.storage.type "local" }}
+            - name: objects
+              mountPath: {{ $root.Values.storage.local.mountPath }}
+            {{- end }}
+      volumes:
+        - name: config
+          configMap:
+            name: {{ include "kite.fullname" $root }}-config
+        # Scratch only: in a cluster the state lives in etcd, Kafka and object storage.
+        - name: data
+          emptyDir: {}
+        - name: tmp
+          emptyDir: {}
+        {{- if eq $root.Values.storage.type "local" }}
+        - name: objects
+          persistentVolumeClaim:
+            claimName: {{ $root.Values.storage.local.existingClaim }}
+        {{- end }}
+      {{- with include "kite.pick" (dict "root" $root "component" $name "key" "nodeSelector") }}
+      nodeSelector:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- with include "kite.pick" (dict "root" $root "component" $name "key" "tolerations") }}
+      tolerations:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- with include "kite.pick" (dict "root" $root "component" $name "key" "affinity") }}
+      affinity:
+        {{- . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* "true" when the component has an HorizontalPodAutoscaler (proxy and querynode offer one), else empty. */}}
+{{- define "kite.hpaEnabled" -}}
+{{- $c := index .root.Values .component -}}
+{{- if and $c.hpa $c.hpa.enabled -}}
+{{- if not (has .component (list "proxy" "querynode")) -}}
+{{- fail (printf "%s.hpa.enabled: only proxy and querynode scale horizontally by load" .component) -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* One component's Service: grpc and metrics ports; headless unless service.headless is false. */}}
+{{- define "kite.service" -}}
+{{- $root := .root -}}
+{{- $c := index $root.Values .component -}}
+{{- $svc := $c.service | default dict -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "kite.componentName" . }}
+  labels:
+    {{- include "kite.labels" . | nindent 4 }}
+    {{- with $svc.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $svc.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- if $svc.headless }}
+  clusterIP: None
+  {{- else }}
+  type: {{ $svc.type | default "ClusterIP" }}
+  {{- end }}
+  selector:
+    {{- include "kite.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: grpc
+      port: {{ $c.port }}
+      targetPort: grpc
+      protocol: TCP
+    - name: metrics
+      port: {{ $c.metricsPort }}
+      targetPort: metrics
+      protocol: TCP
+{{- end -}}
+
+{{/* One component's HorizontalPodAutoscaler (autoscaling/v2), by CPU and optionally memory utilisation. */}}
+{{- define "kite.hpa" -}}
+{{- $c := index .root.Values .component -}}
+{{- if include "kite.hpaEnabled" . -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "kite.componentName" . }}
+  labels:
+    {{- include "kite.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "kite.componentName" . }}
+  minReplicas: {{ $c.hpa.minReplicas }}
+  maxReplicas: {{ $c.hpa.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $c.hpa.targetCPUUtilizationPercentage }}
+    {{- with $c.hpa.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* global.extraEnv then the component's extraEnv; a component entry replaces a global one of the same name. */}}
+{{- define "kite.extraEnv" -}}
+{{- $c := index .root.Values .component -}}
+{{- $own := list -}}
+{{- range ($c.extraEnv | default list) -}}
+{{- $own = append $own .name -}}
+{{- end -}}
+{{- $env := list -}}
+{{- range (.root.Values.global.extraEnv | default list) -}}
+{{- if not (has .name $own) -}}
+{{- $env = append $env . -}}
+{{- end -}}
+{{- end -}}
+{{- $env = concat $env ($c.extraEnv | default list) -}}
+{{- if $env -}}
+{{- toYaml $env -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,139 @@
+{{/*
+Names and labels shared by every template. Component templates call the "kite.*" defines with
+(dict "root" $ "component" "<name>").
+*/}}
+
+{{- define "kite.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kite.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kite.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The components, in start order. */}}
+{{- define "kite.components" -}}
+querycoord datanode querynode proxy
+{{- end -}}
+
+{{/* Name of one component's objects: <fullname>-<component>. */}}
+{{- define "kite.componentName" -}}
+{{- printf "%s-%s" (include "kite.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: immutable on a Deployment, so only identity. */}}
+{{- define "kite.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kite.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- if .component }}
+component: {{ .component }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels on every object; `component` is empty only for the cluster-wide ones (ConfigMap, Secret, ServiceMonitor). */}}
+{{- define "kite.labels" -}}
+helm.sh/chart: {{ include "kite.chart" .root }}
+{{ include "kite.selectorLabels" . }}
+{{- if not .component }}
+component: cluster
+{{- end }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: kite
+{{- end -}}
+
+{{/* image reference: component image fields override global.image fields; the tag defaults to appVersion. */}}
+{{- define "kite.image" -}}
+{{- $c := index .root.Values .component -}}
+{{- $img := mergeOverwrite (deepCopy .root.Values.global.image) (deepCopy ($c.image | default dict)) -}}
+{{- printf "%s:%s" $img.repository (toString (default .root.Chart.AppVersion $img.tag)) -}}
+{{- end -}}
+
+{{- define "kite.imagePullPolicy" -}}
+{{- $c := index .root.Values .component -}}
+{{- ($c.image | default dict).pullPolicy | default .root.Values.global.image.pullPolicy -}}
+{{- end -}}
+
+{{/*
+A setting where the component's value, when not empty, replaces the global one: prints it as YAML (empty when both
+are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
+*/}}
+{{- define "kite.pick" -}}
+{{- $c := index .root.Values .component -}}
+{{- $v := index $c .key | default (index .root.Values.global .key) -}}
+{{- if $v -}}
+{{- toYaml $v -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the S3 credentials Secret, empty when none is used. */}}
+{{- define "kite.s3SecretName" -}}
+{{- $s3 := .Values.externalS3 -}}
+{{- if ne .Values.storage.type "s3" -}}
+{{- else if $s3.existingSecret -}}
+{{- tpl $s3.existingSecret . -}}
+{{- else if $s3.accessKeyId -}}
+{{- printf "%s-s3" (include "kite.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Kite's config file (packages/common/src/config.ts), rendered from values. */}}
+{{- define "kite.config" -}}
+{{- $root := . -}}
+{{- $v := .Values -}}
+{{- if not (has $v.storage.type (list "s3" "local")) -}}
+{{- fail (printf "storage.type must be s3 or local, not %q" $v.storage.type) -}}
+{{- end -}}
+{{- $etcd := list -}}
+{{- range $v.externalEtcd.endpoints -}}
+{{- $etcd = append $etcd (tpl . $root) -}}
+{{- end -}}
+{{- if not $etcd -}}
+{{- fail "externalEtcd.endpoints is empty: list your etcd client URLs, e.g. http://etcd:2379" -}}
+{{- end -}}
+{{- $kafka := list -}}
+{{- range $v.externalKafka.brokers -}}
+{{- $kafka = append $kafka (tpl . $root) -}}
+{{- end -}}
+{{- if not $kafka -}}
+{{- fail "externalKafka.brokers is empty: list your Kafka bootstrap brokers, e.g. kafka:9092" -}}
+{{- end -}}
+{{- $storage := dict "type" $v.storage.type -}}
+{{- if eq $v.storage.type "s3" -}}
+{{- $s3 := $v.externalS3 -}}
+{{- if not $s3.endpoint -}}
+{{- fail "externalS3.endpoint is empty: set the S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com" -}}
+{{- end -}}
+{{- $_ := set $storage "s3" (dict "endpoint" (tpl $s3.endpoint $root) "bucket" (tpl $s3.bucket $root) "region" $s3.region "forcePathStyle" $s3.forcePathStyle) -}}
+{{- else -}}
+{{- if not $v.storage.local.existingClaim -}}
+{{- fail "storage.type local needs storage.local.existingClaim: a ReadWriteMany PersistentVolumeClaim every component mounts" -}}
+{{- end -}}
+{{- $_ := set $storage "path" $v.storage.local.mountPath -}}
+{{- end -}}
+{{- $cfg := dict
+  "common" (dict "rootPath" $v.config.rootPath "dataDir" "/var/lib/kite" "sessionTtlSeconds" $v.config.sessionTtlSeconds "listenHost" "0.0.0.0")
+  "meta" (dict "type" "etcd" "etcdEndpoints" $etcd)
+  "wal" (dict "type" "kafka" "kafkaBrokers" $kafka)
+  "storage" $storage
+-}}
+{{- range $component := splitList " " (include "kite.components" .) -}}
+{{- $c := index $v $component -}}
+{{- $_ := set $cfg $component (dict "port" $c.port "metricsPort" $c.metricsPort) -}}
+{{- end -}}
+{{- $cfg = mustMergeOverwrite $cfg (deepCopy $v.extraConfig) -}}
+{{- toYaml $cfg -}}
+{{- end -}}

@@ -1,0 +1,176 @@
+"""Starts Kite standalone (`node bin/kite standalone`) for the pymilvus end-to-end tests.
+
+One server per test session, on free 127.0.0.1 ports, with a fresh data directory (kept, with its log file
+`standalone.test.log`, when KITE_KEEP_TEST_DATA is set). It is ready once pymilvus can connect and read the server
+version. The server is stopped at the end of the session, also when tests fail or pytest is interrupted; a watchdog
+shell kills it if pytest itself dies without running its hooks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pymilvus import MilvusClient
+
+REPO = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 90
+STOP_GRACE_S = 15
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-size:].decode("utf-8", "replace")
+
+
+@dataclass
+class KiteServer:
+    process: subprocess.Popen
+    port: int
+    metrics_port: int
+    data_dir: Path
+    log_file: Path
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def _start(data_dir: Path) -> KiteServer:
+    port = _free_port()
+    metrics_port = _free_port()
+    while metrics_port == port:
+        metrics_port = _free_port()
+    log_file = data_dir / "standalone.test.log"
+    cmd = [
+        "node",
+        str(REPO / "bin" / "kite"),
+        "standalone",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+    ]
+    with open(log_file, "ab") as log:
+        log.write(f"[kite-test] starting: {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    # Kills the server's process group if pytest dies without running its hooks.
+    watchdog = (
+        f"while kill -0 {os.getpid()} 2>/dev/null && kill -0 {proc.pid} 2>/dev/null; do sleep 1; done; "
+        f"kill -0 {os.getpid()} 2>/dev/null || kill -KILL -{proc.pid} 2>/dev/null"
+    )
+    subprocess.Popen(
+        ["/bin/sh", "-c", watchdog],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = KiteServer(proc, port, metrics_port, data_dir, log_file)
+    atexit.register(server.stop)
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last_error = "port not open"
+    while time.monotonic() < deadline:
+        if not server.running:
+            raise RuntimeError(
+                f"kite standalone exited with code {proc.returncode} before it was ready\n"
+                f"--- log tail ---\n{_tail(log_file)}"
+            )
+        if _port_open(port):
+            try:
+                probe = MilvusClient(uri=server.uri, timeout=5)
+                try:
+                    if probe.get_server_version():
+                        return server
+                finally:
+                    probe.close()
+            except Exception as err:  # not ready yet: keep polling
+                last_error = str(err)
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(
+        f"kite standalone not ready after {READY_TIMEOUT_S} s ({last_error})\n--- log tail ---\n{_tail(log_file)}"
+    )
+
+
+@pytest.fixture(scope="session")
+def kite_server():
+    data_dir = Path(tempfile.mkdtemp(prefix="kite-pytest-"))
+    server = _start(data_dir)
+    try:
+        yield server
+    finally:
+        alive = server.running
+        server.stop()
+        if not alive:
+            print(f"\nkite standalone died during the session; log tail:\n{_tail(server.log_file)}")
+        if not os.environ.get("KITE_KEEP_TEST_DATA"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def client(kite_server):
+    c = MilvusClient(uri=kite_server.uri, timeout=60)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def collection_name(client):
+    """A fresh collection name; the collection is dropped after the test if it still exists."""
+    name = f"py_{uuid.uuid4().hex[:12]}"
+    yield name
+    try:
+        if client.has_collection(name):
+            client.drop_collection(name)
+    except Exception:
+        pass
