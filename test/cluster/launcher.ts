@@ -57,6 +57,8 @@ export interface CommandResult {
 
 const DEFAULT_UP_TIMEOUT_MS = 240_000;
 const DOWN_TIMEOUT_MS = 120_000;
+/** The signature of the object-store start-up race in a component log (see `start`). */
+const KITE_TMP_RACE = /EEXIST[^\n]*\.kite-tmp/;
 
 function kiteBin(): string {
   return path.join(repoRoot(), 'bin', 'kite');
@@ -156,18 +158,27 @@ export class KiteCluster {
 
   /** `cluster up` on a fresh temporary data directory (or `dataDir`), on a free port for the first proxy. */
   static async start(options: ClusterOptions = {}, dataDir?: string): Promise<KiteCluster> {
-    const dir = dataDir ?? makeTempDir('cluster');
-    const cluster = new KiteCluster(dir, await freePort(), options, dataDir === undefined);
-    hookExit();
-    liveClusters.add(cluster);
-    cluster.startWatchdog();
-    try {
-      await cluster.up();
-    } catch (err) {
-      await cluster.dispose();
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const dir = dataDir ?? makeTempDir('cluster');
+      const cluster = new KiteCluster(dir, await freePort(), options, dataDir === undefined);
+      hookExit();
+      liveClusters.add(cluster);
+      cluster.startWatchdog();
+      try {
+        await cluster.up();
+        return cluster;
+      } catch (err) {
+        await cluster.dispose();
+        // KNOWN SERVER BUG (reported, not fixed here): every process opens the shared local object store, and
+        // LocalObjectStore.open() does rm + mkdir of <objects>/.kite-tmp, so two processes starting together can
+        // fail with EEXIST and `cluster up` aborts. Retry once on a fresh directory, loudly; remove when fixed.
+        if (attempt === 1 && dataDir === undefined && KITE_TMP_RACE.test((err as Error).message)) {
+          console.warn(`[cluster] cluster up hit the .kite-tmp EEXIST start-up race (known bug); retrying once:\n${(err as Error).message.split('\n')[0]}`);
+          continue;
+        }
+        throw err;
+      }
     }
-    return cluster;
   }
 
   /** `127.0.0.1:<port>` of the first proxy, what MilvusClient takes. */

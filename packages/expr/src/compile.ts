@@ -587,7 +587,7 @@ function compileIn(av: Val, values: Lit[]): PredFn {
   const tableLo = ints.length > 0 ? Math.min(...ints) : 0;
   const span = ints.length > 0 ? Math.max(...ints) - tableLo + 1 : 0;
   let table: Uint8Array | undefined;
-  if (ints.length > SMALL_LIST && span <= 1 << 16) {
+  if (ints.length > 1 && ints.length === uniqueNums.length && span <= 1 << 16) {
     table = new Uint8Array(span);
     for (const x of ints) table[x - tableLo] = 1;
   }
@@ -605,8 +605,8 @@ function compileIn(av: Val, values: Lit[]): PredFn {
     };
     switch (a.k) {
       case 'num':
-        if (uniqueNums.length <= SMALL_LIST) orEach(uniqueNums, (c, out) => cmpVecConst('==', a.d, c, n, out));
-        else if (table !== undefined && !(a.d instanceof Float32Array || a.d instanceof Float64Array)) inTable(a.d, tableLo, table, n, t);
+        if (table !== undefined && !(a.d instanceof Float32Array || a.d instanceof Float64Array)) inTable(a.d, tableLo, table, n, t);
+        else if (uniqueNums.length <= SMALL_LIST) orEach(uniqueNums, (c, out) => cmpVecConst('==', a.d, c, n, out));
         else bitsFromTest(a.d, (x: number) => numSet.has(x), n, t);
         break;
       case 'i64':

@@ -13,6 +13,8 @@
 
 #include "core.h"
 
+extern "C" int openblas_get_num_threads(void);  // libopenblas, linked for faiss's BLAS/LAPACK
+
 namespace {
 
 using kite::CodedError;
@@ -480,6 +482,7 @@ Napi::Value getThreads(const Napi::CallbackInfo& info) {
   o.Set("search", kite::threadConfig().search.load());
   o.Set("build", kite::threadConfig().build.load());
   o.Set("hardware", kite::hardwareThreads());
+  o.Set("blas", openblas_get_num_threads());
   return o;
 }
 

@@ -33,16 +33,35 @@ export interface NativeAddon {
     deserialize(indexType: string, metric: string, dim: number, params: NativeParams, buf: Uint8Array, offset: number): Promise<NativeIndex>;
   };
   setThreads(search: number, build: number): void;
-  getThreads(): { search: number; build: number; hardware: number };
+  getThreads(): { search: number; build: number; hardware: number; blas: number };
 }
 
 /** Where the addon is expected; src/ and dist/ both sit one level below the package root. */
 export const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'kite_faiss.node');
 
+/**
+ * Read once by libgomp and OpenBLAS when the addon loads them; applied only where the environment does not set them.
+ * - OMP_WAIT_POLICY=PASSIVE: idle OpenMP workers sleep instead of spinning. Spinning workers take CPU from the event
+ *   loop and from other pool threads; on a loaded 2-core machine faiss's k-means ran several times slower with them.
+ * - OPENBLAS_NUM_THREADS=1: one BLAS call, one thread. Parallelism comes from the libuv pool (searches) and faiss's
+ *   OpenMP loops (training); OpenBLAS's own spinning threads on top of those oversubscribe the cores.
+ */
+export const NATIVE_ENV_DEFAULTS: Readonly<Record<string, string>> = {
+  OMP_WAIT_POLICY: 'PASSIVE',
+  OPENBLAS_NUM_THREADS: '1',
+};
+
 let addon: NativeAddon | undefined;
 
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
+  const applied: string[] = [];
+  for (const [name, value] of Object.entries(NATIVE_ENV_DEFAULTS)) {
+    if (process.env[name] === undefined) {
+      process.env[name] = value;
+      applied.push(name);
+    }
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(ADDON_PATH) as NativeAddon;
@@ -52,6 +71,9 @@ export function loadAddon(): NativeAddon {
       `cannot load the faiss addon at ${ADDON_PATH} (${(e as Error).message}); ` +
         'build it with `pnpm --filter @kite/faiss run build:native` (needs libfaiss-dev, libopenblas-dev, g++)',
     );
+  } finally {
+    // The libraries have read them; do not pass them on to child processes.
+    for (const name of applied) delete process.env[name];
   }
   return addon;
 }

@@ -19,6 +19,8 @@ interface Case {
   params: IndexParams;
   search: SearchOptions;
   minRecall: number;
+  /** Rows to train on (all by default). */
+  trainRows?: number;
 }
 
 const CASES: Case[] = [
@@ -26,8 +28,9 @@ const CASES: Case[] = [
   { type: 'HNSW', params: { M: 16, efConstruction: 100 }, search: { ef: 64 }, minRecall: 0.95 },
   { type: 'IVF_FLAT', params: { nlist: 64 }, search: { nprobe: 16 }, minRecall: 0.95 },
   { type: 'IVF_SQ8', params: { nlist: 64 }, search: { nprobe: 16 }, minRecall: 0.95 },
-  // 4 dimensions per 8-bit code: product quantization loses accuracy by design; this bound catches breakage.
-  { type: 'IVF_PQ', params: { nlist: 64, m: 32, nbits: 8 }, search: { nprobe: 16 }, minRecall: 0.7 },
+  // Product quantization (here 2 dimensions per 8-bit code) loses accuracy by design; measured 0.86 (L2), 0.73 (IP),
+  // 0.72 (COSINE), so this bound catches breakage. Trained on 3000 rows: faiss's PQ k-means is slow at tiny dims.
+  { type: 'IVF_PQ', params: { nlist: 64, m: 32, nbits: 8 }, search: { nprobe: 16 }, minRecall: 0.65, trainRows: 3000 },
 ];
 const METRICS: MetricType[] = ['L2', 'IP', 'COSINE'];
 
@@ -45,11 +48,11 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-describe.each(CASES)('$type', ({ type, params, search, minRecall }) => {
+describe.each(CASES)('$type', ({ type, params, search, minRecall, trainRows }) => {
   test.each(METRICS)(`%s recall@${K} >= ${minRecall}`, async (metric) => {
     const index = VectorIndex.create({ indexType: type, metric, dim: DIM, params });
     try {
-      await index.train(base);
+      await index.train(trainRows ? base.subarray(0, trainRows * DIM) : base);
       expect(index.isTrained).toBe(true);
       await index.add(base, ids);
       expect(index.ntotal).toBe(N);

@@ -25,16 +25,23 @@ export function searchParallelism(): number {
   return parallelism;
 }
 
-/** Reads the thread settings and the number of cores faiss sees. */
-export function getThreadSettings(): ThreadSettings & { hardwareThreads: number } {
+/** Reads the thread settings, the number of cores faiss sees and OpenBLAS's thread count (see native.ts). */
+export function getThreadSettings(): ThreadSettings & { hardwareThreads: number; blasThreads: number } {
   const t = loadAddon().getThreads();
-  return { searchThreads: t.search, buildThreads: t.build, searchParallelism: parallelism, hardwareThreads: t.hardware };
+  return {
+    searchThreads: t.search, buildThreads: t.build, searchParallelism: parallelism, hardwareThreads: t.hardware,
+    blasThreads: t.blas,
+  };
 }
 
 /** Changes the thread settings used by later calls (process-wide). */
 export function setThreadSettings(s: Partial<ThreadSettings>): void {
   const cur = getThreadSettings();
-  const next = { ...cur, ...s };
+  const next = {
+    searchThreads: s.searchThreads ?? cur.searchThreads,
+    buildThreads: s.buildThreads ?? cur.buildThreads,
+    searchParallelism: s.searchParallelism ?? cur.searchParallelism,
+  };
   const check = (name: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min || v > 1024) {
       throw new FaissError('ERR_FAISS_BAD_PARAM', `${name} must be an integer in [${min}, 1024], got ${String(v)}`);

@@ -78,3 +78,34 @@ export async function startHttp(host: string, port: number, checks: HealthChecks
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * Wraps every async method of a backend so its latency and failures are measured:
+ * `<metric>_duration_seconds{op}` and `<metric>_failures_total{op}`. Used for the meta store and object store.
+ */
+export function timed<T extends object>(target: T, metric: string, help: string): T {
+  const dur = histogram(`${metric}_duration_seconds`, `${help} latency`, ['op']);
+  const fails = counter(`${metric}_failures_total`, `${help} failures`, ['op']);
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return (...args: unknown[]) => {
+        const out = (value as (...a: unknown[]) => unknown).apply(obj, args);
+        if (!(out instanceof Promise)) return out;
+        const end = dur.startTimer({ op: prop });
+        return out.then(
+          (v) => {
+            end();
+            return v;
+          },
+          (e: unknown) => {
+            end();
+            fails.inc({ op: prop });
+            throw e;
+          },
+        );
+      };
+    },
+  });
+}

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KiteError, toKiteError, type ErrorKind } from '@kite/common';
+import { counter, histogram } from '@kite/observe';
 import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
 
 /** Repo's proto/ directory, found from this file in src/ (jest) or dist/ (built). */
@@ -76,14 +77,27 @@ export function fromStatus(s: Status | undefined): KiteError | undefined {
 /** Registers `impl` on `server`: a thrown error becomes the response's status, never a crashed call. */
 export function addService<S extends ServiceName>(server: grpc.Server, name: S, impl: ApiOf[S]): void {
   const ctor = serviceCtor(name);
+  const component = name.toLowerCase();
+  const requests = counter(`kite_${component}_requests_total`, `${name} internal RPCs by method and status code`, ['method', 'status']);
+  const latency = histogram(`kite_${component}_request_duration_seconds`, `${name} internal RPC latency`, ['method']);
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(ctor.service)) {
     const fn = (impl as unknown as Record<string, (req: unknown) => Promise<unknown>>)[method];
     if (typeof fn !== 'function') continue;
     handlers[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const end = latency.startTimer({ method });
       fn.call(impl, call.request).then(
-        (res) => cb(null, res),
-        (err: unknown) => cb(null, { status: toStatus(err) }),
+        (res) => {
+          end();
+          requests.inc({ method, status: '0' });
+          cb(null, res);
+        },
+        (err: unknown) => {
+          end();
+          const status = toStatus(err);
+          requests.inc({ method, status: String(status.code) });
+          cb(null, { status });
+        },
       );
     };
   }

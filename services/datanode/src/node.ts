@@ -11,6 +11,14 @@ import {
 import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, Session } from '@kite/session';
+import { counter, gauge, histogram } from '@kite/observe';
+
+const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
+const flushedRows = counter('kite_datanode_rows_flushed_total', 'rows flushed to object storage', []);
+const flushDuration = histogram('kite_datanode_flush_duration_seconds', 'sealing one segment: columns, delete log, indexes, commit', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
+const indexDuration = histogram('kite_datanode_index_build_duration_seconds', 'building one segment index', ['index_type'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
+const bufferedRows = gauge('kite_datanode_buffered_rows', 'rows consumed but not yet flushed', ['channel']);
+const channelsGauge = gauge('kite_datanode_channels', 'channels this data node consumes');
 
 /** Builds one index file for a segment's vector column; segments too small to train an IVF index get none (exact search). */
 export async function buildIndex(idx: IndexMeta, vectors: Extract<Column, { kind: 'vector' }>): Promise<Buffer | undefined> {
@@ -94,6 +102,7 @@ class ChannelWriter {
         this.inserts.push(m.batch);
         this.rows += m.batch.numRows;
         this.lastInsertAt = Date.now();
+        bufferedRows.set({ channel: this.channel }, this.rows);
         if (this.rows >= this.dn.cfg.datanode.segmentMaxRows) await this.requestSeal();
       } else if (m.type === 'delete') {
         this.deletes.push(m.batch);
@@ -116,6 +125,7 @@ class ChannelWriter {
     const endOffset = this.consumed;
     const endTs = this.lastTs;
     if (endOffset === this.start) return;
+    const endTimer = flushDuration.startTimer();
     const inserts = this.inserts.slice();
     const deletes = this.deletes.slice();
     const c = this.dn.meta.byID(this.collectionID);
@@ -162,6 +172,10 @@ class ChannelWriter {
     this.inserts = this.inserts.slice(inserts.length);
     this.deletes = this.deletes.slice(deletes.length);
     this.rows -= data?.numRows ?? 0;
+    endTimer();
+    flushed.inc();
+    flushedRows.inc(seg.numRows);
+    bufferedRows.set({ channel: this.channel }, this.rows);
     this.start = endOffset;
     this.dn.log.info({ channel: this.channel, segment: segID, rows: seg.numRows, deletes: seg.numDeletes, endOffset }, 'segment flushed');
   }
@@ -260,7 +274,9 @@ export class DataNode implements M.DataNodeApi {
       const col = data.columns.get(idx.fieldName);
       if (!col || col.kind !== 'vector') continue;
       const t0 = Date.now();
+      const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
       const buf = await buildIndex(idx, col);
+      endIndex();
       const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.faiss` : '';
       if (buf) await this.objects.put(key, buf);
       out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });
@@ -288,6 +304,7 @@ export class DataNode implements M.DataNodeApi {
   }
 
   async GetDistribution(): Promise<M.DistributionResponse> {
+    channelsGauge.set(this.writers.size);
     return {
       status: OK_STATUS,
       node_id: this.session?.info?.serverID ?? 0,

@@ -4,7 +4,9 @@ import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
 import { LocalObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
+import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
+import { MeteredWal } from './metered-wal';
 
 export interface Backends {
   store: MetaStore;
@@ -21,15 +23,15 @@ export async function openBackends(cfg: KiteConfig, log: Logger): Promise<Backen
     cfg.meta.type === 'etcd'
       ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
       : await EmbeddedMetaStore.open(path.join(dir, 'meta'));
-  const wal: Wal = cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await EmbeddedWal.open(path.join(dir, 'wal'));
+  const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await EmbeddedWal.open(path.join(dir, 'wal')));
   if (cfg.storage.type === 's3') {
     throw new KiteError('ParameterInvalid', 'storage.type "s3" is not served by this build yet; use storage.type "local" (a shared directory)');
   }
   const objects: ObjectStore = await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
   return {
-    store,
+    store: timed(store, 'kite_metastore_request', 'meta store requests'),
     wal,
-    objects,
+    objects: timed(objects, 'kite_objectstore_request', 'object store requests'),
     async close() {
       await objects.close();
       await wal.close();

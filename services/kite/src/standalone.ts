@@ -1,14 +1,11 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, type KiteConfig, type Logger } from '@kite/common';
-import { EmbeddedMetaStore } from '@kite/metastore';
-import { LocalObjectStore } from '@kite/objectstore';
-import { EmbeddedWal } from '@kite/wal';
 import { Proxy } from '@kite/proxy';
 import { QueryCoordServer } from '@kite/querycoord';
 import { QueryNode } from '@kite/querynode';
 import { DataNode } from '@kite/datanode';
 import { startHttp } from '@kite/observe';
+import { openBackends } from './backends';
 
 export interface Standalone {
   port: number;
@@ -21,10 +18,7 @@ export interface Standalone {
  */
 export async function startStandalone(cfg: KiteConfig, log: Logger = createLogger({ role: 'standalone' })): Promise<Standalone> {
   const dir = path.resolve(cfg.common.dataDir);
-  fs.mkdirSync(dir, { recursive: true });
-  const store = await EmbeddedMetaStore.open(path.join(dir, 'meta'));
-  const wal = await EmbeddedWal.open(path.join(dir, 'wal'));
-  const objects = await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+  const { store, wal, objects, close } = await openBackends(cfg, log);
   const coord = new QueryCoordServer(cfg, store, wal, objects, log.child({ component: 'querycoord' }));
   await coord.start(0);
   const dn = new DataNode(cfg, store, wal, objects, log.child({ component: 'datanode' }));
@@ -43,9 +37,7 @@ export async function startStandalone(cfg: KiteConfig, log: Logger = createLogge
       await qn.stop();
       await dn.stop();
       await coord.stop();
-      await objects.close();
-      await wal.close();
-      await store.close();
+      await close();
     },
   };
 }

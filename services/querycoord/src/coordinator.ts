@@ -6,7 +6,16 @@ import { channelsOf, keys, type CollectionMeta, type SegmentMeta, type ChannelCh
 import { connect, OK_STATUS, type Client, type DataNodeApi, type DistributionResponse, type QueryCoordApi, type QueryNodeApi } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
+import { counter, gauge, histogram } from '@kite/observe';
 import { Catalog } from './catalog';
+
+const tasksInflight = gauge('kite_querycoord_tasks_inflight', 'tasks the scheduler is running or waiting to see take effect');
+const taskOutcomes = counter('kite_querycoord_tasks_total', 'tasks run, by type and outcome', ['type', 'outcome']);
+const sessionsGauge = gauge('kite_querycoord_sessions', 'node sessions by role and state (alive, suspect, stopping)', ['role', 'state']);
+const nodeEvents = counter('kite_querycoord_node_events_total', 'node lifecycle events: joined, suspect (failed pull), recovered, down (session gone)', ['role', 'event']);
+const loadProgress = gauge('kite_querycoord_load_progress_percent', 'load progress of each loaded collection', ['collection']);
+const segmentsGauge = gauge('kite_querycoord_segments', 'flushed segments of loaded collections, by serving state', ['collection', 'state']);
+const tickDuration = histogram('kite_querycoord_reconcile_duration_seconds', 'one reconcile pass (pull, check, schedule)');
 import { IdAllocator, Tso } from './tso';
 
 interface NodeState {
@@ -120,6 +129,7 @@ export class Coordinator implements QueryCoordApi {
     else n.dn = connect('DataNode', s.address, 10000);
     this.nodes.set(s.serverID, n);
     this.log.info({ node: s.serverID, role: s.role, address: s.address }, 'node joined');
+    nodeEvents.inc({ role: s.role, event: 'joined' });
     this.trigger();
   }
 
@@ -139,6 +149,7 @@ export class Coordinator implements QueryCoordApi {
       if (changed) void this.saveReplicas(coll, reps);
     }
     this.log.warn({ node: s.serverID, role: s.role }, 'node session gone; reassigning its work');
+    nodeEvents.inc({ role: s.role, event: 'down' });
     this.trigger();
   }
 
@@ -165,11 +176,13 @@ export class Coordinator implements QueryCoordApi {
         try {
           const api = n.qn ?? n.dn!;
           n.dist = await api.GetDistribution({}, { timeoutMs: 3000 });
+          if (n.failures > 0) nodeEvents.inc({ role: n.info.role, event: 'recovered' });
           n.failures = 0;
           const cur = this.view.get(n.info.role, n.info.serverID);
           if (cur) n.info = cur;
         } catch (e) {
           n.failures++;
+          if (n.failures === 1) nodeEvents.inc({ role: n.info.role, event: 'suspect' });
           if (n.failures === 1) this.log.warn({ node: n.info.serverID, err: String(e) }, 'distribution pull failed; node out of routing');
         }
       }),
@@ -181,9 +194,14 @@ export class Coordinator implements QueryCoordApi {
     const started = this.inflight.get(key);
     if (started !== undefined && Date.now() - started < retryMs) return;
     this.inflight.set(key, Date.now());
+    const type = key.slice(0, key.indexOf('/'));
     fn().then(
-      () => this.trigger(),
+      () => {
+        taskOutcomes.inc({ type, outcome: 'ok' });
+        this.trigger();
+      },
       (e: unknown) => {
+        taskOutcomes.inc({ type, outcome: 'failed' });
         this.log.warn({ task: key, err: String(e) }, 'task failed');
         this.inflight.delete(key);
       },
@@ -191,6 +209,40 @@ export class Coordinator implements QueryCoordApi {
   }
 
   private async tick(): Promise<void> {
+    const end = tickDuration.startTimer();
+    try {
+      await this.reconcile();
+    } finally {
+      end();
+    }
+    this.observe();
+  }
+
+  /** Gauges that describe the cluster as the coordinator sees it after a pass. */
+  private observe(): void {
+    // Tasks whose effect showed up long ago are forgotten so the gauge counts what is pending.
+    for (const [k, t] of this.inflight) if (Date.now() - t > 600000) this.inflight.delete(k);
+    tasksInflight.set(this.inflight.size);
+    sessionsGauge.reset();
+    for (const n of this.nodes.values()) {
+      const state = n.info.stopping ? 'stopping' : n.failures > 0 ? 'suspect' : 'alive';
+      sessionsGauge.inc({ role: n.info.role, state });
+    }
+    loadProgress.reset();
+    segmentsGauge.reset();
+    for (const c of this.catalog.all()) {
+      if (!c.load) continue;
+      const info = this.loadInfo(c);
+      loadProgress.set({ collection: c.name }, info.progress);
+      const reps = this.replicas.get(c.collectionID) ?? [];
+      const target = this.targetSegments(c);
+      const served = target.filter((s) => reps.every((r) => this.placement(c, r).has(s.segmentID))).length;
+      segmentsGauge.set({ collection: c.name, state: 'served' }, served);
+      segmentsGauge.set({ collection: c.name, state: 'pending' }, target.length - served);
+    }
+  }
+
+  private async reconcile(): Promise<void> {
     await this.pull();
     await this.checkDataChannels();
     const loaded = this.catalog.all().filter((c) => c.load);
@@ -648,7 +700,10 @@ export class Coordinator implements QueryCoordApi {
   }
 
   async GetLoadInfo(r: M.CollectionNameRequest): Promise<M.LoadInfoResponse> {
-    const c = this.catalog.get(r.name);
+    return this.loadInfo(this.catalog.get(r.name));
+  }
+
+  private loadInfo(c: CollectionMeta): M.LoadInfoResponse {
     if (!c.load) return { status: OK_STATUS, state: 'NotLoad', progress: 0, replica_number: 0, loaded_partition_ids: [] };
     const reps = this.replicas.get(c.collectionID) ?? [];
     const target = this.targetSegments(c);
@@ -658,7 +713,14 @@ export class Coordinator implements QueryCoordApi {
     for (const r2 of reps) {
       const placed = this.placement(c, r2);
       total += target.length + channels.length;
-      done += target.filter((s) => placed.has(s.segmentID)).length;
+      // A segment not loaded yet still counts as served while a serviceable delegator holds its rows as growing
+      // data (its watermark is at or below the segment's start and it consumed past the segment's end).
+      const growing = (seg: SegmentMeta): boolean =>
+        this.delegators(c, r2, seg.channel).some((n) => {
+          const ch = this.channelOn(n, r2, seg.channel)!;
+          return ch.serviceable && ch.watermark <= seg.startOffset && ch.consumed_offset >= seg.endOffset;
+        });
+      done += target.filter((s) => placed.has(s.segmentID) || growing(s)).length;
       for (const ch of channels) {
         if (this.delegators(c, r2, ch).some((n) => n.dist!.channels.some((x) => x.channel === ch && x.replica_id === r2.replicaID && x.serviceable))) done++;
       }

@@ -10,7 +10,13 @@ import {
 import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, Session } from '@kite/session';
+import { gauge, histogram } from '@kite/observe';
 import { DeleteSet, querySource, searchSource, type Filters, type SearchSpec } from './exec';
+
+const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
+const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
+const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by state (serviceable, replaying)', ['state']);
+const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 import { Delegator } from './delegator';
 import { SealedSegment } from './segments';
 
@@ -171,7 +177,9 @@ export class QueryNode implements M.QueryNodeApi {
         meta = JSON.parse(kv.value) as SegmentMeta;
       }
       try {
+        const end = loadDuration.startTimer();
         const seg = await SealedSegment.load(meta, r.replica_id, c, this.objects);
+        end();
         this.segments.set(id, seg);
       } catch (e) {
         throw new KiteError('SegmentLoadFailed', `segment ${id} failed to load: ${(e as Error).message}`, { cause: e });
@@ -198,7 +206,18 @@ export class QueryNode implements M.QueryNodeApi {
     return { status: OK_STATUS };
   }
 
+  private observe(): void {
+    segmentsGauge.set({ state: 'sealed' }, this.segments.size);
+    segmentsGauge.set({ state: 'growing' }, this.delegators.size);
+    rowsGauge.set({ state: 'sealed' }, [...this.segments.values()].reduce((s, x) => s + x.meta.numRows, 0));
+    rowsGauge.set({ state: 'growing' }, [...this.delegators.values()].reduce((s, d) => s + d.growing.numRows, 0));
+    const ds = [...this.delegators.values()];
+    delegatorsGauge.set({ state: 'serviceable' }, ds.filter((d) => d.serviceable).length);
+    delegatorsGauge.set({ state: 'replaying' }, ds.filter((d) => !d.serviceable).length);
+  }
+
   async GetDistribution(): Promise<M.DistributionResponse> {
+    this.observe();
     return {
       status: OK_STATUS,
       node_id: this.nodeID,

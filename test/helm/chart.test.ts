@@ -1,0 +1,316 @@
+/**
+ * The Helm chart (helm/kite), checked with the real Helm CLI: `helm lint --strict` and `helm template` with each
+ * values file in helm/kite/ci, then structural assertions on the rendered objects, and the rendered config file
+ * loaded by Kite's own loader. No Kubernetes API server is involved (none runs here). Needs helm in .cache/bin
+ * (scripts/install-helm.sh; `make setup` runs it): the suite fails, not skips, without it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { loadConfig, type KiteConfig } from '@kite/common';
+import { configEnvNames, unknownConfigKeys, unknownKiteEnv } from './config-keys';
+import {
+  CHART,
+  HELM,
+  HelmError,
+  helm,
+  pinnedHelmVersion,
+  template,
+  type ConfigMap,
+  type Container,
+  type Deployment,
+  type Hpa,
+  type Rendered,
+  type Secret,
+  type Service,
+  type ServiceMonitor,
+} from './helm';
+
+jest.setTimeout(60_000);
+
+const RELEASE = 'kite-test';
+const COMPONENTS = ['proxy', 'querycoord', 'querynode', 'datanode'] as const;
+type Component = (typeof COMPONENTS)[number];
+const CI = (name: string): string => path.join(CHART, 'ci', `${name}-values.yaml`);
+const VALUES_FILES = ['default', 'external', 'scale'] as const;
+
+let tmp: string;
+const renders = new Map<string, Rendered>();
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kite-helm-'));
+  // Render every values file once, in parallel; the tests below read these.
+  await Promise.all(VALUES_FILES.map(async (v) => renders.set(v, await template(CHART, { release: RELEASE, values: [CI(v)] }))));
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function render(v: (typeof VALUES_FILES)[number]): Rendered {
+  const r = renders.get(v);
+  if (!r) throw new Error(`no render for ${v}`);
+  return r;
+}
+
+const name = (c: Component): string => `${RELEASE}-kite-${c}`;
+const container = (d: Deployment): Container => {
+  expect(d.spec.template.spec.containers).toHaveLength(1);
+  return d.spec.template.spec.containers[0] as Container;
+};
+const envOf = (c: Container, n: string) => (c.env ?? []).filter((e) => e.name === n);
+
+/** The rendered kite.yaml: parsed, checked for unknown keys, and loaded by Kite with the pod's KITE_* values. */
+function kiteConfig(r: Rendered, podEnv: Record<string, string> = {}): { raw: Record<string, unknown>; cfg: KiteConfig } {
+  const cm = r.one<ConfigMap>('ConfigMap', `${RELEASE}-kite-config`);
+  const text = cm.data['kite.yaml'];
+  if (text === undefined) throw new Error('the ConfigMap has no kite.yaml');
+  const raw = YAML.parse(text) as Record<string, unknown>;
+  expect(unknownConfigKeys(raw)).toEqual([]);
+  const file = path.join(tmp, `kite-${Math.random().toString(36).slice(2)}.yaml`);
+  fs.writeFileSync(file, text);
+  return { raw, cfg: loadConfig({ file, env: podEnv }) };
+}
+
+describe('helm', () => {
+  it('is the pinned version', async () => {
+    expect(fs.existsSync(HELM)).toBe(true);
+    const version = (await helm(['version', '--template', '{{.Version}}'])).trim();
+    expect(version).toBe(pinnedHelmVersion());
+  });
+});
+
+describe.each(VALUES_FILES)('helm/kite with ci/%s-values.yaml', (values) => {
+  it('passes helm lint --strict', async () => {
+    const out = await helm(['lint', CHART, '--strict', '--values', CI(values)]);
+    expect(out).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('labels every object with the chart, the release and a component', () => {
+    const r = render(values);
+    expect(r.objects.length).toBeGreaterThan(8);
+    for (const o of r.objects) {
+      const labels = o.metadata.labels ?? {};
+      expect([`${o.kind}/${o.metadata.name}`, labels['app.kubernetes.io/instance']]).toEqual([`${o.kind}/${o.metadata.name}`, RELEASE]);
+      expect(labels['app.kubernetes.io/name']).toBe('kite');
+      expect(labels.component).toMatch(/^(proxy|querycoord|querynode|datanode|cluster)$/);
+    }
+  });
+
+  it('renders a config file that Kite loads, for a cluster in Kubernetes', () => {
+    const { cfg } = kiteConfig(render(values), { KITE_COMMON_ADVERTISE_HOST: '10.1.2.3' });
+    expect(cfg.common.listenHost).toBe('0.0.0.0');
+    expect(cfg.common.advertiseHost).toBe('10.1.2.3');
+    expect(cfg.meta.type).toBe('etcd');
+    expect(cfg.wal.type).toBe('kafka');
+    expect(cfg.storage.type).toBe('s3');
+  });
+
+  it.each(COMPONENTS)('runs %s with probes on its metrics port, the config mount, the checksum and resources', (c) => {
+    const r = render(values);
+    const { cfg } = kiteConfig(r);
+    const d = r.one<Deployment>('Deployment', name(c));
+    const pod = d.spec.template;
+    expect(d.metadata.labels?.component).toBe(c);
+    expect(pod.metadata.labels.component).toBe(c);
+    // The selector picks this component's pods only.
+    expect(d.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'kite', 'app.kubernetes.io/instance': RELEASE, component: c });
+    for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) expect(pod.metadata.labels[k]).toBe(v);
+
+    const ctr = container(d);
+    expect(ctr.args).toEqual([c, '--config', '/etc/kite/kite.yaml']);
+    const ports = Object.fromEntries((ctr.ports ?? []).map((p) => [p.name, p.containerPort]));
+    expect(ports).toEqual({ grpc: cfg[c].port, metrics: cfg[c].metricsPort });
+    expect(ctr.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    // A querycoord standby answers 503 on /ready until it takes the session (see values.yaml), so readiness probes
+    // /healthz there; every other component is ready only once registered and serving.
+    expect(ctr.readinessProbe?.httpGet).toEqual({ path: c === 'querycoord' ? '/healthz' : '/ready', port: 'metrics' });
+
+    // The ConfigMap is mounted where the args point, and its checksum rolls the pods.
+    const mount = (ctr.volumeMounts ?? []).find((m) => m.mountPath === '/etc/kite');
+    const volume = (pod.spec.volumes ?? []).find((v) => v.name === mount?.name);
+    expect(volume?.configMap?.name).toBe(`${RELEASE}-kite-config`);
+    expect(pod.metadata.annotations?.['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
+
+    expect(ctr.resources?.requests?.cpu).toBeTruthy();
+    expect(ctr.resources?.requests?.memory).toBeTruthy();
+    expect(ctr.resources?.limits?.memory).toBeTruthy();
+
+    // Each pod advertises its own IP; every KITE_* variable is one Kite reads.
+    const adv = envOf(ctr, 'KITE_COMMON_ADVERTISE_HOST');
+    expect(adv).toEqual([{ name: 'KITE_COMMON_ADVERTISE_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }]);
+    expect(unknownKiteEnv((ctr.env ?? []).map((e) => e.name))).toEqual([]);
+    expect(new Set((ctr.env ?? []).map((e) => e.name)).size).toBe((ctr.env ?? []).length);
+
+    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+  });
+
+  it.each(COMPONENTS)('gives %s a Service on its grpc and metrics ports that selects its pods', (c) => {
+    const r = render(values);
+    const { cfg } = kiteConfig(r);
+    const svc = r.one<Service>('Service', name(c));
+    const d = r.one<Deployment>('Deployment', name(c));
+    expect(svc.metadata.labels?.component).toBe(c);
+    expect(svc.spec.selector).toEqual(d.spec.selector.matchLabels);
+    expect(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort])).toEqual([
+      ['grpc', cfg[c].port, 'grpc'],
+      ['metrics', cfg[c].metricsPort, 'metrics'],
+    ]);
+    if (c === 'proxy') expect(svc.spec.clusterIP).toBeUndefined();
+    else expect(svc.spec.clusterIP).toBe('None');
+  });
+});
+
+describe('ci/default-values.yaml (the chart defaults)', () => {
+  it('points Kite at the services kite-stack dependencies create, with the MinIO secret', () => {
+    const r = render('default');
+    const { cfg } = kiteConfig(r);
+    expect(cfg.meta.etcdEndpoints).toEqual([`http://${RELEASE}-etcd:2379`]);
+    expect(cfg.wal.kafkaBrokers).toEqual([`${RELEASE}-kafka:9092`]);
+    expect(cfg.storage.s3).toMatchObject({ endpoint: `http://${RELEASE}-minio:9000`, bucket: 'kite', forcePathStyle: true });
+    expect(r.of<Secret>('Secret')).toEqual([]);
+    for (const c of COMPONENTS) {
+      const ctr = container(r.one<Deployment>('Deployment', name(c)));
+      expect(envOf(ctr, 'KITE_STORAGE_S3_ACCESS_KEY_ID')[0]?.valueFrom?.secretKeyRef).toEqual({ name: `${RELEASE}-minio`, key: 'root-user' });
+      expect(envOf(ctr, 'KITE_STORAGE_S3_SECRET_ACCESS_KEY')[0]?.valueFrom?.secretKeyRef).toEqual({ name: `${RELEASE}-minio`, key: 'root-password' });
+    }
+  });
+
+  it('runs the coordinator with a standby, and no autoscalers or ServiceMonitor', () => {
+    const r = render('default');
+    expect(r.one<Deployment>('Deployment', name('querycoord')).spec.replicas).toBe(2);
+    expect(r.of('HorizontalPodAutoscaler')).toEqual([]);
+    expect(r.of('ServiceMonitor')).toEqual([]);
+    expect(r.of<Deployment>('Deployment').map((d) => d.metadata.name).sort()).toEqual(COMPONENTS.map(name).sort());
+  });
+});
+
+describe('ci/external-values.yaml', () => {
+  it('points the config at the external etcd, Kafka and S3, with the extra config keys', () => {
+    const { cfg } = kiteConfig(render('external'));
+    expect(cfg.meta.etcdEndpoints).toEqual(['http://etcd-0.etcd.infra.svc:2379', 'http://etcd-1.etcd.infra.svc:2379', 'http://etcd-2.etcd.infra.svc:2379']);
+    expect(cfg.wal.kafkaBrokers).toEqual(['kafka-0.kafka.infra.svc:9092', 'kafka-1.kafka.infra.svc:9092']);
+    expect(cfg.storage.s3).toMatchObject({ endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'kite-prod', region: 'eu-west-1', forcePathStyle: false });
+    expect(cfg.common.rootPath).toBe('kite-prod');
+    expect(cfg.common.sessionTtlSeconds).toBe(15);
+    expect(cfg.datanode.segmentMaxRows).toBe(200000);
+    expect(cfg.proxy.defaultTimeoutMs).toBe(10000);
+  });
+
+  it('keeps the S3 credentials out of the config, in a Secret the pods read', () => {
+    const r = render('external');
+    const { raw, cfg } = kiteConfig(r);
+    expect(JSON.stringify(raw)).not.toContain('example/secret/key');
+    expect(cfg.storage.s3.secretAccessKey).toBe('');
+    const secret = r.one<Secret>('Secret', `${RELEASE}-kite-s3`);
+    expect(secret.stringData).toEqual({ 'access-key-id': 'AKIAEXAMPLEKEY', 'secret-access-key': 'example/secret/key' });
+    for (const c of COMPONENTS) {
+      const d = r.one<Deployment>('Deployment', name(c));
+      const ctr = container(d);
+      expect(envOf(ctr, 'KITE_STORAGE_S3_ACCESS_KEY_ID')[0]?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'access-key-id' });
+      expect(envOf(ctr, 'KITE_STORAGE_S3_SECRET_ACCESS_KEY')[0]?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'secret-access-key' });
+      expect(d.spec.template.metadata.annotations?.['checksum/s3-secret']).toMatch(/^[0-9a-f]{64}$/);
+    }
+    // With the Secret's values as the pod's environment, Kite sees the credentials.
+    const withCreds = kiteConfig(r, { KITE_STORAGE_S3_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY', KITE_STORAGE_S3_SECRET_ACCESS_KEY: 'example/secret/key' }).cfg;
+    expect(withCreds.storage.s3.accessKeyId).toBe('AKIAEXAMPLEKEY');
+  });
+});
+
+describe('ci/scale-values.yaml', () => {
+  it('autoscales the proxy and the query nodes only, and leaves their replica counts to the HPA', () => {
+    const r = render('scale');
+    const hpas = r.of<Hpa>('HorizontalPodAutoscaler');
+    expect(hpas.map((h) => h.metadata.name).sort()).toEqual([name('proxy'), name('querynode')].sort());
+    const qn = r.one<Hpa>('HorizontalPodAutoscaler', name('querynode'));
+    expect(qn.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: name('querynode') });
+    expect([qn.spec.minReplicas, qn.spec.maxReplicas]).toEqual([3, 12]);
+    expect(qn.spec.metrics.map((m) => [m.resource.name, m.resource.target.averageUtilization])).toEqual([['cpu', 60], ['memory', 80]]);
+    expect(qn.metadata.labels?.component).toBe('querynode');
+    expect(r.one<Deployment>('Deployment', name('querynode')).spec.replicas).toBeUndefined();
+    expect(r.one<Deployment>('Deployment', name('proxy')).spec.replicas).toBeUndefined();
+    expect(r.one<Deployment>('Deployment', name('querycoord')).spec.replicas).toBe(3);
+    expect(r.one<Deployment>('Deployment', name('datanode')).spec.replicas).toBe(2);
+  });
+
+  it('has a ServiceMonitor that scrapes every component Service on its metrics port', () => {
+    const r = render('scale');
+    const sm = r.one<ServiceMonitor>('ServiceMonitor', `${RELEASE}-kite`);
+    expect(sm.metadata.labels?.release).toBe('prometheus');
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    const selected = r.of<Service>('Service').filter((s) => {
+      const labels = s.metadata.labels ?? {};
+      const byLabels = Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => labels[k] === v);
+      const byExpr = (sm.spec.selector.matchExpressions ?? []).every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? ''));
+      return byLabels && byExpr && s.spec.ports.some((p) => p.name === 'metrics');
+    });
+    expect(selected.map((s) => s.metadata.name).sort()).toEqual(COMPONENTS.map(name).sort());
+  });
+
+  it('lets a component value override the global one', () => {
+    const r = render('scale');
+    const qn = r.one<Deployment>('Deployment', name('querynode'));
+    const proxy = r.one<Deployment>('Deployment', name('proxy'));
+    expect(container(qn).image).toBe('registry.example.com/kite:0.1.0-avx512');
+    expect(container(proxy).image).toBe('registry.example.com/kite:0.1.0');
+    expect(qn.spec.template.spec.nodeSelector).toEqual({ 'kite.example.com/pool': 'vector' });
+    expect(proxy.spec.template.spec.nodeSelector).toEqual({ 'kite.example.com/pool': 'general' });
+    expect(container(qn).resources?.requests).toEqual({ cpu: '4', memory: '16Gi' });
+    // extraEnv: the component's entry replaces the global one of the same name.
+    expect(envOf(container(qn), 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=24576' }]);
+    expect(envOf(container(proxy), 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=3072' }]);
+    for (const d of [qn, proxy]) expect(d.spec.template.metadata.annotations?.team).toBe('search');
+    expect(r.one<Service>('Service', name('proxy')).spec.type).toBe('LoadBalancer');
+  });
+});
+
+describe('helm/kite values that change or break the render', () => {
+  it('changes the checksum annotation on every pod when the config changes, and only then', async () => {
+    const checksums = (r: Rendered): string[] => COMPONENTS.map((c) => r.one<Deployment>('Deployment', name(c)).spec.template.metadata.annotations?.['checksum/config'] ?? '');
+    const base = checksums(render('default'));
+    expect(new Set(base).size).toBe(1);
+    const replicas = checksums(await template(CHART, { release: RELEASE, set: ['querynode.replicaCount=5'] }));
+    expect(replicas).toEqual(base);
+    const changed = checksums(await template(CHART, { release: RELEASE, set: ['config.sessionTtlSeconds=20'] }));
+    expect(new Set(changed).size).toBe(1);
+    expect(changed[0]).not.toBe(base[0]);
+  });
+
+  it('mounts a shared volume for storage.type local', async () => {
+    const r = await template(CHART, { release: RELEASE, set: ['storage.type=local', 'storage.local.existingClaim=kite-objects'] });
+    const { cfg } = kiteConfig(r);
+    expect(cfg.storage).toMatchObject({ type: 'local', path: '/var/lib/kite-objects' });
+    for (const c of COMPONENTS) {
+      const d = r.one<Deployment>('Deployment', name(c));
+      const ctr = container(d);
+      const mount = (ctr.volumeMounts ?? []).find((m) => m.mountPath === '/var/lib/kite-objects');
+      expect((d.spec.template.spec.volumes ?? []).find((v) => v.name === mount?.name)?.persistentVolumeClaim).toEqual({ claimName: 'kite-objects' });
+      expect(envOf(ctr, 'KITE_STORAGE_S3_ACCESS_KEY_ID')).toEqual([]);
+    }
+  });
+
+  it.each([
+    [['externalEtcd.endpoints=null'], /externalEtcd.endpoints is empty/],
+    [['externalKafka.brokers=null'], /externalKafka.brokers is empty/],
+    [['storage.type=local'], /storage.type local needs storage.local.existingClaim/],
+    [['storage.type=gcs'], /storage.type must be s3 or local/],
+    [['datanode.hpa.enabled=true'], /datanode.hpa.enabled: only proxy and querynode/],
+    [['externalS3.existingSecret=', 'externalS3.accessKeyId=AK'], /externalS3.secretAccessKey is required/],
+  ])('refuses %j with a message naming the value', async (set, message) => {
+    const err = await template(CHART, { release: RELEASE, set }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).stderr).toMatch(message);
+  });
+
+  it('renders extraConfig keys that Kite does not know, and the key check reports them', async () => {
+    const r = await template(CHART, { release: RELEASE, set: ['extraConfig.datanode.segmentMaxRow=5', 'extraConfig.proxy.port.grpc=1'] });
+    const text = r.one<ConfigMap>('ConfigMap', `${RELEASE}-kite-config`).data['kite.yaml'] ?? '';
+    expect(unknownConfigKeys(YAML.parse(text))).toEqual(['proxy.port (a mapping where a value belongs)', 'datanode.segmentMaxRow']);
+    expect(unknownKiteEnv(['KITE_PROXY_PORT', 'KITE_PROXY_PROT', 'KITE_LOG_LEVEL', 'PATH'])).toEqual(['KITE_PROXY_PROT']);
+    expect(configEnvNames().get('KITE_STORAGE_S3_SECRET_ACCESS_KEY')).toEqual(['storage', 's3', 'secretAccessKey']);
+  });
+});
