@@ -30,11 +30,10 @@ const char* const ERR_INTERNAL = "ERR_FAISS_INTERNAL";
 
 namespace {
 
-// Filtered HNSW: below this fraction of allowed rows an exact scan of the allowed rows is cheaper than a graph walk
-// that has to visit ~k/fraction nodes to find k allowed ones.
-constexpr double kHnswBruteForceRatio = 0.02;
-// Filtered HNSW: the beam is widened to ef/fraction (so that about ef allowed rows are met), capped here.
-constexpr int kHnswMaxFilteredEf = 4096;
+// Filtered HNSW, choosing between the graph and an exact scan of the allowed rows. In units of one distance:
+// a filtered walk expands about ef/fraction nodes and computes about M new distances per node; the scan computes one
+// distance per allowed row and checks one bit per row (a bit is about this fraction of a distance).
+constexpr double kBitCheckCost = 1.0 / 32;
 
 faiss::MetricType faissMetric(Metric m) {
   return m == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
@@ -580,24 +579,20 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
   const faiss::HNSW& g = hnsw_->hnsw;
   const int64_t n = index_->ntotal;
   const int k = static_cast<int>(req.k);
-  const int efUser = req.ef > 0 ? req.ef : std::max(k, 16);
+  const int efSearch = std::max(req.ef > 0 ? req.ef : std::max(k, 16), k);
   const bool filtered = req.filter != nullptr && allowed < n;
-  const double ratio = static_cast<double>(allowed) / static_cast<double>(n);
 
-  if (filtered && (ratio < kHnswBruteForceRatio || allowed <= k)) {
-    std::vector<int64_t> all(static_cast<size_t>(req.nq));
-    for (int64_t i = 0; i < req.nq; ++i) all[i] = i;
-    bruteForceHnsw(req, q, all);
-    return;
-  }
-  int efSearch = efUser;
   if (filtered) {
-    // Widen the beam so that about efUser allowed rows are met on the way.
-    const double widened = std::min<double>(std::ceil(efUser / ratio), kHnswMaxFilteredEf);
-    efSearch = static_cast<int>(std::min<double>(std::max<double>(efUser, widened), static_cast<double>(n)));
-    efSearch = std::max(efSearch, efUser);
+    const double fraction = static_cast<double>(allowed) / static_cast<double>(n);
+    const double walkCost = std::min<double>(n, efSearch / fraction) * g.nb_neighbors(1);
+    const double scanCost = static_cast<double>(allowed) + kBitCheckCost * static_cast<double>(n);
+    if (allowed <= k || scanCost <= walkCost) {
+      std::vector<int64_t> all(static_cast<size_t>(req.nq));
+      for (int64_t i = 0; i < req.nq; ++i) all[i] = i;
+      bruteForceHnsw(req, q, all);
+      return;
+    }
   }
-  const int capacity = std::max(efSearch, k);
   const bool negate = index_->metric_type == faiss::METRIC_INNER_PRODUCT;  // walk on -ip so smaller is better
   const uint8_t* bits = req.filter;
   const size_t bytes = req.filterBytes;
@@ -616,16 +611,21 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       std::vector<int64_t>& redo = redoPerThread[static_cast<size_t>(omp_get_thread_num())];
       std::unique_ptr<faiss::DistanceComputer> dc(hnsw_->storage->get_distance_computer());
       VisitedMarks& visited = tlsVisited;
-      faiss::HNSW::MinimaxHeap candidates(capacity);
-      std::vector<std::pair<float, int64_t>> best;  // max-heap on distance: the k best allowed rows so far
-      best.reserve(static_cast<size_t>(k) + 1);
+      using Hit = std::pair<float, int64_t>;
+      std::vector<Hit> best;  // max-heap on distance: the best allowed rows so far
+      faiss::HNSW::MinimaxHeap minimax(filtered ? 1 : efSearch);
+      std::vector<Hit> frontier;  // filtered walk: min-heap of nodes to expand
       auto dist = [&](int64_t row) {
         const float d = (*dc)(row);
         return negate ? -d : d;
       };
-      auto offer = [&](float d, int64_t row) {
-        if (bits != nullptr && !bitAllowed(bits, bytes, identity ? row : idMap[row])) return;
-        if (static_cast<int>(best.size()) < k) {
+      auto isAllowed = [&](int64_t row) {
+        return bits == nullptr || bitAllowed(bits, bytes, identity ? row : idMap[row]);
+      };
+      // Keeps the `cap` best allowed rows in `best`.
+      auto offer = [&](float d, int64_t row, size_t cap) {
+        if (!isAllowed(row)) return;
+        if (best.size() < cap) {
           best.emplace_back(d, row);
           std::push_heap(best.begin(), best.end());
         } else if (d < best.front().first) {
@@ -634,6 +634,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
           std::push_heap(best.begin(), best.end());
         }
       };
+      auto minFirst = [](const Hit& a, const Hit& b) { return a.first > b.first; };
 
 #pragma omp for schedule(dynamic, 8)
       for (int64_t qi = 0; qi < req.nq; ++qi) {
@@ -662,26 +663,55 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
               if (nearest == from) break;
             }
           }
-          // Beam search on layer 0 with faiss's bounded-queue rule (stop once efSearch queued candidates are closer
-          // than the one being expanded), but with efSearch from this call instead of from the shared index object.
           visited.begin(static_cast<size_t>(n));
-          candidates.clear();
-          candidates.push(nearest, dNearest);
           visited.testAndSet(static_cast<size_t>(nearest));
-          offer(dNearest, nearest);
-          while (candidates.size() > 0) {
-            float d0 = 0;
-            const int v0 = candidates.pop_min(&d0);
-            if (candidates.count_below(d0) >= efSearch) break;
-            size_t begin, end;
-            g.neighbor_range(v0, 0, &begin, &end);
-            for (size_t j = begin; j < end; ++j) {
-              const faiss::HNSW::storage_idx_t v = g.neighbors[j];
-              if (v < 0) break;
-              if (visited.testAndSet(static_cast<size_t>(v))) continue;
-              const float d = dist(v);
-              offer(d, v);
-              candidates.push(v, d);
+          if (!filtered) {
+            // Layer 0, unfiltered: faiss's bounded-queue beam search (stop once efSearch queued candidates are closer
+            // than the one being expanded), with efSearch from this call instead of from the shared index object.
+            minimax.clear();
+            minimax.push(nearest, dNearest);
+            offer(dNearest, nearest, static_cast<size_t>(k));
+            while (minimax.size() > 0) {
+              float d0 = 0;
+              const int v0 = minimax.pop_min(&d0);
+              if (minimax.count_below(d0) >= efSearch) break;
+              size_t begin, end;
+              g.neighbor_range(v0, 0, &begin, &end);
+              for (size_t j = begin; j < end; ++j) {
+                const faiss::HNSW::storage_idx_t v = g.neighbors[j];
+                if (v < 0) break;
+                if (visited.testAndSet(static_cast<size_t>(v))) continue;
+                const float d = dist(v);
+                offer(d, v, static_cast<size_t>(k));
+                minimax.push(v, d);
+              }
+            }
+          } else {
+            // Layer 0, filtered: every node may be walked through, only allowed ones are kept. The walk goes on
+            // until efSearch allowed rows are held and no queued node is closer than the worst of them, so it
+            // widens by itself as the filter gets more selective.
+            const size_t cap = static_cast<size_t>(efSearch);
+            frontier.clear();
+            frontier.emplace_back(dNearest, nearest);
+            offer(dNearest, nearest, cap);
+            while (!frontier.empty()) {
+              const Hit cur = frontier.front();
+              if (best.size() >= cap && cur.first > best.front().first) break;
+              std::pop_heap(frontier.begin(), frontier.end(), minFirst);
+              frontier.pop_back();
+              size_t begin, end;
+              g.neighbor_range(cur.second, 0, &begin, &end);
+              for (size_t j = begin; j < end; ++j) {
+                const faiss::HNSW::storage_idx_t v = g.neighbors[j];
+                if (v < 0) break;
+                if (visited.testAndSet(static_cast<size_t>(v))) continue;
+                const float d = dist(v);
+                if (best.size() < cap || d < best.front().first) {
+                  frontier.emplace_back(d, v);
+                  std::push_heap(frontier.begin(), frontier.end(), minFirst);
+                  offer(d, v, cap);
+                }
+              }
             }
           }
         }
@@ -695,7 +725,9 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
             outI[j] = -1;
           }
         }
-        if (filtered && static_cast<int64_t>(best.size()) < want) redo.push_back(qi);
+        if (filtered && static_cast<int64_t>(std::min<size_t>(best.size(), static_cast<size_t>(k))) < want) {
+          redo.push_back(qi);
+        }
       }
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lk(errorMu);

@@ -150,6 +150,10 @@ export class Proxy {
     this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, {
       role: 'proxy', address: `${this.cfg.common.advertiseHost}:${this.port}`, metricsAddress: '',
     }, this.log);
+    this.session.on('lost', () => {
+      // A proxy holds no assignments: it only needs a live session again.
+      void this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
+    });
     await this.session.register();
     return this.port;
   }
