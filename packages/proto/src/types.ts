@@ -1193,6 +1193,14 @@ export interface DescribeDatabaseResponse {
 // The service
 
 /** Request and response type of every MilvusService method Kite serves. */
+/** Request of an RPC Kite does not serve: read as empty. */
+export type KiteUnsupportedRequest = Record<string, never>;
+
+/** Response of an RPC Kite does not serve: the status alone. */
+export interface KiteUnsupportedResponse {
+  status?: Status | null;
+}
+
 export interface MilvusMethods {
   CreateCollection: [CreateCollectionRequest, Status];
   DropCollection: [DropCollectionRequest, Status];
@@ -1237,6 +1245,75 @@ export interface MilvusMethods {
   AllocTimestamp: [AllocTimestampRequest, AllocTimestampResponse];
   ListDatabases: [ListDatabasesRequest, ListDatabasesResponse];
   DescribeDatabase: [DescribeDatabaseRequest, DescribeDatabaseResponse];
+  // Unserved RPCs: they answer with a "not supported" status.
+  BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  AlterCollectionField: [KiteUnsupportedRequest, Status];
+  AddCollectionFunction: [KiteUnsupportedRequest, Status];
+  AlterCollectionFunction: [KiteUnsupportedRequest, Status];
+  DropCollectionFunction: [KiteUnsupportedRequest, Status];
+  TruncateCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  AlterIndex: [KiteUnsupportedRequest, Status];
+  GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  HybridSearch: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  FlushAll: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  AddCollectionField: [KiteUnsupportedRequest, Status];
+  GetFlushAllState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetPersistentSegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetQuerySegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetMetrics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  LoadBalance: [KiteUnsupportedRequest, Status];
+  GetCompactionState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  ManualCompaction: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetCompactionStateWithPlans: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  Import: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetImportState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  ListImportTasks: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CreateCredential: [KiteUnsupportedRequest, Status];
+  UpdateCredential: [KiteUnsupportedRequest, Status];
+  DeleteCredential: [KiteUnsupportedRequest, Status];
+  ListCredUsers: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CreateRole: [KiteUnsupportedRequest, Status];
+  DropRole: [KiteUnsupportedRequest, Status];
+  OperateUserRole: [KiteUnsupportedRequest, Status];
+  SelectRole: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  SelectUser: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  OperatePrivilege: [KiteUnsupportedRequest, Status];
+  OperatePrivilegeV2: [KiteUnsupportedRequest, Status];
+  SelectGrant: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CreateResourceGroup: [KiteUnsupportedRequest, Status];
+  DropResourceGroup: [KiteUnsupportedRequest, Status];
+  UpdateResourceGroups: [KiteUnsupportedRequest, Status];
+  TransferNode: [KiteUnsupportedRequest, Status];
+  TransferReplica: [KiteUnsupportedRequest, Status];
+  ListResourceGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  DescribeResourceGroup: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  RenameCollection: [KiteUnsupportedRequest, Status];
+  ListIndexedSegment: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  DescribeSegmentIndexData: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CreateDatabase: [KiteUnsupportedRequest, Status];
+  DropDatabase: [KiteUnsupportedRequest, Status];
+  AlterDatabase: [KiteUnsupportedRequest, Status];
+  ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  BackupRBAC: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  RestoreRBAC: [KiteUnsupportedRequest, Status];
+  CreatePrivilegeGroup: [KiteUnsupportedRequest, Status];
+  DropPrivilegeGroup: [KiteUnsupportedRequest, Status];
+  ListPrivilegeGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  OperatePrivilegeGroup: [KiteUnsupportedRequest, Status];
+  RunAnalyzer: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  AddFileResource: [KiteUnsupportedRequest, Status];
+  RemoveFileResource: [KiteUnsupportedRequest, Status];
+  ListFileResources: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  AddUserTags: [KiteUnsupportedRequest, Status];
+  DeleteUserTags: [KiteUnsupportedRequest, Status];
+  GetUserTags: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  ListUsersWithTag: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  CreateRowPolicy: [KiteUnsupportedRequest, Status];
+  DropRowPolicy: [KiteUnsupportedRequest, Status];
+  ListRowPolicies: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  UpdateReplicateConfiguration: [KiteUnsupportedRequest, Status];
+  GetReplicateConfiguration: [KiteUnsupportedRequest, KiteUnsupportedResponse];
 }
 
 export type MilvusMethodName = keyof MilvusMethods;

@@ -45,11 +45,13 @@ export function statusOf(e: unknown): any {
 const kvs = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
   Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
 
-/** Methods whose response is a bare common.Status. */
-const STATUS_ONLY = new Set([
-  'CreateCollection', 'DropCollection', 'LoadCollection', 'ReleaseCollection', 'AlterCollection', 'CreatePartition',
-  'DropPartition', 'LoadPartitions', 'ReleasePartitions', 'CreateAlias', 'DropAlias', 'AlterAlias', 'CreateIndex', 'DropIndex',
-]);
+/** Methods whose response is a bare common.Status (their errors are the response itself). */
+const STATUS_ONLY = new Set(
+  milvusProtobufRoot()
+    .lookupService('milvus.proto.milvus.MilvusService')
+    .methodsArray.filter((m) => (m.resolve(), m.resolvedResponseType?.fullName === '.milvus.proto.common.Status'))
+    .map((m) => m.name),
+);
 
 /**
  * The proxy: Milvus's public MilvusService. It validates requests against the schema, assigns ids and timestamps,
