@@ -4,3 +4,4 @@ export * from './kafka';
 export * from './proxy';
 export { ManagedProcess, type ExitInfo, type ProcessSpec } from './process';
 export { freePort, canConnect, sleep, waitUntil, repoRoot, makeTempDir, removeTempDir } from './util';
+export * from './s3';

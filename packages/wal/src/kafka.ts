@@ -209,6 +209,8 @@ export class KafkaWal implements Wal {
       }
     }
     this.partitionCounts.set(topic, partitions);
+    // Answered only once the broker leads every partition (retried until then), so appends and reads work at once.
+    await this.call(`offsets of new topic ${topic}`, () => this.admin.fetchTopicOffsets(topic));
   }
 
   async deleteTopic(topic: string): Promise<void> {
@@ -256,7 +258,7 @@ export class KafkaWal implements Wal {
     let next = from;
     // Control records (transaction markers) can fill a fetch with nothing to return: step over them.
     for (let i = 0; i < 100; i++) {
-      const res = await this.fetchFrom(this.reader, ref, next, 0);
+      const res = await this.fetchWithRetries(ref, next);
       if (res.records.length > 0) return res.records.slice(0, max);
       if (res.next === next) return [];
       next = res.next;
@@ -301,6 +303,22 @@ export class KafkaWal implements Wal {
       this.admin.disconnect().catch(() => undefined),
       this.reader.close(),
     ]);
+  }
+
+  /** A one-shot fetch, retried like an admin call (a partition without a leader for a moment, a reconnect). */
+  private async fetchWithRetries(ref: ChannelRef, from: number): Promise<FetchResult> {
+    const deadline = Date.now() + this.opts.appendTimeoutMs;
+    let delay = 100;
+    for (;;) {
+      try {
+        return await this.fetchFrom(this.reader, ref, from, 0);
+      } catch (err) {
+        const cause = err instanceof KiteError ? err.cause : err;
+        if (this.closed || !isRetriable(cause) || Date.now() + delay > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
   }
 
   /** @internal One fetch from a channel; offsets before the log start are skipped to it, with a warning. */
@@ -457,13 +475,25 @@ export class KafkaWal implements Wal {
     return count;
   }
 
+  /**
+   * An admin call, retried with backoff on retriable errors for up to `appendTimeoutMs`: right after a topic is
+   * created, or after a broker restart, the broker may not lead its partitions yet (NOT_LEADER_OR_FOLLOWER).
+   */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    this.checkOpen();
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof KiteError) throw err;
-      throw new KiteError('ServiceUnavailable', `Kafka: ${what} failed: ${errorMessage(err)}`, { cause: err });
+    const deadline = Date.now() + this.opts.appendTimeoutMs;
+    let delay = 100;
+    for (;;) {
+      this.checkOpen();
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof KiteError) throw err;
+        if (this.closed || !isRetriable(err) || Date.now() + delay > deadline) {
+          throw new KiteError('ServiceUnavailable', `Kafka: ${what} failed: ${errorMessage(err)}`, { cause: err });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
     }
   }
 
