@@ -28,8 +28,7 @@ fi
 echo "building MinIO $version with $(go env GOVERSION) into $home/bin (a few minutes)"
 tmp="$(mktemp -d "$home/bin.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS="-trimpath" GOTOOLCHAIN=local \
-  go install -ldflags "-s -w" "github.com/minio/minio@$version"
+GOBIN="$tmp" GOTOOLCHAIN=local go install -ldflags "-s -w" "github.com/minio/minio@$version"
 "$tmp/minio" --version >/dev/null
 echo "$stamp" >"$tmp/.installed"
 rm -rf "$home/bin"

@@ -36,6 +36,8 @@ const NAME = 'cluster_e2e';
 const SHARDS = 2;
 const SEGMENT_MAX_ROWS = 500;
 const ROWS = 4000;
+/** `--session-ttl`: every session lease is granted with it. */
+const SESSION_TTL = 4;
 
 let cluster: KiteCluster;
 let client: MilvusClient;
@@ -49,6 +51,7 @@ beforeAll(async () => {
     querynodes: 2,
     datanodes: 2,
     proxies: 1,
+    sessionTtlSeconds: SESSION_TTL,
     env: { KITE_DATANODE_SEGMENT_MAX_ROWS: String(SEGMENT_MAX_ROWS) },
   });
   client = new MilvusClient({ address: cluster.address, timeout: 60_000, logLevel: 'info' });
@@ -115,10 +118,9 @@ describe('cluster up', () => {
       return leases;
     };
     const first = await check();
-    const granted = (await readSessions(cluster.etcdEndpoints))[0]!.grantedTtl;
-    expect(granted).toBeGreaterThanOrEqual(2);
+    for (const s of await readSessions(cluster.etcdEndpoints)) expect({ key: s.key, granted: s.grantedTtl }).toEqual({ key: s.key, granted: SESSION_TTL });
     // Longer than a lease lives without keep-alives: the same leases are still there.
-    await sleep((granted + 1) * 1000);
+    await sleep((SESSION_TTL + 1) * 1000);
     const second = await check();
     expect([...second.entries()].sort()).toEqual([...first.entries()].sort());
   });
@@ -255,6 +257,32 @@ describe('SDK scenario through the proxy', () => {
       expect(n).toBeGreaterThan(0);
       expect(n).toBeLessThanOrEqual(Math.ceil(2 * avg));
     }
+  });
+
+  /** channel -> serverIDs of the data nodes that report consuming it. */
+  async function dataNodeChannels(): Promise<Map<string, number[]>> {
+    const owners = new Map<string, number[]>();
+    for (const dn of cluster.components('datanode')) {
+      const d = await getDistribution(`127.0.0.1:${dn.grpc}`, 'DataNode');
+      expect(d.node_id).toBe(dn.serverID);
+      for (const ch of d.channels.filter((c) => String(c.collection_id) === collectionID)) owners.set(ch.channel, [...(owners.get(ch.channel) ?? []), dn.serverID]);
+    }
+    return owners;
+  }
+
+  test('each WAL channel is consumed by exactly one data node', async () => {
+    const owners = await dataNodeChannels();
+    expect([...owners.keys()].sort()).toEqual([0, 1].map((i) => `kite-dml-${collectionID}#${i}`));
+    for (const nodes of owners.values()) expect(nodes).toHaveLength(1);
+  });
+
+  // KNOWN SERVER BUG (reported to the lead, services/ not touched here): the coordinator's checkDataChannels picks
+  // the least-loaded data node from the distribution pulled at the start of the pass and does not count the
+  // WatchChannel tasks it issues in that pass, so both channels of a new collection go to the same data node and
+  // the second data node stays idle (nothing rebalances data-node channels later). Fails until that is fixed.
+  test('the two data nodes share the channels (one each)', async () => {
+    const owners = await dataNodeChannels();
+    expect(new Set([...owners.values()].flat()).size).toBe(2);
   });
 
   test('search: recall against brute force', async () => {

@@ -165,9 +165,9 @@ export function listFiles(dir: string): Map<string, number> {
   return out;
 }
 
-/** A query node's distribution through its internal gRPC API. */
-export async function getDistribution(address: string): Promise<DistributionResponse> {
-  const client = connect('QueryNode', address, 15_000);
+/** A query node's (or data node's) distribution through its internal gRPC API. */
+export async function getDistribution(address: string, service: 'QueryNode' | 'DataNode' = 'QueryNode'): Promise<DistributionResponse> {
+  const client = connect(service, address, 15_000);
   try {
     return await client.GetDistribution({});
   } finally {

@@ -29,7 +29,8 @@ import {
 
 jest.setTimeout(60_000);
 
-const RELEASE = 'kite-test';
+// Not containing "kite", so object names are <release>-kite-<component> (the chart's fullname rule).
+const RELEASE = 'demo';
 const COMPONENTS = ['proxy', 'querycoord', 'querynode', 'datanode'] as const;
 type Component = (typeof COMPONENTS)[number];
 const CI = (name: string): string => path.join(CHART, 'ci', `${name}-values.yaml`);
@@ -92,9 +93,9 @@ describe.each(VALUES_FILES)('helm/kite with ci/%s-values.yaml', (values) => {
     expect(r.objects.length).toBeGreaterThan(8);
     for (const o of r.objects) {
       const labels = o.metadata.labels ?? {};
-      expect([`${o.kind}/${o.metadata.name}`, labels['app.kubernetes.io/instance']]).toEqual([`${o.kind}/${o.metadata.name}`, RELEASE]);
-      expect(labels['app.kubernetes.io/name']).toBe('kite');
-      expect(labels.component).toMatch(/^(proxy|querycoord|querynode|datanode|cluster)$/);
+      const object = `${o.kind}/${o.metadata.name}`;
+      expect({ object, instance: labels['app.kubernetes.io/instance'], name: labels['app.kubernetes.io/name'] }).toEqual({ object, instance: RELEASE, name: 'kite' });
+      expect({ object, component: labels.component }).toEqual({ object, component: expect.stringMatching(/^(proxy|querycoord|querynode|datanode|cluster)$/) });
     }
   });
 
@@ -179,7 +180,10 @@ describe('ci/default-values.yaml (the chart defaults)', () => {
 
   it('runs the coordinator with a standby, and no autoscalers or ServiceMonitor', () => {
     const r = render('default');
-    expect(r.one<Deployment>('Deployment', name('querycoord')).spec.replicas).toBe(2);
+    const qc = r.one<Deployment>('Deployment', name('querycoord'));
+    expect(qc.spec.replicas).toBe(2);
+    // The standby prefers another node than the active coordinator.
+    expect(JSON.stringify(qc.spec.template.spec.affinity?.podAntiAffinity)).toContain('"component":"querycoord"');
     expect(r.of('HorizontalPodAutoscaler')).toEqual([]);
     expect(r.of('ServiceMonitor')).toEqual([]);
     expect(r.of<Deployment>('Deployment').map((d) => d.metadata.name).sort()).toEqual(COMPONENTS.map(name).sort());
@@ -277,6 +281,16 @@ describe('helm/kite values that change or break the render', () => {
     expect(changed[0]).not.toBe(base[0]);
   });
 
+  it('writes an empty S3 endpoint (AWS itself) into the config rather than leaving Kite its MinIO default', async () => {
+    const r = await template(CHART, { release: RELEASE, set: ['externalS3.endpoint=', 'externalS3.existingSecret='] });
+    const { raw, cfg } = kiteConfig(r);
+    expect((raw.storage as { s3: Record<string, unknown> }).s3).toHaveProperty('endpoint', '');
+    expect(cfg.storage.s3.endpoint).toBe('');
+    // No Secret and no credentials: the S3 client's default chain (an IAM role) applies.
+    expect(r.of<Secret>('Secret')).toEqual([]);
+    expect(envOf(container(r.one<Deployment>('Deployment', name('datanode'))), 'KITE_STORAGE_S3_ACCESS_KEY_ID')).toEqual([]);
+  });
+
   it('mounts a shared volume for storage.type local', async () => {
     const r = await template(CHART, { release: RELEASE, set: ['storage.type=local', 'storage.local.existingClaim=kite-objects'] });
     const { cfg } = kiteConfig(r);
@@ -294,7 +308,10 @@ describe('helm/kite values that change or break the render', () => {
     [['externalEtcd.endpoints=null'], /externalEtcd.endpoints is empty/],
     [['externalKafka.brokers=null'], /externalKafka.brokers is empty/],
     [['storage.type=local'], /storage.type local needs storage.local.existingClaim/],
-    [['storage.type=gcs'], /storage.type must be s3 or local/],
+    // values.schema.json refuses unknown keys and values outside their range before any template runs.
+    [['storage.type=gcs'], /at '\/storage\/type': value must be one of 's3', 'local'/],
+    [['querynode.replicaCounts=3'], /at '\/querynode': additional properties 'replicaCounts' not allowed/],
+    [['proxy.hpa.targetCPUUtilizationPercentage=120'], /at '\/proxy\/hpa\/targetCPUUtilizationPercentage'/],
     [['datanode.hpa.enabled=true'], /datanode.hpa.enabled: only proxy and querynode/],
     [['externalS3.existingSecret=', 'externalS3.accessKeyId=AK'], /externalS3.secretAccessKey is required/],
   ])('refuses %j with a message naming the value', async (set, message) => {
@@ -309,7 +326,7 @@ describe('helm/kite values that change or break the render', () => {
   it('renders extraConfig keys that Kite does not know, and the key check reports them', async () => {
     const r = await template(CHART, { release: RELEASE, set: ['extraConfig.datanode.segmentMaxRow=5', 'extraConfig.proxy.port.grpc=1'] });
     const text = r.one<ConfigMap>('ConfigMap', `${RELEASE}-kite-config`).data['kite.yaml'] ?? '';
-    expect(unknownConfigKeys(YAML.parse(text))).toEqual(['proxy.port (a mapping where a value belongs)', 'datanode.segmentMaxRow']);
+    expect(unknownConfigKeys(YAML.parse(text))).toEqual(['datanode.segmentMaxRow', 'proxy.port (a mapping where a value belongs)']);
     expect(unknownKiteEnv(['KITE_PROXY_PORT', 'KITE_PROXY_PROT', 'KITE_LOG_LEVEL', 'PATH'])).toEqual(['KITE_PROXY_PROT']);
     expect(configEnvNames().get('KITE_STORAGE_S3_SECRET_ACCESS_KEY')).toEqual(['storage', 's3', 'secretAccessKey']);
   });

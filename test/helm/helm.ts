@@ -100,6 +100,7 @@ export interface Deployment extends K8sObject {
         containers: Container[];
         volumes?: Volume[];
         nodeSelector?: Record<string, string>;
+        affinity?: { podAntiAffinity?: Record<string, unknown> };
         securityContext?: Record<string, unknown>;
       };
     };

@@ -114,10 +114,8 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
 {{- $storage := dict "type" $v.storage.type -}}
 {{- if eq $v.storage.type "s3" -}}
 {{- $s3 := $v.externalS3 -}}
-{{- if not $s3.endpoint -}}
-{{- fail "externalS3.endpoint is empty: set the S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com" -}}
-{{- end -}}
-{{- $_ := set $storage "s3" (dict "endpoint" (tpl $s3.endpoint $root) "bucket" (tpl $s3.bucket $root) "region" $s3.region "forcePathStyle" $s3.forcePathStyle) -}}
+{{- /* An empty endpoint is AWS S3's own endpoint for the region; it must still be written, or Kite's default applies. */ -}}
+{{- $_ := set $storage "s3" (dict "endpoint" (tpl ($s3.endpoint | default "") $root) "bucket" (tpl $s3.bucket $root) "region" $s3.region "forcePathStyle" $s3.forcePathStyle) -}}
 {{- else -}}
 {{- if not $v.storage.local.existingClaim -}}
 {{- fail "storage.type local needs storage.local.existingClaim: a ReadWriteMany PersistentVolumeClaim every component mounts" -}}

@@ -7,9 +7,10 @@
 //   build_hnsw M EFC                 IndexHNSWFlat(DIM, M), efConstruction=EFC, add all      -> {"build":s}
 //   build_ivf NLIST                  IndexIVFFlat(L2, NLIST), train+add all                   -> {"build":s}
 //   run hnsw|ivf VALUE NQ_PER_CALL STREAMS MIN_SECONDS
-//       VALUE is efSearch (hnsw) or nprobe (ivf). STREAMS=1: calls of NQ_PER_CALL queries one after another, faiss's
-//       default OpenMP threads inside. STREAMS>1: that many threads each searching one query per call (OpenMP off
-//       in each), like a server. Passes over the queries until MIN_SECONDS passed   -> {"qps":x,"recall":r}
+//       VALUE is efSearch (hnsw) or nprobe (ivf). STREAMS=1: calls of NQ_PER_CALL queries one after another, with
+//       OpenMP on all cores for batches and on one thread for single queries (faiss parallelises over queries, so a
+//       team only costs time there). STREAMS>1: that many threads each searching one query per call (one OpenMP
+//       thread each), like a server. Passes over the queries until MIN_SECONDS passed   -> {"qps":x,"recall":r}
 //   quit
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -77,7 +78,7 @@ static void run(const Data& c, const SearchFn& search, int nqPerCall, int stream
   const auto t0 = Clock::now();
   do {
     if (streams <= 1) {
-      omp_set_num_threads(defaultThreads);
+      omp_set_num_threads(nqPerCall > 1 ? defaultThreads : 1);
       for (int i = 0; i < c.nq; i += nqPerCall) {
         const int m = std::min(nqPerCall, c.nq - i);
         search(m, &c.queries[size_t(i) * c.d], &D[size_t(i) * c.k], &I[size_t(i) * c.k]);

@@ -27,6 +27,7 @@ if (!fs.existsSync(path.join(dist, 'index.js'))) {
 }
 const { VectorIndex, getThreadSettings, setThreadSettings } = require(path.join(dist, 'index.js'));
 const { clustered, sequentialIds, recallAtK } = require(path.join(dist, 'synthetic.js'));
+const { NATIVE_ENV_DEFAULTS } = require(path.join(dist, 'native.js'));
 
 const env = (name, dflt) => (process.env[name] !== undefined && process.env[name] !== '' ? process.env[name] : dflt);
 const N = Number(env('BENCH_N', 100000));
@@ -52,7 +53,9 @@ function log(msg) {
 /** The C++ program, driven one command per line. */
 class Baseline {
   constructor(exe) {
-    this.child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Same OpenMP/OpenBLAS settings as the binding uses (src/native.ts), unless the environment sets them.
+    const childEnv = { ...NATIVE_ENV_DEFAULTS, ...process.env };
+    this.child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv });
     this.lines = readline.createInterface({ input: this.child.stdout });
     this.waiting = [];
     this.lines.on('line', (l) => this.waiting.shift()?.resolve(JSON.parse(l)));
@@ -212,7 +215,8 @@ function printTable(rows, builds, threads) {
   console.log(`\nfaiss binding vs C++ on the same libfaiss: ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
     `k=${K}, ${CORES} cores; best of ${REPS} alternating runs of >= ${MIN_SECONDS}s each`);
   console.log(`binding: searchThreads=${threads.searchThreads}, searchParallelism=${threads.searchParallelism}, ` +
-    `libuv pool ${Number(process.env.UV_THREADPOOL_SIZE || 4)}; C++: faiss defaults (OpenMP on ${CORES} threads)`);
+    `libuv pool ${Number(process.env.UV_THREADPOOL_SIZE || 4)}; C++: OpenMP on ${CORES} threads for batches, 1 for ` +
+    `single queries; both: ${Object.keys(NATIVE_ENV_DEFAULTS).map((k) => `${k}=${process.env[k] ?? NATIVE_ENV_DEFAULTS[k]}`).join(' ')}`);
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);
   console.log(`build (s): HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, ` +

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import type { KiteConfig, Logger } from '@kite/common';
 import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
-import { LocalObjectStore, type ObjectStore } from '@kite/objectstore';
+import { LocalObjectStore, S3ObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
@@ -24,10 +24,10 @@ export async function openBackends(cfg: KiteConfig, log: Logger): Promise<Backen
       ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
       : await EmbeddedMetaStore.open(path.join(dir, 'meta'));
   const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await EmbeddedWal.open(path.join(dir, 'wal')));
-  if (cfg.storage.type === 's3') {
-    throw new KiteError('ParameterInvalid', 'storage.type "s3" is not served by this build yet; use storage.type "local" (a shared directory)');
-  }
-  const objects: ObjectStore = await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+  const objects: ObjectStore =
+    cfg.storage.type === 's3'
+      ? await S3ObjectStore.open(cfg.storage.s3)
+      : await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
   return {
     store: timed(store, 'kite_metastore_request', 'meta store requests'),
     wal,

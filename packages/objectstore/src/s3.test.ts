@@ -1,0 +1,321 @@
+/**
+ * S3ObjectStore against a real S3 server (MinIO, started by the test harness): the ObjectStore contract, then what
+ * is S3's own — paging, batched deletes, bucket creation, credentials, a server that stops or hangs — and, against a
+ * scripted HTTP server, which failures the SDK retries and how they are reported.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
+import { KiteError } from '@kite/common';
+import { objectStoreContract } from './contract';
+import { S3ObjectStore, type S3ObjectStoreOptions } from './s3';
+
+jest.setTimeout(60_000);
+
+let server: S3Server;
+let dataDir: string;
+const opened: S3ObjectStore[] = [];
+
+beforeAll(async () => {
+  dataDir = makeTempDir('s3');
+  server = await startS3Server({ dataDir });
+}, 30 * 60_000); // a first run may build the server
+
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  await server?.stop();
+  if (dataDir) removeTempDir(dataDir);
+});
+
+const unique = (name: string): string => `${name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+
+function optionsFor(s: { endpoint: string; accessKeyId: string; secretAccessKey: string }, extra: Partial<S3ObjectStoreOptions> = {}): S3ObjectStoreOptions {
+  return {
+    endpoint: s.endpoint,
+    bucket: 'kite-test',
+    region: 'us-east-1',
+    accessKeyId: s.accessKeyId,
+    secretAccessKey: s.secretAccessKey,
+    forcePathStyle: true,
+    ...extra,
+  };
+}
+
+async function open(extra: Partial<S3ObjectStoreOptions> = {}): Promise<S3ObjectStore> {
+  const store = await S3ObjectStore.open(optionsFor(server, extra));
+  opened.push(store);
+  return store;
+}
+
+/** Runs `fn` over `items`, `width` at a time. */
+async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      for (let it = queue.shift(); it !== undefined; it = queue.shift()) await fn(it);
+    }),
+  );
+}
+
+async function expectKiteError(p: Promise<unknown>): Promise<KiteError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(KiteError);
+  return err as KiteError;
+}
+
+// Every harness works under a store prefix of its own, so the contract also checks that keys round-trip through it.
+objectStoreContract('s3', async () => {
+  const prefix = unique('contract-store');
+  let store = await open({ prefix });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+    },
+    reopen: async () => {
+      await store.close();
+      store = await open({ prefix });
+      return store;
+    },
+  };
+});
+
+describe('S3ObjectStore on MinIO', () => {
+  it('pages through listings and deletes in batches (small page and batch sizes)', async () => {
+    const store = await open({ prefix: unique('paging'), listPageSize: 7, deleteBatchSize: 10 });
+    const keys = Array.from({ length: 95 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
+    await pool(keys, 16, (k) => store.put(k, Buffer.from(k)));
+    await store.put('l/outside', Buffer.from('x'));
+    const listed = await store.list('k/');
+    expect(listed.map((o) => o.key)).toEqual(keys);
+    expect(listed.every((o) => o.size === 5)).toBe(true);
+    expect(await store.deletePrefix('k/')).toBe(95);
+    expect(await store.list('k/')).toEqual([]);
+    expect((await store.list('')).map((o) => o.key)).toEqual(['l/outside']);
+  });
+
+  it('lists and deletes more than 1000 keys with S3\'s own page and batch limits', async () => {
+    const store = await open({ prefix: unique('many') });
+    const keys = Array.from({ length: 1234 }, (_, i) => `m/${String(i).padStart(5, '0')}`);
+    await pool(keys, 32, (k) => store.put(k, Buffer.alloc(0)));
+    const listed = await store.list('m/');
+    expect(listed).toHaveLength(1234);
+    expect(listed.map((o) => o.key)).toEqual(keys);
+    expect(await store.deletePrefix('m/')).toBe(1234);
+    expect(await store.list('')).toEqual([]);
+  }, 120_000);
+
+  it('get of a missing key throws a non-retriable IoFailed naming the key', async () => {
+    const store = await open({ prefix: unique('missing') });
+    const err = await expectKiteError(store.get('seg/7/col_3'));
+    expect(err.kind).toBe('IoFailed');
+    expect(err.retriable).toBe(false);
+    expect(err.message).toContain('seg/7/col_3');
+    expect(await store.exists('seg/7/col_3')).toBe(false);
+  });
+
+  it('keeps objects under its prefix: the bucket holds <prefix>/<key>, and other prefixes stay apart', async () => {
+    const a = unique('pa');
+    const storeA = await open({ prefix: a }); // the missing '/' is added
+    const storeB = await open({ prefix: `${unique('pb')}/` });
+    const root = await open();
+    await storeA.put('x/1', Buffer.from('A'));
+    await storeB.put('x/1', Buffer.from('B'));
+    expect((await storeA.get('x/1')).toString()).toBe('A');
+    expect((await storeB.get('x/1')).toString()).toBe('B');
+    expect(await root.list(`${a}/`)).toEqual([{ key: `${a}/x/1`, size: 1 }]);
+    expect(await storeA.deletePrefix('')).toBe(1);
+    expect((await storeB.get('x/1')).toString()).toBe('B');
+    await storeB.deletePrefix('');
+  });
+
+  it('creates a missing bucket on open, or refuses it when createBucket is false', async () => {
+    const bucket = unique('bucket').toLowerCase();
+    const err = await expectKiteError(S3ObjectStore.open(optionsFor(server, { bucket, createBucket: false })));
+    expect(err.kind).toBe('IoFailed');
+    expect(err.retriable).toBe(false);
+    expect(err.message).toContain(bucket);
+
+    const store = await open({ bucket });
+    await store.put('a', Buffer.from('1'));
+    // A second opener finds the bucket there (and its objects).
+    const again = await open({ bucket, createBucket: false });
+    expect((await again.get('a')).toString()).toBe('1');
+  });
+
+  it('refuses a wrong secret with a non-retriable IoFailed that names the credentials', async () => {
+    const err = await expectKiteError(S3ObjectStore.open(optionsFor(server, { secretAccessKey: 'not-the-secret' })));
+    expect(err.kind).toBe('IoFailed');
+    expect(err.retriable).toBe(false);
+    expect(err.message).toContain('403');
+    expect(err.message).toContain('secretAccessKey');
+  });
+
+  it('refuses malformed keys and options as the local store does', async () => {
+    const store = await open({ prefix: unique('keys') });
+    for (const key of ['', 'a//b', 'a/./b', '../x', 'a/', '/abs', 'x\0y']) {
+      await expect(store.put(key, Buffer.from('x'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+      await expect(store.get(key)).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    }
+    await expect(store.put('k'.repeat(1100), Buffer.from('x'))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(store.list('a/../')).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(S3ObjectStore.open(optionsFor(server, { listPageSize: 5000 }))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(S3ObjectStore.open(optionsFor(server, { endpoint: 'localhost:9000' }))).rejects.toMatchObject({ kind: 'ParameterInvalid' });
+    await expect(S3ObjectStore.open(optionsFor(server, { bucket: '' }))).rejects.toThrow('storage.s3.bucket');
+  });
+
+  it('rejects calls after close', async () => {
+    const store = await S3ObjectStore.open(optionsFor(server));
+    await store.close();
+    await expect(store.get('a')).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  });
+});
+
+describe('S3ObjectStore when the server fails', () => {
+  let own: S3Server;
+  let ownDir: string;
+  beforeAll(async () => {
+    ownDir = makeTempDir('s3-failing');
+    own = await startS3Server({ dataDir: ownDir });
+  });
+  afterAll(async () => {
+    await own?.stop();
+    if (ownDir) removeTempDir(ownDir);
+  });
+
+  const quick = { maxAttempts: 2, connectionTimeoutMs: 500, idleTimeoutMs: 500 };
+
+  it('a stopped server gives a retriable IoFailed within seconds, and the store works again once it is back', async () => {
+    const store = await S3ObjectStore.open(optionsFor(own, quick));
+    try {
+      await store.put('kept', Buffer.from('v'));
+      await own.stop();
+      const t0 = Date.now();
+      const err = await expectKiteError(store.get('kept'));
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(err.kind).toBe('IoFailed');
+      expect(err.retriable).toBe(true);
+      expect(err.message).toContain('kept');
+      expect(err.message).toContain('storage.s3.endpoint');
+      await expect(store.list('')).rejects.toMatchObject({ kind: 'IoFailed', retriable: true });
+
+      await own.start();
+      expect((await store.get('kept')).toString()).toBe('v');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a hung server (connections open, no answers) gives a retriable IoFailed after the idle timeout, not a hang', async () => {
+    const proxy = await startTcpProxy({ targetPort: own.port });
+    const store = await S3ObjectStore.open(optionsFor({ ...own, endpoint: `http://${proxy.address}` }, quick));
+    try {
+      await store.put('h', Buffer.from('1'));
+      proxy.blackhole();
+      const t0 = Date.now();
+      const err = await expectKiteError(store.get('h'));
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(err).toMatchObject({ kind: 'IoFailed', retriable: true });
+      await proxy.restore();
+      expect((await store.get('h')).toString()).toBe('1');
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('S3ObjectStore retries (scripted HTTP server)', () => {
+  /** Answers HEAD (the bucket check) with 200 and every other request from `script`, counting them. */
+  async function scripted(script: (n: number, req: http.IncomingMessage) => { status: number; body?: string }) {
+    let requests = 0;
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.method === 'HEAD') {
+          res.writeHead(200).end();
+          return;
+        }
+        const { status, body } = script(++requests, req);
+        res.writeHead(status, { 'content-type': 'application/xml' }).end(body ?? '');
+      });
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = (srv.address() as AddressInfo).port;
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      accessKeyId: 'a',
+      secretAccessKey: 'b',
+      get requests() {
+        return requests;
+      },
+      close: () => new Promise<void>((resolve) => srv.close(() => resolve())),
+    };
+  }
+  const xmlError = (code: string): string =>
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>scripted ${code}</Message><RequestId>1</RequestId></Error>`;
+
+  it('retries 503 SlowDown up to maxAttempts, then reports a retriable IoFailed', async () => {
+    const srv = await scripted(() => ({ status: 503, body: xmlError('SlowDown') }));
+    const store = await S3ObjectStore.open(optionsFor(srv, { maxAttempts: 3 }));
+    try {
+      const err = await expectKiteError(store.get('obj'));
+      expect(err).toMatchObject({ kind: 'IoFailed', retriable: true });
+      expect(err.message).toContain('503');
+      expect(srv.requests).toBe(3);
+    } finally {
+      await store.close();
+      await srv.close();
+    }
+  });
+
+  it('succeeds when a 500 is followed by an answer', async () => {
+    const srv = await scripted((n) => (n === 1 ? { status: 500, body: xmlError('InternalError') } : { status: 200, body: 'payload' }));
+    const store = await S3ObjectStore.open(optionsFor(srv, { maxAttempts: 3 }));
+    try {
+      expect((await store.get('obj')).toString()).toBe('payload');
+      expect(srv.requests).toBe(2);
+    } finally {
+      await store.close();
+      await srv.close();
+    }
+  });
+
+  it('does not retry 403 AccessDenied and reports it as not retriable', async () => {
+    const srv = await scripted(() => ({ status: 403, body: xmlError('AccessDenied') }));
+    const store = await S3ObjectStore.open(optionsFor(srv, { maxAttempts: 3 }));
+    try {
+      const err = await expectKiteError(store.put('obj', Buffer.from('x')));
+      expect(err).toMatchObject({ kind: 'IoFailed', retriable: false });
+      expect(err.message).toContain('AccessDenied');
+      expect(srv.requests).toBe(1);
+    } finally {
+      await store.close();
+      await srv.close();
+    }
+  });
+
+  it('reports per-key DeleteObjects errors', async () => {
+    const list =
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>kite-test</Name><Prefix>d/</Prefix><KeyCount>2</KeyCount>' +
+      '<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>d/1</Key><Size>1</Size></Contents>' +
+      '<Contents><Key>d/2</Key><Size>1</Size></Contents></ListBucketResult>';
+    const deleted =
+      '<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Error><Key>d/2</Key><Code>AccessDenied</Code>' +
+      '<Message>no</Message></Error></DeleteResult>';
+    const srv = await scripted((_n, req) => (req.method === 'POST' ? { status: 200, body: deleted } : { status: 200, body: list }));
+    const store = await S3ObjectStore.open(optionsFor(srv));
+    try {
+      const err = await expectKiteError(store.deletePrefix('d/'));
+      expect(err).toMatchObject({ kind: 'IoFailed', retriable: false });
+      expect(err.message).toContain('d/2');
+      expect(err.message).toContain('AccessDenied');
+    } finally {
+      await store.close();
+      await srv.close();
+    }
+  });
+});
