@@ -5,7 +5,7 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka node-deps build lint test test-unit test-integration test-python run \
+.PHONY: help setup deps system-deps kafka helm node-deps build lint test test-unit test-integration test-python run \
         cluster-up cluster-down bench-faiss bench-standalone
 
 help:
@@ -28,7 +28,11 @@ node-deps:
 	@command -v pnpm >/dev/null && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm install -g pnpm@$(PNPM_VERSION)
 	pnpm install --frozen-lockfile
 
-setup deps: system-deps kafka node-deps build
+# helm (pinned, built with go install into .cache/bin) for the chart checks.
+helm:
+	@bash scripts/install-helm.sh
+
+setup deps: system-deps kafka helm node-deps build
 
 build:
 	pnpm --filter @kite/faiss run build:native

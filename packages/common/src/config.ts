@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { KiteError } from './errors';
 
 /**
+ * Unknown keys are errors (a misspelt key would otherwise be ignored silently).
+ *
  * Kite's configuration: one schema, one documented default per key. Sources, later wins:
  * defaults < YAML file (--config) < KITE_* environment variables < command-line flags.
  * An environment variable names a key by its path, upper snake case: `proxy.port` is `KITE_PROXY_PORT`,
@@ -26,6 +28,7 @@ export const ConfigSchema = z
         /** Address servers bind to. */
         listenHost: z.string().default('127.0.0.1'),
       })
+      .strict()
       .default({}),
     meta: z
       .object({
@@ -34,6 +37,7 @@ export const ConfigSchema = z
         /** etcd endpoints when type is `etcd`. */
         etcdEndpoints: z.array(z.string()).default(['http://127.0.0.1:2379']),
       })
+      .strict()
       .default({}),
     wal: z
       .object({
@@ -42,6 +46,7 @@ export const ConfigSchema = z
         /** Kafka bootstrap brokers when type is `kafka`. */
         kafkaBrokers: z.array(z.string()).default(['127.0.0.1:9092']),
       })
+      .strict()
       .default({}),
     storage: z
       .object({
@@ -58,8 +63,10 @@ export const ConfigSchema = z
             secretAccessKey: z.string().default(''),
             forcePathStyle: z.boolean().default(true),
           })
+          .strict()
           .default({}),
       })
+      .strict()
       .default({}),
     proxy: z
       .object({
@@ -72,6 +79,7 @@ export const ConfigSchema = z
         /** Deadline for a search or query when the client sets none. */
         defaultTimeoutMs: z.number().int().min(100).default(30000),
       })
+      .strict()
       .default({}),
     querycoord: z
       .object({
@@ -80,12 +88,14 @@ export const ConfigSchema = z
         /** How often checkers compare targets with the distribution. */
         checkIntervalMs: z.number().int().min(10).default(500),
       })
+      .strict()
       .default({}),
     querynode: z
       .object({
         port: port.default(19532),
         metricsPort: port.default(9093),
       })
+      .strict()
       .default({}),
     datanode: z
       .object({
@@ -96,8 +106,10 @@ export const ConfigSchema = z
         /** A growing segment with no new rows for this long is sealed and flushed. */
         sealIdleMs: z.number().int().min(100).default(10000),
       })
+      .strict()
       .default({}),
   })
+  .strict()
   .default({});
 
 export type KiteConfig = z.infer<typeof ConfigSchema>;
