@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm node-deps build lint test test-unit test-integration test-python run \
-        cluster-up cluster-down bench-faiss bench-standalone
+        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -15,6 +15,8 @@ help:
 	@echo "make cluster-down   stop it"
 	@echo "make bench-faiss    faiss binding vs C++ benchmark"
 	@echo "make bench-standalone  insert and search throughput through the Node SDK"
+	@echo "make bench-cluster  the same, standalone against a local cluster, in one run"
+	@echo "make bench-failover failed searches, latency and recovery time per fault"
 
 # Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd, Java and Maven for Kafka.
 system-deps:
@@ -68,3 +70,9 @@ bench-faiss: setup
 
 bench-standalone: setup
 	pnpm --filter @kite/test run bench:standalone
+
+bench-cluster: setup
+	test/node_modules/.bin/tsx test/bench/cluster-vs-standalone.ts
+
+bench-failover: setup
+	pnpm --filter @kite/test run bench:failover

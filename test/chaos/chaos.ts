@@ -184,7 +184,8 @@ export class ChaosCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await httpJson(c.metrics, check === 'ready' ? '/ready' : '/healthz');
-      if (r.status === 200) return Number(r.body.serverID ?? 0);
+      // A standby coordinator answers /healthz before its session is registered; wait for its serverID too.
+      if (r.status === 200 && Number(r.body.serverID ?? 0) > 0) return Number(r.body.serverID);
       if (!running(c.pid)) throw new Error(`${c.role} (pid ${c.pid}) exited while starting; see ${c.log}:\n${tail(c.log, 1500)}`);
       if (Date.now() > deadline) throw new Error(`${c.role} (pid ${c.pid}) not ${check} after ${timeoutMs} ms; see ${c.log}`);
       await sleep(50);

@@ -103,9 +103,9 @@ test('kill -9 of one of two proxies: clients of the other see no failure, a clie
   expect(r.clientA.searches.errors).toEqual([]);
   expect(r.clientA.searches.failed).toBe(0);
   expect(r.clientA.counts.failed).toBe(0);
-  expect(r.clientA.searches.sent).toBeGreaterThan(20);
+  expect(r.clientA.searches.sent).toBeGreaterThan(10);
   expect(r.reconnectSeconds).toBeDefined();
-  expect(r.reconnectSeconds!).toBeLessThan(5);
+  expect(r.reconnectSeconds!).toBeLessThan(10);
   // After reconnecting, B's requests succeed again.
   const late = r.workload.window('search', r.faultAt + (r.reconnectSeconds ?? 0) * 1000 + 500, undefined, 'B');
   expect(late.length).toBeGreaterThan(10);

@@ -133,6 +133,14 @@ test('kill -9 of a query node, replica_number 2: zero failed searches', async ()
   expect(r.dead).toEqual([]);
 });
 
+// KNOWN SERVER BUG (services/querycoord/src/coordinator.ts checkLeaders, reported to the lead): the coordinator skips
+// SyncDistribution when `synced` holds the same signature for <node>/<replica>/<channel> and the delegator reports
+// the same watermark. Entries are never dropped when a delegator is unwatched, so a delegator started again on a
+// node that held one for that channel before (the delegator "balance" watch/unwatch ping-pong makes this common)
+// with the same from-offset never receives its sealed-segment list. It is serviceable once it has replayed the
+// WAL from that offset, the hand-over then unwatches the stopping node's delegator, and searches and count(*)
+// silently cover only the rows since the offset (count(*) 120 of 4630 acknowledged rows) until the next flush
+// changes the signature. Seen here on the SIGTERM hand-over; the same can hit any test that moves a delegator.
 test('graceful SIGTERM of a query node, replica_number 1: zero failed queries', async () => {
   const r = await queryNodeSigterm({
     fixture: r1,

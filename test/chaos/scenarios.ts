@@ -135,7 +135,7 @@ export async function runFault(s: FaultSpec): Promise<FaultResult> {
     const [sv, obs] = await Promise.all([waitServed(target, faultAt, s.maxMs ?? 60_000), s.observe?.(faultAt)]);
     served = sv;
     Object.assign(notes, obs);
-    await sleep(Math.max(s.postMs ?? 3000, faultAt + (s.minWindowMs ?? 12_000) - Date.now()));
+    await sleep(Math.max(s.postMs ?? 3000, faultAt + (s.minWindowMs ?? 10_000) - Date.now()));
   } finally {
     await w.stop();
   }
@@ -247,23 +247,12 @@ export async function queryNodeRestart(o: QueryNodeFaultOptions & { victim: Comp
       // Serving again: it holds segments of the collection and answers searches for them.
       const servingSeconds = await secondsUntil(restartAt, 60_000, async () => (await segmentsOn(chaos, o.victim, o.fixture.collectionID)) > 0);
       // Balancing: a segment that was sealed before the restart moves to the node.
-      const balancedSeconds = await secondsUntil(restartAt, 30_000, async () => (await balanced()) > 0);
-      const settle = Date.now();
-      // Balancing goes on one segment at a time; let it reach a steady share.
-      let last = -1;
-      let segments = 0;
-      for (let i = 0; i < 40; i++) {
-        segments = await segmentsOn(chaos, o.victim, o.fixture.collectionID).catch(() => 0);
-        if (segments > 0 && segments === last) break;
-        last = segments;
-        await sleep(500);
-      }
+      const balancedSeconds = await secondsUntil(restartAt, 20_000, async () => (await balanced()) > 0);
       return {
         servingSeconds: servingSeconds ?? 'never',
         balancedSeconds: balancedSeconds ?? 'never',
-        segmentsAfter: segments,
+        segmentsAfter: await segmentsOn(chaos, o.victim, o.fixture.collectionID).catch(() => 0),
         balancedSegments: await balanced().catch(() => 0),
-        settleSeconds: (Date.now() - settle) / 1000,
       };
     },
   });

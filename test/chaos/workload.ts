@@ -223,9 +223,12 @@ export class Workload {
     this.stoppedAt = Date.now();
   }
 
-  /** Samples of `kind` started in [from, to), of clients labelled `client` when given. */
+  /**
+   * Samples of `kind` that ended in [from, to) (a request in flight at the fault belongs to the fault window), of
+   * clients labelled `client` when given.
+   */
   window(kind: Kind, from = 0, to = Number.MAX_SAFE_INTEGER, client?: string): Sample[] {
-    return this.samples.filter((s) => s.kind === kind && s.start >= from && s.start < to && (client === undefined || s.client === client));
+    return this.samples.filter((s) => s.kind === kind && s.end >= from && s.end < to && (client === undefined || s.client === client));
   }
 
   stats(kind: Kind, from?: number, to?: number, client?: string): Stats {

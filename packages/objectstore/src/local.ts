@@ -45,6 +45,15 @@ function checkParts(parts: string[], what: string, value: string): void {
   }
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class LocalObjectStore implements ObjectStore {
   private closed = false;
 
@@ -56,9 +65,15 @@ export class LocalObjectStore implements ObjectStore {
   static async open(dir: string, options: LocalObjectStoreOptions = {}): Promise<LocalObjectStore> {
     const root = path.resolve(dir);
     await fs.promises.mkdir(root, { recursive: true });
-    // Leftovers of puts a crash interrupted; never visible as objects.
-    await fs.promises.rm(path.join(root, TMP_DIR), { recursive: true, force: true });
-    await fs.promises.mkdir(path.join(root, TMP_DIR));
+    // Leftovers of puts a crash interrupted; never visible as objects. Several processes may share the directory
+    // (a local cluster), so only files of processes that are gone are removed: temp names start with the pid.
+    const tmpDir = path.join(root, TMP_DIR);
+    await fs.promises.mkdir(tmpDir, { recursive: true });
+    for (const name of await fs.promises.readdir(tmpDir)) {
+      const pid = Number(name.split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
+      await fs.promises.rm(path.join(tmpDir, name), { force: true });
+    }
     return new LocalObjectStore(root, options.fsync ?? true);
   }
 
@@ -66,7 +81,7 @@ export class LocalObjectStore implements ObjectStore {
     this.checkOpen();
     const target = this.pathOf(key);
     if (!Buffer.isBuffer(data)) throw new KiteError('ParameterInvalid', `object ${key}: data must be a Buffer`);
-    const tmp = path.join(this.root, TMP_DIR, randomUUID());
+    const tmp = path.join(this.root, TMP_DIR, `${process.pid}-${randomUUID()}`);
     try {
       const fh = await fs.promises.open(tmp, 'w');
       try {

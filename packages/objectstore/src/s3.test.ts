@@ -3,6 +3,7 @@
  * is S3's own — paging, batched deletes, bucket creation, credentials, a server that stops or hangs — and, against a
  * scripted HTTP server, which failures the SDK retries and how they are reported.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
@@ -16,8 +17,23 @@ let server: S3Server;
 let dataDir: string;
 const opened: S3ObjectStore[] = [];
 
+/**
+ * The server's data folder: in RAM (/dev/shm) where there is one, since MinIO fsyncs every object's metadata and
+ * disk syncs would dominate the run; a temporary folder on disk elsewhere.
+ */
+function serverDir(name: string): string {
+  if (fs.existsSync('/dev/shm')) {
+    try {
+      return fs.mkdtempSync(`/dev/shm/kite-${name}-`);
+    } catch {
+      // not writable: fall back to disk
+    }
+  }
+  return makeTempDir(name);
+}
+
 beforeAll(async () => {
-  dataDir = makeTempDir('s3');
+  dataDir = serverDir('s3');
   server = await startS3Server({ dataDir });
 }, 30 * 60_000); // a first run may build the server
 
@@ -86,25 +102,26 @@ objectStoreContract('s3', async () => {
 describe('S3ObjectStore on MinIO', () => {
   it('pages through listings and deletes in batches (small page and batch sizes)', async () => {
     const store = await open({ prefix: unique('paging'), listPageSize: 7, deleteBatchSize: 10 });
-    const keys = Array.from({ length: 95 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
+    const keys = Array.from({ length: 45 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
     await pool(keys, 16, (k) => store.put(k, Buffer.from(k)));
     await store.put('l/outside', Buffer.from('x'));
     const listed = await store.list('k/');
     expect(listed.map((o) => o.key)).toEqual(keys);
     expect(listed.every((o) => o.size === 5)).toBe(true);
-    expect(await store.deletePrefix('k/')).toBe(95);
+    expect(await store.deletePrefix('k/')).toBe(45);
     expect(await store.list('k/')).toEqual([]);
     expect((await store.list('')).map((o) => o.key)).toEqual(['l/outside']);
   });
 
   it('lists and deletes more than 1000 keys with S3\'s own page and batch limits', async () => {
     const store = await open({ prefix: unique('many') });
-    const keys = Array.from({ length: 1234 }, (_, i) => `m/${String(i).padStart(5, '0')}`);
+    // One more than a page and a DeleteObjects batch hold.
+    const keys = Array.from({ length: 1001 }, (_, i) => `m/${String(i).padStart(5, '0')}`);
     await pool(keys, 32, (k) => store.put(k, Buffer.alloc(0)));
     const listed = await store.list('m/');
-    expect(listed).toHaveLength(1234);
+    expect(listed).toHaveLength(1001);
     expect(listed.map((o) => o.key)).toEqual(keys);
-    expect(await store.deletePrefix('m/')).toBe(1234);
+    expect(await store.deletePrefix('m/')).toBe(1001);
     expect(await store.list('')).toEqual([]);
   }, 120_000);
 
@@ -178,7 +195,7 @@ describe('S3ObjectStore when the server fails', () => {
   let own: S3Server;
   let ownDir: string;
   beforeAll(async () => {
-    ownDir = makeTempDir('s3-failing');
+    ownDir = serverDir('s3-failing');
     own = await startS3Server({ dataDir: ownDir });
   });
   afterAll(async () => {
@@ -230,16 +247,18 @@ describe('S3ObjectStore when the server fails', () => {
 
 describe('S3ObjectStore retries (scripted HTTP server)', () => {
   /** Answers HEAD (the bucket check) with 200 and every other request from `script`, counting them. */
-  async function scripted(script: (n: number, req: http.IncomingMessage) => { status: number; body?: string }) {
+  async function scripted(script: (n: number, req: http.IncomingMessage, body: string) => { status: number; body?: string }) {
     let requests = 0;
     const srv = http.createServer((req, res) => {
-      req.resume();
+      let reqBody = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (reqBody += chunk));
       req.on('end', () => {
         if (req.method === 'HEAD') {
           res.writeHead(200).end();
           return;
         }
-        const { status, body } = script(++requests, req);
+        const { status, body } = script(++requests, req, reqBody);
         res.writeHead(status, { 'content-type': 'application/xml' }).end(body ?? '');
       });
     });
@@ -292,6 +311,43 @@ describe('S3ObjectStore retries (scripted HTTP server)', () => {
       expect(err).toMatchObject({ kind: 'IoFailed', retriable: false });
       expect(err.message).toContain('AccessDenied');
       expect(srv.requests).toBe(1);
+    } finally {
+      await store.close();
+      await srv.close();
+    }
+  });
+
+  it('follows continuation tokens with the configured page size, and deletes in batches of the configured size', async () => {
+    const keys = ['d/1', 'd/2', 'd/3', 'd/4', 'd/5'];
+    const seen: string[] = [];
+    const batches: string[][] = [];
+    const srv = await scripted((_n, req, body) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (req.method === 'POST') {
+        batches.push([...body.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1] as string));
+        return { status: 200, body: '<?xml version="1.0" encoding="UTF-8"?><DeleteResult></DeleteResult>' };
+      }
+      const token = url.searchParams.get('continuation-token');
+      seen.push(`max-keys=${url.searchParams.get('max-keys')} token=${token}`);
+      const start = token === null ? 0 : Number(token.slice(1));
+      const page = keys.slice(start, start + 2);
+      const more = start + 2 < keys.length;
+      return {
+        status: 200,
+        body:
+          '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>kite-test</Name><Prefix>d/</Prefix>' +
+          `<KeyCount>${page.length}</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>${more}</IsTruncated>` +
+          (more ? `<NextContinuationToken>t${start + 2}</NextContinuationToken>` : '') +
+          page.map((k) => `<Contents><Key>${k}</Key><Size>3</Size></Contents>`).join('') +
+          '</ListBucketResult>',
+      };
+    });
+    const store = await S3ObjectStore.open(optionsFor(srv, { listPageSize: 2, deleteBatchSize: 2 }));
+    try {
+      expect((await store.list('d/')).map((o) => o.key)).toEqual(keys);
+      expect(seen).toEqual(['max-keys=2 token=null', 'max-keys=2 token=t2', 'max-keys=2 token=t4']);
+      expect(await store.deletePrefix('d/')).toBe(5);
+      expect(batches).toEqual([['d/1', 'd/2'], ['d/3', 'd/4'], ['d/5']]);
     } finally {
       await store.close();
       await srv.close();

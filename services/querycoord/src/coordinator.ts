@@ -273,6 +273,7 @@ export class Coordinator implements QueryCoordApi {
     const owners = new Map<string, number[]>();
     for (const n of dns) for (const ch of n.dist!.channels) owners.set(ch.channel, [...(owners.get(ch.channel) ?? []), n.info.serverID]);
     const wanted = new Set<string>();
+    const assigned = new Map<number, number>();
     for (const c of this.catalog.all()) {
       for (const channel of channelsOf(c)) {
         wanted.add(channel);
@@ -284,8 +285,10 @@ export class Coordinator implements QueryCoordApi {
           }
           continue;
         }
-        const load = (n: NodeState): number => n.dist!.channels.length;
+        // Count assignments made in this pass too, so a new collection's channels spread over the data nodes.
+        const load = (n: NodeState): number => n.dist!.channels.length + (assigned.get(n.info.serverID) ?? 0);
         const target = dns.reduce((a, b) => (load(b) < load(a) ? b : a));
+        assigned.set(target.info.serverID, (assigned.get(target.info.serverID) ?? 0) + 1);
         const cp = await this.checkpoint(c.collectionID, channel);
         this.runTask(`dn-watch/${channel}`, () =>
           target.dn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: 0, from_offset: cp?.offset ?? 0 }),

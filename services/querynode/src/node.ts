@@ -105,15 +105,20 @@ export class QueryNode implements M.QueryNodeApi {
    */
   async stop(graceMs = 30000): Promise<void> {
     await this.session?.markStopping().catch(() => undefined);
-    const others = await this.store
-      .getPrefix(`${this.cfg.common.rootPath}/session/querynode-`)
-      .then((r) => r.kvs.map((kv) => JSON.parse(kv.value) as { serverID: number; stopping: boolean }).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
-      .catch(() => 0);
+    // Peers that could take the work: live query nodes not stopping themselves (re-read each round, since a whole
+    // cluster may be stopping at once).
+    const others = (): Promise<number> =>
+      this.store
+        .getPrefix(`${this.cfg.common.rootPath}/session/querynode-`)
+        .then((r) => r.kvs.map((kv) => JSON.parse(kv.value) as { serverID: number; stopping: boolean }).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
+        .catch(() => 0);
     const deadline = Date.now() + graceMs;
-    while (others > 0 && (this.segments.size > 0 || this.delegators.size > 0) && Date.now() < deadline) {
+    let peers = await others();
+    while (peers > 0 && (this.segments.size > 0 || this.delegators.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
+      peers = await others();
     }
-    if (this.segments.size + this.delegators.size > 0 && others > 0) this.log.warn('graceful stop timed out with work still assigned');
+    if (this.segments.size + this.delegators.size > 0 && peers > 0) this.log.warn('graceful stop timed out with work still assigned');
     for (const d of this.delegators.values()) await d.stop();
     for (const s of this.segments.values()) s.free();
     for (const p of this.peers.values()) p.close();
