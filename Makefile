@@ -5,7 +5,7 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka helm node-deps build lint test test-unit test-integration test-python run \
+.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python run \
         cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover
 
 help:
@@ -34,7 +34,11 @@ node-deps:
 helm:
 	@bash scripts/install-helm.sh
 
-setup deps: system-deps kafka helm node-deps build
+# MinIO, the S3-compatible server for the object-store tests, built via the Go module proxy (idempotent).
+s3-server:
+	@bash scripts/install-s3-server.sh
+
+setup deps: system-deps kafka helm s3-server node-deps build
 
 build:
 	pnpm --filter @kite/faiss run build:native

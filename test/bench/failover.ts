@@ -8,12 +8,14 @@
  * node in every replica, count(*) within the acknowledged rows and known-vector searches finding their rows),
  * beside the goal for that fault. Not a test; the chaos suite asserts.
  *
- *   test/node_modules/.bin/tsx test/bench/failover.ts [--only qn-r2,qn-r1,qn-restart,qn-sigterm,datanode,proxy,coordinator,etcd,kafka]
+ *   test/node_modules/.bin/tsx test/bench/failover.ts [--only qn-r1,qn-restart,qn-r2,qn-sigterm,datanode,proxy,coordinator,etcd,kafka,etcd-4s]
  *   (or: pnpm --filter @kite/test run bench:failover)
  *
  * It starts two clusters with `bin/kite cluster up --session-ttl 3` on temporary data directories (3 query nodes,
  * 1 data node, 1 proxy for the query node faults; 2 query nodes, 2 data nodes, 2 proxies for the others) and stops
- * them with `cluster down` at the end. All traffic stays on 127.0.0.1; every load loop is bounded.
+ * them with `cluster down` at the end. etcd and Kafka are killed with -9 and started again at once with the same
+ * command; `etcd-4s` keeps etcd down for 4 s, longer than the session TTL. All traffic stays on 127.0.0.1; every
+ * load loop is bounded.
  */
 import os from 'node:os';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
@@ -33,7 +35,7 @@ import {
 } from '../chaos/scenarios';
 import { INTACT, intact, type ProxyClient } from '../chaos/workload';
 
-const ALL = ['qn-r1', 'qn-restart', 'qn-r2', 'qn-sigterm', 'datanode', 'proxy', 'coordinator', 'etcd', 'kafka'] as const;
+const ALL = ['qn-r1', 'qn-restart', 'qn-r2', 'qn-sigterm', 'datanode', 'proxy', 'coordinator', 'etcd', 'kafka', 'etcd-4s'] as const;
 type FaultName = (typeof ALL)[number];
 
 interface Row {
@@ -142,7 +144,7 @@ async function queryNodeFaults(only: Set<FaultName>, rows: Row[], open: ProxyCli
 }
 
 async function componentFaults(only: Set<FaultName>, rows: Row[], open: ProxyClient[]): Promise<void> {
-  if (!['datanode', 'proxy', 'coordinator', 'etcd', 'kafka'].some((n) => only.has(n as FaultName))) return;
+  if (!['datanode', 'proxy', 'coordinator', 'etcd', 'kafka', 'etcd-4s'].some((n) => only.has(n as FaultName))) return;
   console.error('[bench] cluster up: 2 query nodes, 2 data nodes, 2 proxies, session TTL 3 s');
   const chaos = await ChaosCluster.start({ querynodes: 2, datanodes: 2, proxies: 2, sessionTtlSeconds: 3, env: { KITE_DATANODE_SEGMENT_MAX_ROWS: '500' } });
   const proxy = `127.0.0.1:${chaos.info.proxy.grpc}`;
@@ -196,10 +198,15 @@ async function componentFaults(only: Set<FaultName>, rows: Row[], open: ProxyCli
       });
       await chaos.heal();
     }
-    for (const backend of ['etcd', 'kafka'] as const) {
-      if (!only.has(backend)) continue;
-      console.error(`[bench] crash-restart ${backend}`);
-      const r = await backendRestart({ fixture: fx, clients: clients(), backend, downMs: 0, name: `kill -9 + restart ${backend === 'etcd' ? 'etcd' : 'Kafka'}`, goal: '' });
+    const backends = [
+      { key: 'etcd', backend: 'etcd', downMs: 0, name: 'kill -9 + restart etcd' },
+      { key: 'kafka', backend: 'kafka', downMs: 0, name: 'kill -9 + restart Kafka' },
+      { key: 'etcd-4s', backend: 'etcd', downMs: 4000, name: 'kill -9 etcd, 4 s down, restart' },
+    ] as const;
+    for (const { key, backend, downMs, name } of backends) {
+      if (!only.has(key)) continue;
+      console.error(`[bench] ${name}`);
+      const r = await backendRestart({ fixture: fx, clients: clients(), backend, downMs, name, goal: '' });
       console.error(describeResult(r));
       rows.push({
         fault: r.name,

@@ -6,6 +6,10 @@
  *
  * After every fault: every acknowledged insert is found exactly once (count(*) and ids through query), searches for
  * known vectors find their rows, and (unless stated) no other component died.
+ *
+ * KNOWN SERVER BUG that can fail any test here at random (see querynode.test.ts, SIGTERM test): a delegator moved by
+ * the coordinator's delegator balancing (which runs in steady state too) can serve without its sealed segments —
+ * searches miss rows and count(*) is short (seen once right after the etcd restart: count(*) 2031 of 3860).
  */
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { readJson, ROOT } from '../cluster/inspect';
@@ -144,11 +148,11 @@ test('kill -9 of the active coordinator with a standby: queries keep flowing, th
   expect(r.dead).toEqual([]);
 });
 
-// KNOWN SERVER BUG (packages/session, services/querycoord/src/server.ts; reported to the lead): a process declares
-// its lease lost after one TTL (3 s here) without a successful keep-alive and does not check with etcd once it is
-// back (etcd renews every lease when it restarts, so the lease was still valid); the active coordinator then
-// exits the process (onFenced → process.exit(1)). A standby takes over, but `kite cluster up` restarts nothing,
-// so without one the cluster is left with no coordinator. `dead` lists it; that assertion fails until fixed.
+// etcd is started again at once (kill -9, then the same command: about 0.1–0.5 s without etcd). An outage longer
+// than the session TTL is a different matter — KNOWN SERVER BUG (reported to the lead, seen with 2 s down and TTL
+// 3 s): every process declares its lease lost after one TTL without a keep-alive and does not ask etcd once it is
+// back (etcd renews all leases when it restarts), and the active coordinator then exits its process
+// (onFenced → process.exit(1)); `kite cluster up` restarts nothing, so without a standby no coordinator is left.
 test('crash-restart of etcd: every acknowledged row survives and the cluster serves again', async () => {
   const r = await backendRestart({
     fixture: fx,

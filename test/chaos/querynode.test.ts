@@ -5,6 +5,9 @@
  *
  * After every fault: every acknowledged insert is found exactly once (count(*) and ids through query), searches for
  * known vectors find their rows, and no other component died.
+ *
+ * The KNOWN SERVER BUG described above the SIGTERM test (a re-created delegator never gets its sealed segments) can
+ * fail any test that moves a delegator, at random.
  */
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { ChaosCluster, type ComponentEntry } from './chaos';

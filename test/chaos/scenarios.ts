@@ -2,8 +2,9 @@
  * The faults of the chaos suite, each run the same way under a steady load (test/chaos/*.test.ts assert on the
  * result; test/bench/failover.ts prints it):
  *
- *   load starts → `preMs` of normal service → the fault → poll until the collection is fully served again
- *   (waitServed) → `postMs` more of load → load stops → every acknowledged row is checked (verifyData).
+ *   load starts → `preMs` of normal service → the fault → probes (ServedMonitor) until the collection has been
+ *   fully served for `postMs` (and at least `minWindowMs` after the fault) → load stops → every acknowledged row
+ *   is checked (verifyData).
  *
  * The fault window is [fault, load end]; its searches, inserts and count(*) queries are summarised separately from
  * the baseline before the fault.
@@ -22,8 +23,8 @@ import {
   sealedSegmentIds,
   searchFor,
   servedSegments,
+  ServedMonitor,
   verifyData,
-  waitServed,
   Workload,
   type Stats,
   type VerifyReport,
@@ -123,23 +124,35 @@ export async function runFault(s: FaultSpec): Promise<FaultResult> {
   const f = s.fixture;
   const segments = await sealedSegmentIds(f.chaos, f.collectionID);
   const w = new Workload({ ...s.load, collection: f.name, probes: f.probes, data: f.data });
+  const target = { chaos: f.chaos, client: s.checker, collection: f.name, collectionID: f.collectionID, replicaIDs: f.replicaIDs, segments, probes: f.probes, data: f.data };
+  const monitor = new ServedMonitor(target);
   const notes: Notes = {};
+  const postMs = s.postMs ?? 3000;
+  const maxMs = s.maxMs ?? 60_000;
   w.start();
   let faultAt = Date.now();
-  let served: Awaited<ReturnType<typeof waitServed>> = { last: { ok: false, detail: 'not run' } };
   try {
     await sleep(s.preMs ?? 3000);
     faultAt = Date.now();
-    Object.assign(notes, await s.inject());
-    const target = { chaos: f.chaos, client: s.checker, collection: f.name, collectionID: f.collectionID, replicaIDs: f.replicaIDs, segments, probes: f.probes, data: f.data };
-    const [sv, obs] = await Promise.all([waitServed(target, faultAt, s.maxMs ?? 60_000), s.observe?.(faultAt)]);
-    served = sv;
-    Object.assign(notes, obs);
-    await sleep(Math.max(s.postMs ?? 3000, faultAt + (s.minWindowMs ?? 10_000) - Date.now()));
+    const injected = s.inject();
+    monitor.start();
+    Object.assign(notes, await injected);
+    Object.assign(notes, await s.observe?.(faultAt));
+    // The window ends once the collection has been served for postMs, and not before minWindowMs (nor after maxMs).
+    for (;;) {
+      const now = Date.now();
+      const since = monitor.servedSince;
+      if (now >= faultAt + maxMs) break;
+      if (since !== undefined && now >= since + postMs && now >= faultAt + (s.minWindowMs ?? 10_000)) break;
+      await sleep(100);
+    }
   } finally {
+    await monitor.stop();
     await w.stop();
   }
+  if (monitor.regressions) notes.servedRegressions = `${monitor.regressions} (${monitor.regressionDetail})`;
   const verify = await verifyData(s.checker, f.name, f.data, f.probes);
+  const since = monitor.servedSince;
   return {
     name: s.name,
     goal: s.goal,
@@ -148,8 +161,8 @@ export async function runFault(s: FaultSpec): Promise<FaultResult> {
     searches: w.stats('search', faultAt),
     inserts: w.stats('insert', faultAt),
     counts: w.stats('count', faultAt),
-    servedSeconds: served.seconds,
-    servedDetail: served.last.detail,
+    servedSeconds: since === undefined ? undefined : Math.max(0, since - faultAt) / 1000,
+    servedDetail: since === undefined ? monitor.lastFailure : 'served',
     notes,
     verify,
     dead: deadComponents(f.chaos),

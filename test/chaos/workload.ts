@@ -10,7 +10,7 @@
  *   below the rows acknowledged before it was sent or above every row that may exist.
  * - `DataState`: what the server must hold — every acknowledged row — and what it may hold — rows of inserts that
  *   failed (their WAL append may still have happened).
- * - `servedNow` / `waitServed`: whether the collection is fully served again: GetLoadState Loaded, every segment
+ * - `servedNow` / `ServedMonitor`: whether the collection is fully served again: GetLoadState Loaded, every segment
  *   that existed before the fault loaded on a live query node in every replica, count(*) within bounds and a
  *   search for known vectors finding them.
  * - `verifyData`: after a fault, every acknowledged row is there exactly once (count(*) and ids through query).
@@ -397,16 +397,48 @@ export async function servedNow(t: ServeTarget): Promise<ServedCheck> {
   }
 }
 
-/** Polls `servedNow` until it holds; seconds since `since`, or undefined after `timeoutMs`. */
-export async function waitServed(t: ServeTarget, since: number, timeoutMs: number): Promise<{ seconds?: number; last: ServedCheck }> {
-  const deadline = since + timeoutMs;
-  let last: ServedCheck = { ok: false, detail: 'never checked' };
-  while (Date.now() < deadline) {
-    last = await servedNow(t);
-    if (last.ok) return { seconds: (Date.now() - since) / 1000, last };
-    await sleep(200);
+/**
+ * Probes `servedNow` in a loop from the fault until stopped. The collection counts as served again from the last
+ * time a probe passed after a failing one (or the first probe) — a regression later in the window (the collection
+ * served, then not) resets it, so "served again" means served from then to the end of the window.
+ */
+export class ServedMonitor {
+  /** When the current run of passing probes began (undefined while the last probe failed). */
+  servedSince: number | undefined;
+  /** Times a passing run ended with a failing probe. */
+  regressions = 0;
+  /** The first failing probe's detail after a regression, and the latest failing detail. */
+  regressionDetail = '';
+  lastFailure = 'never failed';
+  probes = 0;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly t: ServeTarget) {}
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        const c = await servedNow(this.t);
+        this.probes++;
+        if (c.ok) this.servedSince ??= Date.now();
+        else {
+          if (this.servedSince !== undefined) {
+            this.regressions++;
+            if (!this.regressionDetail) this.regressionDetail = c.detail;
+          }
+          this.servedSince = undefined;
+          this.lastFailure = c.detail;
+        }
+        await sleep(200);
+      }
+    })();
   }
-  return { last };
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
 }
 
 // ------------------------------------------------------------------------------------------- integrity

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
+import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { KiteError } from '@kite/common';
 import { objectStoreContract } from './contract';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3';
@@ -73,6 +74,18 @@ async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>
   );
 }
 
+/** An unsigned, empty PUT (allowed by a bucket policy). */
+function anonymousPut(url: string, agent: http.Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'PUT', agent, headers: { 'content-length': '0' } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PUT ${url}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function expectKiteError(p: Promise<unknown>): Promise<KiteError> {
   const err = await p.then(
     () => undefined,
@@ -114,10 +127,36 @@ describe('S3ObjectStore on MinIO', () => {
   });
 
   it('lists and deletes more than 1000 keys with S3\'s own page and batch limits', async () => {
-    const store = await open({ prefix: unique('many') });
-    // One more than a page and a DeleteObjects batch hold.
+    // One more than a page and a DeleteObjects batch hold. They are written by plain HTTP PUTs under a bucket policy
+    // that lets anyone write this prefix: the SDK's per-request cost would make this test several times slower.
+    const bucket = unique('many').toLowerCase();
+    const store = await open({ bucket, prefix: 'p' });
+    const admin = new S3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    });
+    try {
+      await admin.send(
+        new PutBucketPolicyCommand({
+          Bucket: bucket,
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { AWS: ['*'] }, Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${bucket}/p/*`] }],
+          }),
+        }),
+      );
+    } finally {
+      admin.destroy();
+    }
     const keys = Array.from({ length: 1001 }, (_, i) => `m/${String(i).padStart(5, '0')}`);
-    await pool(keys, 32, (k) => store.put(k, Buffer.alloc(0)));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      await pool(keys, 16, (k) => anonymousPut(`${server.endpoint}/${bucket}/p/${k}`, agent));
+    } finally {
+      agent.destroy();
+    }
     const listed = await store.list('m/');
     expect(listed).toHaveLength(1001);
     expect(listed.map((o) => o.key)).toEqual(keys);

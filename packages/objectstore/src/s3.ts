@@ -19,6 +19,7 @@
  */
 import {
   CreateBucketCommand,
+  type BucketLocationConstraint,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -238,7 +239,14 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      // AWS wants the region named for any region but us-east-1 (the default location).
+      const region = await this.client.config.region();
+      await this.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucket,
+          ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+        }),
+      );
     } catch (e) {
       const name = (e as SdkErrorShape).name;
       // Another node created it meanwhile.
