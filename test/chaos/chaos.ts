@@ -183,9 +183,11 @@ export class ChaosCluster {
   private async waitStarted(c: ComponentEntry, check: 'ready' | 'healthz', timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const r = await httpJson(c.metrics, check === 'ready' ? '/ready' : '/healthz');
-      // A standby coordinator answers /healthz before its session is registered; wait for its serverID too.
-      if (r.status === 200 && Number(r.body.serverID ?? 0) > 0) return Number(r.body.serverID);
+      // /ready carries the serverID even while it answers 503 (a standby coordinator), once the session is registered.
+      const r = await httpJson(c.metrics, '/ready');
+      const serverID = Number(r.body.serverID ?? 0);
+      const up = check === 'ready' ? r.status === 200 : (await httpJson(c.metrics, '/healthz')).status === 200;
+      if (up && serverID > 0) return serverID;
       if (!running(c.pid)) throw new Error(`${c.role} (pid ${c.pid}) exited while starting; see ${c.log}:\n${tail(c.log, 1500)}`);
       if (Date.now() > deadline) throw new Error(`${c.role} (pid ${c.pid}) not ${check} after ${timeoutMs} ms; see ${c.log}`);
       await sleep(50);

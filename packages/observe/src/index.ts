@@ -51,7 +51,7 @@ export interface HttpServer {
 export async function startHttp(host: string, port: number, checks: HealthChecks, log: Logger): Promise<HttpServer> {
   const app = express();
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', ...(checks.details?.() ?? {}) });
   });
   app.get('/ready', (_req, res) => {
     const ok = checks.ready();

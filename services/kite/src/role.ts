@@ -29,11 +29,11 @@ export async function runRole(role: Role, cfg: KiteConfig, log: Logger): Promise
       const s = new QueryCoordServer(cfg, b.store, b.wal, b.objects, log);
       metricsPort = cfg.querycoord.metricsPort;
       // /healthz must answer while a standby waits for the exclusive session, so HTTP starts first.
-      const http = await startHttp(cfg.common.listenHost, metricsPort, { ready: () => ready(), details: () => ({ role, serverID: serverID() }) }, log);
+      serverID = () => s.serverID;
+      const http = await startHttp(cfg.common.listenHost, metricsPort, { ready: () => ready(), details: () => ({ role, serverID: serverID(), active: !!s.coordinator }) }, log);
       await s.start(cfg.querycoord.port);
       grpcPort = Number(s.address.split(':').pop());
       ready = () => !!s.coordinator;
-      serverID = () => s.serverID;
       return { role, grpcPort, http, serverID: () => serverID(), stop: async () => (await s.stop(), await http.close(), await b.close()) };
     }
     case 'querynode': {

@@ -198,6 +198,8 @@ export class Coordinator implements QueryCoordApi {
     fn().then(
       () => {
         taskOutcomes.inc({ type, outcome: 'ok' });
+        // The RPCs return once the work is done, so the next pull shows it; the key is free for new work.
+        this.inflight.delete(key);
         this.trigger();
       },
       (e: unknown) => {
