@@ -5,12 +5,13 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python run \
+.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-chaos run \
         cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
 	@echo "make test           set up and run every test (lint, unit, integration, pymilvus)"
+	@echo "make test-chaos     fault injection under load (kill -9 of components, etcd/Kafka restarts)"
 	@echo "make cluster-up     start a local cluster (etcd, Kafka, coordinator, query/data nodes, proxy) under $(CLUSTER_DIR)"
 	@echo "make cluster-down   stop it"
 	@echo "make bench-faiss    faiss binding vs C++ benchmark"
@@ -56,6 +57,10 @@ test-unit: setup
 
 test-integration: setup
 	pnpm exec jest --ci --selectProjects integration
+
+# Fault injection under load (kill -9 of each component, etcd/Kafka restarts): several minutes.
+test-chaos: setup
+	KITE_CHAOS=1 pnpm exec jest --ci test/chaos
 
 test-python: setup
 	bash scripts/test-python.sh

@@ -35,6 +35,8 @@ module.exports = {
       // The SDK pulls in uuid@13, which is ESM-only; jest loads a small CommonJS stand-in instead.
       moduleNameMapper: { ...moduleNameMapper, '^uuid$': path.join(__dirname, 'test', 'support', 'uuid-shim.ts') },
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // Chaos tests kill and restart processes for minutes: they run with `make test-chaos` (KITE_CHAOS=1).
+      testPathIgnorePatterns: process.env.KITE_CHAOS === '1' ? ['/node_modules/'] : ['/node_modules/', '<rootDir>/test/chaos/'],
     },
   ],
 };

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { readJsonPrefix, ROOT } from '../cluster/inspect';
 import { KiteCluster, pidAlive, type ClusterOptions, type ComponentEntry } from '../cluster/launcher';
 import { canConnect, freePort, repoRoot, sleep } from '../harness/util';
 
@@ -183,15 +184,27 @@ export class ChaosCluster {
   private async waitStarted(c: ComponentEntry, check: 'ready' | 'healthz', timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      // /ready carries the serverID even while it answers 503 (a standby coordinator), once the session is registered.
-      const r = await httpJson(c.metrics, '/ready');
-      const serverID = Number(r.body.serverID ?? 0);
-      const up = check === 'ready' ? r.status === 200 : (await httpJson(c.metrics, '/healthz')).status === 200;
-      if (up && serverID > 0) return serverID;
+      if (check === 'ready') {
+        const r = await httpJson(c.metrics, '/ready');
+        if (r.status === 200) return Number(r.body.serverID ?? 0);
+      } else if ((await httpJson(c.metrics, '/healthz')).status === 200) {
+        // A standby coordinator reports no serverID over HTTP; its session in etcd names it once registered.
+        const id = await this.sessionID(c).catch(() => 0);
+        if (id > 0) return id;
+      }
       if (!running(c.pid)) throw new Error(`${c.role} (pid ${c.pid}) exited while starting; see ${c.log}:\n${tail(c.log, 1500)}`);
       if (Date.now() > deadline) throw new Error(`${c.role} (pid ${c.pid}) not ${check} after ${timeoutMs} ms; see ${c.log}`);
       await sleep(50);
     }
+  }
+
+  /** The serverID of the session (`<root>/session/<role>-<id>`) whose address is the component's gRPC address. */
+  private async sessionID(c: ComponentEntry): Promise<number> {
+    const sessions = await readJsonPrefix<{ serverID?: number; address?: string }>(this.cluster.etcdEndpoints, `${ROOT}/session/${c.role}-`);
+    // The newest one: a killed predecessor on the same port keeps its key until its lease expires.
+    let id = 0;
+    for (const v of sessions.values()) if (v.address === `127.0.0.1:${c.grpc}` && (v.serverID ?? 0) > id && v.serverID !== c.serverID) id = v.serverID!;
+    return id;
   }
 
   /** Whether the component answers /ready with 200 now, and its serverID. */
