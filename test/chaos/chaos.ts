@@ -86,20 +86,9 @@ export class ChaosCluster {
     private readonly options: ClusterOptions,
   ) {}
 
-  /**
-   * `cluster up` through the launcher. One retry when start-up hit the object store's temp-directory race
-   * (several processes opening DIR/objects at once: "EEXIST ... .kite-tmp"), a server bug reported separately.
-   */
+  /** `cluster up` through the launcher (test/cluster/launcher.ts). */
   static async start(options: ClusterOptions): Promise<ChaosCluster> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return new ChaosCluster(await KiteCluster.start(options), options);
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (attempt >= 3 || !/EEXIST/.test(msg)) throw err;
-        console.warn(`[chaos] cluster up failed on the object store start-up race (attempt ${attempt}); retrying: ${msg.split('\n')[0]}`);
-      }
-    }
+    return new ChaosCluster(await KiteCluster.start(options), options);
   }
 
   get dataDir(): string {

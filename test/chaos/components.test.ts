@@ -133,6 +133,9 @@ test('kill -9 of the active coordinator with a standby: queries keep flowing, th
     fixture: fx,
     clients: clients(),
     admin,
+    // The kill comes after 31 s without a shard-leader change or request, and the load starts right after it:
+    // the proxies' cached shard leaders are older than their 30 s expiry, as in a quiet steady state.
+    leadersStableMs: 31_000,
     name: 'kill -9 active coordinator, 1 standby',
     goal: 'searches keep flowing; standby takes over; DDL works',
   });
@@ -153,6 +156,8 @@ test('kill -9 of the active coordinator with a standby: queries keep flowing, th
 // 3 s): every process declares its lease lost after one TTL without a keep-alive and does not ask etcd once it is
 // back (etcd renews all leases when it restarts), and the active coordinator then exits its process
 // (onFenced → process.exit(1)); `kite cluster up` restarts nothing, so without a standby no coordinator is left.
+// Query nodes, data nodes and proxies try to re-register once, while etcd is still down, log "re-register failed"
+// and never try again, so the cluster serves nothing after etcd is back (bench: `--only etcd-4s`).
 test('crash-restart of etcd: every acknowledged row survives and the cluster serves again', async () => {
   const r = await backendRestart({
     fixture: fx,

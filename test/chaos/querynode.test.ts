@@ -109,10 +109,8 @@ test('the killed query node restarted with the same command rejoins and gets seg
   expect(r.dead).toEqual([]);
 });
 
-// KNOWN SERVER BUG (services/querycoord/src/coordinator.ts, reported to the lead): segment balancing in a replica
-// is skipped while any `load/<replica>/…` key is in `inflight`, and keys of *successful* tasks stay there until they
-// are 600 s old. After the kill above reloaded the victim's segments, the restarted node gets only newly flushed
-// segments, never an existing one, for ten minutes. This test fails until that is fixed.
+// Segment balancing (not only newly flushed segments) must give the rejoined node work. This failed until 8d40b44
+// (finished load tasks kept their keys for 600 s and blocked balancing in the replica).
 test('balancing moves a segment sealed before the restart to the rejoined query node', () => {
   if (!restarted) throw new Error('the restart test did not run');
   expect(restarted.notes.balancedSeconds).toEqual(expect.any(Number));

@@ -10,7 +10,7 @@
  * the baseline before the fault.
  */
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
-import { readJson, readSegments, ROOT } from '../cluster/inspect';
+import { readJson, readSegments, ROOT, withEtcd } from '../cluster/inspect';
 import { createCollection, createHnswIndex, flushAndWait, insertRows, loadAndWait, makeRows, type Row } from '../cluster/scenario';
 import { sleep } from '../harness/util';
 import { expectOk, waitIndexBuilt } from '../standalone/helpers';
@@ -94,6 +94,8 @@ export interface FaultSpec {
   /** Runs beside the served-again probe once the fault is injected (e.g. waits for a takeover). */
   observe?: (faultAt: number) => Promise<Notes | void>;
   preMs?: number;
+  /** Inject the fault before the load starts (no baseline): the first requests meet the fault. */
+  injectFirst?: boolean;
   /** Load after the collection is served again. */
   postMs?: number;
   /** The load runs at least this long after the fault. */
@@ -129,12 +131,18 @@ export async function runFault(s: FaultSpec): Promise<FaultResult> {
   const notes: Notes = {};
   const postMs = s.postMs ?? 3000;
   const maxMs = s.maxMs ?? 60_000;
-  w.start();
   let faultAt = Date.now();
   try {
-    await sleep(s.preMs ?? 3000);
-    faultAt = Date.now();
+    if (!s.injectFirst) {
+      w.start();
+      await sleep(s.preMs ?? 3000);
+      faultAt = Date.now();
+    }
     const injected = s.inject();
+    if (s.injectFirst) {
+      await injected;
+      w.start();
+    }
     monitor.start();
     Object.assign(notes, await injected);
     Object.assign(notes, await s.observe?.(faultAt));
@@ -343,11 +351,37 @@ export async function activeCoordinator(chaos: ChaosCluster): Promise<ComponentE
 }
 
 /**
- * kill -9 of the active coordinator while a standby waits; the standby must take over and DDL must work after.
- * Afterwards the killed one is started again (as the new standby).
+ * Waits until the shard leaders the coordinator publishes (`<root>/leaders/<collection>`) have not changed for
+ * `stableMs` — the steady state in which proxies have had no leader update for a while. Returns how long they were
+ * stable, or undefined when they kept changing for `timeoutMs`.
  */
-export async function coordinatorKill(o: QueryNodeFaultOptions & { admin: MilvusClient }): Promise<FaultResult & { ddl: string }> {
+export async function waitLeadersStable(chaos: ChaosCluster, collectionID: number, stableMs: number, timeoutMs: number): Promise<number | undefined> {
+  const key = `${ROOT}/leaders/${collectionID}`;
+  const deadline = Date.now() + timeoutMs;
+  let rev = '';
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    const res = await withEtcd(chaos.cluster.etcdEndpoints, (etcd) => etcd.get(key).exec());
+    const now = String(res.kvs[0]?.mod_revision ?? '');
+    if (now !== rev) {
+      rev = now;
+      since = Date.now();
+    }
+    if (Date.now() - since >= stableMs) return (Date.now() - since) / 1000;
+    await sleep(500);
+  }
+  return undefined;
+}
+
+/**
+ * kill -9 of the active coordinator while a standby waits; the standby must take over and DDL must work after.
+ * With `leadersStableMs`, the kill waits until the published shard leaders have not changed (and, the load being
+ * off, no proxy has asked for them) for that long, and the load starts right after the kill: requests meet proxies
+ * whose shard-leader cache is that old. Afterwards the killed one is started again (as the new standby).
+ */
+export async function coordinatorKill(o: QueryNodeFaultOptions & { admin: MilvusClient; leadersStableMs?: number }): Promise<FaultResult & { ddl: string }> {
   const chaos = o.fixture.chaos;
+  const stable = o.leadersStableMs ? await waitLeadersStable(chaos, o.fixture.collectionID, o.leadersStableMs, o.leadersStableMs + 30_000) : undefined;
   const active = await activeCoordinator(chaos);
   const standby = chaos.live('querycoord').find((c) => c !== active);
   if (!standby) throw new Error('no standby coordinator runs');
@@ -358,9 +392,10 @@ export async function coordinatorKill(o: QueryNodeFaultOptions & { admin: Milvus
     fixture: o.fixture,
     load: o.clients,
     checker: o.clients.checker,
+    injectFirst: o.leadersStableMs !== undefined,
     inject: async () => {
       await chaos.kill9(active);
-      return { victim: `querycoord-${active.serverID}`, standby: `querycoord-${standby.serverID}` };
+      return { victim: `querycoord-${active.serverID}`, standby: `querycoord-${standby.serverID}`, leadersStableSeconds: stable ?? (o.leadersStableMs ? 'kept changing' : '-') };
     },
     observe: async (faultAt) => {
       const takeover = await secondsUntil(faultAt, 60_000, async () => (await httpJson(standby.metrics, '/ready')).status === 200);
@@ -482,7 +517,7 @@ export function describeResult(r: FaultResult): string {
     `  fault window count(*): ${fmtStats(r.counts)}`,
     `  served again after: ${r.servedSeconds === undefined ? `never (${r.servedDetail})` : `${r.servedSeconds.toFixed(1)} s`}`,
     `  notes: ${JSON.stringify(r.notes)}`,
-    `  verify: acked ${r.verify.acked}, count(*) ${r.verify.count}, distinct ${r.verify.distinct}, missing ${r.verify.missing.length}, duplicates ${r.verify.duplicates.length}, unknown ${r.verify.unknown.length}, failed-but-stored ${r.verify.failedButStored}, search misses ${r.verify.searchMisses.length}`,
+    `  verify: acked ${r.verify.acked}, count(*) ${r.verify.count}, distinct ${r.verify.distinct}, missing ${r.verify.missing.length}, duplicates ${r.verify.duplicates.length}, unknown ${r.verify.unknown.length}, failed-but-stored ${r.verify.failedButStored}, search misses ${r.verify.searchMisses.length}${r.verify.error ? `; ${r.verify.error}` : ''}`,
   ];
   const errors = [...r.searches.errors, ...r.inserts.errors, ...r.counts.errors];
   if (errors.length) lines.push(`  errors: ${errors.join(' | ')}`);

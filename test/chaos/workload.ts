@@ -459,20 +459,31 @@ export interface VerifyReport {
   searchMisses: string[];
   /** Acknowledged rows (the model), for the report. */
   acked: number;
+  /** Why reading back failed ('' when it did not). */
+  error: string;
 }
 
 /** The expectations a VerifyReport must meet; what tests compare it with. */
-export function intact(v: VerifyReport): Pick<VerifyReport, 'loaded' | 'duplicates' | 'missing' | 'unknown' | 'searchMisses'> & { countMatches: boolean } {
-  return { loaded: v.loaded, countMatches: v.count === v.distinct, duplicates: v.duplicates, missing: v.missing, unknown: v.unknown, searchMisses: v.searchMisses };
+export function intact(v: VerifyReport): Pick<VerifyReport, 'loaded' | 'duplicates' | 'missing' | 'unknown' | 'searchMisses' | 'error'> & { countMatches: boolean } {
+  return { loaded: v.loaded, countMatches: v.count === v.distinct, duplicates: v.duplicates, missing: v.missing, unknown: v.unknown, searchMisses: v.searchMisses, error: v.error };
 }
 
-export const INTACT = { loaded: true, countMatches: true, duplicates: [], missing: [], unknown: [], searchMisses: [] };
+export const INTACT = { loaded: true, countMatches: true, duplicates: [], missing: [], unknown: [], searchMisses: [], error: '' };
 
 /**
  * Reads back every row by id range (Strong) and checks it against `data`; rows of failed inserts that turn out to
  * be stored move into the model, so later checks expect them.
  */
 export async function verifyData(pc: ProxyClient, collection: string, data: DataState, probes: Row[], timeoutMs = 60_000): Promise<VerifyReport> {
+  try {
+    return await readBack(pc, collection, data, probes, timeoutMs);
+  } catch (err) {
+    const none: number[] = [];
+    return { loaded: false, count: -1, distinct: -1, duplicates: none, missing: none, unknown: none, failedButStored: 0, searchMisses: [], acked: data.acked(), error: `reading back failed for ${timeoutMs / 1000} s: ${errText(err)}` };
+  }
+}
+
+async function readBack(pc: ProxyClient, collection: string, data: DataState, probes: Row[], timeoutMs: number): Promise<VerifyReport> {
   let loaded = false;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -524,6 +535,7 @@ export async function verifyData(pc: ProxyClient, collection: string, data: Data
     failedButStored,
     searchMisses,
     acked: data.acked(),
+    error: '',
   };
 }
 
