@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import { KiteError, type Logger } from '@kite/common';
 import type { Lease, MetaStore, WatchEvent } from '@kite/metastore';
 
@@ -42,6 +43,9 @@ export async function allocServerId(store: MetaStore, root: string): Promise<num
 export class Session extends EventEmitter {
   info: SessionInfo | undefined;
   private lease: Lease | undefined;
+  /** Set by revoke(): a rejoin in progress gives up. */
+  private readonly closing = new AbortController();
+  private rejoining: Promise<SessionInfo | undefined> | undefined;
 
   constructor(
     private readonly store: MetaStore,
@@ -59,6 +63,7 @@ export class Session extends EventEmitter {
   }
 
   async register(): Promise<SessionInfo> {
+    if (this.closing.signal.aborted) throw new KiteError('ServiceNotReady', 'session revoked: the component is stopping');
     const serverID = await allocServerId(this.store, this.root);
     const lease = await this.store.grantLease(this.ttlSeconds);
     const info: SessionInfo = { ...this.base, serverID, version: KITE_VERSION, startedAt: Date.now(), stopping: false };
@@ -75,6 +80,39 @@ export class Session extends EventEmitter {
     return info;
   }
 
+  /** True while the session's lease is held (false after `lost` until a rejoin succeeds, and after revoke). */
+  get live(): boolean {
+    return this.lease !== undefined;
+  }
+
+  /**
+   * After `lost`: registers again under a new serverID. The meta store is often what failed (an etcd outage outlives
+   * the lease), so each attempt is retried with exponential backoff (250 ms doubling to 5 s) until one succeeds or
+   * the session is revoked; concurrent calls share one attempt. Resolves undefined when revoked first.
+   */
+  rejoin(): Promise<SessionInfo | undefined> {
+    if (this.rejoining) return this.rejoining;
+    const policy = retry(handleAll, { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5000 }) });
+    policy.onRetry(({ attempt, delay, ...rest }) => {
+      const err = 'error' in rest ? String(rest.error) : 'no result';
+      this.log.warn({ attempt, delayMs: Math.round(delay), err }, 're-register failed; retrying');
+    });
+    this.rejoining = policy
+      .execute(({ signal }) => {
+        if (signal.aborted) throw new KiteError('ServiceNotReady', 'session revoked: the component is stopping');
+        return this.register();
+      }, this.closing.signal)
+      .then(
+        (info) => info,
+        (err: unknown) => {
+          if (!this.closing.signal.aborted) this.log.error({ err: String(err) }, 're-register gave up');
+          return undefined;
+        },
+      )
+      .finally(() => (this.rejoining = undefined));
+    return this.rejoining;
+  }
+
   /** Marks the session `stopping` so the coordinator moves work away before the lease is revoked. */
   async markStopping(): Promise<void> {
     if (!this.info || !this.lease) return;
@@ -83,6 +121,7 @@ export class Session extends EventEmitter {
   }
 
   async revoke(): Promise<void> {
+    this.closing.abort();
     const lease = this.lease;
     this.lease = undefined;
     if (lease) await lease.revoke().catch(() => undefined);

@@ -254,7 +254,7 @@ export class DataNode implements M.DataNodeApi {
   private async onSessionLost(): Promise<void> {
     for (const w of this.writers.values()) await w.stop();
     this.writers.clear();
-    await this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
+    await this.session?.rejoin();
   }
 
   async stop(): Promise<void> {

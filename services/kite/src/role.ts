@@ -40,7 +40,7 @@ export async function runRole(role: Role, cfg: KiteConfig, log: Logger): Promise
       const n = new QueryNode(cfg, b.store, b.wal, b.objects, log);
       await n.start(cfg.querynode.port);
       grpcPort = Number(n.address.split(':').pop());
-      ready = () => n.session?.info !== undefined;
+      ready = () => n.session?.live === true;
       serverID = () => n.nodeID;
       stopComponent = () => n.stop();
       metricsPort = cfg.querynode.metricsPort;
@@ -50,7 +50,7 @@ export async function runRole(role: Role, cfg: KiteConfig, log: Logger): Promise
       const n = new DataNode(cfg, b.store, b.wal, b.objects, log);
       await n.start(cfg.datanode.port);
       grpcPort = n.port;
-      ready = () => n.session?.info !== undefined;
+      ready = () => n.session?.live === true;
       serverID = () => n.session?.info?.serverID ?? 0;
       stopComponent = () => n.stop();
       metricsPort = cfg.datanode.metricsPort;

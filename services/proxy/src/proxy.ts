@@ -154,7 +154,7 @@ export class Proxy {
     }, this.log);
     this.session.on('lost', () => {
       // A proxy holds no assignments: it only needs a live session again.
-      void this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
+      void this.session?.rejoin();
     });
     await this.session.register();
     return this.port;

@@ -55,6 +55,7 @@ export class Coordinator implements QueryCoordApi {
   private readonly published = new Map<number, string>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private stopped = false;
   private closeSegWatch: (() => Promise<void>) | undefined;
 
   constructor(
@@ -107,6 +108,7 @@ export class Coordinator implements QueryCoordApi {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.closeSegWatch?.();
     await this.view.close();
@@ -155,7 +157,7 @@ export class Coordinator implements QueryCoordApi {
 
   /** Runs one reconcile pass soon; repeated triggers while a pass runs collapse into the next tick. */
   trigger(): void {
-    if (this.ticking) return;
+    if (this.ticking || this.stopped) return;
     this.ticking = true;
     setImmediate(() => {
       this.tick()

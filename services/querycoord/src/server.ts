@@ -5,18 +5,24 @@ import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import { addService, bindServer, SERVER_OPTIONS } from '@kite/rpc';
 import { KITE_VERSION, Session } from '@kite/session';
+import { KiteError } from '@kite/common';
+import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import { Coordinator } from './coordinator';
 
 /**
  * The coordinator process: it becomes active by creating the exclusive session key `<root>/session/querycoord`
  * under its own lease (a standby waits on a watch until that key is gone), then recovers its state from the meta
- * store and serves. If the active coordinator loses its lease it exits its role at once (fencing).
+ * store and serves. If the active coordinator loses its lease it steps down at once (fencing: its reconcile loop
+ * stops and every RPC answers "not ready"), then campaigns again like a standby, so a coordinator that outlived an
+ * etcd outage becomes active again without a process restart.
  */
 export class QueryCoordServer {
   coordinator: Coordinator | undefined;
   private server: grpc.Server | undefined;
   private session: Session | undefined;
   private exclusive: Lease | undefined;
+  private stopped = false;
+  private campaigning: Promise<void> | undefined;
   address = '';
 
   constructor(
@@ -25,7 +31,8 @@ export class QueryCoordServer {
     private readonly wal: Wal,
     private readonly objects: ObjectStore,
     private readonly log: Logger,
-    private readonly onFenced: () => void = () => process.exit(1),
+    /** Called when this coordinator steps down after losing its exclusive lease (tests observe it). */
+    private readonly onFenced: () => void = () => undefined,
   ) {}
 
   get serverID(): number {
@@ -41,12 +48,76 @@ export class QueryCoordServer {
     const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
     this.address = `${this.cfg.common.advertiseHost}:${bound}`;
     this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, { role: 'querycoord', address: this.address, metricsAddress: '' }, this.log);
-    const info = await this.session.register();
-    await this.becomeActive(info.serverID);
-    this.coordinator = new Coordinator(this.cfg, this.store, this.wal, this.objects, this.log);
-    await this.coordinator.start();
-    addService(this.server, 'QueryCoord', this.coordinator);
-    this.log.info({ address: this.address }, 'query coordinator active');
+    this.session.on('lost', () => void this.session?.rejoin());
+    await this.session.register();
+    addService(this.server, 'QueryCoord', this.delegate());
+    this.campaigning = this.campaign();
+    await this.campaigning;
+  }
+
+  /**
+   * The RPC implementation the server holds: each call goes to the coordinator active in this process right now,
+   * or fails with a retriable "not ready" while this process stands by or has stepped down.
+   */
+  private delegate(): Coordinator {
+    return new globalThis.Proxy({} as Coordinator, {
+      get: (_t, method: string | symbol) => {
+        if (typeof method !== 'string' || typeof (Coordinator.prototype as unknown as Record<string, unknown>)[method] !== 'function') return undefined;
+        return (req: unknown) => {
+          const c = this.coordinator;
+          if (!c) return Promise.reject(new KiteError('ServiceNotReady', `query coordinator ${this.address} is not the active one (standing by)`));
+          return (c as unknown as Record<string, (r: unknown) => Promise<unknown>>)[method]!.call(c, req);
+        };
+      },
+    });
+  }
+
+  /** Stands by until the exclusive key is ours, then recovers and serves; meta store failures are retried. */
+  private async campaign(): Promise<void> {
+    const policy = retry(handleAll, { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5000 }) });
+    policy.onRetry((e) => this.log.warn({ err: 'error' in e ? String(e.error) : '' }, 'coordinator campaign failed; retrying'));
+    await policy.execute(async () => {
+      if (this.stopped) return;
+      if (!this.exclusive) await this.becomeActive(await this.waitSession());
+      if (this.stopped) return;
+      const c = new Coordinator(this.cfg, this.store, this.wal, this.objects, this.log);
+      try {
+        await c.start();
+      } catch (err) {
+        await c.stop().catch(() => undefined);
+        throw err;
+      }
+      if (this.stopped || !this.exclusive) {
+        await c.stop();
+        if (!this.stopped) throw new KiteError('ServiceNotReady', 'lost the exclusive session while recovering');
+        return;
+      }
+      this.coordinator = c;
+      this.log.info({ address: this.address, serverID: this.serverID }, 'query coordinator active');
+    });
+  }
+
+  /** The session's serverID once a rejoin after a lost lease has succeeded. */
+  private async waitSession(): Promise<number> {
+    const info = this.session?.live ? this.session.info : await this.session?.rejoin();
+    if (!info) throw new KiteError('ServiceNotReady', 'no session');
+    return info.serverID;
+  }
+
+  /** Fencing: the exclusive lease is gone, so another coordinator may be active; stop acting at once, then campaign. */
+  private stepDown(reason: string): void {
+    this.log.error({ reason }, 'lost the exclusive coordinator session: stepping down');
+    const c = this.coordinator;
+    this.coordinator = undefined;
+    this.exclusive = undefined;
+    this.onFenced();
+    void (async () => {
+      await c?.stop().catch((e: unknown) => this.log.warn({ err: String(e) }, 'stopping the fenced coordinator failed'));
+      await this.campaigning?.catch(() => undefined);
+      if (this.stopped) return;
+      this.campaigning = this.campaign();
+      await this.campaigning;
+    })().catch((e: unknown) => this.log.error({ err: String(e) }, 'campaign ended'));
   }
 
   /** Waits until this process holds the exclusive coordinator key. */
@@ -61,8 +132,7 @@ export class QueryCoordServer {
       if (res.succeeded) {
         this.exclusive = lease;
         lease.onLost((reason) => {
-          this.log.error({ reason }, 'lost the exclusive coordinator session: stepping down');
-          this.onFenced();
+          if (this.exclusive === lease) this.stepDown(reason);
         });
         return;
       }
@@ -86,6 +156,7 @@ export class QueryCoordServer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.coordinator?.stop();
     await this.exclusive?.revoke().catch(() => undefined);
     await this.session?.revoke();

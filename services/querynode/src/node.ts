@@ -96,7 +96,7 @@ export class QueryNode implements M.QueryNodeApi {
     this.delegators.clear();
     for (const s of this.segments.values()) s.free();
     this.segments.clear();
-    await this.session?.register().catch((e: unknown) => this.log.error({ err: String(e) }, 're-register failed'));
+    await this.session?.rejoin();
   }
 
   /**
