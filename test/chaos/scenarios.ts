@@ -344,8 +344,10 @@ export async function dataNodeKill(o: QueryNodeFaultOptions & { admin: MilvusCli
 
 /** The coordinator that holds the exclusive session (the active one). */
 export async function activeCoordinator(chaos: ChaosCluster): Promise<ComponentEntry> {
-  const key = await readJson<{ serverID: number }>(chaos.cluster.etcdEndpoints, `${ROOT}/session/querycoord`);
-  const c = chaos.live('querycoord').find((x) => x.serverID === key?.serverID);
+  const key = await readJson<{ serverID: number; address: string }>(chaos.cluster.etcdEndpoints, `${ROOT}/session/querycoord`);
+  // By gRPC port: a coordinator that lost its session (an etcd outage) rejoins under a new serverID.
+  const port = Number(key?.address.split(':').pop());
+  const c = chaos.live('querycoord').find((x) => x.grpc === port);
   if (!c) throw new Error(`no live coordinator holds ${ROOT}/session/querycoord (${JSON.stringify(key)})`);
   return c;
 }

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import * as grpc from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { KiteError, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import { parseExpr, primaryKeyTerms } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
@@ -465,7 +466,35 @@ export class Proxy {
   // ---------------------------------------------------------------- writes
 
   private async allocTs(): Promise<bigint> {
-    return BigInt((await this.coord().AllocTimestamp({ count: 1 })).start);
+    return BigInt((await this.onCoordinator((qc) => qc.AllocTimestamp({ count: 1 }))).start);
+  }
+
+  /**
+   * A coordinator call on the data path (timestamps, ids, shard leaders): retriable failures (the coordinator
+   * unreachable, or a standby still taking over) are retried with backoff (50 ms doubling to 1 s) for up to the
+   * proxy's request timeout, so a coordinator failover delays inserts and searches instead of failing them. Each
+   * attempt goes to the coordinator the exclusive session key names at that moment.
+   */
+  private onCoordinator<T>(fn: (qc: Client<QueryCoordApi>) => Promise<T>): Promise<T> {
+    const policy = retry(handleWhen((e) => toKiteError(e).retriable), {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }),
+    });
+    const signal = AbortSignal.timeout(this.cfg.proxy.defaultTimeoutMs);
+    let last: unknown;
+    return policy
+      .execute(async () => {
+        try {
+          return await fn(this.coord());
+        } catch (err) {
+          last = err;
+          throw err;
+        }
+      }, signal)
+      .catch((err: unknown) => {
+        // Out of time while backing off: the coordinator's own error says more than "cancelled".
+        throw signal.aborted && last !== undefined ? last : err;
+      });
   }
 
   private partitionID(c: CollectionMeta, name: string | undefined): number {
@@ -506,7 +535,7 @@ export class Proxy {
     }
     let pk: Column;
     if (pkf.autoID && !upsert) {
-      const start = Number((await this.coord().AllocIds({ count: numRows })).start);
+      const start = Number((await this.onCoordinator((qc) => qc.AllocIds({ count: numRows }))).start);
       const ids = new BigInt64Array(numRows);
       for (let i = 0; i < numRows; i++) ids[i] = BigInt(start + i);
       pk = { kind: 'int64', data: ids };
@@ -678,11 +707,21 @@ export class Proxy {
     return loaded ? [...loaded] : [];
   }
 
+  /**
+   * Shard leaders: the copy the meta store watch keeps current (the coordinator publishes every change), else, and
+   * on `refresh` after a failed call, read again from the published key; the coordinator is asked only for a
+   * collection it has not published yet. So searches need no coordinator while it fails over.
+   */
   private async shardLeaders(c: CollectionMeta, refresh: boolean): Promise<Leader[][]> {
     const cached = this.leaders.get(c.collectionID);
-    if (cached && !refresh && Date.now() - cached.at < 30000) return cached.replicas;
-    const res = await this.coord().GetShardLeaders({ name: c.name });
-    const replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
+    if (cached && !refresh) return cached.replicas;
+    const kv = await this.store.get(`${this.cfg.common.rootPath}/leaders/${c.collectionID}`).catch(() => undefined);
+    let replicas: Leader[][];
+    if (kv) replicas = parseLeaders(kv.value);
+    else {
+      const res = await this.onCoordinator((qc) => qc.GetShardLeaders({ name: c.name }));
+      replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
+    }
     this.leaders.set(c.collectionID, { at: Date.now(), replicas });
     return replicas;
   }
@@ -691,8 +730,7 @@ export class Proxy {
   private async followLeaders(): Promise<void> {
     const prefix = `${this.cfg.common.rootPath}/leaders/`;
     const put = (k: string, v: string): void => {
-      const replicas = (JSON.parse(v) as { replica_id: number; shards: ShardLeader[] }[]).map((r) => r.shards.map((sh) => ({ ...sh, replica_id: r.replica_id })));
-      this.leaders.set(Number(k.slice(prefix.length)), { at: Date.now(), replicas });
+      this.leaders.set(Number(k.slice(prefix.length)), { at: Date.now(), replicas: parseLeaders(v) });
     };
     const snap = await this.store.getPrefix(prefix);
     for (const kv of snap.kvs) put(kv.key, kv.value);
@@ -1007,4 +1045,9 @@ export function templateParams(v: Record<string, any> | undefined): Record<strin
     }
   };
   return Object.fromEntries(Object.entries(v).map(([k, t]) => [k, conv(t)]));
+}
+
+/** The value of `<root>/leaders/<collection>` as the coordinator publishes it, one list of shards per replica. */
+function parseLeaders(v: string): Leader[][] {
+  return (JSON.parse(v) as { replica_id: number; shards: ShardLeader[] }[]).map((r) => r.shards.map((sh) => ({ ...sh, replica_id: r.replica_id })));
 }

@@ -53,6 +53,8 @@ export class Coordinator implements QueryCoordApi {
   private readonly synced = new Map<string, string>();
   private readonly lastPlace = new Map<string, M.SealedPlacement>();
   private readonly published = new Map<number, string>();
+  /** Watch tasks in flight: where each delegator is being started (counted as there by the channel balancer). */
+  private readonly watching = new Map<string, { node: number; channel: string; replica: number }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopped = false;
@@ -473,7 +475,15 @@ export class Coordinator implements QueryCoordApi {
     const active = this.activeNodes(r);
     if (active.length === 0) return;
     const placed = this.placement(c, r);
-    const count = (n: NodeState): number => n.dist!.channels.length;
+    for (const [key, w] of this.watching) {
+      const n = this.nodes.get(w.node);
+      if (!n?.dist || n.dist.channels.some((ch) => ch.channel === w.channel && ch.replica_id === w.replica)) this.watching.delete(key);
+    }
+    // A node's delegators: those it reports plus those being started on it, so one pass never moves two channels
+    // to the same light node on stale counts (which made the hand-over move them back: a watch/unwatch ping-pong).
+    const count = (n: NodeState): number =>
+      n.dist!.channels.length +
+      [...this.watching.values()].filter((w) => w.node === n.info.serverID && !n.dist!.channels.some((ch) => ch.channel === w.channel && ch.replica_id === w.replica)).length;
     const lightest = (): NodeState => active.reduce((a, b) => (count(b) < count(a) ? b : a));
     for (const channel of channelsOf(c)) {
       const ds = this.delegators(c, r, channel);
@@ -511,9 +521,15 @@ export class Coordinator implements QueryCoordApi {
   }
 
   private watch(c: CollectionMeta, r: Replica, channel: string, dest: NodeState, from: number, why: string): void {
-    this.runTask(`watch/${r.replicaID}/${channel}`, () => {
+    const key = `watch/${r.replicaID}/${channel}`;
+    this.runTask(key, () => {
       this.log.info({ channel, node: dest.info.serverID, replica: r.replicaID, from, why }, 'starting delegator');
-      return dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 });
+      // Kept until a pull shows the delegator on the node (see checkChannels), or dropped when the task fails.
+      this.watching.set(key, { node: dest.info.serverID, channel, replica: r.replicaID });
+      return dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 }).catch((e: unknown) => {
+        this.watching.delete(key);
+        throw e;
+      });
     });
   }
 
@@ -541,7 +557,9 @@ export class Coordinator implements QueryCoordApi {
         const req: M.SyncDistributionRequest = { collection_id: c.collectionID, channel, replica_id: r.replicaID, sealed, watermark };
         const sig = JSON.stringify(req);
         const key = `${leader.info.serverID}/${r.replicaID}/${channel}`;
-        if (this.synced.get(key) === sig && reported.watermark === watermark) continue;
+        // Sent again until the delegator reports serviceable: a delegator started anew on the same node (after an
+        // unwatch) has the same key and signature but has not been told.
+        if (this.synced.get(key) === sig && reported.watermark === watermark && reported.serviceable) continue;
         this.synced.set(key, sig);
         leader.qn!.SyncDistribution(req).catch((e: unknown) => {
           this.synced.delete(key);

@@ -65,7 +65,10 @@ export class QueryCoordServer {
         if (typeof method !== 'string' || typeof (Coordinator.prototype as unknown as Record<string, unknown>)[method] !== 'function') return undefined;
         return (req: unknown) => {
           const c = this.coordinator;
-          if (!c) return Promise.reject(new KiteError('ServiceNotReady', `query coordinator ${this.address} is not the active one (standing by)`));
+          if (!c) {
+            const why = this.exclusive ? 'is taking over (recovering its state)' : 'is not the active one (standing by)';
+            return Promise.reject(new KiteError('ServiceNotReady', `query coordinator ${this.address} ${why}; retry shortly`));
+          }
           return (c as unknown as Record<string, (r: unknown) => Promise<unknown>>)[method]!.call(c, req);
         };
       },

@@ -9,7 +9,9 @@ import { GrowingRows } from './segments';
  * A shard delegator: it replays its channel from `fromOffset`, holds the growing rows and the deletes, and answers
  * a search for the whole channel by searching growing rows itself and fanning out to the nodes that hold the
  * channel's sealed segments (SyncDistribution tells it where). It is serviceable once it has caught up with the
- * channel's end as of its start.
+ * channel's end as of its start *and* has been told where the sealed segments are: before its first
+ * SyncDistribution it knows only the rows from `fromOffset` on, and answering then would silently miss every
+ * sealed row.
  */
 export class Delegator {
   readonly growing: GrowingRows;
@@ -18,7 +20,10 @@ export class Delegator {
   /** Deletes at or after the watermark, which the sealed segments' delta logs do not hold yet. */
   private recentDeletes: { pk: bigint | string; ts: bigint; offset: number }[] = [];
   consumed: number;
-  serviceable = false;
+  /** The WAL has been replayed up to the channel's end as of start(). */
+  caughtUp = false;
+  /** A SyncDistribution has arrived (the sealed segments' places are known). */
+  distributed = false;
   watermark: number;
   sealed: SealedPlacement[] = [];
   private sub: Subscription | undefined;
@@ -42,7 +47,7 @@ export class Delegator {
   async start(): Promise<void> {
     const ref = parseChannel(this.channel);
     this.catchUpTarget = await this.wal.endOffset(ref);
-    if (this.consumed >= this.catchUpTarget) this.serviceable = true;
+    if (this.consumed >= this.catchUpTarget) this.caughtUp = true;
     this.sub = this.wal.subscribe(ref, this.consumed, (recs) => this.consume(recs), {
       maxBatch: 256,
       onError: (e) => this.log.warn({ channel: this.channel, err: e.message }, 'delegator read failed; retrying'),
@@ -58,8 +63,8 @@ export class Delegator {
       }
       this.consumed = r.offset + 1;
     }
-    if (!this.serviceable && this.consumed >= this.catchUpTarget) {
-      this.serviceable = true;
+    if (!this.caughtUp && this.consumed >= this.catchUpTarget) {
+      this.caughtUp = true;
       this.log.info({ channel: this.channel, replica: this.replicaID, offset: this.consumed }, 'delegator caught up');
     }
     if (this.waiters.length) {
@@ -91,8 +96,13 @@ export class Delegator {
     });
   }
 
+  get serviceable(): boolean {
+    return this.caughtUp && this.distributed;
+  }
+
   sync(sealed: SealedPlacement[], watermark: number): void {
     this.sealed = sealed;
+    this.distributed = true;
     if (watermark > this.watermark) {
       this.watermark = watermark;
       this.growing.setWatermark(watermark);

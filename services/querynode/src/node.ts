@@ -324,7 +324,7 @@ export class QueryNode implements M.QueryNodeApi {
   private delegatorFor(replica: number, channel: string): Delegator {
     const d = this.delegators.get(`${replica}/${channel}`);
     if (!d) throw new KiteError('ChannelNotAvailable', `channel ${channel} has no delegator on node ${this.nodeID}`);
-    if (!d.serviceable) throw new KiteError('ChannelNotAvailable', `channel ${channel} on node ${this.nodeID} is still replaying its WAL`);
+    if (!d.serviceable) throw new KiteError('ChannelNotAvailable', `channel ${channel} on node ${this.nodeID} is not serviceable yet (replaying its WAL or waiting for its sealed-segment list)`);
     return d;
   }
 
