@@ -134,14 +134,11 @@ test('kill -9 of a query node, replica_number 2: zero failed searches', async ()
   expect(r.dead).toEqual([]);
 });
 
-// KNOWN SERVER BUG (services/querycoord/src/coordinator.ts checkLeaders, reported to the lead): the coordinator skips
-// SyncDistribution when `synced` holds the same signature for <node>/<replica>/<channel> and the delegator reports
-// the same watermark. Entries are never dropped when a delegator is unwatched, so a delegator started again on a
-// node that held one for that channel before (the delegator "balance" watch/unwatch ping-pong makes this common)
-// with the same from-offset never receives its sealed-segment list. It is serviceable once it has replayed the
-// WAL from that offset, the hand-over then unwatches the stopping node's delegator, and searches and count(*)
-// silently cover only the rows since the offset (count(*) 120 of 4630 acknowledged rows) until the next flush
-// changes the signature. Seen here on the SIGTERM hand-over; the same can hit any test that moves a delegator.
+// A delegator started again on a node that held one for the channel before used to miss its sealed-segment list
+// (the coordinator skipped a SyncDistribution whose signature it had sent to the old one) and, once it had replayed
+// the WAL, served only the rows since its start offset (count(*) 120 of 4630). Fixed in this session: a delegator
+// is serviceable only after its first SyncDistribution, and the coordinator sends it until the delegator reports
+// serviceable. The SIGTERM hand-over below moves delegators, so it covers that path.
 test('graceful SIGTERM of a query node, replica_number 1: zero failed queries', async () => {
   const r = await queryNodeSigterm({
     fixture: r1,
