@@ -132,6 +132,15 @@ export class ChaosCluster {
     if (!(await waitGone(c.pid, 10_000))) throw new Error(`${c.role} ${c.serverID} (pid ${c.pid}) survived SIGKILL`);
   }
 
+  /** SIGSTOP: the process stays alive but runs nothing (a long GC pause, a frozen VM) until resume(). */
+  pause(c: ComponentEntry): void {
+    signal(c.pid, 'SIGSTOP');
+  }
+
+  resume(c: ComponentEntry): void {
+    signal(c.pid, 'SIGCONT');
+  }
+
   /** SIGTERM (graceful stop); resolves with how long the process took to exit. */
   async terminate(c: ComponentEntry, timeoutMs = 60_000): Promise<number> {
     const t0 = Date.now();

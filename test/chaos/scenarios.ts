@@ -244,6 +244,46 @@ export async function queryNodeKill(o: QueryNodeFaultOptions): Promise<FaultResu
   return { ...r, dead: r.dead.filter((d) => d !== tag), victim };
 }
 
+/**
+ * SIGSTOP of a query node for longer than its session TTL, then SIGCONT. Meanwhile its lease expires and the
+ * coordinator reassigns its work; once resumed it must find its lease gone, drop what it held instead of serving
+ * it (stale assignments), and register again under a new serverID.
+ */
+export async function queryNodePause(o: QueryNodeFaultOptions & { pauseMs: number }): Promise<FaultResult & { victim: ComponentEntry }> {
+  const chaos = o.fixture.chaos;
+  const victim = await busiestQueryNode(o.fixture);
+  const oldID = victim.serverID;
+  const before = await segmentsOn(chaos, victim, o.fixture.collectionID);
+  let resumedAt = 0;
+  const r = await runFault({
+    name: o.name,
+    goal: o.goal,
+    fixture: o.fixture,
+    load: o.clients,
+    checker: o.clients.checker,
+    inject: async () => {
+      chaos.pause(victim);
+      await sleep(o.pauseMs);
+      chaos.resume(victim);
+      resumedAt = Date.now();
+      return { victim: `querynode-${oldID}`, victimSegments: before, pausedSeconds: o.pauseMs / 1000 };
+    },
+    observe: async () => {
+      // Right after the resume: its /ready must not report the old session as live for long.
+      const rejoinSeconds = await secondsUntil(resumedAt, 30_000, async () => {
+        const st = await chaos.ready(victim);
+        return st.ready && st.serverID !== oldID;
+      });
+      const st = await chaos.ready(victim);
+      victim.serverID = st.serverID;
+      chaos.save();
+      const dropped = chaos.grep(/lease lost: releasing all segments and channels/, 50).some((l) => l.includes(`"pid":${victim.pid}`));
+      return { rejoinSeconds: rejoinSeconds ?? 'never', newServerID: st.serverID, droppedStaleWork: dropped };
+    },
+  });
+  return { ...r, victim };
+}
+
 /** A stopped query node started again with the same command; it must rejoin and get segments by balancing. */
 export async function queryNodeRestart(o: QueryNodeFaultOptions & { victim: ComponentEntry }): Promise<FaultResult> {
   const chaos = o.fixture.chaos;

@@ -252,8 +252,11 @@ export class DataNode implements M.DataNodeApi {
   private closeWatch: (() => Promise<void>) | undefined;
 
   private async onSessionLost(): Promise<void> {
-    for (const w of this.writers.values()) await w.stop();
+    // Synchronously first (see QueryNode.onSessionLost): no writer seals after the loss is declared.
+    const writers = [...this.writers.values()];
     this.writers.clear();
+    for (const w of writers) w.stopped = true;
+    for (const w of writers) await w.stop();
     await this.session?.rejoin();
   }
 

@@ -92,10 +92,14 @@ export class QueryNode implements M.QueryNodeApi {
   /** Fencing: a node whose lease expired drops everything it was assigned and joins again as a new node. */
   private async onSessionLost(): Promise<void> {
     this.log.error('lease lost: releasing all segments and channels, then re-registering');
-    for (const d of this.delegators.values()) await d.stop();
+    // Synchronously, before any await: the loss is declared from a timer, which on a process resumed after a pause
+    // runs before the requests that queued up meanwhile, so none of them finds a stale delegator or segment.
+    const delegators = [...this.delegators.values()];
+    const segments = [...this.segments.values()];
     this.delegators.clear();
-    for (const s of this.segments.values()) s.free();
     this.segments.clear();
+    for (const d of delegators) await d.stop();
+    for (const s of segments) s.free();
     await this.session?.rejoin();
   }
 
