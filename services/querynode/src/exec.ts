@@ -113,7 +113,10 @@ export interface SearchSpec {
 
 /** Runs a top-k search over one source; returns hits ($query, $score, $pk, outputs). */
 export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters): Promise<ColumnBatch> {
-  const n = src.batch.numRows;
+  // The batch as of now: a growing source may compact (replace its batch and renumber its rows) while the index
+  // search below runs on the thread pool, and row numbers from that search refer to this batch.
+  const batch = src.batch;
+  const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
   const index = src.index(spec.field);
   if (!index) throw new KiteError('IndexNotFound', `no index on field ${spec.field} for a loaded segment`);
@@ -142,7 +145,7 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters)
   const cols = new Map<string, Column>();
   cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
   cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
-  const picked = takeBatch(projection(src.batch, [PK, ...spec.outputs]), rows);
+  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
   for (const [name, c] of picked.columns) cols.set(name, c);
   return { numRows: rows.length, columns: cols };
 }
