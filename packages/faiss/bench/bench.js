@@ -10,7 +10,7 @@
 // Environment (all optional): BENCH_N (100000), BENCH_DIM (128), BENCH_NQ (1000), BENCH_BATCH (100),
 // BENCH_MIN_SECONDS (0.5), BENCH_REPS (3), BENCH_EFS ("16,32,64,128,256"), BENCH_NPROBES ("1,4,16,64"),
 // BENCH_STREAMS (C++ threads for the concurrent nq=1 rows; default: cores), BENCH_INFLIGHT (binding calls in
-// flight for those rows; default: the libuv pool size), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
+// flight for those rows; default: UV_THREADPOOL_SIZE or 4), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
 // binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON).
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
@@ -215,7 +215,7 @@ function printTable(rows, builds, threads) {
   console.log(`\nfaiss binding vs C++ on the same libfaiss: ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
     `k=${K}, ${CORES} cores; best of ${REPS} alternating runs of >= ${MIN_SECONDS}s each`);
   console.log(`binding: searchThreads=${threads.searchThreads}, searchParallelism=${threads.searchParallelism}, ` +
-    `libuv pool ${Number(process.env.UV_THREADPOOL_SIZE || 4)}; C++: OpenMP on ${CORES} threads for batches, 1 for ` +
+    `search threads ${threads.searchPool ?? '-'}; C++: OpenMP on ${CORES} threads for batches, 1 for ` +
     `single queries; both: ${Object.keys(NATIVE_ENV_DEFAULTS).map((k) => `${k}=${process.env[k] ?? NATIVE_ENV_DEFAULTS[k]}`).join(' ')}`);
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);

@@ -1,15 +1,23 @@
 // N-API glue for @kite/faiss. Arguments are checked here (the TypeScript wrapper checks them too, with friendlier
-// messages) so that no call from JS can crash the process. Heavy calls run as AsyncWorkers on the libuv pool and
-// keep every JS typed array they read or write referenced until they finish; the IndexCore itself is held through
+// messages) so that no call from JS can crash the process. Bulk calls (train, add, serialize, deserialize) run as
+// AsyncWorkers on the libuv pool; searches run on the addon's own search threads (see SearchThreads). Every call
+// keeps the JS typed arrays it reads or writes referenced until it finishes; the IndexCore itself is held through
 // a shared_ptr, so free() while a call is in flight only drops the wrapper's reference.
 #include <napi.h>
+#include <uv.h>
 
 #include <faiss/impl/FaissException.h>
 
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <new>
+#include <thread>
+#include <vector>
 
 #include "core.h"
 
@@ -84,6 +92,30 @@ Napi::TypedArrayOf<T> argTyped(const Napi::CallbackInfo& info, size_t i, napi_ty
   return info[i].As<Napi::TypedArrayOf<T>>();
 }
 
+// Runs `work`, turning any exception into (code, message); returns false when it threw.
+bool runCaught(const std::function<void()>& work, const char** code, std::string* message) {
+  try {
+    work();
+    return true;
+  } catch (const CodedError& e) {
+    *code = e.code();
+    *message = e.what();
+  } catch (const faiss::FaissException& e) {
+    *code = kite::ERR_INTERNAL;
+    *message = std::string("faiss: ") + e.what();
+  } catch (const std::bad_alloc&) {
+    *code = kite::ERR_INTERNAL;
+    *message = "out of memory in faiss call";
+  } catch (const std::exception& e) {
+    *code = kite::ERR_INTERNAL;
+    *message = e.what();
+  } catch (...) {
+    *code = kite::ERR_INTERNAL;
+    *message = "unknown native error";
+  }
+  return false;
+}
+
 // A promise-returning job on the libuv pool.
 class Job : public Napi::AsyncWorker {
  public:
@@ -106,21 +138,7 @@ class Job : public Napi::AsyncWorker {
   }
 
  protected:
-  void Execute() override {
-    try {
-      work_();
-    } catch (const CodedError& e) {
-      fail(e.code(), e.what());
-    } catch (const faiss::FaissException& e) {
-      fail(kite::ERR_INTERNAL, std::string("faiss: ") + e.what());
-    } catch (const std::bad_alloc&) {
-      fail(kite::ERR_INTERNAL, "out of memory in faiss call");
-    } catch (const std::exception& e) {
-      fail(kite::ERR_INTERNAL, e.what());
-    } catch (...) {
-      fail(kite::ERR_INTERNAL, "unknown native error");
-    }
-  }
+  void Execute() override { failed_ = !runCaught(work_, &code_, &message_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -139,12 +157,6 @@ class Job : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  void fail(const char* code, const std::string& message) {
-    failed_ = true;
-    code_ = code;
-    message_ = message;
-  }
-
   Napi::Promise::Deferred deferred_;
   Work work_;
   Done done_;
@@ -154,8 +166,195 @@ class Job : public Napi::AsyncWorker {
   std::string message_;
 };
 
+// ---- search threads ----
+//
+// Searches run on threads of the addon's own (one per core unless KITE_FAISS_SEARCH_THREADS says otherwise), not
+// on the libuv pool. A search goes to the thread that went idle most recently, so a caller that searches one call
+// after another keeps landing on the same thread, whose caches (the graph's upper levels, its visited table) are
+// warm; the libuv pool wakes whichever of its (default 4) threads it wakes, which cost 50-100 us per nq=1 call on
+// a 2-core VM against a 100k HNSW index. Results come back to the JS thread through one uv_async handle per
+// environment that drains every finished search.
+
+class SearchThreads {
+ public:
+  static SearchThreads& instance() {
+    static SearchThreads* pool = new SearchThreads(threadCount());  // never destroyed: threads outlive main()
+    return *pool;
+  }
+
+  size_t size() const { return workers_.size(); }
+
+  void post(std::function<void()> fn) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (!idle_.empty()) {
+      Worker* w = idle_.back();  // most recently idle: warmest caches
+      idle_.pop_back();
+      w->job = std::move(fn);
+      lk.unlock();
+      w->cv.notify_one();
+      return;
+    }
+    queue_.push_back(std::move(fn));
+  }
+
+ private:
+  struct Worker {
+    std::condition_variable cv;
+    std::function<void()> job;
+  };
+
+  static size_t threadCount() {
+    if (const char* env = std::getenv("KITE_FAISS_SEARCH_THREADS")) {
+      const long n = std::strtol(env, nullptr, 10);
+      if (n > 0 && n <= 256) return static_cast<size_t>(n);
+    }
+    return static_cast<size_t>(std::max(1, kite::hardwareThreads()));
+  }
+
+  explicit SearchThreads(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      auto* w = new Worker();
+      workers_.push_back(w);
+      std::thread([this, w] { loop(w); }).detach();
+    }
+  }
+
+  bool takeQueued(Worker* w) {
+    if (queue_.empty()) return false;
+    w->job = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+
+  void loop(Worker* w) {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      if (!w->job) takeQueued(w);
+      if (!w->job) {
+        idle_.push_back(w);
+        w->cv.wait(lk, [w] { return static_cast<bool>(w->job); });
+      }
+      std::function<void()> job = std::move(w->job);
+      w->job = nullptr;
+      lk.unlock();
+      job();
+      lk.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<Worker*> workers_;
+  std::vector<Worker*> idle_;
+  std::deque<std::function<void()>> queue_;
+};
+
+class SearchJob;
+
+// Per environment: finished searches queue here and one uv_async wakes the JS thread to settle their promises.
+// The handle is referenced only while searches are pending, so it never keeps the process alive by itself.
+class Completions {
+ public:
+  explicit Completions(Napi::Env env) : env_(env), context_(env, "kite-faiss-search") {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "no uv loop");
+    uv_async_init(loop, &async_, &Completions::onAsync);
+    async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    napi_add_env_cleanup_hook(env, &Completions::cleanup, this);
+  }
+
+  // JS thread.
+  void started() {
+    if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+  }
+
+  // Any thread.
+  void finished(SearchJob* job) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (closed_) return;  // the environment is gone; so are the promise and the arrays
+      done_.push_back(job);
+    }
+    uv_async_send(&async_);
+  }
+
+ private:
+  static void onAsync(uv_async_t* h) { static_cast<Completions*>(h->data)->drain(); }
+  static void cleanup(void* self) {
+    auto* c = static_cast<Completions*>(self);
+    std::lock_guard<std::mutex> lk(c->mu_);
+    c->closed_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->async_), nullptr);  // the object is leaked on purpose: workers may still hold it
+  }
+  void drain();
+
+  Napi::Env env_;
+  // Settling promises inside a callback scope makes Node run their reactions (the microtask queue) when it closes,
+  // as it does after an AsyncWorker's OnOK.
+  Napi::AsyncContext context_;
+  uv_async_t async_{};
+  std::mutex mu_;
+  std::vector<SearchJob*> done_;
+  bool closed_ = false;
+  size_t pending_ = 0;
+};
+
+// One search: created and settled on the JS thread, run on a search thread.
+class SearchJob {
+ public:
+  SearchJob(Napi::Env env, Completions* done, std::function<void()> work)
+      : deferred_(Napi::Promise::Deferred::New(env)), done_(done), work_(std::move(work)) {}
+
+  void keep(Napi::Value v) {
+    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+
+  Napi::Promise start() {
+    Napi::Promise p = deferred_.Promise();
+    done_->started();
+    SearchThreads::instance().post([this] {
+      failed_ = !runCaught(work_, &code_, &message_);
+      done_->finished(this);
+    });
+    return p;
+  }
+
+  // JS thread, inside a HandleScope.
+  void settle(Napi::Env env) {
+    if (failed_) deferred_.Reject(codedError(env, code_, message_).Value());
+    else deferred_.Resolve(env.Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Completions* done_;
+  std::function<void()> work_;
+  std::vector<Napi::ObjectReference> kept_;
+  bool failed_ = false;
+  const char* code_ = kite::ERR_INTERNAL;
+  std::string message_;
+};
+
+void Completions::drain() {
+  std::vector<SearchJob*> batch;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    batch.swap(done_);
+  }
+  if (batch.empty()) return;
+  Napi::HandleScope scope(env_);
+  Napi::CallbackScope callbackScope(env_, context_);
+  for (SearchJob* job : batch) {
+    job->settle(env_);
+    delete job;
+  }
+  pending_ -= batch.size();
+  if (pending_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+}
+
 struct AddonData {
   Napi::FunctionReference ctor;
+  Completions* completions = nullptr;
 };
 
 class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
@@ -385,13 +584,10 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
     }
     req.outDistances = outD.Data();
     req.outIds = outI.Data();
-    Job* job = new Job(
-        env,
-        [core, req, reference]() {
-          if (reference) core->referenceHnswSearch(req);
-          else core->search(req);
-        },
-        nullptr);
+    auto* job = new SearchJob(env, env.GetInstanceData<AddonData>()->completions, [core, req, reference]() {
+      if (reference) core->referenceHnswSearch(req);
+      else core->search(req);
+    });
     job->keep(q);
     if (req.filter) job->keep(info[at - 1]);
     job->keep(outD);
@@ -482,6 +678,7 @@ Napi::Value getThreads(const Napi::CallbackInfo& info) {
   o.Set("search", kite::threadConfig().search.load());
   o.Set("build", kite::threadConfig().build.load());
   o.Set("hardware", kite::hardwareThreads());
+  o.Set("searchPool", static_cast<double>(SearchThreads::instance().size()));
   o.Set("blas", openblas_get_num_threads());
   return o;
 }
@@ -490,6 +687,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function ctor = NativeIndex::define(env);
   data->ctor = Napi::Persistent(ctor);
+  data->completions = new Completions(env);
   env.SetInstanceData<AddonData>(data);
   exports.Set("NativeIndex", ctor);
   exports.Set("setThreads", Napi::Function::New<setThreads>(env, "setThreads"));

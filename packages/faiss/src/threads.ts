@@ -2,10 +2,11 @@ import * as os from 'node:os';
 import { loadAddon } from './native';
 import { FaissError } from './errors';
 
-// How a search uses the 2+ cores. Every call runs on the libuv pool, so parallelism comes from having several calls
-// in flight: concurrent requests, and search() cutting a large batch into chunks (at least MIN_ROWS_PER_CHUNK rows
-// each, at most `searchParallelism` of them). Inside one call faiss's OpenMP is held to `searchThreads` (1): with
-// OpenMP teams started from every pool thread, 4 pool threads x N OpenMP threads would fight over the cores.
+// How a search uses the 2+ cores. Every search call runs on the addon's search threads (one per core, or
+// KITE_FAISS_SEARCH_THREADS), so parallelism comes from having several calls in flight: concurrent requests, and
+// search() cutting a large batch into chunks (at least MIN_ROWS_PER_CHUNK rows each, at most `searchParallelism` of
+// them). Inside one call faiss's OpenMP is held to `searchThreads` (1): OpenMP teams started from every search
+// thread would fight over the cores.
 // train/add are bulk jobs that hold the index exclusively, so they use OpenMP on all cores (`buildThreads` 0).
 
 export interface ThreadSettings {
@@ -26,11 +27,11 @@ export function searchParallelism(): number {
 }
 
 /** Reads the thread settings, the number of cores faiss sees and OpenBLAS's thread count (see native.ts). */
-export function getThreadSettings(): ThreadSettings & { hardwareThreads: number; blasThreads: number } {
+export function getThreadSettings(): ThreadSettings & { hardwareThreads: number; blasThreads: number; searchPool: number } {
   const t = loadAddon().getThreads();
   return {
     searchThreads: t.search, buildThreads: t.build, searchParallelism: parallelism, hardwareThreads: t.hardware,
-    blasThreads: t.blas,
+    blasThreads: t.blas, searchPool: t.searchPool,
   };
 }
 
