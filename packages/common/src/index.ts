@@ -4,3 +4,4 @@ export * from './config';
 export * from './timestamp';
 export * from './hash';
 export * from './lifecycle';
+export * from './files';

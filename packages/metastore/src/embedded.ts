@@ -20,8 +20,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KiteError, silentLogger, type Logger } from '@kite/common';
-import { encodeFrame, fsyncDir, lockDir, scanFrames, writeAll, writeFileAtomic } from './files';
+import { fsyncDir, KiteError, lockDir, silentLogger, writeAll, writeFileAtomic, type Logger } from '@kite/common';
+import { encodeFrame, scanFrames } from './files';
 import type {
   Compare,
   KeyValue,

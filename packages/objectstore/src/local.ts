@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KiteError } from '@kite/common';
+import { KiteError, processAlive } from '@kite/common';
 import type { ObjectInfo, ObjectStore } from './types';
 
 export interface LocalObjectStoreOptions {
@@ -42,15 +42,6 @@ function checkParts(parts: string[], what: string, value: string): void {
         `${what} "${value}" is invalid: parts between "/" must be non-empty and not "." or ".."`,
       );
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -17,8 +17,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KiteError, silentLogger, type Logger } from '@kite/common';
-import { crc32, fsyncDir, lockDir, writeFileAtomic, writevAll } from './files';
+import { crc32, fsyncDir, KiteError, lockDir, silentLogger, writeFileAtomic, type Logger } from '@kite/common';
+import { writevAll } from './files';
 import {
   channelName,
   type ChannelRef,
