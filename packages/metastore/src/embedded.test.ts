@@ -255,7 +255,7 @@ describe('EmbeddedMetaStore', () => {
   });
 
   it('loses no acknowledged txn when the process is killed with SIGKILL mid-stream', async () => {
-    const runner = path.join(__dirname, 'testing', 'run-ts.js');
+    const runner = path.join(__dirname, '..', '..', '..', 'scripts', 'run-ts.js');
     const childFile = path.join(__dirname, 'testing', 'crash-child.ts');
     for (const snapshotLogBytes of [16 * 1024 * 1024, 64 * 1024]) {
       const crashDir = await tmpDir();

@@ -101,7 +101,7 @@ describe('LocalObjectStore', () => {
     const crashDir = await tmpDir();
     const child = spawn(
       process.execPath,
-      [path.join(__dirname, 'testing', 'run-ts.js'), path.join(__dirname, 'testing', 'crash-child.ts'), crashDir],
+      [path.join(__dirname, '..', '..', '..', 'scripts', 'run-ts.js'), path.join(__dirname, 'testing', 'crash-child.ts'), crashDir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

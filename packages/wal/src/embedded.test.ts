@@ -258,7 +258,7 @@ describe('EmbeddedWal', () => {
   });
 
   it('loses no acknowledged record when the process is killed with SIGKILL mid-stream', async () => {
-    const runner = path.join(__dirname, 'testing', 'run-ts.js');
+    const runner = path.join(__dirname, '..', '..', '..', 'scripts', 'run-ts.js');
     const childFile = path.join(__dirname, 'testing', 'crash-child.ts');
     for (const segmentBytes of [64 * 1024 * 1024, 256 * 1024]) {
       const crashDir = await tmpDir();

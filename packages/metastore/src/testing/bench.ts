@@ -1,5 +1,5 @@
 /**
- * Throughput of EmbeddedMetaStore: `node src/testing/run-ts.js src/testing/bench.ts [dir]` from packages/metastore.
+ * Throughput of EmbeddedMetaStore: `node ../../scripts/run-ts.js src/testing/bench.ts [dir]` from packages/metastore.
  * Prints puts/s sequential and with 32 concurrent writers, and the time to reopen (replay) the result.
  */
 import * as fs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * Crash-test child: opens an EmbeddedMetaStore and writes as fast as it can from 16 concurrent writers, printing
  * `ack <n>` once txn n (two keys, `a/<n>` and `b/<n>`, in one revision) has resolved. The parent kills it with
- * SIGKILL mid-stream and checks every acknowledged txn survived, whole. Run with run-ts.js: `crash-child.ts <dir>`.
+ * SIGKILL mid-stream and checks every acknowledged txn survived, whole. Run with scripts/run-ts.js: `crash-child.ts <dir>`.
  */
 import { EmbeddedMetaStore } from '../embedded';
 

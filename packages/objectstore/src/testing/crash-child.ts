@@ -2,7 +2,7 @@
  * Crash-test child: opens a LocalObjectStore and puts objects from 8 concurrent writers, printing `ack <n>` once
  * object `obj/<n % 50>/<n>` (content from crashValue) has been put; every writer also keeps overwriting one shared
  * key `hot`. The parent kills it with SIGKILL and checks every acknowledged object is whole and no partial object or
- * temporary file is visible. Run with run-ts.js: `crash-child.ts <dir>`.
+ * temporary file is visible. Run with scripts/run-ts.js: `crash-child.ts <dir>`.
  */
 import { LocalObjectStore } from '../local';
 

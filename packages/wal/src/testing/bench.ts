@@ -1,5 +1,5 @@
 /**
- * Throughput of EmbeddedWal with 1 KiB records: `node src/testing/run-ts.js src/testing/bench.ts [dir]` from
+ * Throughput of EmbeddedWal with 1 KiB records: `node ../../scripts/run-ts.js src/testing/bench.ts [dir]` from
  * packages/wal. Prints appends/s sequential, with 32 concurrent appenders (group commit), batched appends, and the
  * speed of reopening (scan + index) and replaying a channel with read() and with subscribe().
  */

@@ -1,7 +1,7 @@
 /**
  * Crash-test child: opens an EmbeddedWal, creates topic `crash` (2 partitions) and appends from 32 concurrent
  * appenders, printing `ack <partition> <firstOffset> <count> <id>` once append <id> has resolved. The parent kills it
- * with SIGKILL mid-stream and checks that every acknowledged record is there. Run with run-ts.js:
+ * with SIGKILL mid-stream and checks that every acknowledged record is there. Run with scripts/run-ts.js:
  * `crash-child.ts <dir> [segmentBytes]`.
  */
 import { EmbeddedWal } from '../embedded';

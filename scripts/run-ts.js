@@ -8,7 +8,7 @@ const path = require('node:path');
 const Module = require('node:module');
 const ts = require('typescript');
 
-const workspace = path.resolve(__dirname, '../../../..');
+const workspace = path.resolve(__dirname, '..');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, parent, ...rest) {
   const m = /^@kite\/([^/]+)$/.exec(request);
