@@ -14,7 +14,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { readJsonPrefix, ROOT } from '../cluster/inspect';
 import { KiteCluster, pidAlive, type ClusterOptions, type ComponentEntry } from '../cluster/launcher';
-import { canConnect, freePort, repoRoot, sleep } from '../harness/util';
+import { canConnect, fileTail, freePort, repoRoot, sleep } from '../harness/util';
 
 export type Role = ComponentEntry['role'];
 export type { ComponentEntry };
@@ -190,7 +190,7 @@ export class ChaosCluster {
         const id = await this.sessionID(c).catch(() => 0);
         if (id > 0) return id;
       }
-      if (!running(c.pid)) throw new Error(`${c.role} (pid ${c.pid}) exited while starting; see ${c.log}:\n${tail(c.log, 1500)}`);
+      if (!running(c.pid)) throw new Error(`${c.role} (pid ${c.pid}) exited while starting; see ${c.log}:\n${fileTail(c.log, 1500)}`);
       if (Date.now() > deadline) throw new Error(`${c.role} (pid ${c.pid}) not ${check} after ${timeoutMs} ms; see ${c.log}`);
       await sleep(50);
     }
@@ -280,22 +280,5 @@ export class ChaosCluster {
 
   async dispose(): Promise<void> {
     await this.cluster.dispose();
-  }
-}
-
-export function tail(file: string, bytes: number): string {
-  try {
-    const size = fs.statSync(file).size;
-    const fd = fs.openSync(file, 'r');
-    try {
-      const length = Math.min(bytes, size);
-      const buf = Buffer.alloc(length);
-      fs.readSync(fd, buf, 0, length, size - length);
-      return buf.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
   }
 }

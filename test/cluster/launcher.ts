@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, makeTempDir, removeTempDir, repoRoot, sleep } from '../harness/util';
+import { fileTail, freePort, makeTempDir, removeTempDir, repoRoot, sleep } from '../harness/util';
 
 /** One component process as cluster.json lists it. */
 export interface ComponentEntry {
@@ -278,7 +278,7 @@ export class KiteCluster {
     if (!fs.existsSync(dir)) return '(no logs)';
     const parts: string[] = [];
     for (const name of fs.readdirSync(dir).sort()) {
-      parts.push(`--- ${name} ---\n${tail(path.join(dir, name), bytes)}`);
+      parts.push(`--- ${name} ---\n${fileTail(path.join(dir, name), bytes)}`);
     }
     return parts.join('\n');
   }
@@ -308,22 +308,5 @@ export class KiteCluster {
     const dog = spawn('/bin/sh', ['-c', script], { stdio: 'ignore', detached: true });
     dog.unref();
     this.watchdogPid = dog.pid;
-  }
-}
-
-function tail(file: string, bytes: number): string {
-  try {
-    const size = fs.statSync(file).size;
-    const fd = fs.openSync(file, 'r');
-    try {
-      const length = Math.min(bytes, size);
-      const buf = Buffer.alloc(length);
-      fs.readSync(fd, buf, 0, length, size - length);
-      return buf.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
   }
 }

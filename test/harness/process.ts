@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { fileTail } from './util';
 
 export interface ProcessSpec {
   /** Name used in error messages, e.g. `etcd` or `kafka`. */
@@ -129,20 +130,7 @@ export class ManagedProcess {
 
   /** The last `bytes` of the log file, for error messages. */
   logTail(bytes = 4000): string {
-    try {
-      const size = fs.statSync(this.spec.logFile).size;
-      const fd = fs.openSync(this.spec.logFile, 'r');
-      try {
-        const length = Math.min(bytes, size);
-        const buf = Buffer.alloc(length);
-        fs.readSync(fd, buf, 0, length, size - length);
-        return buf.toString('utf8');
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return '';
-    }
+    return fileTail(this.spec.logFile, bytes);
   }
 
   private signal(signal: NodeJS.Signals): void {

@@ -75,3 +75,21 @@ export function removeTempDir(dir: string): void {
   if (process.env.KITE_KEEP_TEST_DATA) return;
   fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/** The last `bytes` of a file ('' when it cannot be read), for error messages that quote a log. */
+export function fileTail(file: string, bytes: number): string {
+  try {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const length = Math.min(bytes, size);
+      const buf = Buffer.alloc(length);
+      fs.readSync(fd, buf, 0, length, size - length);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
