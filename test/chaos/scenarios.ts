@@ -225,17 +225,17 @@ export interface QueryNodeFaultOptions {
   name: string;
 }
 
+/** runFault with what every fault of these options shares: its name and goal, the fixture, the clients' load. */
+function runWith(o: QueryNodeFaultOptions, spec: Omit<FaultSpec, 'name' | 'goal' | 'fixture' | 'load' | 'checker'>): Promise<FaultResult> {
+  return runFault({ name: o.name, goal: o.goal, fixture: o.fixture, load: o.clients, checker: o.clients.checker, ...spec });
+}
+
 /** kill -9 of the busiest query node of the collection. */
 export async function queryNodeKill(o: QueryNodeFaultOptions): Promise<FaultResult & { victim: ComponentEntry }> {
   const victim = await busiestQueryNode(o.fixture);
   const tag = componentTag(victim);
   const before = await segmentsOn(o.fixture.chaos, victim, o.fixture.collectionID);
-  const r = await runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  const r = await runWith(o, {
     inject: async () => {
       await o.fixture.chaos.kill9(victim);
       return { victim: `querynode-${victim.serverID}`, victimSegments: before };
@@ -255,12 +255,7 @@ export async function queryNodePause(o: QueryNodeFaultOptions & { pauseMs: numbe
   const oldID = victim.serverID;
   const before = await segmentsOn(chaos, victim, o.fixture.collectionID);
   let resumedAt = 0;
-  const r = await runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  const r = await runWith(o, {
     inject: async () => {
       chaos.pause(victim);
       await sleep(o.pauseMs);
@@ -293,12 +288,7 @@ export async function queryNodeRestart(o: QueryNodeFaultOptions & { victim: Comp
     const d = await nodeDistribution('QueryNode', chaos.address(o.victim));
     return d.segments.filter((x) => Number(x.collection_id) === o.fixture.collectionID && existing.has(Number(x.segment_id))).length;
   };
-  return runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  return runWith(o, {
     inject: async () => {
       restartAt = Date.now();
       await chaos.restart(o.victim);
@@ -323,12 +313,7 @@ export async function queryNodeRestart(o: QueryNodeFaultOptions & { victim: Comp
 export async function queryNodeSigterm(o: QueryNodeFaultOptions): Promise<FaultResult & { victim: ComponentEntry }> {
   const victim = await busiestQueryNode(o.fixture);
   const tag = componentTag(victim);
-  const r = await runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  const r = await runWith(o, {
     inject: async () => {
       const ms = await o.fixture.chaos.terminate(victim, 60_000);
       return { victim: `querynode-${victim.serverID}`, stopSeconds: ms / 1000 };
@@ -355,12 +340,7 @@ export async function dataNodeKill(o: QueryNodeFaultOptions & { admin: MilvusCli
   if (!victim) throw new Error('no data node consumes the collection');
   const v = victim;
   const tag = componentTag(v);
-  const r = await runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  const r = await runWith(o, {
     inject: async () => {
       const owned = await dataChannels(chaos, v, id);
       await chaos.kill9(v);
@@ -428,12 +408,7 @@ export async function coordinatorKill(o: QueryNodeFaultOptions & { admin: Milvus
   const standby = chaos.live('querycoord').find((c) => c !== active);
   if (!standby) throw new Error('no standby coordinator runs');
   const tag = componentTag(active);
-  const r = await runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  const r = await runWith(o, {
     injectFirst: o.leadersStableMs !== undefined,
     inject: async () => {
       await chaos.kill9(active);
@@ -519,12 +494,7 @@ export async function proxyKill(o: { fixture: Fixture; name: string; goal: strin
 /** Crash-restart of etcd or Kafka (kill -9, `downMs` of outage, the same command again). */
 export async function backendRestart(o: QueryNodeFaultOptions & { backend: 'etcd' | 'kafka'; downMs: number }): Promise<FaultResult> {
   const chaos = o.fixture.chaos;
-  return runFault({
-    name: o.name,
-    goal: o.goal,
-    fixture: o.fixture,
-    load: o.clients,
-    checker: o.clients.checker,
+  return runWith(o, {
     maxMs: 120_000,
     inject: async () => {
       const t = o.backend === 'etcd' ? await chaos.restartEtcd(o.downMs) : await chaos.restartKafka(o.downMs);
