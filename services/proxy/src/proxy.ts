@@ -64,7 +64,11 @@ export class Proxy {
   private coordClient: Client<QueryCoordApi> | undefined;
   private readonly nodes = new Map<string, Client<QueryNodeApi>>();
   private readonly breakers = new Map<string, CircuitBreaker<[() => Promise<unknown>], unknown>>();
-  private readonly leaders = new Map<number, { at: number; replicas: Leader[][] }>();
+  private readonly leaders = new Map<number, Leader[][]>();
+  private readonly coordRetry = retry(handleWhen((e) => toKiteError(e).retriable), {
+    maxAttempts: Number.MAX_SAFE_INTEGER,
+    backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }),
+  });
   private readonly flushTickets = new Map<string, { collectionID: number; ts: bigint }>();
   private server: grpc.Server | undefined;
   private session: Session | undefined;
@@ -476,13 +480,9 @@ export class Proxy {
    * attempt goes to the coordinator the exclusive session key names at that moment.
    */
   private onCoordinator<T>(fn: (qc: Client<QueryCoordApi>) => Promise<T>): Promise<T> {
-    const policy = retry(handleWhen((e) => toKiteError(e).retriable), {
-      maxAttempts: Number.MAX_SAFE_INTEGER,
-      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }),
-    });
     const signal = AbortSignal.timeout(this.cfg.proxy.defaultTimeoutMs);
     let last: unknown;
-    return policy
+    return this.coordRetry
       .execute(async () => {
         try {
           return await fn(this.coord());
@@ -714,7 +714,7 @@ export class Proxy {
    */
   private async shardLeaders(c: CollectionMeta, refresh: boolean): Promise<Leader[][]> {
     const cached = this.leaders.get(c.collectionID);
-    if (cached && !refresh) return cached.replicas;
+    if (cached && !refresh) return cached;
     const kv = await this.store.get(`${this.cfg.common.rootPath}/leaders/${c.collectionID}`).catch(() => undefined);
     let replicas: Leader[][];
     if (kv) replicas = parseLeaders(kv.value);
@@ -722,7 +722,7 @@ export class Proxy {
       const res = await this.onCoordinator((qc) => qc.GetShardLeaders({ name: c.name }));
       replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
     }
-    this.leaders.set(c.collectionID, { at: Date.now(), replicas });
+    this.leaders.set(c.collectionID, replicas);
     return replicas;
   }
 
@@ -730,7 +730,7 @@ export class Proxy {
   private async followLeaders(): Promise<void> {
     const prefix = `${this.cfg.common.rootPath}/leaders/`;
     const put = (k: string, v: string): void => {
-      this.leaders.set(Number(k.slice(prefix.length)), { at: Date.now(), replicas: parseLeaders(v) });
+      this.leaders.set(Number(k.slice(prefix.length)), parseLeaders(v));
     };
     const snap = await this.store.getPrefix(prefix);
     for (const kv of snap.kvs) put(kv.key, kv.value);

@@ -250,6 +250,11 @@ export class Coordinator implements QueryCoordApi {
 
   private async reconcile(): Promise<void> {
     await this.pull();
+    // A delegator being started counts as there until a pull shows it (or its node is gone).
+    for (const [key, w] of this.watching) {
+      const n = this.nodes.get(w.node);
+      if (!n?.dist || n.dist.channels.some((ch) => ch.channel === w.channel && ch.replica_id === w.replica)) this.watching.delete(key);
+    }
     await this.checkDataChannels();
     const loaded = this.catalog.all().filter((c) => c.load);
     for (const c of loaded) {
@@ -475,10 +480,6 @@ export class Coordinator implements QueryCoordApi {
     const active = this.activeNodes(r);
     if (active.length === 0) return;
     const placed = this.placement(c, r);
-    for (const [key, w] of this.watching) {
-      const n = this.nodes.get(w.node);
-      if (!n?.dist || n.dist.channels.some((ch) => ch.channel === w.channel && ch.replica_id === w.replica)) this.watching.delete(key);
-    }
     // A node's delegators: those it reports plus those being started on it, so one pass never moves two channels
     // to the same light node on stale counts (which made the hand-over move them back: a watch/unwatch ping-pong).
     const count = (n: NodeState): number =>
@@ -524,7 +525,7 @@ export class Coordinator implements QueryCoordApi {
     const key = `watch/${r.replicaID}/${channel}`;
     this.runTask(key, () => {
       this.log.info({ channel, node: dest.info.serverID, replica: r.replicaID, from, why }, 'starting delegator');
-      // Kept until a pull shows the delegator on the node (see checkChannels), or dropped when the task fails.
+      // Kept until a pull shows the delegator on the node (see reconcile), or dropped when the task fails.
       this.watching.set(key, { node: dest.info.serverID, channel, replica: r.replicaID });
       return dest.qn!.WatchChannel({ collection_id: c.collectionID, channel, replica_id: r.replicaID, from_offset: from }, { timeoutMs: 60000 }).catch((e: unknown) => {
         this.watching.delete(key);
