@@ -11,7 +11,8 @@
 // BENCH_MIN_SECONDS (0.5), BENCH_REPS (3), BENCH_EFS ("16,32,64,128,256"), BENCH_NPROBES ("1,4,16,64"),
 // BENCH_STREAMS (C++ threads for the concurrent nq=1 rows; default: cores), BENCH_INFLIGHT (binding calls in
 // flight for those rows; default: UV_THREADPOOL_SIZE or 4), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
-// binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON).
+// binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON),
+// BENCH_INDEXES ("hnsw,ivf"), BENCH_MODES ("nq=1,nq=1 x streams,batch"): run a subset.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -25,7 +26,7 @@ if (!fs.existsSync(path.join(dist, 'index.js'))) {
   console.error('bench: packages/faiss/dist is missing; run `make build` (or npx tsc --build packages/faiss) first');
   process.exit(2);
 }
-const { VectorIndex, getThreadSettings, setThreadSettings } = require(path.join(dist, 'index.js'));
+const { VectorIndex, getThreadSettings, setThreadSettings, searchBusySeconds } = require(path.join(dist, 'index.js'));
 const { clustered, sequentialIds, recallAtK } = require(path.join(dist, 'synthetic.js'));
 const { NATIVE_ENV_DEFAULTS } = require(path.join(dist, 'native.js'));
 
@@ -39,6 +40,8 @@ const MIN_SECONDS = Number(env('BENCH_MIN_SECONDS', 0.5));
 const REPS = Number(env('BENCH_REPS', 3));
 const EFS = env('BENCH_EFS', '16,32,64,128,256').split(',').map(Number);
 const NPROBES = env('BENCH_NPROBES', '1,4,16,64').split(',').map(Number);
+const INDEXES = env('BENCH_INDEXES', 'hnsw,ivf').split(',');
+const MODES = env('BENCH_MODES', 'nq=1,nq=1 x streams,batch').split(',');
 const CORES = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
 const STREAMS = Number(env('BENCH_STREAMS', CORES));
 const INFLIGHT = Number(env('BENCH_INFLIGHT', Number(process.env.UV_THREADPOOL_SIZE || 4)));
@@ -85,8 +88,12 @@ function buildBaseline(dir) {
 let GT;
 let QUERIES;
 
-/** Runs passes over the query set until MIN_SECONDS have passed; recall from the first pass. */
+/**
+ * Runs passes over the query set until MIN_SECONDS have passed; recall from the first pass. `busy`: the binding's
+ * search-thread time per query in the same span (µs), so that a call's time splits into search and hand-off.
+ */
 async function measure(runPass) {
+  const busy0 = searchBusySeconds();
   let done = 0;
   let pass = 0;
   let recall = 0;
@@ -97,10 +104,8 @@ async function measure(runPass) {
     if (pass++ === 0) recall = recallAtK(GT, ids, NQ, K);
     done += NQ;
   } while (elapsed() < MIN_SECONDS);
-  return { qps: done / elapsed(), recall };
+  return { qps: done / elapsed(), recall, busyUs: ((searchBusySeconds() - busy0) / done) * 1e6 };
 }
-
-const MODES = ['nq=1', 'nq=1 x streams', 'batch'];
 
 function bindingPass(index, mode, opts) {
   const one = (i) => index.search(QUERIES.subarray(i * DIM, (i + 1) * DIM), K, opts);
@@ -140,7 +145,7 @@ function cppCommand(which, value, mode) {
 
 async function compare(rows, baseline, index, which, knob, value, opts) {
   for (const mode of MODES) {
-    const best = { binding: { qps: 0, recall: 0 }, cpp: { qps: 0, recall: 0 } };
+    const best = { binding: { qps: 0, recall: 0, busyUs: 0 }, cpp: { qps: 0, recall: 0 } };
     for (let rep = 0; rep < REPS; rep++) {
       const b = await measure(bindingPass(index, mode, opts));
       const c = await baseline.send(cppCommand(which, value, mode));
@@ -149,7 +154,8 @@ async function compare(rows, baseline, index, which, knob, value, opts) {
       if (c.qps > best.cpp.qps) best.cpp = c;
     }
     rows.push({ index: index.indexType, param: `${knob}=${value}`, mode, binding: best.binding, cpp: best.cpp });
-    log(`${index.indexType} ${knob}=${value} ${mode}: binding ${best.binding.qps.toFixed(0)} QPS, C++ ${best.cpp.qps.toFixed(0)} QPS`);
+    log(`${index.indexType} ${knob}=${value} ${mode}: binding ${best.binding.qps.toFixed(0)} QPS ` +
+      `(search ${best.binding.busyUs.toFixed(0)} us/query), C++ ${best.cpp.qps.toFixed(0)} QPS`);
   }
 }
 
@@ -184,22 +190,25 @@ async function main() {
     const builds = {};
     const rows = [];
 
-    log(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: building (binding, then C++)`);
-    let t0 = process.hrtime.bigint();
-    const hnsw = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: HNSW });
-    await hnsw.add(base, ids);
-    builds.hnsw = { binding: seconds(t0), cpp: (await baseline.send(`build_hnsw ${HNSW.M} ${HNSW.efConstruction}`)).build };
-    for (const ef of EFS) await compare(rows, baseline, hnsw, 'hnsw', 'ef', ef, { ef });
-    hnsw.free();
-
-    log(`IVF_FLAT nlist=${NLIST}: training and adding (binding, then C++)`);
-    t0 = process.hrtime.bigint();
-    const ivf = VectorIndex.create({ indexType: 'IVF_FLAT', metric: 'L2', dim: DIM, params: { nlist: NLIST } });
-    await ivf.train(base);
-    await ivf.add(base, ids);
-    builds.ivf = { binding: seconds(t0), cpp: (await baseline.send(`build_ivf ${NLIST}`)).build };
-    for (const nprobe of NPROBES) await compare(rows, baseline, ivf, 'ivf', 'nprobe', nprobe, { nprobe });
-    ivf.free();
+    if (INDEXES.includes('hnsw')) {
+      log(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: building (binding, then C++)`);
+      const t0 = process.hrtime.bigint();
+      const hnsw = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: HNSW });
+      await hnsw.add(base, ids);
+      builds.hnsw = { binding: seconds(t0), cpp: (await baseline.send(`build_hnsw ${HNSW.M} ${HNSW.efConstruction}`)).build };
+      for (const ef of EFS) await compare(rows, baseline, hnsw, 'hnsw', 'ef', ef, { ef });
+      hnsw.free();
+    }
+    if (INDEXES.includes('ivf')) {
+      log(`IVF_FLAT nlist=${NLIST}: training and adding (binding, then C++)`);
+      const t0 = process.hrtime.bigint();
+      const ivf = VectorIndex.create({ indexType: 'IVF_FLAT', metric: 'L2', dim: DIM, params: { nlist: NLIST } });
+      await ivf.train(base);
+      await ivf.add(base, ids);
+      builds.ivf = { binding: seconds(t0), cpp: (await baseline.send(`build_ivf ${NLIST}`)).build };
+      for (const nprobe of NPROBES) await compare(rows, baseline, ivf, 'ivf', 'nprobe', nprobe, { nprobe });
+      ivf.free();
+    }
 
     if (process.env.BENCH_JSON === '1') for (const r of rows) console.log(JSON.stringify(r));
     printTable(rows, builds, threads);
@@ -209,25 +218,33 @@ async function main() {
   }
 }
 
+/** For one-call-at-a-time rows: a call's time in the binding = time on a search thread + the rest (hand-off). */
+function split(r) {
+  if (r.mode !== 'nq=1') return '';
+  const perCall = 1e6 / r.binding.qps;
+  return `${perCall.toFixed(0)} = ${r.binding.busyUs.toFixed(0)} + ${(perCall - r.binding.busyUs).toFixed(0)}`;
+}
+
 function printTable(rows, builds, threads) {
   const pad = (s, n) => String(s).padStart(n);
   const padR = (s, n) => String(s).padEnd(n);
   console.log(`\nfaiss binding vs C++ on the same libfaiss: ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
     `k=${K}, ${CORES} cores; best of ${REPS} alternating runs of >= ${MIN_SECONDS}s each`);
   console.log(`binding: searchThreads=${threads.searchThreads}, searchParallelism=${threads.searchParallelism}, ` +
-    `search threads ${threads.searchPool ?? '-'}; C++: OpenMP on ${CORES} threads for batches, 1 for ` +
+    `search threads ${threads.searchPool} (spin ${threads.searchSpinUs} us, event-loop poll ${threads.searchPollUs} us); C++: OpenMP on ${CORES} threads for batches, 1 for ` +
     `single queries; both: ${Object.keys(NATIVE_ENV_DEFAULTS).map((k) => `${k}=${process.env[k] ?? NATIVE_ENV_DEFAULTS[k]}`).join(' ')}`);
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);
-  console.log(`build (s): HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, ` +
-    `C++ ${builds.hnsw.cpp.toFixed(1)} | IVF_FLAT nlist=${NLIST} train+add: binding ${builds.ivf.binding.toFixed(1)}, ` +
-    `C++ ${builds.ivf.cpp.toFixed(1)}\n`);
-  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | recall@10 binding | recall@10 C++ |';
+  const built = [];
+  if (builds.hnsw) built.push(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, C++ ${builds.hnsw.cpp.toFixed(1)}`);
+  if (builds.ivf) built.push(`IVF_FLAT nlist=${NLIST} train+add: binding ${builds.ivf.binding.toFixed(1)}, C++ ${builds.ivf.cpp.toFixed(1)}`);
+  console.log(`build (s): ${built.join(' | ')}\n`);
+  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | binding us/call: search + hand-off | recall@10 binding | recall@10 C++ |';
   console.log(head);
   console.log(head.replace(/[^|]/g, '-'));
   for (const r of rows) {
     console.log(`| ${padR(r.index, 8)} | ${padR(r.param, 10)} | ${padR(r.mode, 14)} | ${pad(r.binding.qps.toFixed(0), 11)} | ` +
-      `${pad(r.cpp.qps.toFixed(0), 8)} | ${pad((r.binding.qps / r.cpp.qps).toFixed(2), 5)} | ` +
+      `${pad(r.cpp.qps.toFixed(0), 8)} | ${pad((r.binding.qps / r.cpp.qps).toFixed(2), 5)} | ${pad(split(r), 34)} | ` +
       `${pad(r.binding.recall.toFixed(3), 17)} | ${pad(r.cpp.recall.toFixed(3), 13)} |`);
   }
 }

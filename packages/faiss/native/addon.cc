@@ -8,6 +8,8 @@
 
 #include <faiss/impl/FaissException.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -178,11 +180,12 @@ class Job : public Napi::AsyncWorker {
 class SearchThreads {
  public:
   static SearchThreads& instance() {
-    static SearchThreads* pool = new SearchThreads(threadCount());  // never destroyed: threads outlive main()
+    static SearchThreads* pool = new SearchThreads(threadCount(), spinMicros());  // never destroyed: threads outlive main()
     return *pool;
   }
 
   size_t size() const { return workers_.size(); }
+  int spinUs() const { return static_cast<int>(spin_.count()); }
 
   void post(std::function<void()> fn) {
     std::unique_lock<std::mutex> lk(mu_);
@@ -190,8 +193,10 @@ class SearchThreads {
       Worker* w = idle_.back();  // most recently idle: warmest caches
       idle_.pop_back();
       w->job = std::move(fn);
+      w->hasJob.store(true, std::memory_order_release);
+      const bool wake = w->parked;
       lk.unlock();
-      w->cv.notify_one();
+      if (wake) w->cv.notify_one();  // a spinning worker sees hasJob by itself: no futex, no cross-CPU wake
       return;
     }
     queue_.push_back(std::move(fn));
@@ -200,7 +205,9 @@ class SearchThreads {
  private:
   struct Worker {
     std::condition_variable cv;
-    std::function<void()> job;
+    std::function<void()> job;          // guarded by mu_
+    std::atomic<bool> hasJob{false};    // set with job; read without the lock while spinning
+    bool parked = false;                // guarded by mu_: waiting on cv, needs notify
   };
 
   static size_t threadCount() {
@@ -211,7 +218,15 @@ class SearchThreads {
     return static_cast<size_t>(std::max(1, kite::hardwareThreads()));
   }
 
-  explicit SearchThreads(size_t n) {
+  static long spinMicros() {
+    if (const char* env = std::getenv("KITE_FAISS_SEARCH_SPIN_US")) {
+      const long n = std::strtol(env, nullptr, 10);
+      if (n >= 0 && n <= 100000) return n;
+    }
+    return kDefaultSpinUs;
+  }
+
+  SearchThreads(size_t n, long spinUs) : spin_(spinUs) {
     for (size_t i = 0; i < n; ++i) {
       auto* w = new Worker();
       workers_.push_back(w);
@@ -223,25 +238,46 @@ class SearchThreads {
     if (queue_.empty()) return false;
     w->job = std::move(queue_.front());
     queue_.pop_front();
+    w->hasJob.store(true, std::memory_order_relaxed);
     return true;
+  }
+
+  // Idle: first spin for up to spin_ on hasJob (a caller searching one query after another posts its next search
+  // within microseconds, and a worker that is still running takes it at once), then park on the condition variable.
+  void waitForJob(Worker* w, std::unique_lock<std::mutex>& lk) {
+    idle_.push_back(w);
+    if (spin_.count() > 0) {
+      lk.unlock();
+      const auto until = std::chrono::steady_clock::now() + spin_;
+      while (!w->hasJob.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
+        __builtin_ia32_pause();
+      }
+      lk.lock();
+    }
+    if (!w->hasJob.load(std::memory_order_acquire)) {
+      w->parked = true;
+      w->cv.wait(lk, [w] { return w->hasJob.load(std::memory_order_acquire); });
+      w->parked = false;
+    }
   }
 
   void loop(Worker* w) {
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-      if (!w->job) takeQueued(w);
-      if (!w->job) {
-        idle_.push_back(w);
-        w->cv.wait(lk, [w] { return static_cast<bool>(w->job); });
-      }
+      if (!w->hasJob.load(std::memory_order_acquire) && !takeQueued(w)) waitForJob(w, lk);
       std::function<void()> job = std::move(w->job);
       w->job = nullptr;
+      w->hasJob.store(false, std::memory_order_relaxed);
       lk.unlock();
       job();
       lk.lock();
     }
   }
 
+  // How long an idle search thread spins before it sleeps (KITE_FAISS_SEARCH_SPIN_US).
+  static constexpr long kDefaultSpinUs = 50;
+
+  const std::chrono::microseconds spin_;
   std::mutex mu_;
   std::vector<Worker*> workers_;
   std::vector<Worker*> idle_;
@@ -249,9 +285,17 @@ class SearchThreads {
 };
 
 class SearchJob;
+// Time the search threads spent running searches, for the benchmark's split of a call into search and hand-off.
+static std::atomic<uint64_t> g_searchBusyNs{0};
 
-// Per environment: finished searches queue here and one uv_async wakes the JS thread to settle their promises.
+// Per environment: finished searches queue here and are settled on the JS thread, woken by one uv_async handle.
 // The handle is referenced only while searches are pending, so it never keeps the process alive by itself.
+//
+// Polling: while fewer searches are pending than there are search threads (so a core is free), the event loop is
+// kept polling with a uv_idle handle for up to KITE_FAISS_SEARCH_POLL_US after the latest search started, instead
+// of sleeping in epoll until the uv_async write wakes it. The loop still runs timers and I/O (it polls with a zero
+// timeout); it only does not go to sleep, which on a VM saves the wake-up of an idle vCPU on every short search.
+// Past the bound, or once every core has a search, it sleeps as usual and the uv_async wakes it.
 class Completions {
  public:
   explicit Completions(Napi::Env env) : env_(env), context_(env, "kite-faiss-search") {
@@ -260,31 +304,79 @@ class Completions {
     uv_async_init(loop, &async_, &Completions::onAsync);
     async_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    uv_idle_init(loop, &idle_);
+    idle_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
     napi_add_env_cleanup_hook(env, &Completions::cleanup, this);
   }
 
   // JS thread.
   void started() {
     if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    if (pollNs() == 0) return;
+    if (pending_ < SearchThreads::instance().size()) {
+      pollUntil_ = uv_hrtime() + pollNs();
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) {
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          polling_ = true;
+        }
+        uv_idle_start(&idle_, &Completions::onIdle);
+      }
+    } else {
+      stopPolling();
+    }
   }
 
   // Any thread.
   void finished(SearchJob* job) {
+    bool wake;
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (closed_) return;  // the environment is gone; so are the promise and the arrays
       done_.push_back(job);
+      wake = !polling_;  // a polling loop finds it by itself
     }
-    uv_async_send(&async_);
+    if (wake) uv_async_send(&async_);
+  }
+
+  static uint64_t pollNs() {
+    static const uint64_t ns = [] {
+      if (const char* env = std::getenv("KITE_FAISS_SEARCH_POLL_US")) {
+        const long n = std::strtol(env, nullptr, 10);
+        if (n >= 0 && n <= 100000) return static_cast<uint64_t>(n) * 1000;
+      }
+      return kDefaultPollUs * 1000;
+    }();
+    return ns;
   }
 
  private:
+  static constexpr uint64_t kDefaultPollUs = 1000;
+
   static void onAsync(uv_async_t* h) { static_cast<Completions*>(h->data)->drain(); }
+  static void onIdle(uv_idle_t* h) {
+    auto* c = static_cast<Completions*>(h->data);
+    c->drain();
+    if (c->pending_ == 0 || uv_hrtime() > c->pollUntil_) c->stopPolling();
+  }
+  void stopPolling() {
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) return;
+    uv_idle_stop(&idle_);
+    bool any;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      polling_ = false;
+      any = !done_.empty();  // finished while polling: nobody sent the wake-up
+    }
+    if (any) uv_async_send(&async_);
+  }
   static void cleanup(void* self) {
     auto* c = static_cast<Completions*>(self);
     std::lock_guard<std::mutex> lk(c->mu_);
     c->closed_ = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->async_), nullptr);  // the object is leaked on purpose: workers may still hold it
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->idle_), nullptr);
   }
   void drain();
 
@@ -293,8 +385,11 @@ class Completions {
   // as it does after an AsyncWorker's OnOK.
   Napi::AsyncContext context_;
   uv_async_t async_{};
+  uv_idle_t idle_{};
+  uint64_t pollUntil_ = 0;  // JS thread
   std::mutex mu_;
   std::vector<SearchJob*> done_;
+  bool polling_ = false;  // guarded by mu_
   bool closed_ = false;
   size_t pending_ = 0;
 };
@@ -313,7 +408,9 @@ class SearchJob {
     Napi::Promise p = deferred_.Promise();
     done_->started();
     SearchThreads::instance().post([this] {
+      const uint64_t t0 = uv_hrtime();
       failed_ = !runCaught(work_, &code_, &message_);
+      g_searchBusyNs.fetch_add(uv_hrtime() - t0, std::memory_order_relaxed);
       done_->finished(this);
     });
     return p;
@@ -679,6 +776,9 @@ Napi::Value getThreads(const Napi::CallbackInfo& info) {
   o.Set("build", kite::threadConfig().build.load());
   o.Set("hardware", kite::hardwareThreads());
   o.Set("searchPool", static_cast<double>(SearchThreads::instance().size()));
+  o.Set("searchSpinUs", static_cast<double>(SearchThreads::instance().spinUs()));
+  o.Set("searchBusyNs", static_cast<double>(g_searchBusyNs.load()));
+  o.Set("searchPollUs", static_cast<double>(Completions::pollNs() / 1000));
   o.Set("blas", openblas_get_num_threads());
   return o;
 }

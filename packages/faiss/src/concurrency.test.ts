@@ -1,6 +1,10 @@
 // Work runs off the event loop; searches on one index run side by side while adds are exclusive.
-import { VectorIndex } from './index';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { getThreadSettings, VectorIndex } from './index';
 import { clustered, sequentialIds } from './synthetic';
+import { searchScenario } from './testing/search-scenario';
 
 jest.setTimeout(60_000);
 
@@ -127,5 +131,50 @@ test('a large batch is split across the pool and gives the same answer as one ca
     rows.push(...r.ids);
   }
   expect(Array.from(whole.ids)).toEqual(rows);
+  index.free();
+});
+
+// Search threads spin briefly for their next search and the event loop polls for a pending one instead of
+// sleeping (src/threads.ts). With both off (0), or with a poll so short that it always ends before the search does
+// (the loop then falls back to the uv_async wake-up), every answer must be the same.
+describe('spinning and polling change no answer', () => {
+  const runner = path.join(__dirname, '..', '..', '..', 'scripts', 'run-ts.js');
+  const child = path.join(__dirname, 'testing', 'search-child.ts');
+  const run = async (spinUs: number, pollUs: number) => {
+    const env = { ...process.env, KITE_FAISS_SEARCH_SPIN_US: String(spinUs), KITE_FAISS_SEARCH_POLL_US: String(pollUs) };
+    const { stdout } = await promisify(execFile)(process.execPath, [runner, child], { env, maxBuffer: 16 << 20 });
+    return JSON.parse(stdout) as { spinUs: number; pollUs: number; ids: string[][] };
+  };
+  let expected: string[][];
+
+  beforeAll(async () => {
+    const t = getThreadSettings();
+    expect(t.searchSpinUs).toBeGreaterThan(0); // the defaults: both on
+    expect(t.searchPollUs).toBeGreaterThan(0);
+    expected = await searchScenario(VectorIndex);
+    expect(expected).toHaveLength(160);
+    expect(expected.every((ids) => ids.length === 5 && ids.every((id) => id !== '-1'))).toBe(true);
+  });
+
+  test.each([
+    [0, 0],
+    [0, 1],
+    [1000, 0],
+  ])('spin %i us, poll %i us: the same ids as with the defaults', async (spinUs, pollUs) => {
+    const got = await run(spinUs, pollUs);
+    expect({ spinUs: got.spinUs, pollUs: got.pollUs }).toEqual({ spinUs, pollUs });
+    expect(got.ids).toEqual(expected);
+  });
+});
+
+test('once no search is pending the event loop stops polling (an idle process uses no CPU)', async () => {
+  const index = VectorIndex.create({ indexType: 'FLAT', metric: 'L2', dim: DIM });
+  await index.add(base.subarray(0, 2000 * DIM), sequentialIds(2000));
+  for (let i = 0; i < 50; i++) await index.search(base.subarray(i * DIM, (i + 1) * DIM), 3);
+  const before = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 500));
+  const used = process.cpuUsage(before);
+  // A loop left polling would burn the whole 500 ms on this thread; the search threads' spin ends after 50 us.
+  expect((used.user + used.system) / 1000).toBeLessThan(200);
   index.free();
 });

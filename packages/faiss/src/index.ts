@@ -9,5 +9,5 @@ export {
 export type { MetricType, IndexType, IndexParams, SearchOptions } from './params';
 export { FaissError, isFaissError } from './errors';
 export type { FaissErrorCode } from './errors';
-export { getThreadSettings, setThreadSettings } from './threads';
-export type { ThreadSettings } from './threads';
+export { getThreadSettings, searchBusySeconds, setThreadSettings } from './threads';
+export type { SearchPoolInfo, ThreadSettings } from './threads';

@@ -33,7 +33,10 @@ export interface NativeAddon {
     deserialize(indexType: string, metric: string, dim: number, params: NativeParams, buf: Uint8Array, offset: number): Promise<NativeIndex>;
   };
   setThreads(search: number, build: number): void;
-  getThreads(): { search: number; build: number; hardware: number; blas: number; searchPool: number };
+  getThreads(): {
+    search: number; build: number; hardware: number; blas: number; searchPool: number; searchSpinUs: number;
+    searchPollUs: number; searchBusyNs: number;
+  };
 }
 
 /** Where the addon is expected; src/ and dist/ both sit one level below the package root. */

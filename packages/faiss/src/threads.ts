@@ -26,13 +26,28 @@ export function searchParallelism(): number {
   return parallelism;
 }
 
+/** What the addon's search threads were started with (environment variables read once, at load). */
+export interface SearchPoolInfo {
+  /** Search threads (KITE_FAISS_SEARCH_THREADS, default: cores). */
+  searchPool: number;
+  /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 50). */
+  searchSpinUs: number;
+  /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 1000). */
+  searchPollUs: number;
+}
+
 /** Reads the thread settings, the number of cores faiss sees and OpenBLAS's thread count (see native.ts). */
-export function getThreadSettings(): ThreadSettings & { hardwareThreads: number; blasThreads: number; searchPool: number } {
+export function getThreadSettings(): ThreadSettings & SearchPoolInfo & { hardwareThreads: number; blasThreads: number } {
   const t = loadAddon().getThreads();
   return {
     searchThreads: t.search, buildThreads: t.build, searchParallelism: parallelism, hardwareThreads: t.hardware,
-    blasThreads: t.blas, searchPool: t.searchPool,
+    blasThreads: t.blas, searchPool: t.searchPool, searchSpinUs: t.searchSpinUs, searchPollUs: t.searchPollUs,
   };
+}
+
+/** Seconds the search threads have spent running searches since the addon loaded (all indexes). */
+export function searchBusySeconds(): number {
+  return loadAddon().getThreads().searchBusyNs / 1e9;
 }
 
 /** Changes the thread settings used by later calls (process-wide). */
