@@ -6,15 +6,21 @@
 //   load DIR N DIM NQ K              read DIR/base.f32 (N*DIM), DIR/queries.f32 (NQ*DIM), DIR/gt.i64 (NQ*K)
 //   build_hnsw M EFC                 IndexHNSWFlat(DIM, M), efConstruction=EFC, add all      -> {"build":s}
 //   build_ivf NLIST                  IndexIVFFlat(L2, NLIST), train+add all                   -> {"build":s}
-//   run hnsw|ivf VALUE NQ_PER_CALL STREAMS MIN_SECONDS
+//   adopt hnsw|ivf FILE              replace that index with faiss::read_index(FILE): the binding's own index, so
+//                                    that both sides search the same graph / the same lists   -> {"ok":true}
+//   run hnsw|ivf VALUE NQ_PER_CALL STREAMS SECONDS
 //       VALUE is efSearch (hnsw) or nprobe (ivf). STREAMS=1: calls of NQ_PER_CALL queries one after another, with
 //       OpenMP on all cores for batches and on one thread for single queries (faiss parallelises over queries, so a
 //       team only costs time there). STREAMS>1: that many threads each searching one query per call (one OpenMP
-//       thread each), like a server. Passes over the queries until MIN_SECONDS passed   -> {"qps":x,"recall":r}
+//       thread each), like a server. Goes round the query set until SECONDS passed (a slice: it need not finish a
+//       pass, so that slices can be short)                                                  -> {"qps":x}
+//   recall hnsw|ivf VALUE            one pass over the queries in one call                    -> {"recall":r}
 //   quit
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/index_io.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -68,45 +74,57 @@ static double recallAt(const Data& c, const std::vector<int64_t>& labels) {
 
 using SearchFn = std::function<void(int64_t, const float*, float*, int64_t*)>;
 
-static void run(const Data& c, const SearchFn& search, int nqPerCall, int streams, double minSeconds) {
+// Time-bounded: calls until `seconds` passed, going round the query set; each stream has its own output buffers.
+static void run(const Data& c, const SearchFn& search, int nqPerCall, int streams, double seconds) {
+  const int defaultThreads = omp_get_num_procs();
+  std::atomic<size_t> done{0};
+  const auto t0 = Clock::now();
+  if (streams <= 1) {
+    omp_set_num_threads(nqPerCall > 1 ? defaultThreads : 1);
+    std::vector<float> D(size_t(nqPerCall) * c.k);
+    std::vector<int64_t> I(size_t(nqPerCall) * c.k);
+    int i = 0;
+    do {
+      const int m = std::min(nqPerCall, c.nq - i);
+      search(m, &c.queries[size_t(i) * c.d], D.data(), I.data());
+      done += size_t(m);
+      i = (i + m) % c.nq;
+    } while (secondsSince(t0) < seconds);
+  } else {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < streams; ++t) {
+      threads.emplace_back([&]() {
+        omp_set_num_threads(1);
+        std::vector<float> D(c.k);
+        std::vector<int64_t> I(c.k);
+        do {
+          const size_t i = next.fetch_add(1) % size_t(c.nq);
+          search(1, &c.queries[i * c.d], D.data(), I.data());
+          done.fetch_add(1);
+        } while (secondsSince(t0) < seconds);
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  std::printf("{\"qps\":%.1f}\n", double(done.load()) / secondsSince(t0));
+}
+
+static void recallOf(const Data& c, const SearchFn& search) {
+  omp_set_num_threads(omp_get_num_procs());
   std::vector<float> D(size_t(c.nq) * c.k);
   std::vector<int64_t> I(size_t(c.nq) * c.k);
-  const int defaultThreads = omp_get_num_procs();
-  size_t done = 0;
-  double recall = 0;
-  int pass = 0;
-  const auto t0 = Clock::now();
-  do {
-    if (streams <= 1) {
-      omp_set_num_threads(nqPerCall > 1 ? defaultThreads : 1);
-      for (int i = 0; i < c.nq; i += nqPerCall) {
-        const int m = std::min(nqPerCall, c.nq - i);
-        search(m, &c.queries[size_t(i) * c.d], &D[size_t(i) * c.k], &I[size_t(i) * c.k]);
-      }
-    } else {
-      std::atomic<int> next{0};
-      std::vector<std::thread> threads;
-      for (int t = 0; t < streams; ++t) {
-        threads.emplace_back([&]() {
-          omp_set_num_threads(1);
-          for (int i; (i = next.fetch_add(1)) < c.nq;) {
-            search(1, &c.queries[size_t(i) * c.d], &D[size_t(i) * c.k], &I[size_t(i) * c.k]);
-          }
-        });
-      }
-      for (auto& th : threads) th.join();
-    }
-    if (pass++ == 0) recall = recallAt(c, I);
-    done += c.nq;
-  } while (secondsSince(t0) < minSeconds);
-  std::printf("{\"qps\":%.1f,\"recall\":%.4f}\n", double(done) / secondsSince(t0), recall);
+  search(c.nq, c.queries.data(), D.data(), I.data());
+  std::printf("{\"recall\":%.4f}\n", recallAt(c, I));
 }
 
 int main() {
   Data data;
-  std::unique_ptr<faiss::IndexHNSWFlat> hnsw;
+  // What is searched: built here, or adopted from the binding (an IndexIDMap over IndexHNSWFlat; an IndexIVFFlat).
+  std::unique_ptr<faiss::Index> hnswIndex;
+  faiss::IndexHNSW* hnsw = nullptr;
   std::unique_ptr<faiss::IndexFlatL2> quantizer;
-  std::unique_ptr<faiss::IndexIVFFlat> ivf;
+  std::unique_ptr<faiss::Index> ivfIndex;
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream in(line);
@@ -124,7 +142,9 @@ int main() {
       in >> M >> efc;
       omp_set_num_threads(omp_get_num_procs());
       const auto t0 = Clock::now();
-      hnsw.reset(new faiss::IndexHNSWFlat(data.d, M));
+      auto* built = new faiss::IndexHNSWFlat(data.d, M);
+      hnswIndex.reset(built);
+      hnsw = built;
       hnsw->hnsw.efConstruction = efc;
       hnsw->add(data.n, data.base.data());
       std::printf("{\"build\":%.3f}\n", secondsSince(t0));
@@ -134,29 +154,53 @@ int main() {
       omp_set_num_threads(omp_get_num_procs());
       const auto t0 = Clock::now();
       quantizer.reset(new faiss::IndexFlatL2(data.d));
-      ivf.reset(new faiss::IndexIVFFlat(quantizer.get(), data.d, nlist));
+      auto* ivf = new faiss::IndexIVFFlat(quantizer.get(), data.d, nlist);
+      ivfIndex.reset(ivf);
       ivf->cp.min_points_per_centroid = 1;  // as the binding does: silences a warning, changes nothing
       ivf->train(data.n, data.base.data());
       ivf->add(data.n, data.base.data());
       std::printf("{\"build\":%.3f}\n", secondsSince(t0));
-    } else if (cmd == "run") {
+    } else if (cmd == "adopt") {
+      std::string which, file;
+      in >> which >> file;
+      std::unique_ptr<faiss::Index> loaded(faiss::read_index(file.c_str()));
+      if (which == "hnsw") {
+        auto* map = dynamic_cast<faiss::IndexIDMap*>(loaded.get());
+        auto* inner = map ? dynamic_cast<faiss::IndexHNSW*>(map->index) : dynamic_cast<faiss::IndexHNSW*>(loaded.get());
+        if (!inner) {
+          std::printf("{\"error\":\"%s does not hold an HNSW index\"}\n", file.c_str());
+        } else {
+          hnsw = inner;
+          hnswIndex = std::move(loaded);
+          std::printf("{\"ok\":true}\n");
+        }
+      } else if (which == "ivf" && dynamic_cast<faiss::IndexIVF*>(loaded.get())) {
+        ivfIndex = std::move(loaded);  // owns its quantizer
+        std::printf("{\"ok\":true}\n");
+      } else {
+        std::printf("{\"error\":\"cannot adopt %s from %s\"}\n", which.c_str(), file.c_str());
+      }
+    } else if (cmd == "run" || cmd == "recall") {
       std::string which;
       int value = 0, nqPerCall = 1, streams = 1;
-      double minSeconds = 1;
-      in >> which >> value >> nqPerCall >> streams >> minSeconds;
+      double seconds = 1;
+      in >> which >> value;
+      if (cmd == "run") in >> nqPerCall >> streams >> seconds;
       const int k = data.k;
+      SearchFn fn;
+      faiss::SearchParametersIVF sp;
       if (which == "hnsw" && hnsw) {
         hnsw->hnsw.efSearch = value;
-        run(data, [&](int64_t m, const float* x, float* D, int64_t* I) { hnsw->search(m, x, k, D, I); }, nqPerCall,
-            streams, minSeconds);
-      } else if (which == "ivf" && ivf) {
-        faiss::SearchParametersIVF sp;
+        faiss::Index* index = hnswIndex.get();
+        fn = [index, k](int64_t m, const float* x, float* D, int64_t* I) { index->search(m, x, k, D, I); };
+      } else if (which == "ivf" && ivfIndex) {
         sp.nprobe = static_cast<size_t>(value);
-        run(data, [&](int64_t m, const float* x, float* D, int64_t* I) { ivf->search(m, x, k, D, I, &sp); },
-            nqPerCall, streams, minSeconds);
-      } else {
-        std::printf("{\"error\":\"no %s index\"}\n", which.c_str());
+        faiss::Index* index = ivfIndex.get();
+        fn = [index, k, &sp](int64_t m, const float* x, float* D, int64_t* I) { index->search(m, x, k, D, I, &sp); };
       }
+      if (!fn) std::printf("{\"error\":\"no %s index\"}\n", which.c_str());
+      else if (cmd == "run") run(data, fn, nqPerCall, streams, seconds);
+      else recallOf(data, fn);
     } else if (cmd == "quit") {
       break;
     } else {

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `pnpm --filter @kite/faiss run bench` (make bench-faiss): the binding against a C++ program (baseline.cc, built
 // here with g++ and linked to the same libfaiss) on the same clustered data, in the same run. Prints build times,
-// then QPS and recall@10 per search setting for both, and the binding/C++ QPS ratio.
+// then QPS and recall@10 per search setting for both, and the binding/C++ QPS ratio. Each side builds its own index
+// (for the build times); then the C++ program loads the binding's (shareIndex), and both search that one.
 //
-// Each measurement runs passes over the query set for at least BENCH_MIN_SECONDS; binding and C++ measurements of
-// one setting alternate, BENCH_REPS times, and the best QPS of each side is kept (background load on a shared
-// 2-core machine then hits both sides alike instead of skewing the ratio).
+// Measurement: this VM's speed drifts by 10-20% within seconds (other tenants), so the two sides are compared in
+// pairs of short slices taken back to back (BENCH_SLICE_SECONDS each, going round the query set; which side goes
+// first alternates), BENCH_PAIRS pairs per row. A row shows the median QPS of each side, the median of the pairs'
+// ratios and its quartiles. Recall@10 comes from one untimed pass per side.
 //
 // Environment (all optional): BENCH_N (100000), BENCH_DIM (128), BENCH_NQ (1000), BENCH_BATCH (100),
-// BENCH_MIN_SECONDS (0.5), BENCH_REPS (3), BENCH_EFS ("16,32,64,128,256"), BENCH_NPROBES ("1,4,16,64"),
+// BENCH_SLICE_SECONDS (0.2), BENCH_PAIRS (16), BENCH_EFS ("16,32,64,128,256"), BENCH_NPROBES ("1,4,16,64"),
 // BENCH_STREAMS (C++ threads for the concurrent nq=1 rows; default: cores), BENCH_INFLIGHT (binding calls in
 // flight for those rows; default: UV_THREADPOOL_SIZE or 4), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
 // binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON),
@@ -36,8 +38,8 @@ const DIM = Number(env('BENCH_DIM', 128));
 const NQ = Number(env('BENCH_NQ', 1000));
 const K = 10;
 const BATCH = Number(env('BENCH_BATCH', 100));
-const MIN_SECONDS = Number(env('BENCH_MIN_SECONDS', 0.5));
-const REPS = Number(env('BENCH_REPS', 3));
+const SLICE = Number(env('BENCH_SLICE_SECONDS', 0.2));
+const PAIRS = Number(env('BENCH_PAIRS', 16));
 const EFS = env('BENCH_EFS', '16,32,64,128,256').split(',').map(Number);
 const NPROBES = env('BENCH_NPROBES', '1,4,16,64').split(',').map(Number);
 const INDEXES = env('BENCH_INDEXES', 'hnsw,ivf').split(',');
@@ -89,77 +91,123 @@ let GT;
 let QUERIES;
 
 /**
- * Runs passes over the query set until MIN_SECONDS have passed; recall from the first pass. `busy`: the binding's
- * search-thread time per query in the same span (µs), so that a call's time splits into search and hand-off.
+ * One timed slice of the binding: calls until SLICE seconds passed, going round the query set. `busyUs`: the
+ * binding's search-thread time per query in the same span, so that a call's time splits into search and hand-off.
  */
-async function measure(runPass) {
+async function bindingSlice(index, mode, opts) {
   const busy0 = searchBusySeconds();
-  let done = 0;
-  let pass = 0;
-  let recall = 0;
   const t0 = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
-  do {
-    const ids = await runPass();
-    if (pass++ === 0) recall = recallAtK(GT, ids, NQ, K);
-    done += NQ;
-  } while (elapsed() < MIN_SECONDS);
-  return { qps: done / elapsed(), recall, busyUs: ((searchBusySeconds() - busy0) / done) * 1e6 };
-}
-
-function bindingPass(index, mode, opts) {
+  let done = 0;
   const one = (i) => index.search(QUERIES.subarray(i * DIM, (i + 1) * DIM), K, opts);
   if (mode === 'nq=1') {
-    return async () => {
-      const ids = new BigInt64Array(NQ * K);
-      for (let i = 0; i < NQ; i++) ids.set((await one(i)).ids, i * K);
-      return ids;
+    for (let i = 0; done === 0 || elapsed() < SLICE; i = (i + 1) % NQ, done++) await one(i);
+  } else if (mode === 'nq=1 x streams') {
+    let next = 0;
+    const stream = async () => {
+      do {
+        await one(next++ % NQ);
+        done++;
+      } while (elapsed() < SLICE);
     };
-  }
-  if (mode === 'nq=1 x streams') {
-    return async () => {
-      const ids = new BigInt64Array(NQ * K);
-      let next = 0;
-      const worker = async () => {
-        for (let i; (i = next++) < NQ;) ids.set((await one(i)).ids, i * K);
-      };
-      await Promise.all(Array.from({ length: INFLIGHT }, worker));
-      return ids;
-    };
-  }
-  return async () => {
-    const ids = new BigInt64Array(NQ * K);
-    for (let i = 0; i < NQ; i += BATCH) {
+    await Promise.all(Array.from({ length: INFLIGHT }, stream));
+  } else {
+    for (let i = 0; done === 0 || elapsed() < SLICE; i = (i + BATCH) % NQ) {
       const n = Math.min(BATCH, NQ - i);
-      ids.set((await index.search(QUERIES.subarray(i * DIM, (i + n) * DIM), K, opts)).ids, i * K);
+      await index.search(QUERIES.subarray(i * DIM, (i + n) * DIM), K, opts);
+      done += n;
     }
-    return ids;
-  };
+  }
+  const s = elapsed();
+  return { qps: done / s, busyUs: ((searchBusySeconds() - busy0) / done) * 1e6 };
 }
 
 function cppCommand(which, value, mode) {
-  if (mode === 'nq=1') return `run ${which} ${value} 1 1 ${MIN_SECONDS}`;
-  if (mode === 'nq=1 x streams') return `run ${which} ${value} 1 ${STREAMS} ${MIN_SECONDS}`;
-  return `run ${which} ${value} ${BATCH} 1 ${MIN_SECONDS}`;
+  if (mode === 'nq=1') return `run ${which} ${value} 1 1 ${SLICE}`;
+  if (mode === 'nq=1 x streams') return `run ${which} ${value} 1 ${STREAMS} ${SLICE}`;
+  return `run ${which} ${value} ${BATCH} 1 ${SLICE}`;
+}
+
+async function cppSlice(baseline, which, value, mode) {
+  const c = await baseline.send(cppCommand(which, value, mode));
+  if (c.error) throw new Error(`baseline: ${c.error}`);
+  return c;
+}
+
+/**
+ * CPU time the hypervisor gave to other guests while this one wanted it ("steal" in /proc/stat), as a share of all
+ * CPU time since `from`: a row measured under heavy steal says more about the host than about the binding (a call
+ * that hands work to another thread needs two vCPUs scheduled at once; a single-threaded C++ loop needs one).
+ */
+function cpuTimes() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return { total: 0, steal: 0 };
+  }
+}
+function stealSince(from) {
+  const now = cpuTimes();
+  return now.total > from.total ? (now.steal - from.steal) / (now.total - from.total) : 0;
+}
+
+/** The q-quantile of numbers (linear interpolation). */
+function quantile(xs, q) {
+  const v = [...xs].sort((a, b) => a - b);
+  const at = (v.length - 1) * q;
+  const lo = Math.floor(at);
+  return v[lo] + (v[Math.min(lo + 1, v.length - 1)] - v[lo]) * (at - lo);
 }
 
 async function compare(rows, baseline, index, which, knob, value, opts) {
+  const recall = {
+    binding: recallAtK(GT, (await index.search(QUERIES, K, opts)).ids, NQ, K),
+    cpp: (await baseline.send(`recall ${which} ${value}`)).recall,
+  };
   for (const mode of MODES) {
-    const best = { binding: { qps: 0, recall: 0, busyUs: 0 }, cpp: { qps: 0, recall: 0 } };
-    for (let rep = 0; rep < REPS; rep++) {
-      const b = await measure(bindingPass(index, mode, opts));
-      const c = await baseline.send(cppCommand(which, value, mode));
-      if (c.error) throw new Error(`baseline: ${c.error}`);
-      if (b.qps > best.binding.qps) best.binding = b;
-      if (c.qps > best.cpp.qps) best.cpp = c;
+    const b = [];
+    const c = [];
+    const stat0 = cpuTimes();
+    for (let pair = 0; pair < PAIRS; pair++) {
+      if (pair % 2 === 0) {
+        b.push(await bindingSlice(index, mode, opts));
+        c.push(await cppSlice(baseline, which, value, mode));
+      } else {
+        c.push(await cppSlice(baseline, which, value, mode));
+        b.push(await bindingSlice(index, mode, opts));
+      }
     }
-    rows.push({ index: index.indexType, param: `${knob}=${value}`, mode, binding: best.binding, cpp: best.cpp });
-    log(`${index.indexType} ${knob}=${value} ${mode}: binding ${best.binding.qps.toFixed(0)} QPS ` +
-      `(search ${best.binding.busyUs.toFixed(0)} us/query), C++ ${best.cpp.qps.toFixed(0)} QPS`);
+    const ratios = b.map((x, i) => x.qps / c[i].qps);
+    const row = {
+      index: index.indexType, param: `${knob}=${value}`, mode, recall,
+      binding: { qps: quantile(b.map((x) => x.qps), 0.5), busyUs: quantile(b.map((x) => x.busyUs), 0.5) },
+      cpp: { qps: quantile(c.map((x) => x.qps), 0.5) },
+      ratio: { median: quantile(ratios, 0.5), p25: quantile(ratios, 0.25), p75: quantile(ratios, 0.75) },
+      steal: stealSince(stat0),
+    };
+    rows.push(row);
+    log(`${row.index} ${row.param} ${mode}: binding ${row.binding.qps.toFixed(0)} QPS (search ${row.binding.busyUs.toFixed(0)} ` +
+      `us/query), C++ ${row.cpp.qps.toFixed(0)} QPS, ratio ${row.ratio.median.toFixed(2)} ` +
+      `(pairs: ${ratios.map((r) => r.toFixed(2)).join(' ')}); steal ${(row.steal * 100).toFixed(0)}%`);
   }
 }
 
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+/**
+ * Hands the binding's index to the C++ program (faiss's own format, as `serialize()` carries it after Kite's header
+ * and frame), so that both sides search the same graph / lists: two parallel HNSW builds give different graphs, and
+ * their search costs differ by some percent, which is not the binding's doing.
+ */
+async function shareIndex(baseline, dir, which, index) {
+  const buf = await index.serialize();
+  const payloadAt = 16 + buf.readUInt32LE(12) + 16; // magic+version+header length, header JSON, u64 length + u64 checksum
+  const file = path.join(dir, `${which}.faiss`);
+  fs.writeFileSync(file, buf.subarray(payloadAt));
+  const r = await baseline.send(`adopt ${which} ${file}`);
+  if (r.error) throw new Error(`baseline: ${r.error}`);
+}
 
 async function main() {
   if (process.env.BENCH_SEARCH_THREADS) setThreadSettings({ searchThreads: Number(process.env.BENCH_SEARCH_THREADS) });
@@ -196,6 +244,7 @@ async function main() {
       const hnsw = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: HNSW });
       await hnsw.add(base, ids);
       builds.hnsw = { binding: seconds(t0), cpp: (await baseline.send(`build_hnsw ${HNSW.M} ${HNSW.efConstruction}`)).build };
+      await shareIndex(baseline, dir, 'hnsw', hnsw);
       for (const ef of EFS) await compare(rows, baseline, hnsw, 'hnsw', 'ef', ef, { ef });
       hnsw.free();
     }
@@ -206,6 +255,7 @@ async function main() {
       await ivf.train(base);
       await ivf.add(base, ids);
       builds.ivf = { binding: seconds(t0), cpp: (await baseline.send(`build_ivf ${NLIST}`)).build };
+      await shareIndex(baseline, dir, 'ivf', ivf);
       for (const nprobe of NPROBES) await compare(rows, baseline, ivf, 'ivf', 'nprobe', nprobe, { nprobe });
       ivf.free();
     }
@@ -229,23 +279,28 @@ function printTable(rows, builds, threads) {
   const pad = (s, n) => String(s).padStart(n);
   const padR = (s, n) => String(s).padEnd(n);
   console.log(`\nfaiss binding vs C++ on the same libfaiss: ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
-    `k=${K}, ${CORES} cores; best of ${REPS} alternating runs of >= ${MIN_SECONDS}s each`);
+    `k=${K}, ${CORES} cores; per row ${PAIRS} pairs of back-to-back ${SLICE}s slices (binding, C++; order alternating): ` +
+    `median QPS per side, median and quartiles of the pairs' ratios; steal: CPU time the host gave to other guests during the row`);
   console.log(`binding: searchThreads=${threads.searchThreads}, searchParallelism=${threads.searchParallelism}, ` +
     `search threads ${threads.searchPool} (spin ${threads.searchSpinUs} us, event-loop poll ${threads.searchPollUs} us); C++: OpenMP on ${CORES} threads for batches, 1 for ` +
     `single queries; both: ${Object.keys(NATIVE_ENV_DEFAULTS).map((k) => `${k}=${process.env[k] ?? NATIVE_ENV_DEFAULTS[k]}`).join(' ')}`);
+  console.log('searches: the C++ program searches the index the binding built (loaded with faiss::read_index), so ' +
+    'both search the same graph / lists; each side builds its own for the build times');
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);
   const built = [];
   if (builds.hnsw) built.push(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, C++ ${builds.hnsw.cpp.toFixed(1)}`);
   if (builds.ivf) built.push(`IVF_FLAT nlist=${NLIST} train+add: binding ${builds.ivf.binding.toFixed(1)}, C++ ${builds.ivf.cpp.toFixed(1)}`);
   console.log(`build (s): ${built.join(' | ')}\n`);
-  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | binding us/call: search + hand-off | recall@10 binding | recall@10 C++ |';
+  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | ratio p25-p75 | binding us/call: search + hand-off | steal | recall@10 binding | recall@10 C++ |';
   console.log(head);
   console.log(head.replace(/[^|]/g, '-'));
   for (const r of rows) {
     console.log(`| ${padR(r.index, 8)} | ${padR(r.param, 10)} | ${padR(r.mode, 14)} | ${pad(r.binding.qps.toFixed(0), 11)} | ` +
-      `${pad(r.cpp.qps.toFixed(0), 8)} | ${pad((r.binding.qps / r.cpp.qps).toFixed(2), 5)} | ${pad(split(r), 34)} | ` +
-      `${pad(r.binding.recall.toFixed(3), 17)} | ${pad(r.cpp.recall.toFixed(3), 13)} |`);
+      `${pad(r.cpp.qps.toFixed(0), 8)} | ${pad(r.ratio.median.toFixed(2), 5)} | ` +
+      `${pad(`${r.ratio.p25.toFixed(2)}-${r.ratio.p75.toFixed(2)}`, 13)} | ${pad(split(r), 34)} | ` +
+      `${pad(`${(r.steal * 100).toFixed(0)}%`, 5)} | ` +
+      `${pad(r.recall.binding.toFixed(3), 17)} | ${pad(r.recall.cpp.toFixed(3), 13)} |`);
   }
 }
 
