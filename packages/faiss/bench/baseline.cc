@@ -14,6 +14,9 @@
 //       team only costs time there). STREAMS>1: that many threads each searching one query per call (one OpenMP
 //       thread each), like a server. Goes round the query set until SECONDS passed (a slice: it need not finish a
 //       pass, so that slices can be short)                                                  -> {"qps":x}
+//   handoff hnsw|ivf VALUE SECONDS   one query per call, one call at a time, each handed to a worker thread and waited
+//       for (std::condition_variable both ways, as in a thread pool): what any server that keeps its I/O thread
+//       free pays per call, for comparison with the binding's own hand-off                -> {"qps":x}
 //   recall hnsw|ivf VALUE            one pass over the queries in one call                    -> {"recall":r}
 //   quit
 #include <faiss/IndexFlat.h>
@@ -26,12 +29,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -110,6 +115,55 @@ static void run(const Data& c, const SearchFn& search, int nqPerCall, int stream
   std::printf("{\"qps\":%.1f}\n", double(done.load()) / secondsSince(t0));
 }
 
+// One query per call, each run on a worker thread while the calling thread waits.
+static void runHandoff(const Data& c, const SearchFn& search, double seconds) {
+  std::mutex mu;
+  std::condition_variable toWorker, toCaller;
+  int job = -1;  // query index; -2: stop
+  bool finished = false;
+  std::thread worker([&]() {
+    omp_set_num_threads(1);
+    std::vector<float> D(c.k);
+    std::vector<int64_t> I(c.k);
+    for (;;) {
+      std::unique_lock<std::mutex> lk(mu);
+      toWorker.wait(lk, [&] { return job != -1; });
+      const int i = job;
+      job = -1;
+      lk.unlock();
+      if (i == -2) return;
+      search(1, &c.queries[size_t(i) * c.d], D.data(), I.data());
+      lk.lock();
+      finished = true;
+      lk.unlock();
+      toCaller.notify_one();
+    }
+  });
+  size_t done = 0;
+  const auto t0 = Clock::now();
+  int i = 0;
+  do {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      job = i;
+      finished = false;
+    }
+    toWorker.notify_one();
+    std::unique_lock<std::mutex> lk(mu);
+    toCaller.wait(lk, [&] { return finished; });
+    ++done;
+    i = (i + 1) % c.nq;
+  } while (secondsSince(t0) < seconds);
+  const double elapsed = secondsSince(t0);
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    job = -2;
+  }
+  toWorker.notify_one();
+  worker.join();
+  std::printf("{\"qps\":%.1f}\n", double(done) / elapsed);
+}
+
 static void recallOf(const Data& c, const SearchFn& search) {
   omp_set_num_threads(omp_get_num_procs());
   std::vector<float> D(size_t(c.nq) * c.k);
@@ -180,12 +234,13 @@ int main() {
       } else {
         std::printf("{\"error\":\"cannot adopt %s from %s\"}\n", which.c_str(), file.c_str());
       }
-    } else if (cmd == "run" || cmd == "recall") {
+    } else if (cmd == "run" || cmd == "recall" || cmd == "handoff") {
       std::string which;
       int value = 0, nqPerCall = 1, streams = 1;
       double seconds = 1;
       in >> which >> value;
       if (cmd == "run") in >> nqPerCall >> streams >> seconds;
+      if (cmd == "handoff") in >> seconds;
       const int k = data.k;
       SearchFn fn;
       faiss::SearchParametersIVF sp;
@@ -200,6 +255,7 @@ int main() {
       }
       if (!fn) std::printf("{\"error\":\"no %s index\"}\n", which.c_str());
       else if (cmd == "run") run(data, fn, nqPerCall, streams, seconds);
+      else if (cmd == "handoff") runHandoff(data, fn, seconds);
       else recallOf(data, fn);
     } else if (cmd == "quit") {
       break;

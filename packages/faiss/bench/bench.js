@@ -169,22 +169,33 @@ async function compare(rows, baseline, index, which, knob, value, opts) {
     const b = [];
     const c = [];
     const stat0 = cpuTimes();
+    const h = []; // nq=1 only: the C++ program handing each query to a worker thread
+    const handoff = async () => {
+      if (mode !== 'nq=1') return;
+      const r = await baseline.send(`handoff ${which} ${value} ${SLICE}`);
+      if (r.error) throw new Error(`baseline: ${r.error}`);
+      h.push(r);
+    };
     for (let pair = 0; pair < PAIRS; pair++) {
       if (pair % 2 === 0) {
         b.push(await bindingSlice(index, mode, opts));
         c.push(await cppSlice(baseline, which, value, mode));
+        await handoff();
       } else {
+        await handoff();
         c.push(await cppSlice(baseline, which, value, mode));
         b.push(await bindingSlice(index, mode, opts));
       }
     }
     const ratios = b.map((x, i) => x.qps / c[i].qps);
+    const handoffRatios = h.map((x, i) => b[i].qps / x.qps);
     const row = {
       index: index.indexType, param: `${knob}=${value}`, mode, recall,
       binding: { qps: quantile(b.map((x) => x.qps), 0.5), busyUs: quantile(b.map((x) => x.busyUs), 0.5) },
       cpp: { qps: quantile(c.map((x) => x.qps), 0.5) },
       ratio: { median: quantile(ratios, 0.5), p25: quantile(ratios, 0.25), p75: quantile(ratios, 0.75) },
       steal: stealSince(stat0),
+      handoff: h.length ? { qps: quantile(h.map((x) => x.qps), 0.5), ratio: quantile(handoffRatios, 0.5) } : undefined,
     };
     rows.push(row);
     log(`${row.index} ${row.param} ${mode}: binding ${row.binding.qps.toFixed(0)} QPS (search ${row.binding.busyUs.toFixed(0)} ` +
@@ -286,19 +297,23 @@ function printTable(rows, builds, threads) {
     `single queries; both: ${Object.keys(NATIVE_ENV_DEFAULTS).map((k) => `${k}=${process.env[k] ?? NATIVE_ENV_DEFAULTS[k]}`).join(' ')}`);
   console.log('searches: the C++ program searches the index the binding built (loaded with faiss::read_index), so ' +
     'both search the same graph / lists; each side builds its own for the build times');
+  console.log('C++ with hand-off (nq=1 rows): the C++ program hands each query to a worker thread and waits for it ' +
+    '(condition variables, as a thread pool does): the cost any server pays that keeps its I/O thread free; the ratio ' +
+    'there is binding / that');
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);
   const built = [];
   if (builds.hnsw) built.push(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, C++ ${builds.hnsw.cpp.toFixed(1)}`);
   if (builds.ivf) built.push(`IVF_FLAT nlist=${NLIST} train+add: binding ${builds.ivf.binding.toFixed(1)}, C++ ${builds.ivf.cpp.toFixed(1)}`);
   console.log(`build (s): ${built.join(' | ')}\n`);
-  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | ratio p25-p75 | binding us/call: search + hand-off | steal | recall@10 binding | recall@10 C++ |';
+  const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | ratio p25-p75 | binding us/call: search + hand-off | C++ with hand-off: QPS, ratio | steal | recall@10 binding | recall@10 C++ |';
   console.log(head);
   console.log(head.replace(/[^|]/g, '-'));
   for (const r of rows) {
     console.log(`| ${padR(r.index, 8)} | ${padR(r.param, 10)} | ${padR(r.mode, 14)} | ${pad(r.binding.qps.toFixed(0), 11)} | ` +
       `${pad(r.cpp.qps.toFixed(0), 8)} | ${pad(r.ratio.median.toFixed(2), 5)} | ` +
       `${pad(`${r.ratio.p25.toFixed(2)}-${r.ratio.p75.toFixed(2)}`, 13)} | ${pad(split(r), 34)} | ` +
+      `${pad(r.handoff ? `${r.handoff.qps.toFixed(0)}, ${r.handoff.ratio.toFixed(2)}` : '', 29)} | ` +
       `${pad(`${(r.steal * 100).toFixed(0)}%`, 5)} | ` +
       `${pad(r.recall.binding.toFixed(3), 17)} | ${pad(r.recall.cpp.toFixed(3), 13)} |`);
   }
