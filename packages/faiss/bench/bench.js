@@ -15,6 +15,8 @@
 // flight for those rows; default: UV_THREADPOOL_SIZE or 4), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
 // binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON),
 // BENCH_INDEXES ("hnsw,ivf"), BENCH_MODES ("nq=1,nq=1 x streams,batch"): run a subset.
+// BENCH_FAISS_LIB: a faiss archive to link the C++ program against instead of -lfaiss (the binding must be built
+// against it too).
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -81,7 +83,10 @@ class Baseline {
 
 function buildBaseline(dir) {
   const out = path.join(dir, 'baseline');
-  const args = ['-O2', '-std=c++17', '-fopenmp', path.join(__dirname, 'baseline.cc'), '-o', out, '-lfaiss', '-lopenblas'];
+  // BENCH_FAISS_LIB: link that faiss archive instead of -lfaiss, to compare another faiss build (an AVX2 one, say);
+  // the binding must then be built against the same archive.
+  const faiss = process.env.BENCH_FAISS_LIB ? [process.env.BENCH_FAISS_LIB] : ['-lfaiss'];
+  const args = ['-O2', '-std=c++17', '-fopenmp', path.join(__dirname, 'baseline.cc'), '-o', out, ...faiss, '-lopenblas'];
   log(`g++ ${args.join(' ')}`);
   execFileSync('g++', args, { stdio: 'inherit' });
   return out;
