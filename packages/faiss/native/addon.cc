@@ -94,78 +94,105 @@ Napi::TypedArrayOf<T> argTyped(const Napi::CallbackInfo& info, size_t i, napi_ty
   return info[i].As<Napi::TypedArrayOf<T>>();
 }
 
-// Runs `work`, turning any exception into (code, message); returns false when it threw.
-bool runCaught(const std::function<void()>& work, const char** code, std::string* message) {
-  try {
-    work();
-    return true;
-  } catch (const CodedError& e) {
-    *code = e.code();
-    *message = e.what();
-  } catch (const faiss::FaissException& e) {
-    *code = kite::ERR_INTERNAL;
-    *message = std::string("faiss: ") + e.what();
-  } catch (const std::bad_alloc&) {
-    *code = kite::ERR_INTERNAL;
-    *message = "out of memory in faiss call";
-  } catch (const std::exception& e) {
-    *code = kite::ERR_INTERNAL;
-    *message = e.what();
-  } catch (...) {
-    *code = kite::ERR_INTERNAL;
-    *message = "unknown native error";
+// What a Job and a SearchJob share: the promise, the work and how it ended, and the JS values (input and output
+// arrays, the wrapper) kept alive until it is settled.
+class PromisedWork {
+ public:
+  using Result = std::function<Napi::Value(Napi::Env)>;
+
+  PromisedWork(Napi::Env env, std::function<void()> work)
+      : deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {}
+
+  void keep(Napi::Value v) {
+    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
-  return false;
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  // Any thread: runs the work, turning any exception into (code, message).
+  void run() {
+    failed_ = true;
+    try {
+      work_();
+      failed_ = false;
+    } catch (const CodedError& e) {
+      code_ = e.code();
+      message_ = e.what();
+    } catch (const faiss::FaissException& e) {
+      message_ = std::string("faiss: ") + e.what();
+    } catch (const std::bad_alloc&) {
+      message_ = "out of memory in faiss call";
+    } catch (const std::exception& e) {
+      message_ = e.what();
+    } catch (...) {
+      message_ = "unknown native error";
+    }
+  }
+
+  // JS thread, inside a HandleScope: rejects with the coded error, or resolves with result(env) (undefined if none).
+  void settle(Napi::Env env, const Result& result) {
+    if (failed_) {
+      deferred_.Reject(codedError(env, code_, message_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(result ? result(env) : env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void reject(const Napi::Error& e) { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::vector<Napi::ObjectReference> kept_;
+  bool failed_ = false;
+  const char* code_ = kite::ERR_INTERNAL;  // unless a CodedError says otherwise
+  std::string message_;
+};
+
+// A number from the environment within [min, max], else the default.
+long envLong(const char* name, long min, long max, long dflt) {
+  if (const char* env = std::getenv(name)) {
+    const long n = std::strtol(env, nullptr, 10);
+    if (n >= min && n <= max) return n;
+  }
+  return dflt;
 }
 
 // A promise-returning job on the libuv pool.
 class Job : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
-  using Done = std::function<Napi::Value(Napi::Env)>;
+  using Done = PromisedWork::Result;
 
   Job(Napi::Env env, Work work, Done done)
-      : Napi::AsyncWorker(env, "kite-faiss"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        done_(std::move(done)) {}
+      : Napi::AsyncWorker(env, "kite-faiss"), state_(env, std::move(work)), done_(std::move(done)) {}
 
   // Keeps a JS value (an input or output array, the wrapper) alive until the job completes.
-  void keep(Napi::Value v) {
-    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
+  void keep(Napi::Value v) { state_.keep(v); }
 
   Napi::Promise start() {
-    Napi::Promise p = deferred_.Promise();
+    Napi::Promise p = state_.promise();
     Queue();
     return p;
   }
 
  protected:
-  void Execute() override { failed_ = !runCaught(work_, &code_, &message_); }
+  void Execute() override { state_.run(); }
 
   void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (failed_) {
-      deferred_.Reject(codedError(env, code_, message_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(done_ ? done_(env) : env.Undefined());
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
+    Napi::HandleScope scope(Env());
+    state_.settle(Env(), done_);
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override { state_.reject(e); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Work work_;
+  PromisedWork state_;
   Done done_;
-  std::vector<Napi::ObjectReference> kept_;
-  bool failed_ = false;
-  const char* code_ = kite::ERR_INTERNAL;
-  std::string message_;
 };
 
 // ---- search threads ----
@@ -211,20 +238,10 @@ class SearchThreads {
   };
 
   static size_t threadCount() {
-    if (const char* env = std::getenv("KITE_FAISS_SEARCH_THREADS")) {
-      const long n = std::strtol(env, nullptr, 10);
-      if (n > 0 && n <= 256) return static_cast<size_t>(n);
-    }
-    return static_cast<size_t>(std::max(1, kite::hardwareThreads()));
+    return static_cast<size_t>(envLong("KITE_FAISS_SEARCH_THREADS", 1, 256, std::max(1, kite::hardwareThreads())));
   }
 
-  static long spinMicros() {
-    if (const char* env = std::getenv("KITE_FAISS_SEARCH_SPIN_US")) {
-      const long n = std::strtol(env, nullptr, 10);
-      if (n >= 0 && n <= 100000) return n;
-    }
-    return kDefaultSpinUs;
-  }
+  static long spinMicros() { return envLong("KITE_FAISS_SEARCH_SPIN_US", 0, 100000, kDefaultSpinUs); }
 
   SearchThreads(size_t n, long spinUs) : spin_(spinUs) {
     for (size_t i = 0; i < n; ++i) {
@@ -341,18 +358,13 @@ class Completions {
   }
 
   static uint64_t pollNs() {
-    static const uint64_t ns = [] {
-      if (const char* env = std::getenv("KITE_FAISS_SEARCH_POLL_US")) {
-        const long n = std::strtol(env, nullptr, 10);
-        if (n >= 0 && n <= 100000) return static_cast<uint64_t>(n) * 1000;
-      }
-      return kDefaultPollUs * 1000;
-    }();
+    static const uint64_t ns =
+        static_cast<uint64_t>(envLong("KITE_FAISS_SEARCH_POLL_US", 0, 100000, kDefaultPollUs)) * 1000;
     return ns;
   }
 
  private:
-  static constexpr uint64_t kDefaultPollUs = 1000;
+  static constexpr long kDefaultPollUs = 1000;
 
   static void onAsync(uv_async_t* h) { static_cast<Completions*>(h->data)->drain(); }
   static void onIdle(uv_idle_t* h) {
@@ -397,19 +409,16 @@ class Completions {
 // One search: created and settled on the JS thread, run on a search thread.
 class SearchJob {
  public:
-  SearchJob(Napi::Env env, Completions* done, std::function<void()> work)
-      : deferred_(Napi::Promise::Deferred::New(env)), done_(done), work_(std::move(work)) {}
+  SearchJob(Napi::Env env, Completions* done, std::function<void()> work) : state_(env, std::move(work)), done_(done) {}
 
-  void keep(Napi::Value v) {
-    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
+  void keep(Napi::Value v) { state_.keep(v); }
 
   Napi::Promise start() {
-    Napi::Promise p = deferred_.Promise();
+    Napi::Promise p = state_.promise();
     done_->started();
     SearchThreads::instance().post([this] {
       const uint64_t t0 = uv_hrtime();
-      failed_ = !runCaught(work_, &code_, &message_);
+      state_.run();
       g_searchBusyNs.fetch_add(uv_hrtime() - t0, std::memory_order_relaxed);
       done_->finished(this);
     });
@@ -417,19 +426,11 @@ class SearchJob {
   }
 
   // JS thread, inside a HandleScope.
-  void settle(Napi::Env env) {
-    if (failed_) deferred_.Reject(codedError(env, code_, message_).Value());
-    else deferred_.Resolve(env.Undefined());
-  }
+  void settle(Napi::Env env) { state_.settle(env, nullptr); }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  PromisedWork state_;
   Completions* done_;
-  std::function<void()> work_;
-  std::vector<Napi::ObjectReference> kept_;
-  bool failed_ = false;
-  const char* code_ = kite::ERR_INTERNAL;
-  std::string message_;
 };
 
 void Completions::drain() {
