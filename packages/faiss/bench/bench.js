@@ -65,7 +65,12 @@ class Baseline {
     this.child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv });
     this.lines = readline.createInterface({ input: this.child.stdout });
     this.waiting = [];
-    this.lines.on('line', (l) => this.waiting.shift()?.resolve(JSON.parse(l)));
+    this.lines.on('line', (l) => {
+      const w = this.waiting.shift();
+      const r = JSON.parse(l);
+      if (r.error) w?.reject(new Error(`baseline: ${r.error}`));
+      else w?.resolve(r);
+    });
     this.child.on('exit', (code) => {
       for (const w of this.waiting.splice(0)) w.reject(new Error(`baseline exited with ${code}`));
     });
@@ -95,6 +100,8 @@ function buildBaseline(dir) {
 let GT;
 let QUERIES;
 
+const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+
 /**
  * One timed slice of the binding: calls until SLICE seconds passed, going round the query set. `busyUs`: the
  * binding's search-thread time per query in the same span, so that a call's time splits into search and hand-off.
@@ -102,7 +109,7 @@ let QUERIES;
 async function bindingSlice(index, mode, opts) {
   const busy0 = searchBusySeconds();
   const t0 = process.hrtime.bigint();
-  const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
+  const elapsed = () => seconds(t0);
   let done = 0;
   const one = (i) => index.search(QUERIES.subarray(i * DIM, (i + 1) * DIM), K, opts);
   if (mode === 'nq=1') {
@@ -133,11 +140,7 @@ function cppCommand(which, value, mode) {
   return `run ${which} ${value} ${BATCH} 1 ${SLICE}`;
 }
 
-async function cppSlice(baseline, which, value, mode) {
-  const c = await baseline.send(cppCommand(which, value, mode));
-  if (c.error) throw new Error(`baseline: ${c.error}`);
-  return c;
-}
+const cppSlice = (baseline, which, value, mode) => baseline.send(cppCommand(which, value, mode));
 
 /**
  * CPU time the hypervisor gave to other guests while this one wanted it ("steal" in /proc/stat), as a share of all
@@ -177,9 +180,7 @@ async function compare(rows, baseline, index, which, knob, value, opts) {
     const h = []; // nq=1 only: the C++ program handing each query to a worker thread
     const handoff = async () => {
       if (mode !== 'nq=1') return;
-      const r = await baseline.send(`handoff ${which} ${value} ${SLICE}`);
-      if (r.error) throw new Error(`baseline: ${r.error}`);
-      h.push(r);
+      h.push(await baseline.send(`handoff ${which} ${value} ${SLICE}`));
     };
     for (let pair = 0; pair < PAIRS; pair++) {
       if (pair % 2 === 0) {
@@ -209,8 +210,6 @@ async function compare(rows, baseline, index, which, knob, value, opts) {
   }
 }
 
-const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
-
 /**
  * Hands the binding's index to the C++ program (faiss's own format, as `serialize()` carries it after Kite's header
  * and frame), so that both sides search the same graph / lists: two parallel HNSW builds give different graphs, and
@@ -221,8 +220,7 @@ async function shareIndex(baseline, dir, which, index) {
   const payloadAt = 16 + buf.readUInt32LE(12) + 16; // magic+version+header length, header JSON, u64 length + u64 checksum
   const file = path.join(dir, `${which}.faiss`);
   fs.writeFileSync(file, buf.subarray(payloadAt));
-  const r = await baseline.send(`adopt ${which} ${file}`);
-  if (r.error) throw new Error(`baseline: ${r.error}`);
+  await baseline.send(`adopt ${which} ${file}`);
 }
 
 async function main() {

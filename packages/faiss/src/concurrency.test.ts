@@ -151,7 +151,7 @@ describe('spinning and polling change no answer', () => {
     const t = getThreadSettings();
     expect(t.searchSpinUs).toBeGreaterThan(0); // the defaults: both on
     expect(t.searchPollUs).toBeGreaterThan(0);
-    expected = await searchScenario(VectorIndex);
+    expected = await searchScenario();
     expect(expected).toHaveLength(160);
     expect(expected.every((ids) => ids.length === 5 && ids.every((id) => id !== '-1'))).toBe(true);
   });

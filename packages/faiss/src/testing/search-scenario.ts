@@ -2,11 +2,11 @@
 // settings: one query per call one after another, then calls in flight together, on HNSW and IVF_FLAT, with and
 // without a filter. Returns every result's ids as strings, in call order. Builds on one thread so that the HNSW
 // graph (and so every answer) is the same in every process.
-import type { VectorIndex as VectorIndexClass } from '../vector-index';
 import { clustered, sequentialIds } from '../synthetic';
 import { getThreadSettings, setThreadSettings } from '../threads';
+import { VectorIndex } from '../vector-index';
 
-export async function searchScenario(VectorIndex: typeof VectorIndexClass): Promise<string[][]> {
+export async function searchScenario(): Promise<string[][]> {
   const dim = 32;
   const n = 4000;
   const gen = clustered(dim, 20, 61);
