@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { readJsonPrefix, ROOT } from '../cluster/inspect';
-import { KiteCluster, pidAlive, type ClusterOptions, type ComponentEntry } from '../cluster/launcher';
+import { processAlive } from '@kite/common';
+import { KiteCluster, type ClusterOptions, type ComponentEntry } from '../cluster/launcher';
 import { canConnect, fileTail, freePort, repoRoot, sleep } from '../harness/util';
 
 export type Role = ComponentEntry['role'];
@@ -40,7 +41,7 @@ export function httpJson(port: number, p: string, timeoutMs = 1000): Promise<{ s
 
 /** Alive and not a zombie (a killed child of this process may linger as one until it is reaped). */
 export function running(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
+  if (!processAlive(pid)) return false;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';

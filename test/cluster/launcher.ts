@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { processAlive } from '@kite/common';
 import { fileTail, freePort, makeTempDir, removeTempDir, repoRoot, sleep } from '../harness/util';
 
 /** One component process as cluster.json lists it. */
@@ -85,15 +86,6 @@ export function runKite(args: string[], env: NodeJS.ProcessEnv, timeoutMs: numbe
       resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
     });
   });
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Pids (other than this process) whose command line contains `needle`, read from /proc. */
@@ -240,10 +232,10 @@ export class KiteCluster {
    */
   async down(): Promise<number> {
     const res = await runKite(['cluster', 'down', '--data-dir', this.dataDir], process.env, DOWN_TIMEOUT_MS);
-    const survivors = this.info ? filePids(this.info).filter(pidAlive) : [];
+    const survivors = this.info ? filePids(this.info).filter(processAlive) : [];
     // `cluster down` waits for each pid itself; give the kernel a moment to reap before calling one a survivor.
-    for (let i = 0; i < 20 && survivors.some(pidAlive); i++) await sleep(100);
-    const stuck = survivors.filter(pidAlive);
+    for (let i = 0; i < 20 && survivors.some(processAlive); i++) await sleep(100);
+    const stuck = survivors.filter(processAlive);
     for (const pid of stuck) killHard(pid);
     if (res.code !== 0) throw new Error(`cluster down failed (code ${res.code}, signal ${res.signal}): ${res.stderr}`);
     if (stuck.length > 0) throw new Error(`cluster down left processes running (SIGKILLed now): ${stuck.join(', ')}`);
@@ -268,7 +260,7 @@ export class KiteCluster {
 
   /** Last resort: SIGKILL every pid of cluster.json and every process naming the data directory. */
   killEverythingNow(): void {
-    if (this.info) for (const pid of filePids(this.info)) if (pidAlive(pid)) killHard(pid);
+    if (this.info) for (const pid of filePids(this.info)) if (processAlive(pid)) killHard(pid);
     for (const pid of pidsMentioning(this.dataDir)) if (pid !== this.watchdogPid) killHard(pid);
   }
 

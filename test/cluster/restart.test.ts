@@ -8,7 +8,8 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { expectOk, waitIndexBuilt } from '../standalone/helpers';
 import { readSegments, readSessions, ROOT } from './inspect';
-import { KiteCluster, pidAlive } from './launcher';
+import { processAlive } from '@kite/common';
+import { KiteCluster } from './launcher';
 import {
   Model,
   allIds,
@@ -83,7 +84,7 @@ test('acknowledged rows survive cluster down / cluster up on the same data direc
   client = undefined;
   const before = cluster.info;
   const downMs = await cluster.down();
-  for (const pid of [before.etcd.pid, before.kafka.pid, ...before.components.map((x) => x.pid)]) expect(pidAlive(pid)).toBe(false);
+  for (const pid of [before.etcd.pid, before.kafka.pid, ...before.components.map((x) => x.pid)]) expect(processAlive(pid)).toBe(false);
   const stopped = await cluster.status();
   expect(Object.values(stopped.alive).some(Boolean)).toBe(false);
 

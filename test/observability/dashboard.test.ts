@@ -16,7 +16,8 @@ import { ConsistencyLevelEnum, MilvusClient, type ResStatus } from '@zilliz/milv
 import YAML from 'yaml';
 import { repoRoot, sleep } from '../harness/util';
 import { readJson, ROOT as META_ROOT } from '../cluster/inspect';
-import { KiteCluster, pidAlive } from '../cluster/launcher';
+import { processAlive } from '@kite/common';
+import { KiteCluster } from '../cluster/launcher';
 import { Model, count, createCollection, createHnswIndex, flushAndWait, insertRows, loadAndWait, makeRows, query, search } from '../cluster/scenario';
 import { eventually, expectFailure, isSuccess, queriesNear } from '../standalone/helpers';
 import {
@@ -307,7 +308,7 @@ describe('load through the Node SDK', () => {
       },
       90_000,
     );
-    expect(pidAlive(victim!.pid)).toBe(false);
+    expect(processAlive(victim!.pid)).toBe(false);
     await eventually(
       'the collection fully served again',
       async () => (scalar(await prom.query(`max(kite_querycoord_load_progress_percent{collection="${NAME}"})`)) === 100 ? true : undefined),
