@@ -648,7 +648,7 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
 
   // search(queries, k, nprobe, ef, filter: Uint8Array|null, outDistances: Float32Array, outIds: BigInt64Array)
   Napi::Value search(const Napi::CallbackInfo& info) { return searchImpl(info, false); }
-  // referenceSearch(queries, k, ef, outDistances, outIds): faiss's own HNSW search (tests only).
+  // referenceSearch(same arguments as search): faiss's own search call for HNSW and IVF (tests only).
   Napi::Value referenceSearch(const Napi::CallbackInfo& info) { return searchImpl(info, true); }
 
   Napi::Value searchImpl(const Napi::CallbackInfo& info, bool reference) {
@@ -660,9 +660,9 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
     req.queries = q.Data();
     req.k = argInt(info, 1, "k", 1, 1 << 20);
     size_t at = 2;
-    if (!reference) req.nprobe = static_cast<int>(argInt(info, at++, "nprobe", 1, 1 << 20));
+    req.nprobe = static_cast<int>(argInt(info, at++, "nprobe", 1, 1 << 20));
     req.ef = static_cast<int>(argInt(info, at++, "ef", 0, 1 << 20));
-    Napi::Value filterArg = reference ? env.Null() : info[at++];
+    Napi::Value filterArg = info[at++];
     if (!filterArg.IsNull() && !filterArg.IsUndefined()) {
       auto f = argTyped<uint8_t>(info, at - 1, napi_uint8_array, "filter", "Uint8Array");
       req.filter = f.Data();
@@ -683,7 +683,7 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
     req.outDistances = outD.Data();
     req.outIds = outI.Data();
     auto* job = new SearchJob(env, env.GetInstanceData<AddonData>()->completions, [core, req, reference]() {
-      if (reference) core->referenceHnswSearch(req);
+      if (reference) core->referenceSearch(req);
       else core->search(req);
     });
     job->keep(q);

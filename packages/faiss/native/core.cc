@@ -9,6 +9,7 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/Heap.h>
 #include <faiss/utils/distances.h>
 #include <omp.h>
 
@@ -547,7 +548,12 @@ void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allo
     sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
     sp.sel = sel.get();
   }
-  ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
+  if (req.nq < faiss::distance_compute_blas_threshold && omp_get_max_threads() == 1 &&
+      dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer) != nullptr) {
+    searchIvfSerial(req.nq, q, req.k, sp.nprobe, sp.sel, req.outDistances, req.outIds);
+  } else {
+    ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
+  }
   if (!req.filter || static_cast<int>(sp.nprobe) >= nlist) return;
 
   // A selective filter can leave the probed lists with fewer than k allowed rows although more exist elsewhere:
@@ -572,6 +578,60 @@ void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allo
   for (size_t r = 0; r < redo.size(); ++r) {
     std::memcpy(req.outDistances + redo[r] * req.k, &d[r * req.k], sizeof(float) * req.k);
     std::memcpy(req.outIds + redo[r] * req.k, &l[r * req.k], sizeof(int64_t) * req.k);
+  }
+}
+
+// What faiss 1.7.3's IndexIVF::search does for fewer queries than its BLAS threshold (coarse search by exhaustive
+// distances to the centroids, then an InvertedListScanner over the nprobe nearest lists, in that order, into a
+// k-heap), for the search threads' one-thread calls. faiss's path enters three OpenMP regions per call (flat search,
+// IVF search, search_preassigned) even with one thread, and libgomp pays a futex system call for each: a visible
+// share of a one-query search. The results are faiss's, bit for bit (tested against referenceSearch).
+void IndexCore::searchIvfSerial(int64_t nq, const float* q, int64_t k, size_t nprobe, const faiss::IDSelector* sel,
+                                float* distances, int64_t* labels) const {
+  const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer);
+  const float* centroids = coarse->get_xb();
+  const size_t nlist = static_cast<size_t>(coarse->ntotal);
+  const size_t d = static_cast<size_t>(dim_);
+  const bool ip = ivf_->metric_type == faiss::METRIC_INNER_PRODUCT;
+  std::vector<float> listDis(nprobe);
+  std::vector<faiss::Index::idx_t> lists(nprobe);
+  std::unique_ptr<faiss::InvertedListScanner> scanner(ivf_->get_InvertedListScanner(false, sel));
+  const faiss::InvertedLists* inv = ivf_->invlists;
+  for (int64_t i = 0; i < nq; ++i) {
+    const float* x = q + i * dim_;
+    float* simi = distances + i * k;
+    faiss::Index::idx_t* idxi = labels + i * k;
+    // Coarse: the nprobe best centroids, best first.
+    if (ip) {
+      faiss::minheap_heapify(nprobe, listDis.data(), lists.data());
+      for (size_t c = 0; c < nlist; ++c) {
+        const float s = faiss::fvec_inner_product(x, centroids + c * d, d);
+        if (s > listDis[0]) faiss::minheap_replace_top(nprobe, listDis.data(), lists.data(), s, static_cast<int64_t>(c));
+      }
+      faiss::minheap_reorder(nprobe, listDis.data(), lists.data());
+      faiss::minheap_heapify(static_cast<size_t>(k), simi, idxi);
+    } else {
+      faiss::maxheap_heapify(nprobe, listDis.data(), lists.data());
+      for (size_t c = 0; c < nlist; ++c) {
+        const float s = faiss::fvec_L2sqr(x, centroids + c * d, d);
+        if (s < listDis[0]) faiss::maxheap_replace_top(nprobe, listDis.data(), lists.data(), s, static_cast<int64_t>(c));
+      }
+      faiss::maxheap_reorder(nprobe, listDis.data(), lists.data());
+      faiss::maxheap_heapify(static_cast<size_t>(k), simi, idxi);
+    }
+    scanner->set_query(x);
+    for (size_t j = 0; j < nprobe; ++j) {
+      const faiss::Index::idx_t list = lists[j];
+      if (list < 0) continue;
+      const size_t size = inv->list_size(list);
+      if (size == 0) continue;
+      scanner->set_list(list, listDis[j]);
+      faiss::InvertedLists::ScopedCodes codes(inv, list);
+      faiss::InvertedLists::ScopedIds ids(inv, list);
+      scanner->scan_codes(size, codes.get(), ids.get(), simi, idxi, static_cast<size_t>(k));
+    }
+    if (ip) faiss::minheap_reorder(static_cast<size_t>(k), simi, idxi);
+    else faiss::maxheap_reorder(static_cast<size_t>(k), simi, idxi);
   }
 }
 
@@ -605,8 +665,8 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
   std::string error;
   std::mutex errorMu;
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  // One thread's share: its own distance computer, heaps and visited marks, over the queries `forEach` gives it.
+  auto work = [&](auto&& forEach) {
     try {
       std::vector<int64_t>& redo = redoPerThread[static_cast<size_t>(omp_get_thread_num())];
       std::unique_ptr<faiss::DistanceComputer> dc(hnsw_->storage->get_distance_computer());
@@ -636,8 +696,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       };
       auto minFirst = [](const Hit& a, const Hit& b) { return a.first > b.first; };
 
-#pragma omp for schedule(dynamic, 8)
-      for (int64_t qi = 0; qi < req.nq; ++qi) {
+      forEach([&](int64_t qi) {
         float* outD = req.outDistances + qi * req.k;
         int64_t* outI = req.outIds + qi * req.k;
         best.clear();
@@ -728,11 +787,24 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
         if (filtered && static_cast<int64_t>(std::min<size_t>(best.size(), static_cast<size_t>(k))) < want) {
           redo.push_back(qi);
         }
-      }
+      });
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lk(errorMu);
       error = e.what();
     }
+  };
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    work([&](auto&& one) {
+#pragma omp for schedule(dynamic, 8)
+      for (int64_t qi = 0; qi < req.nq; ++qi) one(qi);
+    });
+  } else {
+    // One thread (every search thread's call; see threads.ts): no OpenMP region at all. Even a one-thread region
+    // costs libgomp a futex wake-up system call per call, a visible share of a one-query search.
+    work([&](auto&& one) {
+      for (int64_t qi = 0; qi < req.nq; ++qi) one(qi);
+    });
   }
   if (!error.empty()) throw CodedError(ERR_INTERNAL, "HNSW search failed: " + error);
 
@@ -767,15 +839,31 @@ void IndexCore::bruteForceHnsw(const SearchRequest& req, const float* q, const s
   }
 }
 
-void IndexCore::referenceHnswSearch(const SearchRequest& req) {
+void IndexCore::referenceSearch(const SearchRequest& req) {
   std::unique_lock<RwLock> lk(mu_);
-  if (!hnsw_) throw CodedError(ERR_BAD_PARAM, "referenceSearch is for HNSW indexes");
+  if (!hnsw_ && !ivf_) throw CodedError(ERR_BAD_PARAM, "referenceSearch is for HNSW and IVF indexes");
+  if (hnsw_ && req.filter) throw CodedError(ERR_BAD_PARAM, "referenceSearch takes no filter for HNSW");
   useOmpThreads(threadConfig().search.load());
   std::vector<float> norm;
   const float* q = req.queries;
   if (metric_ == Metric::COSINE) {
     norm = normalizedCopy(req.nq, dim_, q);
     q = norm.data();
+  }
+  if (ivf_) {
+    faiss::SearchParametersIVF sp;
+    sp.nprobe = static_cast<size_t>(std::min(std::max(req.nprobe, 1), static_cast<int>(ivf_->nlist)));
+    std::unique_ptr<faiss::IDSelectorBitmap> sel;
+    if (req.filter) {
+      sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
+      sp.sel = sel.get();
+    }
+    try {
+      ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
+    } catch (const faiss::FaissException& e) {
+      rethrowFaiss(e, "search");
+    }
+    return;
   }
   const int saved = hnsw_->hnsw.efSearch;
   hnsw_->hnsw.efSearch = req.ef > 0 ? req.ef : std::max<int>(static_cast<int>(req.k), 16);

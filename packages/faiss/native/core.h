@@ -122,8 +122,9 @@ class IndexCore {
   bool isTrained() const { return trained_.load(); }
   size_t memoryUsage() const { return memory_.load(); }
 
-  // For tests: faiss's own IndexHNSW::search with hnsw.efSearch set (exclusive lock), to compare against ours.
-  void referenceHnswSearch(const SearchRequest& req);
+  // For tests: faiss's own search call, to compare against ours. HNSW: IndexHNSW::search with hnsw.efSearch set
+  // (exclusive lock; no filter). IVF: IndexIVF::search with SearchParametersIVF (no redo for selective filters).
+  void referenceSearch(const SearchRequest& req);
 
  private:
   IndexCore(IndexKind kind, Metric metric, int dim, const BuildParams& params, faiss::Index* adopted);
@@ -136,6 +137,9 @@ class IndexCore {
   void searchFlat(const SearchRequest& req, const float* q, int64_t allowed) const;
   void searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const;
   void searchHnsw(const SearchRequest& req, const float* q, int64_t allowed) const;
+  // faiss's IndexIVF::search for a few queries on the calling thread, without its OpenMP regions (see core.cc).
+  void searchIvfSerial(int64_t nq, const float* q, int64_t k, size_t nprobe, const faiss::IDSelector* sel,
+                       float* distances, int64_t* labels) const;
   // Exact search over the HNSW's flat storage for the given query rows (used for selective filters).
   void bruteForceHnsw(const SearchRequest& req, const float* q, const std::vector<int64_t>& rows) const;
 

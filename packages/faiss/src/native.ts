@@ -18,7 +18,10 @@ export interface NativeIndex {
     queries: Float32Array, k: number, nprobe: number, ef: number, filter: Uint8Array | null,
     outDistances: Float32Array, outIds: BigInt64Array,
   ): Promise<void>;
-  referenceSearch(queries: Float32Array, k: number, ef: number, outDistances: Float32Array, outIds: BigInt64Array): Promise<void>;
+  referenceSearch(
+    queries: Float32Array, k: number, nprobe: number, ef: number, filter: Uint8Array | null,
+    outDistances: Float32Array, outIds: BigInt64Array,
+  ): Promise<void>;
   serialize(prefix: Uint8Array): Promise<Buffer>;
   ntotal(): number;
   isTrained(): boolean;

@@ -134,7 +134,7 @@ test('HNSW search with per-call ef gives the same answers as faiss IndexHNSW::se
   await index.add(base, ids);
   for (const ef of [10, 40, 200]) {
     const ours = await index.search(queries, K, { ef });
-    const ref = await index.referenceSearch(queries, K, ef);
+    const ref = await index.referenceSearch(queries, K, { ef });
     expect(Array.from(ours.ids)).toEqual(Array.from(ref.ids));
     expect(Array.from(ours.distances)).toEqual(Array.from(ref.distances));
   }

@@ -195,18 +195,7 @@ export class VectorIndex {
   /** Top-k for each of nq queries (nq*dim floats). Scores as Milvus reports them (see SearchResult). */
   async search(queries: Float32Array, k: number, opts: SearchOptions = {}): Promise<SearchResult> {
     const h = this.live();
-    const nq = this.vectorCount('queries', queries);
-    checkTopK(k);
-    if (opts === null || typeof opts !== 'object') throw new FaissError('ERR_FAISS_BAD_PARAM', 'search options must be an object');
-    const nprobe = optionalInt('nprobe', opts.nprobe, 1, MAX_NPROBE) ?? DEFAULT_NPROBE;
-    const ef = optionalInt('ef', opts.ef, 1, MAX_EF) ?? 0;
-    const filter = opts.filter;
-    if (filter !== undefined && !(filter instanceof Uint8Array)) {
-      throw new FaissError('ERR_FAISS_BAD_PARAM', `filter must be a Uint8Array bitmap (got ${describe(filter)})`);
-    }
-    if (nq * k > MAX_RESULT_ROWS) {
-      throw new FaissError('ERR_FAISS_BAD_PARAM', `nq*k = ${nq * k} exceeds ${MAX_RESULT_ROWS}; split the queries`);
-    }
+    const { nq, nprobe, ef, filter } = this.searchArgs(queries, k, opts);
     const distances = new Float32Array(nq * k);
     const ids = new BigInt64Array(nq * k);
     // A large batch is cut into chunks searched in parallel on the pool (each chunk writes into its slice of the
@@ -233,18 +222,34 @@ export class VectorIndex {
   }
 
   /**
-   * For tests and benchmarks: faiss's own IndexHNSW::search (efSearch set on the shared index under the write
-   * lock, so these calls do not run concurrently). search() walks the same graph with the same rule but takes ef
-   * per call; the two must agree.
+   * For tests: faiss's own search call in one call of all the queries. HNSW: IndexHNSW::search with efSearch set on
+   * the shared index under the write lock (so these calls do not run concurrently; no filter); search() walks the
+   * same graph with the same rule but takes ef per call. IVF: IndexIVF::search, which search() replaces with its
+   * own loop for a few queries on one thread. Results must agree with search()'s.
    */
-  async referenceSearch(queries: Float32Array, k: number, ef: number): Promise<SearchResult> {
+  async referenceSearch(queries: Float32Array, k: number, opts: SearchOptions = {}): Promise<SearchResult> {
     const h = this.live();
-    const nq = this.vectorCount('queries', queries);
-    checkTopK(k);
+    const { nq, nprobe, ef, filter } = this.searchArgs(queries, k, opts);
     const distances = new Float32Array(nq * k);
     const ids = new BigInt64Array(nq * k);
-    await native(() => h.referenceSearch(queries, k, optionalInt('ef', ef, 1, MAX_EF) ?? 0, distances, ids));
+    await native(() => h.referenceSearch(queries, k, nprobe, ef, filter ?? null, distances, ids));
     return { distances, ids };
+  }
+
+  private searchArgs(queries: Float32Array, k: number, opts: SearchOptions) {
+    const nq = this.vectorCount('queries', queries);
+    checkTopK(k);
+    if (opts === null || typeof opts !== 'object') throw new FaissError('ERR_FAISS_BAD_PARAM', 'search options must be an object');
+    const nprobe = optionalInt('nprobe', opts.nprobe, 1, MAX_NPROBE) ?? DEFAULT_NPROBE;
+    const ef = optionalInt('ef', opts.ef, 1, MAX_EF) ?? 0;
+    const filter = opts.filter;
+    if (filter !== undefined && !(filter instanceof Uint8Array)) {
+      throw new FaissError('ERR_FAISS_BAD_PARAM', `filter must be a Uint8Array bitmap (got ${describe(filter)})`);
+    }
+    if (nq * k > MAX_RESULT_ROWS) {
+      throw new FaissError('ERR_FAISS_BAD_PARAM', `nq*k = ${nq * k} exceeds ${MAX_RESULT_ROWS}; split the queries`);
+    }
+    return { nq, nprobe, ef, filter };
   }
 
   async serialize(): Promise<Buffer> {
