@@ -583,9 +583,9 @@ void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allo
 
 // What faiss 1.7.3's IndexIVF::search does for fewer queries than its BLAS threshold (coarse search by exhaustive
 // distances to the centroids, then an InvertedListScanner over the nprobe nearest lists, in that order, into a
-// k-heap), for the search threads' one-thread calls. faiss's path enters three OpenMP regions per call (flat search,
-// IVF search, search_preassigned) even with one thread, and libgomp pays a futex system call for each: a visible
-// share of a one-query search. The results are faiss's, bit for bit (tested against referenceSearch).
+// k-heap), for the search threads' one-thread calls. faiss's path enters OpenMP regions (IndexIVF::search, the
+// coarse flat search, search_preassigned) even with one thread, and libgomp pays a futex system call per region
+// (seen with strace on the HNSW path before it lost its region): a visible share of a one-query search. The results are faiss's, bit for bit (tested against referenceSearch).
 void IndexCore::searchIvfSerial(int64_t nq, const float* q, int64_t k, size_t nprobe, const faiss::IDSelector* sel,
                                 float* distances, int64_t* labels) const {
   const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer);
