@@ -184,9 +184,18 @@ describe.each([
         const q = gen.points(nq, 57 + nq);
         const ours = await index.search(q, 10, opts);
         const ref = await index.referenceSearch(q, 10, opts);
-        expect(Array.from(ours.ids)).toEqual(Array.from(ref.ids));
-        expect(Array.from(ours.distances)).toEqual(Array.from(ref.distances));
         expect(Array.from(ours.ids).filter((id) => id >= 0n).length).toBe(nq * 10);
+        // A query whose probed lists hold fewer than k allowed rows is searched again over every list by search()
+        // (not by the reference): compare the others, which must be most of them.
+        let compared = 0;
+        for (let i = 0; i < nq; i++) {
+          const refIds = Array.from(ref.ids.subarray(i * 10, (i + 1) * 10));
+          if (refIds.includes(-1n)) continue;
+          expect(Array.from(ours.ids.subarray(i * 10, (i + 1) * 10))).toEqual(refIds);
+          expect(Array.from(ours.distances.subarray(i * 10, (i + 1) * 10))).toEqual(Array.from(ref.distances.subarray(i * 10, (i + 1) * 10)));
+          compared++;
+        }
+        expect(compared).toBeGreaterThanOrEqual(Math.ceil(nq / 2));
       }
     }
     index.free();
