@@ -270,6 +270,7 @@ void IndexCore::bindPointers() {
   flat_ = nullptr;
   hnsw_ = nullptr;
   ivf_ = nullptr;
+  coarse_ = nullptr;
   const char* want = indexKindName(kind_);
   auto mismatch = [&](const char* what) {
     throw CodedError(ERR_BAD_DATA, std::string("serialized index does not hold a ") + want + " index (" + what + ")");
@@ -312,6 +313,7 @@ void IndexCore::bindPointers() {
       if (!ivf_) mismatch("not IVF PQ");
       break;
   }
+  if (ivf_) coarse_ = dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer);
   if (index_->d != dim_) {
     throw CodedError(ERR_BAD_DATA, "serialized index has dim " + std::to_string(index_->d) + ", header says " +
                                        std::to_string(dim_));
@@ -539,17 +541,22 @@ void IndexCore::searchFlat(const SearchRequest& req, const float* q, int64_t /*a
   }
 }
 
-void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const {
-  const int nlist = static_cast<int>(ivf_->nlist);
-  faiss::SearchParametersIVF sp;
-  sp.nprobe = static_cast<size_t>(std::min(std::max(req.nprobe, 1), nlist));
+std::unique_ptr<faiss::IDSelectorBitmap> IndexCore::ivfParams(const SearchRequest& req,
+                                                               faiss::SearchParametersIVF& sp) const {
+  sp.nprobe = static_cast<size_t>(std::min(std::max(req.nprobe, 1), static_cast<int>(ivf_->nlist)));
   std::unique_ptr<faiss::IDSelectorBitmap> sel;
   if (req.filter) {
     sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
     sp.sel = sel.get();
   }
-  if (req.nq < faiss::distance_compute_blas_threshold && omp_get_max_threads() == 1 &&
-      dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer) != nullptr) {
+  return sel;
+}
+
+void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const {
+  const int nlist = static_cast<int>(ivf_->nlist);
+  faiss::SearchParametersIVF sp;
+  const auto sel = ivfParams(req, sp);
+  if (req.nq < faiss::distance_compute_blas_threshold && omp_get_max_threads() == 1 && coarse_ != nullptr) {
     searchIvfSerial(req.nq, q, req.k, sp.nprobe, sp.sel, req.outDistances, req.outIds);
   } else {
     ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
@@ -585,54 +592,51 @@ void IndexCore::searchIvf(const SearchRequest& req, const float* q, int64_t allo
 // distances to the centroids, then an InvertedListScanner over the nprobe nearest lists, in that order, into a
 // k-heap), for the search threads' one-thread calls. faiss's path enters OpenMP regions (IndexIVF::search, the
 // coarse flat search, search_preassigned) even with one thread, and libgomp pays a futex system call per region
-// (seen with strace on the HNSW path before it lost its region): a visible share of a one-query search. The results are faiss's, bit for bit (tested against referenceSearch).
+// (seen with strace on the HNSW path before it lost its region): a visible share of a one-query search. The
+// results are faiss's, bit for bit (tested against referenceSearch).
 void IndexCore::searchIvfSerial(int64_t nq, const float* q, int64_t k, size_t nprobe, const faiss::IDSelector* sel,
                                 float* distances, int64_t* labels) const {
-  const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf_->quantizer);
-  const float* centroids = coarse->get_xb();
-  const size_t nlist = static_cast<size_t>(coarse->ntotal);
+  const float* centroids = coarse_->get_xb();
+  const size_t nlist = static_cast<size_t>(coarse_->ntotal);
   const size_t d = static_cast<size_t>(dim_);
-  const bool ip = ivf_->metric_type == faiss::METRIC_INNER_PRODUCT;
   std::vector<float> listDis(nprobe);
   std::vector<faiss::Index::idx_t> lists(nprobe);
   std::unique_ptr<faiss::InvertedListScanner> scanner(ivf_->get_InvertedListScanner(false, sel));
   const faiss::InvertedLists* inv = ivf_->invlists;
-  for (int64_t i = 0; i < nq; ++i) {
-    const float* x = q + i * dim_;
-    float* simi = distances + i * k;
-    faiss::Index::idx_t* idxi = labels + i * k;
-    // Coarse: the nprobe best centroids, best first.
-    if (ip) {
-      faiss::minheap_heapify(nprobe, listDis.data(), lists.data());
+  // C: faiss's heap order (CMax keeps the smallest L2 distances, CMin the largest inner products).
+  auto run = [&](auto order, auto distance) {
+    using C = decltype(order);
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* x = q + i * dim_;
+      float* simi = distances + i * k;
+      faiss::Index::idx_t* idxi = labels + i * k;
+      // Coarse: the nprobe best centroids, best first.
+      faiss::heap_heapify<C>(nprobe, listDis.data(), lists.data());
       for (size_t c = 0; c < nlist; ++c) {
-        const float s = faiss::fvec_inner_product(x, centroids + c * d, d);
-        if (s > listDis[0]) faiss::minheap_replace_top(nprobe, listDis.data(), lists.data(), s, static_cast<int64_t>(c));
+        const float s = distance(x, centroids + c * d, d);
+        if (C::cmp(listDis[0], s)) {
+          faiss::heap_replace_top<C>(nprobe, listDis.data(), lists.data(), s, static_cast<faiss::Index::idx_t>(c));
+        }
       }
-      faiss::minheap_reorder(nprobe, listDis.data(), lists.data());
-      faiss::minheap_heapify(static_cast<size_t>(k), simi, idxi);
-    } else {
-      faiss::maxheap_heapify(nprobe, listDis.data(), lists.data());
-      for (size_t c = 0; c < nlist; ++c) {
-        const float s = faiss::fvec_L2sqr(x, centroids + c * d, d);
-        if (s < listDis[0]) faiss::maxheap_replace_top(nprobe, listDis.data(), lists.data(), s, static_cast<int64_t>(c));
+      faiss::heap_reorder<C>(nprobe, listDis.data(), lists.data());
+      faiss::heap_heapify<C>(static_cast<size_t>(k), simi, idxi);
+      scanner->set_query(x);
+      for (size_t j = 0; j < nprobe; ++j) {
+        const faiss::Index::idx_t list = lists[j];
+        if (list < 0) continue;
+        const size_t size = inv->list_size(list);
+        if (size == 0) continue;
+        scanner->set_list(list, listDis[j]);
+        faiss::InvertedLists::ScopedCodes codes(inv, list);
+        faiss::InvertedLists::ScopedIds ids(inv, list);
+        scanner->scan_codes(size, codes.get(), ids.get(), simi, idxi, static_cast<size_t>(k));
       }
-      faiss::maxheap_reorder(nprobe, listDis.data(), lists.data());
-      faiss::maxheap_heapify(static_cast<size_t>(k), simi, idxi);
+      faiss::heap_reorder<C>(static_cast<size_t>(k), simi, idxi);
     }
-    scanner->set_query(x);
-    for (size_t j = 0; j < nprobe; ++j) {
-      const faiss::Index::idx_t list = lists[j];
-      if (list < 0) continue;
-      const size_t size = inv->list_size(list);
-      if (size == 0) continue;
-      scanner->set_list(list, listDis[j]);
-      faiss::InvertedLists::ScopedCodes codes(inv, list);
-      faiss::InvertedLists::ScopedIds ids(inv, list);
-      scanner->scan_codes(size, codes.get(), ids.get(), simi, idxi, static_cast<size_t>(k));
-    }
-    if (ip) faiss::minheap_reorder(static_cast<size_t>(k), simi, idxi);
-    else faiss::maxheap_reorder(static_cast<size_t>(k), simi, idxi);
-  }
+  };
+  using Id = faiss::Index::idx_t;
+  if (ivf_->metric_type == faiss::METRIC_INNER_PRODUCT) run(faiss::CMin<float, Id>{}, faiss::fvec_inner_product);
+  else run(faiss::CMax<float, Id>{}, faiss::fvec_L2sqr);
 }
 
 void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t allowed) const {
@@ -852,12 +856,7 @@ void IndexCore::referenceSearch(const SearchRequest& req) {
   }
   if (ivf_) {
     faiss::SearchParametersIVF sp;
-    sp.nprobe = static_cast<size_t>(std::min(std::max(req.nprobe, 1), static_cast<int>(ivf_->nlist)));
-    std::unique_ptr<faiss::IDSelectorBitmap> sel;
-    if (req.filter) {
-      sel.reset(new faiss::IDSelectorBitmap(req.filterBytes, req.filter));
-      sp.sel = sel.get();
-    }
+    const auto sel = ivfParams(req, sp);
     try {
       ivf_->search(req.nq, q, req.k, req.outDistances, req.outIds, &sp);
     } catch (const faiss::FaissException& e) {

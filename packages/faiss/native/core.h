@@ -137,6 +137,8 @@ class IndexCore {
   void searchFlat(const SearchRequest& req, const float* q, int64_t allowed) const;
   void searchIvf(const SearchRequest& req, const float* q, int64_t allowed) const;
   void searchHnsw(const SearchRequest& req, const float* q, int64_t allowed) const;
+  // nprobe clamped to [1, nlist], and the filter as faiss's bitmap selector (IVF lists hold the caller's ids).
+  std::unique_ptr<faiss::IDSelectorBitmap> ivfParams(const SearchRequest& req, faiss::SearchParametersIVF& sp) const;
   // faiss's IndexIVF::search for a few queries on the calling thread, without its OpenMP regions (see core.cc).
   void searchIvfSerial(int64_t nq, const float* q, int64_t k, size_t nprobe, const faiss::IDSelector* sel,
                        float* distances, int64_t* labels) const;
@@ -152,6 +154,7 @@ class IndexCore {
   faiss::IndexFlat* flat_ = nullptr;     // FLAT: the inner index
   faiss::IndexHNSW* hnsw_ = nullptr;     // HNSW: the inner index
   faiss::IndexIVF* ivf_ = nullptr;       // IVF_*
+  const faiss::IndexFlat* coarse_ = nullptr;  // IVF_*: the coarse quantizer when it is flat (always, when built here)
   bool identityIds_ = true;              // FLAT/HNSW: id_map[i] == i for every row
   mutable RwLock mu_;
   std::atomic<int64_t> ntotal_{0};
