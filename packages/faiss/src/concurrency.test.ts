@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { getThreadSettings, VectorIndex } from './index';
-import { clustered, sequentialIds } from './synthetic';
+import { clustered, sequentialIds, squaredL2 } from './synthetic';
 import { searchScenario } from './testing/search-scenario';
 
 jest.setTimeout(60_000);
@@ -58,16 +58,6 @@ test('a timer keeps firing while an HNSW index is built', async () => {
   index.free();
 });
 
-/** Squared L2 distance between row `a` of `x` and row `b` of `y`, computed here rather than by faiss. */
-function l2(x: Float32Array, a: number, y: Float32Array, b: number): number {
-  let d = 0;
-  for (let j = 0; j < DIM; j++) {
-    const t = x[a * DIM + j]! - y[b * DIM + j]!;
-    d += t * t;
-  }
-  return d;
-}
-
 test('concurrent searches and adds on one index: every search sees a consistent index', async () => {
   const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: { M: 16, efConstruction: 60 } });
   const first = 5000;
@@ -94,7 +84,7 @@ test('concurrent searches and adds on one index: every search sees a consistent 
             const id = row[j]!;
             const d = r.distances[i * k + j]!;
             if (id < 0 || id >= 10_000) broken.push(`query ${i}: id ${id} out of range`);
-            else if (Math.abs(d - l2(queries, i, base, id)) > 1e-3 * Math.max(1, d)) broken.push(`query ${i}: distance ${d} is not row ${id}'s`);
+            else if (Math.abs(d - squaredL2(queries, i, base, id, DIM)) > 1e-3 * Math.max(1, d)) broken.push(`query ${i}: distance ${d} is not row ${id}'s`);
             if (j > 0 && d < r.distances[i * k + j - 1]!) broken.push(`query ${i}: distances out of order`);
           }
         }

@@ -90,6 +90,16 @@ function normalizeRows(x: Float32Array, dim: number): Float32Array {
   return out;
 }
 
+/** Squared L2 distance between row `a` of `x` and row `b` of `y` (rows of `dim` floats), in plain JS. */
+export function squaredL2(x: Float32Array, a: number, y: Float32Array, b: number, dim: number): number {
+  let s = 0;
+  for (let j = 0; j < dim; j++) {
+    const d = x[a * dim + j]! - y[b * dim + j]!;
+    s += d * d;
+  }
+  return s;
+}
+
 /**
  * Exact top-k in plain JS (an oracle independent of faiss). Scores as Milvus reports them: squared L2 ascending,
  * IP and cosine similarity descending. `allowed(row)` restricts the candidates; ids are `ids[row]` (default: row).
@@ -111,14 +121,8 @@ export function bruteForce(
     for (let r = 0; r < n; r++) {
       if (allowed && !allowed(r)) continue;
       let s = 0;
-      if (metric === 'L2') {
-        for (let j = 0; j < dim; j++) {
-          const d = q[i * dim + j]! - b[r * dim + j]!;
-          s += d * d;
-        }
-      } else {
-        for (let j = 0; j < dim; j++) s += q[i * dim + j]! * b[r * dim + j]!;
-      }
+      if (metric === 'L2') s = squaredL2(q, i, b, r, dim);
+      else for (let j = 0; j < dim; j++) s += q[i * dim + j]! * b[r * dim + j]!;
       scores[r] = s;
       rows.push(r);
     }
