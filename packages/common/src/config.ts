@@ -74,10 +74,28 @@ export const ConfigSchema = z
         port: port.default(19530),
         /** HTTP port for /metrics, /healthz, /ready. */
         metricsPort: port.default(9091),
-        /** Largest gRPC message accepted or sent (grpc-js defaults to 4 MiB, too small for bulk inserts). */
-        maxMessageBytes: z.number().int().min(1 << 20).default(256 << 20),
-        /** Deadline for a search or query when the client sets none. */
+        /**
+         * Largest gRPC request accepted (Milvus's proxy.grpc.serverMaxRecvSize, 64 MiB): big enough for inserts of
+         * tens of thousands of rows, small enough that one request cannot hold gigabytes; larger ones are refused by gRPC.
+         */
+        maxMessageBytes: z.number().int().min(1 << 20).default(64 << 20),
+        /** Largest gRPC response sent (Milvus's serverMaxSendSize, 256 MiB): a query returning more fails instead. */
+        maxSendMessageBytes: z.number().int().min(1 << 20).default(256 << 20),
+        /**
+         * Server-side bound on a search or query (and statistics, which query): the call answers within this long, or
+         * the client's own deadline when that is sooner. Longer lets big reads finish; shorter frees clients sooner.
+         */
         defaultTimeoutMs: z.number().int().min(100).default(30000),
+        /**
+         * Server-side bound on every other call (writes, DDL, flush): it answers within this long (or the client's
+         * deadline), with a retriable error naming what did not answer (e.g. the WAL channel) when out of time.
+         */
+        writeTimeoutMs: z.number().int().min(100).default(60000),
+        /**
+         * Most hits one search may return, nq x (limit + offset): bounds the memory a single request can take (about
+         * 100-200 bytes per hit plus output fields). Milvus bounds nq and topk at 16384 each, not their product.
+         */
+        maxSearchResults: z.number().int().min(16384).default(1 << 20),
       })
       .strict()
       .default({}),

@@ -80,6 +80,8 @@ export const ErrorCodes = {
   DimensionMismatch: { code: 1100, legacy: LegacyCode.IllegalDimension, retriable: false },
   /** A meta store operation failed (lost lease, compare-and-swap conflict beyond retries). */
   MetaFailed: { code: 1001, legacy: LegacyCode.UnexpectedError, retriable: true },
+  /** The named database does not exist (Kite serves only "default"). */
+  DatabaseNotFound: { code: 800, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** The deadline passed before the request completed. */
   DeadlineExceeded: { code: 2, legacy: LegacyCode.UnexpectedError, retriable: true },
 } as const satisfies Record<string, ErrorSpec>;
@@ -115,3 +117,11 @@ export function toKiteError(e: unknown, fallback: ErrorKind = 'Internal'): KiteE
 }
 
 export const invalid = (message: string): KiteError => new KiteError('ParameterInvalid', message);
+
+/**
+ * User input echoed in a message, cut to `max` characters with a note of how much was left out, so that an error
+ * about a 1 MB name or a 100 MB filter stays small.
+ */
+export function clip(text: string, max = 256): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}

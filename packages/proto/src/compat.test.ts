@@ -14,7 +14,6 @@ const ourRoot = milvusProtobufRoot();
 
 /** Fields of SDK messages Kite deliberately leaves out (unserved features); everything else must be declared. */
 const OMITTED: Record<string, string[]> = {
-  'milvus.proto.milvus.SearchRequest': ['sub_reqs', 'function_score', 'highlighter'],
   'milvus.proto.milvus.FlushResponse': ['channel_cps'],
   'milvus.proto.schema.SearchResultData': ['highlight_results'],
 };

@@ -46,6 +46,7 @@ const ENUM_TS: Record<string, string> = {
   '.milvus.proto.common.LoadState': 'LoadState',
   '.milvus.proto.common.StateCode': 'StateCode',
   '.milvus.proto.common.PlaceholderType': 'PlaceholderType',
+  '.milvus.proto.common.HighlightType': 'HighlightType',
   '.milvus.proto.milvus.ShowType': 'ShowType',
   '.milvus.proto.milvus.QuotaState': 'QuotaState',
 };
@@ -203,6 +204,7 @@ describe('types.ts matches proto/milvus', () => {
     ['FIELD_STATES', types.FIELD_STATES, 'milvus.proto.schema.FieldState'],
     ['FUNCTION_TYPES', types.FUNCTION_TYPES, 'milvus.proto.schema.FunctionType'],
     ['PLACEHOLDER_TYPES', types.PLACEHOLDER_TYPES, 'milvus.proto.common.PlaceholderType'],
+    ['HIGHLIGHT_TYPES', types.HIGHLIGHT_TYPES, 'milvus.proto.common.HighlightType'],
     ['PARTIAL_UPDATE_OPS', types.PARTIAL_UPDATE_OPS, 'milvus.proto.schema.FieldPartialUpdateOp.OpType'],
     ['ERROR_CODES', types.ERROR_CODES, 'milvus.proto.common.ErrorCode'],
   ] as const)('%s equals the .proto enum', (_name, table, enumName) => {

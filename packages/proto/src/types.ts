@@ -79,6 +79,9 @@ export type FieldState = keyof typeof FIELD_STATES;
 export const FUNCTION_TYPES = { Unknown: 0, BM25: 1, TextEmbedding: 2, Rerank: 3 } as const;
 export type FunctionType = keyof typeof FUNCTION_TYPES;
 
+export const HIGHLIGHT_TYPES = { Lexical: 0, Semantic: 1 } as const;
+export type HighlightType = keyof typeof HIGHLIGHT_TYPES;
+
 export const PLACEHOLDER_TYPES = {
   None: 0,
   BinaryVector: 100,
@@ -484,6 +487,18 @@ export interface FunctionSchema {
   input_field_ids: Int64[];
   output_field_names: string[];
   output_field_ids: Int64[];
+  params: KeyValuePair[];
+}
+
+/** A search's reranking functions (not served: the proxy refuses a search that carries them). */
+export interface FunctionScore {
+  functions: FunctionSchema[];
+  params: KeyValuePair[];
+}
+
+/** Search result highlighting (not served: the proxy refuses it). */
+export interface Highlighter {
+  type: HighlightType | number;
   params: KeyValuePair[];
 }
 
@@ -1010,6 +1025,23 @@ export interface SearchRequest {
   consistency_level: ConsistencyLevel | number;
   use_default_consistency: boolean;
   search_by_primary_keys: boolean;
+  /** Hybrid sub-requests (not served: refused). */
+  sub_reqs: SubSearchRequest[];
+  expr_template_values: Record<string, TemplateValue>;
+  /** Reranking functions (not served: refused). */
+  function_score: FunctionScore | null;
+  _namespace?: 'namespace';
+  namespace?: string;
+  /** Highlighting (not served: refused). */
+  highlighter: Highlighter | null;
+}
+
+export interface SubSearchRequest {
+  dsl: string;
+  placeholder_group: Buffer;
+  dsl_type: DslType | number;
+  search_params: KeyValuePair[];
+  nq: Int64;
   expr_template_values: Record<string, TemplateValue>;
   _namespace?: 'namespace';
   namespace?: string;

@@ -123,6 +123,8 @@ export interface QueryRequest {
   watermark: number;
   deletes: Buffer;
   timeout_ms: number;
+  /** An iterator query: the `limit` rows with the smallest primary keys, in ascending order. */
+  order_by_pk: boolean;
 }
 export interface QueryResponse { status?: Status; rows: Buffer; count: number }
 export interface BuildIndexesRequest { collection_id: number; segment_ids: number[] }

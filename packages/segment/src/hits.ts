@@ -1,4 +1,4 @@
-import { concatBatches, takeBatch, type Column, type ColumnBatch } from './columns';
+import { concatBatches, takeBatch, PK, type Column, type ColumnBatch } from './columns';
 
 /**
  * Search hits as a ColumnBatch: `$query` (which query vector), `$score`, `$pk`, then any output fields.
@@ -32,4 +32,24 @@ export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: s
     for (let j = 0; j < Math.min(k, rows.length); j++) pick.push(rows[j]!);
   }
   return takeBatch(all, pick);
+}
+
+/**
+ * Of the rows `idx` of a primary-key column, the `limit` with the smallest keys (all of them when limit <= 0), in
+ * ascending key order: what an iterator query returns at every level (segment, delegator, proxy), so that pages
+ * fetched with `pk > last` neither skip nor repeat rows. Keys compare as the filter evaluator compares them.
+ */
+export function pkOrder(pk: Column, idx: ArrayLike<number>, limit: number): number[] {
+  const out = Array.from(idx);
+  if (pk.kind === 'int64') out.sort((a, b) => (pk.data[a]! < pk.data[b]! ? -1 : pk.data[a]! > pk.data[b]! ? 1 : 0));
+  else if (pk.kind === 'string') out.sort((a, b) => (pk.data[a]! < pk.data[b]! ? -1 : pk.data[a]! > pk.data[b]! ? 1 : 0));
+  else throw new Error(`primary keys must be int64 or string, got a ${pk.kind} column`);
+  return limit > 0 && out.length > limit ? out.slice(0, limit) : out;
+}
+
+/** A batch's rows in ascending `$pk` order, at most `limit` of them (all when limit <= 0). */
+export function firstByPk(b: ColumnBatch, limit: number): ColumnBatch {
+  const pk = b.columns.get(PK);
+  if (!pk || b.numRows === 0) return b;
+  return takeBatch(b, pkOrder(pk, Array.from({ length: b.numRows }, (_, i) => i), limit));
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { KiteError } from '@kite/common';
+import { KiteError, clip } from '@kite/common';
 import type { MetaStore, WatchEvent } from '@kite/metastore';
 import { keys, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
 
@@ -102,7 +102,7 @@ export class MetaCache extends EventEmitter {
 
   get(nameOrAlias: string): CollectionMeta {
     const c = this.find(nameOrAlias);
-    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${nameOrAlias}]`);
+    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${clip(nameOrAlias, 128)}]`);
     return c;
   }
 

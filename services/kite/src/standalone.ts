@@ -5,7 +5,7 @@ import { QueryCoordServer } from '@kite/querycoord';
 import { QueryNode } from '@kite/querynode';
 import { DataNode } from '@kite/datanode';
 import { startHttp } from '@kite/observe';
-import { openBackends } from './backends';
+import { openBackends, type Backends } from './backends';
 
 export interface Standalone {
   port: number;
@@ -16,9 +16,13 @@ export interface Standalone {
  * Standalone Kite: the coordinator, a data node, a query node and the proxy in one process, talking over loopback
  * gRPC exactly as in a cluster, on the embedded meta store, WAL and object store under the data dir.
  */
-export async function startStandalone(cfg: KiteConfig, log: Logger = createLogger({ role: 'standalone' })): Promise<Standalone> {
+export async function startStandalone(
+  cfg: KiteConfig,
+  log: Logger = createLogger({ role: 'standalone' }),
+  open: (cfg: KiteConfig, log: Logger) => Promise<Backends> = openBackends,
+): Promise<Standalone> {
   const dir = path.resolve(cfg.common.dataDir);
-  const { store, wal, objects, close } = await openBackends(cfg, log);
+  const { store, wal, objects, close } = await open(cfg, log);
   const coord = new QueryCoordServer(cfg, store, wal, objects, log.child({ component: 'querycoord' }));
   await coord.start(0);
   const dn = new DataNode(cfg, store, wal, objects, log.child({ component: 'datanode' }));

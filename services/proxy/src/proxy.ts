@@ -2,26 +2,29 @@
 import * as grpc from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
-import { KiteError, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
+import { KiteError, clip, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import { parseExpr, primaryKeyTerms } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
-import { decodePlaceholderGroup, milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
+import { milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
 import { connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
 import {
   channelsOf, columnToFieldData, decodeBatch, emptyColumn, encodeWalMsg, fieldDataToColumn, mergeHits, pickDynamicKeys,
-  concatBatches, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
+  concatBatches, firstByPk, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
   type ChannelCheckpoint, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
 import { counter, gauge, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
-import { parseChannel, type Wal } from '@kite/wal';
-import { checkName, collectionSchemaToWire, schemaToFields } from './schema';
+import { channelName, parseChannel, type ChannelRef, type Wal } from '@kite/wal';
+import { planQuery, planSearch } from './read-plan';
+import { READ_METHODS, checkDatabase, remainingMs, requestDeadline, withDeadline, type RequestContext } from './request';
+import { checkName, checkProperties, collectionSchemaToWire, schemaToFields } from './schema';
 import { schemaInfo } from './util';
 
 type Leader = ShardLeader & { replica_id: number };
 
 const OK = { error_code: 'Success', reason: '', code: 0, retriable: false, detail: '', extra_info: {} };
-const MAX_TOPK = 16384;
+/** Longest error text a reply carries: messages that echo user input stay small whatever the input's size. */
+const MAX_REASON = 2048;
 
 const requests = counter('kite_proxy_requests_total', 'MilvusService requests by method and status code', ['method', 'status']);
 const latency = histogram('kite_proxy_request_duration_seconds', 'MilvusService request latency', ['method']);
@@ -40,7 +43,8 @@ function legacyName(n: number): string {
 
 export function statusOf(e: unknown): any {
   const k = toKiteError(e);
-  return { error_code: legacyName(k.legacyCode), reason: k.message, code: k.code, retriable: k.retriable, detail: k.message, extra_info: {} };
+  const reason = clip(k.message, MAX_REASON);
+  return { error_code: legacyName(k.legacyCode), reason, code: k.code, retriable: k.retriable, detail: reason, extra_info: {} };
 }
 
 const kvs = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
@@ -117,14 +121,17 @@ export class Proxy {
     await this.followLeaders();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': this.cfg.proxy.maxMessageBytes,
-      'grpc.max_send_message_length': this.cfg.proxy.maxMessageBytes,
+      'grpc.max_send_message_length': this.cfg.proxy.maxSendMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1000,
     });
     const def = milvusServiceDefinition();
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const method of Object.keys(def)) {
-      const fn = (this as unknown as Record<string, (r: any) => Promise<any>>)[method];
+      const fn = (this as unknown as Record<string, (r: any, ctx: RequestContext) => Promise<any>>)[method];
+      const read = READ_METHODS.has(method);
+      const boundMs = read ? this.cfg.proxy.defaultTimeoutMs : this.cfg.proxy.writeTimeoutMs;
+      const boundName = `${read ? 'proxy.defaultTimeoutMs' : 'proxy.writeTimeoutMs'} = ${boundMs} ms`;
       handlers[method] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
         if (typeof fn !== 'function') {
           const e = new KiteError('Unimplemented', `${method} is not supported by Kite`);
@@ -132,7 +139,13 @@ export class Proxy {
           return;
         }
         const end = latency.startTimer({ method });
-        fn.call(this, call.request).then(
+        const ctx: RequestContext = { method, deadline: requestDeadline(call.getDeadline(), boundMs) };
+        const run = async (): Promise<any> => {
+          const db = call.metadata.get('dbname')[0];
+          checkDatabase(method, call.request, typeof db === 'string' ? db : undefined);
+          return withDeadline(ctx, fn.call(this, call.request, ctx), boundName);
+        };
+        run().then(
           (res) => {
             end();
             requests.inc({ method, status: '0' });
@@ -189,15 +202,15 @@ export class Proxy {
   async GetComponentStates(): Promise<any> {
     return { state: { nodeID: String(this.session?.info?.serverID ?? 0), role: 'Proxy', state_code: 'Healthy', extra_info: [] }, subcomponent_states: [], status: OK };
   }
-  async AllocTimestamp(): Promise<any> {
-    return { status: OK, timestamp: (await this.allocTs()).toString() };
+  async AllocTimestamp(_r: any, ctx: RequestContext): Promise<any> {
+    return { status: OK, timestamp: (await this.allocTs(ctx.deadline)).toString() };
   }
 
   async ListDatabases(): Promise<any> {
     return { status: OK, db_names: ['default'], created_timestamp: ['0'], db_ids: ['1'] };
   }
-  async DescribeDatabase(r: any): Promise<any> {
-    if (r.db_name && r.db_name !== 'default') throw new KiteError('ParameterInvalid', `database ${r.db_name} does not exist: Kite serves the "default" database`);
+  /** Any database name other than "default" was refused before this runs (checkDatabase). */
+  async DescribeDatabase(): Promise<any> {
     return { status: OK, db_name: 'default', dbID: '1', created_timestamp: '0', properties: [] };
   }
 
@@ -224,6 +237,7 @@ export class Proxy {
     );
     const { fields, dynamic, description } = schemaToFields(schema, r.collection_name);
     const props = kvs(r.properties);
+    checkProperties(props);
     await this.coord().CreateCollection({
       name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
       shards_num: Number(r.shards_num) > 0 ? Number(r.shards_num) : 1,
@@ -285,7 +299,9 @@ export class Proxy {
 
   async AlterCollection(r: any): Promise<any> {
     await this.collection(r.collection_name);
-    await this.coord().AlterCollection({ collection_name: r.collection_name, properties: kvs(r.properties) });
+    const props = kvs(r.properties);
+    checkProperties(props);
+    await this.coord().AlterCollection({ collection_name: r.collection_name, properties: props });
     return OK;
   }
 
@@ -329,11 +345,11 @@ export class Proxy {
     };
   }
 
-  async GetPartitionStatistics(r: any): Promise<any> {
+  async GetPartitionStatistics(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     const p = c.partitions.find((x) => x.name === r.partition_name);
-    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${r.partition_name}]`);
-    const res = await this.queryRows(c, '', [], [p.partitionID], 0, true, 'Strong');
+    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${clip(String(r.partition_name), 128)}]`);
+    const res = await this.queryRows(c, { partitions: [p.partitionID], countOnly: true, level: 'Strong', deadline: ctx.deadline });
     return { status: OK, stats: [{ key: 'row_count', value: String(res.count) }] };
   }
 
@@ -411,7 +427,7 @@ export class Proxy {
   }
   async DescribeAlias(r: any): Promise<any> {
     const hit = this.meta.allAliases().find(([a]) => a === r.alias);
-    if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=default][alias=${r.alias}]`);
+    if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=default][alias=${clip(String(r.alias), 128)}]`);
     return { status: OK, db_name: 'default', alias: r.alias, collection: hit[1] };
   }
   async ListAliases(r: any): Promise<any> {
@@ -469,42 +485,44 @@ export class Proxy {
 
   // ---------------------------------------------------------------- writes
 
-  private async allocTs(): Promise<bigint> {
-    return BigInt((await this.onCoordinator((qc) => qc.AllocTimestamp({ count: 1 }))).start);
+  private async allocTs(deadline: number): Promise<bigint> {
+    return BigInt((await this.onCoordinator(deadline, (qc, timeoutMs) => qc.AllocTimestamp({ count: 1 }, { timeoutMs }))).start);
   }
 
   /**
    * A coordinator call on the data path (timestamps, ids, shard leaders): retriable failures (the coordinator
-   * unreachable, or a standby still taking over) are retried with backoff (50 ms doubling to 1 s) for up to the
-   * proxy's request timeout, so a coordinator failover delays inserts and searches instead of failing them. Each
-   * attempt goes to the coordinator the exclusive session key names at that moment.
+   * unreachable, or a standby still taking over) are retried with backoff (50 ms doubling to 1 s) until the
+   * request's deadline, so a coordinator failover delays inserts and searches instead of failing them. Each attempt
+   * goes to the coordinator the exclusive session key names at that moment and gets the time left as its timeout.
    */
-  private onCoordinator<T>(fn: (qc: Client<QueryCoordApi>) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.timeout(this.cfg.proxy.defaultTimeoutMs);
+  private onCoordinator<T>(deadline: number, fn: (qc: Client<QueryCoordApi>, timeoutMs: number) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(remainingMs(deadline));
     let last: unknown;
     return this.coordRetry
       .execute(async () => {
         try {
-          return await fn(this.coord());
+          return await fn(this.coord(), remainingMs(deadline, 50));
         } catch (err) {
           last = err;
           throw err;
         }
       }, signal)
       .catch((err: unknown) => {
-        // Out of time while backing off: the coordinator's own error says more than "cancelled".
-        throw signal.aborted && last !== undefined ? last : err;
+        // Out of time while backing off: say so, with the coordinator's own error, which says more than "cancelled".
+        if (!signal.aborted) throw err;
+        const why = last === undefined ? 'no answer' : toKiteError(last).message;
+        throw new KiteError('ServiceUnavailable', `the query coordinator did not answer before the deadline: ${why}`, { cause: last });
       });
   }
 
   private partitionID(c: CollectionMeta, name: string | undefined): number {
     const p = c.partitions.find((x) => x.name === (name || '_default'));
-    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${name}]`);
+    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${clip(String(name), 128)}]`);
     return p.partitionID;
   }
 
   /** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
-  private async buildRows(c: CollectionMeta, r: any, ts: bigint, upsert: boolean): Promise<ColumnBatch> {
+  private async buildRows(c: CollectionMeta, r: any, ts: bigint, upsert: boolean, deadline: number): Promise<ColumnBatch> {
     const fds: any[] = r.fields_data ?? [];
     const numRows = Number(r.num_rows) || (fds[0] ? this.rowsOf(fds[0]) : 0);
     if (numRows <= 0) throw new KiteError('ParameterInvalid', 'the request has no rows: num_rows is 0');
@@ -512,8 +530,9 @@ export class Proxy {
     for (const fd of fds) {
       const name = fd.is_dynamic ? META : fd.field_name;
       if (!c.fields.some((f) => f.name === name)) {
-        throw new KiteError('ParameterInvalid', `field "${fd.field_name}" is not in the schema of collection ${c.name}${c.enableDynamicField ? '' : ' (the dynamic field is disabled)'}`);
+        throw new KiteError('ParameterInvalid', `field "${clip(String(fd.field_name), 128)}" is not in the schema of collection ${c.name}${c.enableDynamicField ? '' : ' (the dynamic field is disabled)'}`);
       }
+      if (byName.has(name)) throw new KiteError('ParameterInvalid', `field "${clip(String(fd.field_name), 128)}" is sent twice in one request: send each field once`);
       byName.set(name, fd);
     }
     const columns = new Map<string, Column>();
@@ -535,7 +554,7 @@ export class Proxy {
     }
     let pk: Column;
     if (pkf.autoID && !upsert) {
-      const start = Number((await this.onCoordinator((qc) => qc.AllocIds({ count: numRows }))).start);
+      const start = Number((await this.onCoordinator(deadline, (qc, timeoutMs) => qc.AllocIds({ count: numRows }, { timeoutMs }))).start);
       const ids = new BigInt64Array(numRows);
       for (let i = 0; i < numRows; i++) ids[i] = BigInt(start + i);
       pk = { kind: 'int64', data: ids };
@@ -561,7 +580,7 @@ export class Proxy {
   }
 
   /** Splits rows by shard and appends one message per channel; resolves once every append is durable. */
-  private async appendByShard(c: CollectionMeta, batch: ColumnBatch, type: 'insert' | 'delete', ts: bigint): Promise<void> {
+  private async appendByShard(c: CollectionMeta, batch: ColumnBatch, type: 'insert' | 'delete', ts: bigint, deadline: number): Promise<void> {
     const pk = batch.columns.get(PK)!;
     const groups: number[][] = Array.from({ length: c.shardsNum }, () => []);
     for (let i = 0; i < batch.numRows; i++) groups[shardOf(pk.kind === 'int64' ? pk.data[i]! : (pk.data as string[])[i]!, c.shardsNum)]!.push(i);
@@ -569,8 +588,31 @@ export class Proxy {
       if (rows.length === 0) return;
       const part = rows.length === batch.numRows ? batch : takeBatch(batch, rows);
       const value = encodeWalMsg({ type, collectionID: c.collectionID, ts, batch: part });
-      await this.wal.append({ topic: c.topic, partition: shard }, [{ value }]);
+      await this.appendBefore({ topic: c.topic, partition: shard }, value, deadline);
     }));
+  }
+
+  /**
+   * One WAL append bounded by the request's deadline. The WAL retries a broker that is restarting by itself (the
+   * Kafka producer resends the same batch, so a retry never writes a row twice); the proxy only stops waiting at the
+   * deadline. Either way the client gets a retriable error naming the channel and the cause; an append that
+   * timed out may still land, as with any timed-out write.
+   */
+  private async appendBefore(ref: ChannelRef, value: Buffer, deadline: number): Promise<void> {
+    const waitMs = remainingMs(deadline, 0);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${waitMs} ms`)), waitMs);
+    });
+    try {
+      await Promise.race([this.wal.append(ref, [{ value }]), late]);
+    } catch (err) {
+      const k = toKiteError(err);
+      if (!k.retriable && k.kind !== 'Internal') throw k;
+      throw new KiteError('ServiceUnavailable', `WAL channel ${channelName(ref)} unavailable: ${k.message}`, { cause: err, retriable: true });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private idsOf(pk: Column): any {
@@ -587,38 +629,33 @@ export class Proxy {
     };
   }
 
-  async Insert(r: any): Promise<any> {
+  async Insert(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const ts = await this.allocTs();
-    const batch = await this.buildRows(c, r, ts, false);
-    await this.appendByShard(c, batch, 'insert', ts);
+    const ts = await this.allocTs(ctx.deadline);
+    const batch = await this.buildRows(c, r, ts, false, ctx.deadline);
+    await this.appendByShard(c, batch, 'insert', ts, ctx.deadline);
     rowsInserted.inc({ collection: c.name }, batch.numRows);
     return this.mutation(batch.columns.get(PK)!, batch.numRows, ts, { insert_cnt: batch.numRows });
   }
 
-  async Upsert(r: any): Promise<any> {
+  async Upsert(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const ts = await this.allocTs();
-    const batch = await this.buildRows(c, r, ts, true);
+    const ts = await this.allocTs(ctx.deadline);
+    const batch = await this.buildRows(c, r, ts, true, ctx.deadline);
     const pk = batch.columns.get(PK)!;
     const del: ColumnBatch = { numRows: batch.numRows, columns: new Map<string, Column>([[PK, pk], [TS, batch.columns.get(TS)!]]) };
     // Same timestamp: the delete removes older versions of these keys, never the rows written with it.
-    await this.appendByShard(c, del, 'delete', ts);
-    await this.appendByShard(c, batch, 'insert', ts);
+    await this.appendByShard(c, del, 'delete', ts, ctx.deadline);
+    await this.appendByShard(c, batch, 'insert', ts, ctx.deadline);
     rowsInserted.inc({ collection: c.name }, batch.numRows);
     return this.mutation(pk, batch.numRows, ts, { upsert_cnt: batch.numRows });
   }
 
-  async Delete(r: any): Promise<any> {
+  async Delete(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     const expr = r.expr ?? '';
     if (!expr.trim()) throw new KiteError('ParameterInvalid', 'delete needs a filter expression, for example "id in [1, 2]"');
-    let parsed;
-    try {
-      parsed = parseExpr(expr, schemaInfo(c), templateParams(r.expr_template_values));
-    } catch (e) {
-      throw new KiteError('ExpressionInvalid', `cannot parse expression: ${expr}: ${(e as Error).message}`);
-    }
+    const parsed = this.parseFilter(c, expr, templateParams(r.expr_template_values));
     const pkf = c.fields.find((f) => f.isPrimaryKey)!;
     const terms = r.partition_name ? undefined : primaryKeyTerms(parsed);
     let pk: Column;
@@ -626,14 +663,14 @@ export class Proxy {
       pk = pkf.dataType === 'Int64' ? { kind: 'int64', data: BigInt64Array.from(terms.map((t) => BigInt(t))) } : { kind: 'string', data: terms.map(String) };
     } else {
       const parts = r.partition_name ? [this.partitionID(c, r.partition_name)] : [];
-      const res = await this.queryRows(c, expr, [], parts, 0, false, 'Strong', templateParams(r.expr_template_values));
+      const res = await this.queryRows(c, { filter: expr, partitions: parts, level: 'Strong', tparams: templateParams(r.expr_template_values), deadline: ctx.deadline });
       pk = res.rows.columns.get(PK) ?? emptyColumn(pkf);
     }
     const n = pk.kind === 'int64' || pk.kind === 'string' ? pk.data.length : 0;
-    const ts = await this.allocTs();
+    const ts = await this.allocTs(ctx.deadline);
     if (n > 0) {
       const del: ColumnBatch = { numRows: n, columns: new Map<string, Column>([[PK, pk], [TS, { kind: 'int64', data: new BigInt64Array(n).fill(ts) }]]) };
-      await this.appendByShard(c, del, 'delete', ts);
+      await this.appendByShard(c, del, 'delete', ts, ctx.deadline);
       rowsDeleted.inc({ collection: c.name }, n);
     }
     // pymilvus reports IDs instead of delete_count when IDs are set, so a delete answers with the count alone.
@@ -643,14 +680,15 @@ export class Proxy {
     return res;
   }
 
-  async Flush(r: any): Promise<any> {
+  async Flush(r: any, ctx: RequestContext): Promise<any> {
     const segIDs: Record<string, any> = {};
     const flushTs: Record<string, string> = {};
     const sealTimes: Record<string, string> = {};
     for (const name of r.collection_names ?? []) {
       const c = await this.collection(name);
-      const ts = await this.allocTs();
-      await Promise.all(channelsOf(c).map((ch) => this.wal.append(parseChannel(ch), [{ value: encodeWalMsg({ type: 'flush', collectionID: c.collectionID, ts }) }])));
+      const ts = await this.allocTs(ctx.deadline);
+      const value = encodeWalMsg({ type: 'flush', collectionID: c.collectionID, ts });
+      await Promise.all(channelsOf(c).map((ch) => this.appendBefore(parseChannel(ch), value, ctx.deadline)));
       const ticket = ts.toString();
       this.flushTickets.set(ticket, { collectionID: c.collectionID, ts });
       segIDs[name] = { data: [ticket] };
@@ -700,7 +738,7 @@ export class Proxy {
     if (names && names.length) {
       return names.map((n) => {
         const id = this.partitionID(c, n);
-        if (loaded && !loaded.has(id)) throw new KiteError('CollectionNotLoaded', `partition not loaded[partition=${n}]: load it first`);
+        if (loaded && !loaded.has(id)) throw new KiteError('CollectionNotLoaded', `partition not loaded[partition=${clip(n, 128)}]: load it first`);
         return id;
       });
     }
@@ -712,14 +750,14 @@ export class Proxy {
    * on `refresh` after a failed call, read again from the published key; the coordinator is asked only for a
    * collection it has not published yet. So searches need no coordinator while it fails over.
    */
-  private async shardLeaders(c: CollectionMeta, refresh: boolean): Promise<Leader[][]> {
+  private async shardLeaders(c: CollectionMeta, refresh: boolean, deadline: number): Promise<Leader[][]> {
     const cached = this.leaders.get(c.collectionID);
     if (cached && !refresh) return cached;
     const kv = await this.store.get(`${this.cfg.common.rootPath}/leaders/${c.collectionID}`).catch(() => undefined);
     let replicas: Leader[][];
     if (kv) replicas = parseLeaders(kv.value);
     else {
-      const res = await this.onCoordinator((qc) => qc.GetShardLeaders({ name: c.name }));
+      const res = await this.onCoordinator(deadline, (qc, timeoutMs) => qc.GetShardLeaders({ name: c.name }, { timeoutMs }));
       replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
     }
     this.leaders.set(c.collectionID, replicas);
@@ -789,7 +827,7 @@ export class Proxy {
     let refresh = false;
     let lastErr: KiteError | undefined;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const replicas = await this.shardLeaders(c, refresh);
+      const replicas = await this.shardLeaders(c, refresh, deadline);
       const candidates = replicas.map((shards) => shards.find((s) => s.channel === channel && s.serviceable)).filter((s): s is Leader => !!s);
       const start = this.rr++;
       for (let i = 0; i < candidates.length; i++) {
@@ -839,7 +877,7 @@ export class Proxy {
       if (f) cols.add(f.name);
       else if (name === META && c.enableDynamicField) allDyn = true;
       else if (c.enableDynamicField) dyn.push(name);
-      else throw new KiteError('ParameterInvalid', `field ${name} not exist: output_fields must name fields of collection ${c.name}`);
+      else throw new KiteError('ParameterInvalid', `field ${clip(name, 128)} not exist: output_fields must name fields of collection ${c.name}`);
     }
     if (allDyn || dyn.length) cols.add(META);
     return { columns: [...cols], dynamicKeys: allDyn ? 'all' : dyn, names: [...cols].filter((x) => x !== META).concat(allDyn ? [META] : dyn) };
@@ -856,68 +894,24 @@ export class Proxy {
     return out;
   }
 
-  async Search(r: any): Promise<any> {
-    const t0 = Date.now();
+  async Search(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     await this.ensureLoaded(c);
-    const sp = kvs(r.search_params);
-    let params: Record<string, unknown> = {};
-    if (sp.params) {
-      try {
-        params = JSON.parse(sp.params) as Record<string, unknown>;
-      } catch {
-        throw new KiteError('ParameterInvalid', `search param "params" is not valid JSON: ${sp.params}`);
-      }
-    }
-    if (params.params && typeof params.params === 'object') params = { ...params, ...(params.params as Record<string, unknown>) };
-    const vecFields = c.fields.filter((f) => f.dataType === 'FloatVector');
-    const annsName = sp.anns_field || (vecFields.length === 1 ? vecFields[0]!.name : '');
-    const field = vecFields.find((f) => f.name === annsName);
-    if (!field) throw new KiteError('ParameterInvalid', `anns_field "${annsName}" is not a FloatVector field of ${c.name}; name one of ${vecFields.map((f) => f.name).join(', ')}`);
-    const index = c.indexes.find((i) => i.fieldName === field.name);
-    const metric = (sp.metric_type || String(params.metric_type ?? '') || index?.metricType || 'COSINE').toUpperCase();
-    const limit = Number(sp.topk ?? sp.limit ?? 10);
-    const offset = Number(sp.offset ?? params.offset ?? 0);
-    if (!Number.isInteger(limit) || limit <= 0 || limit > MAX_TOPK) throw new KiteError('ParameterInvalid', `limit (topk) ${sp.topk} is out of range: it must be between 1 and ${MAX_TOPK}`);
-    if (!Number.isInteger(offset) || offset < 0 || limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset ${offset} is out of range: offset + limit must be at most ${MAX_TOPK}`);
-    const roundDecimal = Number(sp.round_decimal ?? -1);
-    const dim = Number(field.typeParams.dim);
-    const group = decodePlaceholderGroup(r.placeholder_group);
-    const values: Buffer[] = (group.placeholders?.[0]?.values ?? []) as Buffer[];
-    if (values.length === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
-    const nq = values.length;
-    const vectors = Buffer.alloc(nq * dim * 4);
-    values.forEach((v, i) => {
-      if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
-      v.copy(vectors, i * dim * 4);
-    });
-    const qv = new Float32Array(vectors.buffer, vectors.byteOffset, nq * dim);
-    for (let i = 0; i < qv.length; i++) {
-      if (!Number.isFinite(qv[i]!)) throw new KiteError('ParameterInvalid', `query vector ${Math.floor(i / dim)} holds ${qv[i]}: vector values must be finite numbers`);
-    }
-    const filter = (r.dsl ?? '').trim();
+    const plan = planSearch(c, r, this.cfg.proxy.maxSearchResults);
+    const { field, metric, limit, offset, topk, nq, vectors, filter, roundDecimal, searchParams } = plan;
     const tparams = templateParams(r.expr_template_values);
-    if (filter) {
-      try {
-        parseExpr(filter, schemaInfo(c), tparams);
-      } catch (e) {
-        throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
-      }
-    }
+    if (filter) this.parseFilter(c, filter, tparams);
     const partitions = this.readPartitions(c, r.partition_names);
     const out = this.outputs(c, r.output_fields ?? [], true);
     // Milvus returns the primary key among the output fields of every hit; the SDKs read the id from there.
     const pkName = c.fields.find((f) => f.isPrimaryKey)!.name;
     if (!out.columns.includes(pkName)) out.columns.unshift(pkName);
     if (!out.names.includes(pkName)) out.names.unshift(pkName);
-    const topk = limit + offset;
     searchNq.observe(nq);
     searchTopk.observe(topk);
-    const searchParams: Record<string, string> = {};
-    for (const k of ['nprobe', 'ef']) if (params[k] !== undefined) searchParams[k] = String(params[k]);
     const level = this.consistency(c, r);
     const minOffsets = await this.minOffsets(c, level);
-    const deadline = t0 + this.cfg.proxy.defaultTimeoutMs;
+    const deadline = ctx.deadline;
     const parts = await Promise.all(channelsOf(c).map((channel) =>
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const res = await n.Search({
@@ -965,58 +959,53 @@ export class Proxy {
     };
   }
 
-  /** Runs a query on every channel and concatenates the rows. */
-  private async queryRows(c: CollectionMeta, filter: string, columns: string[], partitions: number[], limit: number, countOnly: boolean, level: string, tparams?: Record<string, unknown>): Promise<{ rows: ColumnBatch; count: number }> {
+  /**
+   * Runs a query on every channel and concatenates the rows; with `orderByPk` (an iterator query) merges them in
+   * primary-key order and keeps the first `limit`.
+   */
+  private async queryRows(c: CollectionMeta, q: QueryRowsOptions): Promise<{ rows: ColumnBatch; count: number }> {
+    const { filter = '', columns = [], partitions, limit = 0, countOnly = false, level, tparams, deadline, orderByPk = false } = q;
     await this.ensureLoaded(c);
     const minOffsets = await this.minOffsets(c, level);
-    const deadline = Date.now() + this.cfg.proxy.defaultTimeoutMs;
     const res = await Promise.all(channelsOf(c).map((channel) =>
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const x = await n.Query({
           collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], filter,
           filter_params: tparams ? JSON.stringify(tparams) : '', partition_ids: partitions, output_fields: columns,
           limit, count_only: countOnly, min_consumed_offset: minOffsets.get(channel) ?? 0, watermark: 0,
-          deletes: Buffer.alloc(0), timeout_ms: Math.max(100, deadline - Date.now()),
+          deletes: Buffer.alloc(0), timeout_ms: Math.max(100, deadline - Date.now()), order_by_pk: orderByPk,
         }, { timeoutMs: Math.max(100, deadline - Date.now()) });
         return { rows: x.rows.length ? decodeBatch(x.rows) : { numRows: 0, columns: new Map() }, count: x.count };
       }),
     ));
     const nonEmpty = res.map((x) => x.rows).filter((b) => b.numRows > 0);
-    return { rows: nonEmpty.length ? concatBatches(nonEmpty) : { numRows: 0, columns: new Map() }, count: res.reduce((s, x) => s + x.count, 0) };
+    let rows: ColumnBatch = nonEmpty.length ? concatBatches(nonEmpty) : { numRows: 0, columns: new Map() };
+    if (orderByPk) rows = firstByPk(rows, limit);
+    return { rows, count: res.reduce((s, x) => s + x.count, 0) };
   }
 
-  async Query(r: any): Promise<any> {
+  async Query(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     await this.ensureLoaded(c);
-    const qp = kvs(r.query_params);
-    const limit = qp.limit !== undefined ? Number(qp.limit) : 0;
-    const offset = qp.offset !== undefined ? Number(qp.offset) : 0;
-    const filter = (r.expr ?? '').trim();
-    const requested: string[] = r.output_fields ?? [];
-    const countOnly = requested.some((f) => f.replace(/\s/g, '').toLowerCase() === 'count(*)');
-    if (!filter && !countOnly && limit <= 0) throw new KiteError('ParameterInvalid', 'empty expression should be used with limit: pass a filter or a limit');
+    const { limit, offset, filter, countOnly, iterator } = planQuery(r);
     const tparams = templateParams(r.expr_template_values);
-    if (filter) {
-      try {
-        parseExpr(filter, schemaInfo(c), tparams);
-      } catch (e) {
-        throw new KiteError('ExpressionInvalid', `cannot parse expression: ${filter}: ${(e as Error).message}`);
-      }
-    }
+    if (filter) this.parseFilter(c, filter, tparams);
     const partitions = this.readPartitions(c, r.partition_names);
     const level = this.consistency(c, r);
+    const deadline = ctx.deadline;
     if (countOnly) {
-      const res = await this.queryRows(c, filter, [], partitions, 0, true, level, tparams);
+      const res = await this.queryRows(c, { filter, partitions, countOnly: true, level, tparams, deadline });
       return {
         status: OK, collection_name: c.name, output_fields: ['count(*)'],
         fields_data: [{ type: 'Int64', field_name: 'count(*)', field_id: '0', is_dynamic: false, valid_data: [], field: 'scalars', scalars: { data: 'long_data', long_data: { data: [String(res.count)] } } }],
       };
     }
     const pkf = c.fields.find((f) => f.isPrimaryKey)!;
+    const requested: string[] = r.output_fields ?? [];
     const out = this.outputs(c, requested.length ? requested : [pkf.name], true);
     if (!out.columns.includes(pkf.name)) out.columns.unshift(pkf.name);
     if (!out.names.includes(pkf.name)) out.names.unshift(pkf.name);
-    const res = await this.queryRows(c, filter, out.columns, partitions, limit > 0 ? limit + offset : 0, false, level, tparams);
+    const res = await this.queryRows(c, { filter, columns: out.columns, partitions, limit: limit > 0 ? limit + offset : 0, level, tparams, deadline, orderByPk: iterator });
     let rows = res.rows;
     if (offset > 0 || (limit > 0 && rows.numRows > limit)) {
       const end = limit > 0 ? Math.min(rows.numRows, offset + limit) : rows.numRows;
@@ -1024,6 +1013,29 @@ export class Proxy {
     }
     return { status: OK, collection_name: c.name, output_fields: out.names, fields_data: this.fieldData(c, rows, out.columns, out.dynamicKeys) };
   }
+
+  /** Parses a filter against the collection's schema, so that a bad filter fails here rather than on every node. */
+  private parseFilter(c: CollectionMeta, filter: string, tparams: Record<string, unknown> | undefined): ReturnType<typeof parseExpr> {
+    try {
+      return parseExpr(filter, schemaInfo(c), tparams);
+    } catch (e) {
+      throw new KiteError('ExpressionInvalid', `cannot parse expression: ${clip(filter, 512)}: ${(e as Error).message}`);
+    }
+  }
+}
+
+interface QueryRowsOptions {
+  filter?: string;
+  /** Output columns (stored names); none for a count or for primary keys alone. */
+  columns?: string[];
+  partitions: number[];
+  /** Rows per channel, 0 = all. */
+  limit?: number;
+  countOnly?: boolean;
+  level: string;
+  tparams?: Record<string, unknown>;
+  deadline: number;
+  orderByPk?: boolean;
 }
 
 /** Template values (`expr_template_values`) as plain JS values for the expression parser. */

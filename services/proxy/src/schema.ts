@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { KiteError } from '@kite/common';
+import { KiteError, clip } from '@kite/common';
 import type { FieldSchema } from '@kite/rpc';
 import type { CollectionMeta, DataTypeName, FieldMeta } from '@kite/segment';
 
@@ -9,7 +9,23 @@ const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 export function checkName(what: string, name: string): void {
   if (!name) throw new KiteError('ParameterInvalid', `${what} name should not be empty`);
   if (!NAME_RE.test(name)) {
-    throw new KiteError('ParameterInvalid', `invalid ${what} name "${name}": the first character must be a letter or underscore, the rest letters, digits or underscores, at most 255`);
+    throw new KiteError('ParameterInvalid', `invalid ${what} name "${clip(name, 128)}": the first character must be a letter or underscore, the rest letters, digits or underscores, at most 255`);
+  }
+}
+
+/**
+ * Collection properties Kite checks. A value it would silently ignore is refused by name: a collection TTL (rows
+ * would never expire) until TTL is implemented, and malformed values of the properties Milvus defines.
+ */
+export function checkProperties(props: Record<string, string>): void {
+  const ttl = props['collection.ttl.seconds'];
+  if (ttl !== undefined) {
+    if (!/^\s*\d+\s*$/.test(ttl)) {
+      throw new KiteError('ParameterInvalid', `collection.ttl.seconds must be a whole number of seconds >= 0, got "${clip(ttl, 64)}"`);
+    }
+    if (Number(ttl) > 0) {
+      throw new KiteError('ParameterInvalid', 'collection.ttl.seconds is not supported by Kite yet (rows would never expire); remove it or set it to 0');
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { KiteError } from '@kite/common';
 import { evaluate, type Expr } from '@kite/expr';
 import type { VectorIndex } from '@kite/faiss';
 import {
-  bitAnd, bitClear, bitCount, bitGet, bitmapAll, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
+  bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
 } from '@kite/segment';
 
@@ -161,10 +161,16 @@ export function projection(b: ColumnBatch, names: string[]): ColumnBatch {
 }
 
 /** Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. */
-export function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean): { rows: ColumnBatch; count: number } {
+/**
+ * Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. With `orderByPk`
+ * the rows are the `limit` matches with the smallest primary keys, in key order (an iterator query); otherwise the
+ * first `limit` matches in storage order.
+ */
+export function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean, orderByPk = false): { rows: ColumnBatch; count: number } {
   const mask = visibleRows(src, f);
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
-  const idx: number[] = [];
-  for (let i = 0; i < src.batch.numRows && (limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  let idx: number[] = [];
+  for (let i = 0; i < src.batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  if (orderByPk) idx = pkOrder(src.batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(src.batch, [PK, ...outputs]), idx), count: idx.length };
 }

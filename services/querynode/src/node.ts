@@ -5,7 +5,7 @@ import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import {
-  concatBatches, decodeBatch, encodeBatch, mergeHits, takeBatch, type CollectionMeta, type ColumnBatch, type SegmentMeta,
+  concatBatches, decodeBatch, encodeBatch, firstByPk, mergeHits, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
 } from '@kite/segment';
 import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
@@ -361,17 +361,19 @@ export class QueryNode implements M.QueryNodeApi {
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        const res = querySource(seg, r.output_fields, f, r.limit > 0 ? r.limit - count : 0, r.count_only);
+        const res = querySource(seg, r.output_fields, f, r.limit > 0 && !r.order_by_pk ? r.limit - count : r.limit, r.count_only, r.order_by_pk);
         count += res.count;
         if (res.rows.numRows) parts.push(res.rows);
-        if (!r.count_only && r.limit > 0 && count >= r.limit) break;
+        if (!r.count_only && !r.order_by_pk && r.limit > 0 && count >= r.limit) break;
       }
-      return { status: OK_STATUS, rows: encodeBatch(parts.length ? concatBatches(parts) : { numRows: 0, columns: new Map() }), count };
+      let rows = parts.length ? concatBatches(parts) : { numRows: 0, columns: new Map<string, Column>() };
+      if (r.order_by_pk) rows = firstByPk(rows, r.limit);
+      return { status: OK_STATUS, rows: encodeBatch(rows), count: r.count_only ? count : rows.numRows };
     }
     const d = this.delegatorFor(r.replica_id, r.channel);
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || 10000));
     await d.growing.settle();
-    const local = querySource(d.growing, r.output_fields, this.filters(c, r.filter, r.filter_params, r.partition_ids, [d.deletes]), r.limit, r.count_only);
+    const local = querySource(d.growing, r.output_fields, this.filters(c, r.filter, r.filter_params, r.partition_ids, [d.deletes]), r.limit, r.count_only, r.order_by_pk);
     let count = local.count;
     const parts: ColumnBatch[] = local.rows.numRows ? [local.rows] : [];
     const remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), async (client, req) => {
@@ -381,8 +383,9 @@ export class QueryNode implements M.QueryNodeApi {
     });
     for (const b of await Promise.all(remote)) if (b.numRows) parts.push(b);
     if (r.count_only) return { status: OK_STATUS, rows: Buffer.alloc(0), count };
-    let rows = parts.length ? concatBatches(parts) : { numRows: 0, columns: new Map() };
-    if (r.limit > 0 && rows.numRows > r.limit) {
+    let rows = parts.length ? concatBatches(parts) : { numRows: 0, columns: new Map<string, Column>() };
+    if (r.order_by_pk) rows = firstByPk(rows, r.limit);
+    else if (r.limit > 0 && rows.numRows > r.limit) {
       rows = takeBatch(rows, Array.from({ length: r.limit }, (_, i) => i));
     }
     return { status: OK_STATUS, rows: encodeBatch(rows), count: rows.numRows };

@@ -1,0 +1,192 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- requests arrive as the proto loader decodes them */
+import { KiteError, clip } from '@kite/common';
+import { FaissError, isIndexType, validateSearchParams } from '@kite/faiss';
+import { decodePlaceholderGroup } from '@kite/proto';
+import type { CollectionMeta, FieldMeta } from '@kite/segment';
+
+/** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
+export const MAX_NQ = 16384;
+export const MAX_TOPK = 16384;
+
+const kvs = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+  Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
+
+const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && /^(true|1)$/i.test(v.trim())) || v === 1;
+const present = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
+
+/**
+ * Search parameters of Milvus that Kite does not implement yet, and the feature each belongs to. A search that sets
+ * one is refused by name instead of answering as if it were absent. Flags count as set when true; the others when
+ * present at all (top level, as the Node SDK also sends them, or inside `params`).
+ */
+const UNSUPPORTED_SEARCH_PARAMS: Record<string, { feature: string; flag?: boolean }> = {
+  radius: { feature: 'range search' },
+  range_filter: { feature: 'range search' },
+  group_by_field: { feature: 'grouping search' },
+  group_size: { feature: 'grouping search' },
+  strict_group_size: { feature: 'grouping search', flag: true },
+  iterator: { feature: 'search iterators', flag: true },
+  search_iter_v2: { feature: 'search iterators', flag: true },
+  search_iter_batch_size: { feature: 'search iterators' },
+  search_iter_last_bound: { feature: 'search iterators' },
+  search_iter_id: { feature: 'search iterators' },
+  order_by_fields: { feature: 'ordering search results by fields' },
+  ignore_growing: { feature: 'ignore_growing (searching sealed segments only)', flag: true },
+};
+
+/** Query parameters Kite does not implement yet (same rules). */
+const UNSUPPORTED_QUERY_PARAMS: Record<string, { feature: string; flag?: boolean }> = {
+  ignore_growing: { feature: 'ignore_growing (querying sealed segments only)', flag: true },
+  timezone: { feature: 'Timestamptz fields' },
+  time_fields: { feature: 'Timestamptz fields' },
+  order_by_fields: { feature: 'ordering query results by fields' },
+};
+
+function refuseUnsupported(kind: 'search' | 'query', table: typeof UNSUPPORTED_SEARCH_PARAMS, ...sources: Record<string, unknown>[]): void {
+  for (const src of sources) {
+    for (const [key, value] of Object.entries(src)) {
+      const spec = table[key];
+      if (!spec || !(spec.flag ? truthy(value) : present(value))) continue;
+      throw new KiteError('ParameterInvalid', `${kind} parameter "${key}" is not supported by Kite yet (${spec.feature}); remove it from the request`);
+    }
+  }
+}
+
+/** An integer request parameter in [min, max]; `fallback` when absent. Names the parameter and the range otherwise. */
+export function intParam(name: string, raw: unknown, min: number, max: number, fallback: number): number {
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new KiteError('ParameterInvalid', `${name} ${clip(JSON.stringify(raw), 64)} is invalid: it must be an integer in [${min}, ${max}]`);
+  }
+  return n;
+}
+
+export interface SearchPlan {
+  field: FieldMeta;
+  metric: string;
+  limit: number;
+  offset: number;
+  /** limit + offset: what each level keeps per query. */
+  topk: number;
+  nq: number;
+  /** nq x dim float32s, little-endian. */
+  vectors: Buffer;
+  filter: string;
+  roundDecimal: number;
+  /** Index search parameters for the query nodes (nprobe, ef), validated against the field's index. */
+  searchParams: Record<string, string>;
+}
+
+/**
+ * Validates a public SearchRequest against the collection and Milvus's limits and turns it into what the query nodes
+ * need. Everything the request sets that Kite does not implement is refused here, by name.
+ */
+export function planSearch(c: CollectionMeta, r: any, maxResults: number): SearchPlan {
+  if (r.sub_reqs?.length) throw new KiteError('ParameterInvalid', 'search sub-requests (sub_reqs, a search over several vector fields) are not supported by Kite yet; send one search per field');
+  if (r.function_score?.functions?.length || r.function_score?.params?.length) {
+    throw new KiteError('ParameterInvalid', 'function_score (reranking functions in a search) is not supported by Kite yet; remove the ranker from the request');
+  }
+  if (r.highlighter) throw new KiteError('ParameterInvalid', 'highlighter (search result highlighting) is not supported by Kite yet; remove it from the request');
+  if (r.search_input === 'ids' || r.search_by_primary_keys || r.ids?.id_field) {
+    throw new KiteError('ParameterInvalid', 'search by primary keys (ids) is not supported by Kite yet; send the query vectors in data instead');
+  }
+  const sp = kvs(r.search_params);
+  let params: Record<string, unknown> = {};
+  if (sp.params) {
+    try {
+      const parsed: unknown = JSON.parse(sp.params);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      params = parsed as Record<string, unknown>;
+    } catch {
+      throw new KiteError('ParameterInvalid', `search param "params" must be a JSON object, got ${clip(sp.params, 128)}`);
+    }
+  }
+  if (params.params && typeof params.params === 'object') params = { ...params, ...(params.params as Record<string, unknown>) };
+  refuseUnsupported('search', UNSUPPORTED_SEARCH_PARAMS, sp, params);
+
+  const vecFields = c.fields.filter((f) => f.dataType === 'FloatVector');
+  const annsName = sp.anns_field || (vecFields.length === 1 ? vecFields[0]!.name : '');
+  const field = vecFields.find((f) => f.name === annsName);
+  if (!field) {
+    throw new KiteError('ParameterInvalid', `anns_field "${clip(annsName, 128)}" is not a FloatVector field of ${c.name}; name one of ${vecFields.map((f) => f.name).join(', ')}`);
+  }
+  const index = c.indexes.find((i) => i.fieldName === field.name);
+  const requested = (sp.metric_type || String(params.metric_type ?? '')).toUpperCase();
+  if (requested && !['L2', 'IP', 'COSINE'].includes(requested)) {
+    throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported: use L2, IP or COSINE`);
+  }
+  if (requested && index && requested !== index.metricType) {
+    throw new KiteError('ParameterInvalid', `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asks for ${requested}; search with ${index.metricType} or leave metric_type empty`);
+  }
+  const metric = requested || index?.metricType || 'COSINE';
+  const limit = intParam('limit (topk)', sp.topk ?? sp.limit ?? 10, 1, MAX_TOPK, 10);
+  const offset = intParam('offset', sp.offset ?? params.offset, 0, MAX_TOPK, 0);
+  if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
+  const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
+
+  const dim = Number(field.typeParams.dim);
+  const group = decodePlaceholderGroup(r.placeholder_group ?? Buffer.alloc(0));
+  const placeholders = group.placeholders ?? [];
+  if (placeholders.length !== 1) throw new KiteError('ParameterInvalid', `placeholder_group must hold exactly one placeholder (the query vectors), got ${placeholders.length}`);
+  const ph = placeholders[0]!;
+  if (ph.type !== 'FloatVector' && ph.type !== 101) {
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (FloatVector): send float vectors`);
+  }
+  const values: Buffer[] = (ph.values ?? []) as Buffer[];
+  if (values.length === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+  const nq = values.length;
+  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
+  const declaredNq = Number(r.nq ?? 0);
+  if (declaredNq !== 0 && declaredNq !== nq) throw new KiteError('ParameterInvalid', `nq is ${String(r.nq)} but the request carries ${nq} query vectors; they must agree`);
+  if (nq * (limit + offset) > maxResults) {
+    throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * (limit + offset)}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
+  }
+  const vectors = Buffer.alloc(nq * dim * 4);
+  values.forEach((v, i) => {
+    if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
+    v.copy(vectors, i * dim * 4);
+  });
+  const qv = new Float32Array(vectors.buffer, vectors.byteOffset, nq * dim);
+  for (let i = 0; i < qv.length; i++) {
+    if (!Number.isFinite(qv[i]!)) throw new KiteError('ParameterInvalid', `query vector ${Math.floor(i / dim)} holds ${qv[i]}: vector values must be finite numbers`);
+  }
+
+  const searchParams: Record<string, string> = {};
+  for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
+  if (index && isIndexType(index.indexType)) {
+    try {
+      validateSearchParams(index.indexType, limit + offset, searchParams);
+    } catch (e) {
+      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
+      throw e;
+    }
+  }
+  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams };
+}
+
+export interface QueryPlan {
+  /** 0 = no limit. */
+  limit: number;
+  offset: number;
+  filter: string;
+  countOnly: boolean;
+  /** An iterator query (pymilvus's query_iterator): rows in primary-key order, so that `pk > last` pages are exact. */
+  iterator: boolean;
+}
+
+/** Validates a public QueryRequest's paging and parameters (the filter is parsed by the caller). */
+export function planQuery(r: any): QueryPlan {
+  const qp = kvs(r.query_params);
+  refuseUnsupported('query', UNSUPPORTED_QUERY_PARAMS, qp);
+  const limit = intParam('limit', qp.limit, 1, MAX_TOPK, 0);
+  const offset = intParam('offset', qp.offset, 0, MAX_TOPK, 0);
+  if (offset > 0 && limit === 0) throw new KiteError('ParameterInvalid', 'offset needs a limit: pass limit as well');
+  if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
+  const filter = (r.expr ?? '').trim();
+  const requested: string[] = r.output_fields ?? [];
+  const countOnly = requested.some((f) => f.replace(/\s/g, '').toLowerCase() === 'count(*)');
+  if (countOnly && (limit > 0 || offset > 0)) throw new KiteError('ParameterInvalid', 'count(*) cannot be combined with limit or offset: remove them');
+  if (!filter && !countOnly && limit <= 0) throw new KiteError('ParameterInvalid', 'empty expression should be used with limit: pass a filter or a limit');
+  return { limit, offset, filter, countOnly, iterator: truthy(qp.iterator) };
+}
