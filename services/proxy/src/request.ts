@@ -11,7 +11,7 @@ export interface RequestContext {
 export const READ_METHODS: ReadonlySet<string> = new Set(['Search', 'Query', 'GetPartitionStatistics', 'GetCollectionStatistics']);
 
 /** Calls that answer without a database: they carry no db_name to check. */
-const DATABASE_FREE = new Set(['Connect', 'GetVersion', 'CheckHealth', 'GetComponentStates', 'AllocTimestamp', 'ListDatabases']);
+const DATABASE_FREE = new Set(['GetVersion', 'CheckHealth', 'GetComponentStates', 'AllocTimestamp', 'ListDatabases']);
 
 /**
  * The deadline of a call: the client's gRPC deadline when it has one and it is sooner, else now + `boundMs`.
