@@ -48,6 +48,31 @@ export function wireRowCount(fd: WireFieldData): number {
 
 const bad = (field: string, msg: string): KiteError => new KiteError('ParameterInvalid', `field "${field}": ${msg}`);
 
+/** Milvus's bound on one JSON value (common.JSONMaxLength), in bytes. */
+export const MAX_JSON_BYTES = 65536;
+/** Deepest nesting of objects and arrays in one JSON value (simdjson's default, which Milvus parses with). */
+export const MAX_JSON_DEPTH = 1024;
+
+/**
+ * The deepest nesting of objects and arrays in a JSON text, by a linear scan that skips strings (no recursion, so a
+ * value nested 100,000 levels deep is measured, not a stack overflow).
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x7b || ch === 0x5b) max = Math.max(max, ++depth);
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+  }
+  return max;
+}
+
 /** Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. */
 export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
   const name = field.name;
@@ -108,7 +133,10 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       count(d.length);
       const out = new Array<unknown>(d.length);
       for (let i = 0; i < d.length; i++) {
-        const text = Buffer.from(d[i]!).toString('utf8');
+        const bytes = Buffer.from(d[i]!);
+        if (bytes.length > MAX_JSON_BYTES) throw bad(name, `row ${i} is ${bytes.length} bytes of JSON: a JSON value may be at most ${MAX_JSON_BYTES} bytes`);
+        const text = bytes.toString('utf8');
+        if (jsonDepth(text) > MAX_JSON_DEPTH) throw bad(name, `row ${i} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep; flatten it`);
         try {
           out[i] = text === '' ? undefined : (JSON.parse(text) as unknown);
         } catch {

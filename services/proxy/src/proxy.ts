@@ -15,13 +15,16 @@ import {
 import { counter, gauge, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
 import { channelName, parseChannel, type ChannelRef, type Wal } from '@kite/wal';
-import { planQuery, planSearch } from './read-plan';
+import { intParam, planQuery, planSearch } from './read-plan';
 import { READ_METHODS, checkDatabase, remainingMs, requestDeadline, withDeadline, type RequestContext } from './request';
 import { checkName, checkProperties, collectionSchemaToWire, schemaToFields } from './schema';
 import { schemaInfo } from './util';
 
 type Leader = ShardLeader & { replica_id: number };
 
+/** Milvus's proxy.maxShardNum and rootCoord.maxPartitionNum. */
+const MAX_SHARDS = 16;
+const MAX_PARTITIONS = 1024;
 const OK = { error_code: 'Success', reason: '', code: 0, retriable: false, detail: '', extra_info: {} };
 /** Longest error text a reply carries: messages that echo user input stay small whatever the input's size. */
 const MAX_REASON = 2048;
@@ -125,7 +128,7 @@ export class Proxy {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1000,
     });
-    const def = milvusServiceDefinition();
+    const def = tolerantDefinition(milvusServiceDefinition());
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const method of Object.keys(def)) {
       const fn = (this as unknown as Record<string, (r: any, ctx: RequestContext) => Promise<any>>)[method];
@@ -135,6 +138,12 @@ export class Proxy {
       handlers[method] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
         if (typeof fn !== 'function') {
           const e = new KiteError('Unimplemented', `${method} is not supported by Kite`);
+          cb(null, STATUS_ONLY.has(method) ? statusOf(e) : { status: statusOf(e) });
+          return;
+        }
+        if (isMalformed(call.request)) {
+          requests.inc({ method, status: '1100' });
+          const e = new KiteError('ParameterInvalid', `the ${method} request is not a valid protobuf message: ${call.request.error}`);
           cb(null, STATUS_ONLY.has(method) ? statusOf(e) : { status: statusOf(e) });
           return;
         }
@@ -231,17 +240,22 @@ export class Proxy {
 
   async CreateCollection(r: any): Promise<any> {
     checkName('collection', r.collection_name);
-    const schema = milvusProtobufRoot().lookupType('milvus.proto.schema.CollectionSchema').toObject(
-      milvusProtobufRoot().lookupType('milvus.proto.schema.CollectionSchema').decode(r.schema),
-      { longs: String, enums: String, defaults: true, arrays: true },
-    );
+    let schema: any;
+    try {
+      const type = milvusProtobufRoot().lookupType('milvus.proto.schema.CollectionSchema');
+      schema = type.toObject(type.decode(r.schema ?? Buffer.alloc(0)), { longs: String, enums: String, defaults: true, arrays: true });
+    } catch (e) {
+      throw new KiteError('ParameterInvalid', `schema is not a valid serialized CollectionSchema: ${(e as Error).message}`);
+    }
     const { fields, dynamic, description } = schemaToFields(schema, r.collection_name);
     const props = kvs(r.properties);
     checkProperties(props);
+    const shards = intParam('shards_num', Number(r.shards_num ?? 0), 0, MAX_SHARDS, 0) || 1;
+    const numPartitions = intParam('num_partitions', Number(r.num_partitions ?? 0), 0, MAX_PARTITIONS, 0);
     await this.coord().CreateCollection({
       name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
-      shards_num: Number(r.shards_num) > 0 ? Number(r.shards_num) : 1,
-      consistency_level: r.consistency_level || 'Bounded', properties: props, num_partitions: Number(r.num_partitions) || 0,
+      shards_num: shards,
+      consistency_level: r.consistency_level || 'Bounded', properties: props, num_partitions: numPartitions,
     });
     await this.settle(() => !!this.meta.find(r.collection_name));
     return OK;
@@ -1022,6 +1036,35 @@ export class Proxy {
       throw new KiteError('ExpressionInvalid', `cannot parse expression: ${clip(filter, 512)}: ${(e as Error).message}`);
     }
   }
+}
+
+/** What the service definition hands a handler in place of a request whose bytes could not be decoded. */
+interface Malformed {
+  [MALFORMED]: true;
+  error: string;
+}
+const MALFORMED = Symbol('malformed request');
+const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !== null && MALFORMED in r;
+
+/**
+ * The service definition with request decoding that does not throw: grpc-js would answer a malformed request with a
+ * bare INTERNAL status; the handler answers it with a Milvus status naming the request instead.
+ */
+function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = {
+      ...m,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return m.requestDeserialize(bytes);
+        } catch (e) {
+          return { [MALFORMED]: true, error: clip((e as Error).message, 256) } satisfies Malformed;
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
 }
 
 interface QueryRowsOptions {

@@ -126,7 +126,12 @@ export function planSearch(c: CollectionMeta, r: any, maxResults: number): Searc
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
 
   const dim = Number(field.typeParams.dim);
-  const group = decodePlaceholderGroup(r.placeholder_group ?? Buffer.alloc(0));
+  let group: ReturnType<typeof decodePlaceholderGroup>;
+  try {
+    group = decodePlaceholderGroup(r.placeholder_group ?? Buffer.alloc(0));
+  } catch (e) {
+    throw new KiteError('ParameterInvalid', `placeholder_group is not a valid serialized PlaceholderGroup: ${clip((e as Error).message, 128)}`);
+  }
   const placeholders = group.placeholders ?? [];
   if (placeholders.length !== 1) throw new KiteError('ParameterInvalid', `placeholder_group must hold exactly one placeholder (the query vectors), got ${placeholders.length}`);
   const ph = placeholders[0]!;
