@@ -27,8 +27,8 @@ describe('start-up', () => {
     await expect(listening('gRPC server', { key: 'proxy.port' }, () => Promise.reject(other))).rejects.toBe(other);
   });
 
-  it('stops what started newest first, past a failing part, and bounds a hanging one', async () => {
-    const parts = new StartedParts(silentLogger);
+  it('stops what started newest first, past a failing part, and bounds a hanging one after a failed start', async () => {
+    const parts = new StartedParts(silentLogger, 300);
     const stopped: string[] = [];
     parts.add('backends', async () => void stopped.push('backends'));
     parts.add('hangs', () => new Promise<void>(() => undefined));
@@ -37,12 +37,25 @@ describe('start-up', () => {
       throw new Error('boom');
     });
     parts.add('server', async () => void stopped.push('server'));
+    const failure = new KiteError('ListenFailed', 'cannot listen');
     const t0 = Date.now();
-    await parts.stopAll(300);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    await expect(parts.fail(failure)).rejects.toBe(failure);
+    expect(Date.now() - t0).toBeLessThan(5_000);
     expect(stopped).toEqual(['server', 'throws', 'backends']);
-    // A second stop has nothing left to do.
+    // Nothing is left to stop.
     await parts.stopAll();
     expect(stopped).toHaveLength(3);
+  });
+
+  it('a graceful stop stops every part and then reports the first failure', async () => {
+    const parts = new StartedParts(silentLogger);
+    const stopped: string[] = [];
+    parts.add('backends', async () => void stopped.push('backends'));
+    parts.add('server', async () => {
+      stopped.push('server');
+      throw new Error('boom');
+    });
+    await expect(parts.stopAll()).rejects.toThrow('boom');
+    expect(stopped).toEqual(['server', 'backends']);
   });
 });

@@ -58,7 +58,11 @@ const UNWIND_TIMEOUT_MS = 15_000;
 export class StartedParts {
   private readonly parts: Array<{ what: string; stop: () => Promise<void> }> = [];
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** How long stopping after a failed start may take in all. */
+    private readonly unwindTimeoutMs = UNWIND_TIMEOUT_MS,
+  ) {}
 
   /** Records a part (before its start completes, so a half-done start is stopped too). */
   add(what: string, stop: () => Promise<void>): void {
@@ -66,10 +70,26 @@ export class StartedParts {
   }
 
   /**
-   * Stops every part, newest first. With `timeoutMs`, all of it together gets that long: a part that fails or
-   * overruns is logged and the rest are still stopped (what is left is ended by the process exit).
+   * Stops every part, newest first; a part that fails is logged and the rest are still stopped, then the first
+   * failure is thrown (a graceful stop that went wrong still exits non-zero).
    */
-  async stopAll(timeoutMs?: number): Promise<void> {
+  async stopAll(): Promise<void> {
+    const failures = await this.unwind(undefined);
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /** After a failed start: stops what started, all of it within a bounded time, and rethrows the start's failure. */
+  async fail(e: unknown): Promise<never> {
+    await this.unwind(this.unwindTimeoutMs);
+    throw e;
+  }
+
+  /**
+   * Stops every part newest first, each failure logged and collected. With `timeoutMs`, all of it together gets
+   * that long: a part that overruns is left to the process exit and the next one is stopped.
+   */
+  private async unwind(timeoutMs: number | undefined): Promise<unknown[]> {
+    const failures: unknown[] = [];
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     for (const { what, stop } of this.parts.splice(0).reverse()) {
       let timer: NodeJS.Timeout | undefined;
@@ -83,16 +103,12 @@ export class StartedParts {
         const out = await (limit ? Promise.race([stop(), limit]) : stop());
         if (out === 'timeout') this.log.warn({ part: what, timeoutMs }, 'stop did not finish in time');
       } catch (e) {
-        this.log.warn({ part: what, err: String(e) }, 'stop failed');
+        this.log.error({ part: what, err: String(e) }, 'stop failed');
+        failures.push(e);
       } finally {
         clearTimeout(timer);
       }
     }
-  }
-
-  /** After a failed start: stops what started (bounded) and rethrows the failure. */
-  async fail(e: unknown): Promise<never> {
-    await this.stopAll(UNWIND_TIMEOUT_MS);
-    throw e;
+    return failures;
   }
 }
