@@ -136,6 +136,11 @@ function camelToSnake(s: string): string {
   return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
+/** The environment variable that overrides a key given by its path: `proxy.metricsPort` is `KITE_PROXY_METRICS_PORT`. */
+export function envName(key: string): string {
+  return ['KITE', ...key.split('.').map(camelToSnake)].join('_');
+}
+
 /** Applies KITE_* variables onto a raw config object, guided by the shape of the defaults. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   const defaults = ConfigSchema.parse({}) as Record<string, unknown>;

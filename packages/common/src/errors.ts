@@ -84,6 +84,13 @@ export const ErrorCodes = {
   DatabaseNotFound: { code: 800, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** The deadline passed before the request completed. */
   DeadlineExceeded: { code: 2, legacy: LegacyCode.UnexpectedError, retriable: true },
+  /**
+   * A server could not listen on its address at start-up (port held by another process, a privileged port, an
+   * address that is not local). The process does not start, so no client sees it; the code is ServiceUnavailable's.
+   */
+  ListenFailed: { code: 2, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** A store's directory is locked by another running process (its LOCK file names a live pid). */
+  DirectoryLocked: { code: 1001, legacy: LegacyCode.UnexpectedError, retriable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorKind = keyof typeof ErrorCodes;

@@ -54,9 +54,16 @@ export async function writeAll(fh: fs.promises.FileHandle, data: Buffer): Promis
   }
 }
 
+/** The pid in `<dir>/LOCK` if that process still runs; undefined when the directory is not locked (or stale). */
+export async function lockHolder(dir: string): Promise<number | undefined> {
+  const owner = Number((await fs.promises.readFile(path.join(dir, 'LOCK'), 'utf8').catch(() => '')).trim());
+  return Number.isInteger(owner) && owner > 0 && processAlive(owner) ? owner : undefined;
+}
+
 /**
  * Takes `<dir>/LOCK` for this process so that two stores never write one directory. A lock left by a process that
- * no longer runs (killed) is taken over. Returns the release function.
+ * no longer runs (killed) is taken over. Returns the release function; a live holder is a `DirectoryLocked` error
+ * naming the directory and its pid.
  */
 export async function lockDir(dir: string, what: string): Promise<() => Promise<void>> {
   const file = path.join(dir, 'LOCK');
@@ -71,10 +78,10 @@ export async function lockDir(dir: string, what: string): Promise<() => Promise<
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const owner = Number((await fs.promises.readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
+    const owner = await lockHolder(dir);
+    if (owner !== undefined) {
       throw new KiteError(
-        'IoFailed',
+        'DirectoryLocked',
         `${what} directory ${dir} is in use by process ${owner}${owner === process.pid ? ' (this process)' : ''}: ` +
           'close the other store or use another directory',
         { retriable: false },

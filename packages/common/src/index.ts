@@ -5,3 +5,4 @@ export * from './timestamp';
 export * from './hash';
 export * from './lifecycle';
 export * from './files';
+export * from './listen';

@@ -1,7 +1,7 @@
-import type * as http from 'node:http';
+import * as http from 'node:http';
 import express from 'express';
 import * as prom from 'prom-client';
-import { KiteError, type Logger } from '@kite/common';
+import { listenFailed, type Logger } from '@kite/common';
 
 /**
  * Observability shared by every process: one Prometheus registry (process defaults plus `kite_*` metrics, named
@@ -48,6 +48,10 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * Serves /metrics, /healthz and /ready on `host:port` (0: any free port). Resolves once the port listens, and only
+ * then logs that the endpoints are up; a port that cannot be bound rejects with a `ListenFailed` naming it.
+ */
 export async function startHttp(host: string, port: number, checks: HealthChecks, log: Logger): Promise<HttpServer> {
   const app = express();
   app.get('/healthz', (_req, res) => {
@@ -66,13 +70,19 @@ export async function startHttp(host: string, port: number, checks: HealthChecks
       (e: unknown) => res.status(500).send(String(e)),
     );
   });
-  const server = await new Promise<http.Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
-    s.on('error', (e) => reject(new KiteError('ServiceUnavailable', `cannot listen for HTTP on ${host}:${port}: ${e.message}`)));
+  // Not app.listen(): Express 5 calls its callback on a listen error too, which read as success here.
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (e: Error): void => reject(listenFailed(host, port, e));
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve();
+    });
   });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
-  log.info({ port: bound }, 'HTTP endpoints /metrics /healthz /ready up');
+  log.info({ host, port: bound }, 'HTTP endpoints /metrics /healthz /ready up');
   return {
     port: bound,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

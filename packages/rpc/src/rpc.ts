@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { KiteError, toKiteError, type ErrorKind } from '@kite/common';
+import { KiteError, listenFailed, toKiteError, type ErrorKind } from '@kite/common';
 import { counter, histogram } from '@kite/observe';
 import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
 
@@ -104,10 +104,11 @@ export function addService<S extends ServiceName>(server: grpc.Server, name: S, 
   server.addService(ctor.service, handlers);
 }
 
+/** Binds `host:port` (0: any free port) and returns the bound port; a failure is a `ListenFailed` naming both. */
 export async function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(new KiteError('ServiceUnavailable', `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(bound),
+      err ? reject(listenFailed(host, port, err)) : resolve(bound),
     );
   });
 }

@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { KiteConfig, Logger } from '@kite/common';
+import { isKiteError, lockHolder, type KiteConfig, type Logger } from '@kite/common';
 import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
 import { LocalObjectStore, S3ObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
 import { MeteredWal } from './metered-wal';
+import { dataDirLocked, StartedParts, type Setting } from './startup';
 
 export interface Backends {
   store: MetaStore;
@@ -16,26 +17,40 @@ export interface Backends {
 }
 
 /** Opens the meta store, WAL and object store the configuration names (embedded ones live under the data dir). */
-export async function openBackends(cfg: KiteConfig, log: Logger): Promise<Backends> {
+export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting: Setting): Promise<Backends> {
   const dir = path.resolve(cfg.common.dataDir);
   fs.mkdirSync(dir, { recursive: true });
-  const store: MetaStore =
-    cfg.meta.type === 'etcd'
-      ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
-      : await EmbeddedMetaStore.open(path.join(dir, 'meta'));
-  const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await EmbeddedWal.open(path.join(dir, 'wal')));
-  const objects: ObjectStore =
-    cfg.storage.type === 's3'
-      ? await S3ObjectStore.open(cfg.storage.s3)
-      : await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
-  return {
-    store: timed(store, 'kite_metastore_request', 'meta store requests'),
-    wal,
-    objects: timed(objects, 'kite_objectstore_request', 'object store requests'),
-    async close() {
-      await objects.close();
-      await wal.close();
-      await store.close();
-    },
+  const opened = new StartedParts(log);
+  /** An embedded store under the data dir; its lock held by another process is reported for the data dir. */
+  const embedded = async <T>(sub: string, open: (where: string) => Promise<T>): Promise<T> => {
+    const where = path.join(dir, sub);
+    try {
+      return await open(where);
+    } catch (e) {
+      if (!isKiteError(e) || e.kind !== 'DirectoryLocked') throw e;
+      throw dataDirLocked(e, dir, await lockHolder(where), dataDirSetting);
+    }
   };
+  try {
+    const store: MetaStore =
+      cfg.meta.type === 'etcd'
+        ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
+        : await embedded('meta', (where) => EmbeddedMetaStore.open(where));
+    opened.add('meta store', () => store.close());
+    const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await embedded('wal', (where) => EmbeddedWal.open(where)));
+    opened.add('WAL', () => wal.close());
+    const objects: ObjectStore =
+      cfg.storage.type === 's3'
+        ? await S3ObjectStore.open(cfg.storage.s3)
+        : await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+    opened.add('object store', () => objects.close());
+    return {
+      store: timed(store, 'kite_metastore_request', 'meta store requests'),
+      wal,
+      objects: timed(objects, 'kite_objectstore_request', 'object store requests'),
+      close: () => opened.stopAll(),
+    };
+  } catch (e) {
+    return opened.fail(e);
+  }
 }

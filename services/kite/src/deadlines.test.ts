@@ -49,8 +49,8 @@ beforeAll(async () => {
       proxy: { port: 0, metricsPort: 0, writeTimeoutMs: WRITE_BOUND_MS },
     },
   });
-  server = await startStandalone(cfg, silentLogger, async (c, log) => {
-    const b = await openBackends(c, log);
+  server = await startStandalone(cfg, silentLogger, async (c, log, setting) => {
+    const b = await openBackends(c, log, setting);
     return { ...b, wal: faulty(b.wal) };
   });
   client = new MilvusClient({ address: `127.0.0.1:${server.port}`, timeout: 30_000, logLevel: 'error' });

@@ -6,7 +6,7 @@ import { KiteError, clip, shardOf, toKiteError, type KiteConfig, type Logger } f
 import { parseExpr, primaryKeyTerms } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
 import { milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
-import { connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
+import { bindServer, connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
 import {
   channelsOf, columnToFieldData, decodeBatch, emptyColumn, encodeWalMsg, fieldDataToColumn, mergeHits, pickDynamicKeys,
   concatBatches, firstByPk, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
@@ -171,11 +171,7 @@ export class Proxy {
       };
     }
     this.server.addService(def, handlers);
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server!.bindAsync(`${this.cfg.common.listenHost}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(new KiteError('ServiceUnavailable', `cannot listen on port ${port}: ${err.message}`)) : resolve(p),
-      ),
-    );
+    this.port = await bindServer(this.server, this.cfg.common.listenHost, port);
     this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, {
       role: 'proxy', address: `${this.cfg.common.advertiseHost}:${this.port}`, metricsAddress: '',
     }, this.log);
