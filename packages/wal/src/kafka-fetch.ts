@@ -4,67 +4,12 @@
  * kafkajs's public consumer always joins a group (JoinGroup/SyncGroup, a rebalance delay of up to
  * `group.initial.rebalance.delay.ms`, 3 s on a stock broker) and cannot be assigned a partition by hand. A WAL reader
  * knows exactly which channel and offset it wants, so this module uses kafkajs's own cluster/broker layer, which
- * the consumer is built on, to send Fetch requests directly. These are kafkajs internals (`kafkajs/src/...`): they
- * are pinned by the `kafkajs` 2.2.x dependency, and every use of them is in this file.
+ * the consumer is built on, to send Fetch requests directly (through kafka-internals.ts, which holds every use of
+ * kafkajs internals).
  */
-import { logLevel as KafkaLogLevel, type logCreator as KafkaLogCreator } from 'kafkajs';
+import type { logLevel as KafkaLogLevel, logCreator as KafkaLogCreator } from 'kafkajs';
+import { BatchCtor, ISOLATION_LEVEL, newCluster, type InternalBroker, type InternalMessage, type KafkaCluster } from './kafka-internals';
 import type { WalRecord } from './types';
-
-/* eslint-disable @typescript-eslint/no-require-imports */
-const ClusterCtor = require('kafkajs/src/cluster') as new (options: Record<string, unknown>) => InternalCluster;
-const BatchCtor = require('kafkajs/src/consumer/batch') as new (
-  topic: string,
-  fetchedOffset: string,
-  partitionData: InternalPartitionData,
-) => InternalBatch;
-const { createLogger } = require('kafkajs/src/loggers') as {
-  createLogger(options: { level: KafkaLogLevel; logCreator: KafkaLogCreator }): unknown;
-};
-const socketFactory = require('kafkajs/src/network/socketFactory') as () => unknown;
-const ISOLATION_LEVEL = require('kafkajs/src/protocol/isolationLevel') as { READ_COMMITTED: number };
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-interface InternalMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  isControlRecord?: boolean;
-}
-
-interface InternalPartitionData {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  messages: InternalMessage[];
-}
-
-interface InternalBatch {
-  /** Records at or after the fetched offset, control records and aborted transactions removed. */
-  messages: InternalMessage[];
-  /** Everything at or after the fetched offset, control records included. */
-  messagesWithinOffset: InternalMessage[];
-  rawMessages: InternalMessage[];
-}
-
-interface InternalBroker {
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: InternalPartitionData[] }> }>;
-}
-
-interface InternalCluster {
-  isConnected(): boolean;
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(options: { nodeId: string }): Promise<InternalBroker>;
-}
 
 export interface FetcherOptions {
   brokers: string[];
@@ -91,19 +36,11 @@ export class FetchOffsetOutOfRange extends Error {}
  * tailing subscription has a Fetcher of its own and one-shot reads share another that never waits.
  */
 export class PartitionFetcher {
-  private readonly cluster: InternalCluster;
-  private readonly topics = new Set<string>();
+  private readonly cluster: KafkaCluster;
 
   constructor(options: FetcherOptions) {
-    this.cluster = new ClusterCtor({
-      logger: createLogger({ level: options.logLevel, logCreator: options.logCreator }),
-      socketFactory: socketFactory(),
-      brokers: options.brokers,
-      clientId: options.clientId,
-      connectionTimeout: options.connectionTimeoutMs,
-      requestTimeout: options.requestTimeoutMs,
-      enforceRequestTimeout: true,
-      allowAutoTopicCreation: false,
+    this.cluster = newCluster({
+      ...options,
       isolationLevel: ISOLATION_LEVEL.READ_COMMITTED,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     });
@@ -111,10 +48,8 @@ export class PartitionFetcher {
 
   async fetch(topic: string, partition: number, from: number, maxWaitMs: number, maxBytes: number): Promise<FetchResult> {
     if (!this.cluster.isConnected()) await this.cluster.connect();
-    if (!this.topics.has(topic)) {
-      await this.cluster.addTargetTopic(topic);
-      this.topics.add(topic);
-    }
+    // Again after the topic was forgotten (deleted, see kafka-internals.ts): a no-op when it is a target already.
+    if (!this.cluster.targetTopics.has(topic)) await this.cluster.addTargetTopic(topic);
     const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
     const nodeId = Object.keys(leaders)[0];
     if (nodeId === undefined) {
@@ -155,6 +90,11 @@ export class PartitionFetcher {
     // Only records before `from` came back (compacted away around it): step over the gap.
     else if (batch.rawMessages.length > 0) next = from + 1;
     return { records, next, highWatermark: Number(data.highWatermark) };
+  }
+
+  /** Stops naming `topic` in metadata requests: it was deleted. */
+  forgetTopic(topic: string): void {
+    this.cluster.forgetTopic(topic);
   }
 
   async close(): Promise<void> {

@@ -74,6 +74,36 @@ describe('KafkaWal', () => {
     await wal.deleteTopic(topic); // gone already: a no-op
   });
 
+  it('keeps working after a topic it used is deleted, by itself or by another client (drop and re-create)', async () => {
+    const other = open();
+    try {
+      // Both clients touch the first generation's topic with every kafkajs client they hold: producer, admin, reader.
+      const use = async (w: KafkaWal, ch: { topic: string; partition: number }, value: string): Promise<number> => {
+        const [offset] = await w.append(ch, [{ value: Buffer.from(value) }]);
+        expect(await w.endOffset(ch)).toBe((offset as number) + 1);
+        expect((await w.read(ch, offset as number, 10)).map((r) => r.value.toString())).toEqual([value]);
+        return offset as number;
+      };
+      let ch = { topic: newTopic('generation'), partition: 0 };
+      await wal.createTopic(ch.topic, 1);
+      await use(wal, ch, 'first');
+      await use(other, ch, 'first, other');
+      for (let generation = 2; generation <= 3; generation++) {
+        // The same steps as DropCollection + CreateCollection: `wal` deletes and creates, `other` only appends.
+        await wal.deleteTopic(ch.topic);
+        ch = { topic: newTopic('generation'), partition: 0 };
+        await wal.createTopic(ch.topic, 1);
+        const t0 = Date.now();
+        await use(other, ch, `gen ${generation}, other`);
+        await use(wal, ch, `gen ${generation}`);
+        // Well inside the 30 s an append retries for: nothing waits on a retry loop.
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('steps over transaction markers: offsets with gaps read and tail correctly', async () => {
     const ch = { topic: newTopic('gaps'), partition: 0 };
     await wal.createTopic(ch.topic, 1);

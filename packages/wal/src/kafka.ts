@@ -7,13 +7,16 @@
  * meanwhile (up to `maxBatchBytes`), each channel's messages as one record batch. A message's offset is the batch's
  * base offset plus its index, as offsets within one record batch are contiguous.
  *
+ * Deleted topics: kafkajs clients keep asking for metadata of every topic they ever used, and fail as a whole once
+ * one of them is deleted; the clients here are built over a cluster that drops deleted topics (kafka-internals.ts),
+ * so a collection dropped by one process does not break appends and reads of other collections in the others.
+ *
  * Reads: no consumer groups (they join, rebalance and commit; a new group waits `group.initial.rebalance.delay.ms`).
  * A subscription fetches its one partition from its own offset over a connection of its own, with a long-poll that
  * the broker ends as soon as records arrive, and fetches again only after the handler's promise settled.
  */
 import { KiteError, silentLogger, type Logger } from '@kite/common';
 import {
-  Kafka,
   Partitioners,
   logLevel as KafkaLogLevel,
   type Admin,
@@ -23,6 +26,7 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import { FetchOffsetOutOfRange, PartitionFetcher, type FetchResult } from './kafka-fetch';
+import { newAdmin, newProducer, type ClusterOptions, type KafkaCluster } from './kafka-internals';
 import { channelName, type ChannelRef, type SubscribeOptions, type Subscription, type Wal, type WalMessage, type WalRecord } from './types';
 
 export interface KafkaWalOptions {
@@ -70,6 +74,8 @@ export const DEFAULT_KAFKA_SEND_RETRIES = 5;
 export const DEFAULT_KAFKA_APPEND_TIMEOUT_MS = 30_000;
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+/** Kafka's text for UNKNOWN_TOPIC_OR_PARTITION, as kafkajs logs it. */
+const UNKNOWN_TOPIC_MESSAGE = 'This server does not host this topic-partition';
 /** Record overhead estimate for batching (Kafka's per-record header is a few varints). */
 const RECORD_OVERHEAD_BYTES = 32;
 
@@ -114,7 +120,10 @@ function logCreatorFor(log: Logger): KafkaLogCreator {
     // Kite bounds the producer's retries on purpose (see `sendRetries`); the warning about it is noise.
     if (/Limiting retries for the idempotent producer/.test(message)) return;
     const fields = { kafkajs: namespace, ...extra };
-    if (level === KafkaLogLevel.ERROR) log.error(fields, message);
+    // A metadata request naming a topic another process deleted fails once per client; the cluster drops the topic
+    // and asks again (kafka-internals.ts). Callers still report a topic that is really missing.
+    if (/^Response Metadata/.test(message) && (extra as { error?: unknown }).error === UNKNOWN_TOPIC_MESSAGE) log.debug(fields, message);
+    else if (level === KafkaLogLevel.ERROR) log.error(fields, message);
     else if (level === KafkaLogLevel.WARN) log.warn(fields, message);
     else if (level === KafkaLogLevel.INFO) log.info(fields, message);
     else log.debug(fields, message);
@@ -124,9 +133,9 @@ function logCreatorFor(log: Logger): KafkaLogCreator {
 export class KafkaWal implements Wal {
   private readonly opts: Resolved;
   private readonly log: Logger;
-  private readonly kafka: Kafka;
   private readonly logCreator: KafkaLogCreator;
   private readonly producer: Producer;
+  private readonly producerCluster: KafkaCluster;
   private readonly admin: Admin;
   /** One-shot reads: never long-polls, so reads don't queue behind each other. */
   private readonly reader: PartitionFetcher;
@@ -160,23 +169,26 @@ export class KafkaWal implements Wal {
     };
     this.log = (options.logger ?? silentLogger).child({ component: 'kafka-wal' });
     this.logCreator = logCreatorFor(this.log);
-    this.kafka = new Kafka({
+    const cluster: ClusterOptions = {
       clientId: this.opts.clientId,
       brokers: this.opts.brokers,
-      connectionTimeout: this.opts.connectionTimeoutMs,
-      requestTimeout: this.opts.requestTimeoutMs,
+      connectionTimeoutMs: this.opts.connectionTimeoutMs,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
       logLevel: this.opts.kafkaLogLevel,
       logCreator: this.logCreator,
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    this.producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner, // unused (every message names its partition); quiets a warning
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    this.admin = this.kafka.admin();
+    };
+    const p = newProducer(
+      { ...cluster, maxInFlightRequests: 1 },
+      {
+        createPartitioner: Partitioners.DefaultPartitioner, // unused: every message names its partition
+        idempotent: true,
+        retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 1000 },
+      },
+    );
+    this.producer = p.producer;
+    this.producerCluster = p.cluster;
+    this.admin = newAdmin(cluster).admin;
     this.reader = this.newFetcher();
   }
 
@@ -218,8 +230,11 @@ export class KafkaWal implements Wal {
     await this.ready();
     this.partitionCounts.delete(topic);
     const topics = await this.call('list topics', () => this.admin.listTopics());
-    if (!topics.includes(topic)) return;
-    await this.call(`delete topic ${topic}`, () => this.admin.deleteTopics({ topics: [topic] }));
+    if (topics.includes(topic)) await this.call(`delete topic ${topic}`, () => this.admin.deleteTopics({ topics: [topic] }));
+    // kafkajs's admin forgets the topic itself; the producer and the reader learn of it here rather than from a failed
+    // metadata request. Subscriptions to it are their owners' to close.
+    this.producerCluster.forgetTopic(topic);
+    this.reader.forgetTopic(topic);
   }
 
   async append(ref: ChannelRef, messages: WalMessage[]): Promise<number[]> {
