@@ -140,3 +140,23 @@ def test_only_the_default_database_exists(kite_server, client: MilvusClient, col
         assert same.has_collection(collection_name)
     finally:
         same.close()
+
+
+@pytest.mark.parametrize(
+    "index_type,metric,params",
+    [("HNSW", "L2", {"M": 16, "efConstruction": 200}), ("IVF_FLAT", "IP", {"nlist": 128}), ("IVF_PQ", "L2", {"nlist": 64, "m": 4, "nbits": 8}), ("FLAT", "COSINE", {})],
+)
+def test_describe_index_returns_build_params_as_milvus_does(client: MilvusClient, collection_name: str, index_type, metric, params):
+    schema = MilvusClient.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type=index_type, metric_type=metric, params=params)
+    client.create_collection(collection_name, schema=schema, index_params=index)
+    desc = client.describe_index(collection_name, "vector")
+    assert desc["index_type"] == index_type
+    assert desc["metric_type"] == metric
+    for k, v in params.items():
+        assert desc[k] == str(v), f"{k}: {desc}"
+    assert "params" not in desc
+    assert desc["field_name"] == "vector"

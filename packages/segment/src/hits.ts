@@ -36,15 +36,48 @@ export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: s
 
 /**
  * Of the rows `idx` of a primary-key column, the `limit` with the smallest keys (all of them when limit <= 0), in
- * ascending key order: what an iterator query returns at every level (segment, delegator, proxy), so that pages
- * fetched with `pk > last` neither skip nor repeat rows. Keys compare as the filter evaluator compares them.
+ * ascending key order: what a query with a limit returns at every level (segment, delegator, proxy), so that pages
+ * fetched with `pk > last` neither skip nor repeat rows. Keys compare as the filter evaluator compares them. A small
+ * limit over many rows keeps a bounded max-heap (n log limit) instead of sorting them all.
  */
 export function pkOrder(pk: Column, idx: ArrayLike<number>, limit: number): number[] {
-  const out = Array.from(idx);
-  if (pk.kind === 'int64') out.sort((a, b) => (pk.data[a]! < pk.data[b]! ? -1 : pk.data[a]! > pk.data[b]! ? 1 : 0));
-  else if (pk.kind === 'string') out.sort((a, b) => (pk.data[a]! < pk.data[b]! ? -1 : pk.data[a]! > pk.data[b]! ? 1 : 0));
-  else throw new Error(`primary keys must be int64 or string, got a ${pk.kind} column`);
-  return limit > 0 && out.length > limit ? out.slice(0, limit) : out;
+  if (pk.kind !== 'int64' && pk.kind !== 'string') throw new Error(`primary keys must be int64 or string, got a ${pk.kind} column`);
+  const keys = pk.data as ArrayLike<bigint | string>;
+  const cmp = (a: number, b: number): number => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
+  if (limit <= 0 || idx.length <= limit * 4) {
+    const all = Array.from(idx).sort(cmp);
+    return limit > 0 && all.length > limit ? all.slice(0, limit) : all;
+  }
+  // Max-heap of the `limit` smallest keys seen so far: its root is the largest of them.
+  const heap: number[] = [];
+  const down = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && cmp(heap[l]!, heap[m]!) > 0) m = l;
+      if (r < heap.length && cmp(heap[r]!, heap[m]!) > 0) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let n = 0; n < idx.length; n++) {
+    const row = idx[n]!;
+    if (heap.length < limit) {
+      heap.push(row);
+      for (let i = heap.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (cmp(heap[i]!, heap[p]!) <= 0) break;
+        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        i = p;
+      }
+    } else if (cmp(row, heap[0]!) < 0) {
+      heap[0] = row;
+      down(0);
+    }
+  }
+  return heap.sort(cmp);
 }
 
 /** A batch's rows in ascending `$pk` order, at most `limit` of them (all when limit <= 0). */

@@ -41,8 +41,13 @@ export interface IndexMeta {
   /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
   requestedIndexType: string;
   metricType: 'L2' | 'IP' | 'COSINE';
-  /** Build parameters (nlist, m, nbits, M, efConstruction) as strings. */
+  /** Build parameters (nlist, m, nbits, M, efConstruction) as strings, defaults filled in. */
   params: Record<string, string>;
+  /**
+   * The build parameters the user set, flattened (keys of the `params` JSON at top level) with string values, as
+   * Milvus keeps them and DescribeIndex returns them. Absent on indexes created before Kite kept them.
+   */
+  userParams?: Record<string, string>;
   createdTs: string;
 }
 

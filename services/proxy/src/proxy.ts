@@ -461,10 +461,12 @@ export class Proxy {
     if (list.length === 0) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}]`);
     const descs = await Promise.all(list.map(async (i) => {
       const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName });
+      // As Milvus 2.4+ answers: index_type and metric_type, then each build parameter the user set as its own key.
+      const built = i.userParams ?? (i.requestedIndexType === 'AUTOINDEX' ? {} : i.params);
       const params = [
         { key: 'index_type', value: i.requestedIndexType },
         { key: 'metric_type', value: i.metricType },
-        { key: 'params', value: JSON.stringify(i.requestedIndexType === 'AUTOINDEX' ? {} : Object.fromEntries(Object.entries(i.params).map(([k, v]) => [k, Number(v)]))) },
+        ...Object.entries(built).map(([key, value]) => ({ key, value })),
       ];
       return {
         index_name: i.indexName, indexID: String(i.indexID), params, field_name: i.fieldName,
@@ -970,7 +972,7 @@ export class Proxy {
   }
 
   /**
-   * Runs a query on every channel and concatenates the rows; with `orderByPk` (an iterator query) merges them in
+   * Runs a query on every channel and concatenates the rows; with `orderByPk` (a query with a limit) merges them in
    * primary-key order and keeps the first `limit`.
    */
   private async queryRows(c: CollectionMeta, q: QueryRowsOptions): Promise<{ rows: ColumnBatch; count: number }> {
@@ -997,7 +999,7 @@ export class Proxy {
   async Query(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     await this.ensureLoaded(c);
-    const { limit, offset, filter, countOnly, iterator } = planQuery(r);
+    const { limit, offset, filter, countOnly } = planQuery(r);
     const tparams = templateParams(r.expr_template_values);
     if (filter) this.parseFilter(c, filter, tparams);
     const partitions = this.readPartitions(c, r.partition_names);
@@ -1015,7 +1017,7 @@ export class Proxy {
     const out = this.outputs(c, requested.length ? requested : [pkf.name], true);
     if (!out.columns.includes(pkf.name)) out.columns.unshift(pkf.name);
     if (!out.names.includes(pkf.name)) out.names.unshift(pkf.name);
-    const res = await this.queryRows(c, { filter, columns: out.columns, partitions, limit: limit > 0 ? limit + offset : 0, level, tparams, deadline, orderByPk: iterator });
+    const res = await this.queryRows(c, { filter, columns: out.columns, partitions, limit: limit > 0 ? limit + offset : 0, level, tparams, deadline, orderByPk: limit > 0 });
     let rows = res.rows;
     if (offset > 0 || (limit > 0 && rows.numRows > limit)) {
       const end = limit > 0 ? Math.min(rows.numRows, offset + limit) : rows.numRows;

@@ -171,13 +171,15 @@ export function planSearch(c: CollectionMeta, r: any, maxResults: number): Searc
 }
 
 export interface QueryPlan {
-  /** 0 = no limit. */
+  /**
+   * 0 = no limit. A query with a limit returns the matching rows with the smallest primary keys, in key order, as
+   * Milvus does: every SDK's query iterator pages with `pk > last` and relies on it (pymilvus also sends
+   * `iterator`/`reduce_stop_for_best`, the Node SDK nothing).
+   */
   limit: number;
   offset: number;
   filter: string;
   countOnly: boolean;
-  /** An iterator query (pymilvus's query_iterator): rows in primary-key order, so that `pk > last` pages are exact. */
-  iterator: boolean;
 }
 
 /** Validates a public QueryRequest's paging and parameters (the filter is parsed by the caller). */
@@ -193,5 +195,5 @@ export function planQuery(r: any): QueryPlan {
   const countOnly = requested.some((f) => f.replace(/\s/g, '').toLowerCase() === 'count(*)');
   if (countOnly && (limit > 0 || offset > 0)) throw new KiteError('ParameterInvalid', 'count(*) cannot be combined with limit or offset: remove them');
   if (!filter && !countOnly && limit <= 0) throw new KiteError('ParameterInvalid', 'empty expression should be used with limit: pass a filter or a limit');
-  return { limit, offset, filter, countOnly, iterator: truthy(qp.iterator) };
+  return { limit, offset, filter, countOnly };
 }

@@ -1,4 +1,4 @@
-import { KiteError, type Logger } from '@kite/common';
+import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
@@ -172,15 +172,20 @@ export class Catalog {
     if (!(INDEX_TYPES as string[]).includes(indexType)) {
       throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported; use one of ${[...INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
     }
-    const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS } : {};
-    for (const [k, v] of Object.entries(params)) if (!['index_type', 'metric_type', 'params'].includes(k)) build[k] = v;
+    // What the user set, flattened as Milvus keeps it: top-level keys and those of the `params` JSON, as strings.
+    const user: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(params)) if (!['index_type', 'metric_type', 'params'].includes(k)) user[k] = v;
     if (params.params) {
+      let inner: unknown;
       try {
-        Object.assign(build, JSON.parse(params.params) as Record<string, unknown>);
+        inner = JSON.parse(params.params);
       } catch {
-        throw new KiteError('ParameterInvalid', `index params "${params.params}" are not valid JSON`);
+        throw new KiteError('ParameterInvalid', `index params "${clip(params.params, 128)}" are not valid JSON`);
       }
+      if (!inner || typeof inner !== 'object' || Array.isArray(inner)) throw new KiteError('ParameterInvalid', 'index params "params" must be a JSON object');
+      Object.assign(user, inner);
     }
+    const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;
     let validated: Record<string, number | undefined>;
     try {
       validated = validateIndexParams(indexType as IndexType, Number(field.typeParams.dim), build) as Record<string, number | undefined>;
@@ -208,6 +213,7 @@ export class Catalog {
       requestedIndexType: requested,
       metricType: metric as IndexMeta['metricType'],
       params: stored,
+      userParams: Object.fromEntries(Object.entries(user).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
       createdTs: (await this.tso.alloc(1)).toString(),
     };
     await this.save({ ...c, indexes: [...c.indexes, idx] });

@@ -163,7 +163,7 @@ export function projection(b: ColumnBatch, names: string[]): ColumnBatch {
 /** Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. */
 /**
  * Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. With `orderByPk`
- * the rows are the `limit` matches with the smallest primary keys, in key order (an iterator query); otherwise the
+ * the rows are the `limit` matches with the smallest primary keys, in key order (a query with a limit); otherwise the
  * first `limit` matches in storage order.
  */
 export function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean, orderByPk = false): { rows: ColumnBatch; count: number } {
