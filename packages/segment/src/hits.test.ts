@@ -1,16 +1,10 @@
 import { firstByPk, pkOrder } from './hits';
 import { PK, type Column } from './columns';
 
-/** A seeded generator (mulberry32), so a failure reproduces. */
+/** A seeded linear congruential generator (Park-Miller), so a failure reproduces. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let x = seed;
+  return () => (x = (x * 48271) % 2147483647) / 2147483647;
 }
 
 function expected(keys: (bigint | string)[], idx: number[], limit: number): number[] {

@@ -7,18 +7,10 @@
  * the consumer is built on, to send Fetch requests directly (through kafka-internals.ts, which holds every use of
  * kafkajs internals).
  */
-import type { logLevel as KafkaLogLevel, logCreator as KafkaLogCreator } from 'kafkajs';
-import { BatchCtor, ISOLATION_LEVEL, newCluster, type InternalBroker, type InternalMessage, type KafkaCluster } from './kafka-internals';
+import { BatchCtor, ISOLATION_LEVEL, newCluster, type ClusterOptions, type InternalBroker, type InternalMessage, type KafkaCluster } from './kafka-internals';
 import type { WalRecord } from './types';
 
-export interface FetcherOptions {
-  brokers: string[];
-  clientId: string;
-  connectionTimeoutMs: number;
-  requestTimeoutMs: number;
-  logLevel: KafkaLogLevel;
-  logCreator: KafkaLogCreator;
-}
+export type FetcherOptions = Pick<ClusterOptions, 'brokers' | 'clientId' | 'connectionTimeoutMs' | 'requestTimeoutMs' | 'logLevel' | 'logCreator'>;
 
 export interface FetchResult {
   records: WalRecord[];
