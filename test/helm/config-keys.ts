@@ -4,7 +4,7 @@
  * unknown KITE_* variables, so a deployment artefact with a misspelt key would silently run on a default; these
  * checks catch that.
  */
-import { ConfigSchema } from '@kite/common';
+import { ConfigSchema, envName } from '@kite/common';
 
 /** Environment variables Kite reads that are not config keys. */
 export const EXTRA_KITE_ENV = new Set(['KITE_LOG_LEVEL']);
@@ -17,10 +17,6 @@ function defaults(): Tree {
   return ConfigSchema.parse({}) as Tree;
 }
 
-/** `proxy.port` -> `KITE_PROXY_PORT`, as packages/common/src/config.ts names them. */
-export function envName(path: string[]): string {
-  return ['KITE', ...path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())].join('_');
-}
 
 /** Every KITE_* variable that sets a config key, mapped to the key's path. */
 export function configEnvNames(): Map<string, string[]> {
@@ -28,7 +24,7 @@ export function configEnvNames(): Map<string, string[]> {
   const walk = (node: Tree, path: string[]): void => {
     for (const [key, value] of Object.entries(node)) {
       if (isMap(value)) walk(value, [...path, key]);
-      else names.set(envName([...path, key]), [...path, key]);
+      else names.set(envName([...path, key].join('.')), [...path, key]);
     }
   };
   walk(defaults(), []);
