@@ -16,7 +16,7 @@ const { MilvusClient, DataType } = require('@zilliz/milvus2-sdk-node') as { Milv
 
 jest.setTimeout(120_000);
 
-type Mode = 'ok' | 'refuse' | 'hang';
+type Mode = 'ok' | 'refuse' | 'hang' | 'hang-end-offset';
 let mode: Mode = 'ok';
 const hung: (() => void)[] = [];
 
@@ -25,6 +25,12 @@ function faulty(inner: Wal): Wal {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'endOffset') {
+        return async (ref: ChannelRef) => {
+          if (mode === 'hang-end-offset') await new Promise<void>((resolve) => hung.push(resolve));
+          return target.endOffset(ref);
+        };
+      }
       if (prop !== 'append') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       return async (ref: ChannelRef, messages: WalMessage[]) => {
         if (mode === 'refuse') throw new Error('This server does not host this topic-partition');
@@ -36,6 +42,7 @@ function faulty(inner: Wal): Wal {
 }
 
 const WRITE_BOUND_MS = 1500;
+const READ_BOUND_MS = 2500;
 let dir = '';
 let server: Standalone;
 let client: any;
@@ -46,7 +53,7 @@ beforeAll(async () => {
     env: {},
     overrides: {
       common: { dataDir: dir, listenHost: '127.0.0.1', advertiseHost: '127.0.0.1' },
-      proxy: { port: 0, metricsPort: 0, writeTimeoutMs: WRITE_BOUND_MS },
+      proxy: { port: 0, metricsPort: 0, writeTimeoutMs: WRITE_BOUND_MS, defaultTimeoutMs: READ_BOUND_MS },
     },
   });
   server = await startStandalone(cfg, silentLogger, async (c, log, setting) => {
@@ -123,4 +130,21 @@ test("a client deadline shorter than the server's bound ends the call at the cli
   expect(ms).toBeLessThan(WRITE_BOUND_MS);
   mode = 'ok';
   await serverStillServes();
+});
+
+test('a Strong search whose WAL end offset never arrives ends at the read bound naming the channel', async () => {
+  expect((await client.createIndex({ collection_name: 'c', field_name: 'v', index_type: 'FLAT', metric_type: 'L2', params: {} })).error_code).toBe('Success');
+  expect((await client.loadCollectionSync({ collection_name: 'c' })).error_code).toBe('Success');
+  mode = 'hang-end-offset';
+  const { value: res, ms } = await timed(client.search({ collection_name: 'c', data: [[1, 1, 2, 3]], limit: 3, consistency_level: 'Strong' }));
+  expect(res.status.error_code).not.toBe('Success');
+  expect(res.status.retriable).toBe(true);
+  expect(res.status.reason).toMatch(/^WAL channel kite-dml-\d+#0 unavailable: no end offset within \d+ ms$/);
+  expect(ms).toBeGreaterThanOrEqual(READ_BOUND_MS - 200);
+  expect(ms).toBeLessThan(READ_BOUND_MS + 5000);
+  mode = 'ok';
+  for (const r of hung.splice(0)) r();
+  const ok = await client.search({ collection_name: 'c', data: [[1, 1, 2, 3]], limit: 3, consistency_level: 'Strong' });
+  expect(ok.status.error_code).toBe('Success');
+  expect(ok.results.length).toBe(3);
 });

@@ -16,7 +16,7 @@ import { counter, gauge, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
 import { channelName, parseChannel, type ChannelRef, type Wal } from '@kite/wal';
 import { intParam, planQuery, planSearch } from './read-plan';
-import { READ_METHODS, checkDatabase, remainingMs, requestDeadline, withDeadline, type RequestContext } from './request';
+import { READ_METHODS, beforeDeadline, checkDatabase, remainingMs, requestDeadline, withDeadline, type RequestContext } from './request';
 import { checkName, checkProperties, collectionSchemaToWire, schemaToFields } from './schema';
 import { schemaInfo } from './util';
 
@@ -611,20 +611,7 @@ export class Proxy {
    * timed out may still land, as with any timed-out write.
    */
   private async appendBefore(ref: ChannelRef, value: Buffer, deadline: number): Promise<void> {
-    const waitMs = remainingMs(deadline, 0);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${waitMs} ms`)), waitMs);
-    });
-    try {
-      await Promise.race([this.wal.append(ref, [{ value }]), late]);
-    } catch (err) {
-      const k = toKiteError(err);
-      if (!k.retriable && k.kind !== 'Internal') throw k;
-      throw new KiteError('ServiceUnavailable', `WAL channel ${channelName(ref)} unavailable: ${k.message}`, { cause: err, retriable: true });
-    } finally {
-      clearTimeout(timer);
-    }
+    await onWal(ref, beforeDeadline(this.wal.append(ref, [{ value }]), deadline, 'acknowledgement'));
   }
 
   private idsOf(pk: Column): any {
@@ -860,10 +847,13 @@ export class Proxy {
     throw new KiteError('ChannelNotAvailable', `channel ${channel} of collection ${c.name}: no replica answered in time${lastErr ? ` (last error: ${lastErr.message})` : ' (no serviceable delegator)'}`);
   }
 
-  private async minOffsets(c: CollectionMeta, level: string): Promise<Map<string, number>> {
+  private async minOffsets(c: CollectionMeta, level: string, deadline: number): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const strong = level === 'Strong' || level === 'Session';
-    for (const ch of channelsOf(c)) out.set(ch, strong ? await this.wal.endOffset(parseChannel(ch)) : 0);
+    for (const ch of channelsOf(c)) {
+      const ref = parseChannel(ch);
+      out.set(ch, strong ? await onWal(ref, beforeDeadline(this.wal.endOffset(ref), deadline, 'end offset')) : 0);
+    }
     return out;
   }
 
@@ -922,8 +912,8 @@ export class Proxy {
     searchNq.observe(nq);
     searchTopk.observe(topk);
     const level = this.consistency(c, r);
-    const minOffsets = await this.minOffsets(c, level);
     const deadline = ctx.deadline;
+    const minOffsets = await this.minOffsets(c, level, deadline);
     const parts = await Promise.all(channelsOf(c).map((channel) =>
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const res = await n.Search({
@@ -978,7 +968,7 @@ export class Proxy {
   private async queryRows(c: CollectionMeta, q: QueryRowsOptions): Promise<{ rows: ColumnBatch; count: number }> {
     const { filter = '', columns = [], partitions, limit = 0, countOnly = false, level, tparams, deadline, orderByPk = false } = q;
     await this.ensureLoaded(c);
-    const minOffsets = await this.minOffsets(c, level);
+    const minOffsets = await this.minOffsets(c, level, deadline);
     const res = await Promise.all(channelsOf(c).map((channel) =>
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const x = await n.Query({
@@ -1063,6 +1053,20 @@ function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition
     };
   }
   return out as grpc.ServiceDefinition;
+}
+
+/**
+ * A WAL call's failure as the client sees it: a retriable error naming the channel and the cause (a WAL error that
+ * is the caller's fault, such as a message over the size limit, passes through).
+ */
+async function onWal<T>(ref: ChannelRef, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const k = toKiteError(err);
+    if (!k.retriable && k.kind !== 'Internal') throw k;
+    throw new KiteError('ServiceUnavailable', `WAL channel ${channelName(ref)} unavailable: ${k.message}`, { cause: err, retriable: true });
+  }
 }
 
 interface QueryRowsOptions {

@@ -28,6 +28,25 @@ export function remainingMs(deadline: number, floor = 1): number {
   return Math.max(floor, deadline - Date.now());
 }
 
+/** `work`, or the error `late()` makes once `ms` have passed (the work itself goes on; its result is dropped). */
+async function raceTimer<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `work`, or a rejection "no <what> within N ms" once the deadline passes: for steps that name what did not answer. */
+export function beforeDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
+  const waitMs = remainingMs(deadline, 0);
+  return raceTimer(work, waitMs, () => new Error(`no ${what} within ${waitMs} ms`));
+}
+
 /**
  * How long after the deadline the backstop in withDeadline fires: the steps of a call watch the deadline themselves
  * and fail naming what did not answer (a WAL channel, the coordinator, a shard); the backstop ends whatever did not.
@@ -35,21 +54,12 @@ export function remainingMs(deadline: number, floor = 1): number {
 const BACKSTOP_GRACE_MS = 100;
 
 /**
- * Races `work` against the deadline: when it has not settled shortly after the deadline the call fails with a
- * retriable DeadlineExceeded naming the call and the bound (the work itself may still complete; its result is dropped).
+ * Races a whole call against its deadline: when it has not settled shortly after the deadline it fails with a
+ * retriable DeadlineExceeded naming the call and the bound (the work may still complete; its result is dropped).
  */
-export async function withDeadline<T>(ctx: RequestContext, work: Promise<T>, boundName: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new KiteError('DeadlineExceeded', `${ctx.method} did not finish before its deadline (the client's timeout or ${boundName}); it may still take effect`));
-    }, Math.max(0, ctx.deadline - Date.now()) + BACKSTOP_GRACE_MS);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function withDeadline<T>(ctx: RequestContext, work: Promise<T>, boundName: string): Promise<T> {
+  return raceTimer(work, Math.max(0, ctx.deadline - Date.now()) + BACKSTOP_GRACE_MS, () =>
+    new KiteError('DeadlineExceeded', `${ctx.method} did not finish before its deadline (the client's timeout or ${boundName}); it may still take effect`));
 }
 
 /**
