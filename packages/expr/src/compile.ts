@@ -28,7 +28,8 @@ import {
   type Words,
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
-import { jsonComparer, jsonEquals, jsonMember, pathGetter, planLike } from './values';
+import { planLike } from './like';
+import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -670,9 +671,8 @@ export function compilePred(p: Pred): PredFn {
     case 'like': {
       const fa = compileVal(p.a);
       const plan = planLike(p.pattern);
-      const arg = plan.kind === 'regex' ? plan.re : plan.text;
       const match: (s: string) => boolean =
-        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'regex' ? (x) => plan.re.test(x) : (x) => x[plan.kind](plan.text);
+        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
       const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
       if (fused !== undefined) return fused;
       return (ctx) => {
@@ -680,7 +680,8 @@ export function compilePred(p: Pred): PredFn {
         const t = ctx.words();
         if (a.k === 'str') {
           if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
-          else matchStrings(plan.kind, a.d, arg, ctx.n, t);
+          else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
+          else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
         } else {
           bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
         }
