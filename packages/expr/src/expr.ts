@@ -1,4 +1,4 @@
-import type { Position } from './ast';
+import type { Node, Position } from './ast';
 import { Checker } from './check';
 import { compilePred, EvalContext, type PredFn } from './compile';
 import { CheckError, ExprError } from './errors';
@@ -75,12 +75,101 @@ function syntaxError(text: string, e: PeggySyntaxError): ExprError {
 }
 
 /**
+ * The deepest nesting parseExpr accepts: brackets inside brackets (parentheses, array literals, function calls),
+ * and operators inside operators (`not not ...`, `-(-(...))`, `a + b + ...` chains, `j["a"]["b"]...` paths,
+ * template arrays inside arrays). Parsing, checking and compiling recurse once per level, so without a bound a
+ * filter of a few thousand levels overflows the stack. Milvus bounds it the same way (proxy.maxExpressionDepth;
+ * 100 levels of parentheses or `not` parse there by default); real filters nest a handful of levels.
+ */
+export const MAX_EXPR_DEPTH = 256;
+
+export interface ParseOptions {
+  /**
+   * The longest expression accepted, in characters (UTF-16 code units), checked before anything else is done with
+   * it. No limit when absent. The proxy passes proxy.maxFilterLength.
+   */
+  maxLength?: number;
+}
+
+const DEPTH_HINT = 'simplify the expression (a long list of alternatives is shorter as "x in [...]")';
+
+/**
+ * Bracket nesting outside string literals, checked before parsing (the parser recurses once per bracket). Throws
+ * at the first bracket that goes deeper than the limit.
+ */
+function checkBrackets(text: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 || c === 0x27) {
+      // a string literal: skip to its closing quote; a backslash always takes the next character with it
+      for (i++; i < text.length && text.charCodeAt(i) !== c; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x28 || c === 0x5b) {
+      if (++depth > MAX_EXPR_DEPTH) {
+        throw new ExprError(`brackets are nested more than ${MAX_EXPR_DEPTH} levels deep, the limit; ${DEPTH_HINT}`, text, positionAt(text, i));
+      }
+    } else if ((c === 0x29 || c === 0x5d) && depth > 0) depth--;
+  }
+}
+
+function children(n: Node): Node[] {
+  switch (n.type) {
+    case 'or':
+    case 'and':
+      return n.args;
+    case 'not':
+    case 'unary':
+      return [n.arg];
+    case 'cmp':
+      return n.operands;
+    case 'in':
+      return [n.value, n.list];
+    case 'like':
+      return [n.value, n.pattern];
+    case 'isnull':
+    case 'exists':
+      return [n.value];
+    case 'binary':
+      return [n.left, n.right];
+    case 'array':
+      return n.items;
+    case 'index':
+      return [n.base];
+    case 'call':
+      return n.args;
+    default:
+      return [];
+  }
+}
+
+/** The depth of the syntax tree, walked without recursion; throws at the first node deeper than the limit. */
+function checkDepth(text: string, root: Node): void {
+  const stack: [Node, number][] = [[root, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (depth > MAX_EXPR_DEPTH) {
+      throw new ExprError(`the expression nests operators more than ${MAX_EXPR_DEPTH} levels deep, the limit; ${DEPTH_HINT}`, text, node.loc.start);
+    }
+    for (const child of children(node)) stack.push([child, depth + 1]);
+  }
+}
+
+/**
  * Parses and type-checks a Milvus filter expression against a schema, binding `{name}` template parameters from
  * `params` (Milvus expr_params). Throws ExprError (a KiteError of kind ExpressionInvalid) with the position of the
- * problem. An empty expression is an error: callers treat an empty filter as "no filter" before calling this.
+ * problem: also for an expression longer than options.maxLength or nested deeper than MAX_EXPR_DEPTH. An empty
+ * expression is an error: callers treat an empty filter as "no filter" before calling this.
  */
-export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>): Expr {
+export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>, options: ParseOptions = {}): Expr {
+  const { maxLength } = options;
+  if (maxLength !== undefined && text.length > maxLength) {
+    throw new ExprError(
+      `the expression is ${text.length} characters long, more than the limit of ${maxLength} (proxy.maxFilterLength); pass long lists of values as a template parameter instead, e.g. "id in {ids}" with the list in expr_params`,
+      text,
+    );
+  }
   if (text.trim() === '') throw new ExprError('the expression is empty', text);
+  checkBrackets(text);
   let tree;
   try {
     tree = parseSyntax(text);
@@ -88,7 +177,8 @@ export function parseExpr(text: string, schema: SchemaInfo, params?: Record<stri
     if (e instanceof PeggySyntaxError) throw syntaxError(text, e);
     throw e;
   }
-  const checker = new Checker(schema, params);
+  checkDepth(text, tree);
+  const checker = new Checker(schema, params, MAX_EXPR_DEPTH);
   let ir: Pred;
   try {
     ir = checker.pred(tree);
