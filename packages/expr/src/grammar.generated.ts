@@ -233,62 +233,64 @@ function peg$parse(input, options) {
   var peg$c20 = "{";
   var peg$c21 = "}";
   var peg$c22 = ",";
-  var peg$c23 = "$meta";
-  var peg$c24 = "not";
-  var peg$c25 = "NOT";
-  var peg$c26 = "in";
-  var peg$c27 = "IN";
-  var peg$c28 = "like";
-  var peg$c29 = "LIKE";
-  var peg$c30 = "exists";
-  var peg$c31 = "EXISTS";
-  var peg$c32 = "is";
-  var peg$c33 = "IS";
-  var peg$c34 = "null";
-  var peg$c35 = "NULL";
-  var peg$c36 = "true";
-  var peg$c37 = "True";
-  var peg$c38 = "TRUE";
-  var peg$c39 = "false";
-  var peg$c40 = "False";
-  var peg$c41 = "FALSE";
-  var peg$c42 = ".";
-  var peg$c43 = "0";
-  var peg$c44 = "\"";
-  var peg$c45 = "'";
-  var peg$c46 = "\\";
-  var peg$c47 = "n";
-  var peg$c48 = "t";
-  var peg$c49 = "r";
-  var peg$c50 = "b";
-  var peg$c51 = "f";
-  var peg$c52 = "v";
-  var peg$c53 = "a";
-  var peg$c54 = "?";
-  var peg$c55 = "x";
-  var peg$c56 = "u";
-  var peg$c57 = "U";
+  var peg$c23 = "-";
+  var peg$c24 = "$meta";
+  var peg$c25 = "not";
+  var peg$c26 = "NOT";
+  var peg$c27 = "in";
+  var peg$c28 = "IN";
+  var peg$c29 = "like";
+  var peg$c30 = "LIKE";
+  var peg$c31 = "exists";
+  var peg$c32 = "EXISTS";
+  var peg$c33 = "is";
+  var peg$c34 = "IS";
+  var peg$c35 = "null";
+  var peg$c36 = "NULL";
+  var peg$c37 = "true";
+  var peg$c38 = "True";
+  var peg$c39 = "TRUE";
+  var peg$c40 = "false";
+  var peg$c41 = "False";
+  var peg$c42 = "FALSE";
+  var peg$c43 = ".";
+  var peg$c44 = "0";
+  var peg$c45 = "\"";
+  var peg$c46 = "'";
+  var peg$c47 = "\\";
+  var peg$c48 = "n";
+  var peg$c49 = "t";
+  var peg$c50 = "r";
+  var peg$c51 = "b";
+  var peg$c52 = "f";
+  var peg$c53 = "v";
+  var peg$c54 = "a";
+  var peg$c55 = "?";
+  var peg$c56 = "x";
+  var peg$c57 = "u";
+  var peg$c58 = "U";
 
   var peg$r0 = /^[=~]/;
   var peg$r1 = /^[<>]/;
   var peg$r2 = /^[+\-]/;
   var peg$r3 = /^[%\/]/;
   var peg$r4 = /^[0-9]/;
-  var peg$r5 = /^[a-zA-Z_]/;
-  var peg$r6 = /^[a-zA-Z0-9_]/;
-  var peg$r7 = /^[eE]/;
-  var peg$r8 = /^[xX]/;
-  var peg$r9 = /^[0-9a-fA-F]/;
-  var peg$r10 = /^[bB]/;
-  var peg$r11 = /^[01]/;
-  var peg$r12 = /^[0-7]/;
-  var peg$r13 = /^[1-9]/;
-  var peg$r14 = /^[rR]/;
-  var peg$r15 = /^["']/;
-  var peg$r16 = /^[^"\\\r\n]/;
-  var peg$r17 = /^[^\r\n]/;
-  var peg$r18 = /^[^'\\\r\n]/;
-  var peg$r19 = /^[ \t\r\n]/;
+  var peg$r5 = /^[,\]]/;
+  var peg$r6 = /^[a-zA-Z_]/;
+  var peg$r7 = /^[a-zA-Z0-9_]/;
+  var peg$r8 = /^[eE]/;
+  var peg$r9 = /^[xX]/;
+  var peg$r10 = /^[0-9a-fA-F]/;
+  var peg$r11 = /^[bB]/;
+  var peg$r12 = /^[01]/;
+  var peg$r13 = /^[0-7]/;
+  var peg$r14 = /^[1-9]/;
+  var peg$r15 = /^[rR]/;
+  var peg$r16 = /^["']/;
+  var peg$r17 = /^[^"\\\r\n]/;
+  var peg$r18 = /^[^\r\n]/;
+  var peg$r19 = /^[^'\\\r\n]/;
+  var peg$r20 = /^[ \t\r\n]/;
 
   var peg$e0 = peg$literalExpectation("||", false);
   var peg$e1 = peg$literalExpectation("or", false);
@@ -318,57 +320,59 @@ function peg$parse(input, options) {
   var peg$e25 = peg$literalExpectation("{", false);
   var peg$e26 = peg$literalExpectation("}", false);
   var peg$e27 = peg$literalExpectation(",", false);
-  var peg$e28 = peg$literalExpectation("$meta", false);
-  var peg$e29 = peg$classExpectation([["a", "z"], ["A", "Z"], "_"], false, false);
-  var peg$e30 = peg$classExpectation([["a", "z"], ["A", "Z"], ["0", "9"], "_"], false, false);
-  var peg$e31 = peg$literalExpectation("not", false);
-  var peg$e32 = peg$literalExpectation("NOT", false);
-  var peg$e33 = peg$literalExpectation("in", false);
-  var peg$e34 = peg$literalExpectation("IN", false);
-  var peg$e35 = peg$literalExpectation("like", false);
-  var peg$e36 = peg$literalExpectation("LIKE", false);
-  var peg$e37 = peg$literalExpectation("exists", false);
-  var peg$e38 = peg$literalExpectation("EXISTS", false);
-  var peg$e39 = peg$literalExpectation("is", false);
-  var peg$e40 = peg$literalExpectation("IS", false);
-  var peg$e41 = peg$literalExpectation("null", false);
-  var peg$e42 = peg$literalExpectation("NULL", false);
-  var peg$e43 = peg$literalExpectation("true", false);
-  var peg$e44 = peg$literalExpectation("True", false);
-  var peg$e45 = peg$literalExpectation("TRUE", false);
-  var peg$e46 = peg$literalExpectation("false", false);
-  var peg$e47 = peg$literalExpectation("False", false);
-  var peg$e48 = peg$literalExpectation("FALSE", false);
-  var peg$e49 = peg$literalExpectation(".", false);
-  var peg$e50 = peg$classExpectation(["e", "E"], false, false);
-  var peg$e51 = peg$literalExpectation("0", false);
-  var peg$e52 = peg$classExpectation(["x", "X"], false, false);
-  var peg$e53 = peg$classExpectation([["0", "9"], ["a", "f"], ["A", "F"]], false, false);
-  var peg$e54 = peg$classExpectation(["b", "B"], false, false);
-  var peg$e55 = peg$classExpectation(["0", "1"], false, false);
-  var peg$e56 = peg$classExpectation([["0", "7"]], false, false);
-  var peg$e57 = peg$classExpectation([["1", "9"]], false, false);
-  var peg$e58 = peg$classExpectation(["r", "R"], false, false);
-  var peg$e59 = peg$literalExpectation("\"", false);
-  var peg$e60 = peg$literalExpectation("'", false);
-  var peg$e61 = peg$classExpectation(["\"", "'"], false, false);
-  var peg$e62 = peg$classExpectation(["\"", "\\", "\r", "\n"], true, false);
-  var peg$e63 = peg$literalExpectation("\\", false);
-  var peg$e64 = peg$classExpectation(["\r", "\n"], true, false);
-  var peg$e65 = peg$classExpectation(["'", "\\", "\r", "\n"], true, false);
-  var peg$e66 = peg$literalExpectation("n", false);
-  var peg$e67 = peg$literalExpectation("t", false);
-  var peg$e68 = peg$literalExpectation("r", false);
-  var peg$e69 = peg$literalExpectation("b", false);
-  var peg$e70 = peg$literalExpectation("f", false);
-  var peg$e71 = peg$literalExpectation("v", false);
-  var peg$e72 = peg$literalExpectation("a", false);
-  var peg$e73 = peg$literalExpectation("?", false);
-  var peg$e74 = peg$literalExpectation("x", false);
-  var peg$e75 = peg$literalExpectation("u", false);
-  var peg$e76 = peg$literalExpectation("U", false);
-  var peg$e77 = peg$otherExpectation("whitespace");
-  var peg$e78 = peg$classExpectation([" ", "\t", "\r", "\n"], false, false);
+  var peg$e28 = peg$classExpectation([",", "]"], false, false);
+  var peg$e29 = peg$literalExpectation("-", false);
+  var peg$e30 = peg$literalExpectation("$meta", false);
+  var peg$e31 = peg$classExpectation([["a", "z"], ["A", "Z"], "_"], false, false);
+  var peg$e32 = peg$classExpectation([["a", "z"], ["A", "Z"], ["0", "9"], "_"], false, false);
+  var peg$e33 = peg$literalExpectation("not", false);
+  var peg$e34 = peg$literalExpectation("NOT", false);
+  var peg$e35 = peg$literalExpectation("in", false);
+  var peg$e36 = peg$literalExpectation("IN", false);
+  var peg$e37 = peg$literalExpectation("like", false);
+  var peg$e38 = peg$literalExpectation("LIKE", false);
+  var peg$e39 = peg$literalExpectation("exists", false);
+  var peg$e40 = peg$literalExpectation("EXISTS", false);
+  var peg$e41 = peg$literalExpectation("is", false);
+  var peg$e42 = peg$literalExpectation("IS", false);
+  var peg$e43 = peg$literalExpectation("null", false);
+  var peg$e44 = peg$literalExpectation("NULL", false);
+  var peg$e45 = peg$literalExpectation("true", false);
+  var peg$e46 = peg$literalExpectation("True", false);
+  var peg$e47 = peg$literalExpectation("TRUE", false);
+  var peg$e48 = peg$literalExpectation("false", false);
+  var peg$e49 = peg$literalExpectation("False", false);
+  var peg$e50 = peg$literalExpectation("FALSE", false);
+  var peg$e51 = peg$literalExpectation(".", false);
+  var peg$e52 = peg$classExpectation(["e", "E"], false, false);
+  var peg$e53 = peg$literalExpectation("0", false);
+  var peg$e54 = peg$classExpectation(["x", "X"], false, false);
+  var peg$e55 = peg$classExpectation([["0", "9"], ["a", "f"], ["A", "F"]], false, false);
+  var peg$e56 = peg$classExpectation(["b", "B"], false, false);
+  var peg$e57 = peg$classExpectation(["0", "1"], false, false);
+  var peg$e58 = peg$classExpectation([["0", "7"]], false, false);
+  var peg$e59 = peg$classExpectation([["1", "9"]], false, false);
+  var peg$e60 = peg$classExpectation(["r", "R"], false, false);
+  var peg$e61 = peg$literalExpectation("\"", false);
+  var peg$e62 = peg$literalExpectation("'", false);
+  var peg$e63 = peg$classExpectation(["\"", "'"], false, false);
+  var peg$e64 = peg$classExpectation(["\"", "\\", "\r", "\n"], true, false);
+  var peg$e65 = peg$literalExpectation("\\", false);
+  var peg$e66 = peg$classExpectation(["\r", "\n"], true, false);
+  var peg$e67 = peg$classExpectation(["'", "\\", "\r", "\n"], true, false);
+  var peg$e68 = peg$literalExpectation("n", false);
+  var peg$e69 = peg$literalExpectation("t", false);
+  var peg$e70 = peg$literalExpectation("r", false);
+  var peg$e71 = peg$literalExpectation("b", false);
+  var peg$e72 = peg$literalExpectation("f", false);
+  var peg$e73 = peg$literalExpectation("v", false);
+  var peg$e74 = peg$literalExpectation("a", false);
+  var peg$e75 = peg$literalExpectation("?", false);
+  var peg$e76 = peg$literalExpectation("x", false);
+  var peg$e77 = peg$literalExpectation("u", false);
+  var peg$e78 = peg$literalExpectation("U", false);
+  var peg$e79 = peg$otherExpectation("whitespace");
+  var peg$e80 = peg$classExpectation([" ", "\t", "\r", "\n"], false, false);
 
   var peg$f0 = function(e) { return e; };
   var peg$f1 = function(head, tail) {
@@ -438,53 +442,57 @@ function peg$parse(input, options) {
   var peg$f30 = function(items) {
       return { type: 'array', items: items ?? [], loc: span(location()) };
     };
-  var peg$f31 = function(name, args) {
+  var peg$f31 = function(items) {
+      return { type: 'array', items: items ?? [], loc: span(location()) };
+    };
+  var peg$f32 = function(arg) { return { type: 'unary', op: '-', arg, loc: span(location()) }; };
+  var peg$f33 = function(name, args) {
       return { type: 'call', name, args: args ?? [], loc: span(location()) };
     };
-  var peg$f32 = function() { return { type: 'ident', name: '$meta', loc: span(location()) }; };
-  var peg$f33 = function(name) { return { type: 'ident', name, loc: span(location()) }; };
-  var peg$f34 = function() { return { type: 'bool', value: true, loc: span(location()) }; };
-  var peg$f35 = function() { return { type: 'bool', value: false, loc: span(location()) }; };
-  var peg$f36 = function(text) {
+  var peg$f34 = function() { return { type: 'ident', name: '$meta', loc: span(location()) }; };
+  var peg$f35 = function(name) { return { type: 'ident', name, loc: span(location()) }; };
+  var peg$f36 = function() { return { type: 'bool', value: true, loc: span(location()) }; };
+  var peg$f37 = function() { return { type: 'bool', value: false, loc: span(location()) }; };
+  var peg$f38 = function(text) {
       return { type: 'float', value: Number(text), loc: span(location()) };
     };
-  var peg$f37 = function(text) {
+  var peg$f39 = function(text) {
       return { type: 'int', value: BigInt(text), loc: span(location()) };
     };
-  var peg$f38 = function(text) {
+  var peg$f40 = function(text) {
       // A leading 0 means octal, as in Milvus (Go's strconv.ParseInt with base 0).
       return { type: 'int', value: octalOrDecimal(text), loc: span(location()) };
     };
-  var peg$f39 = function(text) {
+  var peg$f41 = function(text) {
       error(`${text} is not a number: a leading 0 makes it octal (as in Milvus), and octal has no 8 or 9; drop the leading 0`);
     };
-  var peg$f40 = function(value) { return { type: 'string', value, loc: span(location()) }; };
-  var peg$f41 = function(chars) { return chars; };
-  var peg$f42 = function(chars) { return chars; };
-  var peg$f43 = function(chars) { return chars.join(''); };
-  var peg$f44 = function(chars) { return chars.join(''); };
-  var peg$f45 = function() { error("unterminated string literal: add the closing quote"); };
-  var peg$f46 = function() { return '\n'; };
-  var peg$f47 = function() { return '\t'; };
-  var peg$f48 = function() { return '\r'; };
-  var peg$f49 = function() { return '\b'; };
-  var peg$f50 = function() { return '\f'; };
-  var peg$f51 = function() { return '\v'; };
-  var peg$f52 = function() { return '\x07'; };
-  var peg$f53 = function() { return '\\'; };
-  var peg$f54 = function() { return '"'; };
-  var peg$f55 = function() { return "'"; };
-  var peg$f56 = function() { return '?'; };
-  var peg$f57 = function(h) { return String.fromCharCode(parseInt(h, 16)); };
-  var peg$f58 = function(h) { return String.fromCodePoint(parseInt(h, 16)); };
-  var peg$f59 = function(h) {
+  var peg$f42 = function(value) { return { type: 'string', value, loc: span(location()) }; };
+  var peg$f43 = function(chars) { return chars; };
+  var peg$f44 = function(chars) { return chars; };
+  var peg$f45 = function(chars) { return chars.join(''); };
+  var peg$f46 = function(chars) { return chars.join(''); };
+  var peg$f47 = function() { error("unterminated string literal: add the closing quote"); };
+  var peg$f48 = function() { return '\n'; };
+  var peg$f49 = function() { return '\t'; };
+  var peg$f50 = function() { return '\r'; };
+  var peg$f51 = function() { return '\b'; };
+  var peg$f52 = function() { return '\f'; };
+  var peg$f53 = function() { return '\v'; };
+  var peg$f54 = function() { return '\x07'; };
+  var peg$f55 = function() { return '\\'; };
+  var peg$f56 = function() { return '"'; };
+  var peg$f57 = function() { return "'"; };
+  var peg$f58 = function() { return '?'; };
+  var peg$f59 = function(h) { return String.fromCharCode(parseInt(h, 16)); };
+  var peg$f60 = function(h) { return String.fromCodePoint(parseInt(h, 16)); };
+  var peg$f61 = function(h) {
           const cp = parseInt(h, 16);
           if (cp > 0x10ffff) error('\\U escape beyond U+10FFFF');
           return String.fromCodePoint(cp);
         };
-  var peg$f60 = function(o) { return String.fromCharCode(parseInt(o, 8)); };
-  var peg$f61 = function(c) { return '\\' + c; };
-  var peg$f62 = function(c) { return c; };
+  var peg$f62 = function(o) { return String.fromCharCode(parseInt(o, 8)); };
+  var peg$f63 = function(c) { return '\\' + c; };
+  var peg$f64 = function(c) { return c; };
   var peg$currPos = options.peg$currPos | 0;
   var peg$savedPos = peg$currPos;
   var peg$posDetailsCache = [{ line: 1, column: 1 }];
@@ -1891,7 +1899,7 @@ function peg$parse(input, options) {
       s2 = peg$parse_();
       s3 = peg$currPos;
       s4 = [];
-      s5 = peg$parseOr();
+      s5 = peg$parseListConstant();
       while (s5 !== peg$FAILED) {
         s4.push(s5);
         s5 = peg$currPos;
@@ -1913,7 +1921,7 @@ function peg$parse(input, options) {
           s6 = peg$FAILED;
         }
         if (s6 !== peg$FAILED) {
-          s6 = peg$parseOr();
+          s6 = peg$parseListConstant();
           if (s6 === peg$FAILED) {
             peg$currPos = s5;
             s5 = peg$FAILED;
@@ -1955,6 +1963,181 @@ function peg$parse(input, options) {
       if (s5 !== peg$FAILED) {
         peg$savedPos = s0;
         s0 = peg$f30(s3);
+      } else {
+        peg$currPos = s0;
+        s0 = peg$FAILED;
+      }
+    } else {
+      peg$currPos = s0;
+      s0 = peg$FAILED;
+    }
+    if (s0 === peg$FAILED) {
+      s0 = peg$currPos;
+      if (input.charCodeAt(peg$currPos) === 91) {
+        s1 = peg$c16;
+        peg$currPos++;
+      } else {
+        s1 = peg$FAILED;
+        if (peg$silentFails === 0) { peg$fail(peg$e20); }
+      }
+      if (s1 !== peg$FAILED) {
+        s2 = peg$parse_();
+        s3 = peg$currPos;
+        s4 = [];
+        s5 = peg$parseOr();
+        while (s5 !== peg$FAILED) {
+          s4.push(s5);
+          s5 = peg$currPos;
+          s6 = peg$currPos;
+          s7 = peg$parse_();
+          if (input.charCodeAt(peg$currPos) === 44) {
+            s8 = peg$c22;
+            peg$currPos++;
+          } else {
+            s8 = peg$FAILED;
+            if (peg$silentFails === 0) { peg$fail(peg$e27); }
+          }
+          if (s8 !== peg$FAILED) {
+            s9 = peg$parse_();
+            s7 = [s7, s8, s9];
+            s6 = s7;
+          } else {
+            peg$currPos = s6;
+            s6 = peg$FAILED;
+          }
+          if (s6 !== peg$FAILED) {
+            s6 = peg$parseOr();
+            if (s6 === peg$FAILED) {
+              peg$currPos = s5;
+              s5 = peg$FAILED;
+            } else {
+              s5 = s6;
+            }
+          } else {
+            s5 = s6;
+          }
+        }
+        s5 = peg$currPos;
+        s6 = peg$parse_();
+        if (input.charCodeAt(peg$currPos) === 44) {
+          s7 = peg$c22;
+          peg$currPos++;
+        } else {
+          s7 = peg$FAILED;
+          if (peg$silentFails === 0) { peg$fail(peg$e27); }
+        }
+        if (s7 !== peg$FAILED) {
+          s6 = [s6, s7];
+          s5 = s6;
+        } else {
+          peg$currPos = s5;
+          s5 = peg$FAILED;
+        }
+        if (s5 === peg$FAILED) {
+          s5 = null;
+        }
+        s3 = s4;
+        s4 = peg$parse_();
+        if (input.charCodeAt(peg$currPos) === 93) {
+          s5 = peg$c17;
+          peg$currPos++;
+        } else {
+          s5 = peg$FAILED;
+          if (peg$silentFails === 0) { peg$fail(peg$e21); }
+        }
+        if (s5 !== peg$FAILED) {
+          peg$savedPos = s0;
+          s0 = peg$f31(s3);
+        } else {
+          peg$currPos = s0;
+          s0 = peg$FAILED;
+        }
+      } else {
+        peg$currPos = s0;
+        s0 = peg$FAILED;
+      }
+    }
+
+    return s0;
+  }
+
+  function peg$parseListConstant() {
+    var s0, s1, s2, s3, s4, s5;
+
+    s0 = peg$currPos;
+    s1 = peg$parseFloatLiteral();
+    if (s1 === peg$FAILED) {
+      s1 = peg$parseIntegerLiteral();
+      if (s1 === peg$FAILED) {
+        s1 = peg$parseStringLiteral();
+        if (s1 === peg$FAILED) {
+          s1 = peg$parseBoolLiteral();
+          if (s1 === peg$FAILED) {
+            s1 = peg$parseNegativeNumber();
+          }
+        }
+      }
+    }
+    if (s1 !== peg$FAILED) {
+      s2 = peg$currPos;
+      peg$silentFails++;
+      s3 = peg$currPos;
+      s4 = peg$parse_();
+      s5 = input.charAt(peg$currPos);
+      if (peg$r5.test(s5)) {
+        peg$currPos++;
+      } else {
+        s5 = peg$FAILED;
+        if (peg$silentFails === 0) { peg$fail(peg$e28); }
+      }
+      if (s5 !== peg$FAILED) {
+        s4 = [s4, s5];
+        s3 = s4;
+      } else {
+        peg$currPos = s3;
+        s3 = peg$FAILED;
+      }
+      peg$silentFails--;
+      if (s3 !== peg$FAILED) {
+        peg$currPos = s2;
+        s2 = undefined;
+      } else {
+        s2 = peg$FAILED;
+      }
+      if (s2 !== peg$FAILED) {
+        s0 = s1;
+      } else {
+        peg$currPos = s0;
+        s0 = peg$FAILED;
+      }
+    } else {
+      peg$currPos = s0;
+      s0 = peg$FAILED;
+    }
+
+    return s0;
+  }
+
+  function peg$parseNegativeNumber() {
+    var s0, s1, s2, s3;
+
+    s0 = peg$currPos;
+    if (input.charCodeAt(peg$currPos) === 45) {
+      s1 = peg$c23;
+      peg$currPos++;
+    } else {
+      s1 = peg$FAILED;
+      if (peg$silentFails === 0) { peg$fail(peg$e29); }
+    }
+    if (s1 !== peg$FAILED) {
+      s2 = peg$parse_();
+      s3 = peg$parseFloatLiteral();
+      if (s3 === peg$FAILED) {
+        s3 = peg$parseIntegerLiteral();
+      }
+      if (s3 !== peg$FAILED) {
+        peg$savedPos = s0;
+        s0 = peg$f32(s3);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2048,7 +2231,7 @@ function peg$parse(input, options) {
         }
         if (s7 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f31(s1, s5);
+          s0 = peg$f33(s1, s5);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -2069,12 +2252,12 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3, s4, s5;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 5) === peg$c23) {
-      s1 = peg$c23;
+    if (input.substr(peg$currPos, 5) === peg$c24) {
+      s1 = peg$c24;
       peg$currPos += 5;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e28); }
+      if (peg$silentFails === 0) { peg$fail(peg$e30); }
     }
     if (s1 !== peg$FAILED) {
       s2 = peg$currPos;
@@ -2089,7 +2272,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f32();
+        s0 = peg$f34();
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2137,7 +2320,7 @@ function peg$parse(input, options) {
         s2 = peg$parseIdentName();
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f33(s2);
+          s0 = peg$f35(s2);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -2157,11 +2340,11 @@ function peg$parse(input, options) {
     s0 = peg$currPos;
     s1 = peg$currPos;
     s2 = input.charAt(peg$currPos);
-    if (peg$r5.test(s2)) {
+    if (peg$r6.test(s2)) {
       peg$currPos++;
     } else {
       s2 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e29); }
+      if (peg$silentFails === 0) { peg$fail(peg$e31); }
     }
     if (s2 !== peg$FAILED) {
       s3 = [];
@@ -2189,11 +2372,11 @@ function peg$parse(input, options) {
     var s0;
 
     s0 = input.charAt(peg$currPos);
-    if (peg$r6.test(s0)) {
+    if (peg$r7.test(s0)) {
       peg$currPos++;
     } else {
       s0 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e30); }
+      if (peg$silentFails === 0) { peg$fail(peg$e32); }
     }
 
     return s0;
@@ -2234,148 +2417,148 @@ function peg$parse(input, options) {
             if (peg$silentFails === 0) { peg$fail(peg$e2); }
           }
           if (s0 === peg$FAILED) {
-            if (input.substr(peg$currPos, 3) === peg$c24) {
-              s0 = peg$c24;
+            if (input.substr(peg$currPos, 3) === peg$c25) {
+              s0 = peg$c25;
               peg$currPos += 3;
             } else {
               s0 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e31); }
+              if (peg$silentFails === 0) { peg$fail(peg$e33); }
             }
             if (s0 === peg$FAILED) {
-              if (input.substr(peg$currPos, 3) === peg$c25) {
-                s0 = peg$c25;
+              if (input.substr(peg$currPos, 3) === peg$c26) {
+                s0 = peg$c26;
                 peg$currPos += 3;
               } else {
                 s0 = peg$FAILED;
-                if (peg$silentFails === 0) { peg$fail(peg$e32); }
+                if (peg$silentFails === 0) { peg$fail(peg$e34); }
               }
               if (s0 === peg$FAILED) {
-                if (input.substr(peg$currPos, 2) === peg$c26) {
-                  s0 = peg$c26;
+                if (input.substr(peg$currPos, 2) === peg$c27) {
+                  s0 = peg$c27;
                   peg$currPos += 2;
                 } else {
                   s0 = peg$FAILED;
-                  if (peg$silentFails === 0) { peg$fail(peg$e33); }
+                  if (peg$silentFails === 0) { peg$fail(peg$e35); }
                 }
                 if (s0 === peg$FAILED) {
-                  if (input.substr(peg$currPos, 2) === peg$c27) {
-                    s0 = peg$c27;
+                  if (input.substr(peg$currPos, 2) === peg$c28) {
+                    s0 = peg$c28;
                     peg$currPos += 2;
                   } else {
                     s0 = peg$FAILED;
-                    if (peg$silentFails === 0) { peg$fail(peg$e34); }
+                    if (peg$silentFails === 0) { peg$fail(peg$e36); }
                   }
                   if (s0 === peg$FAILED) {
-                    if (input.substr(peg$currPos, 4) === peg$c28) {
-                      s0 = peg$c28;
+                    if (input.substr(peg$currPos, 4) === peg$c29) {
+                      s0 = peg$c29;
                       peg$currPos += 4;
                     } else {
                       s0 = peg$FAILED;
-                      if (peg$silentFails === 0) { peg$fail(peg$e35); }
+                      if (peg$silentFails === 0) { peg$fail(peg$e37); }
                     }
                     if (s0 === peg$FAILED) {
-                      if (input.substr(peg$currPos, 4) === peg$c29) {
-                        s0 = peg$c29;
+                      if (input.substr(peg$currPos, 4) === peg$c30) {
+                        s0 = peg$c30;
                         peg$currPos += 4;
                       } else {
                         s0 = peg$FAILED;
-                        if (peg$silentFails === 0) { peg$fail(peg$e36); }
+                        if (peg$silentFails === 0) { peg$fail(peg$e38); }
                       }
                       if (s0 === peg$FAILED) {
-                        if (input.substr(peg$currPos, 6) === peg$c30) {
-                          s0 = peg$c30;
+                        if (input.substr(peg$currPos, 6) === peg$c31) {
+                          s0 = peg$c31;
                           peg$currPos += 6;
                         } else {
                           s0 = peg$FAILED;
-                          if (peg$silentFails === 0) { peg$fail(peg$e37); }
+                          if (peg$silentFails === 0) { peg$fail(peg$e39); }
                         }
                         if (s0 === peg$FAILED) {
-                          if (input.substr(peg$currPos, 6) === peg$c31) {
-                            s0 = peg$c31;
+                          if (input.substr(peg$currPos, 6) === peg$c32) {
+                            s0 = peg$c32;
                             peg$currPos += 6;
                           } else {
                             s0 = peg$FAILED;
-                            if (peg$silentFails === 0) { peg$fail(peg$e38); }
+                            if (peg$silentFails === 0) { peg$fail(peg$e40); }
                           }
                           if (s0 === peg$FAILED) {
-                            if (input.substr(peg$currPos, 2) === peg$c32) {
-                              s0 = peg$c32;
+                            if (input.substr(peg$currPos, 2) === peg$c33) {
+                              s0 = peg$c33;
                               peg$currPos += 2;
                             } else {
                               s0 = peg$FAILED;
-                              if (peg$silentFails === 0) { peg$fail(peg$e39); }
+                              if (peg$silentFails === 0) { peg$fail(peg$e41); }
                             }
                             if (s0 === peg$FAILED) {
-                              if (input.substr(peg$currPos, 2) === peg$c33) {
-                                s0 = peg$c33;
+                              if (input.substr(peg$currPos, 2) === peg$c34) {
+                                s0 = peg$c34;
                                 peg$currPos += 2;
                               } else {
                                 s0 = peg$FAILED;
-                                if (peg$silentFails === 0) { peg$fail(peg$e40); }
+                                if (peg$silentFails === 0) { peg$fail(peg$e42); }
                               }
                               if (s0 === peg$FAILED) {
-                                if (input.substr(peg$currPos, 4) === peg$c34) {
-                                  s0 = peg$c34;
+                                if (input.substr(peg$currPos, 4) === peg$c35) {
+                                  s0 = peg$c35;
                                   peg$currPos += 4;
                                 } else {
                                   s0 = peg$FAILED;
-                                  if (peg$silentFails === 0) { peg$fail(peg$e41); }
+                                  if (peg$silentFails === 0) { peg$fail(peg$e43); }
                                 }
                                 if (s0 === peg$FAILED) {
-                                  if (input.substr(peg$currPos, 4) === peg$c35) {
-                                    s0 = peg$c35;
+                                  if (input.substr(peg$currPos, 4) === peg$c36) {
+                                    s0 = peg$c36;
                                     peg$currPos += 4;
                                   } else {
                                     s0 = peg$FAILED;
-                                    if (peg$silentFails === 0) { peg$fail(peg$e42); }
+                                    if (peg$silentFails === 0) { peg$fail(peg$e44); }
                                   }
                                   if (s0 === peg$FAILED) {
-                                    if (input.substr(peg$currPos, 4) === peg$c36) {
-                                      s0 = peg$c36;
+                                    if (input.substr(peg$currPos, 4) === peg$c37) {
+                                      s0 = peg$c37;
                                       peg$currPos += 4;
                                     } else {
                                       s0 = peg$FAILED;
-                                      if (peg$silentFails === 0) { peg$fail(peg$e43); }
+                                      if (peg$silentFails === 0) { peg$fail(peg$e45); }
                                     }
                                     if (s0 === peg$FAILED) {
-                                      if (input.substr(peg$currPos, 4) === peg$c37) {
-                                        s0 = peg$c37;
+                                      if (input.substr(peg$currPos, 4) === peg$c38) {
+                                        s0 = peg$c38;
                                         peg$currPos += 4;
                                       } else {
                                         s0 = peg$FAILED;
-                                        if (peg$silentFails === 0) { peg$fail(peg$e44); }
+                                        if (peg$silentFails === 0) { peg$fail(peg$e46); }
                                       }
                                       if (s0 === peg$FAILED) {
-                                        if (input.substr(peg$currPos, 4) === peg$c38) {
-                                          s0 = peg$c38;
+                                        if (input.substr(peg$currPos, 4) === peg$c39) {
+                                          s0 = peg$c39;
                                           peg$currPos += 4;
                                         } else {
                                           s0 = peg$FAILED;
-                                          if (peg$silentFails === 0) { peg$fail(peg$e45); }
+                                          if (peg$silentFails === 0) { peg$fail(peg$e47); }
                                         }
                                         if (s0 === peg$FAILED) {
-                                          if (input.substr(peg$currPos, 5) === peg$c39) {
-                                            s0 = peg$c39;
+                                          if (input.substr(peg$currPos, 5) === peg$c40) {
+                                            s0 = peg$c40;
                                             peg$currPos += 5;
                                           } else {
                                             s0 = peg$FAILED;
-                                            if (peg$silentFails === 0) { peg$fail(peg$e46); }
+                                            if (peg$silentFails === 0) { peg$fail(peg$e48); }
                                           }
                                           if (s0 === peg$FAILED) {
-                                            if (input.substr(peg$currPos, 5) === peg$c40) {
-                                              s0 = peg$c40;
+                                            if (input.substr(peg$currPos, 5) === peg$c41) {
+                                              s0 = peg$c41;
                                               peg$currPos += 5;
                                             } else {
                                               s0 = peg$FAILED;
-                                              if (peg$silentFails === 0) { peg$fail(peg$e47); }
+                                              if (peg$silentFails === 0) { peg$fail(peg$e49); }
                                             }
                                             if (s0 === peg$FAILED) {
-                                              if (input.substr(peg$currPos, 5) === peg$c41) {
-                                                s0 = peg$c41;
+                                              if (input.substr(peg$currPos, 5) === peg$c42) {
+                                                s0 = peg$c42;
                                                 peg$currPos += 5;
                                               } else {
                                                 s0 = peg$FAILED;
-                                                if (peg$silentFails === 0) { peg$fail(peg$e48); }
+                                                if (peg$silentFails === 0) { peg$fail(peg$e50); }
                                               }
                                             }
                                           }
@@ -2406,20 +2589,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 3) === peg$c24) {
-      s1 = peg$c24;
+    if (input.substr(peg$currPos, 3) === peg$c25) {
+      s1 = peg$c25;
       peg$currPos += 3;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e31); }
+      if (peg$silentFails === 0) { peg$fail(peg$e33); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 3) === peg$c25) {
-        s1 = peg$c25;
+      if (input.substr(peg$currPos, 3) === peg$c26) {
+        s1 = peg$c26;
         peg$currPos += 3;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e32); }
+        if (peg$silentFails === 0) { peg$fail(peg$e34); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2452,20 +2635,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 2) === peg$c26) {
-      s1 = peg$c26;
+    if (input.substr(peg$currPos, 2) === peg$c27) {
+      s1 = peg$c27;
       peg$currPos += 2;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e33); }
+      if (peg$silentFails === 0) { peg$fail(peg$e35); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 2) === peg$c27) {
-        s1 = peg$c27;
+      if (input.substr(peg$currPos, 2) === peg$c28) {
+        s1 = peg$c28;
         peg$currPos += 2;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e34); }
+        if (peg$silentFails === 0) { peg$fail(peg$e36); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2498,20 +2681,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 4) === peg$c28) {
-      s1 = peg$c28;
+    if (input.substr(peg$currPos, 4) === peg$c29) {
+      s1 = peg$c29;
       peg$currPos += 4;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e35); }
+      if (peg$silentFails === 0) { peg$fail(peg$e37); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 4) === peg$c29) {
-        s1 = peg$c29;
+      if (input.substr(peg$currPos, 4) === peg$c30) {
+        s1 = peg$c30;
         peg$currPos += 4;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e36); }
+        if (peg$silentFails === 0) { peg$fail(peg$e38); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2544,20 +2727,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 2) === peg$c32) {
-      s1 = peg$c32;
+    if (input.substr(peg$currPos, 2) === peg$c33) {
+      s1 = peg$c33;
       peg$currPos += 2;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e39); }
+      if (peg$silentFails === 0) { peg$fail(peg$e41); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 2) === peg$c33) {
-        s1 = peg$c33;
+      if (input.substr(peg$currPos, 2) === peg$c34) {
+        s1 = peg$c34;
         peg$currPos += 2;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e40); }
+        if (peg$silentFails === 0) { peg$fail(peg$e42); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2590,20 +2773,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 4) === peg$c34) {
-      s1 = peg$c34;
+    if (input.substr(peg$currPos, 4) === peg$c35) {
+      s1 = peg$c35;
       peg$currPos += 4;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e41); }
+      if (peg$silentFails === 0) { peg$fail(peg$e43); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 4) === peg$c35) {
-        s1 = peg$c35;
+      if (input.substr(peg$currPos, 4) === peg$c36) {
+        s1 = peg$c36;
         peg$currPos += 4;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e42); }
+        if (peg$silentFails === 0) { peg$fail(peg$e44); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2636,20 +2819,20 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 6) === peg$c30) {
-      s1 = peg$c30;
+    if (input.substr(peg$currPos, 6) === peg$c31) {
+      s1 = peg$c31;
       peg$currPos += 6;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e37); }
+      if (peg$silentFails === 0) { peg$fail(peg$e39); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 6) === peg$c31) {
-        s1 = peg$c31;
+      if (input.substr(peg$currPos, 6) === peg$c32) {
+        s1 = peg$c32;
         peg$currPos += 6;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e38); }
+        if (peg$silentFails === 0) { peg$fail(peg$e40); }
       }
     }
     if (s1 !== peg$FAILED) {
@@ -2682,28 +2865,28 @@ function peg$parse(input, options) {
     var s0, s1, s2, s3;
 
     s0 = peg$currPos;
-    if (input.substr(peg$currPos, 4) === peg$c36) {
-      s1 = peg$c36;
+    if (input.substr(peg$currPos, 4) === peg$c37) {
+      s1 = peg$c37;
       peg$currPos += 4;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e43); }
+      if (peg$silentFails === 0) { peg$fail(peg$e45); }
     }
     if (s1 === peg$FAILED) {
-      if (input.substr(peg$currPos, 4) === peg$c37) {
-        s1 = peg$c37;
+      if (input.substr(peg$currPos, 4) === peg$c38) {
+        s1 = peg$c38;
         peg$currPos += 4;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e44); }
+        if (peg$silentFails === 0) { peg$fail(peg$e46); }
       }
       if (s1 === peg$FAILED) {
-        if (input.substr(peg$currPos, 4) === peg$c38) {
-          s1 = peg$c38;
+        if (input.substr(peg$currPos, 4) === peg$c39) {
+          s1 = peg$c39;
           peg$currPos += 4;
         } else {
           s1 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e45); }
+          if (peg$silentFails === 0) { peg$fail(peg$e47); }
         }
       }
     }
@@ -2720,7 +2903,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f34();
+        s0 = peg$f36();
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2731,28 +2914,28 @@ function peg$parse(input, options) {
     }
     if (s0 === peg$FAILED) {
       s0 = peg$currPos;
-      if (input.substr(peg$currPos, 5) === peg$c39) {
-        s1 = peg$c39;
+      if (input.substr(peg$currPos, 5) === peg$c40) {
+        s1 = peg$c40;
         peg$currPos += 5;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e46); }
+        if (peg$silentFails === 0) { peg$fail(peg$e48); }
       }
       if (s1 === peg$FAILED) {
-        if (input.substr(peg$currPos, 5) === peg$c40) {
-          s1 = peg$c40;
+        if (input.substr(peg$currPos, 5) === peg$c41) {
+          s1 = peg$c41;
           peg$currPos += 5;
         } else {
           s1 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e47); }
+          if (peg$silentFails === 0) { peg$fail(peg$e49); }
         }
         if (s1 === peg$FAILED) {
-          if (input.substr(peg$currPos, 5) === peg$c41) {
-            s1 = peg$c41;
+          if (input.substr(peg$currPos, 5) === peg$c42) {
+            s1 = peg$c42;
             peg$currPos += 5;
           } else {
             s1 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e48); }
+            if (peg$silentFails === 0) { peg$fail(peg$e50); }
           }
         }
       }
@@ -2769,7 +2952,7 @@ function peg$parse(input, options) {
         }
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f35();
+          s0 = peg$f37();
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -2808,11 +2991,11 @@ function peg$parse(input, options) {
       }
     }
     if (input.charCodeAt(peg$currPos) === 46) {
-      s4 = peg$c42;
+      s4 = peg$c43;
       peg$currPos++;
     } else {
       s4 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e49); }
+      if (peg$silentFails === 0) { peg$fail(peg$e51); }
     }
     if (s4 !== peg$FAILED) {
       s5 = [];
@@ -2878,11 +3061,11 @@ function peg$parse(input, options) {
       }
       if (s3 !== peg$FAILED) {
         if (input.charCodeAt(peg$currPos) === 46) {
-          s4 = peg$c42;
+          s4 = peg$c43;
           peg$currPos++;
         } else {
           s4 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e49); }
+          if (peg$silentFails === 0) { peg$fail(peg$e51); }
         }
         if (s4 !== peg$FAILED) {
           s5 = peg$parseExponent();
@@ -2956,7 +3139,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f36(s1);
+        s0 = peg$f38(s1);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2974,11 +3157,11 @@ function peg$parse(input, options) {
 
     s0 = peg$currPos;
     s1 = input.charAt(peg$currPos);
-    if (peg$r7.test(s1)) {
+    if (peg$r8.test(s1)) {
       peg$currPos++;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e50); }
+      if (peg$silentFails === 0) { peg$fail(peg$e52); }
     }
     if (s1 !== peg$FAILED) {
       s2 = input.charAt(peg$currPos);
@@ -3035,38 +3218,38 @@ function peg$parse(input, options) {
     s1 = peg$currPos;
     s2 = peg$currPos;
     if (input.charCodeAt(peg$currPos) === 48) {
-      s3 = peg$c43;
+      s3 = peg$c44;
       peg$currPos++;
     } else {
       s3 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e51); }
+      if (peg$silentFails === 0) { peg$fail(peg$e53); }
     }
     if (s3 !== peg$FAILED) {
       s4 = input.charAt(peg$currPos);
-      if (peg$r8.test(s4)) {
+      if (peg$r9.test(s4)) {
         peg$currPos++;
       } else {
         s4 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e52); }
+        if (peg$silentFails === 0) { peg$fail(peg$e54); }
       }
       if (s4 !== peg$FAILED) {
         s5 = [];
         s6 = input.charAt(peg$currPos);
-        if (peg$r9.test(s6)) {
+        if (peg$r10.test(s6)) {
           peg$currPos++;
         } else {
           s6 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e53); }
+          if (peg$silentFails === 0) { peg$fail(peg$e55); }
         }
         if (s6 !== peg$FAILED) {
           while (s6 !== peg$FAILED) {
             s5.push(s6);
             s6 = input.charAt(peg$currPos);
-            if (peg$r9.test(s6)) {
+            if (peg$r10.test(s6)) {
               peg$currPos++;
             } else {
               s6 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e53); }
+              if (peg$silentFails === 0) { peg$fail(peg$e55); }
             }
           }
         } else {
@@ -3090,38 +3273,38 @@ function peg$parse(input, options) {
     if (s2 === peg$FAILED) {
       s2 = peg$currPos;
       if (input.charCodeAt(peg$currPos) === 48) {
-        s3 = peg$c43;
+        s3 = peg$c44;
         peg$currPos++;
       } else {
         s3 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e51); }
+        if (peg$silentFails === 0) { peg$fail(peg$e53); }
       }
       if (s3 !== peg$FAILED) {
         s4 = input.charAt(peg$currPos);
-        if (peg$r10.test(s4)) {
+        if (peg$r11.test(s4)) {
           peg$currPos++;
         } else {
           s4 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e54); }
+          if (peg$silentFails === 0) { peg$fail(peg$e56); }
         }
         if (s4 !== peg$FAILED) {
           s5 = [];
           s6 = input.charAt(peg$currPos);
-          if (peg$r11.test(s6)) {
+          if (peg$r12.test(s6)) {
             peg$currPos++;
           } else {
             s6 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e55); }
+            if (peg$silentFails === 0) { peg$fail(peg$e57); }
           }
           if (s6 !== peg$FAILED) {
             while (s6 !== peg$FAILED) {
               s5.push(s6);
               s6 = input.charAt(peg$currPos);
-              if (peg$r11.test(s6)) {
+              if (peg$r12.test(s6)) {
                 peg$currPos++;
               } else {
                 s6 = peg$FAILED;
-                if (peg$silentFails === 0) { peg$fail(peg$e55); }
+                if (peg$silentFails === 0) { peg$fail(peg$e57); }
               }
             }
           } else {
@@ -3161,7 +3344,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f37(s1);
+        s0 = peg$f39(s1);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -3175,30 +3358,30 @@ function peg$parse(input, options) {
       s1 = peg$currPos;
       s2 = peg$currPos;
       if (input.charCodeAt(peg$currPos) === 48) {
-        s3 = peg$c43;
+        s3 = peg$c44;
         peg$currPos++;
       } else {
         s3 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e51); }
+        if (peg$silentFails === 0) { peg$fail(peg$e53); }
       }
       if (s3 !== peg$FAILED) {
         s4 = [];
         s5 = input.charAt(peg$currPos);
-        if (peg$r12.test(s5)) {
+        if (peg$r13.test(s5)) {
           peg$currPos++;
         } else {
           s5 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e56); }
+          if (peg$silentFails === 0) { peg$fail(peg$e58); }
         }
         if (s5 !== peg$FAILED) {
           while (s5 !== peg$FAILED) {
             s4.push(s5);
             s5 = input.charAt(peg$currPos);
-            if (peg$r12.test(s5)) {
+            if (peg$r13.test(s5)) {
               peg$currPos++;
             } else {
               s5 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e56); }
+              if (peg$silentFails === 0) { peg$fail(peg$e58); }
             }
           }
         } else {
@@ -3218,11 +3401,11 @@ function peg$parse(input, options) {
       if (s2 === peg$FAILED) {
         s2 = peg$currPos;
         s3 = input.charAt(peg$currPos);
-        if (peg$r13.test(s3)) {
+        if (peg$r14.test(s3)) {
           peg$currPos++;
         } else {
           s3 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e57); }
+          if (peg$silentFails === 0) { peg$fail(peg$e59); }
         }
         if (s3 !== peg$FAILED) {
           s4 = [];
@@ -3251,11 +3434,11 @@ function peg$parse(input, options) {
         }
         if (s2 === peg$FAILED) {
           if (input.charCodeAt(peg$currPos) === 48) {
-            s2 = peg$c43;
+            s2 = peg$c44;
             peg$currPos++;
           } else {
             s2 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e51); }
+            if (peg$silentFails === 0) { peg$fail(peg$e53); }
           }
         }
       }
@@ -3277,7 +3460,7 @@ function peg$parse(input, options) {
         }
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f38(s1);
+          s0 = peg$f40(s1);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -3291,11 +3474,11 @@ function peg$parse(input, options) {
         s1 = peg$currPos;
         s2 = peg$currPos;
         if (input.charCodeAt(peg$currPos) === 48) {
-          s3 = peg$c43;
+          s3 = peg$c44;
           peg$currPos++;
         } else {
           s3 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e51); }
+          if (peg$silentFails === 0) { peg$fail(peg$e53); }
         }
         if (s3 !== peg$FAILED) {
           s4 = [];
@@ -3349,7 +3532,7 @@ function peg$parse(input, options) {
           }
           if (s2 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f39(s1);
+            s0 = peg$f41(s1);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3371,7 +3554,7 @@ function peg$parse(input, options) {
     s1 = peg$parseStringValue();
     if (s1 !== peg$FAILED) {
       peg$savedPos = s0;
-      s1 = peg$f40(s1);
+      s1 = peg$f42(s1);
     }
     s0 = s1;
 
@@ -3383,19 +3566,19 @@ function peg$parse(input, options) {
 
     s0 = peg$currPos;
     s1 = input.charAt(peg$currPos);
-    if (peg$r14.test(s1)) {
+    if (peg$r15.test(s1)) {
       peg$currPos++;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e58); }
+      if (peg$silentFails === 0) { peg$fail(peg$e60); }
     }
     if (s1 !== peg$FAILED) {
       if (input.charCodeAt(peg$currPos) === 34) {
-        s2 = peg$c44;
+        s2 = peg$c45;
         peg$currPos++;
       } else {
         s2 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e59); }
+        if (peg$silentFails === 0) { peg$fail(peg$e61); }
       }
       if (s2 !== peg$FAILED) {
         s3 = peg$currPos;
@@ -3407,15 +3590,15 @@ function peg$parse(input, options) {
         }
         s3 = input.substring(s3, peg$currPos);
         if (input.charCodeAt(peg$currPos) === 34) {
-          s4 = peg$c44;
+          s4 = peg$c45;
           peg$currPos++;
         } else {
           s4 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e59); }
+          if (peg$silentFails === 0) { peg$fail(peg$e61); }
         }
         if (s4 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f41(s3);
+          s0 = peg$f43(s3);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -3431,19 +3614,19 @@ function peg$parse(input, options) {
     if (s0 === peg$FAILED) {
       s0 = peg$currPos;
       s1 = input.charAt(peg$currPos);
-      if (peg$r14.test(s1)) {
+      if (peg$r15.test(s1)) {
         peg$currPos++;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e58); }
+        if (peg$silentFails === 0) { peg$fail(peg$e60); }
       }
       if (s1 !== peg$FAILED) {
         if (input.charCodeAt(peg$currPos) === 39) {
-          s2 = peg$c45;
+          s2 = peg$c46;
           peg$currPos++;
         } else {
           s2 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e60); }
+          if (peg$silentFails === 0) { peg$fail(peg$e62); }
         }
         if (s2 !== peg$FAILED) {
           s3 = peg$currPos;
@@ -3455,15 +3638,15 @@ function peg$parse(input, options) {
           }
           s3 = input.substring(s3, peg$currPos);
           if (input.charCodeAt(peg$currPos) === 39) {
-            s4 = peg$c45;
+            s4 = peg$c46;
             peg$currPos++;
           } else {
             s4 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e60); }
+            if (peg$silentFails === 0) { peg$fail(peg$e62); }
           }
           if (s4 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f42(s3);
+            s0 = peg$f44(s3);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3479,11 +3662,11 @@ function peg$parse(input, options) {
       if (s0 === peg$FAILED) {
         s0 = peg$currPos;
         if (input.charCodeAt(peg$currPos) === 34) {
-          s1 = peg$c44;
+          s1 = peg$c45;
           peg$currPos++;
         } else {
           s1 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e59); }
+          if (peg$silentFails === 0) { peg$fail(peg$e61); }
         }
         if (s1 !== peg$FAILED) {
           s2 = [];
@@ -3493,15 +3676,15 @@ function peg$parse(input, options) {
             s3 = peg$parseDoubleChar();
           }
           if (input.charCodeAt(peg$currPos) === 34) {
-            s3 = peg$c44;
+            s3 = peg$c45;
             peg$currPos++;
           } else {
             s3 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e59); }
+            if (peg$silentFails === 0) { peg$fail(peg$e61); }
           }
           if (s3 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f43(s2);
+            s0 = peg$f45(s2);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3513,11 +3696,11 @@ function peg$parse(input, options) {
         if (s0 === peg$FAILED) {
           s0 = peg$currPos;
           if (input.charCodeAt(peg$currPos) === 39) {
-            s1 = peg$c45;
+            s1 = peg$c46;
             peg$currPos++;
           } else {
             s1 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e60); }
+            if (peg$silentFails === 0) { peg$fail(peg$e62); }
           }
           if (s1 !== peg$FAILED) {
             s2 = [];
@@ -3527,15 +3710,15 @@ function peg$parse(input, options) {
               s3 = peg$parseSingleChar();
             }
             if (input.charCodeAt(peg$currPos) === 39) {
-              s3 = peg$c45;
+              s3 = peg$c46;
               peg$currPos++;
             } else {
               s3 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e60); }
+              if (peg$silentFails === 0) { peg$fail(peg$e62); }
             }
             if (s3 !== peg$FAILED) {
               peg$savedPos = s0;
-              s0 = peg$f44(s2);
+              s0 = peg$f46(s2);
             } else {
               peg$currPos = s0;
               s0 = peg$FAILED;
@@ -3547,15 +3730,15 @@ function peg$parse(input, options) {
           if (s0 === peg$FAILED) {
             s0 = peg$currPos;
             s1 = input.charAt(peg$currPos);
-            if (peg$r15.test(s1)) {
+            if (peg$r16.test(s1)) {
               peg$currPos++;
             } else {
               s1 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e61); }
+              if (peg$silentFails === 0) { peg$fail(peg$e63); }
             }
             if (s1 !== peg$FAILED) {
               peg$savedPos = s0;
-              s1 = peg$f45();
+              s1 = peg$f47();
             }
             s0 = s1;
           }
@@ -3570,28 +3753,28 @@ function peg$parse(input, options) {
     var s0, s1, s2;
 
     s0 = input.charAt(peg$currPos);
-    if (peg$r16.test(s0)) {
+    if (peg$r17.test(s0)) {
       peg$currPos++;
     } else {
       s0 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e62); }
+      if (peg$silentFails === 0) { peg$fail(peg$e64); }
     }
     if (s0 === peg$FAILED) {
       s0 = peg$currPos;
       if (input.charCodeAt(peg$currPos) === 92) {
-        s1 = peg$c46;
+        s1 = peg$c47;
         peg$currPos++;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e63); }
+        if (peg$silentFails === 0) { peg$fail(peg$e65); }
       }
       if (s1 !== peg$FAILED) {
         s2 = input.charAt(peg$currPos);
-        if (peg$r17.test(s2)) {
+        if (peg$r18.test(s2)) {
           peg$currPos++;
         } else {
           s2 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e64); }
+          if (peg$silentFails === 0) { peg$fail(peg$e66); }
         }
         if (s2 !== peg$FAILED) {
           s1 = [s1, s2];
@@ -3613,28 +3796,28 @@ function peg$parse(input, options) {
     var s0, s1, s2;
 
     s0 = input.charAt(peg$currPos);
-    if (peg$r18.test(s0)) {
+    if (peg$r19.test(s0)) {
       peg$currPos++;
     } else {
       s0 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e65); }
+      if (peg$silentFails === 0) { peg$fail(peg$e67); }
     }
     if (s0 === peg$FAILED) {
       s0 = peg$currPos;
       if (input.charCodeAt(peg$currPos) === 92) {
-        s1 = peg$c46;
+        s1 = peg$c47;
         peg$currPos++;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e63); }
+        if (peg$silentFails === 0) { peg$fail(peg$e65); }
       }
       if (s1 !== peg$FAILED) {
         s2 = input.charAt(peg$currPos);
-        if (peg$r17.test(s2)) {
+        if (peg$r18.test(s2)) {
           peg$currPos++;
         } else {
           s2 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e64); }
+          if (peg$silentFails === 0) { peg$fail(peg$e66); }
         }
         if (s2 !== peg$FAILED) {
           s1 = [s1, s2];
@@ -3656,11 +3839,11 @@ function peg$parse(input, options) {
     var s0;
 
     s0 = input.charAt(peg$currPos);
-    if (peg$r16.test(s0)) {
+    if (peg$r17.test(s0)) {
       peg$currPos++;
     } else {
       s0 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e62); }
+      if (peg$silentFails === 0) { peg$fail(peg$e64); }
     }
     if (s0 === peg$FAILED) {
       s0 = peg$parseEscape();
@@ -3673,11 +3856,11 @@ function peg$parse(input, options) {
     var s0;
 
     s0 = input.charAt(peg$currPos);
-    if (peg$r18.test(s0)) {
+    if (peg$r19.test(s0)) {
       peg$currPos++;
     } else {
       s0 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e65); }
+      if (peg$silentFails === 0) { peg$fail(peg$e67); }
     }
     if (s0 === peg$FAILED) {
       s0 = peg$parseEscape();
@@ -3691,185 +3874,185 @@ function peg$parse(input, options) {
 
     s0 = peg$currPos;
     if (input.charCodeAt(peg$currPos) === 92) {
-      s1 = peg$c46;
+      s1 = peg$c47;
       peg$currPos++;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e63); }
+      if (peg$silentFails === 0) { peg$fail(peg$e65); }
     }
     if (s1 !== peg$FAILED) {
       s2 = peg$currPos;
       if (input.charCodeAt(peg$currPos) === 110) {
-        s3 = peg$c47;
+        s3 = peg$c48;
         peg$currPos++;
       } else {
         s3 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e66); }
+        if (peg$silentFails === 0) { peg$fail(peg$e68); }
       }
       if (s3 !== peg$FAILED) {
         peg$savedPos = s2;
-        s3 = peg$f46();
+        s3 = peg$f48();
       }
       s2 = s3;
       if (s2 === peg$FAILED) {
         s2 = peg$currPos;
         if (input.charCodeAt(peg$currPos) === 116) {
-          s3 = peg$c48;
+          s3 = peg$c49;
           peg$currPos++;
         } else {
           s3 = peg$FAILED;
-          if (peg$silentFails === 0) { peg$fail(peg$e67); }
+          if (peg$silentFails === 0) { peg$fail(peg$e69); }
         }
         if (s3 !== peg$FAILED) {
           peg$savedPos = s2;
-          s3 = peg$f47();
+          s3 = peg$f49();
         }
         s2 = s3;
         if (s2 === peg$FAILED) {
           s2 = peg$currPos;
           if (input.charCodeAt(peg$currPos) === 114) {
-            s3 = peg$c49;
+            s3 = peg$c50;
             peg$currPos++;
           } else {
             s3 = peg$FAILED;
-            if (peg$silentFails === 0) { peg$fail(peg$e68); }
+            if (peg$silentFails === 0) { peg$fail(peg$e70); }
           }
           if (s3 !== peg$FAILED) {
             peg$savedPos = s2;
-            s3 = peg$f48();
+            s3 = peg$f50();
           }
           s2 = s3;
           if (s2 === peg$FAILED) {
             s2 = peg$currPos;
             if (input.charCodeAt(peg$currPos) === 98) {
-              s3 = peg$c50;
+              s3 = peg$c51;
               peg$currPos++;
             } else {
               s3 = peg$FAILED;
-              if (peg$silentFails === 0) { peg$fail(peg$e69); }
+              if (peg$silentFails === 0) { peg$fail(peg$e71); }
             }
             if (s3 !== peg$FAILED) {
               peg$savedPos = s2;
-              s3 = peg$f49();
+              s3 = peg$f51();
             }
             s2 = s3;
             if (s2 === peg$FAILED) {
               s2 = peg$currPos;
               if (input.charCodeAt(peg$currPos) === 102) {
-                s3 = peg$c51;
+                s3 = peg$c52;
                 peg$currPos++;
               } else {
                 s3 = peg$FAILED;
-                if (peg$silentFails === 0) { peg$fail(peg$e70); }
+                if (peg$silentFails === 0) { peg$fail(peg$e72); }
               }
               if (s3 !== peg$FAILED) {
                 peg$savedPos = s2;
-                s3 = peg$f50();
+                s3 = peg$f52();
               }
               s2 = s3;
               if (s2 === peg$FAILED) {
                 s2 = peg$currPos;
                 if (input.charCodeAt(peg$currPos) === 118) {
-                  s3 = peg$c52;
+                  s3 = peg$c53;
                   peg$currPos++;
                 } else {
                   s3 = peg$FAILED;
-                  if (peg$silentFails === 0) { peg$fail(peg$e71); }
+                  if (peg$silentFails === 0) { peg$fail(peg$e73); }
                 }
                 if (s3 !== peg$FAILED) {
                   peg$savedPos = s2;
-                  s3 = peg$f51();
+                  s3 = peg$f53();
                 }
                 s2 = s3;
                 if (s2 === peg$FAILED) {
                   s2 = peg$currPos;
                   if (input.charCodeAt(peg$currPos) === 97) {
-                    s3 = peg$c53;
+                    s3 = peg$c54;
                     peg$currPos++;
                   } else {
                     s3 = peg$FAILED;
-                    if (peg$silentFails === 0) { peg$fail(peg$e72); }
+                    if (peg$silentFails === 0) { peg$fail(peg$e74); }
                   }
                   if (s3 !== peg$FAILED) {
                     peg$savedPos = s2;
-                    s3 = peg$f52();
+                    s3 = peg$f54();
                   }
                   s2 = s3;
                   if (s2 === peg$FAILED) {
                     s2 = peg$currPos;
                     if (input.charCodeAt(peg$currPos) === 92) {
-                      s3 = peg$c46;
+                      s3 = peg$c47;
                       peg$currPos++;
                     } else {
                       s3 = peg$FAILED;
-                      if (peg$silentFails === 0) { peg$fail(peg$e63); }
+                      if (peg$silentFails === 0) { peg$fail(peg$e65); }
                     }
                     if (s3 !== peg$FAILED) {
                       peg$savedPos = s2;
-                      s3 = peg$f53();
+                      s3 = peg$f55();
                     }
                     s2 = s3;
                     if (s2 === peg$FAILED) {
                       s2 = peg$currPos;
                       if (input.charCodeAt(peg$currPos) === 34) {
-                        s3 = peg$c44;
+                        s3 = peg$c45;
                         peg$currPos++;
                       } else {
                         s3 = peg$FAILED;
-                        if (peg$silentFails === 0) { peg$fail(peg$e59); }
+                        if (peg$silentFails === 0) { peg$fail(peg$e61); }
                       }
                       if (s3 !== peg$FAILED) {
                         peg$savedPos = s2;
-                        s3 = peg$f54();
+                        s3 = peg$f56();
                       }
                       s2 = s3;
                       if (s2 === peg$FAILED) {
                         s2 = peg$currPos;
                         if (input.charCodeAt(peg$currPos) === 39) {
-                          s3 = peg$c45;
+                          s3 = peg$c46;
                           peg$currPos++;
                         } else {
                           s3 = peg$FAILED;
-                          if (peg$silentFails === 0) { peg$fail(peg$e60); }
+                          if (peg$silentFails === 0) { peg$fail(peg$e62); }
                         }
                         if (s3 !== peg$FAILED) {
                           peg$savedPos = s2;
-                          s3 = peg$f55();
+                          s3 = peg$f57();
                         }
                         s2 = s3;
                         if (s2 === peg$FAILED) {
                           s2 = peg$currPos;
                           if (input.charCodeAt(peg$currPos) === 63) {
-                            s3 = peg$c54;
+                            s3 = peg$c55;
                             peg$currPos++;
                           } else {
                             s3 = peg$FAILED;
-                            if (peg$silentFails === 0) { peg$fail(peg$e73); }
+                            if (peg$silentFails === 0) { peg$fail(peg$e75); }
                           }
                           if (s3 !== peg$FAILED) {
                             peg$savedPos = s2;
-                            s3 = peg$f56();
+                            s3 = peg$f58();
                           }
                           s2 = s3;
                           if (s2 === peg$FAILED) {
                             s2 = peg$currPos;
                             if (input.charCodeAt(peg$currPos) === 120) {
-                              s3 = peg$c55;
+                              s3 = peg$c56;
                               peg$currPos++;
                             } else {
                               s3 = peg$FAILED;
-                              if (peg$silentFails === 0) { peg$fail(peg$e74); }
+                              if (peg$silentFails === 0) { peg$fail(peg$e76); }
                             }
                             if (s3 !== peg$FAILED) {
                               s4 = peg$currPos;
                               s5 = peg$currPos;
                               s6 = [];
                               s7 = input.charAt(peg$currPos);
-                              if (peg$r9.test(s7)) {
+                              if (peg$r10.test(s7)) {
                                 peg$currPos++;
                               } else {
                                 s7 = peg$FAILED;
-                                if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                if (peg$silentFails === 0) { peg$fail(peg$e55); }
                               }
                               while (s7 !== peg$FAILED) {
                                 s6.push(s7);
@@ -3877,11 +4060,11 @@ function peg$parse(input, options) {
                                   s7 = peg$FAILED;
                                 } else {
                                   s7 = input.charAt(peg$currPos);
-                                  if (peg$r9.test(s7)) {
+                                  if (peg$r10.test(s7)) {
                                     peg$currPos++;
                                   } else {
                                     s7 = peg$FAILED;
-                                    if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                    if (peg$silentFails === 0) { peg$fail(peg$e55); }
                                   }
                                 }
                               }
@@ -3898,7 +4081,7 @@ function peg$parse(input, options) {
                               }
                               if (s4 !== peg$FAILED) {
                                 peg$savedPos = s2;
-                                s2 = peg$f57(s4);
+                                s2 = peg$f59(s4);
                               } else {
                                 peg$currPos = s2;
                                 s2 = peg$FAILED;
@@ -3910,22 +4093,22 @@ function peg$parse(input, options) {
                             if (s2 === peg$FAILED) {
                               s2 = peg$currPos;
                               if (input.charCodeAt(peg$currPos) === 117) {
-                                s3 = peg$c56;
+                                s3 = peg$c57;
                                 peg$currPos++;
                               } else {
                                 s3 = peg$FAILED;
-                                if (peg$silentFails === 0) { peg$fail(peg$e75); }
+                                if (peg$silentFails === 0) { peg$fail(peg$e77); }
                               }
                               if (s3 !== peg$FAILED) {
                                 s4 = peg$currPos;
                                 s5 = peg$currPos;
                                 s6 = [];
                                 s7 = input.charAt(peg$currPos);
-                                if (peg$r9.test(s7)) {
+                                if (peg$r10.test(s7)) {
                                   peg$currPos++;
                                 } else {
                                   s7 = peg$FAILED;
-                                  if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                  if (peg$silentFails === 0) { peg$fail(peg$e55); }
                                 }
                                 while (s7 !== peg$FAILED) {
                                   s6.push(s7);
@@ -3933,11 +4116,11 @@ function peg$parse(input, options) {
                                     s7 = peg$FAILED;
                                   } else {
                                     s7 = input.charAt(peg$currPos);
-                                    if (peg$r9.test(s7)) {
+                                    if (peg$r10.test(s7)) {
                                       peg$currPos++;
                                     } else {
                                       s7 = peg$FAILED;
-                                      if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                      if (peg$silentFails === 0) { peg$fail(peg$e55); }
                                     }
                                   }
                                 }
@@ -3954,7 +4137,7 @@ function peg$parse(input, options) {
                                 }
                                 if (s4 !== peg$FAILED) {
                                   peg$savedPos = s2;
-                                  s2 = peg$f58(s4);
+                                  s2 = peg$f60(s4);
                                 } else {
                                   peg$currPos = s2;
                                   s2 = peg$FAILED;
@@ -3966,22 +4149,22 @@ function peg$parse(input, options) {
                               if (s2 === peg$FAILED) {
                                 s2 = peg$currPos;
                                 if (input.charCodeAt(peg$currPos) === 85) {
-                                  s3 = peg$c57;
+                                  s3 = peg$c58;
                                   peg$currPos++;
                                 } else {
                                   s3 = peg$FAILED;
-                                  if (peg$silentFails === 0) { peg$fail(peg$e76); }
+                                  if (peg$silentFails === 0) { peg$fail(peg$e78); }
                                 }
                                 if (s3 !== peg$FAILED) {
                                   s4 = peg$currPos;
                                   s5 = peg$currPos;
                                   s6 = [];
                                   s7 = input.charAt(peg$currPos);
-                                  if (peg$r9.test(s7)) {
+                                  if (peg$r10.test(s7)) {
                                     peg$currPos++;
                                   } else {
                                     s7 = peg$FAILED;
-                                    if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                    if (peg$silentFails === 0) { peg$fail(peg$e55); }
                                   }
                                   while (s7 !== peg$FAILED) {
                                     s6.push(s7);
@@ -3989,11 +4172,11 @@ function peg$parse(input, options) {
                                       s7 = peg$FAILED;
                                     } else {
                                       s7 = input.charAt(peg$currPos);
-                                      if (peg$r9.test(s7)) {
+                                      if (peg$r10.test(s7)) {
                                         peg$currPos++;
                                       } else {
                                         s7 = peg$FAILED;
-                                        if (peg$silentFails === 0) { peg$fail(peg$e53); }
+                                        if (peg$silentFails === 0) { peg$fail(peg$e55); }
                                       }
                                     }
                                   }
@@ -4010,7 +4193,7 @@ function peg$parse(input, options) {
                                   }
                                   if (s4 !== peg$FAILED) {
                                     peg$savedPos = s2;
-                                    s2 = peg$f59(s4);
+                                    s2 = peg$f61(s4);
                                   } else {
                                     peg$currPos = s2;
                                     s2 = peg$FAILED;
@@ -4025,11 +4208,11 @@ function peg$parse(input, options) {
                                   s4 = peg$currPos;
                                   s5 = [];
                                   s6 = input.charAt(peg$currPos);
-                                  if (peg$r12.test(s6)) {
+                                  if (peg$r13.test(s6)) {
                                     peg$currPos++;
                                   } else {
                                     s6 = peg$FAILED;
-                                    if (peg$silentFails === 0) { peg$fail(peg$e56); }
+                                    if (peg$silentFails === 0) { peg$fail(peg$e58); }
                                   }
                                   while (s6 !== peg$FAILED) {
                                     s5.push(s6);
@@ -4037,11 +4220,11 @@ function peg$parse(input, options) {
                                       s6 = peg$FAILED;
                                     } else {
                                       s6 = input.charAt(peg$currPos);
-                                      if (peg$r12.test(s6)) {
+                                      if (peg$r13.test(s6)) {
                                         peg$currPos++;
                                       } else {
                                         s6 = peg$FAILED;
-                                        if (peg$silentFails === 0) { peg$fail(peg$e56); }
+                                        if (peg$silentFails === 0) { peg$fail(peg$e58); }
                                       }
                                     }
                                   }
@@ -4058,21 +4241,21 @@ function peg$parse(input, options) {
                                   }
                                   if (s3 !== peg$FAILED) {
                                     peg$savedPos = s2;
-                                    s3 = peg$f60(s3);
+                                    s3 = peg$f62(s3);
                                   }
                                   s2 = s3;
                                   if (s2 === peg$FAILED) {
                                     s2 = peg$currPos;
                                     s3 = input.charAt(peg$currPos);
-                                    if (peg$r17.test(s3)) {
+                                    if (peg$r18.test(s3)) {
                                       peg$currPos++;
                                     } else {
                                       s3 = peg$FAILED;
-                                      if (peg$silentFails === 0) { peg$fail(peg$e64); }
+                                      if (peg$silentFails === 0) { peg$fail(peg$e66); }
                                     }
                                     if (s3 !== peg$FAILED) {
                                       peg$savedPos = s2;
-                                      s3 = peg$f61(s3);
+                                      s3 = peg$f63(s3);
                                     }
                                     s2 = s3;
                                   }
@@ -4092,7 +4275,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f62(s2);
+        s0 = peg$f64(s2);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -4111,25 +4294,25 @@ function peg$parse(input, options) {
     peg$silentFails++;
     s0 = [];
     s1 = input.charAt(peg$currPos);
-    if (peg$r19.test(s1)) {
+    if (peg$r20.test(s1)) {
       peg$currPos++;
     } else {
       s1 = peg$FAILED;
-      if (peg$silentFails === 0) { peg$fail(peg$e78); }
+      if (peg$silentFails === 0) { peg$fail(peg$e80); }
     }
     while (s1 !== peg$FAILED) {
       s0.push(s1);
       s1 = input.charAt(peg$currPos);
-      if (peg$r19.test(s1)) {
+      if (peg$r20.test(s1)) {
         peg$currPos++;
       } else {
         s1 = peg$FAILED;
-        if (peg$silentFails === 0) { peg$fail(peg$e78); }
+        if (peg$silentFails === 0) { peg$fail(peg$e80); }
       }
     }
     peg$silentFails--;
     s1 = peg$FAILED;
-    if (peg$silentFails === 0) { peg$fail(peg$e77); }
+    if (peg$silentFails === 0) { peg$fail(peg$e79); }
 
     return s0;
   }
