@@ -1,3 +1,4 @@
+import { KiteError } from '@kite/common';
 import type { Node, Position } from './ast';
 import { Checker } from './check';
 import { compilePred, EvalContext, type PredFn } from './compile';
@@ -5,7 +6,7 @@ import { CheckError, ExprError } from './errors';
 import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
 import type { Lit, Pred } from './ir';
 import { wordsToBytes } from './kernels';
-import type { ColumnBatch, FieldInfo, SchemaInfo } from './types';
+import type { Column, ColumnBatch, FieldInfo, SchemaInfo } from './types';
 
 /** A parsed, type-checked filter. Build with parseExpr; evaluate with evaluate(). */
 export interface Expr {
@@ -200,6 +201,87 @@ export function evaluate(expr: Expr, batch: ColumnBatch): Uint8Array {
   const ctx = new EvalContext(batch);
   const mask = compiled(expr).run(ctx);
   return wordsToBytes(mask.t, ctx.n);
+}
+
+export interface EvaluateOptions {
+  /**
+   * Longest stretch of work, in milliseconds, between two returns to the event loop (default 10). Short slices keep
+   * other requests and health checks on the same process answered while a heavy filter runs over many rows.
+   */
+  sliceMs?: number;
+  /** Date.now() value after which evaluation stops with a DeadlineExceeded error; none when absent. */
+  deadline?: number;
+}
+
+/** Rows [start, end) of a batch: typed arrays as views, row arrays copied (references only). */
+function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch {
+  const cache = new Map<string, Column | undefined>();
+  const cut = (c: Column): Column => {
+    const valid = c.valid?.subarray(start, end);
+    const withValid = <T extends Column>(x: T): T => (valid === undefined ? x : { ...x, valid });
+    switch (c.kind) {
+      case 'string':
+        return withValid({ kind: 'string', data: c.data.slice(start, end) });
+      case 'json':
+        return withValid({ kind: 'json', data: c.data.slice(start, end) });
+      case 'bool':
+        return withValid({ kind: 'bool', data: c.data.subarray(start, end) });
+      case 'int':
+        return withValid({ kind: 'int', data: c.data.subarray(start, end) });
+      case 'int64':
+        return withValid({ kind: 'int64', data: c.data.subarray(start, end) });
+      case 'float':
+        return withValid({ kind: 'float', data: c.data.subarray(start, end) });
+    }
+  };
+  return {
+    numRows: end - start,
+    column(name) {
+      if (!cache.has(name)) {
+        const c = batch.column(name);
+        cache.set(name, c === undefined ? undefined : cut(c));
+      }
+      return cache.get(name);
+    },
+  };
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * evaluate(), in slices of rows that return to the event loop every options.sliceMs of work, so one heavy filter
+ * (long strings, many rows) does not hold up everything else on the process. Slices start at 8 rows and
+ * double while a slice takes under a quarter of sliceMs (up to 65,536) or halve when one takes longer than
+ * sliceMs (down to 8); a filter whose first slice shows it will finish within sliceMs runs in one piece.
+ * Stops with KiteError DeadlineExceeded once options.deadline has passed.
+ */
+export async function evaluateAsync(expr: Expr, batch: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
+  const sliceMs = options.sliceMs ?? 10;
+  const n = batch.numRows;
+  let rows = 8;
+  if (n <= rows) return evaluate(expr, batch);
+  const out = new Uint8Array((n + 7) >>> 3);
+  let sliceStart = performance.now();
+  out.set(evaluate(expr, sliceBatch(batch, 0, rows)), 0);
+  // A filter cheap enough to finish within one slice runs over the whole batch at once (no copies of row arrays).
+  if (((performance.now() - sliceStart) * n) / rows < sliceMs) return evaluate(expr, batch);
+  for (let start = rows; start < n; ) {
+    const end = Math.min(n, start + rows);
+    const t0 = performance.now();
+    out.set(evaluate(expr, sliceBatch(batch, start, end)), start >>> 3); // start is a multiple of 8
+    const t1 = performance.now();
+    start = end;
+    if (t1 - t0 < sliceMs / 4 && rows < 65536) rows *= 2;
+    else if (t1 - t0 > sliceMs && rows > 8) rows /= 2;
+    if (start < n && t1 - sliceStart >= sliceMs) {
+      if (options.deadline !== undefined && Date.now() > options.deadline) {
+        throw new KiteError('DeadlineExceeded', `the filter ${JSON.stringify(expr.text.slice(0, 200))} did not finish within the request's deadline (${start} of ${n} rows evaluated)`);
+      }
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+  return out;
 }
 
 /** Number of rows set in a bitmap from evaluate(). */
