@@ -92,7 +92,8 @@ describe('template parameters', () => {
     };
     expect(bad({ int64_val: '1.5', val: 'int64_val' }).message).toContain('{p}: 1.5 is not an int64');
     expect(bad({ int64_val: (2n ** 63n).toString(), val: 'int64_val' }).kind).toBe('ParameterInvalid');
-    expect(bad({ val: null }).message).toContain('{p} has no value');
+    expect(templateParams({ p: { val: null } })).toEqual({});
+    expect(() => parseExpr('id == {p}', schema, templateParams({ p: { val: null } }))).toThrow(/template parameter \{p\} has no value/);
     let deep: TemplateValueWire['array_val'] = { long_data: { data: ['1'] }, data: 'long_data' };
     for (let i = 0; i < 10000; i++) deep = { array_data: { data: [deep] }, data: 'array_data' };
     const e = bad({ array_val: deep, val: 'array_val' });

@@ -113,7 +113,8 @@ export function templateParams(values: Record<string, TemplateValueWire | null |
         out[name] = arrayValues(name, t.array_val, 1);
         break;
       default:
-        throw new KiteError('ParameterInvalid', `template parameter {${name}} has no value: set one of ${SCALAR_MEMBERS.join(', ')}`);
+        // No value set: left out, so a filter that uses it says the parameter has no value.
+        break;
     }
   }
   return out;
