@@ -205,8 +205,8 @@ export function evaluate(expr: Expr, batch: ColumnBatch): Uint8Array {
 
 export interface EvaluateOptions {
   /**
-   * Longest stretch of work, in milliseconds, between two returns to the event loop (default 10). Short slices keep
-   * other requests and health checks on the same process answered while a heavy filter runs over many rows.
+   * Filter work, in milliseconds, per turn of the event loop (default 10), shared by the evaluations in progress.
+   * Short slices keep other requests and health checks on the same process answered while heavy filters run.
    */
   sliceMs?: number;
   /** Date.now() value after which evaluation stops with a DeadlineExceeded error; none when absent. */
@@ -248,40 +248,62 @@ function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Copies the first `len` bits of `bits` into `out` from bit `start` on (out's bits there are still 0). */
+function putBits(out: Uint8Array, bits: Uint8Array, start: number, len: number): void {
+  if ((start & 7) === 0) {
+    out.set(bits.subarray(0, (len + 7) >>> 3), start >>> 3);
+    return;
+  }
+  for (let i = 0; i < len; i++) {
+    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1) out[(start + i) >>> 3] = (out[(start + i) >>> 3] as number) | (1 << ((start + i) & 7));
+  }
+}
+
+/** evaluateAsync calls in progress in this process: they share one slice of work per turn of the event loop. */
+let running = 0;
+
 /**
- * evaluate(), in slices of rows that return to the event loop every options.sliceMs of work, so one heavy filter
- * (long strings, many rows) does not hold up everything else on the process. Slices start at 8 rows and
- * double while a slice takes under a quarter of sliceMs (up to 65,536) or halve when one takes longer than
- * sliceMs (down to 8); a filter whose first slice shows it will finish within sliceMs runs in one piece.
+ * evaluate(), in slices of rows that return to the event loop, so one heavy filter (long strings, many rows) does
+ * not hold up everything else on the process. The evaluations in progress share options.sliceMs of work per turn
+ * of the event loop (each gets sliceMs divided by their number). Slices start at one row (a row of a long string
+ * can take milliseconds) and double while a slice takes under a quarter of its share (up to 65,536 rows) or halve
+ * when one takes longer. A filter that the first row shows to be cheap runs over the whole batch in one piece.
  * Stops with KiteError DeadlineExceeded once options.deadline has passed.
  */
 export async function evaluateAsync(expr: Expr, batch: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
   const sliceMs = options.sliceMs ?? 10;
   const n = batch.numRows;
-  let rows = 8;
-  if (n <= rows) return evaluate(expr, batch);
-  const out = new Uint8Array((n + 7) >>> 3);
-  let sliceStart = performance.now();
-  out.set(evaluate(expr, sliceBatch(batch, 0, rows)), 0);
-  // A filter cheap enough to finish within one slice runs over the whole batch at once (no copies of row arrays).
-  if (((performance.now() - sliceStart) * n) / rows < sliceMs) return evaluate(expr, batch);
-  for (let start = rows; start < n; ) {
-    const end = Math.min(n, start + rows);
-    const t0 = performance.now();
-    out.set(evaluate(expr, sliceBatch(batch, start, end)), start >>> 3); // start is a multiple of 8
-    const t1 = performance.now();
-    start = end;
-    if (t1 - t0 < sliceMs / 4 && rows < 65536) rows *= 2;
-    else if (t1 - t0 > sliceMs && rows > 8) rows /= 2;
-    if (start < n && t1 - sliceStart >= sliceMs) {
-      if (options.deadline !== undefined && Date.now() > options.deadline) {
-        throw new KiteError('DeadlineExceeded', `the filter ${JSON.stringify(expr.text.slice(0, 200))} did not finish within the request's deadline (${start} of ${n} rows evaluated)`);
+  if (n <= 1) return evaluate(expr, batch);
+  running++;
+  try {
+    const out = new Uint8Array((n + 7) >>> 3);
+    let sliceStart = performance.now();
+    putBits(out, evaluate(expr, sliceBatch(batch, 0, 1)), 0, 1);
+    // A filter cheap enough to finish within one slice runs over the whole batch at once (no copies of row arrays).
+    if ((performance.now() - sliceStart) * n < sliceMs / running) return evaluate(expr, batch);
+    let rows = 2;
+    for (let start = 1; start < n; ) {
+      let end = Math.min(n, start + rows);
+      if (end < n && rows >= 16) end &= ~7; // slices end on whole bytes once they are larger than a few rows
+      const t0 = performance.now();
+      putBits(out, evaluate(expr, sliceBatch(batch, start, end)), start, end - start);
+      const t1 = performance.now();
+      start = end;
+      const share = sliceMs / running;
+      if (t1 - t0 < share / 4 && rows < 65536) rows *= 2;
+      else if (t1 - t0 > share && rows > 1) rows = Math.max(1, rows >>> 1);
+      if (start < n && t1 - sliceStart >= share) {
+        if (options.deadline !== undefined && Date.now() > options.deadline) {
+          throw new KiteError('DeadlineExceeded', `the filter ${JSON.stringify(expr.text.slice(0, 200))} did not finish within the request's deadline (${start} of ${n} rows evaluated)`);
+        }
+        await yieldToEventLoop();
+        sliceStart = performance.now();
       }
-      await yieldToEventLoop();
-      sliceStart = performance.now();
     }
+    return out;
+  } finally {
+    running--;
   }
-  return out;
 }
 
 /** Number of rows set in a bitmap from evaluate(). */
