@@ -79,8 +79,9 @@ function syntaxError(text: string, e: PeggySyntaxError): ExprError {
  * The deepest nesting parseExpr accepts: brackets inside brackets (parentheses, array literals, function calls),
  * and operators inside operators (`not not ...`, `-(-(...))`, `a + b + ...` chains, `j["a"]["b"]...` paths,
  * template arrays inside arrays). Parsing, checking and compiling recurse once per level, so without a bound a
- * filter of a few thousand levels overflows the stack. Milvus bounds it the same way (proxy.maxExpressionDepth;
- * 100 levels of parentheses or `not` parse there by default); real filters nest a handful of levels.
+ * filter of a few thousand levels overflows the stack. Older Milvus releases crash the same way; newer ones bound
+ * it (proxy.maxExpressionDepth, under which 100 levels of parentheses or `not` parse by default). Real filters
+ * nest a handful of levels.
  */
 export const MAX_EXPR_DEPTH = 256;
 
