@@ -11,9 +11,11 @@
  * match at the start and the last one at the end (unless the pattern starts or ends with `%`); every segment in
  * between is matched at its leftmost place after the previous one. Taking the leftmost place is never wrong: a
  * segment has a fixed length in characters, so the leftmost match also ends first and leaves the most room for
- * the rest. Each segment is found by searching for its first literal run (String.prototype.indexOf) and checking
- * the rest of the segment there, so a match costs O(n) string searches for segments of plain text and at worst
- * O(n·m) character comparisons for a text of length n and a pattern of length m, never more.
+ * the rest. A segment of plain text is found with String.prototype.indexOf. A segment with `_` is found with a
+ * regular expression of literal characters and `.` only, which V8 runs as native code: with no quantifier and no
+ * alternative there is nothing to backtrack into, so each place it tries costs at most the segment's length. A
+ * match therefore costs at worst O(n·m) character comparisons for a text of length n and a pattern of length m
+ * (and O(n) string searches for patterns without `_`), never more.
  */
 
 /** How a LIKE pattern is tested: a plain string operation when possible, else the segment scan. */
@@ -54,20 +56,20 @@ function boundary(s: string, i: number): boolean {
 /** Literal text that could match half of a surrogate pair in the data, so its ends must be checked. */
 const unsafeEdges = (lit: string): boolean => lit.length > 0 && (isLow(lit.charCodeAt(0)) || isHigh(lit.charCodeAt(lit.length - 1)));
 
-/** Offset after the code point at i. */
-const nextChar = (s: string, i: number): number => (isHigh(s.charCodeAt(i)) && isLow(s.charCodeAt(i + 1)) ? i + 2 : i + 1);
-
 /** Offset of the code point that ends at i. */
 const prevChar = (s: string, i: number): number => (i >= 2 && isLow(s.charCodeAt(i - 1)) && isHigh(s.charCodeAt(i - 2)) ? i - 2 : i - 1);
+
+const REGEX_SYNTAX = /[\\^$.*+?()[\]{}|/]/g;
 
 /** A `%`-free run of pattern: literal text and `_`, with what the scan needs to place it. */
 class Segment {
   /** Pieces: literal strings and null for `_`; adjacent literals are joined. */
   readonly pieces: Piece[];
-  /** Index in `pieces` of the first literal, or -1 when the segment is only `_`. */
-  readonly firstLit: number;
-  /** Any literal needs its ends checked against surrogate pairs. */
+  /** Any literal needs its ends checked against surrogate pairs (segments of plain text only). */
   readonly unsafe: boolean;
+  /** A segment with `_`: the segment as a regular expression, to search for ('g') and to test at a place ('y'). */
+  private readonly search: RegExp | undefined;
+  private readonly sticky: RegExp | undefined;
 
   constructor(tokens: Token[]) {
     const pieces: Piece[] = [];
@@ -78,23 +80,25 @@ class Segment {
       else pieces.push(t.lit as string);
     }
     this.pieces = pieces;
-    this.firstLit = pieces.findIndex((p) => p !== null);
     this.unsafe = pieces.some((p) => p !== null && unsafeEdges(p));
+    if (pieces.includes(null)) {
+      // 'u': `.` is one code point and literals never match half of a surrogate pair; 's': `.` matches newlines.
+      const source = pieces.map((p) => (p === null ? '.' : p.replace(REGEX_SYNTAX, '\\$&'))).join('');
+      this.search = new RegExp(source, 'gsu');
+      this.sticky = new RegExp(source, 'ysu');
+    }
   }
 
   /** End offset when the segment matches s at offset p (a character boundary), else -1. */
   matchAt(s: string, p: number): number {
-    for (const piece of this.pieces) {
-      if (piece === null) {
-        if (p >= s.length) return -1;
-        p = nextChar(s, p);
-      } else {
-        if (!s.startsWith(piece, p)) return -1;
-        p += piece.length;
-        if (this.unsafe && !boundary(s, p)) return -1;
-      }
+    if (this.sticky !== undefined) {
+      this.sticky.lastIndex = p;
+      return this.sticky.test(s) ? this.sticky.lastIndex : -1;
     }
-    return p;
+    const lit = this.pieces[0] as string;
+    if (!s.startsWith(lit, p)) return -1;
+    const end = p + lit.length;
+    return !this.unsafe || boundary(s, end) ? end : -1;
   }
 
   /** Start offset when the segment matches s ending at offset e (a character boundary), else -1. */
@@ -113,26 +117,16 @@ class Segment {
     return e;
   }
 
-  /**
-   * End offset of the leftmost match that starts at or after `from` and ends at or before `limit`, else -1.
-   * Candidates come from occurrences of the first literal; the `_` before it are stepped back over.
-   */
+  /** End offset of the leftmost match that starts at or after `from` and ends at or before `limit`, else -1. */
   findFrom(s: string, from: number, limit: number): number {
-    if (this.firstLit < 0) {
-      const end = this.matchAt(s, from);
-      return end >= 0 && end <= limit ? end : -1;
+    if (this.search !== undefined) {
+      this.search.lastIndex = from;
+      const m = this.search.exec(limit < s.length ? s.slice(0, limit) : s);
+      return m === null ? -1 : m.index + m[0].length;
     }
-    const lit = this.pieces[this.firstLit] as string;
-    const before = this.firstLit; // pieces before the first literal are all `_`
-    let at = s.indexOf(lit, from);
-    while (at >= 0 && at + lit.length <= limit) {
-      let start = at;
-      for (let k = 0; k < before && start >= from; k++) start = start <= 0 ? -1 : prevChar(s, start);
-      if (start >= from && (!this.unsafe || boundary(s, at))) {
-        const end = this.matchAt(s, start);
-        if (end >= 0) return end <= limit ? end : -1;
-      }
-      at = s.indexOf(lit, at + 1);
+    const lit = this.pieces[0] as string;
+    for (let at = s.indexOf(lit, from); at >= 0 && at + lit.length <= limit; at = s.indexOf(lit, at + 1)) {
+      if (!this.unsafe || (boundary(s, at) && boundary(s, at + lit.length))) return at + lit.length;
     }
     return -1;
   }
