@@ -82,15 +82,15 @@ describe('filters on many long strings', () => {
     ],
   };
   const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 's', type: 'VarChar' }] };
-  /** Rows whose `s` is 2,000 characters of "abab...", which '%a_a_a_c%' scans at every 'a' without a match. */
+  /** Rows whose `s` is 2,000 a's and the row number: '%a_a_..._c%' is tried at every character without a match. */
   function textRows(from: number, n: number): ColumnBatch {
     const b = rows(from, n);
-    const s = Array.from({ length: n }, (_, i) => `${'ab'.repeat(1000)}${from + i}`);
+    const s = Array.from({ length: n }, (_, i) => `${'a'.repeat(2000)}${from + i}`);
     b.columns.set('s', { kind: 'string', data: s });
     return b;
   }
   /** Passes only the row whose `s` ends in `end`, after scanning every row. */
-  const heavy = (end: number): Expr => parseExpr(`s like "%a_a_a_c%" or s like "%b${end}"`, schema);
+  const heavy = (end: number): Expr => parseExpr(`s like "%${'a_'.repeat(60)}c%" or s like "%a${end}"`, schema);
 
   /** Runs `work` while a 1 ms interval timer ticks; returns the longest gap between ticks. */
   async function longestStall(work: () => Promise<unknown>): Promise<{ gap: number; ms: number }> {
