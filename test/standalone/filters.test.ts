@@ -105,7 +105,7 @@ test('a LIKE pattern that backtracks for minutes in a regex is answered exactly,
   })();
   const t0 = Date.now();
   try {
-    // Several at once, so the filter work (about a second each here) overlaps the polls for a while.
+    // Several at once, so the filter work (about a second together here) overlaps the polls for a while.
     const queries = Array.from({ length: 3 }, () =>
       client.query({ collection_name: NAME, filter: HEAVY, output_fields: ['id'], consistency_level: STRONG }),
     );

@@ -107,7 +107,8 @@ describe('filters on many long strings', () => {
     } finally {
       clearInterval(timer);
     }
-    return { gap, ms: Date.now() - t0 };
+    // The stretch since the last tick counts too: a synchronous evaluation lets no tick run at all.
+    return { gap: Math.max(gap, Date.now() - last), ms: Date.now() - t0 };
   }
 
   it('keeps the event loop turning while a query evaluates a heavy filter', async () => {
