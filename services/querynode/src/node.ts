@@ -20,6 +20,9 @@ const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', '
 import { Delegator } from './delegator';
 import { SealedSegment } from './segments';
 
+/** Longest filter (with its parameters) the query node keeps parsed between requests, in characters. */
+const MAX_CACHED_FILTER = 64 * 1024;
+
 export function schemaInfo(c: CollectionMeta): SchemaInfo {
   return {
     fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey })),
@@ -139,10 +142,14 @@ export class QueryNode implements M.QueryNodeApi {
       try {
         e = parseExpr(text, schemaInfo(c), decodeParams(params), { maxLength: this.cfg.proxy.maxFilterLength });
       } catch (err) {
-        throw new KiteError('ExpressionInvalid', `invalid expression "${text}": ${(err as Error).message}`);
+        // The parser's message quotes the start of the expression (it may be a megabyte long).
+        throw new KiteError('ExpressionInvalid', (err as Error).message);
       }
-      if (this.exprCache.size > 1000) this.exprCache.clear();
-      this.exprCache.set(key, e);
+      // Long filters (id lists) are parsed per request: a thousand of them cached would hold gigabytes.
+      if (key.length <= MAX_CACHED_FILTER) {
+        if (this.exprCache.size > 1000) this.exprCache.clear();
+        this.exprCache.set(key, e);
+      }
     }
     return e;
   }
