@@ -150,7 +150,7 @@ test('a filter longer than proxy.maxFilterLength is refused at once, naming the 
   await expectHealthy();
 });
 
-test('an Int64 list template parameter: id in {ids} for query and delete', async () => {
+test('an Int64 list template parameter: id in {ids} for query, search and delete', async () => {
   const q = await client.query({ collection_name: NAME, filter: 'id in {ids}', exprValues: { ids: [1, 2, 3, 999] }, output_fields: ['id'], consistency_level: STRONG });
   expectOk(q.status, 'query id in {ids}');
   expect(q.data.map((r) => Number(r.id)).sort((a, b) => a - b)).toEqual([1, 2, 3]);
@@ -158,6 +158,10 @@ test('an Int64 list template parameter: id in {ids} for query and delete', async
   const one = await client.query({ collection_name: NAME, filter: 'id == {id} or id in {more}', exprValues: { id: 7, more: [8] }, output_fields: ['id'], consistency_level: STRONG });
   expectOk(one.status, 'query id == {id}');
   expect(one.data.map((r) => Number(r.id)).sort((a, b) => a - b)).toEqual([7, 8]);
+
+  const s = await client.search({ collection_name: NAME, data: [[0, 1, 0, 0]], filter: 'id in {ids}', exprValues: { ids: [5, 1000] }, limit: 5, output_fields: ['id'], consistency_level: STRONG });
+  expectOk(s.status, 'search filtered by id in {ids}');
+  expect((s.results as unknown as { id: string | number }[]).map((h) => Number(h.id))).toEqual([1000, 5]);
 
   const del = await client.delete({ collection_name: NAME, filter: 'id in {ids}', exprValues: { ids: [1, 2] } });
   expectOk(del.status, 'delete id in {ids}');
