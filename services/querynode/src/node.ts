@@ -318,7 +318,15 @@ export class QueryNode implements M.QueryNodeApi {
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        parts.push(await searchSource(seg, spec, f));
+        try {
+          parts.push(await searchSource(seg, spec, f));
+        } catch (e) {
+          // The filter yields while it runs, so the segment may have been released (its index freed) meanwhile.
+          if (this.segments.get(id) !== seg) {
+            throw new KiteError('SegmentLoadFailed', `segment ${id} was released from node ${this.nodeID} during the search`, { retriable: true, cause: e });
+          }
+          throw e;
+        }
       }
       return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
     }
