@@ -164,7 +164,8 @@ export class Checker {
         const args: Pred[] = [];
         for (const a of node.args) {
           const p = this.pred(a);
-          if (p.k === node.type) args.push(...p.args);
+          // One at a time: spreading a list of 100,000 alternatives into push() would overflow the stack.
+          if (p.k === node.type) for (const x of p.args) args.push(x);
           else args.push(p);
         }
         return { k: node.type, args };

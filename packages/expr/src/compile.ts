@@ -585,8 +585,9 @@ function compileIn(av: Val, values: Lit[]): PredFn {
   const uniqueStrs = [...strSet];
   // Integer values spanning a small range are looked up in a byte table instead of a hash set.
   const ints = uniqueNums.filter((x) => Number.isInteger(x));
-  const tableLo = ints.length > 0 ? Math.min(...ints) : 0;
-  const span = ints.length > 0 ? Math.max(...ints) - tableLo + 1 : 0;
+  // A loop, not Math.min(...ints): a list of 100,000 values spread into a call overflows the stack.
+  const tableLo = ints.length > 0 ? ints.reduce((lo, x) => (x < lo ? x : lo), Infinity) : 0;
+  const span = ints.length > 0 ? ints.reduce((hi, x) => (x > hi ? x : hi), -Infinity) - tableLo + 1 : 0;
   let table: Uint8Array | undefined;
   if (ints.length > 1 && ints.length === uniqueNums.length && span <= 1 << 16) {
     table = new Uint8Array(span);

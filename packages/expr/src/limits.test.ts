@@ -77,6 +77,15 @@ describe('nesting depth', () => {
     const ors = Array.from({ length: 5000 }, (_, i) => `id == ${i}`).join(' or ');
     expect(() => parseExpr(ors, schema)).not.toThrow();
   });
+
+  it('handles lists of 100,000s of alternatives or values (no spread of them into a call)', () => {
+    const intSchema: SchemaInfo = { ...schema, fields: [...schema.fields, { name: 'a', type: 'Int32' }] };
+    // A parenthesized `or` of 130,000 terms (1 MB) merged into the `or` around it.
+    const ors = `(${Array.from({ length: 130000 }, (_, i) => `a==${i % 10}`).join(' or ')}) or id == 0`;
+    expect(() => parseExpr(ors, intSchema)).not.toThrow();
+    // An Int32 field against 500,000 integers from a template parameter (looked up in a table).
+    expect(() => parseExpr('a in {xs}', intSchema, { xs: Array.from({ length: 500000 }, (_, i) => i) })).not.toThrow();
+  });
 });
 
 describe('maximum length', () => {
