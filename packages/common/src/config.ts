@@ -96,6 +96,15 @@ export const ConfigSchema = z
          * 100-200 bytes per hit plus output fields). Milvus bounds nq and topk at 16384 each, not their product.
          */
         maxSearchResults: z.number().int().min(16384).default(1 << 20),
+        /**
+         * Longest filter expression (the `expr`/`filter` of Search, Query, Delete), in characters; a longer one is
+         * refused before it is parsed. Parsing runs on the proxy's event loop, about 0.3-0.5 µs per character for
+         * `id in [...]` lists and 1-2 µs for other expressions, and every other request waits meanwhile: 1 MiB holds
+         * them for up to a second or two, and admits id lists of some 60,000 int64 keys (what the SDKs write for
+         * delete/get by ids). Longer lists fit as template parameters (`id in {ids}`), which skip the parser. Milvus
+         * has no separate limit: only its gRPC message size bounds the filter.
+         */
+        maxFilterLength: z.number().int().min(1024).default(1 << 20),
       })
       .strict()
       .default({}),

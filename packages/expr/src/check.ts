@@ -149,6 +149,8 @@ export class Checker {
   constructor(
     private readonly schema: SchemaInfo,
     private readonly params: Record<string, unknown> | undefined,
+    /** Deepest array nesting accepted in a template parameter (the syntax tree is bounded by parseExpr). */
+    private readonly maxDepth: number,
   ) {
     for (const f of schema.fields) this.fields.set(f.name, f);
   }
@@ -162,7 +164,8 @@ export class Checker {
         const args: Pred[] = [];
         for (const a of node.args) {
           const p = this.pred(a);
-          if (p.k === node.type) args.push(...p.args);
+          // One at a time: spreading a list of 100,000 alternatives into push() would overflow the stack.
+          if (p.k === node.type) for (const x of p.args) args.push(x);
           else args.push(p);
         }
         return { k: node.type, args };
@@ -471,17 +474,22 @@ export class Checker {
     if (this.params === undefined || !Object.prototype.hasOwnProperty.call(this.params, name)) {
       throw new CheckError(`template parameter {${name}} has no value; pass it in expr_params`, loc);
     }
-    const convert = (v: unknown): Lit => {
+    const convert = (v: unknown, depth: number): Lit => {
       if (typeof v === 'bigint') return this.intLit(v, loc);
       if (typeof v === 'number') {
         if (!Number.isFinite(v)) throw new CheckError(`template parameter {${name}} is not a finite number`, loc);
         return Number.isInteger(v) && Number.isSafeInteger(v) ? BigInt(v) : v;
       }
       if (typeof v === 'string' || typeof v === 'boolean') return v;
-      if (Array.isArray(v)) return v.map(convert);
+      if (Array.isArray(v)) {
+        if (depth >= this.maxDepth) {
+          throw new CheckError(`template parameter {${name}} nests arrays more than ${this.maxDepth} levels deep, the limit`, loc);
+        }
+        return v.map((x) => convert(x, depth + 1));
+      }
       throw new CheckError(`template parameter {${name}} must be a number, string, boolean or array, not ${v === null ? 'null' : typeof v}`, loc);
     };
-    return convert(this.params[name]);
+    return convert(this.params[name], 0);
   }
 
   private ident(name: string, loc: Span): Val {

@@ -28,7 +28,8 @@ import {
   type Words,
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
-import { jsonComparer, jsonEquals, jsonMember, pathGetter, planLike } from './values';
+import { planLike } from './like';
+import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -584,8 +585,9 @@ function compileIn(av: Val, values: Lit[]): PredFn {
   const uniqueStrs = [...strSet];
   // Integer values spanning a small range are looked up in a byte table instead of a hash set.
   const ints = uniqueNums.filter((x) => Number.isInteger(x));
-  const tableLo = ints.length > 0 ? Math.min(...ints) : 0;
-  const span = ints.length > 0 ? Math.max(...ints) - tableLo + 1 : 0;
+  // A loop, not Math.min(...ints): a list of 100,000 values spread into a call overflows the stack.
+  const tableLo = ints.length > 0 ? ints.reduce((lo, x) => (x < lo ? x : lo), Infinity) : 0;
+  const span = ints.length > 0 ? ints.reduce((hi, x) => (x > hi ? x : hi), -Infinity) - tableLo + 1 : 0;
   let table: Uint8Array | undefined;
   if (ints.length > 1 && ints.length === uniqueNums.length && span <= 1 << 16) {
     table = new Uint8Array(span);
@@ -670,9 +672,8 @@ export function compilePred(p: Pred): PredFn {
     case 'like': {
       const fa = compileVal(p.a);
       const plan = planLike(p.pattern);
-      const arg = plan.kind === 'regex' ? plan.re : plan.text;
       const match: (s: string) => boolean =
-        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'regex' ? (x) => plan.re.test(x) : (x) => x[plan.kind](plan.text);
+        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
       const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
       if (fused !== undefined) return fused;
       return (ctx) => {
@@ -680,7 +681,8 @@ export function compilePred(p: Pred): PredFn {
         const t = ctx.words();
         if (a.k === 'str') {
           if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
-          else matchStrings(plan.kind, a.d, arg, ctx.n, t);
+          else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
+          else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
         } else {
           bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
         }

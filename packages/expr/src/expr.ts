@@ -1,11 +1,12 @@
-import type { Position } from './ast';
+import { KiteError } from '@kite/common';
+import type { Node, Position } from './ast';
 import { Checker } from './check';
 import { compilePred, EvalContext, type PredFn } from './compile';
 import { CheckError, ExprError } from './errors';
 import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
 import type { Lit, Pred } from './ir';
 import { wordsToBytes } from './kernels';
-import type { ColumnBatch, FieldInfo, SchemaInfo } from './types';
+import type { Column, ColumnBatch, FieldInfo, SchemaInfo } from './types';
 
 /** A parsed, type-checked filter. Build with parseExpr; evaluate with evaluate(). */
 export interface Expr {
@@ -75,12 +76,102 @@ function syntaxError(text: string, e: PeggySyntaxError): ExprError {
 }
 
 /**
+ * The deepest nesting parseExpr accepts: brackets inside brackets (parentheses, array literals, function calls),
+ * and operators inside operators (`not not ...`, `-(-(...))`, `a + b + ...` chains, `j["a"]["b"]...` paths,
+ * template arrays inside arrays). Parsing, checking and compiling recurse once per level, so without a bound a
+ * filter of a few thousand levels overflows the stack. Older Milvus releases crash the same way; newer ones bound
+ * it (proxy.maxExpressionDepth, under which 100 levels of parentheses or `not` parse by default). Real filters
+ * nest a handful of levels.
+ */
+export const MAX_EXPR_DEPTH = 256;
+
+export interface ParseOptions {
+  /**
+   * The longest expression accepted, in characters (UTF-16 code units), checked before anything else is done with
+   * it. No limit when absent. The proxy passes proxy.maxFilterLength.
+   */
+  maxLength?: number;
+}
+
+const DEPTH_HINT = 'simplify the expression (a long list of alternatives is shorter as "x in [...]")';
+
+/**
+ * Bracket nesting outside string literals, checked before parsing (the parser recurses once per bracket). Throws
+ * at the first bracket that goes deeper than the limit.
+ */
+function checkBrackets(text: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 || c === 0x27) {
+      // a string literal: skip to its closing quote; a backslash always takes the next character with it
+      for (i++; i < text.length && text.charCodeAt(i) !== c; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x28 || c === 0x5b) {
+      if (++depth > MAX_EXPR_DEPTH) {
+        throw new ExprError(`brackets are nested more than ${MAX_EXPR_DEPTH} levels deep, the limit; ${DEPTH_HINT}`, text, positionAt(text, i));
+      }
+    } else if ((c === 0x29 || c === 0x5d) && depth > 0) depth--;
+  }
+}
+
+function children(n: Node): Node[] {
+  switch (n.type) {
+    case 'or':
+    case 'and':
+      return n.args;
+    case 'not':
+    case 'unary':
+      return [n.arg];
+    case 'cmp':
+      return n.operands;
+    case 'in':
+      return [n.value, n.list];
+    case 'like':
+      return [n.value, n.pattern];
+    case 'isnull':
+    case 'exists':
+      return [n.value];
+    case 'binary':
+      return [n.left, n.right];
+    case 'array':
+      return n.items;
+    case 'index':
+      return [n.base];
+    case 'call':
+      return n.args;
+    default:
+      return [];
+  }
+}
+
+/** The depth of the syntax tree, walked without recursion; throws at the first node deeper than the limit. */
+function checkDepth(text: string, root: Node): void {
+  const stack: [Node, number][] = [[root, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (depth > MAX_EXPR_DEPTH) {
+      throw new ExprError(`the expression nests operators more than ${MAX_EXPR_DEPTH} levels deep, the limit; ${DEPTH_HINT}`, text, node.loc.start);
+    }
+    for (const child of children(node)) stack.push([child, depth + 1]);
+  }
+}
+
+/**
  * Parses and type-checks a Milvus filter expression against a schema, binding `{name}` template parameters from
  * `params` (Milvus expr_params). Throws ExprError (a KiteError of kind ExpressionInvalid) with the position of the
- * problem. An empty expression is an error: callers treat an empty filter as "no filter" before calling this.
+ * problem: also for an expression longer than options.maxLength or nested deeper than MAX_EXPR_DEPTH. An empty
+ * expression is an error: callers treat an empty filter as "no filter" before calling this.
  */
-export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>): Expr {
+export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>, options: ParseOptions = {}): Expr {
+  const { maxLength } = options;
+  if (maxLength !== undefined && text.length > maxLength) {
+    throw new ExprError(
+      `the expression is ${text.length} characters long, more than the limit of ${maxLength} (proxy.maxFilterLength); pass long lists of values as a template parameter instead, e.g. "id in {ids}" with the list in expr_params`,
+      text,
+    );
+  }
   if (text.trim() === '') throw new ExprError('the expression is empty', text);
+  checkBrackets(text);
   let tree;
   try {
     tree = parseSyntax(text);
@@ -88,7 +179,8 @@ export function parseExpr(text: string, schema: SchemaInfo, params?: Record<stri
     if (e instanceof PeggySyntaxError) throw syntaxError(text, e);
     throw e;
   }
-  const checker = new Checker(schema, params);
+  checkDepth(text, tree);
+  const checker = new Checker(schema, params, MAX_EXPR_DEPTH);
   let ir: Pred;
   try {
     ir = checker.pred(tree);
@@ -110,6 +202,109 @@ export function evaluate(expr: Expr, batch: ColumnBatch): Uint8Array {
   const ctx = new EvalContext(batch);
   const mask = compiled(expr).run(ctx);
   return wordsToBytes(mask.t, ctx.n);
+}
+
+export interface EvaluateOptions {
+  /**
+   * Filter work, in milliseconds, per turn of the event loop (default 10), shared by the evaluations in progress.
+   * Short slices keep other requests and health checks on the same process answered while heavy filters run.
+   */
+  sliceMs?: number;
+  /** Date.now() value after which evaluation stops with a DeadlineExceeded error; none when absent. */
+  deadline?: number;
+}
+
+/** Rows [start, end) of a batch: typed arrays as views, row arrays copied (references only). */
+function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch {
+  const cache = new Map<string, Column | undefined>();
+  const cut = (c: Column): Column => {
+    const valid = c.valid?.subarray(start, end);
+    const withValid = <T extends Column>(x: T): T => (valid === undefined ? x : { ...x, valid });
+    switch (c.kind) {
+      case 'string':
+        return withValid({ kind: 'string', data: c.data.slice(start, end) });
+      case 'json':
+        return withValid({ kind: 'json', data: c.data.slice(start, end) });
+      case 'bool':
+        return withValid({ kind: 'bool', data: c.data.subarray(start, end) });
+      case 'int':
+        return withValid({ kind: 'int', data: c.data.subarray(start, end) });
+      case 'int64':
+        return withValid({ kind: 'int64', data: c.data.subarray(start, end) });
+      case 'float':
+        return withValid({ kind: 'float', data: c.data.subarray(start, end) });
+    }
+  };
+  return {
+    numRows: end - start,
+    column(name) {
+      if (!cache.has(name)) {
+        const c = batch.column(name);
+        cache.set(name, c === undefined ? undefined : cut(c));
+      }
+      return cache.get(name);
+    },
+  };
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Copies the first `len` bits of `bits` into `out` from bit `start` on (out's bits there are still 0). */
+function putBits(out: Uint8Array, bits: Uint8Array, start: number, len: number): void {
+  if ((start & 7) === 0) {
+    out.set(bits.subarray(0, (len + 7) >>> 3), start >>> 3);
+    return;
+  }
+  for (let i = 0; i < len; i++) {
+    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1) out[(start + i) >>> 3] = (out[(start + i) >>> 3] as number) | (1 << ((start + i) & 7));
+  }
+}
+
+/** evaluateAsync calls in progress in this process: they share one slice of work per turn of the event loop. */
+let running = 0;
+
+/**
+ * evaluate(), in slices of rows that return to the event loop, so one heavy filter (long strings, many rows) does
+ * not hold up everything else on the process. The evaluations in progress share options.sliceMs of work per turn
+ * of the event loop (each gets sliceMs divided by their number). Slices start at one row (a row of a long string
+ * can take milliseconds) and double while a slice takes under a quarter of its share (up to 65,536 rows) or halve
+ * when one takes longer. A filter that the first row shows to be cheap runs over the whole batch in one piece.
+ * Stops with KiteError DeadlineExceeded once options.deadline has passed.
+ */
+export async function evaluateAsync(expr: Expr, batch: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
+  const sliceMs = options.sliceMs ?? 10;
+  const n = batch.numRows;
+  if (n <= 1) return evaluate(expr, batch);
+  running++;
+  try {
+    const out = new Uint8Array((n + 7) >>> 3);
+    let sliceStart = performance.now();
+    putBits(out, evaluate(expr, sliceBatch(batch, 0, 1)), 0, 1);
+    // A filter cheap enough to finish within one slice runs over the whole batch at once (no copies of row arrays).
+    if ((performance.now() - sliceStart) * n < sliceMs / running) return evaluate(expr, batch);
+    let rows = 2;
+    for (let start = 1; start < n; ) {
+      let end = Math.min(n, start + rows);
+      if (end < n && rows >= 16) end &= ~7; // slices end on whole bytes once they are larger than a few rows
+      const t0 = performance.now();
+      putBits(out, evaluate(expr, sliceBatch(batch, start, end)), start, end - start);
+      const t1 = performance.now();
+      start = end;
+      const share = sliceMs / running;
+      if (t1 - t0 < share / 4 && rows < 65536) rows *= 2;
+      else if (t1 - t0 > share && rows > 1) rows = Math.max(1, rows >>> 1);
+      if (start < n && t1 - sliceStart >= share) {
+        if (options.deadline !== undefined && Date.now() > options.deadline) {
+          throw new KiteError('DeadlineExceeded', `the filter ${JSON.stringify(expr.text.slice(0, 200))} did not finish within the request's deadline (${start} of ${n} rows evaluated)`);
+        }
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+    return out;
+  } finally {
+    running--;
+  }
 }
 
 /** Number of rows set in a bitmap from evaluate(). */

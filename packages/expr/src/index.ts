@@ -3,7 +3,17 @@
  * (parseExpr), evaluate over column batches into a row bitmap (evaluate), and extract primary keys for the
  * Delete/Get fast path (primaryKeyTerms).
  */
-export { parseExpr, evaluate, primaryKeyTerms, countMatches, type Expr } from './expr';
+export {
+  parseExpr,
+  evaluate,
+  evaluateAsync,
+  primaryKeyTerms,
+  countMatches,
+  MAX_EXPR_DEPTH,
+  type Expr,
+  type ParseOptions,
+  type EvaluateOptions,
+} from './expr';
 export { ExprError } from './errors';
 export {
   DYNAMIC_FIELD,
@@ -15,3 +25,4 @@ export {
 } from './types';
 export type { Pred, Val, Lit, ColType, ElemType, NumMode, PathKey } from './ir';
 export type { Position, CmpOp, ArithOp } from './ast';
+export { templateParams, encodeParams, decodeParams, type TemplateValueWire, type TemplateArrayValueWire } from './template';

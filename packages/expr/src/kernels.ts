@@ -165,16 +165,15 @@ export function bitsFromTest<T>(values: ArrayLike<T>, test: (x: T) => boolean, n
   }
 }
 
-type StrMethodKernel = (d: ArrayLike<string>, c: string | RegExp, n: number, out: Words) => void;
+type StrMethodKernel = (d: ArrayLike<string>, c: string, n: number, out: Words) => void;
 const STR_COND = {
   startsWith: 'd[i].startsWith(c)',
   endsWith: 'd[i].endsWith(c)',
   includes: 'd[i].includes(c)',
-  regex: 'c.test(d[i])',
 } as const;
 
-/** String column against a prefix, suffix, substring or regular expression (LIKE). */
-export function matchStrings(kind: keyof typeof STR_COND, d: ArrayLike<string>, c: string | RegExp, n: number, out: Words): void {
+/** String column against a prefix, suffix or substring (LIKE). */
+export function matchStrings(kind: keyof typeof STR_COND, d: ArrayLike<string>, c: string, n: number, out: Words): void {
   const k = cached<StrMethodKernel>(
     `sm${kind}`,
     () => new Function('d', 'c', 'n', 'out', loop('', '', STR_COND[kind])) as StrMethodKernel,

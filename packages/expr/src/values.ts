@@ -1,4 +1,4 @@
-/** Per-row value semantics shared by the compiled evaluator: JSON paths, JSON equality, LIKE patterns. */
+/** Per-row value semantics shared by the compiled evaluator: JSON paths and JSON equality (LIKE: like.ts). */
 import type { CmpOp } from './ast';
 import type { Lit, PathKey } from './ir';
 
@@ -148,61 +148,4 @@ export function jsonMember(values: readonly Lit[]): (x: unknown) => boolean {
         return Array.isArray(x) && lists.some((l) => jsonEquals(x, l));
     }
   };
-}
-
-/** How a LIKE pattern is tested: a plain string operation when possible, else a regular expression. */
-export type LikePlan =
-  | { kind: 'equal'; text: string }
-  | { kind: 'startsWith' | 'endsWith' | 'includes'; text: string }
-  | { kind: 'regex'; re: RegExp };
-
-/**
- * Plans a LIKE pattern: `%` matches any run of characters, `_` exactly one character (code point), and a
- * backslash makes the next character literal (`\%`, `\_`, `\\`). Prefix, suffix, infix and exact patterns
- * avoid regular expressions.
- */
-export function planLike(pattern: string): LikePlan {
-  type Token = { wild: '%' | '_' } | { lit: string };
-  const tokens: Token[] = [];
-  const chars = Array.from(pattern);
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i] as string;
-    if (c === '\\' && i + 1 < chars.length) tokens.push({ lit: chars[++i] as string });
-    else if (c === '%' || c === '_') tokens.push({ wild: c });
-    else tokens.push({ lit: c });
-  }
-  const isPercent = (t: Token | undefined): boolean => t !== undefined && 'wild' in t && t.wild === '%';
-  let lead = 0;
-  while (lead < tokens.length && isPercent(tokens[lead])) lead++;
-  let trail = 0;
-  while (trail < tokens.length - lead && isPercent(tokens[tokens.length - 1 - trail])) trail++;
-  const core = tokens.slice(lead, tokens.length - trail);
-  if (core.every((t) => 'lit' in t)) {
-    const text = core.map((t) => (t as { lit: string }).lit).join('');
-    if (lead === 0 && trail === 0) return { kind: 'equal', text };
-    if (lead === 0) return { kind: 'startsWith', text };
-    if (trail === 0) return { kind: 'endsWith', text };
-    return { kind: 'includes', text };
-  }
-  const source = tokens
-    .map((t) => ('lit' in t ? t.lit.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : t.wild === '%' ? '.*' : '.'))
-    .join('');
-  return { kind: 'regex', re: new RegExp(`^${source}$`, 'su') };
-}
-
-/** A LIKE pattern as a string predicate (see planLike). */
-export function likeMatcher(pattern: string): (s: string) => boolean {
-  const plan = planLike(pattern);
-  switch (plan.kind) {
-    case 'equal':
-      return (s) => s === plan.text;
-    case 'startsWith':
-      return (s) => s.startsWith(plan.text);
-    case 'endsWith':
-      return (s) => s.endsWith(plan.text);
-    case 'includes':
-      return (s) => s.includes(plan.text);
-    case 'regex':
-      return (s) => plan.re.test(s);
-  }
 }

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { KiteError, clip, shardOf, toKiteError, type KiteConfig, type Logger } from '@kite/common';
-import { parseExpr, primaryKeyTerms } from '@kite/expr';
+import { encodeParams, parseExpr, primaryKeyTerms, templateParams } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
 import { milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
 import { bindServer, connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
@@ -918,7 +918,7 @@ export class Proxy {
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const res = await n.Search({
           collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], anns_field: field.name,
-          metric_type: metric, topk, nq, vectors, filter, filter_params: tparams ? JSON.stringify(tparams) : '',
+          metric_type: metric, topk, nq, vectors, filter, filter_params: encodeParams(tparams),
           partition_ids: partitions, search_params: searchParams, output_fields: out.columns,
           min_consumed_offset: minOffsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
           timeout_ms: Math.max(100, deadline - Date.now()),
@@ -973,7 +973,7 @@ export class Proxy {
       this.onChannel(c, channel, deadline, async (n, leader) => {
         const x = await n.Query({
           collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], filter,
-          filter_params: tparams ? JSON.stringify(tparams) : '', partition_ids: partitions, output_fields: columns,
+          filter_params: encodeParams(tparams), partition_ids: partitions, output_fields: columns,
           limit, count_only: countOnly, min_consumed_offset: minOffsets.get(channel) ?? 0, watermark: 0,
           deletes: Buffer.alloc(0), timeout_ms: Math.max(100, deadline - Date.now()), order_by_pk: orderByPk,
         }, { timeoutMs: Math.max(100, deadline - Date.now()) });
@@ -1019,7 +1019,7 @@ export class Proxy {
   /** Parses a filter against the collection's schema, so that a bad filter fails here rather than on every node. */
   private parseFilter(c: CollectionMeta, filter: string, tparams: Record<string, unknown> | undefined): ReturnType<typeof parseExpr> {
     try {
-      return parseExpr(filter, schemaInfo(c), tparams);
+      return parseExpr(filter, schemaInfo(c), tparams, { maxLength: this.cfg.proxy.maxFilterLength });
     } catch (e) {
       throw new KiteError('ExpressionInvalid', `cannot parse expression: ${clip(filter, 512)}: ${(e as Error).message}`);
     }
@@ -1081,27 +1081,6 @@ interface QueryRowsOptions {
   tparams?: Record<string, unknown>;
   deadline: number;
   orderByPk?: boolean;
-}
-
-/** Template values (`expr_template_values`) as plain JS values for the expression parser. */
-export function templateParams(v: Record<string, any> | undefined): Record<string, unknown> | undefined {
-  if (!v || Object.keys(v).length === 0) return undefined;
-  const conv = (t: any): unknown => {
-    if (!t) return undefined;
-    switch (t.val) {
-      case 'bool_val': return t.bool_val;
-      case 'int64_val': return Number(t.int64_val);
-      case 'float_val': return t.float_val;
-      case 'string_val': return t.string_val;
-      case 'array_val': {
-        const a = t.array_val;
-        const inner = a?.[a.data];
-        return inner?.data ?? [];
-      }
-      default: return undefined;
-    }
-  };
-  return Object.fromEntries(Object.entries(v).map(([k, t]) => [k, conv(t)]));
 }
 
 /** The value of `<root>/leaders/<collection>` as the coordinator publishes it, one list of shards per replica. */

@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { evaluate, type Expr } from '@kite/expr';
+import { evaluate, evaluateAsync, type Expr } from '@kite/expr';
 import type { VectorIndex } from '@kite/faiss';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
@@ -71,34 +71,61 @@ export interface RowSource {
   index(field: string): VectorIndex | undefined;
   /** Rows this source may return before filters (growing: rows above the watermark); undefined = all. */
   baseMask(): Uint8Array | undefined;
+  /** Resolves once pending changes to the rows (appends, compaction) are in place; absent when rows never change. */
+  settle?(): Promise<void>;
 }
 
 export interface Filters {
   expr?: Expr;
   partitions?: Set<number>;
   deletes: DeleteSet[];
+  /** Date.now() value after which evaluating the expression stops with DeadlineExceeded. */
+  deadline?: number;
 }
 
-/** The rows of `src` that pass partitions, the expression and deletes. */
-export function visibleRows(src: RowSource, f: Filters): Uint8Array {
-  const n = src.batch.numRows;
-  const mask = src.baseMask()?.slice() ?? bitmapAll(n);
+/**
+ * A source's rows at one moment. A growing source replaces its batch (and on compaction its primary-key index)
+ * rather than changing them, so a view stays consistent while the source moves on; its primary-key index only
+ * gains rows past the view's batch, which are ignored.
+ */
+interface View {
+  batch: ColumnBatch;
+  pkIndex: PkIndex;
+  base: Uint8Array | undefined;
+}
+
+const viewOf = (src: RowSource): View => ({ batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask() });
+
+/** Bits of the rows of `v` that pass the expression (undefined when there is none), computed in slices that yield. */
+async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefined> {
+  if (!f.expr) return undefined;
+  const cols = v.batch.columns;
+  return evaluateAsync(f.expr, { numRows: v.batch.numRows, column: (name: string) => cols.get(name) as never }, { deadline: f.deadline });
+}
+
+/** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
+function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
+  const n = v.batch.numRows;
+  const mask = v.base?.slice() ?? bitmapAll(n);
   if (f.partitions) {
-    const p = src.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>;
+    const p = v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>;
     for (let i = 0; i < n; i++) if (!f.partitions.has(Number(p.data[i]))) bitClear(mask, i);
   }
-  if (f.expr) {
-    const cols = src.batch.columns;
-    const bits = evaluate(f.expr, { numRows: n, column: (name: string) => cols.get(name) as never });
-    bitAnd(mask, bits);
-  }
-  const ts = src.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
+  if (exprBits) bitAnd(mask, exprBits);
+  const ts = v.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
   for (const d of f.deletes) {
     for (const [pk, dts] of d.map) {
-      for (const row of src.pkIndex.rows(pk)) if (ts.data[row]! < dts) bitClear(mask, row);
+      for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);
     }
   }
   return mask;
+}
+
+/** The rows of `src` that pass partitions, the expression and deletes, with the batch they refer to. */
+export async function visibleRows(src: RowSource, f: Filters): Promise<{ batch: ColumnBatch; mask: Uint8Array }> {
+  const v = viewOf(src);
+  const bits = await expressionBits(v, f);
+  return { batch: v.batch, mask: maskOf(v, f, bits) };
 }
 
 export interface SearchSpec {
@@ -111,11 +138,36 @@ export interface SearchSpec {
   outputs: string[];
 }
 
-/** Runs a top-k search over one source; returns hits ($query, $score, $pk, outputs). */
-export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters): Promise<ColumnBatch> {
-  // The batch as of now: a growing source may compact (replace its batch and renumber its rows) while the index
-  // search below runs on the thread pool, and row numbers from that search refer to this batch.
-  const batch = src.batch;
+/**
+ * Runs a top-k search over one source; returns hits ($query, $score, $pk, outputs). `onStart` is called at the
+ * moment the search starts, synchronously with it: a delegator fans out to the sealed segments' nodes there, so
+ * both sides see the same watermark.
+ */
+export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters, onStart?: () => void): Promise<ColumnBatch> {
+  // The row numbers the index returns must refer to the batch the mask was computed on, and the index must be
+  // taken (and its search started) before the source can compact and free it. So the mask is computed on a view,
+  // and the view is checked to be still the source's, with no yield between that check and the search. When a
+  // growing source changed meanwhile (rows folded in, a new watermark, a compaction), the search waits for it to
+  // settle and evaluates again; the third attempt evaluates without yielding.
+  for (let attempt = 0; ; attempt++) {
+    const v = viewOf(src);
+    const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr);
+    if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
+      const hits = searchView(src, v, maskOf(v, f, bits), spec);
+      onStart?.();
+      return hits;
+    }
+    await src.settle?.();
+  }
+}
+
+function evaluateNow(v: View, expr: Expr): Uint8Array {
+  const cols = v.batch.columns;
+  return evaluate(expr, { numRows: v.batch.numRows, column: (name: string) => cols.get(name) as never });
+}
+
+async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec): Promise<ColumnBatch> {
+  const batch = v.batch;
   const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
   const index = src.index(spec.field);
@@ -123,10 +175,10 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters)
   if (index.metric !== spec.metric) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index of field ${spec.field} uses ${index.metric}, the search asked for ${spec.metric}; search with ${index.metric} or rebuild the index`);
   }
-  const mask = visibleRows(src, f);
   const count = bitCount(mask);
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
+  // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
   const res = await index.search(spec.queries, k, { ...spec.params, filter: count === n ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
@@ -160,17 +212,16 @@ export function projection(b: ColumnBatch, names: string[]): ColumnBatch {
   return { numRows: b.numRows, columns };
 }
 
-/** Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. */
 /**
  * Filters rows for a query; returns the matching rows' output columns (with $pk) or just a count. With `orderByPk`
  * the rows are the `limit` matches with the smallest primary keys, in key order (a query with a limit); otherwise the
  * first `limit` matches in storage order.
  */
-export function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean, orderByPk = false): { rows: ColumnBatch; count: number } {
-  const mask = visibleRows(src, f);
+export async function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean, orderByPk = false): Promise<{ rows: ColumnBatch; count: number }> {
+  const { batch, mask } = await visibleRows(src, f);
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
-  for (let i = 0; i < src.batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
-  if (orderByPk) idx = pkOrder(src.batch.columns.get(PK)!, idx, limit);
-  return { rows: takeBatch(projection(src.batch, [PK, ...outputs]), idx), count: idx.length };
+  for (let i = 0; i < batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  if (orderByPk) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
+  return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };
 }

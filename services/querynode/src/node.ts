@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
-import { parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
+import { decodeParams, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
@@ -19,6 +19,9 @@ const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by 
 const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 import { Delegator } from './delegator';
 import { SealedSegment } from './segments';
+
+/** Longest filter (with its parameters) the query node keeps parsed between requests, in characters. */
+const MAX_CACHED_FILTER = 64 * 1024;
 
 export function schemaInfo(c: CollectionMeta): SchemaInfo {
   return {
@@ -137,12 +140,16 @@ export class QueryNode implements M.QueryNodeApi {
     let e = this.exprCache.get(key);
     if (!e) {
       try {
-        e = parseExpr(text, schemaInfo(c), params ? (JSON.parse(params) as Record<string, unknown>) : undefined);
+        e = parseExpr(text, schemaInfo(c), decodeParams(params), { maxLength: this.cfg.proxy.maxFilterLength });
       } catch (err) {
-        throw new KiteError('ExpressionInvalid', `invalid expression "${text}": ${(err as Error).message}`);
+        // The parser's message quotes the start of the expression (it may be a megabyte long).
+        throw new KiteError('ExpressionInvalid', (err as Error).message);
       }
-      if (this.exprCache.size > 1000) this.exprCache.clear();
-      this.exprCache.set(key, e);
+      // Long filters (id lists) are parsed per request: a thousand of them cached would hold gigabytes.
+      if (key.length <= MAX_CACHED_FILTER) {
+        if (this.exprCache.size > 1000) this.exprCache.clear();
+        this.exprCache.set(key, e);
+      }
     }
     return e;
   }
@@ -277,9 +284,10 @@ export class QueryNode implements M.QueryNodeApi {
     return d.set;
   }
 
-  private filters(c: CollectionMeta, filter: string, params: string, partitions: number[], deletes: DeleteSet[]): Filters {
-    const expr = this.expr(c, filter, params);
-    return { expr, partitions: partitions.length ? new Set(partitions) : undefined, deletes };
+  private filters(c: CollectionMeta, r: { filter: string; filter_params: string; partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
+    const expr = this.expr(c, r.filter, r.filter_params);
+    const deadline = Date.now() + (r.timeout_ms || 10000);
+    return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline };
   }
 
   private requestDeletes(buf: Buffer): DeleteSet {
@@ -305,23 +313,38 @@ export class QueryNode implements M.QueryNodeApi {
     const spec = this.spec(c, r);
     if (!r.delegator) {
       const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
-      const f = this.filters(c, r.filter, r.filter_params, r.partition_ids, deletes);
+      const f = this.filters(c, r, deletes);
       const parts: ColumnBatch[] = [];
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        parts.push(await searchSource(seg, spec, f));
+        try {
+          parts.push(await searchSource(seg, spec, f));
+        } catch (e) {
+          // The filter yields while it runs, so the segment may have been released (its index freed) meanwhile.
+          if (this.segments.get(id) !== seg) {
+            throw new KiteError('SegmentLoadFailed', `segment ${id} was released from node ${this.nodeID} during the search`, { retriable: true, cause: e });
+          }
+          throw e;
+        }
       }
       return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
     }
     const d = this.delegatorFor(r.replica_id, r.channel);
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || 10000));
     await d.growing.settle();
-    const growing = searchSource(d.growing, spec, this.filters(c, r.filter, r.filter_params, r.partition_ids, [d.deletes]));
-    const remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), (client, req) =>
-      client.Search(req, { timeoutMs: r.timeout_ms || 10000 }).then((x) => decodeBatch(x.hits)),
-    );
-    const parts = await Promise.all([growing, ...remote]);
+    let remote: Promise<ColumnBatch>[] = [];
+    // The sealed segments' nodes are asked when the growing rows' search starts, with the same watermark.
+    const growing = searchSource(d.growing, spec, this.filters(c, r, [d.deletes]), () => {
+      remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), (client, req) =>
+        client.Search(req, { timeoutMs: r.timeout_ms || 10000 }).then((x) => decodeBatch(x.hits)),
+      );
+    });
+    const mine = await growing.catch(async (e: unknown) => {
+      await Promise.allSettled(remote);
+      throw e;
+    });
+    const parts = [mine, ...(await Promise.all(remote))];
     return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
   }
 
@@ -355,13 +378,13 @@ export class QueryNode implements M.QueryNodeApi {
     const c = this.meta.mustByID(r.collection_id);
     if (!r.delegator) {
       const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
-      const f = this.filters(c, r.filter, r.filter_params, r.partition_ids, deletes);
+      const f = this.filters(c, r, deletes);
       const parts: ColumnBatch[] = [];
       let count = 0;
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        const res = querySource(seg, r.output_fields, f, r.limit > 0 && !r.order_by_pk ? r.limit - count : r.limit, r.count_only, r.order_by_pk);
+        const res = await querySource(seg, r.output_fields, f, r.limit > 0 && !r.order_by_pk ? r.limit - count : r.limit, r.count_only, r.order_by_pk);
         count += res.count;
         if (res.rows.numRows) parts.push(res.rows);
         if (!r.count_only && !r.order_by_pk && r.limit > 0 && count >= r.limit) break;
@@ -373,15 +396,18 @@ export class QueryNode implements M.QueryNodeApi {
     const d = this.delegatorFor(r.replica_id, r.channel);
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || 10000));
     await d.growing.settle();
-    const local = querySource(d.growing, r.output_fields, this.filters(c, r.filter, r.filter_params, r.partition_ids, [d.deletes]), r.limit, r.count_only, r.order_by_pk);
-    let count = local.count;
-    const parts: ColumnBatch[] = local.rows.numRows ? [local.rows] : [];
+    // querySource takes its view of the growing rows when called; the fan-out right after uses the same watermark.
+    const local = querySource(d.growing, r.output_fields, this.filters(c, r, [d.deletes]), r.limit, r.count_only, r.order_by_pk);
+    let count = 0;
     const remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), async (client, req) => {
       const x = await client.Query(req, { timeoutMs: r.timeout_ms || 10000 });
       count += x.count;
       return decodeBatch(x.rows);
     });
-    for (const b of await Promise.all(remote)) if (b.numRows) parts.push(b);
+    const [mine, ...others] = await Promise.all([local, ...remote]);
+    count += mine.count;
+    const parts: ColumnBatch[] = mine.rows.numRows ? [mine.rows] : [];
+    for (const b of others) if (b.numRows) parts.push(b);
     if (r.count_only) return { status: OK_STATUS, rows: Buffer.alloc(0), count };
     let rows = parts.length ? concatBatches(parts) : { numRows: 0, columns: new Map<string, Column>() };
     if (r.order_by_pk) rows = firstByPk(rows, r.limit);
