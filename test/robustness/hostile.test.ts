@@ -19,6 +19,9 @@ jest.setTimeout(120_000);
 const STRONG = ConsistencyLevelEnum.Strong;
 const CONTROL = 'control';
 const VICTIM = 'victim';
+/** A loaded, empty collection with a wide vector field. */
+const WIDE = 'wide';
+const WIDE_DIM = 1024;
 const DIM = 8;
 const ROWS = 400;
 /** What a Kubernetes probe would allow: /healthz must answer within this long after every hostile call. */
@@ -67,6 +70,15 @@ function expectRefused(res: Record<string, unknown> | undefined, pattern: RegExp
   return st;
 }
 
+/** The status of an SDK call, whether the SDK returns it or throws it (the Node SDK throws on some refusals). */
+async function sdkStatus(call: Promise<unknown>): Promise<Status> {
+  const res = await call.catch((e: unknown) => e);
+  if (res instanceof Error) throw res;
+  const st = statusOf(res as Record<string, unknown>);
+  expect(st.code).not.toBe(0);
+  return st;
+}
+
 async function healthzWithin(ms: number): Promise<void> {
   const t0 = Date.now();
   const r = await fetch(`http://127.0.0.1:${server.metricsPort}/healthz`, { signal: AbortSignal.timeout(ms) });
@@ -111,6 +123,12 @@ beforeAll(async () => {
   expectOk(res.status, 'insert control rows');
   // The victim holds one 60,000-character VarChar for the LIKE patterns.
   expectOk((await client.insert({ collection_name: VICTIM, data: [{ id: 1, s: 'a'.repeat(60_000), j: {}, v: vectors[0]! }] })).status, 'insert victim row');
+  expectOk(await client.createCollection({
+    collection_name: WIDE,
+    fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'v', data_type: DataType.FloatVector, dim: WIDE_DIM }],
+  }), 'create wide');
+  expectOk(await client.createIndex({ collection_name: WIDE, field_name: 'v', index_type: 'FLAT', metric_type: 'L2', params: {} }), 'index wide');
+  expectOk(await client.loadCollectionSync({ collection_name: WIDE }), 'load wide');
   for (const name of [CONTROL, VICTIM]) {
     expectOk(await client.createIndex({ collection_name: name, field_name: 'v', index_type: 'HNSW', metric_type: 'L2', params: { M: 8, efConstruction: 64 } }), `index ${name}`);
     expectOk(await client.loadCollectionSync({ collection_name: name }), `load ${name}`);
@@ -210,10 +228,22 @@ describe('searches', () => {
 
   test('16,384 queries with limit 100 (over the result bound) are refused; the largest allowed search answers', async () => {
     const many = Array.from({ length: 16_384 }, (_, i) => vectors[i % ROWS]!);
-    expectRefused((await rawCall('Search', searchRaw({}, { topk: '100' }, many))).res, /nq x \(limit \+ offset\) is 1638400/, 'result bound');
-    const ok = await client.search({ collection_name: CONTROL, data: many.slice(0, 4096), limit: 256, consistency_level: STRONG });
-    expectOk(ok.status, 'nq 4096 x limit 256');
-    expect(ok.results.length).toBe(4096);
+    expectRefused((await rawCall('Search', searchRaw({}, { topk: '100' }, many))).res, /nq x \(limit \+ offset\) is 1638400: one search returns at most 262144 hits/, 'result bound');
+    const { res } = await rawCall('Search', searchRaw({}, { topk: '16' }, many));
+    expect(statusOf(res!).code).toBe(0);
+    expect(Number((res!.results as { num_queries: string }).num_queries)).toBe(16_384);
+  });
+
+  test('vectors in the output of a search are bounded by the reply size', async () => {
+    const many = Array.from({ length: 16_384 }, (_, i) => vectors[i % ROWS]!);
+    const { res } = await rawCall('Search', searchRaw({ output_fields: ['v'] }, { topk: '16' }, many));
+    expect(statusOf(res!).code).toBe(0);
+    // A wide vector field: 2,048 x 128 hits x 1024 x 4 bytes would be 1 GiB.
+    expectRefused((await rawCall('Search', encodeRequest('Search', {
+      collection_name: WIDE, nq: 2048, output_fields: ['v'],
+      placeholder_group: encodeFloatVectorPlaceholderGroup(Array.from({ length: 2048 }, () => Array.from({ length: WIDE_DIM }, () => 0.5))),
+      search_params: [{ key: 'topk', value: '128' }],
+    }))).res, /returning vectors with 262144 hits takes 1073741824 bytes, more than a reply may hold/, 'wide vectors');
   });
 });
 
@@ -271,28 +301,28 @@ describe('names, properties and DDL parameters', () => {
     ['../../etc/passwd'],
     ['a/b'],
     ['nul\u0000byte'],
-    [''],
     ['x'.repeat(256)],
   ])('collection name %j is refused by name', async (name) => {
-    const res = await client.createCollection({ collection_name: name, fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'v', data_type: DataType.FloatVector, dim: 4 }] });
-    expect(res.error_code).not.toBe('Success');
-    expect(res.reason).toMatch(/collection name/);
+    const st = await sdkStatus(client.createCollection({ collection_name: name, fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'v', data_type: DataType.FloatVector, dim: 4 }] }));
+    expect(st.reason).toMatch(/collection name/);
+  });
+
+  test('an empty collection name (which the SDK would not send) is refused by name', async () => {
+    expectRefused((await rawCall('DescribeCollection', encodeRequest('DescribeCollection', { collection_name: '' }))).res, /collection name should not be empty/, 'empty name');
   });
 
   test('partition, alias and index names with paths and unicode are refused', async () => {
-    const p = await client.createPartition({ collection_name: CONTROL, partition_name: '../p' });
-    expect(p.reason).toMatch(/partition name/);
-    const a = await client.createAlias({ collection_name: CONTROL, alias: 'ａｌｉａｓ' });
-    expect(a.reason).toMatch(/alias name/);
+    expect((await sdkStatus(client.createPartition({ collection_name: CONTROL, partition_name: '../p' }))).reason).toMatch(/partition name/);
+    expect((await sdkStatus(client.createAlias({ collection_name: CONTROL, alias: 'ａｌｉａｓ' }))).reason).toMatch(/alias name/);
   });
 
   test('collection.ttl.seconds -1, a TTL Kite cannot honour, and 1e6 shards are refused', async () => {
     const fields = [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'v', data_type: DataType.FloatVector, dim: 4 }];
-    const ttl = await client.createCollection({ collection_name: 'ttl_neg', fields, properties: { 'collection.ttl.seconds': -1 } });
+    const ttl = await sdkStatus(client.createCollection({ collection_name: 'ttl_neg', fields, properties: { 'collection.ttl.seconds': -1 } }));
     expect(ttl.reason).toMatch(/collection.ttl.seconds must be a whole number of seconds >= 0/);
-    const alter = await client.alterCollectionProperties({ collection_name: CONTROL, properties: { 'collection.ttl.seconds': 60 } });
+    const alter = await sdkStatus(client.alterCollectionProperties({ collection_name: CONTROL, properties: { 'collection.ttl.seconds': 60 } }));
     expect(alter.reason).toMatch(/collection.ttl.seconds is not supported by Kite yet/);
-    const shards = await client.createCollection({ collection_name: 'many_shards', fields, shards_num: 1_000_000 });
+    const shards = await sdkStatus(client.createCollection({ collection_name: 'many_shards', fields, shards_num: 1_000_000 }));
     expect(shards.reason).toMatch(/shards_num/);
     expect((await client.hasCollection({ collection_name: 'many_shards' })).value).toBe(false);
   });
@@ -305,6 +335,9 @@ describe('names, properties and DDL parameters', () => {
   });
 });
 
-test('after all of it, the control collection is intact', async () => {
-  await controlIntact();
+describe('finally', () => {
+  test('after all of it, the control collection is intact and the server still runs', async () => {
+    await controlIntact();
+    expect(server.running).toBe(true);
+  });
 });

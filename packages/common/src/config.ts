@@ -92,10 +92,12 @@ export const ConfigSchema = z
          */
         writeTimeoutMs: z.number().int().min(100).default(60000),
         /**
-         * Most hits one search may return, nq x (limit + offset): bounds the memory a single request can take (about
-         * 100-200 bytes per hit plus output fields). Milvus bounds nq and topk at 16384 each, not their product.
+         * Most hits one search may return, nq x (limit + offset): bounds the memory and time a single request can take
+         * (about 3 s of proxy and node CPU and 8 MB of reply per million hits with ids alone, more with output fields;
+         * vectors in the output are bounded by maxSendMessageBytes). The default admits nq 16384 x limit 16 or nq 1 x
+         * limit 16384. Milvus bounds nq and topk at 16384 each, not their product.
          */
-        maxSearchResults: z.number().int().min(16384).default(1 << 20),
+        maxSearchResults: z.number().int().min(16384).default(1 << 18),
         /**
          * Longest filter expression (the `expr`/`filter` of Search, Query, Delete), in characters; a longer one is
          * refused before it is parsed. Parsing runs on the proxy's event loop, about 0.3-0.5 µs per character for

@@ -905,6 +905,14 @@ export class Proxy {
     if (filter) this.parseFilter(c, filter, tparams);
     const partitions = this.readPartitions(c, r.partition_names);
     const out = this.outputs(c, r.output_fields ?? [], true);
+    // Vectors in the output are the one part of a result whose size the hit bound does not cap (dim up to 32768).
+    const vectorBytes = out.columns.reduce((sum, name) => {
+      const f = c.fields.find((x) => x.name === name);
+      return sum + (f?.dataType === 'FloatVector' ? Number(f.typeParams.dim) * 4 : 0);
+    }, 0);
+    if (vectorBytes * nq * topk > this.cfg.proxy.maxSendMessageBytes) {
+      throw new KiteError('ParameterInvalid', `returning vectors with ${nq * topk} hits takes ${vectorBytes * nq * topk} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${this.cfg.proxy.maxSendMessageBytes}); leave the vector out of output_fields or ask for fewer hits`);
+    }
     // Milvus returns the primary key among the output fields of every hit; the SDKs read the id from there.
     const pkName = c.fields.find((f) => f.isPrimaryKey)!.name;
     if (!out.columns.includes(pkName)) out.columns.unshift(pkName);
