@@ -222,6 +222,7 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
   for (let i = 0; i < batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
-  if (orderByPk) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
+  // An empty growing source has no columns at all: nothing to order.
+  if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };
 }
