@@ -122,6 +122,24 @@ function pids(c: ClusterFile): number[] {
   return [c.etcd.pid, c.kafka.pid, ...c.components.map((x) => x.pid)];
 }
 
+/**
+ * Free ports for one `cluster up`, each distinct and none of those already spoken for (the `--port` given, ports a
+ * restart reuses). The kernel hands a just-released port out again, so without this etcd could be given the port
+ * the caller chose for the proxy, which then fails to bind.
+ */
+function portPicker(taken: (number | undefined)[]): () => Promise<number> {
+  const used = new Set(taken.filter((p): p is number => p !== undefined));
+  return async () => {
+    for (;;) {
+      const p = await freePort();
+      if (!used.has(p)) {
+        used.add(p);
+        return p;
+      }
+    }
+  };
+}
+
 export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   const t0 = Date.now();
   const dir = path.resolve(o.dataDir);
@@ -132,10 +150,11 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     throw new KiteError('ParameterInvalid', `a cluster already runs on ${dir} (see cluster.json); run "kite cluster down --data-dir ${dir}" first`);
   }
   // etcd keeps its peer URL in its data, so a restart on the same data dir reuses the ports it had.
-  const clientPort = prev?.etcd.clientPort ?? (await freePort());
-  const peerPort = prev?.etcd.peerPort ?? (await freePort());
-  const kafkaPort = prev?.kafka.port ?? (await freePort());
-  const controllerPort = prev?.kafka.controllerPort ?? (await freePort());
+  const pick = portPicker([o.port, prev?.etcd.clientPort, prev?.etcd.peerPort, prev?.kafka.port, prev?.kafka.controllerPort]);
+  const clientPort = prev?.etcd.clientPort ?? (await pick());
+  const peerPort = prev?.etcd.peerPort ?? (await pick());
+  const kafkaPort = prev?.kafka.port ?? (await pick());
+  const controllerPort = prev?.kafka.controllerPort ?? (await pick());
 
   const etcdLog = path.join(logs, 'etcd.log');
   const client = `http://127.0.0.1:${clientPort}`;
@@ -165,8 +184,8 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
 
   const components: ComponentEntry[] = [];
   const start = async (role: string, i: number, grpcPort?: number): Promise<ComponentEntry> => {
-    const grpc = grpcPort ?? (await freePort());
-    const metrics = await freePort();
+    const grpc = grpcPort ?? (await pick());
+    const metrics = await pick();
     const upper = role.toUpperCase();
     const log = path.join(logs, `${role}-${i}.log`);
     const pid = launch(process.execPath, [KITE_BIN, role, '--config', configFile], log, {
