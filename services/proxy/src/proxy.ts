@@ -100,6 +100,11 @@ export class Proxy {
     return this.session?.info?.serverID ?? 0;
   }
 
+  /** The rest of the request's time, as the timeout of a coordinator call. */
+  private within(ctx: RequestContext): { timeoutMs: number } {
+    return { timeoutMs: remainingMs(ctx.deadline, 50) };
+  }
+
   private coord(): Client<QueryCoordApi> {
     if (!this.coordClient) throw new KiteError('ServiceNotReady', 'the query coordinator is not available yet; retry shortly');
     return this.coordClient;
@@ -234,7 +239,7 @@ export class Proxy {
     for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   }
 
-  async CreateCollection(r: any): Promise<any> {
+  async CreateCollection(r: any, ctx: RequestContext): Promise<any> {
     checkName('collection', r.collection_name);
     let schema: any;
     try {
@@ -252,13 +257,13 @@ export class Proxy {
       name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
       shards_num: shards,
       consistency_level: r.consistency_level || 'Bounded', properties: props, num_partitions: numPartitions,
-    });
+    }, this.within(ctx));
     await this.settle(() => !!this.meta.find(r.collection_name));
     return OK;
   }
 
-  async DropCollection(r: any): Promise<any> {
-    await this.coord().DropCollection({ name: r.collection_name });
+  async DropCollection(r: any, ctx: RequestContext): Promise<any> {
+    await this.coord().DropCollection({ name: r.collection_name }, this.within(ctx));
     await this.settle(() => !this.meta.find(r.collection_name));
     return OK;
   }
@@ -291,10 +296,10 @@ export class Proxy {
     };
   }
 
-  async ShowCollections(r: any): Promise<any> {
+  async ShowCollections(r: any, ctx: RequestContext): Promise<any> {
     let list = this.meta.all();
     if (r.collection_names?.length) list = list.filter((c) => r.collection_names.includes(c.name));
-    const loads = await Promise.all(list.map((c) => (c.load ? this.coord().GetLoadInfo({ name: c.name }).then((x) => x.progress).catch(() => 0) : 0)));
+    const loads = await Promise.all(list.map((c) => (c.load ? this.coord().GetLoadInfo({ name: c.name }, this.within(ctx)).then((x) => x.progress).catch(() => 0) : 0)));
     return {
       status: OK,
       collection_names: list.map((c) => c.name),
@@ -307,11 +312,11 @@ export class Proxy {
     };
   }
 
-  async AlterCollection(r: any): Promise<any> {
+  async AlterCollection(r: any, ctx: RequestContext): Promise<any> {
     await this.collection(r.collection_name);
     const props = kvs(r.properties);
     checkProperties(props);
-    await this.coord().AlterCollection({ collection_name: r.collection_name, properties: props });
+    await this.coord().AlterCollection({ collection_name: r.collection_name, properties: props }, this.within(ctx));
     return OK;
   }
 
@@ -322,16 +327,16 @@ export class Proxy {
     return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
   }
 
-  async CreatePartition(r: any): Promise<any> {
+  async CreatePartition(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().CreatePartition({ collection_name: c.name, partition_name: r.partition_name });
+    await this.coord().CreatePartition({ collection_name: c.name, partition_name: r.partition_name }, this.within(ctx));
     await this.settle(() => !!this.meta.find(c.name)?.partitions.some((p) => p.name === r.partition_name));
     return OK;
   }
 
-  async DropPartition(r: any): Promise<any> {
+  async DropPartition(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().DropPartition({ collection_name: c.name, partition_name: r.partition_name });
+    await this.coord().DropPartition({ collection_name: c.name, partition_name: r.partition_name }, this.within(ctx));
     await this.settle(() => !this.meta.find(c.name)?.partitions.some((p) => p.name === r.partition_name));
     return OK;
   }
@@ -341,9 +346,9 @@ export class Proxy {
     return { status: OK, value: c.partitions.some((p) => p.name === r.partition_name) };
   }
 
-  async ShowPartitions(r: any): Promise<any> {
+  async ShowPartitions(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const info = await this.coord().GetLoadInfo({ name: c.name });
+    const info = await this.coord().GetLoadInfo({ name: c.name }, this.within(ctx));
     const loaded = new Set(info.loaded_partition_ids);
     return {
       status: OK,
@@ -363,48 +368,48 @@ export class Proxy {
     return { status: OK, stats: [{ key: 'row_count', value: String(res.count) }] };
   }
 
-  async LoadCollection(r: any): Promise<any> {
+  async LoadCollection(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [] });
+    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [] }, this.within(ctx));
     return OK;
   }
 
-  async LoadPartitions(r: any): Promise<any> {
+  async LoadPartitions(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [] });
+    await this.coord().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [] }, this.within(ctx));
     return OK;
   }
 
-  async ReleaseCollection(r: any): Promise<any> {
+  async ReleaseCollection(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: [] });
+    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: [] }, this.within(ctx));
     this.leaders.delete(c.collectionID);
     return OK;
   }
 
-  async ReleasePartitions(r: any): Promise<any> {
+  async ReleasePartitions(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [] });
+    await this.coord().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [] }, this.within(ctx));
     return OK;
   }
 
-  async GetLoadState(r: any): Promise<any> {
+  async GetLoadState(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const info = await this.coord().GetLoadInfo({ name: c.name });
+    const info = await this.coord().GetLoadInfo({ name: c.name }, this.within(ctx));
     const state = info.state === 'Loaded' ? 'LoadStateLoaded' : info.state === 'Loading' ? 'LoadStateLoading' : 'LoadStateNotLoad';
     return { status: OK, state };
   }
 
-  async GetLoadingProgress(r: any): Promise<any> {
+  async GetLoadingProgress(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const info = await this.coord().GetLoadInfo({ name: c.name });
+    const info = await this.coord().GetLoadInfo({ name: c.name }, this.within(ctx));
     if (info.state === 'NotLoad') throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
     return { status: OK, progress: String(info.progress), refresh_progress: String(info.progress) };
   }
 
-  async GetReplicas(r: any): Promise<any> {
+  async GetReplicas(r: any, ctx: RequestContext): Promise<any> {
     const c = this.meta.byID(Number(r.collectionID)) ?? (await this.collection(r.collection_name));
-    const res = await this.coord().GetShardLeaders({ name: c.name });
+    const res = await this.coord().GetShardLeaders({ name: c.name }, this.within(ctx));
     return {
       status: OK,
       replicas: res.replicas.map((rep) => ({
@@ -419,19 +424,19 @@ export class Proxy {
     };
   }
 
-  async CreateAlias(r: any): Promise<any> {
+  async CreateAlias(r: any, ctx: RequestContext): Promise<any> {
     checkName('alias', r.alias);
-    await this.coord().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name });
+    await this.coord().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name }, this.within(ctx));
     await this.settle(() => this.meta.find(r.alias)?.name === r.collection_name);
     return OK;
   }
-  async AlterAlias(r: any): Promise<any> {
-    await this.coord().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name });
+  async AlterAlias(r: any, ctx: RequestContext): Promise<any> {
+    await this.coord().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name }, this.within(ctx));
     await this.settle(() => this.meta.find(r.alias)?.name === r.collection_name);
     return OK;
   }
-  async DropAlias(r: any): Promise<any> {
-    await this.coord().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '' });
+  async DropAlias(r: any, ctx: RequestContext): Promise<any> {
+    await this.coord().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '' }, this.within(ctx));
     await this.settle(() => !this.meta.allAliases().some(([a]) => a === r.alias));
     return OK;
   }
@@ -447,20 +452,20 @@ export class Proxy {
 
   // ---------------------------------------------------------------- indexes
 
-  async CreateIndex(r: any): Promise<any> {
+  async CreateIndex(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     const params = kvs(r.extra_params);
-    await this.coord().CreateIndex({ collection_name: c.name, field_name: r.field_name, index_name: r.index_name ?? '', params });
+    await this.coord().CreateIndex({ collection_name: c.name, field_name: r.field_name, index_name: r.index_name ?? '', params }, this.within(ctx));
     await this.settle(() => !!this.meta.find(c.name)?.indexes.some((i) => i.fieldName === r.field_name));
     return OK;
   }
 
-  async DescribeIndex(r: any): Promise<any> {
+  async DescribeIndex(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
     const list = c.indexes.filter((i) => (!r.index_name || i.indexName === r.index_name) && (!r.field_name || i.fieldName === r.field_name));
     if (list.length === 0) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}]`);
     const descs = await Promise.all(list.map(async (i) => {
-      const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName });
+      const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName }, this.within(ctx));
       // As Milvus 2.4+ answers: index_type and metric_type, then each build parameter the user set as its own key.
       const built = i.userParams ?? (i.requestedIndexType === 'AUTOINDEX' ? {} : i.params);
       const params = [
@@ -477,21 +482,21 @@ export class Proxy {
     return { status: OK, index_descriptions: descs };
   }
 
-  async GetIndexState(r: any): Promise<any> {
-    const d = await this.DescribeIndex(r);
+  async GetIndexState(r: any, ctx: RequestContext): Promise<any> {
+    const d = await this.DescribeIndex(r, ctx);
     const busy = (d.index_descriptions as { state: string }[]).some((x) => x.state !== 'Finished');
     return { status: OK, state: busy ? 'InProgress' : 'Finished', fail_reason: '' };
   }
 
-  async GetIndexBuildProgress(r: any): Promise<any> {
+  async GetIndexBuildProgress(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' });
+    const p = await this.coord().GetIndexProgress({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' }, this.within(ctx));
     return { status: OK, indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows) };
   }
 
-  async DropIndex(r: any): Promise<any> {
+  async DropIndex(r: any, ctx: RequestContext): Promise<any> {
     const c = await this.collection(r.collection_name);
-    await this.coord().DropIndex({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' });
+    await this.coord().DropIndex({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' }, this.within(ctx));
     return OK;
   }
 
