@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- requests arrive as the proto loader decodes them */
 import { KiteError, clip } from '@kite/common';
-import { FaissError, isIndexType, validateSearchParams } from '@kite/faiss';
+import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup } from '@kite/proto';
 import type { CollectionMeta, FieldMeta } from '@kite/segment';
 
@@ -52,14 +52,17 @@ function refuseUnsupported(kind: 'search' | 'query', table: typeof UNSUPPORTED_S
   }
 }
 
-/** An integer request parameter in [min, max]; `fallback` when absent. Names the parameter and the range otherwise. */
+/**
+ * An integer request parameter in [min, max], read as the SDKs send integers (faiss's parseIntParam: a number or a
+ * string of decimal digits); `fallback` when absent. Names the parameter and the range otherwise.
+ */
 export function intParam(name: string, raw: unknown, min: number, max: number, fallback: number): number {
-  if (raw === undefined || raw === null || raw === '') return fallback;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
+  try {
+    return parseIntParam(name, raw, min, max) ?? fallback;
+  } catch (e) {
+    if (!(e instanceof FaissError)) throw e;
     throw new KiteError('ParameterInvalid', `${name} ${clip(JSON.stringify(raw), 64)} is invalid: it must be an integer in [${min}, ${max}]`);
   }
-  return n;
 }
 
 export interface SearchPlan {
