@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { getThreadSettings, VectorIndex } from './index';
+import { getThreadSettings, setThreadSettings, VectorIndex, type SearchResult } from './index';
 import { clustered, sequentialIds, squaredL2 } from './synthetic';
 import { searchScenario } from './testing/search-scenario';
 
@@ -110,11 +110,22 @@ test('searches share the index, adds wait for them, and searches arriving behind
   longQueries.set(extra); // the long search looks for them too
   let shortDoneFirst = false;
   let longDone = false;
-  const longSearch = index.search(longQueries, 10, { filter }).then((r) => {
-    longDone = true;
-    return r;
-  });
-  // Queued behind the long search: a short search runs beside it (shared lock) and finishes well before it.
+  // The long search as one call on one search thread (not cut into a chunk per thread), so that another search
+  // thread is free for the short one: with every thread busy on a chunk, the short search would wait in the
+  // thread queue for the first chunk to end, and which of the two finished first would be a race.
+  const before = getThreadSettings();
+  expect(before.searchPool).toBeGreaterThanOrEqual(2);
+  setThreadSettings({ searchParallelism: 1 });
+  let longSearch: Promise<SearchResult>;
+  try {
+    longSearch = index.search(longQueries, 10, { filter }).then((r) => {
+      longDone = true;
+      return r;
+    });
+  } finally {
+    setThreadSettings({ searchParallelism: before.searchParallelism });
+  }
+  // Behind the long search: a short search runs beside it (shared lock) and finishes well before it.
   await index.search(gen.points(1, 55), 10);
   shortDoneFirst = !longDone;
   // The add must wait for the long search; a search that arrives while the add waits runs after the add.
