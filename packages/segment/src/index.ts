@@ -5,3 +5,4 @@ export * from './fielddata';
 export * from './walmsg';
 export * from './bitmap';
 export * from './hits';
+export * from './layout';

@@ -131,21 +131,3 @@ export function dimOf(f: FieldMeta): number {
 export function channelsOf(c: CollectionMeta): string[] {
   return Array.from({ length: c.shardsNum }, (_, i) => `${c.topic}#${i}`);
 }
-
-/** Meta store key layout under the root path. */
-export const keys = {
-  collection: (root: string, id: number) => `${root}/meta/collection/${id}`,
-  collections: (root: string) => `${root}/meta/collection/`,
-  alias: (root: string, alias: string) => `${root}/meta/alias/${alias}`,
-  aliases: (root: string) => `${root}/meta/alias/`,
-  segment: (root: string, coll: number, seg: number) => `${root}/meta/segment/${coll}/${seg}`,
-  segments: (root: string, coll?: number) => `${root}/meta/segment/${coll === undefined ? '' : `${coll}/`}`,
-  checkpoint: (root: string, coll: number, channel: string) => `${root}/meta/checkpoint/${coll}/${channel}`,
-  checkpoints: (root: string, coll?: number) => `${root}/meta/checkpoint/${coll === undefined ? '' : `${coll}/`}`,
-  idAllocator: (root: string) => `${root}/meta/id-allocator`,
-  tso: (root: string) => `${root}/meta/tso`,
-  sessions: (root: string) => `${root}/session/`,
-  session: (root: string, name: string) => `${root}/session/${name}`,
-  serverIdCounter: (root: string) => `${root}/meta/server-id`,
-  distribution: (root: string) => `${root}/dist/`,
-};

@@ -3,24 +3,17 @@ import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import { KiteError, type Logger } from '@kite/common';
 import type { Lease, MetaStore, WatchEvent } from '@kite/metastore';
 
-export type Role = 'proxy' | 'querycoord' | 'querynode' | 'datanode';
+import { codecs, keys, type Role, type SessionRecord } from '@kite/segment';
 
-/** The value of a session key, as DESIGN.md gives it. */
-export interface SessionInfo {
-  serverID: number;
-  role: Role;
-  address: string;
-  metricsAddress: string;
-  version: string;
-  startedAt: number;
-  stopping: boolean;
-}
+export type { Role } from '@kite/segment';
+/** The value of a session key (see @kite/segment's layout). */
+export type SessionInfo = SessionRecord;
 
 export const KITE_VERSION = '2.6.0-kite.0.1.0';
 
-const sessionPrefix = (root: string): string => `${root}/session/`;
-const sessionKey = (root: string, role: Role, serverID: number): string => `${root}/session/${role}-${serverID}`;
-const counterKey = (root: string): string => `${root}/meta/server-id`;
+const sessionPrefix = keys.sessions;
+const sessionKey = keys.session;
+const counterKey = keys.serverIdCounter;
 
 /** Allocates a cluster-unique serverID with a compare-and-swap counter. */
 export async function allocServerId(store: MetaStore, root: string): Promise<number> {
@@ -67,7 +60,7 @@ export class Session extends EventEmitter {
     const serverID = await allocServerId(this.store, this.root);
     const lease = await this.store.grantLease(this.ttlSeconds);
     const info: SessionInfo = { ...this.base, serverID, version: KITE_VERSION, startedAt: Date.now(), stopping: false };
-    await this.store.put(sessionKey(this.root, info.role, serverID), JSON.stringify(info), { lease: lease.id });
+    await this.store.put(sessionKey(this.root, info.role, serverID), codecs.session.encode(info), { lease: lease.id });
     this.lease = lease;
     this.info = info;
     lease.onLost((reason) => {
@@ -117,7 +110,7 @@ export class Session extends EventEmitter {
   async markStopping(): Promise<void> {
     if (!this.info || !this.lease) return;
     this.info = { ...this.info, stopping: true };
-    await this.store.put(sessionKey(this.root, this.info.role, this.info.serverID), JSON.stringify(this.info), { lease: this.lease.id });
+    await this.store.put(sessionKey(this.root, this.info.role, this.info.serverID), codecs.session.encode(this.info), { lease: this.lease.id });
   }
 
   async revoke(): Promise<void> {
@@ -166,13 +159,13 @@ export class SessionView extends EventEmitter {
   }
 
   private set(key: string, value: string): void {
+    if (key === keys.coordinatorSession(this.root)) return; // the active coordinator's exclusive key, not a session
     let info: SessionInfo;
     try {
-      info = JSON.parse(value) as SessionInfo;
+      info = codecs.session.decode(value, key);
     } catch {
       return;
     }
-    if (typeof info.serverID !== 'number') return; // the exclusive coordinator key and others
     const prev = this.sessions.get(key);
     this.sessions.set(key, info);
     this.emit(prev ? 'update' : 'up', info, prev);

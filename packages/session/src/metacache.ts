@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { KiteError, clip } from '@kite/common';
 import type { MetaStore, WatchEvent } from '@kite/metastore';
-import { keys, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
+import { codecs, idAfter, keys, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
 
 /**
  * A read-only, watch-backed view of the catalogue (collections, aliases) and segment records, for proxies and
@@ -26,12 +26,12 @@ export class MetaCache extends EventEmitter {
     await this.follow(
       keys.collections(this.root),
       (k, v) => {
-        const c = JSON.parse(v) as CollectionMeta;
+        const c = codecs.collection.decode(v, k);
         this.collections.set(c.collectionID, c);
         this.emit('collection', c, c.collectionID);
       },
       (k) => {
-        const id = Number(k.slice(keys.collections(this.root).length));
+        const id = idAfter(keys.collections(this.root), k);
         this.collections.delete(id);
         this.segments.delete(id);
         this.emit('collection', undefined, id);
@@ -47,8 +47,8 @@ export class MetaCache extends EventEmitter {
     if (this.withSegments) {
       await this.follow(
         keys.segments(this.root),
-        (_k, v) => {
-          const s = JSON.parse(v) as SegmentMeta;
+        (k, v) => {
+          const s = codecs.segment.decode(v, k);
           let m = this.segments.get(s.collectionID);
           if (!m) this.segments.set(s.collectionID, (m = new Map()));
           m.set(s.segmentID, s);
@@ -130,6 +130,6 @@ export class MetaCache extends EventEmitter {
 
   async checkpoint(collectionID: number, channel: string): Promise<ChannelCheckpoint | undefined> {
     const kv = await this.store.get(keys.checkpoint(this.root, collectionID, channel));
-    return kv ? (JSON.parse(kv.value) as ChannelCheckpoint) : undefined;
+    return kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
   }
 }

@@ -5,7 +5,7 @@ import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
+  codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
@@ -80,7 +80,7 @@ class ChannelWriter {
     const kv = await this.dn.store.get(keys.checkpoint(this.dn.root, this.collectionID, this.channel));
     this.cpVersion = kv ? kv.version : 0;
     if (kv) {
-      const cp = JSON.parse(kv.value) as ChannelCheckpoint;
+      const cp = codecs.checkpoint.decode(kv.value, kv.key);
       this.start = this.consumed = cp.offset;
     }
     this.sub = this.dn.wal.subscribe(parseChannel(this.channel), this.consumed, (recs) => this.consume(recs), {
@@ -158,8 +158,8 @@ class ChannelWriter {
     const res = await this.dn.store.txn(
       [{ key: cpKey, target: 'version', op: '==', value: this.cpVersion }],
       [
-        { type: 'put', key: keys.segment(this.dn.root, this.collectionID, segID), value: JSON.stringify(seg) },
-        { type: 'put', key: cpKey, value: JSON.stringify(cp) },
+        { type: 'put', key: keys.segment(this.dn.root, this.collectionID, segID), value: codecs.segment.encode(seg) },
+        { type: 'put', key: cpKey, value: codecs.checkpoint.encode(cp) },
       ],
     );
     if (!res.succeeded) {
@@ -216,9 +216,9 @@ export class DataNode implements M.DataNodeApi {
   }
 
   private async findCoordinator(): Promise<void> {
-    const kv = await this.store.get(`${this.root}/session/querycoord`);
+    const kv = await this.store.get(keys.coordinatorSession(this.root));
     if (!kv) return;
-    const addr = (JSON.parse(kv.value) as { address: string }).address;
+    const addr = codecs.activeCoordinator.decode(kv.value, kv.key).address;
     if (this.coordClient?.address !== addr) {
       this.coordClient?.close();
       this.coordClient = connect('QueryCoord', addr);
@@ -228,7 +228,7 @@ export class DataNode implements M.DataNodeApi {
   async start(port = this.cfg.datanode.port): Promise<void> {
     await this.meta.start();
     await this.findCoordinator();
-    const watch = await this.store.watchPrefix(`${this.root}/session/querycoord`, (await this.store.getPrefix(`${this.root}/session/querycoord`)).revision + 1, {
+    const watch = await this.store.watchPrefix(keys.coordinatorSession(this.root), (await this.store.getPrefix(keys.coordinatorSession(this.root))).revision + 1, {
       onEvents: () => void this.findCoordinator(),
       onResync: () => void this.findCoordinator(),
     });
@@ -332,13 +332,13 @@ export class DataNode implements M.DataNodeApi {
       const key = keys.segment(this.root, r.collection_id, id);
       const kv = await this.store.get(key);
       if (!kv) continue;
-      const seg = JSON.parse(kv.value) as SegmentMeta;
+      const seg = codecs.segment.decode(kv.value, kv.key);
       if (!seg.dataKey) continue;
       const data = decodeBatch(await this.objects.get(seg.dataKey));
       const indexes = await this.buildIndexes(c, id, data, seg.indexes);
       await this.store.txn(
         [{ key, target: 'modRevision', op: '==', value: kv.modRevision }],
-        [{ type: 'put', key, value: JSON.stringify({ ...seg, indexes }) }],
+        [{ type: 'put', key, value: codecs.segment.encode({ ...seg, indexes }) }],
       );
     }
     return { status: OK_STATUS };

@@ -9,8 +9,8 @@ import { milvusProtobufRoot, milvusServiceDefinition } from '@kite/proto';
 import { bindServer, connect, type Client, type QueryCoordApi, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
 import {
   channelsOf, columnToFieldData, decodeBatch, emptyColumn, encodeWalMsg, fieldDataToColumn, mergeHits, pickDynamicKeys,
-  concatBatches, firstByPk, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
-  type ChannelCheckpoint, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
+  codecs, concatBatches, firstByPk, idAfter, takeBatch, META, PARTITION, PK, QUERY, SCORE, TS, keys,
+  type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
 import { counter, gauge, histogram } from '@kite/observe';
 import { KITE_VERSION, MetaCache, Session } from '@kite/session';
@@ -111,9 +111,9 @@ export class Proxy {
   }
 
   private async findCoordinator(): Promise<void> {
-    const kv = await this.store.get(`${this.cfg.common.rootPath}/session/querycoord`);
+    const kv = await this.store.get(keys.coordinatorSession(this.cfg.common.rootPath));
     if (!kv) return;
-    const addr = (JSON.parse(kv.value) as { address: string }).address;
+    const addr = codecs.activeCoordinator.decode(kv.value, kv.key).address;
     if (this.coordClient?.address !== addr) {
       this.coordClient?.close();
       this.coordClient = connect('QueryCoord', addr);
@@ -123,7 +123,7 @@ export class Proxy {
   async start(port = this.cfg.proxy.port): Promise<number> {
     await this.meta.start();
     await this.findCoordinator();
-    const key = `${this.cfg.common.rootPath}/session/querycoord`;
+    const key = keys.coordinatorSession(this.cfg.common.rootPath);
     const snap = await this.store.getPrefix(key);
     await this.store.watchPrefix(key, snap.revision + 1, { onEvents: () => void this.findCoordinator(), onResync: () => void this.findCoordinator() });
     await this.followLeaders();
@@ -323,7 +323,7 @@ export class Proxy {
   async GetCollectionStatistics(r: any): Promise<any> {
     const c = await this.collection(r.collection_name);
     const segs = await this.store.getPrefix(keys.segments(this.cfg.common.rootPath, c.collectionID));
-    const rows = segs.kvs.reduce((s, kv) => s + (JSON.parse(kv.value) as { numRows: number }).numRows, 0);
+    const rows = segs.kvs.reduce((s, kv) => s + codecs.segment.decode(kv.value, kv.key).numRows, 0);
     return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
   }
 
@@ -705,7 +705,7 @@ export class Proxy {
   private async flushedAt(c: CollectionMeta, ts: bigint): Promise<boolean> {
     for (const ch of channelsOf(c)) {
       const kv = await this.store.get(keys.checkpoint(this.cfg.common.rootPath, c.collectionID, ch));
-      const cp = kv ? (JSON.parse(kv.value) as ChannelCheckpoint) : undefined;
+      const cp = kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
       if (cp && BigInt(cp.ts) >= ts) continue;
       const end = await this.wal.endOffset(parseChannel(ch));
       if ((cp?.offset ?? 0) >= end) continue;
@@ -757,9 +757,9 @@ export class Proxy {
   private async shardLeaders(c: CollectionMeta, refresh: boolean, deadline: number): Promise<Leader[][]> {
     const cached = this.leaders.get(c.collectionID);
     if (cached && !refresh) return cached;
-    const kv = await this.store.get(`${this.cfg.common.rootPath}/leaders/${c.collectionID}`).catch(() => undefined);
+    const kv = await this.store.get(keys.leaders(this.cfg.common.rootPath, c.collectionID)).catch(() => undefined);
     let replicas: Leader[][];
-    if (kv) replicas = parseLeaders(kv.value);
+    if (kv) replicas = parseLeaders(kv.value, kv.key);
     else {
       const res = await this.onCoordinator(deadline, (qc, timeoutMs) => qc.GetShardLeaders({ name: c.name }, { timeoutMs }));
       replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
@@ -770,9 +770,9 @@ export class Proxy {
 
   /** The coordinator publishes shard leaders when they change; the cache takes them at once instead of expiring. */
   private async followLeaders(): Promise<void> {
-    const prefix = `${this.cfg.common.rootPath}/leaders/`;
+    const prefix = keys.allLeaders(this.cfg.common.rootPath);
     const put = (k: string, v: string): void => {
-      this.leaders.set(Number(k.slice(prefix.length)), parseLeaders(v));
+      this.leaders.set(idAfter(prefix, k), parseLeaders(v, k));
     };
     const snap = await this.store.getPrefix(prefix);
     for (const kv of snap.kvs) put(kv.key, kv.value);
@@ -780,7 +780,7 @@ export class Proxy {
       onEvents: (evs) => {
         for (const e of evs) {
           if (e.type === 'put') put(e.kv.key, e.kv.value);
-          else this.leaders.delete(Number(e.key.slice(prefix.length)));
+          else this.leaders.delete(idAfter(prefix, e.key));
         }
       },
       onResync: (s2) => {
@@ -1097,6 +1097,6 @@ interface QueryRowsOptions {
 }
 
 /** The value of `<root>/leaders/<collection>` as the coordinator publishes it, one list of shards per replica. */
-function parseLeaders(v: string): Leader[][] {
-  return (JSON.parse(v) as { replica_id: number; shards: ShardLeader[] }[]).map((r) => r.shards.map((sh) => ({ ...sh, replica_id: r.replica_id })));
+function parseLeaders(v: string, key: string): Leader[][] {
+  return codecs.leaders.decode(v, key).map((r) => r.shards.map((sh) => ({ ...sh, replica_id: r.replica_id })));
 }

@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { keys, type CollectionMeta, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { codecs, keys, type CollectionMeta, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -33,7 +33,7 @@ export class Catalog {
   async start(): Promise<void> {
     const colls = await this.store.getPrefix(keys.collections(this.root));
     for (const kv of colls.kvs) {
-      const c = JSON.parse(kv.value) as CollectionMeta;
+      const c = codecs.collection.decode(kv.value, kv.key);
       this.byId.set(c.collectionID, c);
     }
     const aliases = await this.store.getPrefix(keys.aliases(this.root));
@@ -62,7 +62,7 @@ export class Catalog {
   }
 
   private async save(c: CollectionMeta): Promise<void> {
-    await this.store.put(keys.collection(this.root, c.collectionID), JSON.stringify(c));
+    await this.store.put(keys.collection(this.root, c.collectionID), codecs.collection.encode(c));
     this.byId.set(c.collectionID, c);
   }
 

@@ -2,7 +2,7 @@ import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore, WatchEvent } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
-import { channelsOf, keys, type CollectionMeta, type SegmentMeta, type ChannelCheckpoint } from '@kite/segment';
+import { channelsOf, codecs, idAfter, keys, type ReplicaRecord, type CollectionMeta, type SegmentMeta, type ChannelCheckpoint } from '@kite/segment';
 import { connect, OK_STATUS, type Client, type DataNodeApi, type DistributionResponse, type QueryCoordApi, type QueryNodeApi } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
@@ -27,12 +27,8 @@ interface NodeState {
   failures: number;
 }
 
-interface Replica {
-  replicaID: number;
-  nodes: number[];
-}
+type Replica = ReplicaRecord;
 
-const replicaKey = (root: string, coll: number): string => `${root}/meta/replica/${coll}`;
 
 /**
  * The query coordinator: DDL and the timestamp oracle, and a reconcile loop in the manner of Milvus's querycoordv2.
@@ -81,14 +77,14 @@ export class Coordinator implements QueryCoordApi {
   async start(): Promise<void> {
     await this.tso.start();
     await this.catalog.start();
-    const reps = await this.store.getPrefix(`${this.root}/meta/replica/`);
-    for (const kv of reps.kvs) this.replicas.set(Number(kv.key.split('/').pop()), JSON.parse(kv.value) as Replica[]);
+    const reps = await this.store.getPrefix(keys.replicas(this.root));
+    for (const kv of reps.kvs) this.replicas.set(idAfter(keys.replicas(this.root), kv.key), codecs.replicas.decode(kv.value, kv.key));
     const segs = await this.store.getPrefix(keys.segments(this.root));
-    for (const kv of segs.kvs) this.putSegment(JSON.parse(kv.value) as SegmentMeta);
+    for (const kv of segs.kvs) this.putSegment(codecs.segment.decode(kv.value, kv.key));
     const w = await this.store.watchPrefix(keys.segments(this.root), segs.revision + 1, {
       onEvents: (evs: WatchEvent[]) => {
         for (const ev of evs) {
-          if (ev.type === 'put') this.putSegment(JSON.parse(ev.kv.value) as SegmentMeta);
+          if (ev.type === 'put') this.putSegment(codecs.segment.decode(ev.kv.value, ev.kv.key));
           else {
             const [coll, seg] = ev.key.slice(keys.segments(this.root).length).split('/').map(Number);
             this.segments.get(coll!)?.delete(seg!);
@@ -98,7 +94,7 @@ export class Coordinator implements QueryCoordApi {
       },
       onResync: (snap) => {
         this.segments.clear();
-        for (const kv of snap.kvs) this.putSegment(JSON.parse(kv.value) as SegmentMeta);
+        for (const kv of snap.kvs) this.putSegment(codecs.segment.decode(kv.value, kv.key));
       },
     });
     this.closeSegWatch = () => w.close();
@@ -274,7 +270,7 @@ export class Coordinator implements QueryCoordApi {
 
   private async checkpoint(coll: number, channel: string): Promise<ChannelCheckpoint | undefined> {
     const kv = await this.store.get(keys.checkpoint(this.root, coll, channel));
-    return kv ? (JSON.parse(kv.value) as ChannelCheckpoint) : undefined;
+    return kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
   }
 
   /** Every channel of every collection is consumed by exactly one healthy data node. */
@@ -317,7 +313,7 @@ export class Coordinator implements QueryCoordApi {
 
   private async saveReplicas(coll: number, reps: Replica[]): Promise<void> {
     this.replicas.set(coll, reps);
-    await this.store.put(replicaKey(this.root, coll), JSON.stringify(reps));
+    await this.store.put(keys.replica(this.root, coll), codecs.replicas.encode(reps));
   }
 
   /**
@@ -639,7 +635,7 @@ export class Coordinator implements QueryCoordApi {
     if (c) {
       this.replicas.delete(c.collectionID);
       this.segments.delete(c.collectionID);
-      await this.store.delete(replicaKey(this.root, c.collectionID));
+      await this.store.delete(keys.replica(this.root, c.collectionID));
     }
     this.trigger();
     return { status: OK_STATUS };
@@ -720,7 +716,7 @@ export class Coordinator implements QueryCoordApi {
     }
     await this.catalog.setLoad(c.name, undefined);
     this.replicas.delete(c.collectionID);
-    await this.store.delete(replicaKey(this.root, c.collectionID));
+    await this.store.delete(keys.replica(this.root, c.collectionID));
     this.trigger();
     return { status: OK_STATUS };
   }
@@ -789,14 +785,14 @@ export class Coordinator implements QueryCoordApi {
     const live = new Set<number>();
     for (const c of loaded) {
       live.add(c.collectionID);
-      const value = JSON.stringify(this.leadersOf(c));
+      const value = codecs.leaders.encode(this.leadersOf(c));
       if (this.published.get(c.collectionID) === value) continue;
-      await this.store.put(`${this.root}/leaders/${c.collectionID}`, value);
+      await this.store.put(keys.leaders(this.root, c.collectionID), value);
       this.published.set(c.collectionID, value);
     }
     for (const id of [...this.published.keys()]) {
       if (live.has(id)) continue;
-      await this.store.delete(`${this.root}/leaders/${id}`);
+      await this.store.delete(keys.leaders(this.root, id));
       this.published.delete(id);
     }
   }

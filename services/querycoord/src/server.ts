@@ -5,6 +5,7 @@ import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import { addService, bindServer, SERVER_OPTIONS } from '@kite/rpc';
 import { KITE_VERSION, Session } from '@kite/session';
+import { codecs, keys } from '@kite/segment';
 import { KiteError } from '@kite/common';
 import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import { Coordinator } from './coordinator';
@@ -40,7 +41,7 @@ export class QueryCoordServer {
   }
 
   private get key(): string {
-    return `${this.cfg.common.rootPath}/session/querycoord`;
+    return keys.coordinatorSession(this.cfg.common.rootPath);
   }
 
   async start(port = this.cfg.querycoord.port): Promise<void> {
@@ -125,7 +126,7 @@ export class QueryCoordServer {
 
   /** Waits until this process holds the exclusive coordinator key. */
   private async becomeActive(serverID: number): Promise<void> {
-    const value = JSON.stringify({ serverID, address: this.address, version: KITE_VERSION, startedAt: Date.now() });
+    const value = codecs.activeCoordinator.encode({ serverID, address: this.address, version: KITE_VERSION, startedAt: Date.now() });
     for (;;) {
       const lease = await this.store.grantLease(this.cfg.common.sessionTtlSeconds);
       const res = await this.store.txn(

@@ -5,7 +5,7 @@ import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import {
-  concatBatches, decodeBatch, encodeBatch, firstByPk, mergeHits, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
+  codecs, concatBatches, decodeBatch, encodeBatch, firstByPk, keys, mergeHits, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
 } from '@kite/segment';
 import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
@@ -116,8 +116,8 @@ export class QueryNode implements M.QueryNodeApi {
     // cluster may be stopping at once).
     const others = (): Promise<number> =>
       this.store
-        .getPrefix(`${this.cfg.common.rootPath}/session/querynode-`)
-        .then((r) => r.kvs.map((kv) => JSON.parse(kv.value) as { serverID: number; stopping: boolean }).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
+        .getPrefix(keys.roleSessions(this.cfg.common.rootPath, 'querynode'))
+        .then((r) => r.kvs.map((kv) => codecs.session.decode(kv.value, kv.key)).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
         .catch(() => 0);
     const deadline = Date.now() + graceMs;
     let peers = await others();
@@ -188,9 +188,9 @@ export class QueryNode implements M.QueryNodeApi {
       if (this.segments.has(id)) continue;
       let meta = this.meta.segment(r.collection_id, id);
       if (!meta) {
-        const kv = await this.store.get(`${this.cfg.common.rootPath}/meta/segment/${r.collection_id}/${id}`);
+        const kv = await this.store.get(keys.segment(this.cfg.common.rootPath, r.collection_id, id));
         if (!kv) throw new KiteError('SegmentLoadFailed', `segment ${id} has no record`);
-        meta = JSON.parse(kv.value) as SegmentMeta;
+        meta = codecs.segment.decode(kv.value, kv.key);
       }
       try {
         const end = loadDuration.startTimer();
@@ -273,8 +273,8 @@ export class QueryNode implements M.QueryNodeApi {
       return w;
     };
     if (covered(segs) < watermark) {
-      const fresh = await this.store.getPrefix(`${this.cfg.common.rootPath}/meta/segment/${c.collectionID}/`);
-      segs = fresh.kvs.map((kv) => JSON.parse(kv.value) as SegmentMeta).filter((s) => s.channel === channel);
+      const fresh = await this.store.getPrefix(keys.segments(this.cfg.common.rootPath, c.collectionID));
+      segs = fresh.kvs.map((kv) => codecs.segment.decode(kv.value, kv.key)).filter((s) => s.channel === channel);
     }
     for (const s of segs) {
       if (s.endOffset > watermark || d.applied.has(s.segmentID)) continue;
@@ -367,10 +367,13 @@ export class QueryNode implements M.QueryNodeApi {
     const deletes = encodeBatch(d.recentDeleteBatch());
     return [...byNode].map(([address, ids]) => {
       const req = make(ids, d.watermark, deletes);
-      if (address === this.address) return call(this, req);
-      let peer = this.peers.get(address);
+      let peer: Client<M.QueryNodeApi> | QueryNode | undefined = address === this.address ? this : this.peers.get(address);
       if (!peer) this.peers.set(address, (peer = connect('QueryNode', address)));
-      return call(peer, req);
+      const p = call(peer, req);
+      // The caller awaits these only after its own part (a search of the growing rows) is done: a peer that fails
+      // sooner must not count as an unhandled rejection, which ends the process. The caller still sees the error.
+      p.catch(() => undefined);
+      return p;
     });
   }
 

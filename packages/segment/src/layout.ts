@@ -1,0 +1,178 @@
+import { KiteError } from '@kite/common';
+import type { ChannelCheckpoint, CollectionMeta, SegmentMeta } from './meta';
+
+/**
+ * The cluster's layout in the meta store: every key Kite reads or writes, and the codec of every value. Nothing
+ * else builds a key string or parses a value by hand, so a key written by one process is the key another reads.
+ *
+ * ```
+ * <root>/session/querycoord             the active coordinator (exclusive, leased)   ActiveCoordinator
+ * <root>/session/<role>-<serverID>      each process's session (leased)              SessionRecord
+ * <root>/meta/server-id                 serverID counter (compare-and-swap)           decimal
+ * <root>/meta/collection/<id>           collection schema, indexes, load state        CollectionMeta
+ * <root>/meta/alias/<alias>             alias -> collection name                       text
+ * <root>/meta/segment/<coll>/<seg>      a flushed or dropped segment                   SegmentMeta
+ * <root>/meta/checkpoint/<coll>/<ch>    a channel's durable WAL position               ChannelCheckpoint
+ * <root>/meta/replica/<coll>            replica groups of a loaded collection          ReplicaRecord[]
+ * <root>/meta/id-allocator, /meta/tso   allocator high-water marks                     decimal
+ * <root>/leaders/<coll>                 shard leaders published for proxies            PublishedReplica[]
+ * ```
+ */
+
+export type Role = 'proxy' | 'querycoord' | 'querynode' | 'datanode';
+
+/** The value of a session key. */
+export interface SessionRecord {
+  serverID: number;
+  role: Role;
+  address: string;
+  metricsAddress: string;
+  version: string;
+  startedAt: number;
+  stopping: boolean;
+}
+
+/** The value of the active coordinator's exclusive key. */
+export interface ActiveCoordinator {
+  serverID: number;
+  address: string;
+  version: string;
+  startedAt: number;
+}
+
+/** A replica group of a loaded collection: the query nodes that serve one full copy. */
+export interface ReplicaRecord {
+  replicaID: number;
+  nodes: number[];
+}
+
+/** One shard's leader (the delegator that serves the channel) as published for proxies. */
+export interface PublishedShard {
+  channel: string;
+  node_id: number;
+  address: string;
+  serviceable: boolean;
+}
+
+/** A replica's shard leaders as published for proxies under `<root>/leaders/<collection>`. */
+export interface PublishedReplica {
+  replica_id: number;
+  node_ids: number[];
+  shards: PublishedShard[];
+}
+
+const under = (root: string, rest: string): string => `${root}/${rest}`;
+
+export const keys = {
+  collection: (root: string, id: number) => under(root, `meta/collection/${id}`),
+  collections: (root: string) => under(root, 'meta/collection/'),
+  alias: (root: string, alias: string) => under(root, `meta/alias/${alias}`),
+  aliases: (root: string) => under(root, 'meta/alias/'),
+  segment: (root: string, coll: number, seg: number) => under(root, `meta/segment/${coll}/${seg}`),
+  segments: (root: string, coll?: number) => under(root, `meta/segment/${coll === undefined ? '' : `${coll}/`}`),
+  checkpoint: (root: string, coll: number, channel: string) => under(root, `meta/checkpoint/${coll}/${channel}`),
+  checkpoints: (root: string, coll?: number) => under(root, `meta/checkpoint/${coll === undefined ? '' : `${coll}/`}`),
+  replica: (root: string, coll: number) => under(root, `meta/replica/${coll}`),
+  replicas: (root: string) => under(root, 'meta/replica/'),
+  idAllocator: (root: string) => under(root, 'meta/id-allocator'),
+  tso: (root: string) => under(root, 'meta/tso'),
+  serverIdCounter: (root: string) => under(root, 'meta/server-id'),
+  sessions: (root: string) => under(root, 'session/'),
+  /** A process's own session (every coordinator process has one too, active or standing by). */
+  session: (root: string, role: Role, serverID: number) => under(root, `session/${role}-${serverID}`),
+  roleSessions: (root: string, role: Role) => under(root, `session/${role}-`),
+  /** The exclusive key of the active coordinator. */
+  coordinatorSession: (root: string) => under(root, 'session/querycoord'),
+  leaders: (root: string, coll: number) => under(root, `leaders/${coll}`),
+  allLeaders: (root: string) => under(root, 'leaders/'),
+};
+
+/** The numeric id a key ends with after `prefix` (a collection id under `collections`, `replicas`, `allLeaders`). */
+export function idAfter(prefix: string, key: string): number {
+  const rest = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+  const id = /^\d+$/.test(rest) ? Number(rest) : NaN;
+  if (!Number.isSafeInteger(id)) throw new KiteError('MetaFailed', `meta key ${key} does not end in an id after ${prefix}`, { retriable: false });
+  return id;
+}
+
+/** How one kind of value is written to and read from the meta store. */
+export interface Codec<T> {
+  encode(value: T): string;
+  /** Parses and checks a stored value; `key` names it in the error. */
+  decode(text: string, key: string): T;
+}
+
+type Check = (v: Record<string, unknown>) => string | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const num = (...names: string[]): Check => (v) => names.find((n) => typeof v[n] !== 'number') && `field ${names.find((n) => typeof v[n] !== 'number')} is not a number`;
+const str = (...names: string[]): Check => (v) => names.find((n) => typeof v[n] !== 'string') && `field ${names.find((n) => typeof v[n] !== 'string')} is not a string`;
+const arr = (...names: string[]): Check => (v) => names.find((n) => !Array.isArray(v[n])) && `field ${names.find((n) => !Array.isArray(v[n]))} is not a list`;
+
+function parse(text: string, key: string, what: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new KiteError('MetaFailed', `meta value at ${key} is not a ${what} (not JSON: ${String(e)})`, { retriable: false });
+  }
+}
+
+function reject(key: string, what: string, why: string): never {
+  throw new KiteError('MetaFailed', `meta value at ${key} is not a ${what}: ${why}`, { retriable: false });
+}
+
+/** A JSON object value with the listed checks. */
+function record<T>(what: string, ...checks: Check[]): Codec<T> {
+  return {
+    encode: (value) => JSON.stringify(value),
+    decode: (text, key) => {
+      const v = parse(text, key, what);
+      if (!isObject(v)) reject(key, what, 'not an object');
+      for (const c of checks) {
+        const why = c(v);
+        if (why) reject(key, what, why);
+      }
+      return v as T;
+    },
+  };
+}
+
+/** A JSON list of objects, each with the listed checks. */
+function list<T>(what: string, ...checks: Check[]): Codec<T[]> {
+  return {
+    encode: (value) => JSON.stringify(value),
+    decode: (text, key) => {
+      const v = parse(text, key, what);
+      if (!Array.isArray(v)) reject(key, what, 'not a list');
+      v.forEach((item: unknown, i) => {
+        if (!isObject(item)) reject(key, what, `item ${i} is not an object`);
+        for (const c of checks) {
+          const why = c(item);
+          if (why) reject(key, what, `item ${i}: ${why}`);
+        }
+      });
+      return v as T[];
+    },
+  };
+}
+
+/** A non-negative integer stored as decimal text (counters, allocator marks). */
+const decimal: Codec<number> = {
+  encode: (value) => String(value),
+  decode: (text, key) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) reject(key, 'counter', `${JSON.stringify(text.slice(0, 40))} is not a non-negative integer`);
+    return n;
+  },
+};
+
+export const codecs = {
+  session: record<SessionRecord>('session', num('serverID', 'startedAt'), str('role', 'address', 'metricsAddress', 'version')),
+  activeCoordinator: record<ActiveCoordinator>('coordinator record', num('serverID', 'startedAt'), str('address', 'version')),
+  collection: record<CollectionMeta>('collection', num('collectionID', 'shardsNum'), str('name', 'topic'), arr('fields', 'indexes')),
+  segment: record<SegmentMeta>('segment', num('segmentID', 'collectionID', 'numRows', 'startOffset', 'endOffset'), str('channel'), arr('indexes')),
+  checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
+  replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
+  leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
+  counter: decimal,
+};
