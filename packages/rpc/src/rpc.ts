@@ -82,7 +82,7 @@ export function fromStatus(s: Status | undefined): KiteError | undefined {
  */
 export function addService<S extends ServiceName>(server: grpc.Server, name: S, impl: ApiOf[S]): void {
   const ctor = serviceCtor(name);
-  const metrics = serviceMetrics(name.toLowerCase(), `${name} internal RPC`);
+  const metrics = serviceMetrics(name.toLowerCase(), { requests: `${name} internal RPCs by method and status code`, latency: `${name} internal RPC latency` });
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(ctor.service)) {
     const fn = (impl as unknown as Record<string, ((req: unknown, ctx: CallContext) => Promise<unknown>) | undefined>)[method];

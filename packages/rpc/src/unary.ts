@@ -66,11 +66,11 @@ export interface ServiceMetrics {
   latency: { startTimer(labels: { method: string }): () => void };
 }
 
-/** `kite_<component>_requests_total` and `kite_<component>_request_duration_seconds`. */
-export function serviceMetrics(component: string, what: string): ServiceMetrics {
+/** `kite_<component>_requests_total` and `kite_<component>_request_duration_seconds`, with their help texts. */
+export function serviceMetrics(component: string, help: { requests: string; latency: string }): ServiceMetrics {
   return {
-    requests: counter(`kite_${component}_requests_total`, `${what} requests by method and status code`, ['method', 'status']),
-    latency: histogram(`kite_${component}_request_duration_seconds`, `${what} request latency`, ['method']),
+    requests: counter(`kite_${component}_requests_total`, help.requests, ['method', 'status']),
+    latency: histogram(`kite_${component}_request_duration_seconds`, help.latency, ['method']),
   };
 }
 

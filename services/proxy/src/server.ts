@@ -6,7 +6,7 @@ import type { Handler, Handlers } from './core';
 import { READ_METHODS, checkDatabase } from './request';
 import { errorResponse } from './status';
 
-const metrics = serviceMetrics('proxy', 'MilvusService');
+const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
 
 /** What the service definition hands a handler in place of a request whose bytes could not be decoded. */
 interface Malformed {
