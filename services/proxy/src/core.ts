@@ -1,6 +1,7 @@
-import { KiteError, clip, type KiteConfig, type Logger } from '@kite/common';
+import { KiteError, clip, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { MilvusMethodName, MilvusRequest, MilvusResponse } from '@kite/proto';
+import { beforeDeadline } from '@kite/rpc';
 import type { CollectionMeta } from '@kite/segment';
 import { MetaCache } from '@kite/session';
 import type { Wal } from '@kite/wal';
@@ -56,7 +57,13 @@ export class ProxyCore {
    * cache to reach the meta store's revision as of now, so the change is visible to the next call through this proxy.
    */
   async synced(ctx: RequestContext): Promise<void> {
-    await this.meta.waitForRevision(await this.meta.storeRevision(), ctx.deadline);
+    let rev: number;
+    try {
+      rev = await beforeDeadline(this.meta.storeRevision(), ctx.deadline, 'answer');
+    } catch (e) {
+      throw new KiteError('ServiceUnavailable', `the meta store did not tell its revision before the deadline: ${toKiteError(e).message}`, { cause: e, retriable: true });
+    }
+    await this.meta.waitForRevision(rev, ctx.deadline);
   }
 
   /**
