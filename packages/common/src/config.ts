@@ -107,6 +107,47 @@ export const ConfigSchema = z
          * has no separate limit: only its gRPC message size bounds the filter.
          */
         maxFilterLength: z.number().int().min(1024).default(1 << 20),
+        /**
+         * Timestamps the proxy asks the coordinator's timestamp oracle for at once, and hands out to writes from its
+         * cache. 1 is one coordinator call per write (insert, upsert, delete, flush). Larger saves those calls under
+         * load; what bounds how old a cached timestamp may get is timestampMaxAgeMs.
+         */
+        timestampBatchSize: z.number().int().min(1).max(100000).default(1000),
+        /**
+         * How long a cached range of timestamps is used after it was asked for. A cached timestamp is below every
+         * timestamp the oracle hands out later, so one proxy's writes stay ordered and Strong reads see them; but a
+         * write through this proxy can get a timestamp up to this much older than one another proxy took a moment
+         * before (a delete then an insert of the same key through two proxies within this window can be ordered the
+         * other way round). Shorter keeps timestamps closer to wall time and that window narrower; longer saves
+         * coordinator calls. 0: each write gets a timestamp asked for after it arrived (concurrent writes still share
+         * one call).
+         */
+        timestampMaxAgeMs: z.number().int().min(0).max(60000).default(100),
+        /**
+         * Per-query-node circuit breaker (reads): it opens when at least breakerVolumeThreshold calls in the last
+         * breakerWindowMs failed with a retriable error and breakerErrorPercent of them failed; while open, reads go to
+         * other replicas at once. Lower thresholds move away from a failing node sooner, but also from one that had a
+         * brief hiccup.
+         */
+        breakerErrorPercent: z.number().int().min(1).max(100).default(50),
+        breakerVolumeThreshold: z.number().int().min(1).default(3),
+        breakerWindowMs: z.number().int().min(100).default(10000),
+        /** How long an open breaker stays open before it lets one probe call through (half-open). */
+        breakerResetMs: z.number().int().min(10).default(2000),
+        /**
+         * Backoff between retries of a read on a channel (after every replica failed) and of a coordinator call on the
+         * data path (timestamps, ids, shard leaders): starts here and doubles up to retryMaxDelayMs, until the request's
+         * deadline. Shorter recovers sooner from a brief failover; longer loads a recovering component less.
+         */
+        retryInitialDelayMs: z.number().int().min(1).default(50),
+        retryMaxDelayMs: z.number().int().min(1).default(1000),
+        /**
+         * The least time a coordinator call is given when the request is about out of time (its timeout is otherwise
+         * what the request has left), so a last attempt can still answer rather than fail at once.
+         */
+        coordinatorMinTimeoutMs: z.number().int().min(1).default(50),
+        /** The same floor for a search or query sent to a query node. */
+        nodeMinTimeoutMs: z.number().int().min(1).default(100),
       })
       .strict()
       .default({}),

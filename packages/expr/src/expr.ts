@@ -192,6 +192,15 @@ export function parseExpr(text: string, schema: SchemaInfo, params?: Record<stri
   return new CompiledExpr(text, [...checker.used], ir, compilePred(ir), pk);
 }
 
+/**
+ * An Expr from an already checked typed form (a plan made by parseExpr elsewhere, see plan.ts): compiled here, not
+ * parsed or checked again.
+ */
+export function exprFromIr(text: string, fields: string[], ir: Pred, schema: SchemaInfo): Expr {
+  const pk = schema.fields.find((f) => f.isPrimaryKey === true);
+  return new CompiledExpr(text, fields, ir, compilePred(ir), pk);
+}
+
 function compiled(expr: Expr): CompiledExpr {
   if (!(expr instanceof CompiledExpr)) throw new TypeError('expected an Expr returned by parseExpr()');
   return expr;

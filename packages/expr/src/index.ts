@@ -14,6 +14,7 @@ export {
   type ParseOptions,
   type EvaluateOptions,
 } from './expr';
+export { encodePlan, decodePlan } from './plan';
 export { ExprError } from './errors';
 export {
   DYNAMIC_FIELD,

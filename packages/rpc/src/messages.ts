@@ -105,6 +105,8 @@ export interface SearchRequest {
   watermark: number;
   deletes: Buffer;
   timeout_ms: number;
+  /** The filter as the proxy checked it (@kite/expr encodePlan); query nodes compile it instead of parsing `filter`. */
+  filter_plan: string;
 }
 export interface SearchResponse { status?: Status; hits: Buffer }
 export interface QueryRequest {
@@ -125,6 +127,8 @@ export interface QueryRequest {
   timeout_ms: number;
   /** An iterator query: the `limit` rows with the smallest primary keys, in ascending order. */
   order_by_pk: boolean;
+  /** The filter as the proxy checked it (@kite/expr encodePlan); query nodes compile it instead of parsing `filter`. */
+  filter_plan: string;
 }
 export interface QueryResponse { status?: Status; rows: Buffer; count: number }
 export interface BuildIndexesRequest { collection_id: number; segment_ids: number[] }

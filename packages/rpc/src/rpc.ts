@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KiteError, listenFailed, toKiteError, type ErrorKind } from '@kite/common';
-import { counter, histogram } from '@kite/observe';
+import { serviceMetrics, unaryHandler, type CallContext } from './unary';
 import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
 
 /** Repo's proto/ directory, found from this file in src/ (jest) or dist/ (built). */
@@ -74,32 +74,23 @@ export function fromStatus(s: Status | undefined): KiteError | undefined {
   return new KiteError(kind, s.reason, { retriable: s.retriable });
 }
 
-/** Registers `impl` on `server`: a thrown error becomes the response's status, never a crashed call. */
+/**
+ * Registers `impl` on `server` through the shared unary wrapper (unary.ts): a thrown error becomes the response's
+ * status, never a crashed call; calls are counted and timed as `kite_<service>_requests_total` and
+ * `kite_<service>_request_duration_seconds`. Handlers get the call's context (deadline: the client's) as a second
+ * argument.
+ */
 export function addService<S extends ServiceName>(server: grpc.Server, name: S, impl: ApiOf[S]): void {
   const ctor = serviceCtor(name);
-  const component = name.toLowerCase();
-  const requests = counter(`kite_${component}_requests_total`, `${name} internal RPCs by method and status code`, ['method', 'status']);
-  const latency = histogram(`kite_${component}_request_duration_seconds`, `${name} internal RPC latency`, ['method']);
+  const metrics = serviceMetrics(name.toLowerCase(), { requests: `${name} internal RPCs by method and status code`, latency: `${name} internal RPC latency` });
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(ctor.service)) {
-    const fn = (impl as unknown as Record<string, (req: unknown) => Promise<unknown>>)[method];
+    const fn = (impl as unknown as Record<string, ((req: unknown, ctx: CallContext) => Promise<unknown>) | undefined>)[method];
     if (typeof fn !== 'function') continue;
-    handlers[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const end = latency.startTimer({ method });
-      fn.call(impl, call.request).then(
-        (res) => {
-          end();
-          requests.inc({ method, status: '0' });
-          cb(null, res);
-        },
-        (err: unknown) => {
-          end();
-          const status = toStatus(err);
-          requests.inc({ method, status: String(status.code) });
-          cb(null, { status });
-        },
-      );
-    };
+    handlers[method] = unaryHandler(method, (req: unknown, ctx: CallContext) => fn.call(impl, req, ctx), {
+      metrics,
+      errorResponse: (err) => ({ status: toStatus(err) }),
+    });
   }
   server.addService(ctor.service, handlers);
 }

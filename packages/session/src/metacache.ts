@@ -1,17 +1,33 @@
 import { EventEmitter } from 'node:events';
 import { KiteError, clip } from '@kite/common';
-import type { MetaStore, WatchEvent } from '@kite/metastore';
+import type { KeyValue, MetaStore, WatchEvent } from '@kite/metastore';
 import { codecs, idAfter, keys, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
+
+/** One watched prefix: the revision up to which the cache reflects it, and each key's last change. */
+interface Followed {
+  prefix: string;
+  /** Every change under the prefix at or below this revision is applied (events at or below it are skipped). */
+  revision: number;
+  /** Key -> modRevision of the value the cache holds. */
+  seen: Map<string, number>;
+}
 
 /**
  * A read-only, watch-backed view of the catalogue (collections, aliases) and segment records, for proxies and
  * nodes. Events: `collection` (meta or undefined when dropped, id), `segment` (meta or undefined, collectionID, segmentID).
+ *
+ * It tracks the meta store revision it reflects, per watched prefix, so a caller that changed the catalogue through
+ * another process (a DDL the coordinator acknowledged) can wait until the cache shows the change:
+ * `waitForRevision(await cache.storeRevision(), deadline)`.
  */
 export class MetaCache extends EventEmitter {
   private readonly collections = new Map<number, CollectionMeta>();
   private readonly aliases = new Map<string, string>();
   private readonly segments = new Map<number, Map<number, SegmentMeta>>();
   private readonly closers: (() => Promise<void>)[] = [];
+  private readonly followed: Followed[] = [];
+  /** Fires (no arguments) after a watch applied changes and its revision moved on. */
+  private readonly progress = new EventEmitter();
 
   constructor(
     private readonly store: MetaStore,
@@ -20,6 +36,7 @@ export class MetaCache extends EventEmitter {
   ) {
     super();
     this.setMaxListeners(1000);
+    this.progress.setMaxListeners(0);
   }
 
   async start(): Promise<void> {
@@ -66,20 +83,99 @@ export class MetaCache extends EventEmitter {
 
   private async follow(prefix: string, put: (k: string, v: string) => void, del: (k: string) => void, clear: () => void): Promise<void> {
     const snap = await this.store.getPrefix(prefix);
-    for (const kv of snap.kvs) put(kv.key, kv.value);
+    const f: Followed = { prefix, revision: snap.revision, seen: new Map() };
+    const load = (kvs: KeyValue[]): void => {
+      for (const kv of kvs) {
+        put(kv.key, kv.value);
+        f.seen.set(kv.key, kv.modRevision);
+      }
+    };
+    load(snap.kvs);
+    this.followed.push(f);
     const w = await this.store.watchPrefix(prefix, snap.revision + 1, {
       onEvents: (evs: WatchEvent[]) => {
         for (const ev of evs) {
-          if (ev.type === 'put') put(ev.kv.key, ev.kv.value);
-          else del(ev.key);
+          const rev = ev.type === 'put' ? ev.kv.modRevision : ev.modRevision;
+          // Already reflected: a read confirmed the prefix at a later revision (waitForRevision) before this arrived.
+          if (rev <= f.revision) continue;
+          if (ev.type === 'put') {
+            put(ev.kv.key, ev.kv.value);
+            f.seen.set(ev.kv.key, rev);
+          } else {
+            del(ev.key);
+            f.seen.delete(ev.key);
+          }
+          f.revision = rev;
         }
+        this.progress.emit('advanced');
       },
       onResync: (s) => {
         clear();
-        for (const kv of s.kvs) put(kv.key, kv.value);
+        f.seen.clear();
+        load(s.kvs);
+        f.revision = s.revision;
+        this.progress.emit('advanced');
       },
     });
     this.closers.push(() => w.close());
+  }
+
+  /** The lowest meta store revision every watched prefix is known to reflect. */
+  get revision(): number {
+    return this.followed.reduce((min, f) => Math.min(min, f.revision), Infinity);
+  }
+
+  /** The meta store's current revision (one small read). */
+  async storeRevision(): Promise<number> {
+    return (await this.store.getPrefix(keys.aliases(this.root))).revision;
+  }
+
+  /**
+   * Resolves once the cache reflects every change to its prefixes up to store revision `rev`, e.g. the revision read
+   * right after a DDL was acknowledged. Waits for the watches' events; a prefix with nothing in flight has no event
+   * to wait for, so when one is behind, one read of it shows whether it is only quiet (the store holds exactly what
+   * the cache holds: it is then current as of that read) or has changes still on their way (wait for them, then look
+   * again). Fails with a retriable DeadlineExceeded at `deadline` (epoch ms).
+   */
+  async waitForRevision(rev: number, deadline: number): Promise<void> {
+    for (const f of this.followed) {
+      while (f.revision < rev) {
+        const next = this.nextProgress(deadline, rev);
+        try {
+          const snap = await Promise.race([this.store.getPrefix(f.prefix), next.promise.then(() => undefined)]);
+          if (f.revision >= rev) break;
+          if (snap && sameKeys(f.seen, snap.kvs)) {
+            f.revision = Math.max(f.revision, snap.revision);
+            break;
+          }
+          await next.promise;
+        } finally {
+          next.cancel();
+        }
+      }
+    }
+  }
+
+  /** A promise that resolves at the next applied change of any watch, or rejects at the deadline. */
+  private nextProgress(deadline: number, rev: number): { promise: Promise<void>; cancel(): void } {
+    let cancel = (): void => undefined;
+    const promise = new Promise<void>((resolve, reject) => {
+      const onProgress = (): void => {
+        cancel();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cancel();
+        reject(new KiteError('DeadlineExceeded', `the catalogue cache did not reach meta store revision ${rev} (it is at ${this.revision}) before the deadline`, { retriable: true }));
+      }, Math.max(0, deadline - Date.now()));
+      cancel = () => {
+        clearTimeout(timer);
+        this.progress.off('advanced', onProgress);
+      };
+      this.progress.on('advanced', onProgress);
+    });
+    promise.catch(() => undefined);
+    return { promise, cancel };
   }
 
   async close(): Promise<void> {
@@ -132,4 +228,10 @@ export class MetaCache extends EventEmitter {
     const kv = await this.store.get(keys.checkpoint(this.root, collectionID, channel));
     return kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
   }
+}
+
+/** Whether `kvs` (a read of a prefix) holds exactly the keys of `seen`, each at the same modRevision. */
+function sameKeys(seen: Map<string, number>, kvs: KeyValue[]): boolean {
+  if (kvs.length !== seen.size) return false;
+  return kvs.every((kv) => seen.get(kv.key) === kv.modRevision);
 }

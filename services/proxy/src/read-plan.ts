@@ -1,14 +1,13 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- requests arrive as the proto loader decodes them */
 import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
-import { decodePlaceholderGroup } from '@kite/proto';
+import { decodePlaceholderGroup, type KeyValuePair, type QueryRequest, type SearchRequest } from '@kite/proto';
 import type { CollectionMeta, FieldMeta } from '@kite/segment';
 
 /** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
 export const MAX_NQ = 16384;
 export const MAX_TOPK = 16384;
 
-const kvs = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+const kvs = (list: readonly KeyValuePair[] | undefined): Record<string, string> =>
   Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
 
 const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && /^(true|1)$/i.test(v.trim())) || v === 1;
@@ -85,7 +84,7 @@ export interface SearchPlan {
  * Validates a public SearchRequest against the collection and Milvus's limits and turns it into what the query nodes
  * need. Everything the request sets that Kite does not implement is refused here, by name.
  */
-export function planSearch(c: CollectionMeta, r: any, maxResults: number): SearchPlan {
+export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: number): SearchPlan {
   if (r.sub_reqs?.length) throw new KiteError('ParameterInvalid', 'search sub-requests (sub_reqs, a search over several vector fields) are not supported by Kite yet; send one search per field');
   if (r.function_score?.functions?.length || r.function_score?.params?.length) {
     throw new KiteError('ParameterInvalid', 'function_score (reranking functions in a search) is not supported by Kite yet; remove the ranker from the request');
@@ -186,7 +185,7 @@ export interface QueryPlan {
 }
 
 /** Validates a public QueryRequest's paging and parameters (the filter is parsed by the caller). */
-export function planQuery(r: any): QueryPlan {
+export function planQuery(r: QueryRequest): QueryPlan {
   const qp = kvs(r.query_params);
   refuseUnsupported('query', UNSUPPORTED_QUERY_PARAMS, qp);
   const limit = intParam('limit', qp.limit, 1, MAX_TOPK, 0);

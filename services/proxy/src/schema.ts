@@ -1,5 +1,5 @@
-/* eslint-disable @typescript-eslint/no-explicit-any */
 import { KiteError, clip } from '@kite/common';
+import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
 import type { CollectionMeta, DataTypeName, FieldMeta } from '@kite/segment';
 
@@ -29,15 +29,15 @@ export function checkProperties(props: Record<string, string>): void {
   }
 }
 
-const kv = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+const kv = (list: readonly KeyValuePair[] | undefined): Record<string, string> =>
   Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
 
 /** Validates a public CollectionSchema and turns it into Kite's field list (field ids from 100, `$meta` last). */
-export function schemaToFields(schema: any, collectionName: string): { fields: FieldSchema[]; dynamic: boolean; description: string } {
+export function schemaToFields(schema: CollectionSchema, collectionName: string): { fields: FieldSchema[]; dynamic: boolean; description: string } {
   if (schema.name && schema.name !== collectionName) {
     throw new KiteError('IllegalSchema', `schema name "${schema.name}" differs from collection name "${collectionName}"`);
   }
-  const inFields: any[] = schema.fields ?? [];
+  const inFields = schema.fields ?? [];
   if (inFields.length === 0) throw new KiteError('IllegalSchema', 'the schema has no fields; add a primary key field and a vector field');
   const seen = new Set<string>();
   const fields: FieldSchema[] = [];
@@ -47,11 +47,11 @@ export function schemaToFields(schema: any, collectionName: string): { fields: F
     checkName('field', f.name);
     if (seen.has(f.name)) throw new KiteError('IllegalSchema', `duplicated field name "${f.name}"`);
     seen.add(f.name);
-    const type = f.data_type as DataTypeName;
-    if (!SUPPORTED.includes(type)) {
+    const type = SUPPORTED.find((t) => t === f.data_type);
+    if (type === undefined) {
       throw new KiteError('IllegalSchema', `field "${f.name}": data type ${String(f.data_type)} is not supported by Kite; use one of ${SUPPORTED.join(', ')}`);
     }
-    const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p: any) => p.key === 'dim' || p.key === 'max_length')) };
+    const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p) => p.key === 'dim' || p.key === 'max_length')) };
     if (type === 'FloatVector') {
       vectors++;
       const dim = Number(params.dim);
@@ -102,7 +102,7 @@ export function schemaToFields(schema: any, collectionName: string): { fields: F
   return { fields, dynamic, description: schema.description ?? '' };
 }
 
-export function fieldToWire(f: FieldMeta): any {
+export function fieldToWire(f: FieldMeta): FieldSchemaOut {
   return {
     fieldID: String(f.fieldID),
     name: f.name,
@@ -121,7 +121,7 @@ export function fieldToWire(f: FieldMeta): any {
   };
 }
 
-export function collectionSchemaToWire(c: CollectionMeta): any {
+export function collectionSchemaToWire(c: CollectionMeta): CollectionSchemaOut {
   return {
     name: c.name,
     description: c.description,
@@ -129,7 +129,11 @@ export function collectionSchemaToWire(c: CollectionMeta): any {
     fields: c.fields.filter((f) => !f.isDynamic).map(fieldToWire),
     enable_dynamic_field: c.enableDynamicField,
     properties: [],
-    functions: [],
     dbName: 'default',
   };
+}
+
+/** A stored consistency level as the wire's enum name (Bounded when the stored text is not one). */
+export function consistencyLevelOf(level: string): ConsistencyLevel {
+  return level in CONSISTENCY_LEVELS ? (level as ConsistencyLevel) : 'Bounded';
 }

@@ -1,7 +1,7 @@
-import { parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
+import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
 import { PK, TS } from '@kite/segment';
-import { querySource, searchSource } from './exec';
+import { compileFilter, querySource, searchSource } from './exec';
 import { GrowingRows } from './segments';
 
 const DIM = 8;
@@ -158,5 +158,29 @@ describe('filters on many long strings', () => {
     const pk = hits.columns.get(PK) as { data: BigInt64Array };
     expect(Array.from(pk.data)).toEqual([6500n]); // the only row the filter passes, found by its own id
     g.free();
+  });
+});
+
+describe('compileFilter: the plan the proxy checked, or the text from a proxy of the previous version', () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'age', type: 'Int32' }] };
+  const parsed = parseExpr('id in {ids} and age > 3', schema, { ids: [1n, 9007199254740993n] });
+
+  test('with a plan, the plan is compiled and the text is not parsed', () => {
+    // The text is only carried for messages: a text that does not even parse shows it is not read.
+    const e = compileFilter(schema, { filter: 'id in {ids} and age > 3', filter_params: '', filter_plan: encodePlan(parsed) }, 1 << 20);
+    expect(e?.ir).toEqual(parsed.ir);
+    const withBadText = compileFilter(schema, { filter: 'this is ((( not a filter', filter_params: '', filter_plan: encodePlan(parsed) }, 1 << 20);
+    expect(withBadText?.ir).toEqual(parsed.ir);
+  });
+
+  test('without a plan the text is parsed with its parameters; none at all is no filter', () => {
+    const e = compileFilter(schema, { filter: 'id in {ids} and age > 3', filter_params: '{"ids":[{"$int64":"1"},{"$int64":"9007199254740993"}]}', filter_plan: '' }, 1 << 20);
+    expect(e?.ir).toEqual(parsed.ir);
+    expect(compileFilter(schema, { filter: '  ', filter_params: '', filter_plan: '' }, 1 << 20)).toBeUndefined();
+  });
+
+  test('a bad plan or text is ExpressionInvalid', () => {
+    expect(() => compileFilter(schema, { filter: 'x', filter_params: '', filter_plan: '{"v":99}' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
+    expect(() => compileFilter(schema, { filter: 'age >', filter_params: '', filter_plan: '' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
   });
 });

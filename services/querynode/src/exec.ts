@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { evaluate, evaluateAsync, type Expr } from '@kite/expr';
+import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { VectorIndex } from '@kite/faiss';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
@@ -73,6 +73,30 @@ export interface RowSource {
   baseMask(): Uint8Array | undefined;
   /** Resolves once pending changes to the rows (appends, compaction) are in place; absent when rows never change. */
   settle?(): Promise<void>;
+}
+
+/** The filter fields of an internal Search or Query request. */
+export interface FilterFields {
+  filter: string;
+  filter_params: string;
+  filter_plan: string;
+}
+
+/**
+ * The filter of a request, ready to evaluate (undefined: none). The proxy checks a filter once and sends its plan
+ * (@kite/expr encodePlan), which is only compiled here. A request without a plan comes from a proxy of the previous
+ * version, which sends the text alone: that text is parsed here, as that version's query nodes did (this fallback can
+ * go once no such proxy is left). Errors are ExpressionInvalid, naming the problem.
+ */
+export function compileFilter(schema: SchemaInfo, r: FilterFields, maxLength: number): Expr | undefined {
+  if (!r.filter.trim() && !r.filter_plan) return undefined;
+  try {
+    if (r.filter_plan) return decodePlan(r.filter_plan, schema, r.filter);
+    return parseExpr(r.filter, schema, decodeParams(r.filter_params), { maxLength });
+  } catch (err) {
+    // The parser's message quotes the start of the expression (it may be a megabyte long).
+    throw new KiteError('ExpressionInvalid', (err as Error).message);
+  }
 }
 
 export interface Filters {

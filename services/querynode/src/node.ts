@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
-import { decodeParams, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
+import type { Expr, SchemaInfo } from '@kite/expr';
 import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
@@ -11,7 +11,7 @@ import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client
 import type * as M from '@kite/rpc';
 import { MetaCache, Session } from '@kite/session';
 import { gauge, histogram } from '@kite/observe';
-import { DeleteSet, querySource, searchSource, type Filters, type SearchSpec } from './exec';
+import { compileFilter, DeleteSet, querySource, searchSource, type FilterFields, type Filters, type SearchSpec } from './exec';
 
 const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
 const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
@@ -134,18 +134,14 @@ export class QueryNode implements M.QueryNodeApi {
     this.server?.forceShutdown();
   }
 
-  private expr(c: CollectionMeta, text: string, params: string): Expr | undefined {
-    if (!text.trim()) return undefined;
-    const key = `${c.collectionID}/${c.fields.length}/${text}/${params}`;
+  private expr(c: CollectionMeta, r: FilterFields): Expr | undefined {
+    if (!r.filter.trim() && !r.filter_plan) return undefined;
+    const key = `${c.collectionID}/${c.fields.length}/${r.filter_plan || `${r.filter}/${r.filter_params}`}`;
     let e = this.exprCache.get(key);
     if (!e) {
-      try {
-        e = parseExpr(text, schemaInfo(c), decodeParams(params), { maxLength: this.cfg.proxy.maxFilterLength });
-      } catch (err) {
-        // The parser's message quotes the start of the expression (it may be a megabyte long).
-        throw new KiteError('ExpressionInvalid', (err as Error).message);
-      }
-      // Long filters (id lists) are parsed per request: a thousand of them cached would hold gigabytes.
+      e = compileFilter(schemaInfo(c), r, this.cfg.proxy.maxFilterLength);
+      if (!e) return undefined;
+      // Long filters (id lists) are compiled per request: a thousand of them cached would hold gigabytes.
       if (key.length <= MAX_CACHED_FILTER) {
         if (this.exprCache.size > 1000) this.exprCache.clear();
         this.exprCache.set(key, e);
@@ -284,8 +280,8 @@ export class QueryNode implements M.QueryNodeApi {
     return d.set;
   }
 
-  private filters(c: CollectionMeta, r: { filter: string; filter_params: string; partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
-    const expr = this.expr(c, r.filter, r.filter_params);
+  private filters(c: CollectionMeta, r: FilterFields & { partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
+    const expr = this.expr(c, r);
     const deadline = Date.now() + (r.timeout_ms || 10000);
     return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline };
   }

@@ -1,0 +1,86 @@
+import { KiteError, clip, toKiteError, type KiteConfig, type Logger } from '@kite/common';
+import type { MetaStore } from '@kite/metastore';
+import type { MilvusMethodName, MilvusRequest, MilvusResponse } from '@kite/proto';
+import { beforeDeadline } from '@kite/rpc';
+import type { CollectionMeta } from '@kite/segment';
+import { MetaCache } from '@kite/session';
+import type { Wal } from '@kite/wal';
+import { Coordinator } from './coordinator';
+import type { RequestContext } from './request';
+import { Router } from './router';
+import { checkName } from './schema';
+import { TimestampAllocator } from './tso';
+
+/** A MilvusService method as the proxy implements it: the decoded request and the call's context in, the response out. */
+export type Handler<M extends MilvusMethodName> = (r: MilvusRequest<M>, ctx: RequestContext) => Promise<MilvusResponse<M>>;
+
+/** The methods one module serves. */
+export type Handlers = { [M in MilvusMethodName]?: Handler<M> };
+
+/** What the handler modules share: configuration, backends, the catalogue cache, the coordinator, the router. */
+export class ProxyCore {
+  readonly meta: MetaCache;
+  readonly coordinator: Coordinator;
+  readonly router: Router;
+  /** Timestamps for writes, from ranges of the coordinator's oracle. */
+  readonly tso: TimestampAllocator;
+
+  constructor(
+    readonly cfg: KiteConfig,
+    readonly store: MetaStore,
+    readonly wal: Wal,
+    readonly log: Logger,
+  ) {
+    this.meta = new MetaCache(store, cfg.common.rootPath, false);
+    this.coordinator = new Coordinator(cfg, store);
+    this.router = new Router(cfg, store, this.coordinator, log);
+    this.tso = new TimestampAllocator((count, deadline) => this.coordinator.timestamps(count, deadline), {
+      batchSize: cfg.proxy.timestampBatchSize,
+      maxAgeMs: cfg.proxy.timestampMaxAgeMs,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.meta.start();
+    await this.coordinator.start();
+    await this.router.start();
+  }
+
+  async close(): Promise<void> {
+    await this.router.close();
+    await this.coordinator.close();
+    await this.meta.close();
+  }
+
+  /**
+   * After the coordinator acknowledged a DDL: waits (until the request's deadline) for the watch-backed catalogue
+   * cache to reach the meta store's revision as of now, so the change is visible to the next call through this proxy.
+   */
+  async synced(ctx: RequestContext): Promise<void> {
+    let rev: number;
+    try {
+      rev = await beforeDeadline(this.meta.storeRevision(), ctx.deadline, 'answer');
+    } catch (e) {
+      throw new KiteError('ServiceUnavailable', `the meta store did not tell its revision before the deadline: ${toKiteError(e).message}`, { cause: e, retriable: true });
+    }
+    await this.meta.waitForRevision(rev, ctx.deadline);
+  }
+
+  /**
+   * A collection by name or alias. When the cache does not know it, the cache is brought up to the store's current
+   * revision first: a DDL just acknowledged (through another proxy) may still be on its way through the watch.
+   */
+  async collection(name: string, ctx: RequestContext): Promise<CollectionMeta> {
+    checkName('collection', name);
+    const c = this.meta.find(name);
+    if (c) return c;
+    await this.synced(ctx);
+    return this.meta.get(name);
+  }
+
+  partitionID(c: CollectionMeta, name: string | undefined): number {
+    const p = c.partitions.find((x) => x.name === (name || '_default'));
+    if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${clip(String(name), 128)}]`);
+    return p.partitionID;
+  }
+}

@@ -1,0 +1,234 @@
+import { KiteError, clip } from '@kite/common';
+import { decodeCollectionSchema, type CollectionSchema } from '@kite/proto';
+import { channelsOf, codecs, keys } from '@kite/segment';
+import type { Handlers, ProxyCore } from './core';
+import { intParam } from './read-plan';
+import { checkName, checkProperties, collectionSchemaToWire, consistencyLevelOf, schemaToFields } from './schema';
+import { OK, kvs, utcOf } from './status';
+
+/** Milvus's proxy.maxShardNum and rootCoord.maxPartitionNum. */
+const MAX_SHARDS = 16;
+const MAX_PARTITIONS = 1024;
+
+/**
+ * Collections, partitions, aliases, load and release: checked here, carried out by the coordinator; a change the
+ * coordinator acknowledged is visible through this proxy when the call returns (ProxyCore.synced).
+ */
+export function ddlHandlers(core: ProxyCore): Handlers {
+  const { meta, coordinator } = core;
+  const qc = () => coordinator.api();
+  const within = (ctx: { deadline: number }) => coordinator.within(ctx.deadline);
+
+  return {
+    async CreateCollection(r, ctx) {
+      checkName('collection', r.collection_name);
+      let schema: CollectionSchema;
+      try {
+        schema = decodeCollectionSchema(r.schema ?? Buffer.alloc(0));
+      } catch (e) {
+        throw new KiteError('ParameterInvalid', `schema is not a valid serialized CollectionSchema: ${(e as Error).message}`);
+      }
+      const { fields, dynamic, description } = schemaToFields(schema, r.collection_name);
+      const props = kvs(r.properties);
+      checkProperties(props);
+      const shards = intParam('shards_num', Number(r.shards_num ?? 0), 0, MAX_SHARDS, 0) || 1;
+      const numPartitions = intParam('num_partitions', Number(r.num_partitions ?? 0), 0, MAX_PARTITIONS, 0);
+      await qc().CreateCollection({
+        name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
+        shards_num: shards,
+        consistency_level: String(r.consistency_level || 'Bounded'), properties: props, num_partitions: numPartitions,
+      }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async DropCollection(r, ctx) {
+      await qc().DropCollection({ name: r.collection_name }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async HasCollection(r) {
+      return { status: OK, value: !!meta.find(r.collection_name) };
+    },
+
+    async DescribeCollection(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      return {
+        status: OK,
+        schema: collectionSchemaToWire(c),
+        collectionID: String(c.collectionID),
+        virtual_channel_names: channelsOf(c),
+        physical_channel_names: channelsOf(c),
+        created_timestamp: c.createdTs,
+        created_utc_timestamp: utcOf(c.createdTs),
+        shards_num: c.shardsNum,
+        aliases: meta.aliasesOf(c.name),
+        start_positions: [],
+        consistency_level: consistencyLevelOf(c.consistencyLevel),
+        collection_name: c.name,
+        properties: Object.entries(c.properties).map(([key, value]) => ({ key, value })),
+        db_name: 'default',
+        num_partitions: String(c.partitions.length),
+        update_timestamp: c.createdTs,
+        update_timestamp_str: c.createdTs,
+        db_id: '1',
+      };
+    },
+
+    async ShowCollections(r, ctx) {
+      let list = meta.all();
+      if (r.collection_names?.length) list = list.filter((c) => r.collection_names.includes(c.name));
+      const loads = await Promise.all(list.map((c) => (c.load ? qc().GetLoadInfo({ name: c.name }, within(ctx)).then((x) => x.progress).catch(() => 0) : 0)));
+      return {
+        status: OK,
+        collection_names: list.map((c) => c.name),
+        collection_ids: list.map((c) => String(c.collectionID)),
+        created_timestamps: list.map((c) => c.createdTs),
+        created_utc_timestamps: list.map((c) => utcOf(c.createdTs)),
+        inMemory_percentages: loads,
+        query_service_available: loads.map((p) => p >= 100),
+        shards_num: list.map((c) => c.shardsNum),
+      };
+    },
+
+    async AlterCollection(r, ctx) {
+      await core.collection(r.collection_name, ctx);
+      const props = kvs(r.properties);
+      checkProperties(props);
+      await qc().AlterCollection({ collection_name: r.collection_name, properties: props }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async GetCollectionStatistics(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      const segs = await core.store.getPrefix(keys.segments(core.cfg.common.rootPath, c.collectionID));
+      const rows = segs.kvs.reduce((s, kv) => s + codecs.segment.decode(kv.value, kv.key).numRows, 0);
+      return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
+    },
+
+    async CreatePartition(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().CreatePartition({ collection_name: c.name, partition_name: r.partition_name }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async DropPartition(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().DropPartition({ collection_name: c.name, partition_name: r.partition_name }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async HasPartition(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      return { status: OK, value: c.partitions.some((p) => p.name === r.partition_name) };
+    },
+
+    async ShowPartitions(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      const loaded = new Set(info.loaded_partition_ids);
+      return {
+        status: OK,
+        partition_names: c.partitions.map((p) => p.name),
+        partitionIDs: c.partitions.map((p) => String(p.partitionID)),
+        created_timestamps: c.partitions.map((p) => p.createdTs),
+        created_utc_timestamps: c.partitions.map((p) => utcOf(p.createdTs)),
+        inMemory_percentages: c.partitions.map((p) => (loaded.has(p.partitionID) ? info.progress : 0)),
+      };
+    },
+
+    async LoadCollection(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [] }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async LoadPartitions(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [] }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async ReleaseCollection(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().ReleaseCollection({ collection_name: c.name, partition_names: [] }, within(ctx));
+      core.router.forget(c.collectionID);
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async ReleasePartitions(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      await qc().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [] }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async GetLoadState(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      const state = info.state === 'Loaded' ? 'LoadStateLoaded' : info.state === 'Loading' ? 'LoadStateLoading' : 'LoadStateNotLoad';
+      return { status: OK, state };
+    },
+
+    async GetLoadingProgress(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      if (info.state === 'NotLoad') throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
+      return { status: OK, progress: String(info.progress), refresh_progress: String(info.progress) };
+    },
+
+    async GetReplicas(r, ctx) {
+      const c = meta.byID(Number(r.collectionID)) ?? (await core.collection(r.collection_name, ctx));
+      const res = await qc().GetShardLeaders({ name: c.name }, within(ctx));
+      return {
+        status: OK,
+        replicas: res.replicas.map((rep) => ({
+          replicaID: String(rep.replica_id),
+          collectionID: String(c.collectionID),
+          partition_ids: c.partitions.map((p) => String(p.partitionID)),
+          shard_replicas: rep.shards.map((s) => ({ leaderID: String(s.node_id), leader_addr: s.address, dm_channel_name: s.channel, node_ids: rep.node_ids.map(String) })),
+          node_ids: rep.node_ids.map(String),
+          resource_group_name: '__default_resource_group',
+          num_outbound_node: {},
+        })),
+      };
+    },
+
+    async CreateAlias(r, ctx) {
+      checkName('alias', r.alias);
+      await qc().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async AlterAlias(r, ctx) {
+      await qc().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async DropAlias(r, ctx) {
+      await qc().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '' }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async DescribeAlias(r) {
+      const hit = meta.allAliases().find(([a]) => a === r.alias);
+      if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=default][alias=${clip(String(r.alias), 128)}]`);
+      return { status: OK, db_name: 'default', alias: r.alias, collection: hit[1] };
+    },
+
+    async ListAliases(r) {
+      const list = meta.allAliases().filter(([, t]) => !r.collection_name || t === r.collection_name);
+      return { status: OK, db_name: 'default', collection_name: r.collection_name ?? '', aliases: list.map(([a]) => a) };
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { KiteError, clip } from '@kite/common';
+import type { FieldDataOut, IDsOut } from '@kite/proto';
+import { META, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+
+/** Which stored columns a read returns, which dynamic keys it picks from `$meta`, and the names the client sees. */
+export interface Outputs {
+  columns: string[];
+  dynamicKeys: string[] | 'all';
+  names: string[];
+}
+
+/** Output fields as stored column names; dynamic keys are returned through $meta and picked afterwards. */
+export function outputsOf(c: CollectionMeta, requested: readonly string[], withVectors: boolean): Outputs {
+  const cols = new Set<string>();
+  const dyn: string[] = [];
+  let allDyn = false;
+  for (const raw of requested) {
+    const name = raw.trim();
+    if (!name) continue;
+    if (name === '*') {
+      for (const f of c.fields) if (!f.isDynamic && (withVectors || f.dataType !== 'FloatVector')) cols.add(f.name);
+      if (c.enableDynamicField) allDyn = true;
+      continue;
+    }
+    const f = c.fields.find((x) => x.name === name && !x.isDynamic);
+    if (f) cols.add(f.name);
+    else if (name === META && c.enableDynamicField) allDyn = true;
+    else if (c.enableDynamicField) dyn.push(name);
+    else throw new KiteError('ParameterInvalid', `field ${clip(name, 128)} not exist: output_fields must name fields of collection ${c.name}`);
+  }
+  if (allDyn || dyn.length) cols.add(META);
+  return { columns: [...cols], dynamicKeys: allDyn ? 'all' : dyn, names: [...cols].filter((x) => x !== META).concat(allDyn ? [META] : dyn) };
+}
+
+/** Makes sure the primary key is among the outputs (Milvus returns it with every hit; the SDKs read the id there). */
+export function withPrimaryKey(out: Outputs, pkName: string): Outputs {
+  if (!out.columns.includes(pkName)) out.columns.unshift(pkName);
+  if (!out.names.includes(pkName)) out.names.unshift(pkName);
+  return out;
+}
+
+/** The columns of a result batch as the reply's FieldData (the shapes @kite/segment writes are the wire's). */
+export function fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string[], dynamicKeys: string[] | 'all'): FieldDataOut[] {
+  const out: FieldDataOut[] = [];
+  for (const name of columns) {
+    const f = c.fields.find((x) => (name === META ? x.isDynamic : x.name === name)) as FieldMeta;
+    let col = batch.columns.get(name) ?? emptyColumn(f);
+    if (name === META) col = pickDynamicKeys(col, dynamicKeys);
+    out.push(columnToFieldData(col, f) as FieldDataOut);
+  }
+  return out;
+}
+
+/** Primary keys as the reply's IDs. */
+export function idsOf(pk: Column): IDsOut {
+  return pk.kind === 'int64'
+    ? { int_id: { data: Array.from(pk.data, (v) => v.toString()) } }
+    : { str_id: { data: pk.kind === 'string' ? pk.data : [] } };
+}
+
+export function primaryField(c: CollectionMeta): FieldMeta {
+  const pk = c.fields.find((f) => f.isPrimaryKey);
+  if (!pk) throw new KiteError('Internal', `collection ${c.name} has no primary key field`);
+  return pk;
+}

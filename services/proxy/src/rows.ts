@@ -1,0 +1,69 @@
+import { KiteError, clip } from '@kite/common';
+import type { FieldData, InsertRequest, UpsertRequest } from '@kite/proto';
+import { META, PARTITION, PK, TS, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
+import type { ProxyCore } from './core';
+import { primaryField } from './output';
+
+/** The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). */
+const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) });
+
+/** Rows in one column as sent: the set scalar array's length, or the float vectors' values / dim. */
+function rowsOf(fd: FieldData): number {
+  const s = fd.scalars;
+  if (s) {
+    const d = s.data ? s[s.data] : undefined;
+    return d && 'data' in d && Array.isArray(d.data) ? d.data.length : 0;
+  }
+  const v = fd.vectors;
+  return v?.float_vector ? v.float_vector.data.length / Number(v.dim) : 0;
+}
+
+/** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
+export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertRequest | UpsertRequest, ts: bigint, upsert: boolean, deadline: number): Promise<ColumnBatch> {
+  const fds = r.fields_data ?? [];
+  const numRows = Number(r.num_rows) || (fds[0] ? rowsOf(fds[0]) : 0);
+  if (numRows <= 0) throw new KiteError('ParameterInvalid', 'the request has no rows: num_rows is 0');
+  const byName = new Map<string, FieldData>();
+  for (const fd of fds) {
+    const name = fd.is_dynamic ? META : fd.field_name;
+    if (!c.fields.some((f) => f.name === name)) {
+      throw new KiteError('ParameterInvalid', `field "${clip(String(fd.field_name), 128)}" is not in the schema of collection ${c.name}${c.enableDynamicField ? '' : ' (the dynamic field is disabled)'}`);
+    }
+    if (byName.has(name)) throw new KiteError('ParameterInvalid', `field "${clip(String(fd.field_name), 128)}" is sent twice in one request: send each field once`);
+    byName.set(name, fd);
+  }
+  const columns = new Map<string, Column>();
+  const pkf = primaryField(c);
+  for (const f of c.fields) {
+    const fd = byName.get(f.name);
+    if (f.isPrimaryKey && f.autoID && !upsert) {
+      if (fd) throw new KiteError('ParameterInvalid', `field "${f.name}" is an auto-ID primary key: do not pass it, Kite assigns it`);
+      continue;
+    }
+    if (!fd) {
+      if (f.isDynamic) {
+        columns.set(META, { kind: 'json', data: Array.from({ length: numRows }, () => ({})) });
+        continue;
+      }
+      throw new KiteError('ParameterMissing', `field "${f.name}" is missing: every row needs a value for it`);
+    }
+    columns.set(f.isDynamic ? META : f.name, fieldDataToColumn(wire(fd), f, numRows));
+  }
+  let pk: Column;
+  if (pkf.autoID && !upsert) {
+    const start = Number((await core.coordinator.call(deadline, (qc, timeoutMs) => qc.AllocIds({ count: numRows }, { timeoutMs }))).start);
+    const ids = new BigInt64Array(numRows);
+    for (let i = 0; i < numRows; i++) ids[i] = BigInt(start + i);
+    pk = { kind: 'int64', data: ids };
+  } else {
+    const given = columns.get(pkf.name);
+    if (!given) throw new KiteError('ParameterMissing', `field "${pkf.name}" is missing: every row needs a value for it`);
+    pk = given;
+    if (pk.kind === 'string' && pk.data.some((s) => s === '')) throw new KiteError('ParameterInvalid', `primary key "${pkf.name}" must not be empty`);
+  }
+  columns.set(PK, pk);
+  columns.set(TS, { kind: 'int64', data: new BigInt64Array(numRows).fill(ts) });
+  columns.set(PARTITION, { kind: 'int64', data: new BigInt64Array(numRows).fill(BigInt(core.partitionID(c, r.partition_name))) });
+  if (pkf.autoID && !upsert) columns.set(pkf.name, pk);
+  return { numRows, columns };
+}
