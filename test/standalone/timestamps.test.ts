@@ -1,8 +1,9 @@
 /**
  * Write timestamps through the official Node SDK against `bin/kite standalone`: the proxy takes them from ranges of
- * the coordinator's timestamp oracle (proxy.timestampBatchSize, proxy.timestampMaxAgeMs) instead of asking it once
- * per write, and they still order writes: each insert's timestamp is above the last, a delete right after an insert
- * removes it, an insert right after a delete of the same key is visible.
+ * the coordinator's timestamp oracle (proxy.timestampBatchSize) that writes arriving together share, and, with
+ * proxy.timestampMaxAgeMs above 0, that sequential writes reuse for that long; either way they order writes: each
+ * insert's timestamp is above the last, a delete right after an insert removes it, an insert right after a delete
+ * of the same key is visible.
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
@@ -27,21 +28,18 @@ function metricsText(port: number): Promise<string> {
   });
 }
 
-/** AllocTimestamp calls the coordinator has answered so far (its request counter, every status). */
-async function oracleCalls(): Promise<number> {
+/** AllocTimestamp calls the coordinator of `on` has answered so far (its request counter, every status). */
+async function oracleCalls(on: Standalone = server): Promise<number> {
   let n = 0;
-  for (const line of (await metricsText(server.metricsPort)).split('\n')) {
+  for (const line of (await metricsText(on.metricsPort)).split('\n')) {
     if (line.startsWith('kite_querycoord_requests_total{') && line.includes('method="AllocTimestamp"')) n += Number(line.split(' ').pop());
   }
   return n;
 }
 
-beforeAll(async () => {
-  server = await startStandalone();
-  client = new MilvusClient({ address: server.address, timeout: 60_000 });
-  await client.connectPromise;
+async function prepare(c: MilvusClient): Promise<void> {
   expectOk(
-    await client.createCollection({
+    await c.createCollection({
       collection_name: NAME,
       fields: [
         { name: 'id', data_type: DataType.Int64, is_primary_key: true },
@@ -51,8 +49,33 @@ beforeAll(async () => {
     }),
     'createCollection',
   );
-  expectOk(await client.createIndex({ collection_name: NAME, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), 'createIndex');
-  await client.loadCollectionSync({ collection_name: NAME });
+  expectOk(await c.createIndex({ collection_name: NAME, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), 'createIndex');
+  await c.loadCollectionSync({ collection_name: NAME });
+}
+
+/** `n` single-row inserts one after another from `first`; each timestamp above the one before. */
+async function sequentialInserts(c: MilvusClient, first: number, n: number): Promise<void> {
+  let last = 0n;
+  for (let i = first; i < first + n; i++) {
+    const res = await c.insert({ collection_name: NAME, data: [{ id: i, vector: [i, 0, 0, 1] }] });
+    expectOk(res.status, `insert ${i}`);
+    const ts = BigInt(res.timestamp);
+    expect(ts).toBeGreaterThan(last);
+    last = ts;
+  }
+}
+
+async function countRows(c: MilvusClient): Promise<number> {
+  const count = await c.query({ collection_name: NAME, output_fields: ['count(*)'], filter: '' });
+  expectOk(count.status, 'count');
+  return Number(count.data[0]!['count(*)']);
+}
+
+beforeAll(async () => {
+  server = await startStandalone();
+  client = new MilvusClient({ address: server.address, timeout: 60_000 });
+  await client.connectPromise;
+  await prepare(client);
 }, 240_000);
 
 afterAll(async () => {
@@ -60,32 +83,45 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-test('single-row inserts share the oracle calls, with strictly increasing timestamps', async () => {
+test('by default each write asks for a timestamp after it arrived; writes arriving together share the call', async () => {
   const before = await oracleCalls();
-  const started = Date.now();
-  let last = 0n;
-  const N = 300;
-  for (let i = 0; i < N; i++) {
-    const res = await client.insert({ collection_name: NAME, data: [{ id: i, vector: [i, 0, 0, 1] }] });
-    expectOk(res.status, `insert ${i}`);
-    const ts = BigInt(res.timestamp);
-    expect(ts).toBeGreaterThan(last);
-    last = ts;
-  }
+  const N = 100;
+  await sequentialInserts(client, 0, N);
+  // One after another: every insert arrives after the previous one's timestamp was taken, so each asks anew.
+  const sequentialCalls = (await oracleCalls()) - before;
+  expect(sequentialCalls).toBeGreaterThanOrEqual(N);
   // Concurrent inserts wait for one refill together.
+  const mid = await oracleCalls();
   const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => client.insert({ collection_name: NAME, data: [{ id: N + i, vector: [N + i, 0, 0, 1] }] })));
   for (const res of concurrent) expectOk(res.status, 'concurrent insert');
   expect(new Set(concurrent.map((r) => r.timestamp)).size).toBe(100);
-  const calls = (await oracleCalls()) - before;
-  const elapsedMs = Date.now() - started;
-  // One call per insert without the timestamp cache (400 here); with it, about one per timestampMaxAgeMs (100 ms) of
-  // inserts, and the 100 concurrent ones share their refills.
-  expect(calls).toBeGreaterThan(0);
-  expect(calls).toBeLessThan(N + 100);
-  expect(calls).toBeLessThanOrEqual(Math.ceil(elapsedMs / 100) + 20);
-  const count = await client.query({ collection_name: NAME, output_fields: ['count(*)'], filter: '' });
-  expectOk(count.status, 'count');
-  expect(Number(count.data[0]!['count(*)'])).toBe(N + 100);
+  const concurrentCalls = (await oracleCalls()) - mid;
+  expect(concurrentCalls).toBeGreaterThan(0);
+  expect(concurrentCalls).toBeLessThanOrEqual(50);
+  expect(await countRows(client)).toBe(N + 100);
+});
+
+test('with proxy.timestampMaxAgeMs 100, sequential single-row inserts share the oracle calls', async () => {
+  const single = await startStandalone({ env: { KITE_PROXY_TIMESTAMP_MAX_AGE_MS: '100' } });
+  const c = new MilvusClient({ address: single.address, timeout: 60_000 });
+  try {
+    await c.connectPromise;
+    await prepare(c);
+    const before = await oracleCalls(single);
+    const started = Date.now();
+    const N = 300;
+    await sequentialInserts(c, 0, N);
+    const calls = (await oracleCalls(single)) - before;
+    const elapsedMs = Date.now() - started;
+    // One call per insert without the cache (300 here); with it, about one per 100 ms of inserts.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(N);
+    expect(calls).toBeLessThanOrEqual(Math.ceil(elapsedMs / 100) + 20);
+    expect(await countRows(c)).toBe(N);
+  } finally {
+    await c.closeConnection().catch(() => undefined);
+    await single.dispose();
+  }
 });
 
 test('a delete right after an insert removes it, and an insert right after a delete of the key is visible', async () => {

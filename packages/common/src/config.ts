@@ -114,15 +114,16 @@ export const ConfigSchema = z
          */
         timestampBatchSize: z.number().int().min(1).max(100000).default(1000),
         /**
-         * How long a cached range of timestamps is used after it was asked for. A cached timestamp is below every
-         * timestamp the oracle hands out later, so one proxy's writes stay ordered and Strong reads see them; but a
-         * write through this proxy can get a timestamp up to this much older than one another proxy took a moment
-         * before (a delete then an insert of the same key through two proxies within this window can be ordered the
-         * other way round). Shorter keeps timestamps closer to wall time and that window narrower; longer saves
-         * coordinator calls. 0: each write gets a timestamp asked for after it arrived (concurrent writes still share
-         * one call).
+         * How long a cached range of timestamps is used after it was asked for. 0 (the default): each write gets a
+         * timestamp asked for after it arrived, so writes are ordered as they were acknowledged across every proxy;
+         * writes arriving together still share one oracle call. Above 0, a cached timestamp is still below every
+         * timestamp the oracle hands out later (one proxy's writes stay ordered, Strong reads see them), but a write
+         * through this proxy can get a timestamp up to this much older than one another proxy took a moment before:
+         * a delete through one proxy and then an insert of the same key through another, within this window, can be
+         * ordered the other way round and the insert hidden. Raise it only with one proxy (standalone, or
+         * proxy.replicas 1), where it saves one oracle call per write for sequential writers.
          */
-        timestampMaxAgeMs: z.number().int().min(0).max(60000).default(100),
+        timestampMaxAgeMs: z.number().int().min(0).max(60000).default(0),
         /**
          * Per-query-node circuit breaker (reads): it opens when at least breakerVolumeThreshold calls in the last
          * breakerWindowMs failed with a retriable error and breakerErrorPercent of them failed; while open, reads go to

@@ -58,16 +58,28 @@ test('a range older than maxAgeMs is dropped: the next caller gets a fresh one',
   expect(c).toBeGreaterThan(a + 99n); // the rest of the first range is skipped
 });
 
-test('maxAgeMs 0: every caller gets a timestamp asked for after it arrived', async () => {
+test('maxAgeMs 0: every caller gets a timestamp asked for after it arrived, even within the same millisecond', async () => {
   const oracle = new Oracle();
-  let now = 0;
-  const tso = new TimestampAllocator(oracle.source, { batchSize: 100, maxAgeMs: 0, now: () => now });
+  const tso = new TimestampAllocator(oracle.source, { batchSize: 100, maxAgeMs: 0, now: () => 0 });
   await tso.alloc(far());
-  now = 1;
   await tso.alloc(far());
-  now = 2;
   await tso.alloc(far());
   expect(oracle.calls).toBe(3);
+  // A caller arriving while a refill is in flight does not take from that refill (asked for before it arrived):
+  // it waits for one asked for after; callers arriving together share that one.
+  oracle.hold();
+  const early = tso.alloc(far());
+  await Promise.resolve();
+  const late = [tso.alloc(far()), tso.alloc(far())];
+  const before = oracle.calls;
+  oracle.open();
+  const first = await early;
+  // The oracle's answer to any call made once `late` had arrived is above `first`: `late` must not get timestamps
+  // from `early`'s range.
+  const got = await Promise.all(late);
+  expect(oracle.calls).toBe(before + 1);
+  expect(got[0]! > first + 99n && got[1]! > first + 99n).toBe(true);
+  expect(got[0]).not.toBe(got[1]);
 });
 
 test('concurrent callers share one refill', async () => {

@@ -25,6 +25,9 @@ export class TimestampAllocator {
   private end = 0n;
   /** When the current range was asked for (epoch ms). */
   private askedAt = -Infinity;
+  /** Refills started so far, and which of them the current range came from (orders asks against arrivals exactly). */
+  private asks = 0;
+  private rangeAsk = 0;
   private refill: Promise<void> | undefined;
   private readonly now: () => number;
 
@@ -40,10 +43,12 @@ export class TimestampAllocator {
    * joins runs under the deadline of the caller that started it).
    */
   async alloc(deadline: number): Promise<bigint> {
-    const arrived = this.now();
+    const asksBefore = this.asks;
     for (;;) {
-      // A range asked for after this caller arrived is fresh enough for it whatever maxAgeMs says (maxAgeMs 0).
-      if (this.next < this.end && (this.now() - this.askedAt <= this.opts.maxAgeMs || this.askedAt >= arrived)) return this.next++;
+      // A range asked for after this caller arrived is fresh enough for it whatever maxAgeMs says (maxAgeMs 0); one
+      // asked for before it arrived only within maxAgeMs.
+      const fresh = this.rangeAsk > asksBefore || (this.opts.maxAgeMs > 0 && this.now() - this.askedAt <= this.opts.maxAgeMs);
+      if (this.next < this.end && fresh) return this.next++;
       this.refill ??= this.fetch(deadline).finally(() => (this.refill = undefined));
       await this.refill;
     }
@@ -57,9 +62,11 @@ export class TimestampAllocator {
   private async fetch(deadline: number): Promise<void> {
     const count = Math.max(1, this.opts.batchSize);
     const askedAt = this.now();
+    const ask = ++this.asks;
     const start = await this.source(count, deadline);
     this.next = start;
     this.end = start + BigInt(count);
     this.askedAt = askedAt;
+    this.rangeAsk = ask;
   }
 }
