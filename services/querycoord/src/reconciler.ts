@@ -48,6 +48,7 @@ export class Reconciler {
   private readonly synced = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private running: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
@@ -118,17 +119,26 @@ export class Reconciler {
   trigger(): void {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
-    setImmediate(() => {
-      this.tick()
-        .catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile pass failed; retrying on the next tick'))
-        .finally(() => {
-          this.ticking = false;
-        });
-    });
+    this.running = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.tick())
+      .catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile pass failed; retrying on the next tick'))
+      .finally(() => {
+        this.ticking = false;
+      });
   }
 
-  /** One pass (tests call it directly). */
-  async tick(): Promise<void> {
+  /** Waits for a pass in progress, then runs one at once (tests drive the loop with it); it throws what the pass threw. */
+  async pass(): Promise<void> {
+    while (this.ticking) await this.running;
+    this.ticking = true;
+    try {
+      await this.tick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async tick(): Promise<void> {
     const end = tickDuration.startTimer();
     try {
       await this.reconcile();
