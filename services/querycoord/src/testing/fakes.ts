@@ -96,7 +96,7 @@ export class FakeQueryNode extends FakeNode implements QueryNodeClient {
   SyncDistribution(r: M.SyncDistributionRequest): Promise<M.StatusResponse> {
     return this.handle('SyncDistribution', r, () => {
       const ch = this.channels.find((c) => c.channel === r.channel && c.replica_id === r.replica_id);
-      if (!ch) throw new KiteError('ChannelNotFound', `fake node ${this.id} has no delegator for ${r.channel}`);
+      if (!ch) throw new KiteError('ChannelNotAvailable', `fake node ${this.id} has no delegator for ${r.channel}`);
       ch.serviceable = true;
       ch.watermark = Math.max(ch.watermark, r.watermark);
       this.told.set(`${r.replica_id}/${r.channel}`, r);
