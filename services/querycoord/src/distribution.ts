@@ -189,6 +189,13 @@ export class DistributionManager {
     n.qn?.close();
     n.dn?.close();
     this.setState(n, 'gone');
+    // The snapshot shows it gone at once (routing and load progress stop counting it before the next pull).
+    const prev = this.current.nodes.get(info.serverID);
+    if (prev) {
+      const nodes = new Map(this.current.nodes);
+      nodes.set(info.serverID, Object.freeze({ ...prev, state: 'gone' as const, since: n.since }));
+      this.current = Object.freeze({ seq: this.current.seq + 1, startedAt: this.current.startedAt, nodes });
+    }
     this.log.warn({ node: info.serverID, role: n.role }, 'node session gone; reassigning its work');
     nodeEvents.inc({ role: n.role, event: 'down' });
     return true;

@@ -98,7 +98,7 @@ export class Reconciler {
 
   /** A node session came up. */
   nodeUp(s: SessionInfo): void {
-    if (this.dist.join(s)) this.trigger();
+    if (!this.stopped && this.dist.join(s)) this.trigger();
   }
 
   /** A node session changed (e.g. it is stopping). */
