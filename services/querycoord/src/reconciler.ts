@@ -160,8 +160,11 @@ export class Reconciler {
     const all = this.catalog.all();
     submit(checkDataChannels(all, snap));
     const loaded = all.filter((c) => c.load);
+    // Membership follows sessions as they are now: a node whose session went during the pull does not rejoin.
+    const live = new Set(this.dist.members('querynode').map((n) => n.id));
+    const queryNodes = nodesOf(snap, 'querynode').filter((n) => live.has(n.id));
     for (const c of loaded) {
-      const plan = checkReplicas(c.collectionID, c.load!.replicaNumber, this.replicas.get(c.collectionID), nodesOf(snap, 'querynode'));
+      const plan = checkReplicas(c.collectionID, c.load!.replicaNumber, this.replicas.get(c.collectionID), queryNodes);
       for (const b of plan.borrowed) this.log.warn({ collection: c.name, ...b }, 'replica had no node left: borrowed one');
       if (plan.changed) await this.replicas.save(c.collectionID, plan.replicas);
       const t = this.targets.next(c);
