@@ -200,6 +200,7 @@ describe('ci/external-values.yaml', () => {
     expect(cfg.common.sessionTtlSeconds).toBe(15);
     expect(cfg.datanode.segmentMaxRows).toBe(200000);
     expect(cfg.proxy.defaultTimeoutMs).toBe(10000);
+    expect(cfg.querycoord.taskRetryMs).toBe(20000);
   });
 
   it('keeps the S3 credentials out of the config, in a Secret the pods read', () => {

@@ -156,8 +156,38 @@ export const ConfigSchema = z
       .object({
         port: port.default(19531),
         metricsPort: port.default(9092),
-        /** How often checkers compare targets with the distribution. */
+        /** How often checkers compare targets with the distribution. Shorter: faster reaction, more pulls per node. */
         checkIntervalMs: z.number().int().min(10).default(500),
+        /**
+         * Deadline of one distribution pull from a node. A node that misses it is suspect (out of placement and
+         * routing) until a pull succeeds. Shorter: a hung node leaves routing sooner; a busy node is dropped sooner.
+         */
+        pullTimeoutMs: z.number().int().min(10).default(3000),
+        /** Default deadline of the coordinator's other node RPCs (release, unwatch, sync, data-node watch). */
+        nodeRpcTimeoutMs: z.number().int().min(10).default(10000),
+        /** Deadline of a LoadSegments call (the node reads the segment from object storage). */
+        loadTimeoutMs: z.number().int().min(10).default(120000),
+        /** Deadline of a query-node WatchChannel call (the delegator replays the channel before it answers). */
+        watchTimeoutMs: z.number().int().min(10).default(60000),
+        /**
+         * Deadline of a BuildIndexes call, and how long after it returns the index file may take to show in the
+         * segment's meta before the build is asked again. Longer: fewer duplicate builds of big segments.
+         */
+        indexTimeoutMs: z.number().int().min(10).default(600000),
+        /**
+         * How long a task whose RPC returned may take to show in a distribution pull before it is given up and
+         * planned again. Shorter: a lost effect is redone sooner; too short re-sends work still settling.
+         */
+        taskRetryMs: z.number().int().min(10).default(10000),
+        /** A task entry older than this is forgotten whatever its state (a safety net; the gauge counts the rest). */
+        taskRetentionMs: z.number().int().min(10).default(600000),
+        /**
+         * Tasks (loads, delegator and data-node watches, index builds) started but not yet seen done, per node.
+         * Releases, unwatches and sealed-segment syncs are not capped. Lower: gentler on a node; higher: faster loads.
+         */
+        maxTasksPerNode: z.number().int().min(1).default(16),
+        /** Deadline of each meta store call a reconcile pass makes; a pass that misses it is retried next tick. */
+        metaTimeoutMs: z.number().int().min(10).default(10000),
       })
       .strict()
       .default({}),

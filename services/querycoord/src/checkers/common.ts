@@ -1,0 +1,48 @@
+import type { ReplicaRecord } from '@kite/segment';
+import { channelOn, type NodeView } from '../distribution';
+import type { PendingTask } from '../scheduler';
+import { segmentsOn, type CollectionTarget } from '../target';
+import type { Task } from '../tasks';
+
+/**
+ * The offset below which the replica serves a channel from sealed segments: the end of the longest run of
+ * segments, from offset 0, that are all loaded somewhere in the replica (`placed`).
+ */
+export function watermark(t: CollectionTarget, channel: string, placed: ReadonlyMap<number, unknown>): number {
+  let w = 0;
+  for (const s of segmentsOn(t, channel)) {
+    if (s.startOffset > w) break;
+    if (s.numRows > 0 && !placed.has(s.segmentID)) break;
+    w = Math.max(w, s.endOffset);
+  }
+  return w;
+}
+
+/** Watch tasks pending (in the scheduler, or planned earlier in this pass). */
+export function watches(pending: readonly PendingTask[], planned: readonly Task[] = []): Extract<Task, { kind: 'watch' }>[] {
+  return [...pending.map((p) => p.task), ...planned].filter((t): t is Extract<Task, { kind: 'watch' }> => t.kind === 'watch');
+}
+
+/**
+ * A node's delegators: those it reports plus those being started on it, so one pass never moves two channels to
+ * the same light node on stale counts (which made the hand-over move them back: a watch/unwatch ping-pong).
+ */
+export function delegatorCount(n: NodeView, starting: readonly Extract<Task, { kind: 'watch' }>[]): number {
+  const reported = n.dist?.channels.length ?? 0;
+  return reported + starting.filter((w) => w.node === n.id && !channelOn(n, w.replica, w.channel)).length;
+}
+
+/** Whether the replica has any segment load pending (in the scheduler, or planned in this pass). */
+export function loadsPending(r: ReplicaRecord, pending: readonly PendingTask[], planned: readonly Task[] = []): boolean {
+  return [...pending.map((p) => p.task), ...planned].some((t) => t.kind === 'load' && t.replica === r.replicaID);
+}
+
+/** The node with the least of `weight` (the first such). */
+export function lightest<N>(nodes: readonly N[], weight: (n: N) => number): N {
+  return nodes.reduce((a, b) => (weight(b) < weight(a) ? b : a));
+}
+
+/** The node with the most of `weight` (the first such). */
+export function heaviest<N>(nodes: readonly N[], weight: (n: N) => number): N {
+  return nodes.reduce((a, b) => (weight(b) > weight(a) ? b : a));
+}

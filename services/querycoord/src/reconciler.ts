@@ -1,0 +1,269 @@
+import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import type { MetaStore } from '@kite/metastore';
+import type { ReplicaInfo, SealedPlacement } from '@kite/rpc';
+import type { CollectionMeta, ReplicaRecord } from '@kite/segment';
+import type { SessionInfo } from '@kite/session';
+import { gauge, histogram } from '@kite/observe';
+import { checkChannelBalance, checkSegmentBalance } from './checkers/balance';
+import { checkChannels } from './checkers/channel';
+import { checkDataChannels } from './checkers/data-channel';
+import { checkIndexes } from './checkers/index';
+import { checkLeaders, syncKey } from './checkers/leader';
+import { checkReleases } from './checkers/release';
+import { checkReplicas } from './checkers/replica';
+import { checkRedundantSegments, checkSegments } from './checkers/segment';
+import { within } from './deadline';
+import { DistributionManager, nodesOf, type DistSnapshot, type NodeRole } from './distribution';
+import { LeaderPublisher, leadersOf } from './leaders';
+import type { NodeConnector } from './nodes';
+import { loadInfo, servedEverywhere } from './progress';
+import { ReplicaStore } from './replicas';
+import { Scheduler } from './scheduler';
+import { TargetManager } from './target';
+import { effectOf, type Task } from './tasks';
+
+const sessionsGauge = gauge('kite_querycoord_sessions', 'node sessions by role and state (alive, joining, suspect, stopping)', ['role', 'state']);
+const loadProgress = gauge('kite_querycoord_load_progress_percent', 'load progress of each loaded collection', ['collection']);
+const segmentsGauge = gauge('kite_querycoord_segments', 'flushed segments of loaded collections, by serving state', ['collection', 'state']);
+const tickDuration = histogram('kite_querycoord_reconcile_duration_seconds', 'one reconcile pass (pull, check, schedule)');
+
+/** What the reconcile loop reads the collection catalogue through. */
+export interface CollectionSource {
+  all(): CollectionMeta[];
+}
+
+/**
+ * The reconcile loop in the manner of Milvus's querycoordv2: each tick pulls the distribution (what is loaded
+ * where), settles the scheduler's tasks against it, runs the checkers over the target (what must be loaded) and
+ * that snapshot, schedules the tasks they plan, and publishes shard leaders. Every meta store call and node RPC
+ * it makes is bounded by a configured timeout; a pass that fails is logged and the next tick tries again.
+ */
+export class Reconciler {
+  readonly dist: DistributionManager;
+  readonly targets: TargetManager;
+  readonly replicas: ReplicaStore;
+  readonly scheduler: Scheduler;
+  private readonly publisher: LeaderPublisher;
+  private readonly lastPlace = new Map<string, SealedPlacement>();
+  private readonly synced = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly cfg: KiteConfig['querycoord'],
+    store: MetaStore,
+    root: string,
+    private readonly catalog: CollectionSource,
+    connector: NodeConnector,
+    private readonly log: Logger,
+    private readonly sessionOf: (role: NodeRole, id: number) => SessionInfo | undefined = () => undefined,
+  ) {
+    this.dist = new DistributionManager(connector, { pullTimeoutMs: cfg.pullTimeoutMs }, log);
+    this.targets = new TargetManager(store, root, cfg.metaTimeoutMs, () => this.trigger());
+    this.replicas = new ReplicaStore(store, root, cfg.metaTimeoutMs);
+    this.publisher = new LeaderPublisher(store, root, cfg.metaTimeoutMs);
+    this.scheduler = new Scheduler(
+      { maxTasksPerNode: cfg.maxTasksPerNode, retryMs: cfg.taskRetryMs, retryMsByKind: { index: cfg.indexTimeoutMs }, retentionMs: cfg.taskRetentionMs },
+      {
+        run: (t) => this.run(t),
+        effect: (t, snap) =>
+          effectOf(t, snap, (coll, seg, idx) => {
+            const s = this.targets.segment(coll, seg);
+            return !s || s.indexes.some((f) => f.indexID === idx);
+          }),
+        onReturned: () => this.trigger(),
+        onAbandoned: (t, outcome) => {
+          if (t.kind === 'sync' && outcome === 'failed') this.synced.delete(syncKey(t.node, t.req.replica_id, t.req.channel));
+        },
+      },
+      log.child({ part: 'scheduler' }),
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.replicas.load();
+    await this.targets.start();
+    this.timer = setInterval(() => this.trigger(), this.cfg.checkIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.targets.stop();
+    this.dist.close();
+    this.scheduler.clear();
+  }
+
+  /** A node session came up. */
+  nodeUp(s: SessionInfo): void {
+    if (!this.stopped && this.dist.join(s)) this.trigger();
+  }
+
+  /** A node session changed (e.g. it is stopping). */
+  nodeUpdated(s: SessionInfo): void {
+    this.dist.update(s);
+  }
+
+  /** A node session is gone: it leaves its replicas at once and its work is reassigned. */
+  nodeDown(s: SessionInfo): void {
+    if (!this.dist.leave(s)) return;
+    for (const coll of this.replicas.dropNode(s.serverID)) {
+      this.replicas.save(coll, [...(this.replicas.get(coll) ?? [])]).catch((e: unknown) => this.log.warn({ err: String(e), collection: coll }, 'saving replicas failed'));
+    }
+    this.trigger();
+  }
+
+  /** Runs one reconcile pass soon; repeated triggers while a pass runs collapse into the next tick. */
+  trigger(): void {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    this.running = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.tick())
+      .catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile pass failed; retrying on the next tick'))
+      .finally(() => {
+        this.ticking = false;
+      });
+  }
+
+  /** Waits for a pass in progress, then runs one at once (tests drive the loop with it); it throws what the pass threw. */
+  async pass(): Promise<void> {
+    while (this.ticking) await this.running;
+    this.ticking = true;
+    try {
+      await this.tick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const end = tickDuration.startTimer();
+    try {
+      await this.reconcile();
+    } finally {
+      end();
+    }
+    this.observe();
+  }
+
+  private replicasOf(c: CollectionMeta): readonly ReplicaRecord[] {
+    return this.replicas.get(c.collectionID) ?? [];
+  }
+
+  private async reconcile(): Promise<void> {
+    const snap = await this.dist.pull(this.sessionOf);
+    if (this.stopped) return;
+    this.scheduler.observe(snap);
+    const submit = (tasks: Task[]): void => void this.scheduler.submit(tasks);
+    const all = this.catalog.all();
+    submit(checkDataChannels(all, snap));
+    const loaded = all.filter((c) => c.load);
+    // Membership follows sessions as they are now: a node whose session went during the pull does not rejoin.
+    const live = new Set(this.dist.members('querynode').map((n) => n.id));
+    const queryNodes = nodesOf(snap, 'querynode').filter((n) => live.has(n.id));
+    for (const c of loaded) {
+      const plan = checkReplicas(c.collectionID, c.load!.replicaNumber, this.replicas.get(c.collectionID), queryNodes);
+      for (const b of plan.borrowed) this.log.warn({ collection: c.name, ...b }, 'replica had no node left: borrowed one');
+      if (plan.changed) await this.replicas.save(c.collectionID, plan.replicas);
+      const t = this.targets.next(c);
+      for (const r of this.replicasOf(c)) {
+        const lacking = checkSegments(t, r, snap);
+        submit(lacking);
+        const moves = checkSegmentBalance(t, r, snap, this.scheduler.pending(), lacking);
+        submit(moves);
+        submit(checkRedundantSegments(t, r, snap, [...lacking, ...moves]));
+        submit(checkChannels(t, r, snap, this.scheduler.pending()));
+        submit(checkChannelBalance(t, r, snap, this.scheduler.pending()));
+        const leaders = checkLeaders(t, r, snap, { lastPlace: this.lastPlace, synced: this.synced });
+        for (const [k, p] of leaders.placed) this.lastPlace.set(k, p);
+        for (const [k, sig] of leaders.synced) this.synced.set(k, sig);
+        submit(leaders.tasks);
+      }
+    }
+    submit(checkReleases(new Map(loaded.map((c) => [c.collectionID, this.replicasOf(c)])), snap));
+    submit(checkIndexes(all.map((c) => this.targets.next(c)), snap));
+    this.scheduler.dispatch();
+    await this.publisher.publish(new Map(loaded.map((c) => [c.collectionID, this.leaders(c, snap)])));
+  }
+
+  leaders(c: CollectionMeta, snap: DistSnapshot = this.dist.snapshot()): ReplicaInfo[] {
+    return leadersOf(this.targets.next(c).channels, this.replicasOf(c), snap);
+  }
+
+  loadInfo(c: CollectionMeta): ReturnType<typeof loadInfo> {
+    return loadInfo(this.targets.next(c), this.replicasOf(c), this.dist.snapshot());
+  }
+
+  /** Gauges that describe the cluster as the coordinator sees it after a pass; fully served targets become current. */
+  private observe(): void {
+    const snap = this.dist.snapshot();
+    sessionsGauge.reset();
+    for (const n of snap.nodes.values()) {
+      if (n.state === 'gone') continue;
+      const state = n.stopping ? 'stopping' : n.state === 'healthy' ? 'alive' : n.state;
+      sessionsGauge.inc({ role: n.role, state });
+    }
+    loadProgress.reset();
+    segmentsGauge.reset();
+    for (const c of this.catalog.all()) {
+      if (!c.load) continue;
+      const t = this.targets.next(c);
+      const reps = this.replicasOf(c);
+      const info = loadInfo(t, reps, snap);
+      loadProgress.set({ collection: c.name }, info.progress);
+      const served = servedEverywhere(t, reps, snap);
+      segmentsGauge.set({ collection: c.name, state: 'served' }, served);
+      segmentsGauge.set({ collection: c.name, state: 'pending' }, t.segments.length - served);
+      if (info.progress >= 100) this.targets.promote(t);
+    }
+  }
+
+  /** Forgets a released or dropped collection's replicas and targets. */
+  async forget(collectionID: number, dropped: boolean): Promise<void> {
+    this.targets.drop(collectionID, dropped);
+    await this.replicas.remove(collectionID);
+  }
+
+  // ---------------------------------------------------------------- task execution
+
+  private async run(t: Task): Promise<void> {
+    const cfg = this.cfg;
+    const bounded = <T>(p: Promise<T>, ms: number): Promise<T> => within(p, ms, `${t.kind} on node ${t.node}`);
+    if (t.kind === 'dn-watch' || t.kind === 'dn-unwatch' || t.kind === 'index') {
+      const dn = this.dist.dataNode(t.node);
+      if (!dn) throw new KiteError('NodeOffline', `data node ${t.node} is gone`);
+      if (t.kind === 'dn-watch') {
+        const cp = await this.targets.checkpoint(t.collection, t.channel);
+        await bounded(dn.WatchChannel({ collection_id: t.collection, channel: t.channel, replica_id: 0, from_offset: cp?.offset ?? 0 }), cfg.nodeRpcTimeoutMs);
+      } else if (t.kind === 'dn-unwatch') {
+        await bounded(dn.UnwatchChannel({ collection_id: t.collection, channel: t.channel, replica_id: 0 }), cfg.nodeRpcTimeoutMs);
+      } else {
+        await bounded(dn.BuildIndexes({ collection_id: t.collection, segment_ids: [t.segment] }, { timeoutMs: cfg.indexTimeoutMs }), cfg.indexTimeoutMs);
+      }
+      return;
+    }
+    const qn = this.dist.queryNode(t.node);
+    if (!qn) throw new KiteError('NodeOffline', `query node ${t.node} is gone`);
+    switch (t.kind) {
+      case 'load':
+        this.log.info({ segment: t.segment, node: t.node, replica: t.replica, why: t.why }, 'loading segment');
+        await bounded(qn.LoadSegments({ collection_id: t.collection, replica_id: t.replica, segment_ids: [t.segment] }, { timeoutMs: cfg.loadTimeoutMs }), cfg.loadTimeoutMs);
+        return;
+      case 'release':
+        await bounded(qn.ReleaseSegments({ collection_id: t.collection, replica_id: t.replica, segment_ids: t.segments }), cfg.nodeRpcTimeoutMs);
+        return;
+      case 'watch':
+        this.log.info({ channel: t.channel, node: t.node, replica: t.replica, from: t.from, why: t.why }, 'starting delegator');
+        await bounded(qn.WatchChannel({ collection_id: t.collection, channel: t.channel, replica_id: t.replica, from_offset: t.from }, { timeoutMs: cfg.watchTimeoutMs }), cfg.watchTimeoutMs);
+        return;
+      case 'unwatch':
+        await bounded(qn.UnwatchChannel({ collection_id: t.collection, channel: t.channel, replica_id: t.replica }), cfg.nodeRpcTimeoutMs);
+        return;
+      case 'sync':
+        await bounded(qn.SyncDistribution(t.req), cfg.nodeRpcTimeoutMs);
+        return;
+    }
+  }
+}
