@@ -67,7 +67,7 @@ export class ComponentHost {
 
   /** Starts a component on its own gRPC server and session; stopped (gracefully) before what was added earlier. */
   async serve(component: Hosted, opts: { store: MetaStore; port: number; portSetting?: Setting; log?: Logger; name?: string }): Promise<RunningComponent> {
-    const running = new RunningComponent(component, { cfg: this.cfg, log: opts.log ?? this.log, ...opts });
+    const running = new RunningComponent(component, { ...opts, cfg: this.cfg, log: opts.log ?? this.log });
     this.parts.add(running.name, () => running.stop(this.deadline ?? Date.now() + this.cfg.common.stopTimeoutMs));
     this.members.push({ name: running.name, ready: () => running.ready(), details: () => running.details() });
     await running.start();
