@@ -12,6 +12,14 @@ import { Session, type Role } from '@kite/session';
 import { listening, type Setting } from './startup';
 
 const STATES: readonly LifecycleState[] = ['starting', 'serving', 'stopping', 'stopped'];
+/** The states each state is entered from; any other transition is refused (and logged). */
+const FROM: Record<LifecycleState, LifecycleState[]> = {
+  initializing: [],
+  starting: ['initializing'],
+  serving: ['starting'],
+  stopping: ['starting', 'serving'],
+  stopped: ['stopping'],
+};
 const stateGauge = gauge(
   'kite_component_state',
   'lifecycle state of each component in this process: 1 for its current state (starting, serving, stopping, stopped), 0 for the others',
@@ -116,9 +124,7 @@ export class RunningComponent {
   }
 
   private enter(state: LifecycleState): void {
-    const from = STATES.filter((s) => s !== state) as LifecycleState[];
-    if (this.lifecycle.state === 'initializing') from.push('initializing');
-    if (!this.lifecycle.transition(from, state)) return;
+    if (!this.lifecycle.transition(FROM[state], state)) return;
     for (const s of STATES) stateGauge.set({ component: this.name, state: s }, s === state ? 1 : 0);
   }
 
