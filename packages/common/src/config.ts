@@ -27,6 +27,18 @@ export const ConfigSchema = z
         advertiseHost: z.string().default('127.0.0.1'),
         /** Address servers bind to. */
         listenHost: z.string().default('127.0.0.1'),
+        /**
+         * How long a graceful stop (SIGTERM/SIGINT) may take in all: components hand their work over, revoke their
+         * sessions and close their servers within it; what overruns is left to the process exit (which is then
+         * non-zero). Longer gives a query node more time to see its segments move; keep it below the orchestrator's
+         * kill deadline (helm's terminationGracePeriodSeconds, 60 s) so the process exits on its own terms.
+         */
+        stopTimeoutMs: z.number().int().min(1000).default(50000),
+        /**
+         * How long undoing a failed start may take in all (sessions revoked, stores closed and unlocked) before the
+         * process exits anyway. Shorter exits sooner; too short and a store lock can be left for the next start.
+         */
+        startUnwindTimeoutMs: z.number().int().min(100).default(15000),
       })
       .strict()
       .default({}),
@@ -45,6 +57,11 @@ export const ConfigSchema = z
         type: z.enum(['embedded', 'kafka']).default('embedded'),
         /** Kafka bootstrap brokers when type is `kafka`. */
         kafkaBrokers: z.array(z.string()).default(['127.0.0.1:9092']),
+        /**
+         * How often each subscription's lag (kite_wal_consume_lag_messages) is refreshed: one end-offset read per
+         * subscribed channel each time. Shorter shows lag sooner; longer asks the broker less.
+         */
+        lagIntervalMs: z.number().int().min(100).default(5000),
       })
       .strict()
       .default({}),
@@ -195,6 +212,25 @@ export const ConfigSchema = z
       .object({
         port: port.default(19532),
         metricsPort: port.default(9093),
+        /**
+         * Graceful stop: how long a stopping query node waits for the coordinator to move its segments and channels
+         * to other live query nodes (it keeps serving meanwhile). Longer avoids a gap in coverage on a busy cluster;
+         * shorter stops sooner. Bounded by common.stopTimeoutMs.
+         */
+        gracefulStopMs: z.number().int().min(0).default(30000),
+        /**
+         * Bound on a search or query that arrives without a timeout of its own (the proxy always sends one), and on
+         * the calls a delegator makes to the nodes holding its sealed segments for such a request.
+         */
+        defaultRequestTimeoutMs: z.number().int().min(100).default(10000),
+        /** Default timeout of calls to other query nodes (the delegator's fan-out) that carry none of their own. */
+        peerCallTimeoutMs: z.number().int().min(100).default(30000),
+        /**
+         * How long a channel or segment assignment for a collection this node has not seen yet waits for the
+         * collection's record to arrive through the meta store watch. Longer tolerates a slow watch; shorter fails
+         * the assignment (the coordinator retries it) sooner.
+         */
+        collectionWaitMs: z.number().int().min(1).default(200),
       })
       .strict()
       .default({}),
@@ -206,6 +242,13 @@ export const ConfigSchema = z
         segmentMaxRows: z.number().int().min(1).default(100000),
         /** A growing segment with no new rows for this long is sealed and flushed. */
         sealIdleMs: z.number().int().min(100).default(10000),
+        /**
+         * Longest interval between checks for an idle growing segment (a shorter sealIdleMs checks that often).
+         * Shorter seals closer to sealIdleMs; longer wakes the node less.
+         */
+        sealCheckIntervalMs: z.number().int().min(10).default(1000),
+        /** Default timeout of calls to the coordinator (id allocation while sealing). */
+        coordCallTimeoutMs: z.number().int().min(100).default(30000),
       })
       .strict()
       .default({}),

@@ -4,7 +4,10 @@
  * the older SDK paths still read, and a retriable flag that the proxy's retry loop and the SDKs honour.
  */
 
-/** Milvus's legacy common.ErrorCode values that SDKs still branch on. */
+/**
+ * Milvus's legacy common.ErrorCode values that SDKs still branch on, each defined once with its value in Milvus's
+ * common.proto (a unit test checks that no two names share a value).
+ */
 export const LegacyCode = {
   Success: 0,
   UnexpectedError: 1,
@@ -15,16 +18,25 @@ export const LegacyCode = {
   IllegalCollectionName: 9,
   IllegalTOPK: 10,
   IndexNotExist: 25,
-  NotReadyServe: 1,
+  NotReadyServe: 56,
 } as const;
 
 interface ErrorSpec {
+  /** Milvus's `merr` code (pkg/util/merr/errors.go). */
   code: number;
   legacy: number;
   retriable: boolean;
+  /**
+   * Set when this kind answers with another kind's code on purpose: that kind (which owns the code) and why a
+   * client should not tell the two apart by code. Two kinds with one code and no such note fail a unit test.
+   */
+  sharesCodeOf?: { kind: string; why: string };
 }
 
-/** Thrown-when comments mirror the condition each code names. */
+/**
+ * Thrown-when comments mirror the condition each code names. Every kind has its own code, or names the kind whose
+ * code it shares (`sharesCodeOf`) and why: Milvus has fewer codes than Kite has kinds, and SDKs branch on the code.
+ */
 export const ErrorCodes = {
   /** A component has not finished starting or is stopping. */
   ServiceNotReady: { code: 1, legacy: LegacyCode.NotReadyServe, retriable: true },
@@ -73,24 +85,65 @@ export const ErrorCodes = {
   /** The alias already exists (for another collection). */
   AliasAlreadyExists: { code: 1602, legacy: LegacyCode.IllegalArgument, retriable: false },
   /** The collection already exists (with a different schema). */
-  CollectionAlreadyExists: { code: 1102, legacy: LegacyCode.IllegalArgument, retriable: false },
+  CollectionAlreadyExists: {
+    code: 1100,
+    legacy: LegacyCode.IllegalArgument,
+    retriable: false,
+    sharesCodeOf: {
+      kind: 'ParameterInvalid',
+      why: 'Milvus answers a create with a taken name and another schema with its invalid-parameter error; it has no code of its own (1102 is Milvus\'s "parameter too large")',
+    },
+  },
   /** The filter expression cannot be parsed or type-checked. */
-  ExpressionInvalid: { code: 1100, legacy: LegacyCode.IllegalArgument, retriable: false },
+  ExpressionInvalid: {
+    code: 1100,
+    legacy: LegacyCode.IllegalArgument,
+    retriable: false,
+    sharesCodeOf: { kind: 'ParameterInvalid', why: 'Milvus reports a bad filter as an invalid parameter (the filter is one); the message says what is wrong with it' },
+  },
   /** The dimension of a vector does not match the field. */
-  DimensionMismatch: { code: 1100, legacy: LegacyCode.IllegalDimension, retriable: false },
+  DimensionMismatch: {
+    code: 1100,
+    legacy: LegacyCode.IllegalDimension,
+    retriable: false,
+    sharesCodeOf: { kind: 'ParameterInvalid', why: 'Milvus has no code for it; the legacy code (IllegalDimension) is what tells it apart, as in Milvus' },
+  },
   /** A meta store operation failed (lost lease, compare-and-swap conflict beyond retries). */
-  MetaFailed: { code: 1001, legacy: LegacyCode.UnexpectedError, retriable: true },
+  MetaFailed: {
+    code: 1001,
+    legacy: LegacyCode.UnexpectedError,
+    retriable: true,
+    sharesCodeOf: { kind: 'IoFailed', why: 'the meta store (etcd) is storage to a client, and Milvus reports its failures as IO failures' },
+  },
   /** The named database does not exist (Kite serves only "default"). */
   DatabaseNotFound: { code: 800, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** The deadline passed before the request completed. */
-  DeadlineExceeded: { code: 2, legacy: LegacyCode.UnexpectedError, retriable: true },
+  DeadlineExceeded: {
+    code: 2,
+    legacy: LegacyCode.UnexpectedError,
+    retriable: true,
+    sharesCodeOf: {
+      kind: 'ServiceUnavailable',
+      why: 'a bound reached inside Kite means a dependency (WAL, node, coordinator) did not answer in time, retriable as ServiceUnavailable; the client\'s own deadline ends the call with gRPC DEADLINE_EXCEEDED instead',
+    },
+  },
   /**
    * A server could not listen on its address at start-up (port held by another process, a privileged port, an
-   * address that is not local). The process does not start, so no client sees it; the code is ServiceUnavailable's.
+   * address that is not local).
    */
-  ListenFailed: { code: 2, legacy: LegacyCode.UnexpectedError, retriable: false },
+  ListenFailed: {
+    code: 2,
+    legacy: LegacyCode.UnexpectedError,
+    retriable: false,
+    sharesCodeOf: { kind: 'ServiceUnavailable', why: 'start-up only: the process does not start, so no client ever sees it' },
+  },
   /** A store's directory is locked by another running process (its LOCK file names a live pid). */
-  DirectoryLocked: { code: 1001, legacy: LegacyCode.UnexpectedError, retriable: false },
+  DirectoryLocked: {
+    code: 1001,
+    legacy: LegacyCode.UnexpectedError,
+    retriable: false,
+    sharesCodeOf: { kind: 'IoFailed', why: 'start-up only: the process does not start, so no client ever sees it' },
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorKind = keyof typeof ErrorCodes;

@@ -1,5 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
+import type { HostContext, Hosted } from '@kite/host';
 import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
@@ -8,9 +9,9 @@ import {
   codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
-import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
+import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
-import { MetaCache, Session } from '@kite/session';
+import { MetaCache, type Session } from '@kite/session';
 import { counter, gauge, histogram } from '@kite/observe';
 
 const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
@@ -89,7 +90,7 @@ class ChannelWriter {
     });
     this.idle = setInterval(() => {
       if (this.rows + this.deletes.length > 0 && Date.now() - this.lastInsertAt >= this.dn.cfg.datanode.sealIdleMs) void this.requestSeal();
-    }, Math.min(1000, this.dn.cfg.datanode.sealIdleMs));
+    }, Math.min(this.dn.cfg.datanode.sealCheckIntervalMs, this.dn.cfg.datanode.sealIdleMs));
   }
 
   private async consume(recs: WalRecord[]): Promise<void> {
@@ -187,10 +188,16 @@ class ChannelWriter {
   }
 }
 
-export class DataNode implements M.DataNodeApi {
+/**
+ * A data node: consumes the channels the coordinator assigns and seals them into segments. Its gRPC server and
+ * session are the host's (@kite/host).
+ */
+export class DataNode implements M.DataNodeApi, Hosted {
+  readonly role = 'datanode' as const;
+  /** Its session is marked stopping first, so the coordinator moves its channels away. */
+  readonly announceStopping = true;
   readonly meta: MetaCache;
   private readonly writers = new Map<string, ChannelWriter>();
-  private server: grpc.Server | undefined;
   private coordClient: Client<M.QueryCoordApi> | undefined;
   session: Session | undefined;
   port = 0;
@@ -221,11 +228,12 @@ export class DataNode implements M.DataNodeApi {
     const addr = codecs.activeCoordinator.decode(kv.value, kv.key).address;
     if (this.coordClient?.address !== addr) {
       this.coordClient?.close();
-      this.coordClient = connect('QueryCoord', addr);
+      this.coordClient = connect('QueryCoord', addr, this.cfg.datanode.coordCallTimeoutMs);
     }
   }
 
-  async start(port = this.cfg.datanode.port): Promise<void> {
+  /** Before serving: the catalogue cache and the coordinator's address, both kept current by watches. */
+  async prepare(): Promise<void> {
     await this.meta.start();
     await this.findCoordinator();
     const watch = await this.store.watchPrefix(keys.coordinatorSession(this.root), (await this.store.getPrefix(keys.coordinatorSession(this.root))).revision + 1, {
@@ -239,35 +247,37 @@ export class DataNode implements M.DataNodeApi {
         void w.stop();
       }
     });
-    this.server = new grpc.Server(SERVER_OPTIONS);
-    addService(this.server, 'DataNode', this);
-    const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
-    this.port = bound;
-    const address = `${this.cfg.common.advertiseHost}:${bound}`;
-    this.session = new Session(this.store, this.root, this.cfg.common.sessionTtlSeconds, { role: 'datanode', address, metricsAddress: '' }, this.log);
-    this.session.on('lost', () => void this.onSessionLost());
-    await this.session.register();
+  }
+
+  addServices(server: grpc.Server): void {
+    addService(server, 'DataNode', this);
+  }
+
+  attach(ctx: HostContext): void {
+    this.port = ctx.port;
+    this.session = ctx.session;
   }
 
   private closeWatch: (() => Promise<void>) | undefined;
 
-  private async onSessionLost(): Promise<void> {
-    // Synchronously first (see QueryNode.onSessionLost): no writer seals after the loss is declared.
+  /** Fencing: stops every writer before the host registers a new session. */
+  async sessionLost(): Promise<void> {
+    // Synchronously first (see QueryNode.sessionLost): no writer seals after the loss is declared.
     const writers = [...this.writers.values()];
     this.writers.clear();
     for (const w of writers) w.stopped = true;
     for (const w of writers) await w.stop();
-    await this.session?.rejoin();
   }
 
-  async stop(): Promise<void> {
-    await this.session?.markStopping().catch(() => undefined);
+  /** Graceful stop: its writers stop consuming (what they buffered is replayed from the checkpoint by the next owner). */
+  async drain(): Promise<void> {
     for (const w of this.writers.values()) await w.stop();
+  }
+
+  async close(): Promise<void> {
     await this.closeWatch?.();
     await this.meta.close();
-    await this.session?.revoke();
     this.coordClient?.close();
-    this.server?.forceShutdown();
   }
 
   async buildIndexes(c: CollectionMeta, segID: number, data: ColumnBatch, have: SegmentIndexFile[] = []): Promise<SegmentIndexFile[]> {

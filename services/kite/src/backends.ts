@@ -7,7 +7,7 @@ import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
 import { MeteredWal } from './metered-wal';
-import { dataDirLocked, StartedParts, type Setting } from './startup';
+import { dataDirLocked, StartedParts, type Setting } from '@kite/host';
 
 export interface Backends {
   store: MetaStore;
@@ -20,7 +20,7 @@ export interface Backends {
 export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting: Setting): Promise<Backends> {
   const dir = path.resolve(cfg.common.dataDir);
   fs.mkdirSync(dir, { recursive: true });
-  const opened = new StartedParts(log);
+  const opened = new StartedParts(log, cfg.common.startUnwindTimeoutMs);
   /** An embedded store under the data dir; its lock held by another process is reported for the data dir. */
   const embedded = async <T>(sub: string, open: (where: string) => Promise<T>): Promise<T> => {
     const where = path.join(dir, sub);
@@ -37,7 +37,7 @@ export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting:
         ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
         : await embedded('meta', (where) => EmbeddedMetaStore.open(where));
     opened.add('meta store', () => store.close());
-    const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await embedded('wal', (where) => EmbeddedWal.open(where)));
+    const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await embedded('wal', (where) => EmbeddedWal.open(where)), cfg.wal.lagIntervalMs);
     opened.add('WAL', () => wal.close());
     const objects: ObjectStore =
       cfg.storage.type === 's3'

@@ -39,6 +39,30 @@ export interface UpOptions {
   sessionTtlSeconds?: number;
 }
 
+/**
+ * How long `cluster up` and `cluster down` wait for the local processes they launch. These are the command's own
+ * bounds on a developer machine (the cluster's processes take their settings from the config file it writes), so
+ * they are not configuration keys; they are generous for a busy 2-core machine.
+ */
+const WAIT = {
+  /** etcd accepting connections. */
+  etcdUpMs: 30_000,
+  /** Kafka (KRaft) accepting connections: its JVM starts slowly. */
+  kafkaUpMs: 90_000,
+  /** Each component answering /ready (a coordinator: /healthz). */
+  componentUpMs: 60_000,
+  /** A component's graceful stop after SIGTERM before SIGKILL (all of a role stop at once, so no hand-over waits). */
+  componentStopMs: 20_000,
+  kafkaStopMs: 30_000,
+  etcdStopMs: 10_000,
+  /** Between checks of a launched process. */
+  pollMs: 100,
+  /** One TCP connect attempt. */
+  connectMs: 500,
+  /** One HTTP probe of /ready. */
+  probeMs: 1000,
+} as const;
+
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const KITE_BIN = path.join(REPO, 'bin', 'kite');
 
@@ -61,7 +85,7 @@ function canConnect(port: number): Promise<boolean> {
       sock.destroy();
       resolve(ok);
     };
-    sock.setTimeout(500, () => done(false));
+    sock.setTimeout(WAIT.connectMs, () => done(false));
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
   });
@@ -69,7 +93,7 @@ function canConnect(port: number): Promise<boolean> {
 
 function getJson(port: number, p: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 1000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: WAIT.probeMs }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
       res.on('end', () => {
@@ -99,7 +123,7 @@ async function waitFor(what: string, pid: number, log: string, timeoutMs: number
   while (Date.now() < deadline) {
     if (await check()) return;
     if (!alive(pid)) throw new KiteError('ServiceUnavailable', `${what} exited during start-up; see ${log}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, WAIT.pollMs));
   }
   throw new KiteError('ServiceUnavailable', `${what} was not ready within ${timeoutMs / 1000} s; see ${log}`);
 }
@@ -170,8 +194,8 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   const kafkaPid = launch(path.join(REPO, 'scripts', 'kafka-server.sh'), [
     '--data-dir', path.join(dir, 'kafka'), '--port', String(kafkaPort), '--controller-port', String(controllerPort),
   ], kafkaLog);
-  await waitFor('etcd', etcdPid, etcdLog, 30000, () => canConnect(clientPort));
-  await waitFor('Kafka', kafkaPid, kafkaLog, 90000, () => canConnect(kafkaPort));
+  await waitFor('etcd', etcdPid, etcdLog, WAIT.etcdUpMs, () => canConnect(clientPort));
+  await waitFor('Kafka', kafkaPid, kafkaLog, WAIT.kafkaUpMs, () => canConnect(kafkaPort));
 
   const config = {
     common: { dataDir: dir, rootPath: 'kite', ...(o.sessionTtlSeconds ? { sessionTtlSeconds: o.sessionTtlSeconds } : {}) },
@@ -193,7 +217,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
       [`KITE_${upper}_METRICS_PORT`]: String(metrics),
     });
     let serverID = 0;
-    await waitFor(`${role} ${i}`, pid, log, 60000, async () => {
+    await waitFor(`${role} ${i}`, pid, log, WAIT.componentUpMs, async () => {
       const r = await getJson(metrics, '/ready');
       serverID = Number(r.body.serverID ?? 0);
       return r.status === 200;
@@ -242,7 +266,7 @@ async function stopPid(pid: number, graceMs: number): Promise<void> {
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, WAIT.pollMs));
   if (alive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -256,9 +280,9 @@ export async function clusterDown(dataDir: string): Promise<void> {
   const c = readCluster(path.resolve(dataDir));
   if (!c) throw new KiteError('ParameterInvalid', `no cluster.json under ${dataDir}: nothing to stop`);
   const order = ['proxy', 'querynode', 'datanode', 'querycoord'];
-  for (const role of order) await Promise.all(c.components.filter((x) => x.role === role).map((x) => stopPid(x.pid, 20000)));
-  await stopPid(c.kafka.pid, 30000);
-  await stopPid(c.etcd.pid, 10000);
+  for (const role of order) await Promise.all(c.components.filter((x) => x.role === role).map((x) => stopPid(x.pid, WAIT.componentStopMs)));
+  await stopPid(c.kafka.pid, WAIT.kafkaStopMs);
+  await stopPid(c.etcd.pid, WAIT.etcdStopMs);
 }
 
 export async function clusterStatus(dataDir: string): Promise<ClusterFile & { alive: Record<string, boolean> }> {

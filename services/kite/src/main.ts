@@ -11,22 +11,6 @@ const int = (v: string): number => {
   return n;
 };
 
-/** Stops on SIGTERM/SIGINT once, gracefully; a second signal exits at once. */
-function onSignals(stop: () => Promise<void>, log: ReturnType<typeof createLogger>): void {
-  let stopping = false;
-  const handler = (signal: string): void => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    stop().then(() => process.exit(0), (e: unknown) => {
-      log.error({ err: String(e) }, 'stop failed');
-      process.exit(1);
-    });
-  };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
-}
-
 const program = new Command();
 program.name('kite').description('Kite: a Milvus-compatible vector database').showHelpAfterError();
 
@@ -41,7 +25,7 @@ program
     const cfg = loadConfig({ file: opts.config, overrides: { common: { dataDir: opts.dataDir }, proxy: { port: opts.port, metricsPort: opts.metricsPort } } });
     const log = createLogger({ role: 'standalone' });
     const s = await startStandalone(cfg, log);
-    onSignals(() => s.stop(), log);
+    s.host.stopOnSignals();
   });
 
 for (const role of ['proxy', 'querycoord', 'querynode', 'datanode'] as Role[]) {
@@ -55,8 +39,8 @@ for (const role of ['proxy', 'querycoord', 'querynode', 'datanode'] as Role[]) {
       const cfg: KiteConfig = loadConfig({ file: opts.config, overrides: { [role]: { port: opts.port, metricsPort: opts.metricsPort } } });
       const log = createLogger({ role });
       const r = await runRole(role, cfg, log);
-      log.info({ grpcPort: r.grpcPort, metricsPort: r.http.port, serverID: r.serverID() }, `${role} is ready`);
-      onSignals(() => r.stop(), log);
+      log.info({ grpcPort: r.grpcPort, metricsPort: r.host.http?.port, serverID: r.serverID() }, `${role} is ready`);
+      r.host.stopOnSignals();
     });
 }
 

@@ -9,13 +9,13 @@ const lag = gauge('kite_wal_consume_lag_messages', 'messages between a subscript
 
 /**
  * A WAL that measures itself: produce and consume rates per channel, append latency, and each subscription's lag
- * (the channel's end offset minus the next offset it will deliver), refreshed every few seconds.
+ * (the channel's end offset minus the next offset it will deliver), refreshed every `wal.lagIntervalMs`.
  */
 export class MeteredWal implements Wal {
   private readonly positions = new Map<string, { ref: ChannelRef; next: number; count: number }>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly inner: Wal, lagIntervalMs = 5000) {
+  constructor(private readonly inner: Wal, lagIntervalMs: number) {
     this.timer = setInterval(() => void this.refreshLag(), lagIntervalMs);
     this.timer.unref();
   }

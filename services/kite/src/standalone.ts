@@ -1,16 +1,16 @@
 import * as path from 'node:path';
 import { createLogger, type KiteConfig, type Logger } from '@kite/common';
+import { ComponentHost, type Setting } from '@kite/host';
 import { Proxy } from '@kite/proxy';
 import { QueryCoordServer } from '@kite/querycoord';
 import { QueryNode } from '@kite/querynode';
 import { DataNode } from '@kite/datanode';
-import { startHttp } from '@kite/observe';
 import { openBackends } from './backends';
-import { listening, StartedParts, type Setting } from './startup';
 
 export interface Standalone {
   port: number;
   metricsPort: number;
+  host: ComponentHost;
   stop(): Promise<void>;
 }
 
@@ -22,12 +22,13 @@ const SETTINGS = {
 } satisfies Record<string, Setting>;
 
 /**
- * Standalone Kite: the coordinator, a data node, a query node and the proxy in one process, talking over loopback
- * gRPC exactly as in a cluster, on the embedded meta store, WAL and object store under the data dir.
+ * Standalone Kite: the coordinator, a data node, a query node and the proxy in one process (one host), talking over
+ * loopback gRPC exactly as in a cluster, on the embedded meta store, WAL and object store under the data dir.
  *
- * Resolves once every server listens; "ready" is logged only then. A port that cannot be bound or a data dir held
- * by another process rejects (ListenFailed, DirectoryLocked) after what had started is stopped again. `open`
- * opens the backends (tests wrap it, e.g. to make WAL appends fail).
+ * Resolves once every server listens; the HTTP server starts last, so nothing claims an endpoint before the Milvus
+ * port listens, and "ready" is logged only then. A port that cannot be bound or a data dir held by another process
+ * rejects (ListenFailed, DirectoryLocked) after what had started is stopped again. `open` opens the backends (tests
+ * wrap it, e.g. to make WAL appends fail).
  */
 export async function startStandalone(
   cfg: KiteConfig,
@@ -35,30 +36,30 @@ export async function startStandalone(
   open: typeof openBackends = openBackends,
 ): Promise<Standalone> {
   const dir = path.resolve(cfg.common.dataDir);
-  const parts = new StartedParts(log);
+  const host = new ComponentHost(cfg, log);
   try {
     const { store, wal, objects, close } = await open(cfg, log, SETTINGS.dataDir);
-    parts.add('backends', close);
-    // The internal servers take any free port (undefined: no port setting to name).
-    const coord = new QueryCoordServer(cfg, store, wal, objects, log.child({ component: 'querycoord' }));
-    parts.add('query coordinator', () => coord.stop());
-    await listening('query coordinator gRPC server', undefined, () => coord.start(0));
-    const dn = new DataNode(cfg, store, wal, objects, log.child({ component: 'datanode' }));
-    parts.add('data node', () => dn.stop());
-    await listening('data node gRPC server', undefined, () => dn.start(0));
-    const qn = new QueryNode(cfg, store, wal, objects, log.child({ component: 'querynode' }));
-    parts.add('query node', () => qn.stop());
-    await listening('query node gRPC server', undefined, () => qn.start(0));
-    const proxy = new Proxy(cfg, store, wal, log.child({ component: 'proxy' }));
-    parts.add('proxy', () => proxy.stop());
-    const port = await listening('Milvus gRPC server', SETTINGS.port, () => proxy.start(cfg.proxy.port));
-    const http = await listening('HTTP server for /metrics /healthz /ready', SETTINGS.metricsPort, () =>
-      startHttp(cfg.common.listenHost, cfg.proxy.metricsPort, { ready: () => true }, log),
-    );
-    parts.add('HTTP server', () => http.close());
+    host.add('backends', close);
+    // The internal servers take any free port (no port setting to name).
+    const child = (component: string): Logger => log.child({ component });
+    await host.serve(new QueryCoordServer(cfg, store, wal, objects, child('querycoord')), { store, port: 0, log: child('querycoord') });
+    await host.serve(new DataNode(cfg, store, wal, objects, child('datanode')), { store, port: 0, log: child('datanode') });
+    await host.serve(new QueryNode(cfg, store, wal, objects, child('querynode')), { store, port: 0, log: child('querynode') });
+    const proxy = new Proxy(cfg, store, wal, child('proxy'));
+    const port = await host.serveSelf({
+      name: 'proxy',
+      what: 'Milvus gRPC server',
+      portSetting: SETTINGS.port,
+      start: () => proxy.start(cfg.proxy.port),
+      stop: () => proxy.stop(),
+      ready: () => proxy.ready(),
+      serverID: () => proxy.serverID,
+    });
+    const http = await host.startHttp(cfg.proxy.metricsPort, SETTINGS.metricsPort);
+    host.started();
     log.info({ port, metricsPort: http.port, dataDir: dir }, 'Kite standalone is ready');
-    return { port, metricsPort: http.port, stop: () => parts.stopAll() };
+    return { port, metricsPort: http.port, host, stop: () => host.stop() };
   } catch (e) {
-    return parts.fail(e);
+    return host.fail(e);
   }
 }

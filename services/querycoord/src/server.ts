@@ -1,10 +1,11 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { KiteConfig, Logger } from '@kite/common';
+import { RunningComponent, type HostContext, type Hosted } from '@kite/host';
 import type { Lease, MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
-import { addService, bindServer, SERVER_OPTIONS } from '@kite/rpc';
-import { KITE_VERSION, Session } from '@kite/session';
+import { addService } from '@kite/rpc';
+import { KITE_VERSION, type Session } from '@kite/session';
 import { codecs, keys } from '@kite/segment';
 import { KiteError } from '@kite/common';
 import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
@@ -16,10 +17,13 @@ import { Coordinator } from './coordinator';
  * store and serves. If the active coordinator loses its lease it steps down at once (fencing: its reconcile loop
  * stops and every RPC answers "not ready"), then campaigns again like a standby, so a coordinator that outlived an
  * etcd outage becomes active again without a process restart.
+ *
+ * Its gRPC server and session are the host's (@kite/host): it serves once it is the active coordinator.
  */
-export class QueryCoordServer {
+export class QueryCoordServer implements Hosted {
+  readonly role = 'querycoord' as const;
   coordinator: Coordinator | undefined;
-  private server: grpc.Server | undefined;
+  private running: RunningComponent | undefined;
   private session: Session | undefined;
   private exclusive: Lease | undefined;
   private stopped = false;
@@ -44,16 +48,33 @@ export class QueryCoordServer {
     return keys.coordinatorSession(this.cfg.common.rootPath);
   }
 
+  /** Runs on its own (no HTTP server), e.g. in tests; a process runs it on a `ComponentHost`. */
   async start(port = this.cfg.querycoord.port): Promise<void> {
-    this.server = new grpc.Server(SERVER_OPTIONS);
-    const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
-    this.address = `${this.cfg.common.advertiseHost}:${bound}`;
-    this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, { role: 'querycoord', address: this.address, metricsAddress: '' }, this.log);
-    this.session.on('lost', () => void this.session?.rejoin());
-    await this.session.register();
-    addService(this.server, 'QueryCoord', this.delegate());
+    this.running = new RunningComponent(this, { cfg: this.cfg, store: this.store, log: this.log, port });
+    await this.running.start();
+  }
+
+  addServices(server: grpc.Server): void {
+    addService(server, 'QueryCoord', this.delegate());
+  }
+
+  attach(ctx: HostContext): void {
+    this.address = ctx.address;
+    this.session = ctx.session;
+  }
+
+  /** Stands by until it is the active coordinator. */
+  async serve(): Promise<void> {
     this.campaigning = this.campaign();
     await this.campaigning;
+  }
+
+  ready(): boolean {
+    return !!this.coordinator;
+  }
+
+  details(): Record<string, unknown> {
+    return { active: !!this.coordinator };
   }
 
   /**
@@ -159,11 +180,15 @@ export class QueryCoordServer {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Stops acting as the coordinator and gives up the exclusive key; the host then revokes the session. */
+  async drain(): Promise<void> {
     this.stopped = true;
     await this.coordinator?.stop();
     await this.exclusive?.revoke().catch(() => undefined);
-    await this.session?.revoke();
-    this.server?.forceShutdown();
+  }
+
+  /** Stops what `start` started. */
+  async stop(): Promise<void> {
+    await this.running?.stop();
   }
 }

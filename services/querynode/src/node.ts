@@ -1,24 +1,24 @@
-import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import type * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { Expr, SchemaInfo } from '@kite/expr';
+import type { HostContext, Hosted } from '@kite/host';
 import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import {
   codecs, concatBatches, decodeBatch, encodeBatch, firstByPk, keys, mergeHits, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
 } from '@kite/segment';
-import { addService, bindServer, connect, OK_STATUS, SERVER_OPTIONS, type Client } from '@kite/rpc';
+import { addService, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
-import { MetaCache, Session } from '@kite/session';
-import { gauge, histogram } from '@kite/observe';
+import { MetaCache, type Session } from '@kite/session';
 import { compileFilter, DeleteSet, querySource, searchSource, type FilterFields, type Filters, type SearchSpec } from './exec';
-
-const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
-const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
-const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by state (serviceable, replaying)', ['state']);
-const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 import { Delegator } from './delegator';
+import { SealedDeltas } from './deltas';
+import { fanOut, Peers } from './fanout';
+import { observeHoldings, timeSegmentLoad } from './metrics';
 import { SealedSegment } from './segments';
+import { collectionArrival, waitForHandOver } from './waits';
 
 /** Longest filter (with its parameters) the query node keeps parsed between requests, in characters. */
 const MAX_CACHED_FILTER = 64 * 1024;
@@ -30,24 +30,23 @@ export function schemaInfo(c: CollectionMeta): SchemaInfo {
   };
 }
 
-interface ChannelDeltas {
-  applied: Set<number>;
-  set: DeleteSet;
-}
-
 /**
  * A query node: holds sealed segments (as a worker) and shard delegators (as a leader), and executes searches and
- * queries on them.
+ * queries on them. Its gRPC server and session are the host's (@kite/host).
  */
-export class QueryNode implements M.QueryNodeApi {
+export class QueryNode implements M.QueryNodeApi, Hosted {
+  readonly role = 'querynode' as const;
+  /** Its session is marked stopping first, so the coordinator moves its segments and channels away. */
+  readonly announceStopping = true;
   readonly segments = new Map<number, SealedSegment>();
   readonly delegators = new Map<string, Delegator>();
-  private readonly deltas = new Map<string, ChannelDeltas>();
-  private readonly peers = new Map<string, Client<M.QueryNodeApi>>();
+  private readonly deltas: SealedDeltas;
+  private readonly peers: Peers;
   private readonly exprCache = new Map<string, Expr>();
+  /** Emits `changed` when segments or channels are released here (a stopping node waits for that). */
+  private readonly work = new EventEmitter();
   readonly meta: MetaCache;
   session: Session | undefined;
-  private server: grpc.Server | undefined;
   address = '';
 
   constructor(
@@ -58,13 +57,16 @@ export class QueryNode implements M.QueryNodeApi {
     private readonly log: Logger,
   ) {
     this.meta = new MetaCache(store, cfg.common.rootPath);
+    this.deltas = new SealedDeltas(cfg.common.rootPath, store, objects, this.meta);
+    this.peers = new Peers(cfg.querynode.peerCallTimeoutMs);
   }
 
   get nodeID(): number {
     return this.session?.info?.serverID ?? 0;
   }
 
-  async start(port = this.cfg.querynode.port): Promise<void> {
+  /** Before serving: the catalogue and segment cache, and index refreshes as records change. */
+  async prepare(): Promise<void> {
     await this.meta.start();
     this.meta.on('segment', (s: SegmentMeta | undefined, coll: number, segID: number) => {
       const loaded = this.segments.get(segID);
@@ -81,19 +83,19 @@ export class QueryNode implements M.QueryNodeApi {
       }
       for (const seg of this.segments.values()) if (seg.meta.collectionID === c.collectionID) void seg.refreshIndexes(c, this.objects).catch(() => undefined);
     });
-    this.server = new grpc.Server(SERVER_OPTIONS);
-    addService(this.server, 'QueryNode', this);
-    const bound = await bindServer(this.server, this.cfg.common.listenHost, port);
-    this.address = `${this.cfg.common.advertiseHost}:${bound}`;
-    this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, {
-      role: 'querynode', address: this.address, metricsAddress: '',
-    }, this.log);
-    this.session.on('lost', () => void this.onSessionLost());
-    await this.session.register();
   }
 
-  /** Fencing: a node whose lease expired drops everything it was assigned and joins again as a new node. */
-  private async onSessionLost(): Promise<void> {
+  addServices(server: grpc.Server): void {
+    addService(server, 'QueryNode', this);
+  }
+
+  attach(ctx: HostContext): void {
+    this.address = ctx.address;
+    this.session = ctx.session;
+  }
+
+  /** Fencing: a node whose lease expired drops everything it was assigned; the host then registers it anew. */
+  async sessionLost(): Promise<void> {
     this.log.error('lease lost: releasing all segments and channels, then re-registering');
     // Synchronously, before any await: the loss is declared from a timer, which on a process resumed after a pause
     // runs before the requests that queued up meanwhile, so none of them finds a stale delegator or segment.
@@ -103,51 +105,31 @@ export class QueryNode implements M.QueryNodeApi {
     this.segments.clear();
     for (const d of delegators) await d.stop();
     for (const s of segments) s.free();
-    await this.session?.rejoin();
   }
 
   /**
-   * Graceful stop: mark the session `stopping`, wait while the coordinator moves segments and delegators to other
-   * nodes (searches keep being served here meanwhile), then leave. With no other query node there is nowhere to go.
+   * Graceful stop (the session is already marked `stopping`): wait while the coordinator moves segments and
+   * delegators to other nodes (searches keep being served here meanwhile), for at most querynode.gracefulStopMs and
+   * never past `deadline`, then drop what is left. With no other query node there is nowhere to go.
    */
-  async stop(graceMs = 30000): Promise<void> {
-    await this.session?.markStopping().catch(() => undefined);
-    // Peers that could take the work: live query nodes not stopping themselves (re-read each round, since a whole
-    // cluster may be stopping at once).
-    const others = (): Promise<number> =>
-      this.store
-        .getPrefix(keys.roleSessions(this.cfg.common.rootPath, 'querynode'))
-        .then((r) => r.kvs.map((kv) => codecs.session.decode(kv.value, kv.key)).filter((x) => x.serverID !== this.nodeID && !x.stopping).length)
-        .catch(() => 0);
-    const deadline = Date.now() + graceMs;
-    let peers = await others();
-    while (peers > 0 && (this.segments.size > 0 || this.delegators.size > 0) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      peers = await others();
-    }
-    if (this.segments.size + this.delegators.size > 0 && peers > 0) this.log.warn('graceful stop timed out with work still assigned');
+  async drain(deadline: number): Promise<void> {
+    const outcome = await waitForHandOver({
+      store: this.store,
+      root: this.cfg.common.rootPath,
+      self: this.nodeID,
+      hasWork: () => this.segments.size > 0 || this.delegators.size > 0,
+      work: this.work,
+      deadline: Math.min(deadline, Date.now() + this.cfg.querynode.gracefulStopMs),
+      log: this.log,
+    });
+    if (outcome === 'timeout') this.log.warn('graceful stop timed out with work still assigned');
     for (const d of this.delegators.values()) await d.stop();
     for (const s of this.segments.values()) s.free();
-    for (const p of this.peers.values()) p.close();
-    await this.meta.close();
-    await this.session?.revoke();
-    this.server?.forceShutdown();
   }
 
-  private expr(c: CollectionMeta, r: FilterFields): Expr | undefined {
-    if (!r.filter.trim() && !r.filter_plan) return undefined;
-    const key = `${c.collectionID}/${c.fields.length}/${r.filter_plan || `${r.filter}/${r.filter_params}`}`;
-    let e = this.exprCache.get(key);
-    if (!e) {
-      e = compileFilter(schemaInfo(c), r, this.cfg.proxy.maxFilterLength);
-      if (!e) return undefined;
-      // Long filters (id lists) are compiled per request: a thousand of them cached would hold gigabytes.
-      if (key.length <= MAX_CACHED_FILTER) {
-        if (this.exprCache.size > 1000) this.exprCache.clear();
-        this.exprCache.set(key, e);
-      }
-    }
-    return e;
+  async close(): Promise<void> {
+    this.peers.close();
+    await this.meta.close();
   }
 
   // ---------------------------------------------------------------- assignments
@@ -163,9 +145,9 @@ export class QueryNode implements M.QueryNodeApi {
     return { status: OK_STATUS };
   }
 
-  private async reloadCollection(id: number): Promise<CollectionMeta> {
-    await new Promise((res) => setTimeout(res, 200));
-    return this.meta.mustByID(id);
+  /** A collection this node has not seen yet: waits (querynode.collectionWaitMs) for the watch to deliver it. */
+  private reloadCollection(id: number): Promise<CollectionMeta> {
+    return collectionArrival(this.meta, id, this.cfg.querynode.collectionWaitMs);
   }
 
   async UnwatchChannel(r: M.ChannelRequest): Promise<M.StatusResponse> {
@@ -174,6 +156,7 @@ export class QueryNode implements M.QueryNodeApi {
     if (d) {
       this.delegators.delete(key);
       await d.stop();
+      this.work.emit('changed');
     }
     return { status: OK_STATUS };
   }
@@ -189,7 +172,7 @@ export class QueryNode implements M.QueryNodeApi {
         meta = codecs.segment.decode(kv.value, kv.key);
       }
       try {
-        const end = loadDuration.startTimer();
+        const end = timeSegmentLoad();
         const seg = await SealedSegment.load(meta, r.replica_id, c, this.objects);
         end();
         this.segments.set(id, seg);
@@ -208,6 +191,7 @@ export class QueryNode implements M.QueryNodeApi {
         s.free();
       }
     }
+    this.work.emit('changed');
     return { status: OK_STATUS };
   }
 
@@ -218,18 +202,8 @@ export class QueryNode implements M.QueryNodeApi {
     return { status: OK_STATUS };
   }
 
-  private observe(): void {
-    segmentsGauge.set({ state: 'sealed' }, this.segments.size);
-    segmentsGauge.set({ state: 'growing' }, this.delegators.size);
-    rowsGauge.set({ state: 'sealed' }, [...this.segments.values()].reduce((s, x) => s + x.meta.numRows, 0));
-    rowsGauge.set({ state: 'growing' }, [...this.delegators.values()].reduce((s, d) => s + d.growing.numRows, 0));
-    const ds = [...this.delegators.values()];
-    delegatorsGauge.set({ state: 'serviceable' }, ds.filter((d) => d.serviceable).length);
-    delegatorsGauge.set({ state: 'replaying' }, ds.filter((d) => !d.serviceable).length);
-  }
-
   async GetDistribution(): Promise<M.DistributionResponse> {
-    this.observe();
+    observeHoldings(this.segments, this.delegators);
     return {
       status: OK_STATUS,
       node_id: this.nodeID,
@@ -253,36 +227,32 @@ export class QueryNode implements M.QueryNodeApi {
     };
   }
 
-  // ---------------------------------------------------------------- deletes for sealed segments
+  // ---------------------------------------------------------------- reads
+
+  private expr(c: CollectionMeta, r: FilterFields): Expr | undefined {
+    if (!r.filter.trim() && !r.filter_plan) return undefined;
+    const key = `${c.collectionID}/${c.fields.length}/${r.filter_plan || `${r.filter}/${r.filter_params}`}`;
+    let e = this.exprCache.get(key);
+    if (!e) {
+      e = compileFilter(schemaInfo(c), r, this.cfg.proxy.maxFilterLength);
+      if (!e) return undefined;
+      // Long filters (id lists) are compiled per request: a thousand of them cached would hold gigabytes.
+      if (key.length <= MAX_CACHED_FILTER) {
+        if (this.exprCache.size > 1000) this.exprCache.clear();
+        this.exprCache.set(key, e);
+      }
+    }
+    return e;
+  }
 
   /** Makes sure the delta logs of every segment of `channel` that ends at or below `watermark` are applied. */
-  private async channelDeltas(c: CollectionMeta, channel: string, watermark: number): Promise<DeleteSet> {
-    let d = this.deltas.get(channel);
-    if (!d) this.deltas.set(channel, (d = { applied: new Set(), set: new DeleteSet() }));
-    let segs = this.meta.segmentsOf(c.collectionID).filter((s) => s.channel === channel);
-    const covered = (list: SegmentMeta[]): number => {
-      let w = 0;
-      for (const s of [...list].sort((a, b) => a.startOffset - b.startOffset)) {
-        if (s.startOffset > w) break;
-        w = Math.max(w, s.endOffset);
-      }
-      return w;
-    };
-    if (covered(segs) < watermark) {
-      const fresh = await this.store.getPrefix(keys.segments(this.cfg.common.rootPath, c.collectionID));
-      segs = fresh.kvs.map((kv) => codecs.segment.decode(kv.value, kv.key)).filter((s) => s.channel === channel);
-    }
-    for (const s of segs) {
-      if (s.endOffset > watermark || d.applied.has(s.segmentID)) continue;
-      if (s.deltaKey) d.set.addBatch(decodeBatch(await this.objects.get(s.deltaKey)));
-      d.applied.add(s.segmentID);
-    }
-    return d.set;
+  private channelDeltas(c: CollectionMeta, channel: string, watermark: number): Promise<DeleteSet> {
+    return this.deltas.upTo(c, channel, watermark);
   }
 
   private filters(c: CollectionMeta, r: FilterFields & { partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
     const expr = this.expr(c, r);
-    const deadline = Date.now() + (r.timeout_ms || 10000);
+    const deadline = Date.now() + (r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs);
     return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline };
   }
 
@@ -327,13 +297,13 @@ export class QueryNode implements M.QueryNodeApi {
       return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
     }
     const d = this.delegatorFor(r.replica_id, r.channel);
-    await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || 10000));
+    await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
     await d.growing.settle();
     let remote: Promise<ColumnBatch>[] = [];
     // The sealed segments' nodes are asked when the growing rows' search starts, with the same watermark.
     const growing = searchSource(d.growing, spec, this.filters(c, r, [d.deletes]), () => {
       remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), (client, req) =>
-        client.Search(req, { timeoutMs: r.timeout_ms || 10000 }).then((x) => decodeBatch(x.hits)),
+        client.Search(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs }).then((x) => decodeBatch(x.hits)),
       );
     });
     const mine = await growing.catch(async (e: unknown) => {
@@ -357,20 +327,7 @@ export class QueryNode implements M.QueryNodeApi {
     make: (ids: number[], watermark: number, deletes: Buffer) => Req,
     call: (client: Client<M.QueryNodeApi> | QueryNode, req: Req) => Promise<ColumnBatch>,
   ): Promise<ColumnBatch>[] {
-    const byNode = new Map<string, number[]>();
-    for (const s of d.sealed) byNode.set(s.address, [...(byNode.get(s.address) ?? []), s.segment_id]);
-    if (byNode.size === 0) return [];
-    const deletes = encodeBatch(d.recentDeleteBatch());
-    return [...byNode].map(([address, ids]) => {
-      const req = make(ids, d.watermark, deletes);
-      let peer: Client<M.QueryNodeApi> | QueryNode | undefined = address === this.address ? this : this.peers.get(address);
-      if (!peer) this.peers.set(address, (peer = connect('QueryNode', address)));
-      const p = call(peer, req);
-      // The caller awaits these only after its own part (a search of the growing rows) is done: a peer that fails
-      // sooner must not count as an unhandled rejection, which ends the process. The caller still sees the error.
-      p.catch(() => undefined);
-      return p;
-    });
+    return fanOut<Req, QueryNode>(d, { node: this, address: this.address }, this.peers, make, call);
   }
 
   async Query(r: M.QueryRequest): Promise<M.QueryResponse> {
@@ -393,13 +350,13 @@ export class QueryNode implements M.QueryNodeApi {
       return { status: OK_STATUS, rows: encodeBatch(rows), count: r.count_only ? count : rows.numRows };
     }
     const d = this.delegatorFor(r.replica_id, r.channel);
-    await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || 10000));
+    await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
     await d.growing.settle();
     // querySource takes its view of the growing rows when called; the fan-out right after uses the same watermark.
     const local = querySource(d.growing, r.output_fields, this.filters(c, r, [d.deletes]), r.limit, r.count_only, r.order_by_pk);
     let count = 0;
     const remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), async (client, req) => {
-      const x = await client.Query(req, { timeoutMs: r.timeout_ms || 10000 });
+      const x = await client.Query(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs });
       count += x.count;
       return decodeBatch(x.rows);
     });

@@ -48,9 +48,6 @@ export function dataDirLocked(e: KiteError, dataDir: string, holder: number | un
   );
 }
 
-/** How long stopping a half-started process may take before it exits anyway. */
-const UNWIND_TIMEOUT_MS = 15_000;
-
 /**
  * What a start-up has brought up so far, each with its stop. A failed step stops them again in reverse order,
  * each bounded, so the process exits with nothing registered or locked in its name.
@@ -60,8 +57,8 @@ export class StartedParts {
 
   constructor(
     private readonly log: Logger,
-    /** How long stopping after a failed start may take in all. */
-    private readonly unwindTimeoutMs = UNWIND_TIMEOUT_MS,
+    /** How long stopping after a failed start may take in all (config common.startUnwindTimeoutMs). */
+    private readonly unwindTimeoutMs: number,
   ) {}
 
   /** Records a part (before its start completes, so a half-done start is stopped too). */
@@ -71,10 +68,11 @@ export class StartedParts {
 
   /**
    * Stops every part, newest first; a part that fails is logged and the rest are still stopped, then the first
-   * failure is thrown (a graceful stop that went wrong still exits non-zero).
+   * failure is thrown (a graceful stop that went wrong still exits non-zero). With `timeoutMs`, the whole stop gets
+   * that long (see `unwind`).
    */
-  async stopAll(): Promise<void> {
-    const failures = await this.unwind(undefined);
+  async stopAll(timeoutMs?: number): Promise<void> {
+    const failures = await this.unwind(timeoutMs);
     if (failures.length > 0) throw failures[0];
   }
 
@@ -86,7 +84,8 @@ export class StartedParts {
 
   /**
    * Stops every part newest first, each failure logged and collected. With `timeoutMs`, all of it together gets
-   * that long: a part that overruns is left to the process exit and the next one is stopped.
+   * that long: a part that overruns is left to the process exit, counted as a failure (`DeadlineExceeded`), and
+   * the next one is stopped.
    */
   private async unwind(timeoutMs: number | undefined): Promise<unknown[]> {
     const failures: unknown[] = [];
@@ -101,7 +100,10 @@ export class StartedParts {
             });
       try {
         const out = await (limit ? Promise.race([stop(), limit]) : stop());
-        if (out === 'timeout') this.log.warn({ part: what, timeoutMs }, 'stop did not finish in time');
+        if (out === 'timeout') {
+          this.log.warn({ part: what, timeoutMs }, 'stop did not finish in time');
+          failures.push(new KiteError('DeadlineExceeded', `stopping ${what} did not finish within ${timeoutMs} ms`));
+        }
       } catch (e) {
         this.log.error({ part: what, err: String(e) }, 'stop failed');
         failures.push(e);

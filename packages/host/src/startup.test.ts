@@ -48,7 +48,7 @@ describe('start-up', () => {
   });
 
   it('a graceful stop stops every part and then reports the first failure', async () => {
-    const parts = new StartedParts(silentLogger);
+    const parts = new StartedParts(silentLogger, 15_000);
     const stopped: string[] = [];
     parts.add('backends', async () => void stopped.push('backends'));
     parts.add('server', async () => {

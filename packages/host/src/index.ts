@@ -1,0 +1,3 @@
+export * from './component';
+export * from './host';
+export * from './startup';

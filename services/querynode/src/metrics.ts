@@ -1,0 +1,25 @@
+import { gauge, histogram } from '@kite/observe';
+import type { Delegator } from './delegator';
+import type { SealedSegment } from './segments';
+
+const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
+const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
+const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by state (serviceable, replaying)', ['state']);
+const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+
+/** Sets the query node's gauges from what it holds. */
+export function observeHoldings(segments: Map<number, SealedSegment>, delegators: Map<string, Delegator>): void {
+  segmentsGauge.set({ state: 'sealed' }, segments.size);
+  segmentsGauge.set({ state: 'growing' }, delegators.size);
+  rowsGauge.set({ state: 'sealed' }, [...segments.values()].reduce((s, x) => s + x.meta.numRows, 0));
+  rowsGauge.set({ state: 'growing' }, [...delegators.values()].reduce((s, d) => s + d.growing.numRows, 0));
+  const ds = [...delegators.values()];
+  delegatorsGauge.set({ state: 'serviceable' }, ds.filter((d) => d.serviceable).length);
+  delegatorsGauge.set({ state: 'replaying' }, ds.filter((d) => !d.serviceable).length);
+}
+
+/** Starts timing one sealed segment's load; call the result when it is loaded. */
+export function timeSegmentLoad(): () => void {
+  const end = loadDuration.startTimer();
+  return () => void end();
+}

@@ -1,0 +1,66 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadConfig, silentLogger, type KiteConfig } from '@kite/common';
+import { EmbeddedMetaStore } from '@kite/metastore';
+import { LocalObjectStore } from '@kite/objectstore';
+import { codecs, keys, type CollectionMeta } from '@kite/segment';
+import { EmbeddedWal } from '@kite/wal';
+import { QueryNode } from './node';
+
+let dir = '';
+let store: EmbeddedMetaStore;
+let wal: EmbeddedWal;
+let objects: LocalObjectStore;
+let cfg: KiteConfig;
+let node: QueryNode;
+
+beforeEach(async () => {
+  dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'kite-qn-'));
+  store = await EmbeddedMetaStore.open(path.join(dir, 'meta'));
+  wal = await EmbeddedWal.open(path.join(dir, 'wal'));
+  objects = await LocalObjectStore.open(path.join(dir, 'objects'));
+  cfg = loadConfig({ env: {}, overrides: { querynode: { collectionWaitMs: 5000 } } });
+  node = new QueryNode(cfg, store, wal, objects, silentLogger);
+  await node.prepare();
+});
+afterEach(async () => {
+  await node.close();
+  await wal.close();
+  await store.close();
+  await fs.promises.rm(dir, { recursive: true, force: true });
+});
+
+const collection = (id: number): CollectionMeta => ({
+  collectionID: id,
+  name: `c${id}`,
+  description: '',
+  fields: [{ fieldID: 100, name: 'id', dataType: 'Int64', isPrimaryKey: true, autoID: false, description: '', typeParams: {}, isDynamic: false, isPartitionKey: false, nullable: false }],
+  enableDynamicField: false,
+  shardsNum: 1,
+  topic: `t${id}`,
+  partitions: [],
+  indexes: [],
+  consistencyLevel: 'Bounded',
+  properties: {},
+  createdTs: '0',
+});
+
+test('an assignment for a collection the watch has not delivered yet is served when its record arrives', async () => {
+  const t0 = Date.now();
+  const assigned = node.LoadSegments({ collection_id: 5, replica_id: 1, segment_ids: [] });
+  // The record lands later than the 200 ms the node used to sleep before giving up.
+  await new Promise((r) => setTimeout(r, 500));
+  await store.put(keys.collection(cfg.common.rootPath, 5), codecs.collection.encode(collection(5)));
+  await expect(assigned).resolves.toMatchObject({ status: { code: 0 } });
+  expect(Date.now() - t0).toBeLessThan(4000);
+});
+
+test('an assignment for a collection that never arrives fails at querynode.collectionWaitMs as CollectionNotFound', async () => {
+  await node.close();
+  node = new QueryNode(loadConfig({ env: {}, overrides: { querynode: { collectionWaitMs: 300 } } }), store, wal, objects, silentLogger);
+  await node.prepare();
+  const t0 = Date.now();
+  await expect(node.LoadSegments({ collection_id: 6, replica_id: 1, segment_ids: [] })).rejects.toMatchObject({ kind: 'CollectionNotFound' });
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+});
