@@ -205,6 +205,34 @@ export const ConfigSchema = z
         maxTasksPerNode: z.number().int().min(1).default(16),
         /** Deadline of each meta store call a reconcile pass makes; a pass that misses it is retried next tick. */
         metaTimeoutMs: z.number().int().min(10).default(10000),
+        /**
+         * First wait before a coordinator retries its campaign for the active session after a meta store failure; each
+         * further retry waits about twice as long (with jitter), up to campaignRetryMaxMs. Shorter: a standby or a
+         * fenced coordinator takes over sooner once the store is back; longer: fewer calls to a struggling store.
+         */
+        campaignRetryInitialMs: z.number().int().min(1).default(250),
+        /**
+         * Longest wait between campaign retries. Shorter: the coordinator notices a recovered meta store sooner after a
+         * long outage; longer: fewer calls (from every standby) while the store is down.
+         */
+        campaignRetryMaxMs: z.number().int().min(1).default(5000),
+        /**
+         * How far ahead of the timestamps it issues the timestamp oracle reserves physical time in the meta store (one
+         * write per window). After a restart or a fail-over the oracle starts past the reservation, so timestamps never
+         * go back. Longer: fewer meta store writes; timestamps jump further ahead of the clock after a fail-over.
+         */
+        tsoWindowMs: z.number().int().min(1).default(3000),
+        /**
+         * The oracle reserves the next window once the timestamps it issues come within this of the reserved end.
+         * Larger: renewed earlier; at or above tsoWindowMs every allocation writes the meta store.
+         */
+        tsoRenewBeforeMs: z.number().int().min(0).default(500),
+        /**
+         * Ids (collections, partitions, segments, indexes, auto primary keys) the coordinator reserves in the meta store
+         * at once and hands out from memory. Larger: fewer meta store writes; up to this many ids go unused at each
+         * coordinator restart or fail-over.
+         */
+        idBatchSize: z.number().int().min(1).default(100000),
       })
       .strict()
       .default({}),

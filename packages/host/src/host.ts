@@ -9,20 +9,6 @@ import { startHttp, type HttpServer } from '@kite/observe';
 import { RunningComponent, type Hosted } from './component';
 import { listening, StartedParts, type Setting } from './startup';
 
-/** A component that still builds its own gRPC server and session: the host starts and stops it in order. */
-export interface SelfServed {
-  /** Name in logs and /ready. */
-  name: string;
-  /** How a listen failure names the server, e.g. "Milvus gRPC server". */
-  what: string;
-  portSetting?: Setting;
-  /** Binds and registers; resolves with the bound port. */
-  start(): Promise<number>;
-  stop(): Promise<void>;
-  ready(): boolean;
-  serverID(): number;
-}
-
 interface Member {
   name: string;
   ready(): boolean;
@@ -72,13 +58,6 @@ export class ComponentHost {
     this.members.push({ name: running.name, ready: () => running.ready(), details: () => running.details() });
     await running.start();
     return running;
-  }
-
-  /** Starts a component that serves itself (see `SelfServed`); resolves with its port. */
-  async serveSelf(c: SelfServed): Promise<number> {
-    this.parts.add(c.name, () => c.stop());
-    this.members.push({ name: c.name, ready: () => c.ready(), details: () => ({ serverID: c.serverID() }) });
-    return listening(c.what, c.portSetting, () => c.start());
   }
 
   /** Everything started: the process serves (its /ready can answer 200). */

@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { codecs, idAfter, keys, type PublishedReplica, type SessionRecord } from './layout';
+import { aliasOfKey, codecs, idAfter, keys, segmentKeyIds, type PublishedReplica, type SessionRecord } from './layout';
 
 const ROOT = 'kite';
 
@@ -24,6 +24,21 @@ test('idAfter reads the id a key ends with, and refuses anything else', () => {
   expect(idAfter(keys.replicas(ROOT), keys.replica(ROOT, 9))).toBe(9);
   for (const bad of ['kite/leaders/', 'kite/leaders/12x', 'kite/other/12', 'kite/leaders/1/2']) {
     expect(() => idAfter(keys.allLeaders(ROOT), bad)).toThrow(KiteError);
+  }
+});
+
+test('segmentKeyIds reads the collection and segment of a segment key, and refuses anything else', () => {
+  expect(segmentKeyIds(ROOT, keys.segment(ROOT, 448000000000001, 448000000000002))).toEqual({ collectionID: 448000000000001, segmentID: 448000000000002 });
+  expect(segmentKeyIds('a/b', keys.segment('a/b', 10, 7))).toEqual({ collectionID: 10, segmentID: 7 });
+  for (const bad of ['kite/meta/segment/1', 'kite/meta/segment/1/', 'kite/meta/segment/1/2/3', 'kite/meta/segment/x/2', 'kite/meta/checkpoint/1/2', 'other/meta/segment/1/2']) {
+    expect(() => segmentKeyIds(ROOT, bad)).toThrow(KiteError);
+  }
+});
+
+test('aliasOfKey reads the alias of an alias key, and refuses anything else', () => {
+  expect(aliasOfKey(ROOT, keys.alias(ROOT, 'books_v2'))).toBe('books_v2');
+  for (const bad of ['kite/meta/alias/', 'kite/meta/alias/a/b', 'kite/meta/collection/1', 'other/meta/alias/a']) {
+    expect(() => aliasOfKey(ROOT, bad)).toThrow(KiteError);
   }
 });
 

@@ -2,8 +2,9 @@ import { KiteError } from '@kite/common';
 import type { ChannelCheckpoint, CollectionMeta, SegmentMeta } from './meta';
 
 /**
- * The cluster's layout in the meta store: every key Kite reads or writes, and the codec of every value. Nothing
- * else builds a key string or parses a value by hand, so a key written by one process is the key another reads.
+ * The cluster's layout in the meta store: every key Kite reads or writes, the parsers of the keys whose ids or names
+ * are read back (`idAfter`, `segmentKeyIds`, `aliasOfKey`), and the codec of every value. Nothing else builds or
+ * parses a key string or parses a value by hand, so a key written by one process is the key another reads.
  *
  * ```
  * <root>/session/querycoord             the active coordinator (exclusive, leased)   ActiveCoordinator
@@ -93,6 +94,26 @@ export function idAfter(prefix: string, key: string): number {
   const id = /^\d+$/.test(rest) ? Number(rest) : NaN;
   if (!Number.isSafeInteger(id)) throw new KiteError('MetaFailed', `meta key ${key} does not end in an id after ${prefix}`, { retriable: false });
   return id;
+}
+
+/** The collection and segment ids of a segment key (`keys.segment`), e.g. from a delete event that carries no value. */
+export function segmentKeyIds(root: string, key: string): { collectionID: number; segmentID: number } {
+  const prefix = keys.segments(root);
+  const m = key.startsWith(prefix) ? /^(\d+)\/(\d+)$/.exec(key.slice(prefix.length)) : null;
+  const collectionID = m ? Number(m[1]) : NaN;
+  const segmentID = m ? Number(m[2]) : NaN;
+  if (!Number.isSafeInteger(collectionID) || !Number.isSafeInteger(segmentID)) {
+    throw new KiteError('MetaFailed', `meta key ${key} is not a segment key (${prefix}<collection>/<segment>)`, { retriable: false });
+  }
+  return { collectionID, segmentID };
+}
+
+/** The alias an alias key (`keys.alias`) names. */
+export function aliasOfKey(root: string, key: string): string {
+  const prefix = keys.aliases(root);
+  const alias = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+  if (alias === '' || alias.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not an alias key (${prefix}<alias>)`, { retriable: false });
+  return alias;
 }
 
 /** How one kind of value is written to and read from the meta store. */

@@ -131,3 +131,29 @@ test('concurrent waiters all resolve on one delivery', async () => {
   await Promise.all(waits);
   expect(cache.find('c9')).toBeDefined();
 });
+
+test('a dropped segment or alias key leaves the cache, read back from the key through the layout', async () => {
+  const segs = new MetaCache(inner, ROOT);
+  await segs.start();
+  try {
+    const seg = {
+      segmentID: 448000000000002, collectionID: 448000000000001, channel: 't#0', startOffset: 0, endOffset: 1, numRows: 1,
+      dataKey: 'd', deltaKey: '', numDeletes: 0, indexes: [], maxTs: '1', createdAt: 0,
+    };
+    await inner.put(keys.segment(ROOT, seg.collectionID, seg.segmentID), codecs.segment.encode(seg));
+    await inner.put(keys.alias(ROOT, 'books_v2'), 'books');
+    await segs.waitForRevision(await segs.storeRevision(), soon());
+    expect(segs.segment(seg.collectionID, seg.segmentID)?.numRows).toBe(1);
+    expect(segs.allAliases()).toEqual([['books_v2', 'books']]);
+    const events: unknown[][] = [];
+    segs.on('segment', (...args: unknown[]) => events.push(args));
+    await inner.delete(keys.segment(ROOT, seg.collectionID, seg.segmentID));
+    await inner.delete(keys.alias(ROOT, 'books_v2'));
+    await segs.waitForRevision(await segs.storeRevision(), soon());
+    expect(segs.segment(seg.collectionID, seg.segmentID)).toBeUndefined();
+    expect(events).toEqual([[undefined, seg.collectionID, seg.segmentID]]);
+    expect(segs.allAliases()).toEqual([]);
+  } finally {
+    await segs.close();
+  }
+});

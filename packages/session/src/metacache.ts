@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { KiteError, clip } from '@kite/common';
 import type { KeyValue, MetaStore, WatchEvent } from '@kite/metastore';
-import { codecs, idAfter, keys, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
+import { aliasOfKey, codecs, idAfter, keys, segmentKeyIds, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
 
 /** One watched prefix: the revision up to which the cache reflects it, and each key's last change. */
 interface Followed {
@@ -57,8 +57,8 @@ export class MetaCache extends EventEmitter {
     );
     await this.follow(
       keys.aliases(this.root),
-      (k, v) => this.aliases.set(k.slice(keys.aliases(this.root).length), v),
-      (k) => this.aliases.delete(k.slice(keys.aliases(this.root).length)),
+      (k, v) => this.aliases.set(aliasOfKey(this.root, k), v),
+      (k) => this.aliases.delete(aliasOfKey(this.root, k)),
       () => this.aliases.clear(),
     );
     if (this.withSegments) {
@@ -72,9 +72,9 @@ export class MetaCache extends EventEmitter {
           this.emit('segment', s, s.collectionID, s.segmentID);
         },
         (k) => {
-          const [coll, seg] = k.slice(keys.segments(this.root).length).split('/').map(Number);
-          this.segments.get(coll!)?.delete(seg!);
-          this.emit('segment', undefined, coll, seg);
+          const { collectionID, segmentID } = segmentKeyIds(this.root, k);
+          this.segments.get(collectionID)?.delete(segmentID);
+          this.emit('segment', undefined, collectionID, segmentID);
         },
         () => this.segments.clear(),
       );

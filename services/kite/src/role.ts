@@ -14,9 +14,11 @@ export interface RunningRole {
   host: ComponentHost;
 }
 
-/** The component of a role that runs on the host (the proxy still serves itself: `SelfServed`). */
-function hosted(role: Exclude<Role, 'proxy'>, cfg: KiteConfig, b: Backends, log: Logger): Hosted {
+/** The component of a role. */
+function hosted(role: Role, cfg: KiteConfig, b: Backends, log: Logger): Hosted {
   switch (role) {
+    case 'proxy':
+      return new Proxy(cfg, b.store, b.wal, log);
     case 'querycoord':
       return new QueryCoordServer(cfg, b.store, b.wal, b.objects, log);
     case 'querynode':
@@ -44,27 +46,9 @@ export async function runRole(role: Role, cfg: KiteConfig, log: Logger): Promise
     const b = await openBackends(cfg, log, settings.dataDir);
     host.add('backends', b.close);
     await host.startHttp(cfg[role].metricsPort, settings.metricsPort);
-    let grpcPort: number;
-    let serverID: () => number;
-    if (role === 'proxy') {
-      const p = new Proxy(cfg, b.store, b.wal, log);
-      grpcPort = await host.serveSelf({
-        name: role,
-        what: 'Milvus gRPC server',
-        portSetting: settings.port,
-        start: () => p.start(cfg.proxy.port),
-        stop: () => p.stop(),
-        ready: () => p.ready(),
-        serverID: () => p.serverID,
-      });
-      serverID = () => p.serverID;
-    } else {
-      const c = await host.serve(hosted(role, cfg, b, log), { store: b.store, port: cfg[role].port, portSetting: settings.port });
-      grpcPort = c.port;
-      serverID = () => c.serverID;
-    }
+    const c = await host.serve(hosted(role, cfg, b, log), { store: b.store, port: cfg[role].port, portSetting: settings.port });
     host.started();
-    return { role, grpcPort, serverID, host };
+    return { role, grpcPort: c.port, serverID: () => c.serverID, host };
   } catch (e) {
     return host.fail(e);
   }

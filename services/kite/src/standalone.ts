@@ -46,15 +46,7 @@ export async function startStandalone(
     await host.serve(new DataNode(cfg, store, wal, objects, child('datanode')), { store, port: 0, log: child('datanode') });
     await host.serve(new QueryNode(cfg, store, wal, objects, child('querynode')), { store, port: 0, log: child('querynode') });
     const proxy = new Proxy(cfg, store, wal, child('proxy'));
-    const port = await host.serveSelf({
-      name: 'proxy',
-      what: 'Milvus gRPC server',
-      portSetting: SETTINGS.port,
-      start: () => proxy.start(cfg.proxy.port),
-      stop: () => proxy.stop(),
-      ready: () => proxy.ready(),
-      serverID: () => proxy.serverID,
-    });
+    const { port } = await host.serve(proxy, { store, port: cfg.proxy.port, portSetting: SETTINGS.port, log: child('proxy') });
     const http = await host.startHttp(cfg.proxy.metricsPort, SETTINGS.metricsPort);
     host.started();
     log.info({ port, metricsPort: http.port, dataDir: dir }, 'Kite standalone is ready');

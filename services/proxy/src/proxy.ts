@@ -1,16 +1,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { KiteConfig, Logger } from '@kite/common';
+import type { HostContext, Hosted } from '@kite/host';
 import type { MetaStore } from '@kite/metastore';
-import { bindServer } from '@kite/rpc';
-import { Session } from '@kite/session';
-import type { MetaCache } from '@kite/session';
+import type { MetaCache, Session } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { adminHandlers } from './admin';
 import { ProxyCore } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
 import { readHandlers } from './read';
-import { milvusServer } from './server';
+import { addMilvusService, milvusServerOptions } from './server';
 import { writeHandlers } from './write';
 
 export { statusOf } from './status';
@@ -19,17 +18,21 @@ export { statusOf } from './status';
  * The proxy: Milvus's public MilvusService. It validates requests against the schema, assigns ids and timestamps,
  * writes changes to the WAL (acknowledged once durable there), and routes reads to the shard delegators, retrying
  * on another replica when one fails. The handlers live by concern: ddl.ts and indexes.ts (catalogue), write.ts,
- * read.ts, admin.ts; routing in router.ts, the coordinator link in coordinator.ts, the server in server.ts.
+ * read.ts, admin.ts; routing in router.ts, the coordinator link in coordinator.ts, the service in server.ts.
+ *
+ * Its gRPC server and session are the host's (@kite/host). A proxy holds no assignments: after a lost lease the
+ * host's new session is all it needs.
  */
-export class Proxy {
+export class Proxy implements Hosted {
+  readonly role = 'proxy' as const;
+  /** Calls in flight finish when the server shuts down (within the stop deadline) instead of being cancelled. */
+  readonly gracefulShutdown = true;
   private readonly core: ProxyCore;
-  private server: grpc.Server | undefined;
   private session: Session | undefined;
-  port = 0;
 
   constructor(
     private readonly cfg: KiteConfig,
-    private readonly store: MetaStore,
+    store: MetaStore,
     wal: Wal,
     private readonly log: Logger,
   ) {
@@ -40,39 +43,40 @@ export class Proxy {
     return this.core.meta;
   }
 
+  get serverID(): number {
+    return this.session?.info?.serverID ?? 0;
+  }
+
   /** Ready: registered and knows the active coordinator. */
   ready(): boolean {
     return this.core.coordinator.known && !!this.session?.info;
   }
 
-  get serverID(): number {
-    return this.session?.info?.serverID ?? 0;
+  serverOptions(): grpc.ServerOptions {
+    return milvusServerOptions(this.cfg);
   }
 
-  async start(port = this.cfg.proxy.port): Promise<number> {
-    await this.core.start();
-    this.server = milvusServer(this.cfg, {
+  /** Before the server binds: the catalogue cache, the active coordinator and the shard leaders, each kept current by a watch. */
+  prepare(): Promise<void> {
+    return this.core.start();
+  }
+
+  addServices(server: grpc.Server): void {
+    addMilvusService(server, this.cfg, {
       ...adminHandlers(this.core, () => this.serverID),
       ...ddlHandlers(this.core),
       ...indexHandlers(this.core),
       ...writeHandlers(this.core),
       ...readHandlers(this.core),
     }, this.log);
-    this.port = await bindServer(this.server, this.cfg.common.listenHost, port);
-    this.session = new Session(this.store, this.cfg.common.rootPath, this.cfg.common.sessionTtlSeconds, {
-      role: 'proxy', address: `${this.cfg.common.advertiseHost}:${this.port}`, metricsAddress: '',
-    }, this.log);
-    this.session.on('lost', () => {
-      // A proxy holds no assignments: it only needs a live session again.
-      void this.session?.rejoin();
-    });
-    await this.session.register();
-    return this.port;
   }
 
-  async stop(): Promise<void> {
-    await this.session?.revoke();
-    await new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r()));
-    await this.core.close();
+  attach(ctx: HostContext): void {
+    this.session = ctx.session;
+  }
+
+  /** After the gRPC server shut down: the watches and clients `prepare` opened. */
+  close(): Promise<void> {
+    return this.core.close();
   }
 }

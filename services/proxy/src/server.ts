@@ -68,18 +68,21 @@ function setHandler<M extends MilvusMethodName>(out: Partial<MilvusHandlers>, me
   (out as Record<string, unknown>)[method] = h;
 }
 
-/** A gRPC server for MilvusService with `handlers` registered (unknown methods answer Unimplemented). */
-export function milvusServer(cfg: KiteConfig, handlers: Handlers, log: Logger): grpc.Server {
-  const server = new grpc.Server({
+/** Options of the gRPC server that serves MilvusService: message size bounds, keepalive pings from SDK clients. */
+export function milvusServerOptions(cfg: KiteConfig): grpc.ServerOptions {
+  return {
     'grpc.max_receive_message_length': cfg.proxy.maxMessageBytes,
     'grpc.max_send_message_length': cfg.proxy.maxSendMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 1000,
-  });
+  };
+}
+
+/** Adds MilvusService to `server` with `handlers` registered (methods without one answer Unimplemented). */
+export function addMilvusService(server: grpc.Server, cfg: KiteConfig, handlers: Handlers, log: Logger): void {
   const def = tolerantDefinition(milvusServiceDefinition());
   const impl: Partial<MilvusHandlers> = {};
   const bind = <M extends MilvusMethodName>(method: M): void => setHandler(impl, method, serve(method, handlers[method], cfg, log));
   for (const method of Object.keys(def) as MilvusMethodName[]) bind(method);
   server.addService(def, impl as grpc.UntypedServiceImplementation);
-  return server;
 }

@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { codecs, keys, type CollectionMeta, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { aliasOfKey, codecs, keys, type CollectionMeta, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -37,7 +37,7 @@ export class Catalog {
       this.byId.set(c.collectionID, c);
     }
     const aliases = await this.store.getPrefix(keys.aliases(this.root));
-    for (const kv of aliases.kvs) this.aliases.set(kv.key.slice(keys.aliases(this.root).length), kv.value);
+    for (const kv of aliases.kvs) this.aliases.set(aliasOfKey(this.root, kv.key), kv.value);
   }
 
   all(): CollectionMeta[] {

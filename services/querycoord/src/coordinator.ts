@@ -33,8 +33,9 @@ export class Coordinator implements QueryCoordApi {
     connector: NodeConnector = grpcConnector(cfg.querycoord.nodeRpcTimeoutMs),
   ) {
     const root = cfg.common.rootPath;
-    this.tso = new Tso(store, root);
-    this.ids = new IdAllocator(store, root);
+    const qc = cfg.querycoord;
+    this.tso = new Tso(store, root, { windowMs: qc.tsoWindowMs, renewBeforeMs: qc.tsoRenewBeforeMs });
+    this.ids = new IdAllocator(store, root, qc.idBatchSize);
     this.catalog = new Catalog(store, wal, objects, root, this.ids, this.tso, log.child({ part: 'catalog' }));
     this.view = new SessionView(store, root);
     this.reconciler = new Reconciler(cfg.querycoord, store, root, this.catalog, connector, log, (role, id) => this.view.get(role, id));

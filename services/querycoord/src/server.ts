@@ -97,9 +97,13 @@ export class QueryCoordServer implements Hosted {
     });
   }
 
-  /** Stands by until the exclusive key is ours, then recovers and serves; meta store failures are retried. */
+  /**
+   * Stands by until the exclusive key is ours, then recovers and serves; meta store failures are retried, backing off
+   * from querycoord.campaignRetryInitialMs to querycoord.campaignRetryMaxMs.
+   */
   private async campaign(): Promise<void> {
-    const policy = retry(handleAll, { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5000 }) });
+    const { campaignRetryInitialMs: initialDelay, campaignRetryMaxMs: maxDelay } = this.cfg.querycoord;
+    const policy = retry(handleAll, { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay, maxDelay }) });
     policy.onRetry((e) => this.log.warn({ err: 'error' in e ? String(e.error) : '' }, 'coordinator campaign failed; retrying'));
     await policy.execute(async () => {
       if (this.stopped) return;

@@ -2,11 +2,17 @@ import { composeTs, LOGICAL_MASK } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import { keys } from '@kite/segment';
 
-const WINDOW_MS = 3000;
+/** How far ahead the oracle reserves physical time (config querycoord.tsoWindowMs, querycoord.tsoRenewBeforeMs). */
+export interface TsoWindow {
+  /** The reservation reaches this far past the timestamp being issued. */
+  windowMs: number;
+  /** The next reservation is written once the issued timestamps come within this of the reserved end. */
+  renewBeforeMs: number;
+}
 
 /**
  * The timestamp oracle: hybrid timestamps (physical ms << 18 | logical), strictly increasing. The physical part is
- * reserved ahead in the meta store (a window of WINDOW_MS), so after a restart or a coordinator fail-over the
+ * reserved ahead in the meta store (a window of `windowMs`), so after a restart or a coordinator fail-over the
  * oracle starts past anything it may have issued.
  */
 export class Tso {
@@ -18,13 +24,14 @@ export class Tso {
   constructor(
     private readonly store: MetaStore,
     private readonly root: string,
+    private readonly window: TsoWindow,
   ) {}
 
   async start(): Promise<void> {
     const kv = await this.store.get(keys.tso(this.root));
     const last = kv ? Number(kv.value) : 0;
     this.physical = Math.max(Date.now(), last + 1);
-    await this.reserve(this.physical + WINDOW_MS);
+    await this.reserve(this.physical + this.window.windowMs);
   }
 
   private async reserve(until: number): Promise<void> {
@@ -44,7 +51,7 @@ export class Tso {
         this.physical += 1;
         this.logicalNext = 0;
       }
-      if (this.physical >= this.reservedUntil - 500) await this.reserve(this.physical + WINDOW_MS);
+      if (this.physical >= this.reservedUntil - this.window.renewBeforeMs) await this.reserve(this.physical + this.window.windowMs);
       const ts = composeTs(this.physical, this.logicalNext);
       this.logicalNext += count;
       return ts;
@@ -63,7 +70,8 @@ export class IdAllocator {
   constructor(
     private readonly store: MetaStore,
     private readonly root: string,
-    private readonly batch = 100000,
+    /** Ids reserved in the meta store at once (config querycoord.idBatchSize). */
+    private readonly batch: number,
   ) {}
 
   alloc(count: number): Promise<number> {
