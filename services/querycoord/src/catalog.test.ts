@@ -132,3 +132,15 @@ test('at most MAX_DATABASES databases, "default" included', async () => {
   expect(err.kind).toBe('DatabaseNumLimitExceeded');
   expect(err.code).toBe(801);
 });
+
+test('a collection is never left in a database a concurrent DropDatabase removed', async () => {
+  for (let round = 0; round < 5; round++) {
+    const db = `race_${round}`;
+    await catalog.createDatabase(db, {});
+    const [created, dropped] = await Promise.allSettled([catalog.createCollection(request('c', db)), catalog.dropDatabase(db)]);
+    // Either the collection came first (the drop is refused: not empty) or the drop did (the create: not found).
+    expect([created.status, dropped.status].sort()).toEqual(['fulfilled', 'rejected']);
+    if (dropped.status === 'fulfilled') expect(catalog.all(db)).toEqual([]);
+    else expect(catalog.database(db)).toBeDefined();
+  }
+});

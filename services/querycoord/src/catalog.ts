@@ -51,6 +51,17 @@ export class Catalog {
   /** Database -> alias -> collection name. */
   private readonly aliasesByDb = new Map<string, Map<string, string>>();
   private readonly databases = new Map<string, DatabaseRecord>();
+  /**
+   * Changes that read a database and then write under it run one after another, so a collection or alias is never
+   * created in a database a concurrent DropDatabase has just found empty and removed.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
 
   constructor(
     private readonly store: MetaStore,
@@ -96,7 +107,11 @@ export class Catalog {
     return d;
   }
 
-  async createDatabase(name: string, properties: Record<string, string>): Promise<void> {
+  createDatabase(name: string, properties: Record<string, string>): Promise<void> {
+    return this.inTurn(() => this.createDatabaseNow(name, properties));
+  }
+
+  private async createDatabaseNow(name: string, properties: Record<string, string>): Promise<void> {
     checkDatabaseName(name);
     checkDatabaseProperties(properties);
     if (this.database(name)) throw new KiteError('DatabaseAlreadyExists', `database already exist: ${name}`);
@@ -111,7 +126,11 @@ export class Catalog {
   }
 
   /** Milvus: dropping a missing database succeeds; "default" cannot be dropped; a database with collections is refused. */
-  async dropDatabase(name: string): Promise<void> {
+  dropDatabase(name: string): Promise<void> {
+    return this.inTurn(() => this.dropDatabaseNow(name));
+  }
+
+  private async dropDatabaseNow(name: string): Promise<void> {
     if (name === DEFAULT_DB) throw new KiteError('ParameterInvalid', 'can not drop default database');
     if (!this.databases.has(name)) return;
     const held = this.all(name);
@@ -124,7 +143,11 @@ export class Catalog {
     this.log.info({ database: name }, 'database dropped');
   }
 
-  async alterDatabase(name: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+  alterDatabase(name: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+    return this.inTurn(() => this.alterDatabaseNow(name, set, deleteKeys));
+  }
+
+  private async alterDatabaseNow(name: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
     const d = this.mustDatabase(name);
     checkDatabaseProperties(set);
     const properties = { ...d.properties, ...set };
@@ -166,7 +189,11 @@ export class Catalog {
     this.byId.set(c.collectionID, c);
   }
 
-  async createCollection(r: CreateCollectionRequest): Promise<number> {
+  createCollection(r: CreateCollectionRequest): Promise<number> {
+    return this.inTurn(() => this.createCollectionNow(r));
+  }
+
+  private async createCollectionNow(r: CreateCollectionRequest): Promise<number> {
     const db = this.mustDatabase(r.db_name);
     const existing = this.find(r.name, db.name);
     if (this.aliasesByDb.get(db.name)?.has(r.name)) {
@@ -336,7 +363,11 @@ export class Catalog {
     await this.save({ ...c, indexes: c.indexes.filter((i) => i !== idx) });
   }
 
-  async changeAlias(op: 'create' | 'alter' | 'drop', alias: string, collection: string, db: string): Promise<void> {
+  changeAlias(op: 'create' | 'alter' | 'drop', alias: string, collection: string, db: string): Promise<void> {
+    return this.inTurn(() => this.changeAliasNow(op, alias, collection, db));
+  }
+
+  private async changeAliasNow(op: 'create' | 'alter' | 'drop', alias: string, collection: string, db: string): Promise<void> {
     const d = this.mustDatabase(db).name;
     const aliases = this.aliasMap(d);
     if (op === 'drop') {
