@@ -70,6 +70,8 @@ def test_two_databases_same_collection_name_isolated(kite_server, client: Milvus
         assert desc["database.max.collections"] == "4"
         client.alter_database_properties(db_a, {"database.max.collections": 3})
         assert client.describe_database(db_a)["database.max.collections"] == "3"
+        client.drop_database_properties(db_a, ["database.max.collections"])
+        assert "database.max.collections" not in client.describe_database(db_a)
         with pytest.raises(MilvusException) as unknown:
             client.alter_database_properties(db_a, {"database.replica.number": 2})
         assert "database.replica.number" in str(unknown.value.message)
