@@ -382,6 +382,33 @@ describe('SDK scenario through the proxy', () => {
     expect(diffIds(model, found)).toEqual({ missing: [], extra: [], wrongN: [] });
   });
 
+  test('a second database holds its own collection of the same name, isolated (catalogue in etcd)', async () => {
+    const db = 'cluster_db';
+    expectOk(await client.createDatabase({ db_name: db }), 'createDatabase');
+    const other = new MilvusClient({ address: cluster.address, timeout: 60_000, logLevel: 'info', database: db });
+    try {
+      await other.connectPromise;
+      await createCollection(other, NAME, 1);
+      const rows = makeRows(20, 1_000_000, 99);
+      await insertRows(other, NAME, new Model(), rows, 20);
+      await createHnswIndex(other, NAME);
+      await loadAndWait(other, NAME);
+      expect(await count(other, NAME)).toBe(20);
+      const ids = (await query(other, NAME, 'id >= 0', ['id'])).map((r) => Number(r.id)).sort((x, y) => x - y);
+      expect(ids).toEqual(rows.map((r) => r.id));
+      expect(await count(client, NAME)).toBe(model.rows.size);
+      const [hit] = await search(client, NAME, [rows[0]!.vector], 1);
+      expect(Number(hit![0]!.id)).toBeLessThan(1_000_000);
+      expectOk(await other.releaseCollection({ collection_name: NAME }), 'release(other db)');
+      expectOk(await other.dropCollection({ collection_name: NAME }), 'drop(other db)');
+      expectOk(await client.dropDatabase({ db_name: db }), 'dropDatabase');
+      expect((await client.listDatabases()).db_names).toEqual(['default']);
+      expect(await count(client, NAME)).toBe(model.rows.size);
+    } finally {
+      await other.closeConnection().catch(() => undefined);
+    }
+  });
+
   test('every process is still alive at the end', async () => {
     const status = await cluster.status();
     expect(status.alive).toEqual(Object.fromEntries(Object.keys(status.alive).map((k) => [k, true])));

@@ -126,22 +126,6 @@ def test_bad_paging_and_search_params_are_refused(client: MilvusClient, collecti
     assert "metric" in search_error(client, collection_name, search_params={"metric_type": "IP"})
 
 
-def test_only_the_default_database_exists(kite_server, client: MilvusClient, collection_name: str):
-    client.create_collection(collection_name, dimension=DIM)
-    with pytest.raises(MilvusException) as err:
-        other = MilvusClient(uri=kite_server.uri, db_name="no_such_db", timeout=30)
-        try:
-            other.has_collection(collection_name)
-        finally:
-            other.close()
-    assert "no_such_db" in str(err.value.message)
-    same = MilvusClient(uri=kite_server.uri, db_name="default", timeout=30)
-    try:
-        assert same.has_collection(collection_name)
-    finally:
-        same.close()
-
-
 @pytest.mark.parametrize(
     "index_type,metric,params",
     [("HNSW", "L2", {"M": 16, "efConstruction": 200}), ("IVF_FLAT", "IP", {"nlist": 128}), ("IVF_PQ", "L2", {"nlist": 64, "m": 4, "nbits": 8}), ("FLAT", "COSINE", {})],

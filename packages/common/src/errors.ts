@@ -115,8 +115,14 @@ export const ErrorCodes = {
     retriable: true,
     sharesCodeOf: { kind: 'IoFailed', why: 'the meta store (etcd) is storage to a client, and Milvus reports its failures as IO failures' },
   },
-  /** The named database does not exist (Kite serves only "default"). */
+  /** The named database does not exist. */
   DatabaseNotFound: { code: 800, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** CreateDatabase beyond Milvus's rootCoord.maxDatabaseNum (64). */
+  DatabaseNumLimitExceeded: { code: 801, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** A database name breaks Milvus's rule (letters, digits, underscores; first a letter or underscore; at most 64). */
+  DatabaseNameInvalid: { code: 802, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** CreateDatabase with a name already taken: Milvus answers "database already exist: <name>" with its generic code. */
+  DatabaseAlreadyExists: { code: 65535, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** The deadline passed before the request completed. */
   DeadlineExceeded: {
     code: 2,

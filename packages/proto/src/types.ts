@@ -1197,6 +1197,25 @@ export interface AllocTimestampResponse {
 
 // ---- Databases ----
 
+export interface CreateDatabaseRequest {
+  base: MsgBase | null;
+  db_name: string;
+  properties: KeyValuePair[];
+}
+
+export interface DropDatabaseRequest {
+  base: MsgBase | null;
+  db_name: string;
+}
+
+export interface AlterDatabaseRequest {
+  base: MsgBase | null;
+  db_name: string;
+  db_id: string;
+  properties: KeyValuePair[];
+  delete_keys: string[];
+}
+
 export interface ListDatabasesRequest {
   base: MsgBase | null;
 }
@@ -1275,6 +1294,9 @@ export interface MilvusMethods {
   CheckHealth: [CheckHealthRequest, CheckHealthResponse];
   Connect: [ConnectRequest, ConnectResponse];
   AllocTimestamp: [AllocTimestampRequest, AllocTimestampResponse];
+  CreateDatabase: [CreateDatabaseRequest, Status];
+  DropDatabase: [DropDatabaseRequest, Status];
+  AlterDatabase: [AlterDatabaseRequest, Status];
   ListDatabases: [ListDatabasesRequest, ListDatabasesResponse];
   DescribeDatabase: [DescribeDatabaseRequest, DescribeDatabaseResponse];
   // Unserved RPCs: they answer with a "not supported" status.
@@ -1323,9 +1345,6 @@ export interface MilvusMethods {
   RenameCollection: [KiteUnsupportedRequest, Status];
   ListIndexedSegment: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   DescribeSegmentIndexData: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  CreateDatabase: [KiteUnsupportedRequest, Status];
-  DropDatabase: [KiteUnsupportedRequest, Status];
-  AlterDatabase: [KiteUnsupportedRequest, Status];
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   BackupRBAC: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   RestoreRBAC: [KiteUnsupportedRequest, Status];

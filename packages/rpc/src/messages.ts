@@ -35,16 +35,19 @@ export interface CreateCollectionRequest {
   consistency_level: string;
   properties: Record<string, string>;
   num_partitions: number;
+  /** '' = default */
+  db_name: string;
 }
 export interface CollectionIdResponse { status?: Status; collection_id: number }
-export interface CollectionNameRequest { name: string }
-export interface PartitionRequest { collection_name: string; partition_name: string }
-export interface CreateIndexRequest { collection_name: string; field_name: string; index_name: string; params: Record<string, string> }
-export interface DropIndexRequest { collection_name: string; field_name: string; index_name: string }
-export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; collection_name: string }
-export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string> }
-export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[] }
-export interface ReleaseRequest { collection_name: string; partition_names: string[] }
+export interface CollectionNameRequest { name: string; db_name: string }
+export interface PartitionRequest { collection_name: string; partition_name: string; db_name: string }
+export interface CreateIndexRequest { collection_name: string; field_name: string; index_name: string; params: Record<string, string>; db_name: string }
+export interface DropIndexRequest { collection_name: string; field_name: string; index_name: string; db_name: string }
+export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; collection_name: string; db_name: string }
+export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string }
+export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
+export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
+export interface DatabaseRequest { db_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadInfoResponse {
   status?: Status;
   state: 'NotLoad' | 'Loading' | 'Loaded';
@@ -150,6 +153,9 @@ export interface QueryCoordApi {
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;
   GetShardLeaders(r: CollectionNameRequest): Promise<ShardLeadersResponse>;
   GetIndexProgress(r: DropIndexRequest): Promise<IndexProgressResponse>;
+  CreateDatabase(r: DatabaseRequest): Promise<StatusResponse>;
+  DropDatabase(r: DatabaseRequest): Promise<StatusResponse>;
+  AlterDatabase(r: DatabaseRequest): Promise<StatusResponse>;
 }
 
 export interface QueryNodeApi {

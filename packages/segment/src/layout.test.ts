@@ -1,5 +1,6 @@
 import { KiteError } from '@kite/common';
-import { aliasOfKey, codecs, idAfter, keys, segmentKeyIds, type PublishedReplica, type SessionRecord } from './layout';
+import { aliasOfKey, codecs, databaseOfKey, idAfter, keys, segmentKeyIds, type DatabaseRecord, type PublishedReplica, type SessionRecord } from './layout';
+import { dbOf } from './meta';
 
 const ROOT = 'kite';
 
@@ -35,11 +36,28 @@ test('segmentKeyIds reads the collection and segment of a segment key, and refus
   }
 });
 
-test('aliasOfKey reads the alias of an alias key, and refuses anything else', () => {
-  expect(aliasOfKey(ROOT, keys.alias(ROOT, 'books_v2'))).toBe('books_v2');
-  for (const bad of ['kite/meta/alias/', 'kite/meta/alias/a/b', 'kite/meta/collection/1', 'other/meta/alias/a']) {
+test('aliasOfKey reads the database and alias of an alias key, and refuses anything else', () => {
+  // Aliases of "default" keep the key they had before databases existed: stored aliases stay readable.
+  expect(keys.alias(ROOT, 'books_v2')).toBe('kite/meta/alias/books_v2');
+  expect(keys.alias(ROOT, 'books_v2', 'default')).toBe('kite/meta/alias/books_v2');
+  expect(aliasOfKey(ROOT, keys.alias(ROOT, 'books_v2'))).toEqual({ db: 'default', alias: 'books_v2' });
+  expect(aliasOfKey(ROOT, 'kite/meta/alias/books_v2')).toEqual({ db: 'default', alias: 'books_v2' });
+  expect(aliasOfKey(ROOT, keys.alias(ROOT, 'books_v2', 'shop'))).toEqual({ db: 'shop', alias: 'books_v2' });
+  for (const bad of ['kite/meta/alias/', 'kite/meta/alias/a/', 'kite/meta/alias//b', 'kite/meta/alias/a/b/c', 'kite/meta/collection/1', 'other/meta/alias/a']) {
     expect(() => aliasOfKey(ROOT, bad)).toThrow(KiteError);
   }
+});
+
+test('databaseOfKey reads the name of a database key; a database record round-trips and a collection without dbName stays readable', () => {
+  expect(databaseOfKey(ROOT, keys.database(ROOT, 'shop'))).toBe('shop');
+  for (const bad of ['kite/meta/database/', 'kite/meta/database/a/b', 'kite/meta/alias/a']) expect(() => databaseOfKey(ROOT, bad)).toThrow(KiteError);
+  const db: DatabaseRecord = { name: 'shop', id: 7, createdTs: '123', properties: { 'database.max.collections': '3' } };
+  expect(codecs.database.decode(codecs.database.encode(db), 'k')).toEqual(db);
+  expect(() => codecs.database.decode(JSON.stringify({ name: 'x', id: 1, createdTs: '1' }), 'k')).toThrow(/properties/);
+  const old = { collectionID: 1, shardsNum: 1, name: 'c', topic: 't', fields: [], indexes: [] };
+  expect(dbOf(codecs.collection.decode(JSON.stringify(old), 'k'))).toBe('default');
+  expect(dbOf(codecs.collection.decode(JSON.stringify({ ...old, dbName: 'shop' }), 'k'))).toBe('shop');
+  expect(() => codecs.collection.decode(JSON.stringify({ ...old, dbName: 5 }), 'k')).toThrow(/dbName/);
 });
 
 test('codecs: values round-trip', () => {

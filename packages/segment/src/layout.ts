@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import type { ChannelCheckpoint, CollectionMeta, SegmentMeta } from './meta';
+import { DEFAULT_DB, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from './meta';
 
 /**
  * The cluster's layout in the meta store: every key Kite reads or writes, the parsers of the keys whose ids or names
@@ -11,7 +11,9 @@ import type { ChannelCheckpoint, CollectionMeta, SegmentMeta } from './meta';
  * <root>/session/<role>-<serverID>      each process's session (leased)              SessionRecord
  * <root>/meta/server-id                 serverID counter (compare-and-swap)           decimal
  * <root>/meta/collection/<id>           collection schema, indexes, load state        CollectionMeta
- * <root>/meta/alias/<alias>             alias -> collection name                       text
+ * <root>/meta/database/<name>          a database (not "default" unless altered)     DatabaseRecord
+ * <root>/meta/alias/<alias>             alias in database "default" -> collection name text
+ * <root>/meta/alias/<db>/<alias>        alias in another database -> collection name  text
  * <root>/meta/segment/<coll>/<seg>      a flushed or dropped segment                   SegmentMeta
  * <root>/meta/checkpoint/<coll>/<ch>    a channel's durable WAL position               ChannelCheckpoint
  * <root>/meta/replica/<coll>            replica groups of a loaded collection          ReplicaRecord[]
@@ -41,6 +43,20 @@ export interface ActiveCoordinator {
   startedAt: number;
 }
 
+/** A database: its id, creation timestamp and properties. */
+export interface DatabaseRecord {
+  name: string;
+  id: number;
+  createdTs: string;
+  properties: Record<string, string>;
+}
+
+/** An alias key's database and alias. */
+export interface AliasRef {
+  db: string;
+  alias: string;
+}
+
 /** A replica group of a loaded collection: the query nodes that serve one full copy. */
 export interface ReplicaRecord {
   replicaID: number;
@@ -67,8 +83,14 @@ const under = (root: string, rest: string): string => `${root}/${rest}`;
 export const keys = {
   collection: (root: string, id: number) => under(root, `meta/collection/${id}`),
   collections: (root: string) => under(root, 'meta/collection/'),
-  alias: (root: string, alias: string) => under(root, `meta/alias/${alias}`),
+  /**
+   * An alias, scoped by database. Aliases of "default" keep the key they had before databases existed, so stored
+   * aliases stay readable; an alias name never holds '/', so the two forms cannot collide.
+   */
+  alias: (root: string, alias: string, db: string = DEFAULT_DB) => under(root, db === DEFAULT_DB ? `meta/alias/${alias}` : `meta/alias/${db}/${alias}`),
   aliases: (root: string) => under(root, 'meta/alias/'),
+  database: (root: string, name: string) => under(root, `meta/database/${name}`),
+  databases: (root: string) => under(root, 'meta/database/'),
   segment: (root: string, coll: number, seg: number) => under(root, `meta/segment/${coll}/${seg}`),
   segments: (root: string, coll?: number) => under(root, `meta/segment/${coll === undefined ? '' : `${coll}/`}`),
   checkpoint: (root: string, coll: number, channel: string) => under(root, `meta/checkpoint/${coll}/${channel}`),
@@ -108,12 +130,22 @@ export function segmentKeyIds(root: string, key: string): { collectionID: number
   return { collectionID, segmentID };
 }
 
-/** The alias an alias key (`keys.alias`) names. */
-export function aliasOfKey(root: string, key: string): string {
+/** The database and alias an alias key (`keys.alias`) names. */
+export function aliasOfKey(root: string, key: string): AliasRef {
   const prefix = keys.aliases(root);
-  const alias = key.startsWith(prefix) ? key.slice(prefix.length) : '';
-  if (alias === '' || alias.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not an alias key (${prefix}<alias>)`, { retriable: false });
-  return alias;
+  const parts = key.startsWith(prefix) ? key.slice(prefix.length).split('/') : [];
+  const ok = (parts.length === 1 || parts.length === 2) && parts.every((p) => p !== '');
+  if (!ok) throw new KiteError('MetaFailed', `meta key ${key} is not an alias key (${prefix}<alias> or ${prefix}<database>/<alias>)`, { retriable: false });
+  const [first = '', second] = parts;
+  return second === undefined ? { db: DEFAULT_DB, alias: first } : { db: first, alias: second };
+}
+
+/** The database name a database key (`keys.database`) names. */
+export function databaseOfKey(root: string, key: string): string {
+  const prefix = keys.databases(root);
+  const name = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+  if (name === '' || name.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not a database key (${prefix}<name>)`, { retriable: false });
+  return name;
 }
 
 /** How one kind of value is written to and read from the meta store. */
@@ -190,7 +222,8 @@ const decimal: Codec<number> = {
 export const codecs = {
   session: record<SessionRecord>('session', num('serverID', 'startedAt'), str('role', 'address', 'metricsAddress', 'version')),
   activeCoordinator: record<ActiveCoordinator>('coordinator record', num('serverID', 'startedAt'), str('address', 'version')),
-  collection: record<CollectionMeta>('collection', num('collectionID', 'shardsNum'), str('name', 'topic'), arr('fields', 'indexes')),
+  collection: record<CollectionMeta>('collection', num('collectionID', 'shardsNum'), str('name', 'topic'), arr('fields', 'indexes'), (v) => (v.dbName === undefined || typeof v.dbName === 'string' ? undefined : 'field dbName is not a string')),
+  database: record<DatabaseRecord>('database', num('id'), str('name', 'createdTs'), (v) => (isObject(v.properties) ? undefined : 'field properties is not an object')),
   segment: record<SegmentMeta>('segment', num('segmentID', 'collectionID', 'numRows', 'startOffset', 'endOffset'), str('channel'), arr('indexes')),
   checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),

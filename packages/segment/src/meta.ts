@@ -79,7 +79,15 @@ export interface CollectionMeta {
   properties: Record<string, string>;
   createdTs: string;
   load?: LoadMeta;
+  /** The database the collection belongs to; absent (collections created before databases existed) = "default". */
+  dbName?: string;
 }
+
+/** The database "default": always present, never stored unless its properties were altered. */
+export const DEFAULT_DB = 'default';
+
+/** The database a collection belongs to. */
+export const dbOf = (c: Pick<CollectionMeta, 'dbName'>): string => c.dbName ?? DEFAULT_DB;
 
 export interface SegmentIndexFile {
   fieldName: string;

@@ -74,23 +74,23 @@ test('waitForRevision resolves only once the watch delivered the change made bef
   await new Promise((r) => setImmediate(r));
   await inner.get(keys.collection(ROOT, 7));
   expect(done).toBe(false);
-  expect(cache.find('c7')).toBeUndefined();
+  expect(cache.find('c7', 'default')).toBeUndefined();
   held.release();
   await wait;
-  expect(cache.find('c7')?.collectionID).toBe(7);
+  expect(cache.find('c7', 'default')?.collectionID).toBe(7);
   expect(cache.revision).toBeGreaterThanOrEqual(rev);
 });
 
 test('a drop is waited for too: the deleted key is gone from the cache once waitForRevision resolves', async () => {
   await inner.put(keys.collection(ROOT, 8), codecs.collection.encode(collection(8, 'c8')));
   await cache.waitForRevision(await cache.storeRevision(), soon());
-  expect(cache.find('c8')).toBeDefined();
+  expect(cache.find('c8', 'default')).toBeDefined();
   held.hold = true;
   await inner.delete(keys.collection(ROOT, 8));
   const wait = cache.waitForRevision(await cache.storeRevision(), soon());
   setImmediate(() => held.release());
   await wait;
-  expect(cache.find('c8')).toBeUndefined();
+  expect(cache.find('c8', 'default')).toBeUndefined();
 });
 
 test('quiet prefixes: changes elsewhere in the store need no event from the cache watches', async () => {
@@ -119,7 +119,7 @@ test('fails with a retriable DeadlineExceeded when the watch does not deliver by
   expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   held.release();
   await cache.waitForRevision(rev, soon());
-  expect(cache.allAliases()).toEqual([['late', 'c1']]);
+  expect(cache.allAliases('default')).toEqual([['late', 'c1']]);
 });
 
 test('concurrent waiters all resolve on one delivery', async () => {
@@ -129,7 +129,7 @@ test('concurrent waiters all resolve on one delivery', async () => {
   const waits = Array.from({ length: 5 }, () => cache.waitForRevision(rev, soon()));
   setImmediate(() => held.release());
   await Promise.all(waits);
-  expect(cache.find('c9')).toBeDefined();
+  expect(cache.find('c9', 'default')).toBeDefined();
 });
 
 test('a dropped segment or alias key leaves the cache, read back from the key through the layout', async () => {
@@ -144,7 +144,7 @@ test('a dropped segment or alias key leaves the cache, read back from the key th
     await inner.put(keys.alias(ROOT, 'books_v2'), 'books');
     await segs.waitForRevision(await segs.storeRevision(), soon());
     expect(segs.segment(seg.collectionID, seg.segmentID)?.numRows).toBe(1);
-    expect(segs.allAliases()).toEqual([['books_v2', 'books']]);
+    expect(segs.allAliases('default')).toEqual([['books_v2', 'books']]);
     const events: unknown[][] = [];
     segs.on('segment', (...args: unknown[]) => events.push(args));
     await inner.delete(keys.segment(ROOT, seg.collectionID, seg.segmentID));
@@ -152,8 +152,35 @@ test('a dropped segment or alias key leaves the cache, read back from the key th
     await segs.waitForRevision(await segs.storeRevision(), soon());
     expect(segs.segment(seg.collectionID, seg.segmentID)).toBeUndefined();
     expect(events).toEqual([[undefined, seg.collectionID, seg.segmentID]]);
-    expect(segs.allAliases()).toEqual([]);
+    expect(segs.allAliases('default')).toEqual([]);
   } finally {
     await segs.close();
   }
+});
+
+test('databases scope collections and aliases: the same name in two databases is two collections', async () => {
+  expect(cache.allDatabases().map((d) => d.name)).toEqual(['default']);
+  await inner.put(keys.database(ROOT, 'shop'), codecs.database.encode({ name: 'shop', id: 20, createdTs: '5', properties: {} }));
+  // A collection stored before databases existed has no dbName: it belongs to "default".
+  await inner.put(keys.collection(ROOT, 11), codecs.collection.encode(collection(11, 'books')));
+  await inner.put(keys.collection(ROOT, 12), codecs.collection.encode({ ...collection(12, 'books'), dbName: 'shop' }));
+  await inner.put(keys.alias(ROOT, 'b', 'shop'), 'books');
+  await inner.put(keys.alias(ROOT, 'b'), 'books');
+  await cache.waitForRevision(await cache.storeRevision(), soon());
+  expect(cache.allDatabases().map((d) => d.name)).toEqual(['default', 'shop']);
+  expect(cache.database('shop')?.id).toBe(20);
+  expect(cache.database('nope')).toBeUndefined();
+  expect(cache.find('books', 'default')?.collectionID).toBe(11);
+  expect(cache.find('books', 'shop')?.collectionID).toBe(12);
+  expect(cache.find('b', 'shop')?.collectionID).toBe(12);
+  expect(cache.find('b', 'default')?.collectionID).toBe(11);
+  expect(cache.find('books', 'nope')).toBeUndefined();
+  expect(cache.all('shop').map((c) => c.collectionID)).toEqual([12]);
+  expect(cache.allAliases('shop')).toEqual([['b', 'books']]);
+  await inner.delete(keys.alias(ROOT, 'b', 'shop'));
+  await inner.delete(keys.database(ROOT, 'shop'));
+  await cache.waitForRevision(await cache.storeRevision(), soon());
+  expect(cache.allAliases('shop')).toEqual([]);
+  expect(cache.allAliases('default')).toEqual([['b', 'books']]);
+  expect(cache.database('shop')).toBeUndefined();
 });

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { KiteError, clip } from '@kite/common';
 import type { KeyValue, MetaStore, WatchEvent } from '@kite/metastore';
-import { aliasOfKey, codecs, idAfter, keys, segmentKeyIds, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from '@kite/segment';
+import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, idAfter, keys, segmentKeyIds, type ChannelCheckpoint, type CollectionMeta, type DatabaseRecord, type SegmentMeta } from '@kite/segment';
 
 /** One watched prefix: the revision up to which the cache reflects it, and each key's last change. */
 interface Followed {
@@ -13,7 +13,7 @@ interface Followed {
 }
 
 /**
- * A read-only, watch-backed view of the catalogue (collections, aliases) and segment records, for proxies and
+ * A read-only, watch-backed view of the catalogue (databases, collections, aliases) and segment records, for proxies and
  * nodes. Events: `collection` (meta or undefined when dropped, id), `segment` (meta or undefined, collectionID, segmentID).
  *
  * It tracks the meta store revision it reflects, per watched prefix, so a caller that changed the catalogue through
@@ -22,7 +22,9 @@ interface Followed {
  */
 export class MetaCache extends EventEmitter {
   private readonly collections = new Map<number, CollectionMeta>();
-  private readonly aliases = new Map<string, string>();
+  /** Database -> alias -> collection name. */
+  private readonly aliases = new Map<string, Map<string, string>>();
+  private readonly databases = new Map<string, DatabaseRecord>();
   private readonly segments = new Map<number, Map<number, SegmentMeta>>();
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly followed: Followed[] = [];
@@ -57,9 +59,23 @@ export class MetaCache extends EventEmitter {
     );
     await this.follow(
       keys.aliases(this.root),
-      (k, v) => this.aliases.set(aliasOfKey(this.root, k), v),
-      (k) => this.aliases.delete(aliasOfKey(this.root, k)),
+      (k, v) => {
+        const { db, alias } = aliasOfKey(this.root, k);
+        let m = this.aliases.get(db);
+        if (!m) this.aliases.set(db, (m = new Map()));
+        m.set(alias, v);
+      },
+      (k) => {
+        const { db, alias } = aliasOfKey(this.root, k);
+        this.aliases.get(db)?.delete(alias);
+      },
       () => this.aliases.clear(),
+    );
+    await this.follow(
+      keys.databases(this.root),
+      (k, v) => this.databases.set(databaseOfKey(this.root, k), codecs.database.decode(v, k)),
+      (k) => this.databases.delete(databaseOfKey(this.root, k)),
+      () => this.databases.clear(),
     );
     if (this.withSegments) {
       await this.follow(
@@ -182,23 +198,37 @@ export class MetaCache extends EventEmitter {
     await Promise.all(this.closers.map((c) => c()));
   }
 
-  all(): CollectionMeta[] {
-    return [...this.collections.values()];
+  /** Every collection, or those of database `db`. */
+  all(db?: string): CollectionMeta[] {
+    const list = [...this.collections.values()];
+    return db === undefined ? list : list.filter((c) => dbOf(c) === db);
+  }
+
+  /** A database by name; "default" always exists (with no properties until they are altered). */
+  database(name: string): DatabaseRecord | undefined {
+    return this.databases.get(name) ?? (name === DEFAULT_DB ? defaultDatabase() : undefined);
+  }
+
+  /** Every database, "default" first. */
+  allDatabases(): DatabaseRecord[] {
+    const rest = [...this.databases.values()].filter((d) => d.name !== DEFAULT_DB).sort((a, b) => a.id - b.id);
+    return [this.database(DEFAULT_DB) ?? defaultDatabase(), ...rest];
   }
 
   byID(id: number): CollectionMeta | undefined {
     return this.collections.get(id);
   }
 
-  find(nameOrAlias: string): CollectionMeta | undefined {
-    const name = this.aliases.get(nameOrAlias) ?? nameOrAlias;
-    for (const c of this.collections.values()) if (c.name === name) return c;
+  /** A collection of database `db` by name or by an alias of that database. */
+  find(nameOrAlias: string, db: string): CollectionMeta | undefined {
+    const name = this.aliases.get(db)?.get(nameOrAlias) ?? nameOrAlias;
+    for (const c of this.collections.values()) if (c.name === name && dbOf(c) === db) return c;
     return undefined;
   }
 
-  get(nameOrAlias: string): CollectionMeta {
-    const c = this.find(nameOrAlias);
-    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${clip(nameOrAlias, 128)}]`);
+  get(nameOrAlias: string, db: string): CollectionMeta {
+    const c = this.find(nameOrAlias, db);
+    if (!c) throw new KiteError('CollectionNotFound', `collection not found[database=${clip(db, 128)}][collection=${clip(nameOrAlias, 128)}]`);
     return c;
   }
 
@@ -208,12 +238,13 @@ export class MetaCache extends EventEmitter {
     return c;
   }
 
-  aliasesOf(name: string): string[] {
-    return [...this.aliases].filter(([, t]) => t === name).map(([a]) => a);
+  aliasesOf(name: string, db: string): string[] {
+    return this.allAliases(db).filter(([, t]) => t === name).map(([a]) => a);
   }
 
-  allAliases(): [string, string][] {
-    return [...this.aliases];
+  /** The aliases of database `db`: [alias, collection name]. */
+  allAliases(db: string): [string, string][] {
+    return [...(this.aliases.get(db) ?? [])];
   }
 
   segmentsOf(collectionID: number): SegmentMeta[] {
@@ -228,6 +259,11 @@ export class MetaCache extends EventEmitter {
     const kv = await this.store.get(keys.checkpoint(this.root, collectionID, channel));
     return kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
   }
+}
+
+/** "default" as it is before any AlterDatabase stored it. */
+export function defaultDatabase(): DatabaseRecord {
+  return { name: DEFAULT_DB, id: 1, createdTs: '0', properties: {} };
 }
 
 /** Whether `kvs` (a read of a prefix) holds exactly the keys of `seen`, each at the same modRevision. */

@@ -1,6 +1,6 @@
 import { KITE_VERSION } from '@kite/session';
 import type { Handlers, ProxyCore } from './core';
-import { OK } from './status';
+import { OK, kvs } from './status';
 
 /** Connection, health, version, databases and the public AllocTimestamp. */
 export function adminHandlers(core: ProxyCore, serverID: () => number): Handlers {
@@ -22,12 +22,31 @@ export function adminHandlers(core: ProxyCore, serverID: () => number): Handlers
     async AllocTimestamp(_r, ctx) {
       return { status: OK, timestamp: (await core.coordinator.timestamps(1, ctx.deadline)).toString() };
     },
-    async ListDatabases() {
-      return { status: OK, db_names: ['default'], created_timestamp: ['0'], db_ids: ['1'] };
+    async CreateDatabase(r, ctx) {
+      const props = kvs(r.properties);
+      await core.coordinator.api().CreateDatabase({ db_name: r.db_name ?? '', properties: props, delete_keys: [] }, core.coordinator.within(ctx.deadline));
+      await core.synced(ctx);
+      return OK;
     },
-    /** Any database name other than "default" was refused before this runs (checkDatabase). */
-    async DescribeDatabase() {
-      return { status: OK, db_name: 'default', dbID: '1', created_timestamp: '0', properties: [] };
+    async DropDatabase(r, ctx) {
+      await core.coordinator.api().DropDatabase({ db_name: r.db_name ?? '', properties: {}, delete_keys: [] }, core.coordinator.within(ctx.deadline));
+      await core.synced(ctx);
+      return OK;
+    },
+    async AlterDatabase(r, ctx) {
+      const props = kvs(r.properties);
+      await core.coordinator.api().AlterDatabase({ db_name: r.db_name || ctx.db, properties: props, delete_keys: r.delete_keys ?? [] }, core.coordinator.within(ctx.deadline));
+      await core.synced(ctx);
+      return OK;
+    },
+    async ListDatabases() {
+      const list = core.meta.allDatabases();
+      return { status: OK, db_names: list.map((d) => d.name), created_timestamp: list.map((d) => d.createdTs), db_ids: list.map((d) => String(d.id)) };
+    },
+    /** The request's db_name, else the call's database (the `dbname` metadata), else "default". */
+    async DescribeDatabase(_r, ctx) {
+      const d = await core.database(ctx);
+      return { status: OK, db_name: d.name, dbID: String(d.id), created_timestamp: d.createdTs, properties: Object.entries(d.properties).map(([key, value]) => ({ key, value })) };
     },
   };
 }

@@ -2,11 +2,11 @@ import { KiteError, clip, toKiteError, type KiteConfig, type Logger } from '@kit
 import type { MetaStore } from '@kite/metastore';
 import type { MilvusMethodName, MilvusRequest, MilvusResponse } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import type { CollectionMeta } from '@kite/segment';
+import type { CollectionMeta, DatabaseRecord } from '@kite/segment';
 import { MetaCache } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { Coordinator } from './coordinator';
-import type { RequestContext } from './request';
+import { DATABASE_FREE, type RequestContext } from './request';
 import { Router } from './router';
 import { checkName } from './schema';
 import { TimestampAllocator } from './tso';
@@ -67,15 +67,29 @@ export class ProxyCore {
   }
 
   /**
-   * A collection by name or alias. When the cache does not know it, the cache is brought up to the store's current
-   * revision first: a DDL just acknowledged (through another proxy) may still be on its way through the watch.
+   * A collection of the call's database by name or alias. When the cache does not know it, the cache is brought up
+   * to the store's current revision first: a DDL just acknowledged (through another proxy) may still be on its way
+   * through the watch.
    */
   async collection(name: string, ctx: RequestContext): Promise<CollectionMeta> {
     checkName('collection', name);
-    const c = this.meta.find(name);
+    const c = this.meta.find(name, ctx.db);
     if (c) return c;
     await this.synced(ctx);
-    return this.meta.get(name);
+    return this.meta.get(name, ctx.db);
+  }
+
+  /**
+   * The database `name` (the call's own by default), or DatabaseNotFound (Milvus's code 800). Like `collection`, an
+   * unknown name is looked up again once the cache reflects the store as of now.
+   */
+  async database(ctx: RequestContext, name: string = ctx.db): Promise<DatabaseRecord> {
+    const known = this.meta.database(name);
+    if (known) return known;
+    await this.synced(ctx);
+    const d = this.meta.database(name);
+    if (!d) throw new KiteError('DatabaseNotFound', `database not found[database=${clip(name, 128)}]`);
+    return d;
   }
 
   partitionID(c: CollectionMeta, name: string | undefined): number {
@@ -83,4 +97,21 @@ export class ProxyCore {
     if (!p) throw new KiteError('PartitionNotFound', `partition not found[partition=${clip(String(name), 128)}]`);
     return p.partitionID;
   }
+}
+
+/**
+ * The handlers with the call's database checked first: every call that acts within a database (all but
+ * DATABASE_FREE) fails with DatabaseNotFound (code 800) when it names one that does not exist.
+ */
+export function inDatabase(core: ProxyCore, handlers: Handlers): Handlers {
+  const out: Record<string, unknown> = {};
+  for (const [method, fn] of Object.entries(handlers) as [MilvusMethodName, Handler<MilvusMethodName>][]) {
+    out[method] = DATABASE_FREE.has(method)
+      ? fn
+      : async (r: MilvusRequest<MilvusMethodName>, ctx: RequestContext) => {
+          await core.database(ctx);
+          return fn(r, ctx);
+        };
+  }
+  return out as Handlers;
 }

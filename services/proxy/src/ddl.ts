@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import { decodeCollectionSchema, type CollectionSchema } from '@kite/proto';
-import { channelsOf, codecs, keys } from '@kite/segment';
+import { channelsOf, codecs, dbOf, keys } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
 import { intParam } from './read-plan';
 import { checkName, checkProperties, collectionSchemaToWire, consistencyLevelOf, schemaToFields } from './schema';
@@ -36,20 +36,20 @@ export function ddlHandlers(core: ProxyCore): Handlers {
       await qc().CreateCollection({
         name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
         shards_num: shards,
-        consistency_level: String(r.consistency_level || 'Bounded'), properties: props, num_partitions: numPartitions,
+        consistency_level: String(r.consistency_level || 'Bounded'), properties: props, num_partitions: numPartitions, db_name: ctx.db,
       }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async DropCollection(r, ctx) {
-      await qc().DropCollection({ name: r.collection_name }, within(ctx));
+      await qc().DropCollection({ name: r.collection_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
-    async HasCollection(r) {
-      return { status: OK, value: !!meta.find(r.collection_name) };
+    async HasCollection(r, ctx) {
+      return { status: OK, value: !!meta.find(r.collection_name, ctx.db) };
     },
 
     async DescribeCollection(r, ctx) {
@@ -63,23 +63,23 @@ export function ddlHandlers(core: ProxyCore): Handlers {
         created_timestamp: c.createdTs,
         created_utc_timestamp: utcOf(c.createdTs),
         shards_num: c.shardsNum,
-        aliases: meta.aliasesOf(c.name),
+        aliases: meta.aliasesOf(c.name, dbOf(c)),
         start_positions: [],
         consistency_level: consistencyLevelOf(c.consistencyLevel),
         collection_name: c.name,
         properties: Object.entries(c.properties).map(([key, value]) => ({ key, value })),
-        db_name: 'default',
+        db_name: dbOf(c),
         num_partitions: String(c.partitions.length),
         update_timestamp: c.createdTs,
         update_timestamp_str: c.createdTs,
-        db_id: '1',
+        db_id: String((await core.database(ctx, dbOf(c))).id),
       };
     },
 
     async ShowCollections(r, ctx) {
-      let list = meta.all();
+      let list = meta.all(ctx.db);
       if (r.collection_names?.length) list = list.filter((c) => r.collection_names.includes(c.name));
-      const loads = await Promise.all(list.map((c) => (c.load ? qc().GetLoadInfo({ name: c.name }, within(ctx)).then((x) => x.progress).catch(() => 0) : 0)));
+      const loads = await Promise.all(list.map((c) => (c.load ? qc().GetLoadInfo({ name: c.name, db_name: ctx.db }, within(ctx)).then((x) => x.progress).catch(() => 0) : 0)));
       return {
         status: OK,
         collection_names: list.map((c) => c.name),
@@ -96,7 +96,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
       await core.collection(r.collection_name, ctx);
       const props = kvs(r.properties);
       checkProperties(props);
-      await qc().AlterCollection({ collection_name: r.collection_name, properties: props }, within(ctx));
+      await qc().AlterCollection({ collection_name: r.collection_name, properties: props, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
@@ -110,14 +110,14 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async CreatePartition(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().CreatePartition({ collection_name: c.name, partition_name: r.partition_name }, within(ctx));
+      await qc().CreatePartition({ collection_name: c.name, partition_name: r.partition_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async DropPartition(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().DropPartition({ collection_name: c.name, partition_name: r.partition_name }, within(ctx));
+      await qc().DropPartition({ collection_name: c.name, partition_name: r.partition_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
@@ -129,7 +129,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async ShowPartitions(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      const info = await qc().GetLoadInfo({ name: c.name, db_name: ctx.db }, within(ctx));
       const loaded = new Set(info.loaded_partition_ids);
       return {
         status: OK,
@@ -143,21 +143,21 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async LoadCollection(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [] }, within(ctx));
+      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: [], db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async LoadPartitions(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [] }, within(ctx));
+      await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [], db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async ReleaseCollection(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().ReleaseCollection({ collection_name: c.name, partition_names: [] }, within(ctx));
+      await qc().ReleaseCollection({ collection_name: c.name, partition_names: [], db_name: ctx.db }, within(ctx));
       core.router.forget(c.collectionID);
       await core.synced(ctx);
       return OK;
@@ -165,28 +165,30 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async ReleasePartitions(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [] }, within(ctx));
+      await qc().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [], db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async GetLoadState(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      const info = await qc().GetLoadInfo({ name: c.name, db_name: ctx.db }, within(ctx));
       const state = info.state === 'Loaded' ? 'LoadStateLoaded' : info.state === 'Loading' ? 'LoadStateLoading' : 'LoadStateNotLoad';
       return { status: OK, state };
     },
 
     async GetLoadingProgress(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      const info = await qc().GetLoadInfo({ name: c.name }, within(ctx));
+      const info = await qc().GetLoadInfo({ name: c.name, db_name: ctx.db }, within(ctx));
       if (info.state === 'NotLoad') throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
       return { status: OK, progress: String(info.progress), refresh_progress: String(info.progress) };
     },
 
     async GetReplicas(r, ctx) {
-      const c = meta.byID(Number(r.collectionID)) ?? (await core.collection(r.collection_name, ctx));
-      const res = await qc().GetShardLeaders({ name: c.name }, within(ctx));
+      const byID = meta.byID(Number(r.collectionID));
+      // An id names a collection of the call's database only: another database's collections stay out of sight.
+      const c = byID && dbOf(byID) === ctx.db ? byID : await core.collection(r.collection_name, ctx);
+      const res = await qc().GetShardLeaders({ name: c.name, db_name: dbOf(c) }, within(ctx));
       return {
         status: OK,
         replicas: res.replicas.map((rep) => ({
@@ -203,32 +205,32 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async CreateAlias(r, ctx) {
       checkName('alias', r.alias);
-      await qc().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name }, within(ctx));
+      await qc().ChangeAlias({ op: 'create', alias: r.alias, collection_name: r.collection_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async AlterAlias(r, ctx) {
-      await qc().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name }, within(ctx));
+      await qc().ChangeAlias({ op: 'alter', alias: r.alias, collection_name: r.collection_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
     async DropAlias(r, ctx) {
-      await qc().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '' }, within(ctx));
+      await qc().ChangeAlias({ op: 'drop', alias: r.alias, collection_name: '', db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
 
-    async DescribeAlias(r) {
-      const hit = meta.allAliases().find(([a]) => a === r.alias);
-      if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=default][alias=${clip(String(r.alias), 128)}]`);
-      return { status: OK, db_name: 'default', alias: r.alias, collection: hit[1] };
+    async DescribeAlias(r, ctx) {
+      const hit = meta.allAliases(ctx.db).find(([a]) => a === r.alias);
+      if (!hit) throw new KiteError('AliasNotFound', `alias not found[database=${clip(ctx.db, 128)}][alias=${clip(String(r.alias), 128)}]`);
+      return { status: OK, db_name: ctx.db, alias: r.alias, collection: hit[1] };
     },
 
-    async ListAliases(r) {
-      const list = meta.allAliases().filter(([, t]) => !r.collection_name || t === r.collection_name);
-      return { status: OK, db_name: 'default', collection_name: r.collection_name ?? '', aliases: list.map(([a]) => a) };
+    async ListAliases(r, ctx) {
+      const list = meta.allAliases(ctx.db).filter(([, t]) => !r.collection_name || t === r.collection_name);
+      return { status: OK, db_name: ctx.db, collection_name: r.collection_name ?? '', aliases: list.map(([a]) => a) };
     },
   };
 }

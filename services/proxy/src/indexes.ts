@@ -22,7 +22,7 @@ export function indexHandlers(core: ProxyCore): Handlers {
     const list = c.indexes.filter((i) => (!r.index_name || i.indexName === r.index_name) && (!r.field_name || i.fieldName === r.field_name));
     if (list.length === 0) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}]`);
     return Promise.all(list.map(async (i): Promise<IndexDescription> => {
-      const p = await qc().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName }, within(ctx));
+      const p = await qc().GetIndexProgress({ collection_name: c.name, field_name: i.fieldName, index_name: i.indexName, db_name: ctx.db }, within(ctx));
       // As Milvus 2.4+ answers: index_type and metric_type, then each build parameter the user set as its own key.
       const built = i.userParams ?? (i.requestedIndexType === 'AUTOINDEX' ? {} : i.params);
       const params = [
@@ -42,7 +42,7 @@ export function indexHandlers(core: ProxyCore): Handlers {
     async CreateIndex(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
       const params = kvs(r.extra_params);
-      await qc().CreateIndex({ collection_name: c.name, field_name: r.field_name, index_name: r.index_name ?? '', params }, within(ctx));
+      await qc().CreateIndex({ collection_name: c.name, field_name: r.field_name, index_name: r.index_name ?? '', params, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },
@@ -58,13 +58,13 @@ export function indexHandlers(core: ProxyCore): Handlers {
 
     async GetIndexBuildProgress(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      const p = await qc().GetIndexProgress({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' }, within(ctx));
+      const p = await qc().GetIndexProgress({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '', db_name: ctx.db }, within(ctx));
       return { status: OK, indexed_rows: String(p.indexed_rows), total_rows: String(p.total_rows) };
     },
 
     async DropIndex(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      await qc().DropIndex({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '' }, within(ctx));
+      await qc().DropIndex({ collection_name: c.name, field_name: r.field_name ?? '', index_name: r.index_name ?? '', db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
     },

@@ -5,7 +5,7 @@ import type { MetaStore } from '@kite/metastore';
 import type { MetaCache, Session } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { adminHandlers } from './admin';
-import { ProxyCore } from './core';
+import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
 import { readHandlers } from './read';
@@ -62,13 +62,13 @@ export class Proxy implements Hosted {
   }
 
   addServices(server: grpc.Server): void {
-    addMilvusService(server, this.cfg, {
+    addMilvusService(server, this.cfg, inDatabase(this.core, {
       ...adminHandlers(this.core, () => this.serverID),
       ...ddlHandlers(this.core),
       ...indexHandlers(this.core),
       ...writeHandlers(this.core),
       ...readHandlers(this.core),
-    }, this.log);
+    }), this.log);
   }
 
   attach(ctx: HostContext): void {

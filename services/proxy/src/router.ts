@@ -3,7 +3,7 @@ import { KiteError, toKiteError, type KiteConfig, type Logger } from '@kite/comm
 import type { MetaStore } from '@kite/metastore';
 import { gauge, counter } from '@kite/observe';
 import { connect, type Client, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
-import { codecs, idAfter, keys, type CollectionMeta } from '@kite/segment';
+import { codecs, dbOf, idAfter, keys, type CollectionMeta } from '@kite/segment';
 import type { Coordinator } from './coordinator';
 
 export type Leader = ShardLeader & { replica_id: number };
@@ -80,7 +80,7 @@ export class Router {
     let replicas: Leader[][];
     if (kv) replicas = parseLeaders(kv.value, kv.key);
     else {
-      const res = await this.coordinator.call(deadline, (qc, timeoutMs) => qc.GetShardLeaders({ name: c.name }, { timeoutMs }));
+      const res = await this.coordinator.call(deadline, (qc, timeoutMs) => qc.GetShardLeaders({ name: c.name, db_name: dbOf(c) }, { timeoutMs }));
       replicas = res.replicas.map((r) => r.shards.map((s) => ({ ...s, replica_id: r.replica_id })));
     }
     this.leaders.set(c.collectionID, replicas);

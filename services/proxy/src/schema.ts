@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import type { CollectionMeta, DataTypeName, FieldMeta } from '@kite/segment';
+import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta } from '@kite/segment';
 
 const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector'];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
@@ -129,7 +129,7 @@ export function collectionSchemaToWire(c: CollectionMeta): CollectionSchemaOut {
     fields: c.fields.filter((f) => !f.isDynamic).map(fieldToWire),
     enable_dynamic_field: c.enableDynamicField,
     properties: [],
-    dbName: 'default',
+    dbName: dbOf(c),
   };
 }
 

@@ -3,7 +3,7 @@ import { KiteError, clip, type KiteConfig, type Logger } from '@kite/common';
 import { milvusServiceDefinition, type MilvusHandlers, type MilvusMethodName, type MilvusRequest, type MilvusResponse } from '@kite/proto';
 import { serviceMetrics, unaryHandler, type CallContext } from '@kite/rpc';
 import type { Handler, Handlers } from './core';
-import { READ_METHODS, checkDatabase } from './request';
+import { READ_METHODS, requestContext } from './request';
 import { errorResponse } from './status';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
@@ -49,9 +49,7 @@ function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined
   const run = async (request: MilvusRequest<M>, ctx: CallContext) => {
     if (!fn) throw new KiteError('Unimplemented', `${method} is not supported by Kite`);
     if (isMalformed(request)) throw new KiteError('ParameterInvalid', `the ${method} request is not a valid protobuf message: ${request.error}`);
-    const db = ctx.metadata.get('dbname')[0];
-    checkDatabase(method, request, typeof db === 'string' ? db : undefined);
-    return fn(request, ctx);
+    return fn(request, requestContext(request, ctx));
   };
   return unaryHandler(method, run, {
     metrics,

@@ -129,7 +129,7 @@ export function writeHandlers(core: ProxyCore): Handlers {
         flushTs[name] = ticket;
         sealTimes[name] = String(Math.floor(Date.now() / 1000));
       }
-      return { status: OK, db_name: 'default', coll_segIDs: segIDs, flush_coll_segIDs: {}, coll_seal_times: sealTimes, coll_flush_ts: flushTs, channel_cps: {} };
+      return { status: OK, db_name: ctx.db, coll_segIDs: segIDs, flush_coll_segIDs: {}, coll_seal_times: sealTimes, coll_flush_ts: flushTs, channel_cps: {} };
     },
 
     async GetFlushState(r, ctx) {

@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { aliasOfKey, codecs, keys, type CollectionMeta, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -11,14 +11,57 @@ const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW
 const METRICS = ['L2', 'IP', 'COSINE'] as const;
 /** AUTOINDEX resolves to HNSW with these build parameters (Milvus's own AUTOINDEX is graph-based too). */
 const AUTOINDEX_PARAMS = { M: '16', efConstruction: '200' };
+/** Milvus's rootCoord.maxDatabaseNum. */
+export const MAX_DATABASES = 64;
+/** Milvus's database name rule: letters, digits and underscores, first a letter or underscore, at most 64. */
+const DB_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/**
+ * The database properties Kite implements; any other key is refused rather than stored and ignored.
+ * database.max.collections: the most collections the database may hold (Milvus's key; enforced on CreateCollection).
+ */
+export const DATABASE_PROPERTIES: ReadonlySet<string> = new Set(['database.max.collections']);
+
+/** '' (a request that names no database) is "default". */
+const dbName = (db: string | undefined): string => db || DEFAULT_DB;
+
+function checkDatabaseName(name: string): void {
+  if (!DB_NAME.test(name)) {
+    throw new KiteError('DatabaseNameInvalid', `invalid database name "${clip(name, 128)}": use at most 64 letters, digits and underscores, starting with a letter or underscore`);
+  }
+}
+
+function checkDatabaseProperties(props: Record<string, string>): void {
+  for (const [k, v] of Object.entries(props)) {
+    if (!DATABASE_PROPERTIES.has(k)) {
+      throw new KiteError('ParameterInvalid', `database property "${clip(k, 128)}" is not supported by Kite; supported: ${[...DATABASE_PROPERTIES].join(', ')}`);
+    }
+    if (k === 'database.max.collections' && !/^\d{1,9}$/.test(v)) {
+      throw new KiteError('ParameterInvalid', `database property database.max.collections must be a non-negative integer, got "${clip(v, 64)}"`);
+    }
+  }
+}
 
 /**
- * The collection catalogue: collections, partitions, indexes and aliases. The coordinator is its only writer; every
- * change is written to the meta store before it is acknowledged, and readers (proxies, nodes) watch the keys.
+ * The collection catalogue: databases, collections, partitions, indexes and aliases. The coordinator is its only
+ * writer; every change is written to the meta store before it is acknowledged, and readers (proxies, nodes) watch the
+ * keys. Collections and aliases are scoped by database ('' = "default"); collection ids are unique across databases.
  */
 export class Catalog {
   private readonly byId = new Map<number, CollectionMeta>();
-  private readonly aliases = new Map<string, string>();
+  /** Database -> alias -> collection name. */
+  private readonly aliasesByDb = new Map<string, Map<string, string>>();
+  private readonly databases = new Map<string, DatabaseRecord>();
+  /**
+   * Changes that read a database and then write under it run one after another, so a collection or alias is never
+   * created in a database a concurrent DropDatabase has just found empty and removed.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
 
   constructor(
     private readonly store: MetaStore,
@@ -37,27 +80,107 @@ export class Catalog {
       this.byId.set(c.collectionID, c);
     }
     const aliases = await this.store.getPrefix(keys.aliases(this.root));
-    for (const kv of aliases.kvs) this.aliases.set(aliasOfKey(this.root, kv.key), kv.value);
+    for (const kv of aliases.kvs) {
+      const { db, alias } = aliasOfKey(this.root, kv.key);
+      this.aliasMap(db).set(alias, kv.value);
+    }
+    const dbs = await this.store.getPrefix(keys.databases(this.root));
+    for (const kv of dbs.kvs) this.databases.set(databaseOfKey(this.root, kv.key), codecs.database.decode(kv.value, kv.key));
   }
 
-  all(): CollectionMeta[] {
-    return [...this.byId.values()];
+  private aliasMap(db: string): Map<string, string> {
+    let m = this.aliasesByDb.get(db);
+    if (!m) this.aliasesByDb.set(db, (m = new Map()));
+    return m;
+  }
+
+  /** A database; "default" always exists. */
+  database(name: string | undefined): DatabaseRecord | undefined {
+    const n = dbName(name);
+    return this.databases.get(n) ?? (n === DEFAULT_DB ? { name: DEFAULT_DB, id: 1, createdTs: '0', properties: {} } : undefined);
+  }
+
+  /** The database named, or DatabaseNotFound (Milvus's code 800). */
+  private mustDatabase(name: string | undefined): DatabaseRecord {
+    const d = this.database(name);
+    if (!d) throw new KiteError('DatabaseNotFound', `database not found[database=${clip(dbName(name), 128)}]`);
+    return d;
+  }
+
+  createDatabase(name: string, properties: Record<string, string>): Promise<void> {
+    return this.inTurn(() => this.createDatabaseNow(name, properties));
+  }
+
+  private async createDatabaseNow(name: string, properties: Record<string, string>): Promise<void> {
+    checkDatabaseName(name);
+    checkDatabaseProperties(properties);
+    if (this.database(name)) throw new KiteError('DatabaseAlreadyExists', `database already exist: ${name}`);
+    const count = new Set([DEFAULT_DB, ...this.databases.keys()]).size;
+    if (count >= MAX_DATABASES) {
+      throw new KiteError('DatabaseNumLimitExceeded', `database number (${count}) exceeds max configuration (${MAX_DATABASES}); drop a database first`);
+    }
+    const d: DatabaseRecord = { name, id: await this.ids.alloc(1), createdTs: (await this.tso.alloc(1)).toString(), properties };
+    await this.store.put(keys.database(this.root, name), codecs.database.encode(d));
+    this.databases.set(name, d);
+    this.log.info({ database: name, id: d.id }, 'database created');
+  }
+
+  /** Milvus: dropping a missing database succeeds; "default" cannot be dropped; a database with collections is refused. */
+  dropDatabase(name: string): Promise<void> {
+    return this.inTurn(() => this.dropDatabaseNow(name));
+  }
+
+  private async dropDatabaseNow(name: string): Promise<void> {
+    if (name === DEFAULT_DB) throw new KiteError('ParameterInvalid', 'can not drop default database');
+    if (!this.databases.has(name)) return;
+    const held = this.all(name);
+    if (held.length > 0) {
+      throw new KiteError('ParameterInvalid', `database:${name} not empty, must drop all collections before drop database (it holds ${held.length}: ${held.slice(0, 5).map((c) => c.name).join(', ')})`);
+    }
+    await this.store.delete(keys.database(this.root, name));
+    this.databases.delete(name);
+    this.aliasesByDb.delete(name);
+    this.log.info({ database: name }, 'database dropped');
+  }
+
+  alterDatabase(name: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+    return this.inTurn(() => this.alterDatabaseNow(name, set, deleteKeys));
+  }
+
+  private async alterDatabaseNow(name: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+    const d = this.mustDatabase(name);
+    checkDatabaseProperties(set);
+    const properties = { ...d.properties, ...set };
+    for (const k of deleteKeys) delete properties[k];
+    const next = { ...d, properties };
+    await this.store.put(keys.database(this.root, d.name), codecs.database.encode(next));
+    this.databases.set(d.name, next);
+  }
+
+  /** Every collection, or those of database `db`. */
+  all(db?: string): CollectionMeta[] {
+    const list = [...this.byId.values()];
+    return db === undefined ? list : list.filter((c) => dbOf(c) === dbName(db));
   }
 
   byID(id: number): CollectionMeta | undefined {
     return this.byId.get(id);
   }
 
-  /** Resolves a collection name or alias. */
-  find(name: string): CollectionMeta | undefined {
-    const real = this.aliases.get(name) ?? name;
-    for (const c of this.byId.values()) if (c.name === real) return c;
+  /** Resolves a collection name or alias within database `db` ('' = default). */
+  find(name: string, db: string): CollectionMeta | undefined {
+    const d = dbName(db);
+    const real = this.aliasesByDb.get(d)?.get(name) ?? name;
+    for (const c of this.byId.values()) if (c.name === real && dbOf(c) === d) return c;
     return undefined;
   }
 
-  get(name: string): CollectionMeta {
-    const c = this.find(name);
-    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${name}]`);
+  get(name: string, db: string): CollectionMeta {
+    const c = this.find(name, db);
+    if (!c) {
+      this.mustDatabase(db);
+      throw new KiteError('CollectionNotFound', `collection not found[database=${clip(dbName(db), 128)}][collection=${clip(name, 128)}]`);
+    }
     return c;
   }
 
@@ -66,9 +189,14 @@ export class Catalog {
     this.byId.set(c.collectionID, c);
   }
 
-  async createCollection(r: CreateCollectionRequest): Promise<number> {
-    const existing = this.find(r.name);
-    if (this.aliases.has(r.name)) {
+  createCollection(r: CreateCollectionRequest): Promise<number> {
+    return this.inTurn(() => this.createCollectionNow(r));
+  }
+
+  private async createCollectionNow(r: CreateCollectionRequest): Promise<number> {
+    const db = this.mustDatabase(r.db_name);
+    const existing = this.find(r.name, db.name);
+    if (this.aliasesByDb.get(db.name)?.has(r.name)) {
       throw new KiteError('AliasCollectionNameConflict', `"${r.name}" is an alias; pick another collection name`);
     }
     const fields: FieldMeta[] = r.fields.map((f) => ({
@@ -90,6 +218,10 @@ export class Catalog {
       if (same) return existing.collectionID; // Milvus treats an identical re-create as success
       throw new KiteError('CollectionAlreadyExists', `collection ${r.name} already exists with a different schema; drop it first or use another name`);
     }
+    const max = db.properties['database.max.collections'];
+    if (max !== undefined && this.all(db.name).length >= Number(max)) {
+      throw new KiteError('ParameterInvalid', `database ${db.name} holds ${this.all(db.name).length} collections, its database.max.collections; drop one or raise the property`);
+    }
     const id = await this.ids.alloc(1);
     const ts = (await this.tso.alloc(1)).toString();
     const topic = `${this.root}-dml-${id}`;
@@ -110,16 +242,20 @@ export class Catalog {
       properties: r.properties,
       createdTs: ts,
     };
+    // "default" collections are stored without dbName, as before databases existed.
+    if (db.name !== DEFAULT_DB) c.dbName = db.name;
     await this.save(c);
     this.log.info({ collection: r.name, id, shards }, 'collection created');
     return id;
   }
 
-  async dropCollection(name: string): Promise<CollectionMeta | undefined> {
-    const c = this.find(name);
+  async dropCollection(name: string, db: string): Promise<CollectionMeta | undefined> {
+    this.mustDatabase(db);
+    const c = this.find(name, db);
     if (!c) return undefined; // Milvus: dropping a missing collection succeeds
-    if (this.aliases.get(name)) throw new KiteError('ParameterInvalid', `"${name}" is an alias; drop the alias or name the collection`);
-    for (const [alias, target] of this.aliases) {
+    const aliases = this.aliasesByDb.get(dbName(db)) ?? new Map<string, string>();
+    if (aliases.get(name)) throw new KiteError('ParameterInvalid', `"${name}" is an alias; drop the alias or name the collection`);
+    for (const [alias, target] of aliases) {
       if (target === c.name) {
         throw new KiteError('ParameterInvalid', `collection ${c.name} still has alias "${alias}"; drop the alias first`);
       }
@@ -134,8 +270,8 @@ export class Catalog {
     return c;
   }
 
-  async createPartition(collection: string, partition: string): Promise<void> {
-    const c = this.get(collection);
+  async createPartition(collection: string, partition: string, db: string): Promise<void> {
+    const c = this.get(collection, db);
     if (c.partitions.some((p) => p.name === partition)) return;
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(partition)) {
       throw new KiteError('ParameterInvalid', `invalid partition name "${partition}": use letters, digits and underscores, starting with a letter or underscore`);
@@ -145,8 +281,8 @@ export class Catalog {
     await this.save({ ...c, partitions: [...c.partitions, { partitionID: id, name: partition, createdTs: ts }] });
   }
 
-  async dropPartition(collection: string, partition: string): Promise<void> {
-    const c = this.get(collection);
+  async dropPartition(collection: string, partition: string, db: string): Promise<void> {
+    const c = this.get(collection, db);
     if (partition === '_default') throw new KiteError('ParameterInvalid', 'the _default partition cannot be dropped');
     const p = c.partitions.find((x) => x.name === partition);
     if (!p) return;
@@ -156,8 +292,8 @@ export class Catalog {
     await this.save({ ...c, partitions: c.partitions.filter((x) => x.name !== partition) });
   }
 
-  async createIndex(collection: string, fieldName: string, indexName: string, params: Record<string, string>): Promise<void> {
-    const c = this.get(collection);
+  async createIndex(collection: string, fieldName: string, indexName: string, params: Record<string, string>, db: string): Promise<void> {
+    const c = this.get(collection, db);
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
     if (field.dataType !== 'FloatVector') {
@@ -219,46 +355,52 @@ export class Catalog {
     await this.save({ ...c, indexes: [...c.indexes, idx] });
   }
 
-  async dropIndex(collection: string, fieldName: string, indexName: string): Promise<void> {
-    const c = this.get(collection);
+  async dropIndex(collection: string, fieldName: string, indexName: string, db: string): Promise<void> {
+    const c = this.get(collection, db);
     const idx = c.indexes.find((i) => (indexName ? i.indexName === indexName : i.fieldName === fieldName));
     if (!idx) return;
     if (c.load) throw new KiteError('ParameterInvalid', `index ${idx.indexName} cannot be dropped while collection ${c.name} is loaded; release it first`);
     await this.save({ ...c, indexes: c.indexes.filter((i) => i !== idx) });
   }
 
-  async changeAlias(op: 'create' | 'alter' | 'drop', alias: string, collection: string): Promise<void> {
+  changeAlias(op: 'create' | 'alter' | 'drop', alias: string, collection: string, db: string): Promise<void> {
+    return this.inTurn(() => this.changeAliasNow(op, alias, collection, db));
+  }
+
+  private async changeAliasNow(op: 'create' | 'alter' | 'drop', alias: string, collection: string, db: string): Promise<void> {
+    const d = this.mustDatabase(db).name;
+    const aliases = this.aliasMap(d);
     if (op === 'drop') {
-      if (!this.aliases.has(alias)) return;
-      await this.store.delete(keys.alias(this.root, alias));
-      this.aliases.delete(alias);
+      if (!aliases.has(alias)) return;
+      await this.store.delete(keys.alias(this.root, alias, d));
+      aliases.delete(alias);
       return;
     }
-    const target = this.get(collection);
-    if (this.aliases.has(collection)) throw new KiteError('ParameterInvalid', `"${collection}" is an alias; an alias must point at a collection`);
-    if ([...this.byId.values()].some((c) => c.name === alias)) {
+    const target = this.get(collection, d);
+    if (aliases.has(collection)) throw new KiteError('ParameterInvalid', `"${collection}" is an alias; an alias must point at a collection`);
+    if (this.all(d).some((c) => c.name === alias)) {
       throw new KiteError('AliasCollectionNameConflict', `alias "${alias}" collides with a collection name`);
     }
-    const cur = this.aliases.get(alias);
+    const cur = aliases.get(alias);
     if (op === 'create' && cur !== undefined && cur !== target.name) {
       throw new KiteError('AliasAlreadyExists', `alias "${alias}" already points at collection ${cur}; use alter_alias to move it`);
     }
     if (op === 'alter' && cur === undefined) throw new KiteError('AliasNotFound', `alias "${alias}" does not exist; create it first`);
-    await this.store.put(keys.alias(this.root, alias), target.name);
-    this.aliases.set(alias, target.name);
+    await this.store.put(keys.alias(this.root, alias, d), target.name);
+    aliases.set(alias, target.name);
   }
 
-  aliasesOf(name: string): string[] {
-    return [...this.aliases].filter(([, t]) => t === name).map(([a]) => a);
+  aliasesOf(name: string, db: string): string[] {
+    return [...(this.aliasesByDb.get(dbName(db)) ?? [])].filter(([, t]) => t === name).map(([a]) => a);
   }
 
-  async alter(collection: string, properties: Record<string, string>): Promise<void> {
-    const c = this.get(collection);
+  async alter(collection: string, properties: Record<string, string>, db: string): Promise<void> {
+    const c = this.get(collection, db);
     await this.save({ ...c, properties: { ...c.properties, ...properties } });
   }
 
-  async setLoad(collection: string, load: LoadMeta | undefined): Promise<CollectionMeta> {
-    const c = this.get(collection);
+  async setLoad(collection: string, load: LoadMeta | undefined, db: string): Promise<CollectionMeta> {
+    const c = this.get(collection, db);
     const next = { ...c, load };
     if (!load) delete next.load;
     await this.save(next);

@@ -77,51 +77,66 @@ export class Coordinator implements QueryCoordApi {
 
   async CreateCollection(r: M.CreateCollectionRequest): Promise<M.CollectionIdResponse> {
     const id = await this.catalog.createCollection(r);
-    for (let i = 1; i < r.num_partitions; i++) await this.catalog.createPartition(r.name, `_default_${i}`);
+    for (let i = 1; i < r.num_partitions; i++) await this.catalog.createPartition(r.name, `_default_${i}`, r.db_name);
     this.trigger();
     return { status: OK_STATUS, collection_id: id };
   }
 
   async DropCollection(r: M.CollectionNameRequest): Promise<M.StatusResponse> {
-    const c = await this.catalog.dropCollection(r.name);
+    const c = await this.catalog.dropCollection(r.name, r.db_name);
     if (c) await this.reconciler.forget(c.collectionID, true);
     this.trigger();
     return { status: OK_STATUS };
   }
 
   async CreatePartition(r: M.PartitionRequest): Promise<M.StatusResponse> {
-    await this.catalog.createPartition(r.collection_name, r.partition_name);
+    await this.catalog.createPartition(r.collection_name, r.partition_name, r.db_name);
     return { status: OK_STATUS };
   }
 
   async DropPartition(r: M.PartitionRequest): Promise<M.StatusResponse> {
-    await this.catalog.dropPartition(r.collection_name, r.partition_name);
+    await this.catalog.dropPartition(r.collection_name, r.partition_name, r.db_name);
     return { status: OK_STATUS };
   }
 
   async CreateIndex(r: M.CreateIndexRequest): Promise<M.StatusResponse> {
-    await this.catalog.createIndex(r.collection_name, r.field_name, r.index_name, r.params);
+    await this.catalog.createIndex(r.collection_name, r.field_name, r.index_name, r.params, r.db_name);
     this.trigger();
     return { status: OK_STATUS };
   }
 
   async DropIndex(r: M.DropIndexRequest): Promise<M.StatusResponse> {
-    await this.catalog.dropIndex(r.collection_name, r.field_name, r.index_name);
+    await this.catalog.dropIndex(r.collection_name, r.field_name, r.index_name, r.db_name);
     return { status: OK_STATUS };
   }
 
   async ChangeAlias(r: M.AliasRequest): Promise<M.StatusResponse> {
-    await this.catalog.changeAlias(r.op, r.alias, r.collection_name);
+    await this.catalog.changeAlias(r.op, r.alias, r.collection_name, r.db_name);
+    return { status: OK_STATUS };
+  }
+
+  async CreateDatabase(r: M.DatabaseRequest): Promise<M.StatusResponse> {
+    await this.catalog.createDatabase(r.db_name, r.properties);
+    return { status: OK_STATUS };
+  }
+
+  async DropDatabase(r: M.DatabaseRequest): Promise<M.StatusResponse> {
+    await this.catalog.dropDatabase(r.db_name);
+    return { status: OK_STATUS };
+  }
+
+  async AlterDatabase(r: M.DatabaseRequest): Promise<M.StatusResponse> {
+    await this.catalog.alterDatabase(r.db_name, r.properties, r.delete_keys);
     return { status: OK_STATUS };
   }
 
   async AlterCollection(r: M.AlterCollectionRequest): Promise<M.StatusResponse> {
-    await this.catalog.alter(r.collection_name, r.properties);
+    await this.catalog.alter(r.collection_name, r.properties, r.db_name);
     return { status: OK_STATUS };
   }
 
   async LoadCollection(r: M.LoadRequest): Promise<M.StatusResponse> {
-    const c = this.catalog.get(r.collection_name);
+    const c = this.catalog.get(r.collection_name, r.db_name);
     for (const f of c.fields.filter((x) => x.dataType === 'FloatVector')) {
       if (!c.indexes.some((i) => i.fieldName === f.name)) {
         throw new KiteError('IndexNotFound', `there is no vector index on field: [${f.name}], please create index firstly: collection=${c.name}`);
@@ -145,41 +160,41 @@ export class Coordinator implements QueryCoordApi {
       }
       if (c.load && !c.load.all) partitionIDs = [...new Set([...c.load.partitionIDs, ...partitionIDs])];
     }
-    await this.catalog.setLoad(c.name, { replicaNumber, all: all || (c.load?.all ?? false), partitionIDs });
+    await this.catalog.setLoad(c.name, { replicaNumber, all: all || (c.load?.all ?? false), partitionIDs }, r.db_name);
     this.trigger();
     return { status: OK_STATUS };
   }
 
   async ReleaseCollection(r: M.ReleaseRequest): Promise<M.StatusResponse> {
-    const c = this.catalog.get(r.collection_name);
+    const c = this.catalog.get(r.collection_name, r.db_name);
     if (!c.load) return { status: OK_STATUS };
     if (r.partition_names.length > 0) {
       const drop = new Set(r.partition_names.map((p) => c.partitions.find((x) => x.name === p)?.partitionID));
       const current = c.load.all ? c.partitions.map((p) => p.partitionID) : c.load.partitionIDs;
       const left = current.filter((id) => !drop.has(id));
       if (left.length > 0) {
-        await this.catalog.setLoad(c.name, { ...c.load, all: false, partitionIDs: left });
+        await this.catalog.setLoad(c.name, { ...c.load, all: false, partitionIDs: left }, r.db_name);
         return { status: OK_STATUS };
       }
     }
-    await this.catalog.setLoad(c.name, undefined);
+    await this.catalog.setLoad(c.name, undefined, r.db_name);
     await this.reconciler.forget(c.collectionID, false);
     this.trigger();
     return { status: OK_STATUS };
   }
 
   async GetLoadInfo(r: M.CollectionNameRequest): Promise<M.LoadInfoResponse> {
-    return this.reconciler.loadInfo(this.catalog.get(r.name));
+    return this.reconciler.loadInfo(this.catalog.get(r.name, r.db_name));
   }
 
   async GetShardLeaders(r: M.CollectionNameRequest): Promise<M.ShardLeadersResponse> {
-    const c = this.catalog.get(r.name);
+    const c = this.catalog.get(r.name, r.db_name);
     if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]`);
     return { status: OK_STATUS, replicas: this.reconciler.leaders(c) };
   }
 
   async GetIndexProgress(r: M.DropIndexRequest): Promise<M.IndexProgressResponse> {
-    const c = this.catalog.get(r.collection_name);
+    const c = this.catalog.get(r.collection_name, r.db_name);
     const idx = c.indexes.find((i) => (r.index_name ? i.indexName === r.index_name : !r.field_name || i.fieldName === r.field_name));
     if (!idx) throw new KiteError('IndexNotFound', `index not found[collection=${c.name}${r.index_name ? `, index=${r.index_name}` : ''}]`);
     const segs = this.reconciler.targets.next(c).segments;
