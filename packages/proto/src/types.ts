@@ -1174,6 +1174,40 @@ export interface CheckHealthResponse {
   quota_states?: (QuotaState | number)[];
 }
 
+// ---- Credentials ----
+
+/** Passwords are base64 of the UTF-8 password, as both SDKs send them. */
+export interface CreateCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+  password: string;
+  created_utc_timestamps: Int64;
+  modified_utc_timestamps: Int64;
+}
+
+export interface UpdateCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+  oldPassword: string;
+  newPassword: string;
+  created_utc_timestamps: Int64;
+  modified_utc_timestamps: Int64;
+}
+
+export interface DeleteCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+}
+
+export interface ListCredUsersRequest {
+  base: MsgBase | null;
+}
+
+export interface ListCredUsersResponse {
+  status?: Status | null;
+  usernames?: string[];
+}
+
 export interface ConnectRequest {
   base: MsgBase | null;
   client_info: ClientInfo | null;
@@ -1277,6 +1311,10 @@ export interface MilvusMethods {
   AllocTimestamp: [AllocTimestampRequest, AllocTimestampResponse];
   ListDatabases: [ListDatabasesRequest, ListDatabasesResponse];
   DescribeDatabase: [DescribeDatabaseRequest, DescribeDatabaseResponse];
+  CreateCredential: [CreateCredentialRequest, Status];
+  UpdateCredential: [UpdateCredentialRequest, Status];
+  DeleteCredential: [DeleteCredentialRequest, Status];
+  ListCredUsers: [ListCredUsersRequest, ListCredUsersResponse];
   // Unserved RPCs: they answer with a "not supported" status.
   BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AlterCollectionField: [KiteUnsupportedRequest, Status];
@@ -1301,10 +1339,6 @@ export interface MilvusMethods {
   Import: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetImportState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   ListImportTasks: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  CreateCredential: [KiteUnsupportedRequest, Status];
-  UpdateCredential: [KiteUnsupportedRequest, Status];
-  DeleteCredential: [KiteUnsupportedRequest, Status];
-  ListCredUsers: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CreateRole: [KiteUnsupportedRequest, Status];
   DropRole: [KiteUnsupportedRequest, Status];
   OperateUserRole: [KiteUnsupportedRequest, Status];

@@ -84,6 +84,9 @@ export const keys = {
   roleSessions: (root: string, role: Role) => under(root, `session/${role}-`),
   /** The exclusive key of the active coordinator. */
   coordinatorSession: (root: string) => under(root, 'session/querycoord'),
+  /** A user's stored credential (`CredentialRecord`); user names are checked to hold no `/`. */
+  credential: (root: string, user: string) => under(root, `meta/credential/${user}`),
+  credentials: (root: string) => under(root, 'meta/credential/'),
   leaders: (root: string, coll: number) => under(root, `leaders/${coll}`),
   allLeaders: (root: string) => under(root, 'leaders/'),
 };
@@ -114,6 +117,23 @@ export function aliasOfKey(root: string, key: string): string {
   const alias = key.startsWith(prefix) ? key.slice(prefix.length) : '';
   if (alias === '' || alias.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not an alias key (${prefix}<alias>)`, { retriable: false });
   return alias;
+}
+
+/** The user a credential key (`keys.credential`) names. */
+export function userOfCredentialKey(root: string, key: string): string {
+  const prefix = keys.credentials(root);
+  const user = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+  if (user === '' || user.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not a credential key (${prefix}<user>)`, { retriable: false });
+  return user;
+}
+
+/** A user's credential: a salted bcrypt hash of the password, never the password. */
+export interface CredentialRecord {
+  username: string;
+  passwordHash: string;
+  /** Epoch ms of creation and of the last password change. */
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** How one kind of value is written to and read from the meta store. */
@@ -195,5 +215,6 @@ export const codecs = {
   checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
   leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
+  credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),
   counter: decimal,
 };

@@ -9,6 +9,7 @@ import { ProxyCore } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
 import { readHandlers } from './read';
+import { Security, credentialHandlers } from './security';
 import { addMilvusService, milvusServerOptions } from './server';
 import { writeHandlers } from './write';
 
@@ -28,6 +29,8 @@ export class Proxy implements Hosted {
   /** Calls in flight finish when the server shuts down (within the stop deadline) instead of being cancelled. */
   readonly gracefulShutdown = true;
   private readonly core: ProxyCore;
+  /** Users and credentials; with security.authorizationEnabled every call is authenticated against them. */
+  private readonly security: Security;
   private session: Session | undefined;
 
   constructor(
@@ -37,6 +40,7 @@ export class Proxy implements Hosted {
     private readonly log: Logger,
   ) {
     this.core = new ProxyCore(cfg, store, wal, log);
+    this.security = new Security(cfg, store, log);
   }
 
   get meta(): MetaCache {
@@ -57,8 +61,9 @@ export class Proxy implements Hosted {
   }
 
   /** Before the server binds: the catalogue cache, the active coordinator and the shard leaders, each kept current by a watch. */
-  prepare(): Promise<void> {
-    return this.core.start();
+  async prepare(): Promise<void> {
+    await this.core.start();
+    await this.security.start();
   }
 
   addServices(server: grpc.Server): void {
@@ -68,7 +73,8 @@ export class Proxy implements Hosted {
       ...indexHandlers(this.core),
       ...writeHandlers(this.core),
       ...readHandlers(this.core),
-    }, this.log);
+      ...credentialHandlers(this.security),
+    }, this.log, this.security);
   }
 
   attach(ctx: HostContext): void {
@@ -76,7 +82,8 @@ export class Proxy implements Hosted {
   }
 
   /** After the gRPC server shut down: the watches and clients `prepare` opened. */
-  close(): Promise<void> {
-    return this.core.close();
+  async close(): Promise<void> {
+    await this.security.close();
+    await this.core.close();
   }
 }
