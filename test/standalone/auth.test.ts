@@ -6,13 +6,14 @@
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
-import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { DataType, MilvusClient, RbacObjects } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
 import { eventually, expectOk } from './helpers';
 
 jest.setTimeout(120_000);
 
 const UNAUTHENTICATED = 16;
+const PERMISSION_DENIED = 7;
 const AUTH_FAILED = /auth check failure, please check username and password are correct/;
 
 let server: Standalone;
@@ -35,6 +36,19 @@ async function expectUnauthenticated(call: () => Promise<unknown>, message: RegE
   }
   const err = error as { code?: number; details?: string; message?: string };
   expect(`${err.code}: ${err.details ?? err.message}`).toMatch(new RegExp(`^${UNAUTHENTICATED}: .*${message.source}`));
+}
+
+/** The call is refused as Milvus refuses a call its user has no privilege for: gRPC PERMISSION_DENIED. */
+async function expectDenied(call: () => Promise<unknown>, message: RegExp): Promise<void> {
+  let error: unknown;
+  try {
+    const res = await call();
+    throw new Error(`expected PERMISSION_DENIED, got an answer: ${JSON.stringify(res)}`);
+  } catch (e) {
+    error = e;
+  }
+  const err = error as { code?: number; details?: string; message?: string };
+  expect(`${err.code}: ${err.details ?? err.message}`).toMatch(new RegExp(`^${PERMISSION_DENIED}: .*${message.source}`));
 }
 
 /** A client whose login (the SDK's Connect) and a later call are both refused with UNAUTHENTICATED. */
@@ -82,7 +96,7 @@ describe('authentication on', () => {
     expect((await connect('root', 'Milvus').hasCollection({ collection_name: 'auth_anon' })).value).toBe(false);
   });
 
-  it('root creates a user who can then log in and work; ListCredUsers lists both', async () => {
+  it('root creates a user who can then log in; ListCredUsers lists both', async () => {
     const root = connect('root', 'Milvus');
     expectOk(await root.createUser({ username: 'alice', password: 'alice-pw-1' }), 'createUser alice');
     const again = await root.createUser({ username: 'alice', password: 'alice-pw-1' });
@@ -91,18 +105,7 @@ describe('authentication on', () => {
     const users = await root.listUsers();
     expectOk(users.status, 'listUsers');
     expect(users.usernames).toEqual(['alice', 'root']);
-
-    const alice = connect('alice', 'alice-pw-1');
-    const created = await alice.createCollection({
-      collection_name: 'auth_alice',
-      fields: [
-        { name: 'id', data_type: DataType.Int64, is_primary_key: true },
-        { name: 'v', data_type: DataType.FloatVector, dim: 4 },
-      ],
-    });
-    expectOk(created, 'createCollection as alice');
-    const ins = await alice.insert({ collection_name: 'auth_alice', data: [{ id: 1, v: [1, 2, 3, 4] }] });
-    expectOk(ins.status, 'insert as alice');
+    expectOk((await connect('alice', 'alice-pw-1').showCollections()).status, 'showCollections as alice');
   });
 
   it('bad credential requests name the field: a short password, an invalid name, deleting root', async () => {
@@ -115,13 +118,10 @@ describe('authentication on', () => {
     expect(dropRoot.reason).toMatch(/user root cannot be deleted/);
   });
 
-  it('only root creates or deletes users', async () => {
+  it('a user without CreateOwnership/DropOwnership cannot create or delete users (PERMISSION_DENIED)', async () => {
     const alice = connect('alice', 'alice-pw-1');
-    const res = await alice.createUser({ username: 'mallory', password: 'mallory-pw' });
-    expect(res.error_code).not.toBe('Success');
-    expect(res.reason).toMatch(/CreateCredential needs the root user/);
-    const del = await alice.deleteUser({ username: 'alice' });
-    expect(del.reason).toMatch(/DeleteCredential needs the root user/);
+    await expectDenied(() => alice.createUser({ username: 'mallory', password: 'mallory-pw' }), /PrivilegeCreateOwnership: permission deny to alice in the `default` database/);
+    await expectDenied(() => alice.deleteUser({ username: 'alice' }), /PrivilegeDropOwnership: permission deny to alice/);
   });
 
   it('a changed password works at once and the old one is refused; the old password must be given', async () => {
@@ -154,5 +154,74 @@ describe('authentication on', () => {
     await expectRefusedLogin('carol', 'carol-pw-1', /too many failed logins for user carol from 127\.0\.0\.1/);
     // Other users from the same address are not affected.
     expectOk((await connect('root', 'Milvus').showCollections()).status, 'root while carol is locked out');
+  });
+});
+
+describe('RBAC', () => {
+  const FIELDS = [
+    { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+    { name: 'v', data_type: DataType.FloatVector, dim: 4 },
+  ];
+  const row = (id: number) => [{ id, v: [1, 2, 3, id] }];
+
+  it('a user without Insert cannot insert; granted Insert through a role it can; revoked it cannot again', async () => {
+    const root = connect('root', 'Milvus');
+    expectOk(await root.createCollection({ collection_name: 'auth_rbac', fields: FIELDS }), 'createCollection auth_rbac');
+    expectOk(await root.createUser({ username: 'dave', password: 'dave-pw-1' }), 'createUser dave');
+    const dave = connect('dave', 'dave-pw-1');
+    // The public role lets every user describe collections, nothing more.
+    expectOk((await dave.describeCollection({ collection_name: 'auth_rbac' })).status, 'describeCollection as dave');
+    await expectDenied(() => dave.insert({ collection_name: 'auth_rbac', data: row(1) }), /PrivilegeInsert: permission deny to dave in the `default` database/);
+    await expectDenied(() => dave.createCollection({ collection_name: 'auth_dave', fields: FIELDS }), /PrivilegeCreateCollection: permission deny to dave/);
+
+    expectOk(await root.createRole({ roleName: 'writer' }), 'createRole writer');
+    expectOk(await root.grantPrivilege({ roleName: 'writer', object: RbacObjects.Collection, objectName: 'auth_rbac', privilegeName: 'Insert' }), 'grant Insert');
+    await expectDenied(() => dave.insert({ collection_name: 'auth_rbac', data: row(2) }), /PrivilegeInsert: permission deny to dave/);
+    expectOk(await root.addUserToRole({ username: 'dave', roleName: 'writer' }), 'addUserToRole');
+    expectOk((await dave.insert({ collection_name: 'auth_rbac', data: row(3) })).status, 'insert as dave with Insert');
+    // The grant is on auth_rbac only, and on Insert only.
+    await expectDenied(() => dave.delete({ collection_name: 'auth_rbac', filter: 'id == 3' }), /PrivilegeDelete: permission deny to dave/);
+
+    const grants = await root.listGrants({ roleName: 'writer' });
+    expectOk(grants.status, 'listGrants');
+    expect(grants.entities.map((g) => [g.object.name, g.object_name, g.db_name, g.grantor.privilege.name, g.grantor.user.name])).toEqual([
+      ['Collection', 'auth_rbac', 'default', 'Insert', 'root'],
+    ]);
+    const user = await root.describeUser({ username: 'dave', includeRoleInfo: true });
+    expectOk(user.status, 'describeUser');
+    expect(user.results.map((r) => [r.user.name, r.roles.map((x) => x.name)])).toEqual([['dave', ['writer']]]);
+    const roles = await root.listRoles({ includeUserInfo: true });
+    expect(roles.results.map((r) => [r.role.name, r.users.map((u) => u.name)])).toEqual([
+      ['admin', []],
+      ['public', []],
+      ['writer', ['dave']],
+    ]);
+
+    expectOk(await root.revokePrivilege({ roleName: 'writer', object: RbacObjects.Collection, objectName: 'auth_rbac', privilegeName: 'Insert' }), 'revoke Insert');
+    await expectDenied(() => dave.insert({ collection_name: 'auth_rbac', data: row(4) }), /PrivilegeInsert: permission deny to dave/);
+  });
+
+  it('wildcards: Insert on every collection; the admin role may do anything; roles cannot be managed by others', async () => {
+    const root = connect('root', 'Milvus');
+    const dave = connect('dave', 'dave-pw-1');
+    expectOk(await root.grantPrivilege({ roleName: 'writer', object: RbacObjects.Collection, objectName: '*', privilegeName: 'Insert' }), 'grant Insert on *');
+    expectOk((await dave.insert({ collection_name: 'auth_rbac', data: row(5) })).status, 'insert with Insert on *');
+    await expectDenied(() => dave.createRole({ roleName: 'sneaky' }), /PrivilegeCreateOwnership: permission deny to dave/);
+    await expectDenied(() => dave.grantPrivilege({ roleName: 'writer', object: RbacObjects.Global, objectName: '*', privilegeName: '*' }), /PrivilegeManageOwnership/);
+    expectOk(await root.addUserToRole({ username: 'dave', roleName: 'admin' }), 'dave becomes admin');
+    expectOk(await dave.createCollection({ collection_name: 'auth_dave', fields: FIELDS }), 'createCollection as admin');
+    expectOk(await root.removeUserFromRole({ username: 'dave', roleName: 'admin' }), 'dave no longer admin');
+    await expectDenied(() => dave.dropCollection({ collection_name: 'auth_dave' }), /PrivilegeDropCollection: permission deny to dave/);
+  });
+
+  it('bad grants name the field; a role with privileges is dropped only with force', async () => {
+    const root = connect('root', 'Milvus');
+    const bad = await root.grantPrivilege({ roleName: 'writer', object: RbacObjects.Collection, objectName: 'auth_rbac', privilegeName: 'CreateCollection' as 'Insert' });
+    expect(bad.reason).toMatch(/privilege "CreateCollection" does not apply to Collection objects/);
+    const noRole = await root.grantPrivilege({ roleName: 'nope', object: RbacObjects.Collection, objectName: 'auth_rbac', privilegeName: 'Insert' });
+    expect(noRole.reason).toMatch(/role nope does not exist/);
+    const drop = await root.dropRole({ roleName: 'writer' });
+    expect(drop.reason).toMatch(/role writer still has 1 privilege\(s\)/);
+    expect((await root.dropRole({ roleName: 'admin' })).reason).toMatch(/the built-in role admin cannot be dropped/);
   });
 });

@@ -87,6 +87,15 @@ export const keys = {
   /** A user's stored credential (`CredentialRecord`); user names are checked to hold no `/`. */
   credential: (root: string, user: string) => under(root, `meta/credential/${user}`),
   credentials: (root: string) => under(root, 'meta/credential/'),
+  /** Roles, user-role bindings and grants, all under one prefix so that one watch keeps a permission cache current. */
+  rbac: (root: string) => under(root, 'meta/rbac/'),
+  role: (root: string, role: string) => under(root, `meta/rbac/role/${role}`),
+  roles: (root: string) => under(root, 'meta/rbac/role/'),
+  userRole: (root: string, user: string, role: string) => under(root, `meta/rbac/user-role/${user}/${role}`),
+  userRoles: (root: string, user?: string) => under(root, `meta/rbac/user-role/${user === undefined ? '' : `${user}/`}`),
+  grant: (root: string, g: Pick<GrantRecord, 'role' | 'objectType' | 'dbName' | 'objectName' | 'privilege'>) =>
+    under(root, `meta/rbac/grant/${g.role}/${g.objectType}/${g.dbName}/${g.objectName}/${g.privilege}`),
+  grants: (root: string, role?: string) => under(root, `meta/rbac/grant/${role === undefined ? '' : `${role}/`}`),
   leaders: (root: string, coll: number) => under(root, `leaders/${coll}`),
   allLeaders: (root: string) => under(root, 'leaders/'),
 };
@@ -134,6 +143,28 @@ export interface CredentialRecord {
   /** Epoch ms of creation and of the last password change. */
   createdAt: number;
   updatedAt: number;
+}
+
+/** A role (the built-in admin and public are not stored). */
+export interface RoleRecord {
+  name: string;
+  createdAt: number;
+}
+
+/** A user's membership of a role. */
+export interface UserRoleRecord {
+  user: string;
+  role: string;
+}
+
+/** A privilege granted to a role on an object (`*` for any name, database or privilege), in one database. */
+export interface GrantRecord {
+  role: string;
+  objectType: 'Global' | 'Collection' | 'User';
+  dbName: string;
+  objectName: string;
+  privilege: string;
+  grantor: string;
 }
 
 /** How one kind of value is written to and read from the meta store. */
@@ -216,5 +247,8 @@ export const codecs = {
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
   leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
   credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),
+  role: record<RoleRecord>('role', num('createdAt'), str('name')),
+  userRole: record<UserRoleRecord>('user-role binding', str('user', 'role')),
+  grant: record<GrantRecord>('grant', str('role', 'objectType', 'dbName', 'objectName', 'privilege', 'grantor')),
   counter: decimal,
 };

@@ -9,7 +9,7 @@ import { ProxyCore } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
 import { readHandlers } from './read';
-import { Security, credentialHandlers } from './security';
+import { Security, credentialHandlers, rbacHandlers } from './security';
 import { addMilvusService, milvusServerOptions } from './server';
 import { writeHandlers } from './write';
 
@@ -74,6 +74,7 @@ export class Proxy implements Hosted {
       ...writeHandlers(this.core),
       ...readHandlers(this.core),
       ...credentialHandlers(this.security),
+      ...rbacHandlers(this.security),
     }, this.log, this.security);
   }
 

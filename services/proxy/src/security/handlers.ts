@@ -1,27 +1,19 @@
 import { KiteError } from '@kite/common';
 import type { Handlers } from '../core';
-import type { RequestContext } from '../request';
 import { OK } from '../status';
 import { ROOT_USER, checkUsername, decodePassword } from './parse';
 import type { Security } from './security';
 
 /**
- * With authorization on, only root manages users (creates and deletes them); without it anyone may, as in Milvus.
- * (Milvus gives this to roles holding the Global CreateOwnership/DropOwnership privilege, root's admin role by default.)
+ * CreateCredential, UpdateCredential, DeleteCredential, ListCredUsers: users and their passwords, as in Milvus. Who
+ * may call them is checked before (guard.ts): CreateOwnership, UpdateUser (a user may always change its own),
+ * DropOwnership, SelectOwnership.
  */
-function requireRoot(security: Security, ctx: RequestContext, what: string): void {
-  if (!security.enabled) return;
-  const caller = security.callerOf(ctx.metadata);
-  if (caller !== ROOT_USER) throw new KiteError('PrivilegeNotPermitted', `${what} needs the root user; ${caller ?? 'this caller'} may not`);
-}
-
-/** CreateCredential, UpdateCredential, DeleteCredential, ListCredUsers: users and their passwords, as in Milvus. */
 export function credentialHandlers(security: Security): Handlers {
   return {
-    async CreateCredential(r, ctx) {
+    async CreateCredential(r) {
       checkUsername(r.username);
       const password = decodePassword(r.password, 'password');
-      requireRoot(security, ctx, 'CreateCredential');
       await security.create(r.username, password);
       return OK;
     },
@@ -36,10 +28,9 @@ export function credentialHandlers(security: Security): Handlers {
       await security.update(r.username, newPassword);
       return OK;
     },
-    async DeleteCredential(r, ctx) {
+    async DeleteCredential(r) {
       checkUsername(r.username);
       if (r.username === ROOT_USER) throw new KiteError('PrivilegeNotPermitted', 'user root cannot be deleted');
-      requireRoot(security, ctx, 'DeleteCredential');
       await security.remove(r.username);
       return OK;
     },

@@ -33,7 +33,7 @@ export function parseAuthorization(value: string | Buffer | undefined): { user: 
 
 /** Milvus's rule for user names: a letter or underscore first, then letters, digits and underscores, at most 32. */
 export function checkUsername(name: string, field = 'username'): void {
-  if (name === '') throw new KiteError('ParameterInvalid', `${field} is empty; give the user's name`);
+  if (name === '') throw new KiteError('ParameterInvalid', `${field} is empty; give a name`);
   if (name.length > MAX_USERNAME_LENGTH) {
     throw new KiteError('ParameterInvalid', `${field} "${clip(name, 64)}" is longer than ${MAX_USERNAME_LENGTH} characters; use a shorter name`);
   }

@@ -5,6 +5,7 @@ import { KiteError, toKiteError, type KiteConfig, type Logger } from '@kite/comm
 import type { MetaStore, WatchEvent, Watcher } from '@kite/metastore';
 import { codecs, keys, userOfCredentialKey, type CredentialRecord } from '@kite/segment';
 import { LoginLimiter, ROOT_USER, parseAuthorization, peerHost } from './parse';
+import { Rbac } from './rbac';
 
 /** Methods any client may call without credentials (Milvus lets SDKs probe a server before logging in). */
 export const OPEN_METHODS: ReadonlySet<string> = new Set(['GetVersion', 'CheckHealth', 'Connect']);
@@ -29,12 +30,15 @@ export class Security {
   private watcher: Watcher | undefined;
   /** Which user each authenticated call's metadata belongs to (for handlers that depend on the caller). */
   private readonly callers = new WeakMap<grpc.Metadata, string>();
+  /** Roles, grants and the permission check. */
+  readonly rbac: Rbac;
 
   constructor(
     private readonly cfg: KiteConfig,
     private readonly store: MetaStore,
     private readonly log: Logger,
   ) {
+    this.rbac = new Rbac(cfg, store, log);
     this.limiter = new LoginLimiter(cfg.security.maxLoginFailures, cfg.security.loginFailureWindowMs);
   }
 
@@ -56,9 +60,11 @@ export class Security {
       onResync: (s) => this.reset(s.kvs),
       onError: (err) => this.log.error({ err: err.message }, 'credential watch ended'),
     });
+    await this.rbac.start();
   }
 
   async close(): Promise<void> {
+    await this.rbac.close();
     await this.watcher?.close();
     this.watcher = undefined;
   }
@@ -189,8 +195,17 @@ export class Security {
     if (!res.succeeded) throw new KiteError('MetaFailed', `the password of ${user} changed meanwhile; try again`, { retriable: true });
   }
 
-  /** Deletes a user; true when it existed. */
+  /** Deletes a user and its role memberships; true when it existed. */
   async remove(user: string): Promise<boolean> {
-    return this.store.delete(keys.credential(this.root, user));
+    const existed = await this.store.delete(keys.credential(this.root, user));
+    await this.rbac.forgetUser(user);
+    return existed;
+  }
+
+  /** Throws PrivilegeNotPermitted when the call's user may not make it (nothing when authorization is off). */
+  authorize(user: string | undefined, method: string, request: unknown, metadata: grpc.Metadata): void {
+    if (!this.enabled || user === undefined) return;
+    const db = metadata.get('dbname')[0];
+    this.rbac.check(user, method, request, typeof db === 'string' ? db : undefined);
   }
 }
