@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { toKiteError } from '@kite/common';
+import { KiteError, toKiteError } from '@kite/common';
+import { beforeDeadline, requestDeadline } from '@kite/rpc';
 import type { Security } from './security';
 
 /**
@@ -8,11 +9,21 @@ import type { Security } from './security';
  * PERMISSION_DENIED, each with Milvus's message, as Milvus's proxy does (the SDKs then neither retry nor go on).
  * With it off, `handler` itself.
  */
-export function authenticated<Req, Res>(security: Security | undefined, method: string, handler: grpc.handleUnaryCall<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+export function authenticated<Req, Res>(
+  security: Security | undefined,
+  method: string,
+  handler: grpc.handleUnaryCall<Req, Res>,
+  boundMs: number,
+): grpc.handleUnaryCall<Req, Res> {
   if (!security?.enabled) return handler;
   return (call, cb) => {
-    security
-      .authenticate(method, call.metadata, call.getPeer())
+    // The checks end by the call's deadline too (a user unknown to this proxy is looked up in the meta store).
+    const deadline = requestDeadline(call.getDeadline(), boundMs);
+    beforeDeadline(security.authenticate(method, call.metadata, call.getPeer()), deadline, 'credential check')
+      .catch((err: unknown) => {
+        if (err instanceof KiteError) throw err;
+        throw new KiteError('ServiceUnavailable', `${method}: ${toKiteError(err).message}`, { retriable: true });
+      })
       .then((user) => security.authorize(user, method, call.request, call.metadata))
       .then(
         () => handler(call, cb),

@@ -123,6 +123,17 @@ describe('Security', () => {
     expect(await here.listUsers()).toEqual(['root']);
   });
 
+  it('parallel guesses of one user from one address get no more than maxLoginFailures tries', async () => {
+    const s = await open(config({ maxLoginFailures: 3 }));
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => s.authenticate('Insert', md(b64(`root:guess-${i}`)), 'ipv4:10.0.0.1:1')));
+    const reasons = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'accepted'));
+    expect(reasons.filter((m) => m === AUTH_FAILED)).toHaveLength(3);
+    expect(reasons.filter((m) => /too many failed logins for user root from 10\.0\.0\.1/.test(m))).toHaveLength(9);
+    // Right password, same address: still locked out; another address: accepted.
+    await expect(s.authenticate('Insert', md(b64('root:Milvus')), 'ipv4:10.0.0.1:2')).rejects.toThrow(/too many failed logins/);
+    expect(await s.authenticate('Insert', md(b64('root:Milvus')), 'ipv4:10.0.0.2:1')).toBe('root');
+  });
+
   it('refuses a second user of the same name', async () => {
     const s = await open();
     await s.create('bob', 'bob-pw-1');

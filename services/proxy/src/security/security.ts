@@ -27,6 +27,8 @@ export class Security {
   /** user -> the stored hash it was verified against and the digest of the password that matched it. */
   private readonly verified = new Map<string, { hash: string; digest: Buffer }>();
   private readonly limiter: LoginLimiter;
+  /** The login attempt in progress per user and client address (attempts of one pair run one after another). */
+  private readonly attempts = new Map<string, Promise<void>>();
   private watcher: Watcher | undefined;
   /** Which user each authenticated call's metadata belongs to (for handlers that depend on the caller). */
   private readonly callers = new WeakMap<grpc.Metadata, string>();
@@ -123,13 +125,19 @@ export class Security {
     return kv ? codecs.credential.decode(kv.value, key) : undefined;
   }
 
+  /** Whether `password` is `user`'s password this proxy already verified (no bcrypt, no store read). */
+  private known(user: string, password: string): boolean {
+    const rec = this.users.get(user);
+    const seen = this.verified.get(user);
+    return !!rec && !!seen && seen.hash === rec.passwordHash && timingSafeEqual(seen.digest, digest(password));
+  }
+
   /** Whether `password` is `user`'s. */
   async verify(user: string, password: string): Promise<boolean> {
     const rec = await this.record(user);
     if (!rec) return false;
+    if (this.known(user, password)) return true;
     const d = digest(password);
-    const seen = this.verified.get(user);
-    if (seen && seen.hash === rec.passwordHash && timingSafeEqual(seen.digest, d)) return true;
     const ok = await bcrypt.compare(password, rec.passwordHash);
     if (ok) this.verified.set(user, { hash: rec.passwordHash, digest: d });
     return ok;
@@ -150,16 +158,24 @@ export class Security {
     const cred = parseAuthorization(values[0]);
     if (!cred) throw new KiteError('NotAuthenticated', 'invalid token format: the authorization metadata must be base64 of "user:password"');
     const source = peerHost(peer);
-    const waitMs = this.limiter.blockedForMs(cred.user, source);
-    if (waitMs > 0) {
-      throw new KiteError('NotAuthenticated', `too many failed logins for user ${cred.user} from ${source}; try again in ${Math.ceil(waitMs / 1000)} s`);
+    if (this.limiter.blockedForMs(cred.user, source) === 0 && this.known(cred.user, cred.password)) {
+      this.callers.set(metadata, cred.user);
+      return cred.user;
     }
-    if (!(await this.verify(cred.user, cred.password))) {
-      this.limiter.fail(cred.user, source);
-      this.log.warn({ user: cred.user, source, method }, 'login failed');
-      throw new KiteError('NotAuthenticated', AUTH_FAILED);
+    // One attempt at a time per user and address: parallel guesses each see the failures recorded before them.
+    const key = `${cred.user}\u0000${source}`;
+    const previous = this.attempts.get(key) ?? Promise.resolve();
+    const mine = previous.then(() => this.attempt(cred.user, cred.password, source, method));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.attempts.set(key, tail);
+    try {
+      await mine;
+    } finally {
+      if (this.attempts.get(key) === tail) this.attempts.delete(key);
     }
-    this.limiter.succeed(cred.user, source);
     this.callers.set(metadata, cred.user);
     return cred.user;
   }
@@ -167,6 +183,19 @@ export class Security {
   /** The authenticated user of a call (undefined when authorization is off). */
   callerOf(metadata: grpc.Metadata): string | undefined {
     return this.callers.get(metadata);
+  }
+
+  private async attempt(user: string, password: string, source: string, method: string): Promise<void> {
+    const waitMs = this.limiter.blockedForMs(user, source);
+    if (waitMs > 0) {
+      throw new KiteError('NotAuthenticated', `too many failed logins for user ${user} from ${source}; try again in ${Math.ceil(waitMs / 1000)} s`);
+    }
+    if (!(await this.verify(user, password))) {
+      this.limiter.fail(user, source);
+      this.log.warn({ user, source, method }, 'login failed');
+      throw new KiteError('NotAuthenticated', AUTH_FAILED);
+    }
+    this.limiter.succeed(user, source);
   }
 
   /** Users in the store, sorted. */
