@@ -224,4 +224,28 @@ describe('RBAC', () => {
     expect(drop.reason).toMatch(/role writer still has 1 privilege\(s\)/);
     expect((await root.dropRole({ roleName: 'admin' })).reason).toMatch(/the built-in role admin cannot be dropped/);
   });
+
+  it('a privilege group granted on a collection gives its privileges there; listed, changed, dropped once revoked', async () => {
+    const root = connect('root', 'Milvus');
+    expectOk(await root.createUser({ username: 'gina', password: 'gina-pw-1' }), 'createUser gina');
+    const gina = connect('gina', 'gina-pw-1');
+    expectOk(await root.createRole({ roleName: 'grouped' }), 'createRole grouped');
+    expectOk(await root.addUserToRole({ username: 'gina', roleName: 'grouped' }), 'addUserToRole');
+    expectOk(await root.createPrivilegeGroup({ group_name: 'rw' }), 'createPrivilegeGroup');
+    expectOk(await root.addPrivilegesToGroup({ group_name: 'rw', privileges: ['Insert', 'Delete'] }), 'addPrivilegesToGroup');
+    const groups = await root.listPrivilegeGroups();
+    expect(groups.privilege_groups.map((g) => [g.group_name, g.privileges.map((p) => p.name)])).toEqual([['rw', ['Delete', 'Insert']]]);
+    await expectDenied(() => gina.insert({ collection_name: 'auth_rbac', data: row(10) }), /PrivilegeInsert: permission deny to gina/);
+    const grant = { role: 'grouped', privilege: 'rw', db_name: 'default', collection_name: 'auth_rbac' };
+    expectOk(await root.grantPrivilegeV2(grant), 'grantPrivilegeV2 rw');
+    expectOk((await gina.insert({ collection_name: 'auth_rbac', data: row(10) })).status, 'insert through the group');
+    expectOk((await gina.delete({ collection_name: 'auth_rbac', filter: 'id == 10' })).status, 'delete through the group');
+    await expectDenied(() => gina.insert({ collection_name: 'auth_dave', data: row(11) }), /PrivilegeInsert: permission deny to gina/);
+    expectOk(await root.removePrivilegesFromGroup({ group_name: 'rw', privileges: ['Delete'] }), 'removePrivilegesFromGroup');
+    await expectDenied(() => gina.delete({ collection_name: 'auth_rbac', filter: 'id == 10' }), /PrivilegeDelete: permission deny to gina/);
+    expect((await root.dropPrivilegeGroup({ group_name: 'rw' })).reason).toMatch(/privilege group rw is granted to a role/);
+    expectOk(await root.revokePrivilegeV2(grant), 'revokePrivilegeV2 rw');
+    expectOk(await root.dropPrivilegeGroup({ group_name: 'rw' }), 'dropPrivilegeGroup');
+    await expectDenied(() => gina.insert({ collection_name: 'auth_rbac', data: row(12) }), /PrivilegeInsert: permission deny to gina/);
+  });
 });

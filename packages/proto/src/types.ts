@@ -1331,6 +1331,39 @@ export interface OperatePrivilegeV2Request {
   collection_name: string;
 }
 
+export interface CreatePrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+}
+
+export interface DropPrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+}
+
+export interface ListPrivilegeGroupsRequest {
+  base: MsgBase | null;
+}
+
+export interface PrivilegeGroupInfo {
+  group_name?: string;
+  privileges?: PrivilegeEntity[];
+}
+
+export interface ListPrivilegeGroupsResponse {
+  status?: Status | null;
+  privilege_groups?: PrivilegeGroupInfo[];
+}
+
+export type OperatePrivilegeGroupType = 'AddPrivilegesToGroup' | 'RemovePrivilegesFromGroup';
+
+export interface OperatePrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+  privileges: PrivilegeEntity[];
+  type: OperatePrivilegeGroupType | number;
+}
+
 export interface ConnectRequest {
   base: MsgBase | null;
   client_info: ClientInfo | null;
@@ -1446,6 +1479,10 @@ export interface MilvusMethods {
   OperatePrivilege: [OperatePrivilegeRequest, Status];
   OperatePrivilegeV2: [OperatePrivilegeV2Request, Status];
   SelectGrant: [SelectGrantRequest, SelectGrantResponse];
+  CreatePrivilegeGroup: [CreatePrivilegeGroupRequest, Status];
+  DropPrivilegeGroup: [DropPrivilegeGroupRequest, Status];
+  ListPrivilegeGroups: [ListPrivilegeGroupsRequest, ListPrivilegeGroupsResponse];
+  OperatePrivilegeGroup: [OperatePrivilegeGroupRequest, Status];
   // Unserved RPCs: they answer with a "not supported" status.
   BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AlterCollectionField: [KiteUnsupportedRequest, Status];
@@ -1486,10 +1523,6 @@ export interface MilvusMethods {
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   BackupRBAC: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   RestoreRBAC: [KiteUnsupportedRequest, Status];
-  CreatePrivilegeGroup: [KiteUnsupportedRequest, Status];
-  DropPrivilegeGroup: [KiteUnsupportedRequest, Status];
-  ListPrivilegeGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  OperatePrivilegeGroup: [KiteUnsupportedRequest, Status];
   RunAnalyzer: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AddFileResource: [KiteUnsupportedRequest, Status];
   RemoveFileResource: [KiteUnsupportedRequest, Status];

@@ -95,6 +95,8 @@ export const keys = {
   userRoles: (root: string, user?: string) => under(root, `meta/rbac/user-role/${user === undefined ? '' : `${user}/`}`),
   grant: (root: string, g: Pick<GrantRecord, 'role' | 'objectType' | 'dbName' | 'objectName' | 'privilege'>) =>
     under(root, `meta/rbac/grant/${g.role}/${g.objectType}/${g.dbName}/${g.objectName}/${g.privilege}`),
+  privilegeGroup: (root: string, name: string) => under(root, `meta/rbac/privilege-group/${name}`),
+  privilegeGroups: (root: string) => under(root, 'meta/rbac/privilege-group/'),
   grants: (root: string, role?: string) => under(root, `meta/rbac/grant/${role === undefined ? '' : `${role}/`}`),
   leaders: (root: string, coll: number) => under(root, `leaders/${coll}`),
   allLeaders: (root: string) => under(root, 'leaders/'),
@@ -155,6 +157,12 @@ export interface RoleRecord {
 export interface UserRoleRecord {
   user: string;
   role: string;
+}
+
+/** A custom privilege group: a name that, granted, stands for every privilege it lists. */
+export interface PrivilegeGroupRecord {
+  name: string;
+  privileges: string[];
 }
 
 /** A privilege granted to a role on an object (`*` for any name, database or privilege), in one database. */
@@ -249,6 +257,7 @@ export const codecs = {
   credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),
   role: record<RoleRecord>('role', num('createdAt'), str('name')),
   userRole: record<UserRoleRecord>('user-role binding', str('user', 'role')),
+  privilegeGroup: record<PrivilegeGroupRecord>('privilege group', str('name'), arr('privileges')),
   grant: record<GrantRecord>('grant', str('role', 'objectType', 'dbName', 'objectName', 'privilege', 'grantor')),
   counter: decimal,
 };

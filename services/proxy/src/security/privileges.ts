@@ -58,6 +58,10 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   SelectGrant: { object: 'Global', privilege: 'SelectOwnership' },
   OperatePrivilege: { object: 'Global', privilege: 'ManageOwnership' },
   OperatePrivilegeV2: { object: 'Global', privilege: 'ManageOwnership' },
+  CreatePrivilegeGroup: { object: 'Global', privilege: 'CreatePrivilegeGroup' },
+  DropPrivilegeGroup: { object: 'Global', privilege: 'DropPrivilegeGroup' },
+  ListPrivilegeGroups: { object: 'Global', privilege: 'ListPrivilegeGroups' },
+  OperatePrivilegeGroup: { object: 'Global', privilege: 'OperatePrivilegeGroup' },
   CreateDatabase: { object: 'Global', privilege: 'CreateDatabase' },
   DropDatabase: { object: 'Global', privilege: 'DropDatabase' },
   AlterDatabase: { object: 'Global', privilege: 'AlterDatabase' },
@@ -92,6 +96,12 @@ export const PUBLIC_GRANTS: readonly { objectType: ObjectType; objectName: strin
   { objectType: 'Global', objectName: '*', dbName: '*', privilege: 'ShowCollections' },
   { objectType: 'Collection', objectName: '*', dbName: '*', privilege: 'IndexDetail' },
 ];
+
+/** A privilege name of any object type (the `Privilege` prefix dropped), or undefined when Milvus has none by that name. */
+export function knownPrivilege(name: string): string | undefined {
+  const bare = name.startsWith('Privilege') ? name.slice('Privilege'.length) : name;
+  return Object.values(OBJECT_PRIVILEGES).some((set) => set.has(bare)) ? bare : undefined;
+}
 
 const isObjectType = (v: string): v is ObjectType => v === 'Global' || v === 'Collection' || v === 'User';
 

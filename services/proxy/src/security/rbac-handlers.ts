@@ -5,7 +5,7 @@ import type { Handlers } from '../core';
 import type { RequestContext } from '../request';
 import { OK } from '../status';
 import { ROOT_USER, checkUsername } from './parse';
-import { ALL_PRIVILEGES, DEFAULT_DB, OBJECT_PRIVILEGES, checkGrantName, checkObjectType, normalizePrivilege, type ObjectType } from './privileges';
+import { ALL_PRIVILEGES, DEFAULT_DB, OBJECT_PRIVILEGES, checkGrantName, checkObjectType, knownPrivilege, normalizePrivilege, type ObjectType } from './privileges';
 import type { Security } from './security';
 
 const isGrant = (t: string | number): boolean => t === 'Grant' || t === 0;
@@ -35,7 +35,8 @@ const grantOut = (g: GrantRecord): GrantEntityOut => ({
 
 /**
  * Milvus's RBAC calls: CreateRole, DropRole, OperateUserRole, SelectRole, SelectUser, OperatePrivilege (and V2),
- * SelectGrant. State lives in the meta store (rbac.ts); who may call these is checked before (guard.ts).
+ * SelectGrant, and custom privilege groups (CreatePrivilegeGroup, DropPrivilegeGroup, ListPrivilegeGroups,
+ * OperatePrivilegeGroup). State lives in the meta store (rbac.ts); who may call these is checked before (guard.ts).
  */
 export function rbacHandlers(security: Security): Handlers {
   const rbac = security.rbac;
@@ -95,27 +96,60 @@ export function rbacHandlers(security: Security): Handlers {
       const e = r.entity;
       if (!e) throw new KiteError('ParameterMissing', 'entity is missing; give the role, object, object_name and privilege of the grant');
       const objectType = checkObjectType(e.object?.name ?? '');
+      const privilegeName = e.grantor?.privilege?.name ?? '';
       await operate(operation(r.type, 'type'), {
         role: roleName(e.role?.name, 'role name'),
         objectType,
         objectName: checkGrantName(e.object_name, 'object_name'),
         dbName: checkGrantName(e.db_name || DEFAULT_DB, 'db_name'),
-        privilege: normalizePrivilege(objectType, e.grantor?.privilege?.name ?? ''),
+        privilege: rbac.groupExists(privilegeName) ? privilegeName : normalizePrivilege(objectType, privilegeName),
         grantor: grantor(ctx),
       });
       return OK;
     },
     async OperatePrivilegeV2(r, ctx) {
       const privilegeName = r.grantor?.privilege?.name ?? '';
-      const objectType = objectTypeOf(privilegeName);
+      const group = rbac.groupExists(privilegeName);
+      const collection = checkGrantName(r.collection_name || '*', 'collection_name');
+      // A group is granted on a collection, or with collection * on a database (db * for the cluster).
+      const objectType: ObjectType = group ? (collection === '*' ? 'Global' : 'Collection') : objectTypeOf(privilegeName);
       await operate(operation(r.type, 'type'), {
         role: roleName(r.role?.name, 'role name'),
         objectType,
-        objectName: objectType === 'Collection' ? checkGrantName(r.collection_name || '*', 'collection_name') : '*',
+        objectName: objectType === 'Collection' ? collection : '*',
         dbName: checkGrantName(r.db_name || DEFAULT_DB, 'db_name'),
-        privilege: normalizePrivilege(objectType, privilegeName),
+        privilege: group ? privilegeName : normalizePrivilege(objectType, privilegeName),
         grantor: grantor(ctx),
       });
+      return OK;
+    },
+    async CreatePrivilegeGroup(r) {
+      const name = roleName(r.group_name, 'group_name');
+      if (knownPrivilege(name) !== undefined) throw new KiteError('ParameterInvalid', `group_name ${name} is the name of a privilege; choose another`);
+      await rbac.createGroup(name);
+      return OK;
+    },
+    async DropPrivilegeGroup(r) {
+      await rbac.dropGroup(roleName(r.group_name, 'group_name'));
+      return OK;
+    },
+    async ListPrivilegeGroups() {
+      return {
+        status: OK,
+        privilege_groups: [...rbac.groups()].sort(([a], [b]) => a.localeCompare(b)).map(([name, privileges]) => ({ group_name: name, privileges: privileges.map((p) => ({ name: p })) })),
+      };
+    },
+    async OperatePrivilegeGroup(r) {
+      const name = roleName(r.group_name, 'group_name');
+      const privileges = r.privileges.map((p) => {
+        const known = knownPrivilege(p.name);
+        if (known === undefined) throw new KiteError('ParameterInvalid', `privilege "${clip(p.name, 64)}" is not a Milvus privilege (e.g. Insert, Search, Query)`);
+        return known;
+      });
+      if (privileges.length === 0) throw new KiteError('ParameterMissing', 'privileges is empty; name at least one privilege');
+      if (r.type === 'AddPrivilegesToGroup' || r.type === 0) await rbac.changeGroup(name, privileges, true);
+      else if (r.type === 'RemovePrivilegesFromGroup' || r.type === 1) await rbac.changeGroup(name, privileges, false);
+      else throw new KiteError('ParameterInvalid', `type ${clip(String(r.type), 32)} is not AddPrivilegesToGroup or RemovePrivilegesFromGroup`);
       return OK;
     },
     async SelectGrant(r) {

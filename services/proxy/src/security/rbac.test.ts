@@ -90,6 +90,20 @@ describe('Rbac', () => {
     await until(() => !here.allowed('u', { objectType: 'Collection', objectName: 'x', dbName: 'default', privilege: 'Insert' }));
   });
 
+  it('a privilege group granted on a database covers its privileges on every object there, and follows its changes', async () => {
+    const r = await open();
+    await r.createRole('team');
+    await r.addUserToRole('u', 'team');
+    await r.createGroup('rw');
+    await r.changeGroup('rw', ['Insert', 'Query'], true);
+    await r.grant({ role: 'team', objectType: 'Global', objectName: '*', dbName: 'default', privilege: 'rw', grantor: 'root' });
+    const ask = (privilege: string, dbName = 'default') => r.allowed('u', { objectType: 'Collection', objectName: 'any', dbName, privilege });
+    expect([ask('Insert'), ask('Query'), ask('Delete'), ask('Insert', 'other')]).toEqual([true, true, false, false]);
+    await r.changeGroup('rw', ['Insert'], false);
+    expect(ask('Insert')).toBe(false);
+    await expect(r.dropGroup('rw')).rejects.toThrow(/privilege group rw is granted to a role/);
+  });
+
   it('drops a role with privileges only with force, and the built-in roles never', async () => {
     const r = await open();
     await r.createRole('writer');

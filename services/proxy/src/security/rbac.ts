@@ -1,12 +1,16 @@
 import { KiteError, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore, TxnOp, WatchEvent, Watcher } from '@kite/metastore';
-import { codecs, keys, type GrantRecord, type UserRoleRecord } from '@kite/segment';
+import { codecs, keys, type GrantRecord, type PrivilegeGroupRecord, type UserRoleRecord } from '@kite/segment';
 import { ROOT_USER } from './parse';
 import { ADMIN_ROLE, DEFAULT_DB, METHOD_PRIVILEGES, PUBLIC_GRANTS, PUBLIC_ROLE, grantCovers, objectNamesOf, type ObjectType } from './privileges';
 
 export const BUILTIN_ROLES: readonly string[] = [ADMIN_ROLE, PUBLIC_ROLE];
 
-type Entry = { kind: 'role'; name: string } | { kind: 'userRole'; value: UserRoleRecord } | { kind: 'grant'; value: GrantRecord };
+type Entry =
+  | { kind: 'role'; name: string }
+  | { kind: 'userRole'; value: UserRoleRecord }
+  | { kind: 'grant'; value: GrantRecord }
+  | { kind: 'group'; value: PrivilegeGroupRecord };
 
 /**
  * Roles, memberships and grants, and the permission check of every call. The proxy keeps a copy of the meta store's
@@ -15,7 +19,9 @@ type Entry = { kind: 'role'; name: string } | { kind: 'userRole'; value: UserRol
  */
 export class Rbac {
   private readonly entries = new Map<string, Entry>();
-  private index: { userRoles: Map<string, Set<string>>; roleGrants: Map<string, GrantRecord[]>; roles: Set<string> } | undefined;
+  private index:
+    | { userRoles: Map<string, Set<string>>; roleGrants: Map<string, GrantRecord[]>; roles: Set<string>; groups: Map<string, Set<string>> }
+    | undefined;
   private watcher: Watcher | undefined;
   /** Store revision the copy reflects: events at or below it are already in it. */
   private revision = 0;
@@ -81,6 +87,7 @@ export class Rbac {
       if (key.startsWith(keys.roles(this.root))) this.entries.set(key, { kind: 'role', name: codecs.role.decode(value, key).name });
       else if (key.startsWith(keys.userRoles(this.root))) this.entries.set(key, { kind: 'userRole', value: codecs.userRole.decode(value, key) });
       else if (key.startsWith(keys.grants(this.root))) this.entries.set(key, { kind: 'grant', value: codecs.grant.decode(value, key) });
+      else if (key.startsWith(keys.privilegeGroups(this.root))) this.entries.set(key, { kind: 'group', value: codecs.privilegeGroup.decode(value, key) });
     } catch (e) {
       this.entries.delete(key);
       this.log.warn({ key, err: toKiteError(e).message }, 'ignoring a malformed permission record');
@@ -92,8 +99,10 @@ export class Rbac {
     const userRoles = new Map<string, Set<string>>();
     const roleGrants = new Map<string, GrantRecord[]>();
     const roles = new Set<string>(BUILTIN_ROLES);
+    const groups = new Map<string, Set<string>>();
     for (const e of this.entries.values()) {
       if (e.kind === 'role') roles.add(e.name);
+      else if (e.kind === 'group') groups.set(e.value.name, new Set(e.value.privileges));
       else if (e.kind === 'userRole') {
         const set = userRoles.get(e.value.user) ?? new Set<string>();
         set.add(e.value.role);
@@ -104,7 +113,7 @@ export class Rbac {
         roleGrants.set(e.value.role, list);
       }
     }
-    this.index = { userRoles, roleGrants, roles };
+    this.index = { userRoles, roleGrants, roles, groups };
     return this.index;
   }
 
@@ -132,6 +141,28 @@ export class Rbac {
     return [...(this.view().roleGrants.get(role) ?? [])];
   }
 
+  /** Custom privilege groups and their privileges, by name. */
+  groups(): Map<string, string[]> {
+    return new Map([...this.view().groups].map(([name, set]) => [name, [...set].sort()]));
+  }
+
+  groupExists(name: string): boolean {
+    return this.view().groups.has(name);
+  }
+
+  /**
+   * Whether a grant covers the asked privilege: directly (grantCovers), or through a privilege group it names. A
+   * group granted on Global `*` (a database or, with db `*`, the cluster) covers every object there; one granted on
+   * a collection covers that collection.
+   */
+  private covers(g: GrantRecord, ask: { objectType: ObjectType; objectName: string; dbName: string; privilege: string }): boolean {
+    if (grantCovers(g, ask)) return true;
+    if (!this.view().groups.get(g.privilege)?.has(ask.privilege)) return false;
+    if (g.dbName !== '*' && g.dbName !== ask.dbName) return false;
+    if (g.objectType === 'Global') return true;
+    return g.objectType === ask.objectType && (g.objectName === '*' || g.objectName === ask.objectName);
+  }
+
   /** Whether `user` may use `privilege` on the object (root and admin members may do anything). */
   allowed(user: string, ask: { objectType: ObjectType; objectName: string; dbName: string; privilege: string }): boolean {
     if (user === ROOT_USER) return true;
@@ -141,7 +172,7 @@ export class Rbac {
     if (roles.has(ADMIN_ROLE)) return true;
     if (PUBLIC_GRANTS.some((g) => grantCovers(g, ask))) return true;
     for (const role of [...roles, PUBLIC_ROLE]) {
-      if ((this.view().roleGrants.get(role) ?? []).some((g) => grantCovers(g, ask))) return true;
+      if ((this.view().roleGrants.get(role) ?? []).some((g) => this.covers(g, ask))) return true;
     }
     return false;
   }
@@ -220,6 +251,35 @@ export class Rbac {
       throw new KiteError('ParameterInvalid', `role ${g.role} does not exist; CreateRole creates it`);
     }
     await this.commit([{ type: 'put', key: keys.grant(this.root, g), value: codecs.grant.encode(g) }]);
+  }
+
+  async createGroup(name: string): Promise<void> {
+    const key = keys.privilegeGroup(this.root, name);
+    const ok = await this.commit([{ type: 'put', key, value: codecs.privilegeGroup.encode({ name, privileges: [] }) }], [{ key, target: 'version', op: '==', value: 0 }]);
+    if (!ok) throw new KiteError('ParameterInvalid', `privilege group ${name} already exists`);
+  }
+
+  async dropGroup(name: string): Promise<void> {
+    const grants = (await this.store.getPrefix(keys.grants(this.root))).kvs.filter((kv) => kv.key.endsWith(`/${name}`));
+    if (grants.length > 0) throw new KiteError('ParameterInvalid', `privilege group ${name} is granted to a role (${grants.length} grant(s)); revoke it first`);
+    await this.commit([{ type: 'delete', key: keys.privilegeGroup(this.root, name) }]);
+  }
+
+  /** Adds or removes privileges of a group, guarded by the record read so that concurrent changes do not interleave. */
+  async changeGroup(name: string, privileges: string[], add: boolean): Promise<void> {
+    const key = keys.privilegeGroup(this.root, name);
+    const kv = await this.store.get(key);
+    if (!kv) throw new KiteError('ParameterInvalid', `privilege group ${name} does not exist; CreatePrivilegeGroup creates it`);
+    const current = new Set(codecs.privilegeGroup.decode(kv.value, key).privileges);
+    for (const p of privileges) {
+      if (add) current.add(p);
+      else current.delete(p);
+    }
+    const ok = await this.commit(
+      [{ type: 'put', key, value: codecs.privilegeGroup.encode({ name, privileges: [...current].sort() }) }],
+      [{ key, target: 'modRevision', op: '==', value: kv.modRevision }],
+    );
+    if (!ok) throw new KiteError('MetaFailed', `privilege group ${name} changed meanwhile; try again`, { retriable: true });
   }
 
   async revoke(g: Omit<GrantRecord, 'grantor'>): Promise<void> {
