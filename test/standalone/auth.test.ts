@@ -94,6 +94,9 @@ describe('authentication on', () => {
     });
     await expectUnauthenticated(() => create, /missing authorization in header/);
     expect((await connect('root', 'Milvus').hasCollection({ collection_name: 'auth_anon' })).value).toBe(false);
+    // Refused calls are counted by Milvus code like every other answer.
+    const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/kite_proxy_requests_total\{method="ShowCollections",status="1400"\} [1-9]/);
   });
 
   it('root creates a user who can then log in; ListCredUsers lists both', async () => {

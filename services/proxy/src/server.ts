@@ -63,7 +63,7 @@ function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined
       if (err.kind === 'Internal') log.error({ method: m, err: err.message, stack: err.stack }, 'request failed');
     },
   });
-  return authenticated(security, method, handler, ms);
+  return authenticated(security, method, handler, ms, metrics);
 }
 
 function setHandler<M extends MilvusMethodName>(out: Partial<MilvusHandlers>, method: M, h: grpc.handleUnaryCall<MilvusRequest<M>, MilvusResponse<M>>): void {
