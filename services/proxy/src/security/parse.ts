@@ -61,10 +61,13 @@ export function peerHost(peer: string): string {
   return colon > 0 && /^\d+$/.test(body.slice(colon + 1)) ? body.slice(0, colon) : body;
 }
 
+/** Most (user, address) pairs the limiter tracks; beyond it the pairs failed longest ago are forgotten. */
+const MAX_TRACKED_PAIRS = 100_000;
+
 /**
  * Failed logins per (user, client address) within a sliding window: after `max` failures the pair is refused until
- * the oldest counted failure leaves the window. Entries are dropped once their window has passed, so memory stays
- * bounded by the failures of the last window.
+ * the oldest counted failure leaves the window. Entries are dropped once their window has passed, and at most
+ * MAX_TRACKED_PAIRS are kept (a flood of made-up names cannot grow it without bound).
  */
 export class LoginLimiter {
   private readonly failures = new Map<string, number[]>();
@@ -92,8 +95,14 @@ export class LoginLimiter {
     const key = `${user}\u0000${source}`;
     const list = this.recent(key, now);
     list.push(now);
+    // Re-inserted last: the Map's order is then the order of the latest failure of each pair.
+    this.failures.delete(key);
     this.failures.set(key, list);
-    if (this.failures.size > 10000) this.sweep(now);
+    if (this.failures.size > MAX_TRACKED_PAIRS) this.sweep(now);
+    for (const oldest of this.failures.keys()) {
+      if (this.failures.size <= MAX_TRACKED_PAIRS) break;
+      this.failures.delete(oldest);
+    }
   }
 
   /** A successful login clears the pair's count. */

@@ -51,6 +51,14 @@ describe('LoginLimiter', () => {
     expect(l.blockedForMs('u', 'a', 1100)).toBe(0);
   });
 
+  it('tracks at most 100000 pairs, forgetting the ones that failed longest ago', () => {
+    const l = new LoginLimiter(1, 60_000);
+    l.fail('first', 'a', 0);
+    for (let i = 0; i < 100_000; i++) l.fail(`u${i}`, 'a', 1);
+    expect(l.blockedForMs('first', 'a', 2)).toBe(0);
+    expect(l.blockedForMs('u99999', 'a', 2)).toBeGreaterThan(0);
+  });
+
   it('a success clears the count', () => {
     const l = new LoginLimiter(2, 1000);
     l.fail('u', 'a', 0);

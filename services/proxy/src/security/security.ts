@@ -4,7 +4,7 @@ import bcrypt from 'bcryptjs';
 import { KiteError, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore, WatchEvent, Watcher } from '@kite/metastore';
 import { codecs, keys, userOfCredentialKey, type CredentialRecord } from '@kite/segment';
-import { LoginLimiter, ROOT_USER, parseAuthorization, peerHost } from './parse';
+import { LoginLimiter, MAX_USERNAME_LENGTH, ROOT_USER, parseAuthorization, peerHost } from './parse';
 import { Rbac } from './rbac';
 
 /** Methods any client may call without credentials (Milvus lets SDKs probe a server before logging in). */
@@ -13,6 +13,9 @@ export const OPEN_METHODS: ReadonlySet<string> = new Set(['GetVersion', 'CheckHe
 /** Milvus's answer to missing or wrong credentials (its proxy answers gRPC UNAUTHENTICATED with these messages). */
 export const AUTH_FAILED = 'auth check failure, please check username and password are correct';
 export const AUTH_MISSING = 'missing authorization in header';
+
+/** checkUsername's rule as one expression, to skip lookups of impossible names. */
+const VALID_USERNAME = new RegExp(`^[A-Za-z_][A-Za-z0-9_]{0,${MAX_USERNAME_LENGTH - 1}}$`);
 
 const digest = (password: string): Buffer => createHash('sha256').update(password, 'utf8').digest();
 
@@ -118,6 +121,8 @@ export class Security {
 
   /** The stored credential of `user`: this proxy's copy, or the store's when the copy does not have it yet. */
   async record(user: string): Promise<CredentialRecord | undefined> {
+    // A name no user can have is not looked up (it would only cost a meta-store read).
+    if (!VALID_USERNAME.test(user)) return undefined;
     const known = this.users.get(user);
     if (known) return known;
     const key = keys.credential(this.root, user);
