@@ -198,6 +198,7 @@ describe('ci/external-values.yaml', () => {
     expect(cfg.storage.s3).toMatchObject({ endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'kite-prod', region: 'eu-west-1', forcePathStyle: false });
     expect(cfg.common.rootPath).toBe('kite-prod');
     expect(cfg.common.sessionTtlSeconds).toBe(15);
+    expect(cfg.security.authorizationEnabled).toBe(true);
     expect(cfg.datanode.segmentMaxRows).toBe(200000);
     expect(cfg.proxy.defaultTimeoutMs).toBe(10000);
     expect(cfg.querycoord.taskRetryMs).toBe(20000);

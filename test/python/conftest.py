@@ -77,7 +77,7 @@ class KiteServer:
             pass
 
 
-def _start(data_dir: Path) -> KiteServer:
+def _start(data_dir: Path, env: dict[str, str] | None = None) -> KiteServer:
     port = _free_port()
     metrics_port = _free_port()
     while metrics_port == port:
@@ -98,7 +98,13 @@ def _start(data_dir: Path) -> KiteServer:
         log.write(f"[kite-test] starting: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     # Kills the server's process group if pytest dies without running its hooks.
     watchdog = (
@@ -140,10 +146,9 @@ def _start(data_dir: Path) -> KiteServer:
     )
 
 
-@pytest.fixture(scope="session")
-def kite_server():
+def _serve(env: dict[str, str] | None = None):
     data_dir = Path(tempfile.mkdtemp(prefix="kite-pytest-"))
-    server = _start(data_dir)
+    server = _start(data_dir, env)
     try:
         yield server
     finally:
@@ -153,6 +158,17 @@ def kite_server():
             print(f"\nkite standalone died during the session; log tail:\n{_tail(server.log_file)}")
         if not os.environ.get("KITE_KEEP_TEST_DATA"):
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kite_server():
+    yield from _serve()
+
+
+@pytest.fixture(scope="session")
+def auth_server():
+    """A second server with security.authorizationEnabled on (root's password is the default, "Milvus")."""
+    yield from _serve({"KITE_SECURITY_AUTHORIZATION_ENABLED": "true"})
 
 
 @pytest.fixture(scope="session")

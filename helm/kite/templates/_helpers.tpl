@@ -127,6 +127,7 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
   "meta" (dict "type" "etcd" "etcdEndpoints" $etcd)
   "wal" (dict "type" "kafka" "kafkaBrokers" $kafka)
   "storage" $storage
+  "security" (dict "authorizationEnabled" $v.config.authorizationEnabled)
 -}}
 {{- range $component := splitList " " (include "kite.components" .) -}}
 {{- $c := index $v $component -}}

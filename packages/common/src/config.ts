@@ -262,6 +262,36 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    security: z
+      .object({
+        /**
+         * Milvus's common.security.authorizationEnabled: every call but GetVersion, CheckHealth and Connect must carry
+         * a user's credentials (the `authorization` metadata) and is refused without valid ones. Off keeps the quick
+         * start open to any client; a deployment reachable by others turns it on.
+         */
+        authorizationEnabled: z.boolean().default(false),
+        /**
+         * The password the `root` user gets when the cluster first starts (Milvus's common.security.defaultRootPassword).
+         * Used once: change it with UpdateCredential right after the first start; later changes to this key do nothing.
+         */
+        defaultRootPassword: z.string().min(6).max(256).default('Milvus'),
+        /**
+         * bcrypt cost of stored password hashes (2^cost rounds). Higher makes a stolen meta store slower to crack and
+         * every first login (and password change) slower: 10 is about 60-100 ms of proxy CPU per hash here. Proxies
+         * remember a verified password in memory, so later calls do not pay it.
+         */
+        passwordHashCost: z.number().int().min(4).max(15).default(10),
+        /**
+         * Failed logins allowed per user and client address within loginFailureWindowMs; beyond them that user is
+         * refused from that address (even with the right password) until the window passes. Lower slows password
+         * guessing more; higher forgives more typos.
+         */
+        maxLoginFailures: z.number().int().min(1).default(5),
+        /** The window in which failed logins count towards maxLoginFailures, and how long a locked-out pair waits. */
+        loginFailureWindowMs: z.number().int().min(1000).default(60000),
+      })
+      .strict()
+      .default({}),
     datanode: z
       .object({
         port: port.default(19533),

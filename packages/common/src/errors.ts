@@ -78,6 +78,10 @@ export const ErrorCodes = {
   ParameterInvalid: { code: 1100, legacy: LegacyCode.IllegalArgument, retriable: false },
   /** A required parameter is missing. */
   ParameterMissing: { code: 1101, legacy: LegacyCode.IllegalArgument, retriable: false },
+  /** Missing or wrong credentials while security.authorizationEnabled is on (answered as gRPC UNAUTHENTICATED). */
+  NotAuthenticated: { code: 1400, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** The caller may not do this (e.g. delete root, change another user's password without being root). */
+  PrivilegeNotPermitted: { code: 1401, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** The alias does not exist. */
   AliasNotFound: { code: 1600, legacy: LegacyCode.UnexpectedError, retriable: false },
   /** An alias cannot share a name with a collection. */

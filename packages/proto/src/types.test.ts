@@ -49,6 +49,9 @@ const ENUM_TS: Record<string, string> = {
   '.milvus.proto.common.HighlightType': 'HighlightType',
   '.milvus.proto.milvus.ShowType': 'ShowType',
   '.milvus.proto.milvus.QuotaState': 'QuotaState',
+  '.milvus.proto.milvus.OperateUserRoleType': 'OperateUserRoleType',
+  '.milvus.proto.milvus.OperatePrivilegeType': 'OperatePrivilegeType',
+  '.milvus.proto.milvus.OperatePrivilegeGroupType': 'OperatePrivilegeGroupType',
 };
 const LONG = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 const NUMBER = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'float', 'double']);

@@ -1174,6 +1174,196 @@ export interface CheckHealthResponse {
   quota_states?: (QuotaState | number)[];
 }
 
+// ---- Credentials ----
+
+/** Passwords are base64 of the UTF-8 password, as both SDKs send them. */
+export interface CreateCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+  password: string;
+  created_utc_timestamps: Int64;
+  modified_utc_timestamps: Int64;
+}
+
+export interface UpdateCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+  oldPassword: string;
+  newPassword: string;
+  created_utc_timestamps: Int64;
+  modified_utc_timestamps: Int64;
+}
+
+export interface DeleteCredentialRequest {
+  base: MsgBase | null;
+  username: string;
+}
+
+export interface ListCredUsersRequest {
+  base: MsgBase | null;
+}
+
+export interface ListCredUsersResponse {
+  status?: Status | null;
+  usernames?: string[];
+}
+
+// ---- Roles and privileges ----
+
+/** Named entities (role, user, object type, privilege): the same shape received and sent. */
+export interface RoleEntity {
+  name: string;
+}
+export interface UserEntity {
+  name: string;
+}
+export interface ObjectEntity {
+  name: string;
+}
+export interface PrivilegeEntity {
+  name: string;
+}
+
+export interface GrantorEntity {
+  user: UserEntity | null;
+  privilege: PrivilegeEntity | null;
+}
+
+export interface GrantEntity {
+  role: RoleEntity | null;
+  object: ObjectEntity | null;
+  object_name: string;
+  grantor: GrantorEntity | null;
+  db_name: string;
+}
+
+/** A grant as sent (every field optional). */
+export interface GrantEntityOut {
+  role?: RoleEntity | null;
+  object?: ObjectEntity | null;
+  object_name?: string;
+  grantor?: GrantorEntityOut | null;
+  db_name?: string;
+}
+
+export interface GrantorEntityOut {
+  user?: UserEntity | null;
+  privilege?: PrivilegeEntity | null;
+}
+
+export interface CreateRoleRequest {
+  base: MsgBase | null;
+  entity: RoleEntity | null;
+}
+
+export interface DropRoleRequest {
+  base: MsgBase | null;
+  role_name: string;
+  force_drop: boolean;
+}
+
+export type OperateUserRoleType = 'AddUserToRole' | 'RemoveUserFromRole';
+
+export interface OperateUserRoleRequest {
+  base: MsgBase | null;
+  username: string;
+  role_name: string;
+  type: OperateUserRoleType | number;
+}
+
+export interface SelectRoleRequest {
+  base: MsgBase | null;
+  role: RoleEntity | null;
+  include_user_info: boolean;
+}
+
+export interface SelectRoleResponse {
+  status?: Status | null;
+  results?: RoleResult[];
+}
+
+export interface RoleResult {
+  role?: RoleEntity | null;
+  users?: UserEntity[];
+}
+
+export interface SelectUserRequest {
+  base: MsgBase | null;
+  user: UserEntity | null;
+  include_role_info: boolean;
+}
+
+export interface SelectUserResponse {
+  status?: Status | null;
+  results?: UserResult[];
+}
+
+export interface UserResult {
+  user?: UserEntity | null;
+  roles?: RoleEntity[];
+}
+
+export interface SelectGrantRequest {
+  base: MsgBase | null;
+  entity: GrantEntity | null;
+}
+
+export interface SelectGrantResponse {
+  status?: Status | null;
+  entities?: GrantEntityOut[];
+}
+
+export type OperatePrivilegeType = 'Grant' | 'Revoke';
+
+export interface OperatePrivilegeRequest {
+  base: MsgBase | null;
+  entity: GrantEntity | null;
+  type: OperatePrivilegeType | number;
+  version: string;
+}
+
+export interface OperatePrivilegeV2Request {
+  base: MsgBase | null;
+  role: RoleEntity | null;
+  grantor: GrantorEntity | null;
+  type: OperatePrivilegeType | number;
+  db_name: string;
+  collection_name: string;
+}
+
+export interface CreatePrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+}
+
+export interface DropPrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+}
+
+export interface ListPrivilegeGroupsRequest {
+  base: MsgBase | null;
+}
+
+export interface PrivilegeGroupInfo {
+  group_name?: string;
+  privileges?: PrivilegeEntity[];
+}
+
+export interface ListPrivilegeGroupsResponse {
+  status?: Status | null;
+  privilege_groups?: PrivilegeGroupInfo[];
+}
+
+export type OperatePrivilegeGroupType = 'AddPrivilegesToGroup' | 'RemovePrivilegesFromGroup';
+
+export interface OperatePrivilegeGroupRequest {
+  base: MsgBase | null;
+  group_name: string;
+  privileges: PrivilegeEntity[];
+  type: OperatePrivilegeGroupType | number;
+}
+
 export interface ConnectRequest {
   base: MsgBase | null;
   client_info: ClientInfo | null;
@@ -1299,6 +1489,22 @@ export interface MilvusMethods {
   AlterDatabase: [AlterDatabaseRequest, Status];
   ListDatabases: [ListDatabasesRequest, ListDatabasesResponse];
   DescribeDatabase: [DescribeDatabaseRequest, DescribeDatabaseResponse];
+  CreateCredential: [CreateCredentialRequest, Status];
+  UpdateCredential: [UpdateCredentialRequest, Status];
+  DeleteCredential: [DeleteCredentialRequest, Status];
+  ListCredUsers: [ListCredUsersRequest, ListCredUsersResponse];
+  CreateRole: [CreateRoleRequest, Status];
+  DropRole: [DropRoleRequest, Status];
+  OperateUserRole: [OperateUserRoleRequest, Status];
+  SelectRole: [SelectRoleRequest, SelectRoleResponse];
+  SelectUser: [SelectUserRequest, SelectUserResponse];
+  OperatePrivilege: [OperatePrivilegeRequest, Status];
+  OperatePrivilegeV2: [OperatePrivilegeV2Request, Status];
+  SelectGrant: [SelectGrantRequest, SelectGrantResponse];
+  CreatePrivilegeGroup: [CreatePrivilegeGroupRequest, Status];
+  DropPrivilegeGroup: [DropPrivilegeGroupRequest, Status];
+  ListPrivilegeGroups: [ListPrivilegeGroupsRequest, ListPrivilegeGroupsResponse];
+  OperatePrivilegeGroup: [OperatePrivilegeGroupRequest, Status];
   // Unserved RPCs: they answer with a "not supported" status.
   BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AlterCollectionField: [KiteUnsupportedRequest, Status];
@@ -1323,18 +1529,6 @@ export interface MilvusMethods {
   Import: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetImportState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   ListImportTasks: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  CreateCredential: [KiteUnsupportedRequest, Status];
-  UpdateCredential: [KiteUnsupportedRequest, Status];
-  DeleteCredential: [KiteUnsupportedRequest, Status];
-  ListCredUsers: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  CreateRole: [KiteUnsupportedRequest, Status];
-  DropRole: [KiteUnsupportedRequest, Status];
-  OperateUserRole: [KiteUnsupportedRequest, Status];
-  SelectRole: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  SelectUser: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  OperatePrivilege: [KiteUnsupportedRequest, Status];
-  OperatePrivilegeV2: [KiteUnsupportedRequest, Status];
-  SelectGrant: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CreateResourceGroup: [KiteUnsupportedRequest, Status];
   DropResourceGroup: [KiteUnsupportedRequest, Status];
   UpdateResourceGroups: [KiteUnsupportedRequest, Status];
@@ -1348,10 +1542,6 @@ export interface MilvusMethods {
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   BackupRBAC: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   RestoreRBAC: [KiteUnsupportedRequest, Status];
-  CreatePrivilegeGroup: [KiteUnsupportedRequest, Status];
-  DropPrivilegeGroup: [KiteUnsupportedRequest, Status];
-  ListPrivilegeGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  OperatePrivilegeGroup: [KiteUnsupportedRequest, Status];
   RunAnalyzer: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AddFileResource: [KiteUnsupportedRequest, Status];
   RemoveFileResource: [KiteUnsupportedRequest, Status];

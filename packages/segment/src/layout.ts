@@ -106,6 +106,20 @@ export const keys = {
   roleSessions: (root: string, role: Role) => under(root, `session/${role}-`),
   /** The exclusive key of the active coordinator. */
   coordinatorSession: (root: string) => under(root, 'session/querycoord'),
+  /** A user's stored credential (`CredentialRecord`); user names are checked to hold no `/`. */
+  credential: (root: string, user: string) => under(root, `meta/credential/${user}`),
+  credentials: (root: string) => under(root, 'meta/credential/'),
+  /** Roles, user-role bindings and grants, all under one prefix so that one watch keeps a permission cache current. */
+  rbac: (root: string) => under(root, 'meta/rbac/'),
+  role: (root: string, role: string) => under(root, `meta/rbac/role/${role}`),
+  roles: (root: string) => under(root, 'meta/rbac/role/'),
+  userRole: (root: string, user: string, role: string) => under(root, `meta/rbac/user-role/${user}/${role}`),
+  userRoles: (root: string, user?: string) => under(root, `meta/rbac/user-role/${user === undefined ? '' : `${user}/`}`),
+  grant: (root: string, g: Pick<GrantRecord, 'role' | 'objectType' | 'dbName' | 'objectName' | 'privilege'>) =>
+    under(root, `meta/rbac/grant/${g.role}/${g.objectType}/${g.dbName}/${g.objectName}/${g.privilege}`),
+  privilegeGroup: (root: string, name: string) => under(root, `meta/rbac/privilege-group/${name}`),
+  privilegeGroups: (root: string) => under(root, 'meta/rbac/privilege-group/'),
+  grants: (root: string, role?: string) => under(root, `meta/rbac/grant/${role === undefined ? '' : `${role}/`}`),
   leaders: (root: string, coll: number) => under(root, `leaders/${coll}`),
   allLeaders: (root: string) => under(root, 'leaders/'),
 };
@@ -146,6 +160,51 @@ export function databaseOfKey(root: string, key: string): string {
   const name = key.startsWith(prefix) ? key.slice(prefix.length) : '';
   if (name === '' || name.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not a database key (${prefix}<name>)`, { retriable: false });
   return name;
+}
+
+/** The user a credential key (`keys.credential`) names. */
+export function userOfCredentialKey(root: string, key: string): string {
+  const prefix = keys.credentials(root);
+  const user = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+  if (user === '' || user.includes('/')) throw new KiteError('MetaFailed', `meta key ${key} is not a credential key (${prefix}<user>)`, { retriable: false });
+  return user;
+}
+
+/** A user's credential: a salted bcrypt hash of the password, never the password. */
+export interface CredentialRecord {
+  username: string;
+  passwordHash: string;
+  /** Epoch ms of creation and of the last password change. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A role (the built-in admin and public are not stored). */
+export interface RoleRecord {
+  name: string;
+  createdAt: number;
+}
+
+/** A user's membership of a role. */
+export interface UserRoleRecord {
+  user: string;
+  role: string;
+}
+
+/** A custom privilege group: a name that, granted, stands for every privilege it lists. */
+export interface PrivilegeGroupRecord {
+  name: string;
+  privileges: string[];
+}
+
+/** A privilege granted to a role on an object (`*` for any name, database or privilege), in one database. */
+export interface GrantRecord {
+  role: string;
+  objectType: 'Global' | 'Collection' | 'User';
+  dbName: string;
+  objectName: string;
+  privilege: string;
+  grantor: string;
 }
 
 /** How one kind of value is written to and read from the meta store. */
@@ -228,5 +287,10 @@ export const codecs = {
   checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
   leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
+  credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),
+  role: record<RoleRecord>('role', num('createdAt'), str('name')),
+  userRole: record<UserRoleRecord>('user-role binding', str('user', 'role')),
+  privilegeGroup: record<PrivilegeGroupRecord>('privilege group', str('name'), arr('privileges')),
+  grant: record<GrantRecord>('grant', str('role', 'objectType', 'dbName', 'objectName', 'privilege', 'grantor')),
   counter: decimal,
 };

@@ -9,6 +9,7 @@ import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
 import { readHandlers } from './read';
+import { Security, credentialHandlers, rbacHandlers } from './security';
 import { addMilvusService, milvusServerOptions } from './server';
 import { writeHandlers } from './write';
 
@@ -28,6 +29,8 @@ export class Proxy implements Hosted {
   /** Calls in flight finish when the server shuts down (within the stop deadline) instead of being cancelled. */
   readonly gracefulShutdown = true;
   private readonly core: ProxyCore;
+  /** Users and credentials; with security.authorizationEnabled every call is authenticated against them. */
+  private readonly security: Security;
   private session: Session | undefined;
 
   constructor(
@@ -37,6 +40,7 @@ export class Proxy implements Hosted {
     private readonly log: Logger,
   ) {
     this.core = new ProxyCore(cfg, store, wal, log);
+    this.security = new Security(cfg, store, log);
   }
 
   get meta(): MetaCache {
@@ -57,18 +61,24 @@ export class Proxy implements Hosted {
   }
 
   /** Before the server binds: the catalogue cache, the active coordinator and the shard leaders, each kept current by a watch. */
-  prepare(): Promise<void> {
-    return this.core.start();
+  async prepare(): Promise<void> {
+    await this.core.start();
+    await this.security.start();
   }
 
   addServices(server: grpc.Server): void {
-    addMilvusService(server, this.cfg, inDatabase(this.core, {
-      ...adminHandlers(this.core, () => this.serverID),
-      ...ddlHandlers(this.core),
-      ...indexHandlers(this.core),
-      ...writeHandlers(this.core),
-      ...readHandlers(this.core),
-    }), this.log);
+    addMilvusService(server, this.cfg, {
+      ...inDatabase(this.core, {
+        ...adminHandlers(this.core, () => this.serverID),
+        ...ddlHandlers(this.core),
+        ...indexHandlers(this.core),
+        ...writeHandlers(this.core),
+        ...readHandlers(this.core),
+      }),
+      // Users, roles and grants are cluster-wide (a grant names its own database).
+      ...credentialHandlers(this.security),
+      ...rbacHandlers(this.security),
+    }, this.log, this.security);
   }
 
   attach(ctx: HostContext): void {
@@ -76,7 +86,8 @@ export class Proxy implements Hosted {
   }
 
   /** After the gRPC server shut down: the watches and clients `prepare` opened. */
-  close(): Promise<void> {
-    return this.core.close();
+  async close(): Promise<void> {
+    await this.security.close();
+    await this.core.close();
   }
 }

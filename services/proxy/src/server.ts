@@ -4,6 +4,7 @@ import { milvusServiceDefinition, type MilvusHandlers, type MilvusMethodName, ty
 import { serviceMetrics, unaryHandler, type CallContext } from '@kite/rpc';
 import type { Handler, Handlers } from './core';
 import { READ_METHODS, requestContext } from './request';
+import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
@@ -42,7 +43,7 @@ function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition
  * the client's and proxy.defaultTimeoutMs (reads) or proxy.writeTimeoutMs (everything else); a failure is answered
  * with a Milvus status. Methods Kite does not serve answer Unimplemented, naming the method.
  */
-function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined, cfg: KiteConfig, log: Logger): grpc.handleUnaryCall<MilvusRequest<M>, MilvusResponse<M>> {
+function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined, cfg: KiteConfig, log: Logger, security?: Security): grpc.handleUnaryCall<MilvusRequest<M>, MilvusResponse<M>> {
   const read = READ_METHODS.has(method);
   const ms = read ? cfg.proxy.defaultTimeoutMs : cfg.proxy.writeTimeoutMs;
   const bound = { ms, name: `${read ? 'proxy.defaultTimeoutMs' : 'proxy.writeTimeoutMs'} = ${ms} ms` };
@@ -51,7 +52,7 @@ function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined
     if (isMalformed(request)) throw new KiteError('ParameterInvalid', `the ${method} request is not a valid protobuf message: ${request.error}`);
     return fn(request, requestContext(request, ctx));
   };
-  return unaryHandler(method, run, {
+  const handler = unaryHandler(method, run, {
     metrics,
     bound,
     // The error response of a method is its response type with only the status set (or the status itself).
@@ -60,6 +61,7 @@ function serve<M extends MilvusMethodName>(method: M, fn: Handler<M> | undefined
       if (err.kind === 'Internal') log.error({ method: m, err: err.message, stack: err.stack }, 'request failed');
     },
   });
+  return authenticated(security, method, handler, ms, metrics);
 }
 
 function setHandler<M extends MilvusMethodName>(out: Partial<MilvusHandlers>, method: M, h: grpc.handleUnaryCall<MilvusRequest<M>, MilvusResponse<M>>): void {
@@ -76,11 +78,14 @@ export function milvusServerOptions(cfg: KiteConfig): grpc.ServerOptions {
   };
 }
 
-/** Adds MilvusService to `server` with `handlers` registered (methods without one answer Unimplemented). */
-export function addMilvusService(server: grpc.Server, cfg: KiteConfig, handlers: Handlers, log: Logger): void {
+/**
+ * Adds MilvusService to `server` with `handlers` registered (methods without one answer Unimplemented); with
+ * `security` and authorization on, every call is authenticated first (security/guard.ts).
+ */
+export function addMilvusService(server: grpc.Server, cfg: KiteConfig, handlers: Handlers, log: Logger, security?: Security): void {
   const def = tolerantDefinition(milvusServiceDefinition());
   const impl: Partial<MilvusHandlers> = {};
-  const bind = <M extends MilvusMethodName>(method: M): void => setHandler(impl, method, serve(method, handlers[method], cfg, log));
+  const bind = <M extends MilvusMethodName>(method: M): void => setHandler(impl, method, serve(method, handlers[method], cfg, log, security));
   for (const method of Object.keys(def) as MilvusMethodName[]) bind(method);
   server.addService(def, impl as grpc.UntypedServiceImplementation);
 }
