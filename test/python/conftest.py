@@ -55,10 +55,11 @@ class KiteServer:
     metrics_port: int
     data_dir: Path
     log_file: Path
+    scheme: str = "http"
 
     @property
     def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -77,7 +78,9 @@ class KiteServer:
             pass
 
 
-def _start(data_dir: Path) -> KiteServer:
+def _start(data_dir: Path, env: dict | None = None, client_kwargs: dict | None = None) -> KiteServer:
+    """Starts a server; `env` is added to its environment (e.g. KITE_TLS_*), `client_kwargs` go to the readiness
+    probe's MilvusClient (e.g. TLS options; `https` when they are given)."""
     port = _free_port()
     metrics_port = _free_port()
     while metrics_port == port:
@@ -98,7 +101,13 @@ def _start(data_dir: Path) -> KiteServer:
         log.write(f"[kite-test] starting: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     # Kills the server's process group if pytest dies without running its hooks.
     watchdog = (
@@ -112,7 +121,7 @@ def _start(data_dir: Path) -> KiteServer:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = KiteServer(proc, port, metrics_port, data_dir, log_file)
+    server = KiteServer(proc, port, metrics_port, data_dir, log_file, "https" if client_kwargs else "http")
     atexit.register(server.stop)
 
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -125,7 +134,7 @@ def _start(data_dir: Path) -> KiteServer:
             )
         if _port_open(port):
             try:
-                probe = MilvusClient(uri=server.uri, timeout=5)
+                probe = MilvusClient(uri=server.uri, timeout=5, **(client_kwargs or {}))
                 try:
                     if probe.get_server_version():
                         return server
