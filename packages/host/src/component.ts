@@ -157,6 +157,12 @@ export class RunningComponent {
     const credentials = isPublic ? publicServerCredentials(cfg) : undefined;
     this.port = await listening(what, this.opts.portSetting, () => bindServer(server, host, this.opts.port, credentials), isPublic ? LISTEN_HOST : INTERNAL_LISTEN_HOST);
     this.address = `${cfg.common.advertiseHost}:${this.port}`;
+    if (!isPublic && isLoopback(host) && !isLoopback(cfg.common.advertiseHost)) {
+      log.warn(
+        { listenHost: host, advertiseHost: cfg.common.advertiseHost },
+        'the internal port listens on loopback but is advertised at another address, which other hosts cannot reach: set internal.listenHost (KITE_INTERNAL_LISTEN_HOST) to the advertised address',
+      );
+    }
     const session = new Session(this.opts.store, cfg.common.rootPath, cfg.common.sessionTtlSeconds, { role: c.role, address: this.address, metricsAddress: '' }, log);
     this.sessionValue = session;
     c.attach?.({ address: this.address, port: this.port, session });
@@ -230,6 +236,11 @@ export class RunningComponent {
     });
     clearTimeout(timer);
   }
+}
+
+/** 127.x.x.x, ::1 or localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** How start-up errors name each role's server. */
