@@ -12,6 +12,7 @@ import { sleep } from '../harness/util';
 import { eventually, expectOk, queriesNear, waitIndexBuilt } from '../standalone/helpers';
 import { getDistribution, listFiles, pksOf, readJson, readJsonPrefix, readSegments, readSessions, readTopic, ROOT } from './inspect';
 import type { CollectionMeta } from '@kite/segment';
+import { connect } from '@kite/rpc';
 import { KiteCluster } from './launcher';
 import {
   Model,
@@ -38,6 +39,9 @@ const SEGMENT_MAX_ROWS = 500;
 const ROWS = 4000;
 /** `--session-ttl`: every session lease is granted with it. */
 const SESSION_TTL = 4;
+
+/** The internal service each role serves. */
+const SERVICES = { querycoord: 'QueryCoord', querynode: 'QueryNode', datanode: 'DataNode' } as const;
 
 let cluster: KiteCluster;
 let client: MilvusClient;
@@ -407,6 +411,38 @@ describe('SDK scenario through the proxy', () => {
     } finally {
       await other.closeConnection().catch(() => undefined);
     }
+  });
+
+  test('an internal call without the cluster secret, or with a wrong one, is refused by every internal server and method', async () => {
+    const internal = cluster.info.components.filter((c) => c.role !== 'proxy');
+    expect(internal.length).toBe(5);
+    for (const c of internal) {
+      const service = SERVICES[c.role as keyof typeof SERVICES];
+      for (const secret of ['', 'not-the-secret']) {
+        const rpc = connect(service, `127.0.0.1:${c.grpc}`, 10_000, { secret }) as unknown as Record<string, (r: unknown) => Promise<unknown>> & { close(): void };
+        try {
+          const methods = Object.keys(rpc).filter((m) => /^[A-Z]/.test(m));
+          expect(methods.length).toBeGreaterThan(3);
+          for (const m of methods) {
+            await expect(rpc[m]!({ name: NAME, collection_name: NAME })).rejects.toThrow(/refused: missing or wrong cluster secret/);
+          }
+        } finally {
+          rpc.close();
+        }
+      }
+    }
+    // With the cluster's own secret (which this process uses) the same server answers.
+    const coord = internal.find((c) => c.role === 'querycoord')!;
+    expect(cluster.internalSecret).toMatch(/^[0-9a-f]{64}$/);
+    const allowed = connect('QueryCoord', `127.0.0.1:${coord.grpc}`, 10_000);
+    try {
+      expect((await allowed.AllocTimestamp({ count: 1 })).status?.code ?? 0).toBe(0);
+    } finally {
+      allowed.close();
+    }
+    // QueryCoord.DropCollection was among the refused calls: the collection is still there and answers.
+    expect((await client.hasCollection({ collection_name: NAME })).value).toBe(true);
+    expect(await count(client, NAME)).toBe(model.rows.size);
   });
 
   test('every process is still alive at the end', async () => {

@@ -12,7 +12,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { processAlive } from '@kite/common';
+import { useInternalSecret } from '@kite/rpc';
 import { fileTail, freePort, makeTempDir, removeTempDir, repoRoot, sleep } from '../harness/util';
 
 /** One component process as cluster.json lists it. */
@@ -216,7 +218,16 @@ export class KiteCluster {
     const printed = JSON.parse(res.stdout) as ClusterFile;
     this.info = JSON.parse(fs.readFileSync(path.join(this.dataDir, 'cluster.json'), 'utf8')) as ClusterFile;
     if (printed.upSeconds !== this.info.upSeconds) throw new Error('cluster up printed another layout than it wrote to cluster.json');
+    // Internal calls from this test process (inspecting distributions, etc.) carry the cluster's secret, which
+    // `cluster up` wrote into the config file every process reads.
+    useInternalSecret(this.internalSecret);
     return this.info;
+  }
+
+  /** The cluster secret (internal.secret) in the config file `cluster up` wrote. */
+  get internalSecret(): string {
+    const cfg = YAML.parse(fs.readFileSync(path.join(this.dataDir, 'kite.yaml'), 'utf8')) as { internal?: { secret?: string } };
+    return cfg.internal?.secret ?? '';
   }
 
   /** `cluster status`: the layout plus liveness of each process. */

@@ -31,10 +31,20 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
-/** Compose's `${VAR:-default}` / `${VAR}` interpolation, with the given variables (none set: the defaults). */
+/**
+ * Compose's `${VAR:-default}` / `${VAR}` / `${VAR:?message}` interpolation, with the given variables (none set: the
+ * defaults; a required one unset fails with its message, as `docker compose up` does).
+ */
 function interpolate(value: string, vars: Record<string, string> = {}): string {
-  return value.replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_m, name: string, def?: string) => vars[name] ?? def ?? '');
+  return value.replace(/\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    const v = vars[name];
+    if (op === '?' && (v === undefined || v === '')) throw new Error(`${name}: ${arg ?? ''}`);
+    return v ?? (op === '-' ? (arg ?? '') : '');
+  });
 }
+
+/** What a user exports before `docker compose up`. */
+const REQUIRED_VARS = { KITE_INTERNAL_SECRET: 'c'.repeat(64) };
 
 const compose = (): Compose => {
   const doc = YAML.parseDocument(fs.readFileSync(COMPOSE, 'utf8'), { merge: true });
@@ -46,7 +56,7 @@ const kiteServices = (c: Compose): [string, ComposeService][] =>
   Object.entries(c.services).filter(([, s]) => s.image === 'kite:local');
 
 function roleConfig(s: ComposeService, vars: Record<string, string> = {}): KiteConfig {
-  const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), vars)]));
+  const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), { ...REQUIRED_VARS, ...vars })]));
   return loadConfig({ env });
 }
 
@@ -82,6 +92,11 @@ describe('deploy/docker-compose.yml', () => {
       expect(cfg.common.listenHost).toBe('0.0.0.0');
       // Each container advertises its own compose DNS name.
       expect(cfg.common.advertiseHost).toBe(name);
+      // Internal ports on the container's own compose address, never 0.0.0.0; calls need the exported secret.
+      expect(cfg.internal.listenHost).toBe(name);
+      expect(cfg.internal.secret).toBe(REQUIRED_VARS.KITE_INTERNAL_SECRET);
+      expect(() => interpolate(String(s.environment?.KITE_INTERNAL_SECRET))).toThrow(/KITE_INTERNAL_SECRET: set KITE_INTERNAL_SECRET/);
+      expect(cfg.common.metricsListenHost).toBe('0.0.0.0');
       expect(cfg.storage).toMatchObject({ type: 's3', s3: { endpoint: 'http://minio:9000', bucket: 'kite', forcePathStyle: true } });
       // KITE_STORAGE_TYPE=local switches every role to a volume they all mount.
       expect(roleConfig(s, { KITE_STORAGE_TYPE: 'local' }).storage).toMatchObject({ type: 'local', path: '/var/lib/kite-objects' });

@@ -56,6 +56,8 @@ function render(v: (typeof VALUES_FILES)[number]): Rendered {
 }
 
 const name = (c: Component): string => `${RELEASE}-kite-${c}`;
+/** The Secret the chart makes for the cluster secret when internal.existingSecret is empty. */
+const INTERNAL_SECRET = `${RELEASE}-kite-internal`;
 const container = (d: Deployment): Container => {
   expect(d.spec.template.spec.containers).toHaveLength(1);
   return d.spec.template.spec.containers[0] as Container;
@@ -100,9 +102,12 @@ describe.each(VALUES_FILES)('helm/kite with ci/%s-values.yaml', (values) => {
   });
 
   it('renders a config file that Kite loads, for a cluster in Kubernetes', () => {
-    const { cfg } = kiteConfig(render(values), { KITE_COMMON_ADVERTISE_HOST: '10.1.2.3' });
+    const { cfg } = kiteConfig(render(values), { KITE_COMMON_ADVERTISE_HOST: '10.1.2.3', KITE_INTERNAL_LISTEN_HOST: '10.1.2.3', KITE_INTERNAL_SECRET: 'x' });
     expect(cfg.common.listenHost).toBe('0.0.0.0');
+    expect(cfg.common.metricsListenHost).toBe('0.0.0.0');
     expect(cfg.common.advertiseHost).toBe('10.1.2.3');
+    expect(cfg.internal).toEqual({ listenHost: '10.1.2.3', secret: 'x' });
+    expect(cfg.tls.mode).toBe(0);
     expect(cfg.meta.type).toBe('etcd');
     expect(cfg.wal.type).toBe('kafka');
     expect(cfg.storage.type).toBe('s3');
@@ -142,6 +147,11 @@ describe.each(VALUES_FILES)('helm/kite with ci/%s-values.yaml', (values) => {
     const adv = envOf(ctr, 'KITE_COMMON_ADVERTISE_HOST');
     expect(adv).toEqual([{ name: 'KITE_COMMON_ADVERTISE_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }]);
     expect(unknownKiteEnv((ctr.env ?? []).map((e) => e.name))).toEqual([]);
+    // The internal port binds the pod IP, never 0.0.0.0; the cluster secret comes from the chart's Secret.
+    expect(envOf(ctr, 'KITE_INTERNAL_LISTEN_HOST')).toEqual([{ name: 'KITE_INTERNAL_LISTEN_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }]);
+    expect(envOf(ctr, 'KITE_INTERNAL_SECRET')).toEqual([{ name: 'KITE_INTERNAL_SECRET', valueFrom: { secretKeyRef: { name: INTERNAL_SECRET, key: 'internal-secret' } } }]);
+    const secret = r.one<Secret>('Secret', INTERNAL_SECRET);
+    expect(Buffer.from(secret.data?.['internal-secret'] ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(new Set((ctr.env ?? []).map((e) => e.name)).size).toBe((ctr.env ?? []).length);
 
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
@@ -170,7 +180,8 @@ describe('ci/default-values.yaml (the chart defaults)', () => {
     expect(cfg.meta.etcdEndpoints).toEqual([`http://${RELEASE}-etcd:2379`]);
     expect(cfg.wal.kafkaBrokers).toEqual([`${RELEASE}-kafka:9092`]);
     expect(cfg.storage.s3).toMatchObject({ endpoint: `http://${RELEASE}-minio:9000`, bucket: 'kite', forcePathStyle: true });
-    expect(r.of<Secret>('Secret')).toEqual([]);
+    // The only Secret the chart makes here is the cluster secret.
+    expect(r.of<Secret>('Secret').map((x) => x.metadata.name)).toEqual([INTERNAL_SECRET]);
     for (const c of COMPONENTS) {
       const ctr = container(r.one<Deployment>('Deployment', name(c)));
       expect(envOf(ctr, 'KITE_STORAGE_S3_ACCESS_KEY_ID')[0]?.valueFrom?.secretKeyRef).toEqual({ name: `${RELEASE}-minio`, key: 'root-user' });
@@ -288,9 +299,43 @@ describe('helm/kite values that change or break the render', () => {
     const { raw, cfg } = kiteConfig(r);
     expect((raw.storage as { s3: Record<string, unknown> }).s3).toHaveProperty('endpoint', '');
     expect(cfg.storage.s3.endpoint).toBe('');
-    // No Secret and no credentials: the S3 client's default chain (an IAM role) applies.
-    expect(r.of<Secret>('Secret')).toEqual([]);
+    // No S3 Secret and no credentials: the S3 client's default chain (an IAM role) applies.
+    expect(r.of<Secret>('Secret').map((x) => x.metadata.name)).toEqual([INTERNAL_SECRET]);
     expect(envOf(container(r.one<Deployment>('Deployment', name('datanode'))), 'KITE_STORAGE_S3_ACCESS_KEY_ID')).toEqual([]);
+  });
+
+  it('serves the public port with TLS by tls.mode from tls.existingSecret, mounted on the proxy only', async () => {
+    for (const mode of [1, 2]) {
+      const r = await template(CHART, { release: RELEASE, set: [`tls.mode=${mode}`, 'tls.existingSecret=kite-tls'] });
+      const { cfg } = kiteConfig(r);
+      expect(cfg.tls).toEqual({ mode, serverPemPath: '/etc/kite/tls/tls.crt', serverKeyPath: '/etc/kite/tls/tls.key', caPemPath: mode === 2 ? '/etc/kite/tls/ca.crt' : '' });
+      for (const c of COMPONENTS) {
+        const d = r.one<Deployment>('Deployment', name(c));
+        const mount = (container(d).volumeMounts ?? []).find((m) => m.mountPath === '/etc/kite/tls');
+        const volume = (d.spec.template.spec.volumes ?? []).find((v) => v.name === 'tls');
+        if (c === 'proxy') {
+          expect(mount).toMatchObject({ name: 'tls', readOnly: true });
+          expect(volume?.secret).toEqual({ secretName: 'kite-tls' });
+        } else {
+          expect([c, mount, volume]).toEqual([c, undefined, undefined]);
+        }
+      }
+    }
+    const err = await template(CHART, { release: RELEASE, set: ['tls.mode=1'] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as Error).message).toContain('tls.mode 1 needs tls.existingSecret');
+  });
+
+  it('takes the cluster secret from internal.existingSecret when given, and then makes none', async () => {
+    const r = await template(CHART, { release: RELEASE, set: ['internal.existingSecret=my-cluster', 'internal.secretKey=token'] });
+    expect(r.of<Secret>('Secret').map((x) => x.metadata.name)).not.toContain(INTERNAL_SECRET);
+    for (const c of COMPONENTS) {
+      const ctr = container(r.one<Deployment>('Deployment', name(c)));
+      expect(envOf(ctr, 'KITE_INTERNAL_SECRET')[0]?.valueFrom?.secretKeyRef).toEqual({ name: 'my-cluster', key: 'token' });
+    }
   });
 
   it('mounts a shared volume for storage.type local', async () => {

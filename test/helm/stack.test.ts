@@ -95,7 +95,7 @@ describe('helm/kite-stack', () => {
     for (const e of proxy?.env ?? []) {
       const ref = e.valueFrom?.secretKeyRef;
       if (!ref) continue;
-      expect(Object.keys(secrets.get(ref.name)?.stringData ?? {})).toContain(ref.key);
+      expect(Object.keys({ ...secrets.get(ref.name)?.stringData, ...secrets.get(ref.name)?.data })).toContain(ref.key);
     }
     expect(secrets.get(`${RELEASE}-minio`)?.stringData?.['root-user']).toBe('kite');
   });

@@ -55,10 +55,11 @@ class KiteServer:
     metrics_port: int
     data_dir: Path
     log_file: Path
+    scheme: str = "http"
 
     @property
     def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -77,7 +78,9 @@ class KiteServer:
             pass
 
 
-def _start(data_dir: Path, env: dict[str, str] | None = None) -> KiteServer:
+def _start(data_dir: Path, env: dict[str, str] | None = None, client_kwargs: dict | None = None) -> KiteServer:
+    """Starts a server; `env` is added to its environment (e.g. KITE_TLS_*), `client_kwargs` go to the readiness
+    probe's MilvusClient (e.g. TLS options; `https` when they are given)."""
     port = _free_port()
     metrics_port = _free_port()
     while metrics_port == port:
@@ -118,7 +121,7 @@ def _start(data_dir: Path, env: dict[str, str] | None = None) -> KiteServer:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = KiteServer(proc, port, metrics_port, data_dir, log_file)
+    server = KiteServer(proc, port, metrics_port, data_dir, log_file, "https" if client_kwargs else "http")
     atexit.register(server.stop)
 
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -131,7 +134,7 @@ def _start(data_dir: Path, env: dict[str, str] | None = None) -> KiteServer:
             )
         if _port_open(port):
             try:
-                probe = MilvusClient(uri=server.uri, timeout=5)
+                probe = MilvusClient(uri=server.uri, timeout=5, **(client_kwargs or {}))
                 try:
                     if probe.get_server_version():
                         return server

@@ -120,16 +120,16 @@ describe('kite standalone', () => {
     expect(locks(dir)).toEqual([]);
   });
 
-  test('an internal server that cannot listen stops it, naming the address and common.listenHost', async () => {
+  test('an internal server that cannot listen stops it, naming the address and internal.listenHost', async () => {
     const dir = tempDir();
     // 192.0.2.1 (TEST-NET-1) is not an address of this machine: the first server to bind, the coordinator's, fails.
-    const env = { ...process.env, KITE_COMMON_LISTEN_HOST: '192.0.2.1' };
+    const env = { ...process.env, KITE_INTERNAL_LISTEN_HOST: '192.0.2.1' };
     const r = await runKite(['standalone', '--data-dir', dir, '--port', String(await freePort()), '--metrics-port', '0'], env, DEADLINE_MS);
     const line = refusal(r);
     expect(line).toContain('query coordinator');
     expect(line).toContain('192.0.2.1:0');
     expect(line).toContain('EADDRNOTAVAIL');
-    expect(line).toContain('KITE_COMMON_LISTEN_HOST');
+    expect(line).toContain('KITE_INTERNAL_LISTEN_HOST');
     expect(claims(r)).toEqual([]);
     expect(locks(dir)).toEqual([]);
   });

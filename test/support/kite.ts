@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { MilvusClient, type ClientConfig } from '@zilliz/milvus2-sdk-node';
 import { ManagedProcess } from '../harness/process';
 import { canConnect, freePort, makeTempDir, removeTempDir, repoRoot, sleep } from '../harness/util';
 
@@ -16,6 +16,8 @@ export interface StandaloneOptions {
   readyTimeoutMs?: number;
   /** Extra environment for the child (merged over this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Options of the client that checks readiness (e.g. `ssl` and `tls` when the server runs with tls.mode). */
+  clientOptions?: Partial<ClientConfig>;
 }
 
 export interface Standalone {
@@ -70,7 +72,7 @@ async function twoFreePorts(): Promise<[number, number]> {
 }
 
 /** Resolves once CheckHealth answers healthy; throws with the log tail if the process exits or time runs out. */
-async function waitReady(proc: ManagedProcess, port: number, timeoutMs: number): Promise<void> {
+async function waitReady(proc: ManagedProcess, port: number, timeoutMs: number, clientOptions: Partial<ClientConfig> = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const exited = (): string | undefined => {
     if (proc.running) return undefined;
@@ -83,7 +85,7 @@ async function waitReady(proc: ManagedProcess, port: number, timeoutMs: number):
     if (reason) throw new Error(`${reason}\n--- log tail ---\n${proc.logTail()}`);
     if (await canConnect(port)) {
       // A fresh client per attempt: a client whose Connect failed keeps failing.
-      const client = new MilvusClient({ address: `127.0.0.1:${port}`, timeout: 5_000, maxRetries: 0 });
+      const client = new MilvusClient({ address: `127.0.0.1:${port}`, timeout: 5_000, maxRetries: 0, ...clientOptions });
       try {
         const health = await client.checkHealth();
         if (health.isHealthy) return;
@@ -122,7 +124,7 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
     fs.appendFileSync(logFile, `\n[kite-test] ${new Date().toISOString()} starting: ${command} ${args.join(' ')}\n`);
     proc.start();
     try {
-      await waitReady(proc, port, readyTimeoutMs);
+      await waitReady(proc, port, readyTimeoutMs, options.clientOptions);
     } catch (err) {
       await proc.kill();
       throw err;

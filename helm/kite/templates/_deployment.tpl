@@ -9,6 +9,8 @@ image; what differs comes from its values block. Call with (dict "root" $ "compo
 {{- $g := $root.Values.global -}}
 {{- $hpa := include "kite.hpaEnabled" . -}}
 {{- $s3Secret := include "kite.s3SecretName" $root -}}
+{{- /* Only the proxy serves the public port, so only it mounts the TLS Secret. */ -}}
+{{- $tls := and (eq $name "proxy") (gt (int $root.Values.tls.mode) 0) -}}
 {{- $podLabels := merge (deepCopy ($c.podLabels | default dict)) ($g.podLabels | default dict) -}}
 {{- $podAnnotations := merge (deepCopy ($c.podAnnotations | default dict)) ($g.podAnnotations | default dict) -}}
 apiVersion: apps/v1
@@ -70,11 +72,22 @@ spec:
               containerPort: {{ $c.metricsPort }}
               protocol: TCP
           env:
-            # Other components reach this pod at its own IP (sessions in etcd carry it); servers bind 0.0.0.0.
+            # Other components reach this pod at its own IP (sessions in etcd carry it); its internal port binds
+            # only that IP, the public port (proxy) and the metrics port 0.0.0.0.
             - name: KITE_COMMON_ADVERTISE_HOST
               valueFrom:
                 fieldRef:
                   fieldPath: status.podIP
+            - name: KITE_INTERNAL_LISTEN_HOST
+              valueFrom:
+                fieldRef:
+                  fieldPath: status.podIP
+            # Sent with every internal call and required by every internal server.
+            - name: KITE_INTERNAL_SECRET
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "kite.internalSecretName" $root }}
+                  key: {{ include "kite.internalSecretKey" $root }}
             - name: KITE_LOG_LEVEL
               value: {{ $g.logLevel | quote }}
             {{- if $s3Secret }}
@@ -122,6 +135,11 @@ spec:
             - name: objects
               mountPath: {{ $root.Values.storage.local.mountPath }}
             {{- end }}
+            {{- if $tls }}
+            - name: tls
+              mountPath: {{ include "kite.tlsDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -131,6 +149,11 @@ spec:
           emptyDir: {}
         - name: tmp
           emptyDir: {}
+        {{- if $tls }}
+        - name: tls
+          secret:
+            secretName: {{ tpl $root.Values.tls.existingSecret $root }}
+        {{- end }}
         {{- if eq $root.Values.storage.type "local" }}
         - name: objects
           persistentVolumeClaim:

@@ -90,6 +90,23 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding the cluster secret: internal.existingSecret, or the one the chart creates. */}}
+{{- define "kite.internalSecretName" -}}
+{{- if .Values.internal.existingSecret -}}
+{{- tpl .Values.internal.existingSecret . -}}
+{{- else -}}
+{{- printf "%s-internal" (include "kite.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The key of the cluster secret in that Secret. */}}
+{{- define "kite.internalSecretKey" -}}
+{{- ternary .Values.internal.secretKey "internal-secret" (ne .Values.internal.existingSecret "") -}}
+{{- end -}}
+
+{{/* Where the proxy reads its TLS files (tls.existingSecret mounted). */}}
+{{- define "kite.tlsDir" -}}/etc/kite/tls{{- end -}}
+
 {{/* Kite's config file (packages/common/src/config.ts), rendered from values. */}}
 {{- define "kite.config" -}}
 {{- $root := . -}}
@@ -123,12 +140,20 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
 {{- $_ := set $storage "path" $v.storage.local.mountPath -}}
 {{- end -}}
 {{- $cfg := dict
-  "common" (dict "rootPath" $v.config.rootPath "dataDir" "/var/lib/kite" "sessionTtlSeconds" $v.config.sessionTtlSeconds "listenHost" "0.0.0.0")
+  "common" (dict "rootPath" $v.config.rootPath "dataDir" "/var/lib/kite" "sessionTtlSeconds" $v.config.sessionTtlSeconds "listenHost" "0.0.0.0" "metricsListenHost" "0.0.0.0")
   "meta" (dict "type" "etcd" "etcdEndpoints" $etcd)
   "wal" (dict "type" "kafka" "kafkaBrokers" $kafka)
   "storage" $storage
   "security" (dict "authorizationEnabled" $v.config.authorizationEnabled)
 -}}
+{{- $mode := int $v.tls.mode -}}
+{{- if gt $mode 0 -}}
+{{- if not $v.tls.existingSecret -}}
+{{- fail (printf "tls.mode %d needs tls.existingSecret: a Secret with tls.crt and tls.key (and ca.crt for mode 2)" $mode) -}}
+{{- end -}}
+{{- $dir := include "kite.tlsDir" . -}}
+{{- $_ := set $cfg "tls" (dict "mode" $mode "serverPemPath" (printf "%s/tls.crt" $dir) "serverKeyPath" (printf "%s/tls.key" $dir) "caPemPath" (ternary (printf "%s/ca.crt" $dir) "" (eq $mode 2))) -}}
+{{- end -}}
 {{- range $component := splitList " " (include "kite.components" .) -}}
 {{- $c := index $v $component -}}
 {{- $_ := set $cfg $component (dict "port" $c.port "metricsPort" $c.metricsPort) -}}

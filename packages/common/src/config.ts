@@ -25,8 +25,18 @@ export const ConfigSchema = z
         sessionTtlSeconds: z.number().int().min(2).max(300).default(5),
         /** Address other processes use to reach this one. Loopback unless deployed. */
         advertiseHost: z.string().default('127.0.0.1'),
-        /** Address servers bind to. */
+        /**
+         * Address the public Milvus port binds to (the proxy's gRPC server). 127.0.0.1 answers only this machine;
+         * 0.0.0.0 (the container image, the Helm chart) every interface. Internal ports bind internal.listenHost,
+         * the HTTP server for /metrics /healthz /ready binds common.metricsListenHost.
+         */
         listenHost: z.string().default('127.0.0.1'),
+        /**
+         * Address the HTTP server for /metrics /healthz /ready binds to, apart from the public port: loopback keeps
+         * metrics on this machine; a scraper or a probe from elsewhere needs an interface it reaches (the pod IP or
+         * 0.0.0.0 in the chart and the image).
+         */
+        metricsListenHost: z.string().default('127.0.0.1'),
         /**
          * How long a graceful stop (SIGTERM/SIGINT) may take in all: components hand their work over, revoke their
          * sessions and close their servers within it; what overruns is left to the process exit (which is then
@@ -41,6 +51,52 @@ export const ConfigSchema = z
         startUnwindTimeoutMs: z.number().int().min(100).default(15000),
       })
       .strict()
+      .default({}),
+    internal: z
+      .object({
+        /**
+         * Address the internal gRPC ports (coordinator, query and data nodes) bind to. Loopback for standalone and
+         * for a cluster on one machine; in a cluster spread over hosts, the address other components dial
+         * (common.advertiseHost, the pod IP in the chart), never the public interface: these ports are not for
+         * clients.
+         */
+        listenHost: z.string().default('127.0.0.1'),
+        /**
+         * Cluster secret: sent with every internal call and compared (constant time) by every internal server,
+         * which refuses a call without it (UNAUTHENTICATED). All processes of a cluster need the same value (from a
+         * Secret in the chart). Empty: standalone uses a random secret of its own; a cluster role accepts internal
+         * calls from anyone who reaches its port (a warning at start) - set it for any deployment beyond one host.
+         */
+        secret: z.string().default(''),
+      })
+      .strict()
+      .default({}),
+    tls: z
+      .object({
+        /**
+         * TLS on the public Milvus port (Milvus's tls.mode): 0 plaintext; 1 one-way TLS (the server presents
+         * tls.serverPemPath/serverKeyPath); 2 mutual TLS (clients must also present a certificate signed by the CA
+         * in tls.caPemPath, others are refused). Internal ports are unaffected (see internal.secret).
+         */
+        mode: z.number().int().min(0).max(2).default(0),
+        /** Server certificate chain (PEM) for tls.mode 1 and 2. */
+        serverPemPath: z.string().default(''),
+        /** Server private key (PEM) for tls.mode 1 and 2. */
+        serverKeyPath: z.string().default(''),
+        /** CA certificate(s) (PEM) that client certificates must be signed by, for tls.mode 2. */
+        caPemPath: z.string().default(''),
+      })
+      .strict()
+      .superRefine((t, ctx) => {
+        const need = (key: 'serverPemPath' | 'serverKeyPath' | 'caPemPath', why: string): void => {
+          if (t[key] === '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `tls.mode ${t.mode} ${why}: set tls.${key} (env ${envName(`tls.${key}`)})` });
+        };
+        if (t.mode >= 1) {
+          need('serverPemPath', 'needs the server certificate');
+          need('serverKeyPath', 'needs the server private key');
+        }
+        if (t.mode === 2) need('caPemPath', 'needs the CA that signs client certificates');
+      })
       .default({}),
     meta: z
       .object({

@@ -7,9 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import { KiteError, Lifecycle, type KiteConfig, type LifecycleState, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import { gauge } from '@kite/observe';
-import { bindServer, SERVER_OPTIONS } from '@kite/rpc';
+import { bindServer, publicServerCredentials, SERVER_OPTIONS } from '@kite/rpc';
 import { Session, type Role } from '@kite/session';
-import { listening, type Setting } from './startup';
+import { INTERNAL_LISTEN_HOST, listening, LISTEN_HOST, type Setting } from './startup';
 
 const STATES: readonly LifecycleState[] = ['starting', 'serving', 'stopping', 'stopped'];
 /** The states each state is entered from; any other transition is refused (and logged). */
@@ -150,8 +150,19 @@ export class RunningComponent {
     const server = (this.server = new grpc.Server(c.serverOptions?.() ?? SERVER_OPTIONS));
     c.addServices(server);
     const what = `${ROLE_NAMES[c.role]} gRPC server`;
-    this.port = await listening(what, this.opts.portSetting, () => bindServer(server, cfg.common.listenHost, this.opts.port));
+    // The proxy's port is the public one (common.listenHost, TLS by tls.mode); every other port is internal
+    // (internal.listenHost, guarded by the cluster secret).
+    const isPublic = c.role === 'proxy';
+    const host = isPublic ? cfg.common.listenHost : cfg.internal.listenHost;
+    const credentials = isPublic ? publicServerCredentials(cfg) : undefined;
+    this.port = await listening(what, this.opts.portSetting, () => bindServer(server, host, this.opts.port, credentials), isPublic ? LISTEN_HOST : INTERNAL_LISTEN_HOST);
     this.address = `${cfg.common.advertiseHost}:${this.port}`;
+    if (!isPublic && isLoopback(host) && !isLoopback(cfg.common.advertiseHost)) {
+      log.warn(
+        { listenHost: host, advertiseHost: cfg.common.advertiseHost },
+        'the internal port listens on loopback but is advertised at another address, which other hosts cannot reach: set internal.listenHost (KITE_INTERNAL_LISTEN_HOST) to the advertised address',
+      );
+    }
     const session = new Session(this.opts.store, cfg.common.rootPath, cfg.common.sessionTtlSeconds, { role: c.role, address: this.address, metricsAddress: '' }, log);
     this.sessionValue = session;
     c.attach?.({ address: this.address, port: this.port, session });
@@ -225,6 +236,11 @@ export class RunningComponent {
     });
     clearTimeout(timer);
   }
+}
+
+/** 127.x.x.x, ::1 or localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** How start-up errors name each role's server. */

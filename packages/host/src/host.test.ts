@@ -193,3 +193,29 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('internal address', () => {
+  /** A logger that keeps its warnings. */
+  function warnings(): { log: typeof silentLogger; lines: string[] } {
+    const lines: string[] = [];
+    const log = Object.create(silentLogger) as typeof silentLogger;
+    log.warn = ((...args: unknown[]) => void lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '))) as typeof log.warn;
+    return { log, lines };
+  }
+
+  it('binds an internal component on internal.listenHost and warns when that is loopback but the advertised address is not', async () => {
+    const far = loadConfig({ env: {}, overrides: { common: { advertiseHost: '10.9.8.7', stopTimeoutMs: 3000 } } });
+    const { log, lines } = warnings();
+    const r = new RunningComponent(new Recorder(), { cfg: far, store, log, port: 0 });
+    await r.start();
+    await r.stop();
+    expect(r.address).toMatch(/^10\.9\.8\.7:\d+$/);
+    expect(lines.join('\n')).toMatch(/internal port listens on loopback .* set internal.listenHost \(KITE_INTERNAL_LISTEN_HOST\)/);
+
+    const near = warnings();
+    const local = new RunningComponent(new Recorder(), { cfg, store, log: near.log, port: 0 });
+    await local.start();
+    await local.stop();
+    expect(near.lines.join('\n')).not.toMatch(/internal port listens on loopback/);
+  });
+});

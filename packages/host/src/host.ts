@@ -6,8 +6,9 @@
 import { Lifecycle, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import { startHttp, type HttpServer } from '@kite/observe';
+import { randomInternalSecret, useInternalSecret } from '@kite/rpc';
 import { RunningComponent, type Hosted } from './component';
-import { listening, StartedParts, type Setting } from './startup';
+import { listening, METRICS_LISTEN_HOST, StartedParts, type Setting } from './startup';
 
 interface Member {
   name: string;
@@ -22,10 +23,21 @@ export class ComponentHost {
   private stopping: Promise<void> | undefined;
   http: HttpServer | undefined;
 
+  /**
+   * `opts.singleProcess`: every internal call stays inside this process (standalone), so without internal.secret a
+   * random secret of its own guards the internal ports; a cluster role without it accepts any internal call (and
+   * says so in a warning).
+   */
   constructor(
     private readonly cfg: KiteConfig,
     private readonly log: Logger,
+    opts: { singleProcess?: boolean } = {},
   ) {
+    const secret = cfg.internal.secret || (opts.singleProcess ? randomInternalSecret() : '');
+    useInternalSecret(secret);
+    if (secret === '') {
+      log.warn('internal.secret is empty: internal gRPC ports accept calls from anyone who reaches them; set KITE_INTERNAL_SECRET, the same on every process');
+    }
     this.parts = new StartedParts(log, cfg.common.startUnwindTimeoutMs);
     this.lifecycle = new Lifecycle(log);
     this.lifecycle.transition(['initializing'], 'starting');
@@ -44,7 +56,8 @@ export class ComponentHost {
   async startHttp(port: number, setting: Setting): Promise<HttpServer> {
     const checks = { ready: () => this.ready(), details: () => this.details() };
     const http = await listening('HTTP server for /metrics /healthz /ready', setting, () =>
-      startHttp(this.cfg.common.listenHost, port, checks, this.log),
+      startHttp(this.cfg.common.metricsListenHost, port, checks, this.log),
+      METRICS_LISTEN_HOST,
     );
     this.http = http;
     this.parts.add('HTTP server', () => http.close());

@@ -16,14 +16,17 @@ export function settingText(s: Setting): string {
   return s.flag ? `${s.flag} (config ${s.key}, env ${envName(s.key)})` : `config ${s.key} (env ${envName(s.key)})`;
 }
 
-const LISTEN_HOST: Setting = { key: 'common.listenHost' };
+/** The address settings: the public Milvus port, the internal ports, the HTTP server. */
+export const LISTEN_HOST: Setting = { key: 'common.listenHost' };
+export const INTERNAL_LISTEN_HOST: Setting = { key: 'internal.listenHost' };
+export const METRICS_LISTEN_HOST: Setting = { key: 'common.metricsListenHost' };
 
 /**
  * Runs `start`, which binds a server; a `ListenFailed` from it gets `what` in front of its message (the address and
  * reason) and the fix after it: the port setting, or the listen host when the address is the problem or the server
  * takes any free port (`port` undefined).
  */
-export async function listening<T>(what: string, port: Setting | undefined, start: () => Promise<T>): Promise<T> {
+export async function listening<T>(what: string, port: Setting | undefined, start: () => Promise<T>, host: Setting = LISTEN_HOST): Promise<T> {
   try {
     return await start();
   } catch (e) {
@@ -31,7 +34,7 @@ export async function listening<T>(what: string, port: Setting | undefined, star
     const errno = errnoOf(e.cause ?? e);
     const fix =
       port === undefined || (errno !== undefined && HOST_ERRNOS.has(errno))
-        ? `check the address in ${settingText(LISTEN_HOST)}`
+        ? `check the address in ${settingText(host)}`
         : `stop the process that holds it or choose another port with ${settingText(port)}`;
     throw new KiteError('ListenFailed', `${what}: ${e.message}; ${fix}`, { cause: e });
   }

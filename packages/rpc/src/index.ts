@@ -1,3 +1,4 @@
 export * from './messages';
 export * from './rpc';
 export * from './unary';
+export * from './security';

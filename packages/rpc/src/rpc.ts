@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KiteError, listenFailed, toKiteError, type ErrorKind } from '@kite/common';
+import { internalCallAllowed, internalMetadata, internalRefusal } from './security';
 import { serviceMetrics, unaryHandler, type CallContext } from './unary';
 import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
 
@@ -87,18 +88,31 @@ export function addService<S extends ServiceName>(server: grpc.Server, name: S, 
   for (const method of Object.keys(ctor.service)) {
     const fn = (impl as unknown as Record<string, ((req: unknown, ctx: CallContext) => Promise<unknown>) | undefined>)[method];
     if (typeof fn !== 'function') continue;
-    handlers[method] = unaryHandler(method, (req: unknown, ctx: CallContext) => fn.call(impl, req, ctx), {
+    const handle = unaryHandler(method, (req: unknown, ctx: CallContext) => fn.call(impl, req, ctx), {
       metrics,
       errorResponse: (err) => ({ status: toStatus(err) }),
     });
+    // The cluster secret is checked before anything else: a call without it never reaches the component.
+    const guarded: grpc.handleUnaryCall<unknown, unknown> = (call, cb) => {
+      if (!internalCallAllowed(call.metadata)) {
+        metrics.requests.inc({ method, status: 'unauthenticated' });
+        cb(internalRefusal(name, method));
+        return;
+      }
+      handle(call, cb);
+    };
+    handlers[method] = guarded;
   }
   server.addService(ctor.service, handlers);
 }
 
-/** Binds `host:port` (0: any free port) and returns the bound port; a failure is a `ListenFailed` naming both. */
-export async function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
+/**
+ * Binds `host:port` (0: any free port) with `credentials` (default: plaintext, for internal ports, whose calls the
+ * cluster secret guards) and returns the bound port; a failure is a `ListenFailed` naming both.
+ */
+export async function bindServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) =>
       err ? reject(listenFailed(host, port, err)) : resolve(bound),
     );
   });
@@ -116,9 +130,10 @@ const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED,
 
 /**
  * A promise client. Transport failures become retriable `NodeOffline` errors naming the address; a non-zero status
- * in the response becomes the KiteError it carries.
+ * in the response becomes the KiteError it carries. Calls carry this process's cluster secret (`opts.secret`: another
+ * one, e.g. to check that a server refuses it).
  */
-export function connect<S extends ServiceName>(name: S, address: string, defaultTimeoutMs = 30000): Client<ApiOf[S]> {
+export function connect<S extends ServiceName>(name: S, address: string, defaultTimeoutMs = 30000, opts: { secret?: string } = {}): Client<ApiOf[S]> {
   const ctor = serviceCtor(name);
   const raw = new ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as Record<
     string,
@@ -133,7 +148,7 @@ export function connect<S extends ServiceName>(name: S, address: string, default
     client[method] = (req: unknown, o?: CallOptions) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + (o?.timeoutMs ?? defaultTimeoutMs);
-        raw[method]!.call(raw, req, new grpc.Metadata(), { deadline }, (err, res) => {
+        raw[method]!.call(raw, req, internalMetadata(opts.secret), { deadline }, (err, res) => {
           if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED) {
               reject(new KiteError('DeadlineExceeded', `${name}.${method} at ${address} timed out`, { cause: err }));

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -202,9 +203,13 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     meta: { type: 'etcd', etcdEndpoints: [client] },
     wal: { type: 'kafka', kafkaBrokers: [`127.0.0.1:${kafkaPort}`] },
     storage: { type: 'local', path: path.join(dir, 'objects') },
+    // One cluster secret for every process (also those restarted later on this file): KITE_INTERNAL_SECRET when
+    // set, else a fresh random one; the file is readable by its owner only.
+    internal: { secret: process.env.KITE_INTERNAL_SECRET || randomBytes(32).toString('hex') },
   };
   const configFile = path.join(dir, 'kite.yaml');
-  fs.writeFileSync(configFile, YAML.stringify(config));
+  fs.writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
+  fs.chmodSync(configFile, 0o600);
 
   const components: ComponentEntry[] = [];
   const start = async (role: string, i: number, grpcPort?: number): Promise<ComponentEntry> => {

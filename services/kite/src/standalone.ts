@@ -36,7 +36,7 @@ export async function startStandalone(
   open: typeof openBackends = openBackends,
 ): Promise<Standalone> {
   const dir = path.resolve(cfg.common.dataDir);
-  const host = new ComponentHost(cfg, log);
+  const host = new ComponentHost(cfg, log, { singleProcess: true });
   try {
     const { store, wal, objects, close } = await open(cfg, log, SETTINGS.dataDir);
     host.add('backends', close);
