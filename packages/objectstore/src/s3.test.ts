@@ -10,6 +10,7 @@ import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server
 import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { KiteError } from '@kite/common';
 import { objectStoreContract } from './contract';
+import { openObjectStore } from './open';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3';
 
 jest.setTimeout(60_000);
@@ -186,6 +187,35 @@ describe('S3ObjectStore on MinIO', () => {
     expect(await storeA.deletePrefix('')).toBe(1);
     expect((await storeB.get('x/1')).toString()).toBe('B');
     await storeB.deletePrefix('');
+  });
+
+  it('keeps two clusters sharing one bucket apart by storage.rootPath: a drop in one leaves the other', async () => {
+    const bucket = unique('shared').toLowerCase();
+    const cfg = (rootPath: string) => ({ type: 's3' as const, path: '', rootPath, s3: optionsFor(server, { bucket }) });
+    const a = await openObjectStore(cfg('kite-a'));
+    const b = await openObjectStore(cfg('kite-b/'));
+    const legacy = await openObjectStore(cfg(''));
+    for (const [store, v] of [[a, 'A'], [b, 'B'], [legacy, 'L']] as const) {
+      await store.put('collections/1/segments/2/col_1', Buffer.from(v));
+      await store.put('collections/10/segments/3/col_1', Buffer.from(v));
+    }
+    const whole = await open({ bucket });
+    expect((await whole.list('')).map((o) => o.key)).toEqual([
+      'collections/1/segments/2/col_1',
+      'collections/10/segments/3/col_1',
+      'kite-a/collections/1/segments/2/col_1',
+      'kite-a/collections/10/segments/3/col_1',
+      'kite-b/collections/1/segments/2/col_1',
+      'kite-b/collections/10/segments/3/col_1',
+    ]);
+    // Dropping collection 1 in cluster A removes A's objects only; the default root reads the earlier layout.
+    expect(await a.deletePrefix('collections/1/')).toBe(1);
+    expect((await b.get('collections/1/segments/2/col_1')).toString()).toBe('B');
+    expect((await legacy.get('collections/1/segments/2/col_1')).toString()).toBe('L');
+    expect(await legacy.deletePrefix('collections/1/')).toBe(1);
+    expect((await b.list('collections/')).length).toBe(2);
+    expect((await a.list('collections/')).map((o) => o.key)).toEqual(['collections/10/segments/3/col_1']);
+    for (const s of [a, b, legacy]) await s.close();
   });
 
   it('creates a missing bucket on open, or refuses it when createBucket is false', async () => {

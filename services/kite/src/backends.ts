@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isKiteError, lockHolder, type KiteConfig, type Logger } from '@kite/common';
 import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
-import { LocalObjectStore, S3ObjectStore, type ObjectStore } from '@kite/objectstore';
+import { openObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
@@ -39,10 +39,7 @@ export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting:
     opened.add('meta store', () => store.close());
     const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await embedded('wal', (where) => EmbeddedWal.open(where)), cfg.wal.lagIntervalMs);
     opened.add('WAL', () => wal.close());
-    const objects: ObjectStore =
-      cfg.storage.type === 's3'
-        ? await S3ObjectStore.open(cfg.storage.s3)
-        : await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+    const objects = await openObjectStore({ ...cfg.storage, path: cfg.storage.path || path.join(dir, 'objects') });
     opened.add('object store', () => objects.close());
     return {
       store: timed(store, 'kite_metastore_request', 'meta store requests'),
