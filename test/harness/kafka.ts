@@ -28,11 +28,18 @@ export interface KafkaOptions {
   /** C1-only JIT: starts ~0.5 s sooner, serves fewer appends per second under load. Default true (tests). */
   fastStart?: boolean;
   startTimeoutMs?: number;
+  /**
+   * Adds a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) for one user, on `port` or a free one.
+   * The PLAINTEXT listener stays (the harness checks readiness through it).
+   */
+  sasl?: { username: string; password: string; port?: number };
 }
 
 export interface KafkaServer {
   /** `host:port` list for kafkajs's `brokers`. */
   readonly brokers: string[];
+  /** `host:port` of the SASL_PLAINTEXT listener when started with `sasl`, else empty. */
+  readonly saslBrokers: string[];
   readonly dataDir: string;
   readonly logFile: string;
   readonly pid: number | undefined;
@@ -65,6 +72,10 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
   const port = options.port ?? (await freePort());
   const controllerPort = options.controllerPort ?? (await freePort());
   const broker = `127.0.0.1:${port}`;
+  const saslPort = options.sasl ? (options.sasl.port ?? (await freePort())) : undefined;
+  const saslArgs = options.sasl
+    ? ['--sasl-port', String(saslPort), '--sasl-user', options.sasl.username, '--sasl-password', options.sasl.password]
+    : [];
   const logFile = path.join(options.dataDir, 'kafka.out');
   const proc = new ManagedProcess({
     name: 'kafka',
@@ -76,6 +87,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
       '--controller-port', String(controllerPort),
       '--heap', options.heap ?? '512m',
       ...(options.fastStart === false ? [] : ['--fast-start']),
+      ...saslArgs,
     ],
     logFile,
   });
@@ -99,6 +111,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
   await start();
   return {
     brokers: [broker],
+    saslBrokers: saslPort !== undefined ? [`127.0.0.1:${saslPort}`] : [],
     dataDir: options.dataDir,
     logFile,
     get pid() {

@@ -5,17 +5,19 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { makeTempDir, removeTempDir, startKafka, type KafkaServer } from '../../../test/harness';
 import { walContract } from './contract';
-import { KafkaWal } from './kafka';
+import { KafkaWal, type KafkaSasl } from './kafka';
 import type { WalRecord } from './types';
 
 jest.setTimeout(120_000);
 
+const SASL_USER = { username: 'kite', password: 'kite-secret' };
 let kafka: KafkaServer;
 let dataDir: string;
 
 beforeAll(async () => {
   dataDir = makeTempDir('kafka');
-  kafka = await startKafka({ dataDir });
+  // One broker for the whole file; its SASL_PLAINTEXT listener serves the authentication tests.
+  kafka = await startKafka({ dataDir, sasl: SASL_USER });
 });
 
 afterAll(async () => {
@@ -247,5 +249,71 @@ describe('KafkaWal when the broker restarts', () => {
     } finally {
       await wal.close();
     }
+  });
+});
+
+describe('KafkaWal over a SASL_PLAINTEXT listener', () => {
+  const wals: KafkaWal[] = [];
+  const openSasl = (mechanism: KafkaSasl['mechanism'], password: string): KafkaWal => {
+    const wal = new KafkaWal({
+      brokers: kafka.saslBrokers,
+      sasl: { mechanism, username: SASL_USER.username, password },
+      saslSettings: 'wal.kafkaSaslUsername and wal.kafkaSaslPassword',
+      appendTimeoutMs: 20_000,
+    });
+    wals.push(wal);
+    return wal;
+  };
+  afterAll(async () => {
+    for (const w of wals) await w.close();
+  });
+
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    it(`creates, appends and reads with the right ${mechanism} credentials`, async () => {
+      const wal = openSasl(mechanism, SASL_USER.password);
+      const ch = { topic: newTopic(`sasl-${mechanism}`), partition: 0 };
+      await wal.createTopic(ch.topic, 1);
+      expect(await wal.append(ch, [{ value: Buffer.from('a') }, { value: Buffer.from('b') }])).toEqual([0, 1]);
+      const got: WalRecord[] = [];
+      const sub = wal.subscribe(ch, 0, async (records) => {
+        got.push(...records);
+      });
+      await waitFor(() => got.length === 2, 30_000, 'two records through the SASL listener');
+      await sub.close();
+      expect(got.map((r) => r.value.toString())).toEqual(['a', 'b']);
+      await wal.deleteTopic(ch.topic);
+    });
+  }
+
+  it('refuses a wrong password at once, not retriable, naming the settings', async () => {
+    const wal = openSasl('plain', 'not-the-password');
+    const started = Date.now();
+    const err = await wal.createTopic(newTopic('sasl-wrong'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'ServiceUnavailable', retriable: false });
+    expect((err as Error).message).toContain('refused the SASL PLAIN login of user "kite"');
+    expect((err as Error).message).toContain('wal.kafkaSaslPassword');
+    const appendErr = await wal.append({ topic: 'any', partition: 0 }, [{ value: Buffer.from('x') }]).then(() => undefined, (e: unknown) => e);
+    expect(appendErr).toMatchObject({ retriable: false });
+    expect((appendErr as Error).message).toContain('wal.kafkaSaslPassword');
+    // Refused credentials are not retried until appendTimeoutMs (20 s here).
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('refuses a SCRAM login with a wrong password the same way', async () => {
+    const err = await openSasl('scram-sha-256', 'wrong').createTopic(newTopic('scram-wrong'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ retriable: false });
+    expect((err as Error).message).toContain('refused the SASL SCRAM-SHA-256 login');
+  });
+
+  it('tells a client without SASL which settings the listener may want', async () => {
+    const wal = new KafkaWal({ brokers: kafka.saslBrokers, appendTimeoutMs: 5_000 });
+    wals.push(wal);
+    const err = await wal.createTopic(newTopic('sasl-none'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'ServiceUnavailable' });
+    expect((err as Error).message).toContain('wal.kafkaSecurityProtocol');
+  });
+
+  it('refuses a SASL user without a password before connecting', () => {
+    expect(() => new KafkaWal({ brokers: kafka.saslBrokers, sasl: { mechanism: 'plain', username: 'kite', password: '' } })).toThrow(/user name and a password/);
   });
 });

@@ -6,6 +6,7 @@ import { openObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
+import { readPem } from './pem';
 import { MeteredWal } from './metered-wal';
 import { dataDirLocked, StartedParts, type Setting } from '@kite/host';
 
@@ -49,15 +50,6 @@ export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting:
     };
   } catch (e) {
     return opened.fail(e);
-  }
-}
-
-/** Reads a PEM file a setting names; a missing or unreadable file is a configuration error naming the setting. */
-export function readPem(file: string, setting: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new KiteError('ParameterInvalid', `${setting} "${file}" cannot be read: ${(e as Error).message}`);
   }
 }
 
