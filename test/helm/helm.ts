@@ -88,6 +88,7 @@ export interface Volume {
   configMap?: { name: string };
   emptyDir?: Record<string, unknown>;
   persistentVolumeClaim?: { claimName: string };
+  secret?: { secretName: string };
 }
 
 export interface Deployment extends K8sObject {
