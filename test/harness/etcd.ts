@@ -10,6 +10,7 @@
  * Data goes to `<dataDir>/data`, the server log to `<dataDir>/etcd.log`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import fs from 'node:fs';
 import { ManagedProcess, type ExitInfo } from './process';
@@ -26,6 +27,11 @@ export interface EtcdOptions {
   startTimeoutMs?: number;
   /** Extra command-line flags. */
   args?: string[];
+  /**
+   * Serve clients over TLS (https:// endpoints) with this server certificate; with `clientCertAuth`, only clients
+   * presenting a certificate signed by `ca` are let in (etcd's --client-cert-auth). Peers stay plaintext.
+   */
+  tls?: { ca: string; cert: string; key: string; clientCertAuth?: boolean; clientCert?: string; clientKey?: string };
 }
 
 export interface EtcdServer {
@@ -51,7 +57,8 @@ export async function startEtcd(options: EtcdOptions): Promise<EtcdServer> {
   fs.mkdirSync(options.dataDir, { recursive: true });
   const clientPort = options.clientPort ?? (await freePort());
   const peerPort = options.peerPort ?? (await freePort());
-  const client = `http://127.0.0.1:${clientPort}`;
+  const tls = options.tls;
+  const client = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const logFile = path.join(options.dataDir, 'etcd.log');
   const proc = new ManagedProcess({
@@ -72,6 +79,9 @@ export async function startEtcd(options: EtcdOptions): Promise<EtcdServer> {
       // One member: the election timeout only delays (re)starts; it also sets the minimum lease TTL (1.5x).
       '--heartbeat-interval', '50',
       '--election-timeout', '500',
+      ...(tls
+        ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.clientCertAuth ? ['--client-cert-auth'] : [])]
+        : []),
       ...(options.args ?? []),
     ],
     logFile,
@@ -80,7 +90,7 @@ export async function startEtcd(options: EtcdOptions): Promise<EtcdServer> {
 
   const start = async (): Promise<void> => {
     proc.start();
-    await waitUntil(`etcd on ${client}`, () => healthy(clientPort), {
+    await waitUntil(`etcd on ${client}`, () => healthy(clientPort, tls), {
       timeoutMs,
       abort: () => (proc.running ? undefined : `exited (${JSON.stringify(proc.exitInfo)}); log:\n${proc.logTail()}`),
     }).catch(async (err: unknown) => {
@@ -111,9 +121,9 @@ export async function startEtcd(options: EtcdOptions): Promise<EtcdServer> {
 }
 
 /** etcd's /health says true once the member has a leader and serves reads. */
-function healthy(port: number): Promise<boolean> {
+function healthy(port: number, tls: EtcdOptions['tls']): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -124,7 +134,20 @@ function healthy(port: number): Promise<boolean> {
           resolve(false);
         }
       });
-    });
+    };
+    const where = { host: '127.0.0.1', port, path: '/health', timeout: 1000 };
+    const req = tls
+      ? https.get(
+          {
+            ...where,
+            ca: fs.readFileSync(tls.ca),
+            // With --client-cert-auth the health endpoint wants a client certificate too (the server's serves).
+            cert: fs.readFileSync(tls.clientCert ?? tls.cert),
+            key: fs.readFileSync(tls.clientKey ?? tls.key),
+          },
+          onResponse,
+        )
+      : http.get(where, onResponse);
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });

@@ -2,7 +2,9 @@
  * EtcdMetaStore against a real etcd (Debian's etcd-server, started by the test harness): the MetaStore contract,
  * then what only a real server can show — etcd restarting or disappearing under watches and leases.
  */
-import { makeTempDir, removeTempDir, startEtcd, startTcpProxy, type EtcdServer } from '../../../test/harness';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startEtcd, startTcpProxy, type EtcdServer, type TestCerts } from '../../../test/harness';
 import { Etcd3, Range } from 'etcd3';
 import { metaStoreContract } from './contract';
 import { EtcdMetaStore, prefixRangeEnd } from './etcd';
@@ -415,5 +417,58 @@ describe('EtcdMetaStore against etcd with authentication enabled', () => {
 
   it('refuses a user without a password before connecting', () => {
     expect(() => new EtcdMetaStore({ endpoints: secured.endpoints, auth: { username: 'kite', password: '' } })).toThrow(/set together/);
+  });
+});
+
+describe('EtcdMetaStore against etcd over TLS with client certificates', () => {
+  let secured: EtcdServer;
+  let securedDir: string;
+  let certs: TestCerts;
+  const stores: EtcdMetaStore[] = [];
+  const openTls = (tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }, endpoints = secured.endpoints): EtcdMetaStore => {
+    const store = new EtcdMetaStore({ endpoints, tls, callAttempts: 1, callTimeoutMs: 5_000 });
+    stores.push(store);
+    return store;
+  };
+  const read = (file: string): Buffer => fs.readFileSync(file);
+
+  beforeAll(async () => {
+    securedDir = makeTempDir('etcd-tls');
+    certs = makeTestCerts(path.join(securedDir, 'certs'));
+    secured = await startEtcd({
+      dataDir: securedDir,
+      tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, clientCertAuth: true, clientCert: certs.clientCert, clientKey: certs.clientKey },
+    });
+  });
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await secured?.stop();
+    if (securedDir) removeTempDir(securedDir);
+  });
+
+  it('works with the CA and a client certificate: reads, writes and watches', async () => {
+    expect(secured.endpoints[0]).toMatch(/^https:\/\//);
+    const store = openTls({ ca: read(certs.ca), cert: read(certs.clientCert), key: read(certs.clientKey) });
+    const seen: WatchEvent[] = [];
+    const watcher = await store.watchPrefix('tls/', 0, { onEvents: (events) => seen.push(...events), onResync: () => undefined });
+    await store.put('tls/a', '1');
+    expect((await store.get('tls/a'))?.value).toBe('1');
+    await waitFor(() => seen.length === 1, 10_000, 'the watch event over TLS');
+    await watcher.close();
+  });
+
+  it('fails without a client certificate, and when the server is not signed by the given CA', async () => {
+    await expect(openTls({ ca: read(certs.ca) }).get('tls/a')).rejects.toMatchObject({ kind: 'MetaFailed' });
+    const otherCa = makeTestCerts(path.join(securedDir, 'other'), 'other');
+    await expect(openTls({ ca: read(otherCa.ca), cert: read(certs.clientCert), key: read(certs.clientKey) }).get('tls/a')).rejects.toMatchObject({
+      kind: 'MetaFailed',
+    });
+  });
+
+  it('refuses TLS options with an http:// endpoint, and a certificate without its key', () => {
+    const plain = secured.endpoints.map((e) => e.replace('https://', 'http://'));
+    expect(() => openTls({ ca: read(certs.ca) }, plain)).toThrow(/not https:\/\/.*meta.etcdEndpoints/);
+    expect(() => openTls({ ca: read(certs.ca), cert: read(certs.clientCert) })).toThrow(/meta.etcdCertPemPath and meta.etcdKeyPemPath/);
   });
 });
