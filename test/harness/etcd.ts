@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import fs from 'node:fs';
+import { Etcd3, Range } from 'etcd3';
 import { ManagedProcess, type ExitInfo } from './process';
 import { freePort, waitUntil } from './util';
 
@@ -151,4 +152,42 @@ function healthy(port: number, tls: EtcdOptions['tls']): Promise<boolean> {
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });
+}
+
+/**
+ * Turns on etcd's authentication, as `etcdctl user add root; etcdctl auth enable` do, and adds `users` with
+ * readwrite on every key (or on `prefix` when given). Afterwards every client must log in.
+ */
+export async function enableEtcdAuth(
+  endpoints: string[],
+  rootPassword: string,
+  users: { name: string; password: string; prefix?: string }[] = [],
+): Promise<void> {
+  const admin = new Etcd3({ hosts: endpoints });
+  try {
+    await admin.role('root').create();
+    await admin.user('root').create(rootPassword);
+    await admin.user('root').addRole('root');
+    for (const u of users) {
+      const role = `${u.name}-rw`;
+      // A prefix's range ends at the prefix with its last byte incremented; "\0" to "\0" is every key.
+      const range =
+        u.prefix === undefined || u.prefix === ''
+          ? new Range(Buffer.from([0]), Buffer.from([0]))
+          : new Range(u.prefix, prefixEnd(u.prefix));
+      await admin.role(role).create();
+      await admin.role(role).grant({ permission: 'Readwrite', range });
+      await admin.user(u.name).create(u.password);
+      await admin.user(u.name).addRole(role);
+    }
+    await admin.auth.authEnable();
+  } finally {
+    admin.close();
+  }
+}
+
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix, 'utf8');
+  end[end.length - 1] = (end[end.length - 1] as number) + 1;
+  return end;
 }

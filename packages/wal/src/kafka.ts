@@ -479,6 +479,14 @@ export class KafkaWal implements Wal {
     return this.connecting;
   }
 
+  /**
+   * Connects the producer and admin clients now rather than on first use. Rejects with the connect error (refused
+   * SASL credentials are not retriable); later calls connect again after a failure.
+   */
+  connect(): Promise<void> {
+    return this.ready();
+  }
+
   /** A failed connect as a KiteError: refused SASL credentials name their settings and are not retriable. */
   private connectError(err: unknown): KiteError {
     const brokers = this.opts.brokers.join(',');

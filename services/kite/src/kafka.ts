@@ -41,7 +41,33 @@ export function kafkaSecurity(cfg: KiteConfig): Pick<KafkaWalOptions, 'ssl' | 's
   return { ...(ssl !== undefined ? { ssl } : {}), ...(sasl ? { sasl, saslSettings: SASL_SETTINGS } : {}) };
 }
 
-/** The Kafka WAL for cluster mode (connects lazily on first use). */
+/**
+ * How long start-up waits for the brokers to answer before going on without them (the WAL connects again on first
+ * use): long enough for a broker that is up to accept the login, short enough not to hold a start while Kafka is away.
+ */
+const CONNECT_CHECK_MS = 5_000;
+
+/**
+ * The Kafka WAL for cluster mode. It tries to connect at once so that refused credentials stop the start with an
+ * error naming the settings; brokers that are unreachable or slow are left to the lazy connect of the first use.
+ */
 export async function openKafkaWal(cfg: KiteConfig, log: Logger): Promise<Wal> {
-  return new KafkaWal({ brokers: cfg.wal.kafkaBrokers, clientId: 'kite', ...kafkaSecurity(cfg), logger: log.child({ part: 'kafka' }) });
+  const wal = new KafkaWal({ brokers: cfg.wal.kafkaBrokers, clientId: 'kite', ...kafkaSecurity(cfg), logger: log.child({ part: 'kafka' }) });
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    wal.connect().then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+    new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), CONNECT_CHECK_MS))),
+  ]).finally(() => clearTimeout(timer));
+  if (outcome instanceof KiteError && !outcome.retriable) {
+    await wal.close();
+    throw outcome;
+  }
+  if (outcome !== undefined) {
+    const why = outcome === 'slow' ? `no answer within ${CONNECT_CHECK_MS} ms` : (outcome as Error).message;
+    log.warn({ brokers: cfg.wal.kafkaBrokers, err: why }, 'Kafka not reachable at start; the WAL connects on first use');
+  }
+  return wal;
 }
