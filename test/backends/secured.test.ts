@@ -10,6 +10,7 @@ import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { runKite } from '../cluster/launcher';
 import { enableEtcdAuth, startEtcd, startKafka, type EtcdServer, type KafkaServer } from '../harness';
 import { freePort, makeTempDir, removeTempDir } from '../harness/util';
+import { eventually } from '../standalone/helpers';
 import { startStandalone, type Standalone } from '../support/kite';
 
 jest.setTimeout(300_000);
@@ -126,5 +127,67 @@ describe('kite standalone on etcd with auth, Kafka with SASL and an object root 
     expect(r.signal).toBeNull();
     expect(r.stderr).toContain('wal.kafkaSaslPassword');
     expect(r.stderr).toContain('refused the SASL SCRAM-SHA-256 login');
+  });
+});
+
+describe('two clusters sharing one object directory under different storage.rootPath', () => {
+  const servers: Standalone[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.dispose();
+  });
+
+  /** Creates `name` (4-d vectors, FLAT), inserts 20 rows and flushes them, so segment files are written. */
+  async function fill(client: MilvusClient, name: string): Promise<void> {
+    expect(
+      (
+        await client.createCollection({
+          collection_name: name,
+          fields: [
+            { name: 'id', data_type: DataType.Int64, is_primary_key: true, autoID: false },
+            { name: 'vector', data_type: DataType.FloatVector, dim: 4 },
+          ],
+        })
+      ).error_code,
+    ).toBe('Success');
+    await client.createIndex({ collection_name: name, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' });
+    await client.loadCollection({ collection_name: name });
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: i, vector: [i, i, i, i] }));
+    expect((await client.insert({ collection_name: name, data: rows })).status.error_code).toBe('Success');
+    expect((await client.flush({ collection_names: [name] })).status.error_code).toBe('Success');
+  }
+
+  it('a drop in one leaves the other\'s objects', async () => {
+    const objects = path.join(dir, 'shared-two');
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((root) => startStandalone({ env: { KITE_STORAGE_PATH: objects, KITE_STORAGE_ROOT_PATH: `cluster-${root}` } })),
+    );
+    servers.push(a!, b!);
+    const ca = new MilvusClient({ address: a!.address, timeout: 60_000 });
+    const cb = new MilvusClient({ address: b!.address, timeout: 60_000 });
+    try {
+      // The same collection in each: each cluster numbers its collections itself, so the keys collide
+      // (collections/<same id>/...), which is what a shared bucket without root paths would mix up.
+      await fill(ca, 'shared');
+      await fill(cb, 'shared');
+      // Flush answers once the segments are sealed; their files are written right after.
+      const written = (root: string): Promise<string[]> =>
+        eventually(`segment files under ${root}`, async () => {
+          const found = files(path.join(objects, root)).filter((f) => f.endsWith('.kcb'));
+          return found.length > 0 ? found : undefined;
+        });
+      await written('cluster-a');
+      const bFiles = await written('cluster-b');
+
+      expect((await ca.dropCollection({ collection_name: 'shared' })).error_code).toBe('Success');
+      expect(files(path.join(objects, 'cluster-a')).filter((f) => f.startsWith('collections'))).toEqual([]);
+      // B's files are all there (B may have added an index file meanwhile).
+      expect(files(path.join(objects, 'cluster-b'))).toEqual(expect.arrayContaining(bFiles));
+      const res = await cb.query({ collection_name: 'shared', filter: 'id >= 0', output_fields: ['id'], consistency_level: 'Strong' as never });
+      expect(res.status.error_code).toBe('Success');
+      expect(res.data).toHaveLength(20);
+    } finally {
+      await ca.closeConnection();
+      await cb.closeConnection();
+    }
   });
 });
