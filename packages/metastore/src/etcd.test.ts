@@ -415,6 +415,25 @@ describe('EtcdMetaStore against etcd with authentication enabled', () => {
     expect((err as Error).message).toContain('permission denied');
   });
 
+  it('keeps its watches and leases across an etcd restart, which forgets every auth token', async () => {
+    const store = openAs({ username: 'kite', password: 'kite-pw' });
+    const seen: WatchEvent[] = [];
+    const watcher = await store.watchPrefix('kite/r/', 0, { onEvents: (events) => seen.push(...events), onResync: () => undefined });
+    const lease = await store.grantLease(5);
+    let lost: string | undefined;
+    lease.onLost((reason) => (lost = reason));
+    // Restart, then make no call of this store's own: only its streams (watch, keep-alive) reconnect, with the
+    // token etcd no longer knows.
+    await secured.restart();
+    await sleep(12_000); // over two lease TTLs: a keep-alive stuck on a dead token loses the lease within one
+    expect(lost).toBeUndefined();
+    const other = openAs({ username: 'kite', password: 'kite-pw' });
+    await other.put('kite/r/after', '1');
+    await waitFor(() => seen.some((e) => e.type === 'put' && e.kv.key === 'kite/r/after'), 10_000, 'the watch to deliver after the restart');
+    await lease.revoke();
+    await watcher.close();
+  });
+
   it('refuses a user without a password before connecting', () => {
     expect(() => new EtcdMetaStore({ endpoints: secured.endpoints, auth: { username: 'kite', password: '' } })).toThrow(/set together/);
   });
