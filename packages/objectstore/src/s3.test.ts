@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
 import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { KiteError } from '@kite/common';
 import { objectStoreContract } from './contract';
@@ -442,5 +443,53 @@ describe('S3ObjectStore retries (scripted HTTP server)', () => {
       await store.close();
       await srv.close();
     }
+  });
+});
+
+describe('S3 object store over TLS (storage.s3.caPemPath)', () => {
+  let tlsServer: S3Server;
+  let tlsDir: string;
+  let ca: string;
+  const stores: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    tlsDir = serverDir('s3-tls');
+    const certs = makeTestCerts(path.join(tlsDir, 'ca'));
+    ca = certs.ca;
+    tlsServer = await startS3Server({ dataDir: tlsDir, tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
+  }, 5 * 60_000);
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await tlsServer?.stop();
+    if (tlsDir) removeTempDir(tlsDir);
+  });
+
+  const cfg = (caPemPath: string) => ({
+    type: 's3' as const,
+    path: '',
+    rootPath: 'tls',
+    s3: { ...optionsFor(tlsServer, { bucket: 'kite-tls', maxAttempts: 1 }), caPemPath },
+  });
+
+  it('stores and reads objects at an https:// endpoint signed by the configured CA', async () => {
+    expect(tlsServer.endpoint).toMatch(/^https:\/\//);
+    const store = await openObjectStore(cfg(ca));
+    stores.push(store);
+    await store.put('a/b', Buffer.from('over tls'));
+    expect((await store.get('a/b')).toString()).toBe('over tls');
+  });
+
+  it('fails to open without that CA (the server certificate is not trusted)', async () => {
+    const err = await expectKiteError(openObjectStore(cfg('')));
+    expect(err.kind).toBe('IoFailed');
+    expect(err.message).toMatch(/certificate/i);
+  });
+
+  it('refuses a CA file that cannot be read, or a CA with an http:// endpoint, naming the setting', async () => {
+    await expect(openObjectStore(cfg(path.join(tlsDir, 'missing.pem')))).rejects.toThrow(/storage.s3.caPemPath ".*missing.pem" cannot be read/);
+    const plain = cfg(ca);
+    plain.s3.endpoint = server.endpoint;
+    await expect(openObjectStore(plain)).rejects.toThrow(/storage.s3.caPemPath is set but storage.s3.endpoint/);
   });
 });
