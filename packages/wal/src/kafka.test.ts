@@ -3,7 +3,9 @@
  * only a real broker can show — gaps in offsets, a broker restart under appenders and subscribers.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { makeTempDir, removeTempDir, startKafka, type KafkaServer } from '../../../test/harness';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startKafka, type KafkaServer, type TestCerts } from '../../../test/harness';
 import { walContract } from './contract';
 import { KafkaWal, type KafkaSasl } from './kafka';
 import type { WalRecord } from './types';
@@ -12,12 +14,19 @@ jest.setTimeout(120_000);
 
 const SASL_USER = { username: 'kite', password: 'kite-secret' };
 let kafka: KafkaServer;
+let certs: TestCerts;
 let dataDir: string;
 
 beforeAll(async () => {
   dataDir = makeTempDir('kafka');
   // One broker for the whole file; its SASL_PLAINTEXT listener serves the authentication tests.
-  kafka = await startKafka({ dataDir, sasl: SASL_USER });
+  // and its SSL listener (client certificates required) the TLS tests.
+  certs = makeTestCerts(path.join(dataDir, 'certs'));
+  kafka = await startKafka({
+    dataDir,
+    sasl: SASL_USER,
+    tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, clientAuth: true },
+  });
 });
 
 afterAll(async () => {
@@ -315,5 +324,33 @@ describe('KafkaWal over a SASL_PLAINTEXT listener', () => {
 
   it('refuses a SASL user without a password before connecting', () => {
     expect(() => new KafkaWal({ brokers: kafka.saslBrokers, sasl: { mechanism: 'plain', username: 'kite', password: '' } })).toThrow(/user name and a password/);
+  });
+});
+
+describe('KafkaWal over an SSL listener that requires client certificates', () => {
+  const wals: KafkaWal[] = [];
+  const openTls = (ssl: { ca?: Buffer; cert?: Buffer; key?: Buffer }): KafkaWal => {
+    const wal = new KafkaWal({ brokers: kafka.sslBrokers, ssl, appendTimeoutMs: 5_000 });
+    wals.push(wal);
+    return wal;
+  };
+  afterAll(async () => {
+    for (const w of wals) await w.close();
+  });
+
+  it('creates, appends and reads with the CA and a client certificate', async () => {
+    const wal = openTls({ ca: fs.readFileSync(certs.ca), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) });
+    const ch = { topic: newTopic('tls'), partition: 0 };
+    await wal.createTopic(ch.topic, 1);
+    expect(await wal.append(ch, [{ value: Buffer.from('secret') }])).toEqual([0]);
+    expect((await wal.read(ch, 0, 10)).map((r) => r.value.toString())).toEqual(['secret']);
+    await wal.deleteTopic(ch.topic);
+  });
+
+  it('fails without a client certificate, and without the CA', async () => {
+    await expect(openTls({ ca: fs.readFileSync(certs.ca) }).createTopic(newTopic('tls-nocert'), 1)).rejects.toMatchObject({ kind: 'ServiceUnavailable' });
+    await expect(openTls({ cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) }).createTopic(newTopic('tls-noca'), 1)).rejects.toMatchObject({
+      kind: 'ServiceUnavailable',
+    });
   });
 });
