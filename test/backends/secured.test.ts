@@ -108,25 +108,27 @@ describe('kite standalone on etcd with auth, Kafka with SASL and an object root 
   it('refuses to start with a wrong etcd password, naming meta.etcdPassword', async () => {
     const r = await runKite(
       ['standalone', '--data-dir', makeTempDir('secured-wrong-etcd'), '--port', String(await freePort()), '--metrics-port', '0'],
-      { ...process.env, ...env('cluster-b', { KITE_META_ETCD_PASSWORD: 'wrong' }) },
+      { ...process.env, ...env('cluster-b', { KITE_META_ETCD_PASSWORD: 'not-the-etcd-pw' }) },
       DEADLINE_MS,
     );
     expect(r.code).not.toBe(0);
     expect(r.signal).toBeNull();
     expect(r.stderr).toContain('meta.etcdPassword');
     expect(r.stderr).toContain('refused the user name or password');
+    expect(r.stdout + r.stderr).not.toContain('not-the-etcd-pw'); // no password in the output
   });
 
   it('refuses to start with a wrong Kafka password, naming wal.kafkaSaslPassword', async () => {
     const r = await runKite(
       ['standalone', '--data-dir', makeTempDir('secured-wrong-kafka'), '--port', String(await freePort()), '--metrics-port', '0'],
-      { ...process.env, ...env('cluster-c', { KITE_WAL_KAFKA_SASL_PASSWORD: 'wrong' }) },
+      { ...process.env, ...env('cluster-c', { KITE_WAL_KAFKA_SASL_PASSWORD: 'not-the-kafka-pw' }) },
       DEADLINE_MS,
     );
     expect(r.code).not.toBe(0);
     expect(r.signal).toBeNull();
     expect(r.stderr).toContain('wal.kafkaSaslPassword');
     expect(r.stderr).toContain('refused the SASL SCRAM-SHA-256 login');
+    expect(r.stdout + r.stderr).not.toContain('not-the-kafka-pw');
   });
 });
 

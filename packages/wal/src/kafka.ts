@@ -27,6 +27,7 @@ import {
 } from 'kafkajs';
 import { FetchOffsetOutOfRange, PartitionFetcher, type FetchResult } from './kafka-fetch';
 import { newAdmin, newProducer, type ClusterOptions, type KafkaCluster, type KafkaSasl, type KafkaSsl } from './kafka-internals';
+export type { KafkaSasl, KafkaSsl } from './kafka-internals';
 import { channelName, type ChannelRef, type SubscribeOptions, type Subscription, type Wal, type WalMessage, type WalRecord } from './types';
 
 export interface KafkaWalOptions {
@@ -656,4 +657,3 @@ class KafkaSubscription implements Subscription {
     });
   }
 }
-export type { KafkaSasl, KafkaSsl } from './kafka-internals';
