@@ -3,6 +3,13 @@
 # this shell, so its pid is the broker's). Needs scripts/install-kafka.sh first.
 #
 #   scripts/kafka-server.sh --data-dir DIR --port PORT --controller-port PORT [--heap 512m] [--fast-start]
+#                           [--sasl-port PORT --sasl-user NAME --sasl-password PW]
+#                           [--ssl-port PORT --ssl-keystore PEM --ssl-truststore PEM [--ssl-client-auth]]
+#
+# --sasl-port adds a SASL_PLAINTEXT listener beside the PLAINTEXT one, with mechanisms PLAIN, SCRAM-SHA-256 and
+# SCRAM-SHA-512 for one user (its SCRAM credentials are written when the storage is first formatted).
+# --ssl-port adds an SSL (TLS) listener: --ssl-keystore is one PEM file with the broker's private key (unencrypted
+# PKCS#8) and certificate, --ssl-truststore the CA's PEM; --ssl-client-auth requires client certificates.
 #
 # --fast-start trades throughput for start time (tests): the JIT stops at C1, which starts the broker ~0.5 s sooner
 # but serves about a third of the appends per second under load.
@@ -13,7 +20,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${KITE_KAFKA_HOME:-$root/.cache/kafka}"
-data="" port="" cport="" heap="512m" fast=0
+data="" port="" cport="" heap="512m" fast=0 sport="" suser="" spass="" tport="" tkeystore="" ttrust="" tclient=none
 while (($#)); do
   case "$1" in
     --data-dir) data="$2"; shift 2 ;;
@@ -21,7 +28,14 @@ while (($#)); do
     --controller-port) cport="$2"; shift 2 ;;
     --heap) heap="$2"; shift 2 ;;
     --fast-start) fast=1; shift ;;
-    *) echo "kafka-server.sh: unknown argument $1 (expected --data-dir, --port, --controller-port, --heap, --fast-start)" >&2; exit 2 ;;
+    --sasl-port) sport="$2"; shift 2 ;;
+    --sasl-user) suser="$2"; shift 2 ;;
+    --sasl-password) spass="$2"; shift 2 ;;
+    --ssl-port) tport="$2"; shift 2 ;;
+    --ssl-keystore) tkeystore="$2"; shift 2 ;;
+    --ssl-truststore) ttrust="$2"; shift 2 ;;
+    --ssl-client-auth) tclient=required; shift ;;
+    *) echo "kafka-server.sh: unknown argument $1 (expected --data-dir, --port, --controller-port, --heap, --fast-start, --sasl-port, --sasl-user, --sasl-password, --ssl-port, --ssl-keystore, --ssl-truststore, --ssl-client-auth)" >&2; exit 2 ;;
   esac
 done
 if [ -z "$data" ] || [ -z "$port" ] || [ -z "$cport" ]; then
@@ -30,17 +44,44 @@ fi
 if [ ! -f "$home/libs/.installed" ]; then
   echo "kafka-server.sh: no Kafka in $home/libs; run scripts/install-kafka.sh first" >&2; exit 1
 fi
+if [ -n "$sport" ] && { [ -z "$suser" ] || [ -z "$spass" ]; }; then
+  echo "kafka-server.sh: --sasl-port needs --sasl-user and --sasl-password" >&2; exit 2
+fi
 mkdir -p "$data"
 data="$(cd "$data" && pwd)"
+
+if [ -n "$tport" ] && { [ -z "$tkeystore" ] || [ -z "$ttrust" ]; }; then
+  echo "kafka-server.sh: --ssl-port needs --ssl-keystore and --ssl-truststore" >&2; exit 2
+fi
+listeners="PLAINTEXT://127.0.0.1:$port"
+sasl_props=""
+ssl_props=""
+if [ -n "$tport" ]; then
+  listeners="$listeners,SSL://127.0.0.1:$tport"
+  ssl_props="listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$tkeystore
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$ttrust
+listener.name.ssl.ssl.client.auth=$tclient"
+fi
+if [ -n "$sport" ]; then
+  listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sport"
+  sasl_props="sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$suser=\"$spass\";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+fi
 
 # Rewritten on every start so a restart may change ports; the storage (and so the cluster id) is kept.
 cat >"$data/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+$sasl_props
+$ssl_props
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data/kraft
@@ -115,7 +156,11 @@ if [ ! -f "$data/kraft/meta.properties" ]; then
   while [ -z "$cluster_id" ] || [ "${cluster_id:0:1}" = "-" ]; do
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
   done
+  scram=()
+  if [ -n "$sport" ]; then
+    scram=(--add-scram "SCRAM-SHA-256=[name=$suser,password=$spass]" --add-scram "SCRAM-SHA-512=[name=$suser,password=$spass]")
+  fi
   java "${jvm[@]/-XX:ArchiveClassesAtExit=*/-Xshare:auto}" -cp "$cp" kafka.tools.StorageTool format \
-    -t "$cluster_id" -c "$data/server.properties" --ignore-formatted
+    -t "$cluster_id" -c "$data/server.properties" --ignore-formatted "${scram[@]}"
 fi
 exec java "${jvm[@]}" -cp "$cp" kafka.Kafka "$data/server.properties"

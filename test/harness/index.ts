@@ -5,3 +5,4 @@ export * from './proxy';
 export { ManagedProcess, type ExitInfo, type ProcessSpec } from './process';
 export { freePort, canConnect, sleep, waitUntil, repoRoot, makeTempDir, removeTempDir } from './util';
 export * from './s3';
+export * from './certs';

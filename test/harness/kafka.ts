@@ -28,11 +28,25 @@ export interface KafkaOptions {
   /** C1-only JIT: starts ~0.5 s sooner, serves fewer appends per second under load. Default true (tests). */
   fastStart?: boolean;
   startTimeoutMs?: number;
+  /**
+   * Adds a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) for one user, on `port` or a free one.
+   * The PLAINTEXT listener stays (the harness checks readiness through it).
+   */
+  sasl?: { username: string; password: string; port?: number };
+  /**
+   * Adds an SSL (TLS) listener with this certificate and key (PEM files signed by `ca`), on `port` or a free one;
+   * `clientAuth` makes it require client certificates signed by `ca`.
+   */
+  tls?: { cert: string; key: string; ca: string; clientAuth?: boolean; port?: number };
 }
 
 export interface KafkaServer {
   /** `host:port` list for kafkajs's `brokers`. */
   readonly brokers: string[];
+  /** `host:port` of the SASL_PLAINTEXT listener when started with `sasl`, else empty. */
+  readonly saslBrokers: string[];
+  /** `host:port` of the SSL listener when started with `tls`, else empty. */
+  readonly sslBrokers: string[];
   readonly dataDir: string;
   readonly logFile: string;
   readonly pid: number | undefined;
@@ -65,6 +79,18 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
   const port = options.port ?? (await freePort());
   const controllerPort = options.controllerPort ?? (await freePort());
   const broker = `127.0.0.1:${port}`;
+  const saslPort = options.sasl ? (options.sasl.port ?? (await freePort())) : undefined;
+  const saslArgs = options.sasl
+    ? ['--sasl-port', String(saslPort), '--sasl-user', options.sasl.username, '--sasl-password', options.sasl.password]
+    : [];
+  const tlsPort = options.tls ? (options.tls.port ?? (await freePort())) : undefined;
+  let tlsArgs: string[] = [];
+  if (options.tls) {
+    // The broker's PEM keystore is one file: its private key (PKCS#8, unencrypted) then its certificate.
+    const keystore = path.join(options.dataDir, 'broker-keystore.pem');
+    fs.writeFileSync(keystore, fs.readFileSync(options.tls.key, 'utf8') + fs.readFileSync(options.tls.cert, 'utf8'));
+    tlsArgs = ['--ssl-port', String(tlsPort), '--ssl-keystore', keystore, '--ssl-truststore', options.tls.ca, ...(options.tls.clientAuth ? ['--ssl-client-auth'] : [])];
+  }
   const logFile = path.join(options.dataDir, 'kafka.out');
   const proc = new ManagedProcess({
     name: 'kafka',
@@ -76,6 +102,8 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
       '--controller-port', String(controllerPort),
       '--heap', options.heap ?? '512m',
       ...(options.fastStart === false ? [] : ['--fast-start']),
+      ...saslArgs,
+      ...tlsArgs,
     ],
     logFile,
   });
@@ -99,6 +127,8 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaServer> {
   await start();
   return {
     brokers: [broker],
+    saslBrokers: saslPort !== undefined ? [`127.0.0.1:${saslPort}`] : [],
+    sslBrokers: tlsPort !== undefined ? [`127.0.0.1:${tlsPort}`] : [],
     dataDir: options.dataDir,
     logFile,
     get pid() {

@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { ManagedProcess, type ExitInfo } from './process';
 import { freePort, repoRoot, waitUntil } from './util';
@@ -29,6 +30,8 @@ export interface S3ServerOptions {
   /** The minio binary; default KITE_MINIO_BIN, else the one scripts/install-s3-server.sh puts under .cache/minio. */
   binary?: string;
   startTimeoutMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM files; `ca` signed the certificate): the endpoint is https://. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export interface S3Server {
@@ -80,7 +83,15 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
   const consolePort = await freePort();
   const accessKeyId = options.accessKeyId ?? 'kite-test';
   const secretAccessKey = options.secretAccessKey ?? 'kite-test-secret';
-  const endpoint = `http://127.0.0.1:${port}`;
+  const tls = options.tls;
+  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const certsDir = path.join(options.dataDir, 'certs');
+  if (tls) {
+    // MinIO reads public.crt and private.key from its certs directory.
+    fs.mkdirSync(certsDir, { recursive: true });
+    fs.copyFileSync(tls.cert, path.join(certsDir, 'public.crt'));
+    fs.copyFileSync(tls.key, path.join(certsDir, 'private.key'));
+  }
   const logFile = path.join(options.dataDir, 'minio.log');
   const proc = new ManagedProcess({
     name: 'minio',
@@ -92,6 +103,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
       '--console-address', `127.0.0.1:${consolePort}`,
       '--quiet',
       '--anonymous',
+      ...(tls ? ['--certs-dir', certsDir] : []),
     ],
     env: {
       PATH: process.env.PATH,
@@ -110,7 +122,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
 
   const start = async (): Promise<void> => {
     proc.start();
-    await waitUntil(`minio on ${endpoint}`, () => ready(port), {
+    await waitUntil(`minio on ${endpoint}`, () => ready(port, tls ? fs.readFileSync(tls.ca) : undefined), {
       timeoutMs,
       abort: () => (proc.running ? undefined : `exited (${JSON.stringify(proc.exitInfo)}); log:\n${proc.logTail()}`),
     }).catch(async (err: unknown) => {
@@ -145,12 +157,14 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
 }
 
 /** MinIO's readiness probe answers 200 once the drive is formatted and the server takes S3 requests. */
-function ready(port: number): Promise<boolean> {
+function ready(port: number, ca: Buffer | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/minio/health/ready', timeout: 1000 }, (res) => {
+    const where = { host: '127.0.0.1', port, path: '/minio/health/ready', timeout: 1000 };
+    const onResponse = (res: http.IncomingMessage): void => {
       res.resume();
       resolve(res.statusCode === 200);
-    });
+    };
+    const req = ca ? https.get({ ...where, ca }, onResponse) : http.get(where, onResponse);
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });

@@ -351,7 +351,75 @@ describe('helm/kite values that change or break the render', () => {
     }
   });
 
+  it('passes the etcd and Kafka passwords from Secrets, mounts the backends\' TLS Secrets and sets the object root path', async () => {
+    const r = await template(CHART, {
+      release: RELEASE,
+      set: [
+        'externalEtcd.endpoints[0]=https://etcd:2379',
+        'externalEtcd.userName=kite',
+        'externalEtcd.password=etcd-pw',
+        'externalEtcd.tls.existingSecret=etcd-ca',
+        'externalEtcd.tls.certKey=tls.crt',
+        'externalEtcd.tls.keyKey=tls.key',
+        'externalKafka.securityProtocol=SASL_SSL',
+        'externalKafka.saslMechanism=SCRAM-SHA-512',
+        'externalKafka.saslUsername=kite',
+        'externalKafka.existingSecret=kafka-creds',
+        'externalKafka.tls.existingSecret=kafka-ca',
+        'externalS3.endpoint=https://s3.example:9000',
+        'externalS3.tls.existingSecret=s3-ca',
+        'storage.rootPath=clusters/a',
+      ],
+    });
+    const { raw, cfg } = kiteConfig(r, { KITE_META_ETCD_PASSWORD: 'etcd-pw', KITE_WAL_KAFKA_SASL_PASSWORD: 'kafka-pw' });
+    expect(JSON.stringify(raw)).not.toContain('etcd-pw');
+    expect(cfg.meta).toMatchObject({
+      etcdUserName: 'kite',
+      etcdPassword: 'etcd-pw',
+      etcdCaPemPath: '/etc/kite-tls/etcd/ca.crt',
+      etcdCertPemPath: '/etc/kite-tls/etcd/tls.crt',
+      etcdKeyPemPath: '/etc/kite-tls/etcd/tls.key',
+    });
+    expect(cfg.wal).toMatchObject({
+      kafkaSecurityProtocol: 'SASL_SSL',
+      kafkaSaslMechanism: 'SCRAM-SHA-512',
+      kafkaSaslUsername: 'kite',
+      kafkaSaslPassword: 'kafka-pw',
+      kafkaCaPemPath: '/etc/kite-tls/kafka/ca.crt',
+    });
+    expect(cfg.storage.rootPath).toBe('clusters/a');
+    expect(cfg.storage.s3.caPemPath).toBe('/etc/kite-tls/s3/ca.crt');
+    expect(r.one<Secret>('Secret', `${RELEASE}-kite-backends`).stringData).toEqual({ 'etcd-password': 'etcd-pw' });
+    for (const c of COMPONENTS) {
+      const d = r.one<Deployment>('Deployment', name(c));
+      const ctr = container(d);
+      expect(envOf(ctr, 'KITE_META_ETCD_PASSWORD')[0]?.valueFrom?.secretKeyRef).toEqual({ name: `${RELEASE}-kite-backends`, key: 'etcd-password' });
+      expect(envOf(ctr, 'KITE_WAL_KAFKA_SASL_PASSWORD')[0]?.valueFrom?.secretKeyRef).toEqual({ name: 'kafka-creds', key: 'password' });
+      expect(unknownKiteEnv((ctr.env ?? []).map((e) => e.name))).toEqual([]);
+      expect(d.spec.template.metadata.annotations?.['checksum/backends-secret']).toMatch(/^[0-9a-f]{64}$/);
+      for (const [backend, secret] of [['etcd', 'etcd-ca'], ['kafka', 'kafka-ca'], ['s3', 's3-ca']]) {
+        const mount = (ctr.volumeMounts ?? []).find((m) => m.mountPath === `/etc/kite-tls/${backend}`);
+        expect(mount?.readOnly).toBe(true);
+        expect((d.spec.template.spec.volumes ?? []).find((v) => v.name === mount?.name)?.secret).toEqual({ secretName: secret });
+      }
+    }
+  });
+
+  it('passes no backend credentials or TLS mounts by default', () => {
+    const r = render('default');
+    const { cfg } = kiteConfig(r);
+    expect([cfg.meta.etcdUserName, cfg.wal.kafkaSecurityProtocol, cfg.storage.rootPath]).toEqual(['', 'PLAINTEXT', '']);
+    const ctr = container(r.one<Deployment>('Deployment', name('proxy')));
+    expect(envOf(ctr, 'KITE_META_ETCD_PASSWORD')).toEqual([]);
+    expect(envOf(ctr, 'KITE_WAL_KAFKA_SASL_PASSWORD')).toEqual([]);
+    expect((ctr.volumeMounts ?? []).filter((m) => m.mountPath.startsWith('/etc/kite-tls'))).toEqual([]);
+  });
+
   it.each([
+    [['externalEtcd.userName=kite'], /externalEtcd.userName needs externalEtcd.existingSecret/],
+    [['externalKafka.securityProtocol=SASL_PLAINTEXT'], /externalKafka.securityProtocol SASL_PLAINTEXT needs externalKafka.saslUsername/],
+    [['externalKafka.securityProtocol=TLS'], /at '\/externalKafka\/securityProtocol'/],
+    [['storage.rootPath=../other'], /at '\/storage\/rootPath'/],
     [['externalEtcd.endpoints=null'], /externalEtcd.endpoints is empty/],
     [['externalKafka.brokers=null'], /externalKafka.brokers is empty/],
     [['storage.type=local'], /storage.type local needs storage.local.existingClaim/],

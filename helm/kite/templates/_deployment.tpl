@@ -11,6 +11,12 @@ image; what differs comes from its values block. Call with (dict "root" $ "compo
 {{- $s3Secret := include "kite.s3SecretName" $root -}}
 {{- /* Only the proxy serves the public port, so only it mounts the TLS Secret. */ -}}
 {{- $tls := and (eq $name "proxy") (gt (int $root.Values.tls.mode) 0) -}}
+{{- $etcdSecret := include "kite.etcdSecretName" $root -}}
+{{- $kafkaSecret := include "kite.kafkaSecretName" $root -}}
+{{- $tlsMounts := dict -}}
+{{- if $root.Values.externalEtcd.tls.existingSecret }}{{ $_ := set $tlsMounts "etcd" (tpl $root.Values.externalEtcd.tls.existingSecret $root) }}{{ end -}}
+{{- if and (hasSuffix "SSL" $root.Values.externalKafka.securityProtocol) $root.Values.externalKafka.tls.existingSecret }}{{ $_ := set $tlsMounts "kafka" (tpl $root.Values.externalKafka.tls.existingSecret $root) }}{{ end -}}
+{{- if and (eq $root.Values.storage.type "s3") $root.Values.externalS3.tls.existingSecret }}{{ $_ := set $tlsMounts "s3" (tpl $root.Values.externalS3.tls.existingSecret $root) }}{{ end -}}
 {{- $podLabels := merge (deepCopy ($c.podLabels | default dict)) ($g.podLabels | default dict) -}}
 {{- $podAnnotations := merge (deepCopy ($c.podAnnotations | default dict)) ($g.podAnnotations | default dict) -}}
 apiVersion: apps/v1
@@ -42,6 +48,9 @@ spec:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
         {{- if and $s3Secret (not $root.Values.externalS3.existingSecret) }}
         checksum/s3-secret: {{ include (print $root.Template.BasePath "/s3-secret.yaml") $root | sha256sum }}
+        {{- end }}
+        {{- if or $etcdSecret $kafkaSecret }}
+        checksum/backends-secret: {{ include (print $root.Template.BasePath "/backends-secret.yaml") $root | sha256sum }}
         {{- end }}
         {{- with $podAnnotations }}
         {{- toYaml . | nindent 8 }}
@@ -102,6 +111,20 @@ spec:
                   name: {{ $s3Secret }}
                   key: {{ ternary $root.Values.externalS3.secretAccessKeyKey "secret-access-key" (ne $root.Values.externalS3.existingSecret "") }}
             {{- end }}
+            {{- if $etcdSecret }}
+            - name: KITE_META_ETCD_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $etcdSecret }}
+                  key: {{ ternary $root.Values.externalEtcd.passwordKey "etcd-password" (ne $root.Values.externalEtcd.existingSecret "") }}
+            {{- end }}
+            {{- if $kafkaSecret }}
+            - name: KITE_WAL_KAFKA_SASL_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $kafkaSecret }}
+                  key: {{ ternary $root.Values.externalKafka.saslPasswordKey "kafka-sasl-password" (ne $root.Values.externalKafka.existingSecret "") }}
+            {{- end }}
             {{- with include "kite.extraEnv" . }}
             {{- . | nindent 12 }}
             {{- end }}
@@ -140,6 +163,11 @@ spec:
               mountPath: {{ include "kite.tlsDir" $root }}
               readOnly: true
             {{- end }}
+            {{- range $backend, $secret := $tlsMounts }}
+            - name: {{ $backend }}-tls
+              mountPath: /etc/kite-tls/{{ $backend }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -158,6 +186,11 @@ spec:
         - name: objects
           persistentVolumeClaim:
             claimName: {{ $root.Values.storage.local.existingClaim }}
+        {{- end }}
+        {{- range $backend, $secret := $tlsMounts }}
+        - name: {{ $backend }}-tls
+          secret:
+            secretName: {{ $secret }}
         {{- end }}
       {{- with include "kite.pick" (dict "root" $root "component" $name "key" "nodeSelector") }}
       nodeSelector:

@@ -107,6 +107,40 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
 {{/* Where the proxy reads its TLS files (tls.existingSecret mounted). */}}
 {{- define "kite.tlsDir" -}}/etc/kite/tls{{- end -}}
 
+{{/* Name of the Secret holding the etcd password, empty when no etcd user is set. */}}
+{{- define "kite.etcdSecretName" -}}
+{{- $e := .Values.externalEtcd -}}
+{{- if $e.userName -}}
+{{- if $e.existingSecret -}}
+{{- tpl $e.existingSecret . -}}
+{{- else -}}
+{{- printf "%s-backends" (include "kite.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret holding the Kafka SASL password, empty unless the protocol is SASL_*. */}}
+{{- define "kite.kafkaSecretName" -}}
+{{- $k := .Values.externalKafka -}}
+{{- if hasPrefix "SASL_" $k.securityProtocol -}}
+{{- if $k.existingSecret -}}
+{{- tpl $k.existingSecret . -}}
+{{- else -}}
+{{- printf "%s-backends" (include "kite.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Sets `<prefix>CaPemPath`, `<prefix>CertPemPath`, `<prefix>KeyPemPath` in .into for the keys of a mounted TLS Secret. */}}
+{{- define "kite.tlsPaths" -}}
+{{- $t := .tls -}}
+{{- if $t.existingSecret -}}
+{{- if $t.caKey }}{{ $_ := set .into (printf "%sCaPemPath" .prefix) (printf "/etc/kite-tls/%s/%s" .name $t.caKey) }}{{ end -}}
+{{- if $t.certKey }}{{ $_ := set .into (printf "%sCertPemPath" .prefix) (printf "/etc/kite-tls/%s/%s" .name $t.certKey) }}{{ end -}}
+{{- if $t.keyKey }}{{ $_ := set .into (printf "%sKeyPemPath" .prefix) (printf "/etc/kite-tls/%s/%s" .name $t.keyKey) }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Kite's config file (packages/common/src/config.ts), rendered from values. */}}
 {{- define "kite.config" -}}
 {{- $root := . -}}
@@ -133,16 +167,46 @@ are empty). Call with (dict "root" $ "component" "proxy" "key" "nodeSelector").
 {{- $s3 := $v.externalS3 -}}
 {{- /* An empty endpoint is AWS S3's own endpoint for the region; it must still be written, or Kite's default applies. */ -}}
 {{- $_ := set $storage "s3" (dict "endpoint" (tpl ($s3.endpoint | default "") $root) "bucket" (tpl $s3.bucket $root) "region" $s3.region "forcePathStyle" $s3.forcePathStyle) -}}
+{{- if and $s3.tls $s3.tls.existingSecret $s3.tls.caKey -}}
+{{- $_ := set $storage.s3 "caPemPath" (printf "/etc/kite-tls/s3/%s" $s3.tls.caKey) -}}
+{{- end -}}
 {{- else -}}
 {{- if not $v.storage.local.existingClaim -}}
 {{- fail "storage.type local needs storage.local.existingClaim: a ReadWriteMany PersistentVolumeClaim every component mounts" -}}
 {{- end -}}
 {{- $_ := set $storage "path" $v.storage.local.mountPath -}}
 {{- end -}}
+{{- if $v.storage.rootPath -}}
+{{- $_ := set $storage "rootPath" $v.storage.rootPath -}}
+{{- end -}}
+{{- $e := $v.externalEtcd -}}
+{{- $meta := dict "type" "etcd" "etcdEndpoints" $etcd -}}
+{{- if $e.userName -}}
+{{- if and (not $e.existingSecret) (not $e.password) -}}
+{{- fail "externalEtcd.userName needs externalEtcd.existingSecret (with the password under passwordKey) or externalEtcd.password" -}}
+{{- end -}}
+{{- $_ := set $meta "etcdUserName" $e.userName -}}
+{{- end -}}
+{{- include "kite.tlsPaths" (dict "tls" $e.tls "into" $meta "prefix" "etcd" "name" "etcd") -}}
+{{- $k := $v.externalKafka -}}
+{{- $wal := dict "type" "kafka" "kafkaBrokers" $kafka -}}
+{{- if ne $k.securityProtocol "PLAINTEXT" -}}
+{{- $_ := set $wal "kafkaSecurityProtocol" $k.securityProtocol -}}
+{{- end -}}
+{{- if hasPrefix "SASL_" $k.securityProtocol -}}
+{{- if or (not $k.saslUsername) (and (not $k.existingSecret) (not $k.saslPassword)) -}}
+{{- fail (printf "externalKafka.securityProtocol %s needs externalKafka.saslUsername and externalKafka.existingSecret (with the password under saslPasswordKey) or externalKafka.saslPassword" $k.securityProtocol) -}}
+{{- end -}}
+{{- $_ := set $wal "kafkaSaslMechanism" $k.saslMechanism -}}
+{{- $_ := set $wal "kafkaSaslUsername" $k.saslUsername -}}
+{{- end -}}
+{{- if hasSuffix "SSL" $k.securityProtocol -}}
+{{- include "kite.tlsPaths" (dict "tls" $k.tls "into" $wal "prefix" "kafka" "name" "kafka") -}}
+{{- end -}}
 {{- $cfg := dict
   "common" (dict "rootPath" $v.config.rootPath "dataDir" "/var/lib/kite" "sessionTtlSeconds" $v.config.sessionTtlSeconds "listenHost" "0.0.0.0" "metricsListenHost" "0.0.0.0")
-  "meta" (dict "type" "etcd" "etcdEndpoints" $etcd)
-  "wal" (dict "type" "kafka" "kafkaBrokers" $kafka)
+  "meta" $meta
+  "wal" $wal
   "storage" $storage
   "security" (dict "authorizationEnabled" $v.config.authorizationEnabled)
 -}}

@@ -104,6 +104,22 @@ export const ConfigSchema = z
         type: z.enum(['embedded', 'etcd']).default('embedded'),
         /** etcd endpoints when type is `etcd`. */
         etcdEndpoints: z.array(z.string()).default(['http://127.0.0.1:2379']),
+        /**
+         * etcd user (Milvus's etcd.auth.userName) when etcd has auth enabled; empty connects without a user. The
+         * password goes in etcdPassword, best from a Secret through KITE_META_ETCD_PASSWORD rather than the file.
+         */
+        etcdUserName: z.string().default(''),
+        /** Password of etcdUserName (Milvus's etcd.auth.password); empty when etcdUserName is empty. */
+        etcdPassword: z.string().default(''),
+        /**
+         * CA certificate (PEM file) that signed etcd's server certificate, for `https://` endpoints with a private CA
+         * (Milvus's etcd.ssl.tlsCACert); empty trusts the system CAs. Setting it, or a client cert, requires https.
+         */
+        etcdCaPemPath: z.string().default(''),
+        /** Client certificate (PEM file) for etcd's `--client-cert-auth` (Milvus's etcd.ssl.tlsCert); with etcdKeyPemPath. */
+        etcdCertPemPath: z.string().default(''),
+        /** Private key (PEM file) of etcdCertPemPath (Milvus's etcd.ssl.tlsKey). */
+        etcdKeyPemPath: z.string().default(''),
       })
       .strict()
       .default({}),
@@ -113,6 +129,27 @@ export const ConfigSchema = z
         type: z.enum(['embedded', 'kafka']).default('embedded'),
         /** Kafka bootstrap brokers when type is `kafka`. */
         kafkaBrokers: z.array(z.string()).default(['127.0.0.1:9092']),
+        /**
+         * How Kite talks to the brokers (Milvus's kafka.securityProtocol): PLAINTEXT, SASL_PLAINTEXT (user and
+         * password, unencrypted), SSL (TLS) or SASL_SSL (both; what managed Kafka services want). The listener the
+         * brokers expose decides; PLAINTEXT keeps today's behaviour.
+         */
+        kafkaSecurityProtocol: z.enum(['PLAINTEXT', 'SASL_PLAINTEXT', 'SSL', 'SASL_SSL']).default('PLAINTEXT'),
+        /**
+         * SASL mechanism for SASL_* protocols (Milvus's kafka.saslMechanisms): PLAIN sends the password (only safe over
+         * TLS); SCRAM-SHA-256/512 prove it without sending it, but the user must be created as a SCRAM user.
+         */
+        kafkaSaslMechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('PLAIN'),
+        /** SASL user (Milvus's kafka.saslUsername), required by the SASL_* protocols. */
+        kafkaSaslUsername: z.string().default(''),
+        /** SASL password (Milvus's kafka.saslPassword), best from a Secret through KITE_WAL_KAFKA_SASL_PASSWORD. */
+        kafkaSaslPassword: z.string().default(''),
+        /** CA certificate (PEM file) of the brokers for SSL/SASL_SSL with a private CA; empty trusts the system CAs. */
+        kafkaCaPemPath: z.string().default(''),
+        /** Client certificate (PEM file) for brokers that require one (ssl.client.auth=required); with kafkaKeyPemPath. */
+        kafkaCertPemPath: z.string().default(''),
+        /** Private key (PEM file) of kafkaCertPemPath. */
+        kafkaKeyPemPath: z.string().default(''),
         /**
          * How often each subscription's lag (kite_wal_consume_lag_messages) is refreshed: one end-offset read per
          * subscribed channel each time. Shorter shows lag sooner; longer asks the broker less.
@@ -127,6 +164,13 @@ export const ConfigSchema = z
         type: z.enum(['local', 's3']).default('local'),
         /** Directory for `local`; defaults to `<dataDir>/objects` when empty. */
         path: z.string().default(''),
+        /**
+         * Prefix of every object key (Milvus's minio.rootPath), e.g. `kite-a`: objects live under `<rootPath>/` in the
+         * bucket (or in that sub-directory of `path`), so several clusters can share one bucket and one cluster's
+         * drops never touch another's objects. Empty (the default) keeps the layout of earlier versions, keys at the
+         * top of the bucket; changing it on a cluster with data hides that data (move the objects first).
+         */
+        rootPath: z.string().default(''),
         s3: z
           .object({
             endpoint: z.string().default('http://127.0.0.1:9000'),
@@ -135,6 +179,11 @@ export const ConfigSchema = z
             accessKeyId: z.string().default(''),
             secretAccessKey: z.string().default(''),
             forcePathStyle: z.boolean().default(true),
+            /**
+             * CA certificate (PEM file) for an `https://` endpoint signed by a private CA; empty trusts the system CAs.
+             * TLS itself is on when the endpoint starts with https:// (Milvus's minio.useSSL).
+             */
+            caPemPath: z.string().default(''),
           })
           .strict()
           .default({}),

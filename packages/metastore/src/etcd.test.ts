@@ -2,7 +2,10 @@
  * EtcdMetaStore against a real etcd (Debian's etcd-server, started by the test harness): the MetaStore contract,
  * then what only a real server can show — etcd restarting or disappearing under watches and leases.
  */
-import { makeTempDir, removeTempDir, startEtcd, startTcpProxy, type EtcdServer } from '../../../test/harness';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startEtcd, startTcpProxy, type EtcdServer, type TestCerts } from '../../../test/harness';
+import { Etcd3, Range } from 'etcd3';
 import { metaStoreContract } from './contract';
 import { EtcdMetaStore, prefixRangeEnd } from './etcd';
 import type { KeyValue, RangeResult, WatchEvent } from './types';
@@ -341,5 +344,150 @@ describe('EtcdMetaStore when etcd restarts or disappears', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('EtcdMetaStore against etcd with authentication enabled', () => {
+  let secured: EtcdServer;
+  let securedDir: string;
+  const stores: EtcdMetaStore[] = [];
+  const openAs = (auth?: { username: string; password: string }): EtcdMetaStore => {
+    const store = new EtcdMetaStore({ endpoints: secured.endpoints, callAttempts: 1, ...(auth ? { auth: { ...auth, settings: 'meta.etcdUserName and meta.etcdPassword' } } : {}) });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    securedDir = makeTempDir('etcd-auth');
+    secured = await startEtcd({ dataDir: securedDir });
+    // What `etcdctl user add root; etcdctl auth enable` does, plus a user limited to the prefix `kite/`.
+    const admin = new Etcd3({ hosts: secured.endpoints });
+    try {
+      await admin.role('root').create();
+      await admin.user('root').create('root-pw');
+      await admin.user('root').addRole('root');
+      await admin.role('kite-rw').create();
+      await admin.role('kite-rw').grant({ permission: 'Readwrite', range: new Range('kite/', prefixRangeEnd('kite/')) });
+      await admin.user('kite').create('kite-pw');
+      await admin.user('kite').addRole('kite-rw');
+      await admin.auth.authEnable();
+    } finally {
+      admin.close();
+    }
+  });
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await secured?.stop();
+    if (securedDir) removeTempDir(securedDir);
+  });
+
+  it('works with the right user and password: reads, writes, watches and leases', async () => {
+    const store = openAs({ username: 'kite', password: 'kite-pw' });
+    const seen: WatchEvent[] = [];
+    const watcher = await store.watchPrefix('kite/w/', 0, { onEvents: (events) => seen.push(...events), onResync: () => undefined });
+    const lease = await store.grantLease(5);
+    await store.put('kite/w/a', '1', { lease: lease.id });
+    expect((await store.get('kite/w/a'))?.value).toBe('1');
+    await waitFor(() => seen.length === 1, 10_000, 'the watch event');
+    expect(seen[0]).toMatchObject({ type: 'put', kv: { key: 'kite/w/a', value: '1' } });
+    await lease.revoke();
+    await watcher.close();
+  });
+
+  it('refuses a wrong password with a non-retriable MetaFailed naming the settings', async () => {
+    const err = await openAs({ username: 'kite', password: 'wrong' }).get('kite/x').then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'MetaFailed', retriable: false });
+    expect((err as Error).message).toContain('refused the user name or password');
+    expect((err as Error).message).toContain('meta.etcdPassword');
+  });
+
+  it('refuses a client without a user, saying that etcd needs one', async () => {
+    const err = await openAs().put('kite/x', '1').then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'MetaFailed', retriable: false });
+    expect((err as Error).message).toContain('needs a user');
+    expect((err as Error).message).toContain('meta.etcdUserName');
+  });
+
+  it('reports a key outside the user\'s permissions as permission denied', async () => {
+    const err = await openAs({ username: 'kite', password: 'kite-pw' }).put('other/x', '1').then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'MetaFailed', retriable: false });
+    expect((err as Error).message).toContain('permission denied');
+  });
+
+  it('keeps its watches and leases across an etcd restart, which forgets every auth token', async () => {
+    const store = openAs({ username: 'kite', password: 'kite-pw' });
+    const seen: WatchEvent[] = [];
+    const watcher = await store.watchPrefix('kite/r/', 0, { onEvents: (events) => seen.push(...events), onResync: () => undefined });
+    const lease = await store.grantLease(5);
+    let lost: string | undefined;
+    lease.onLost((reason) => (lost = reason));
+    // Restart, then make no call of this store's own: only its streams (watch, keep-alive) reconnect, with the
+    // token etcd no longer knows.
+    await secured.restart();
+    await sleep(12_000); // over two lease TTLs: a keep-alive stuck on a dead token loses the lease within one
+    expect(lost).toBeUndefined();
+    const other = openAs({ username: 'kite', password: 'kite-pw' });
+    await other.put('kite/r/after', '1');
+    await waitFor(() => seen.some((e) => e.type === 'put' && e.kv.key === 'kite/r/after'), 10_000, 'the watch to deliver after the restart');
+    await lease.revoke();
+    await watcher.close();
+  });
+
+  it('refuses a user without a password before connecting', () => {
+    expect(() => new EtcdMetaStore({ endpoints: secured.endpoints, auth: { username: 'kite', password: '' } })).toThrow(/set together/);
+  });
+});
+
+describe('EtcdMetaStore against etcd over TLS with client certificates', () => {
+  let secured: EtcdServer;
+  let securedDir: string;
+  let certs: TestCerts;
+  const stores: EtcdMetaStore[] = [];
+  const openTls = (tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }, endpoints = secured.endpoints): EtcdMetaStore => {
+    const store = new EtcdMetaStore({ endpoints, tls, callAttempts: 1, callTimeoutMs: 5_000 });
+    stores.push(store);
+    return store;
+  };
+  const read = (file: string): Buffer => fs.readFileSync(file);
+
+  beforeAll(async () => {
+    securedDir = makeTempDir('etcd-tls');
+    certs = makeTestCerts(path.join(securedDir, 'certs'));
+    secured = await startEtcd({
+      dataDir: securedDir,
+      tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, clientCertAuth: true, clientCert: certs.clientCert, clientKey: certs.clientKey },
+    });
+  });
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await secured?.stop();
+    if (securedDir) removeTempDir(securedDir);
+  });
+
+  it('works with the CA and a client certificate: reads, writes and watches', async () => {
+    expect(secured.endpoints[0]).toMatch(/^https:\/\//);
+    const store = openTls({ ca: read(certs.ca), cert: read(certs.clientCert), key: read(certs.clientKey) });
+    const seen: WatchEvent[] = [];
+    const watcher = await store.watchPrefix('tls/', 0, { onEvents: (events) => seen.push(...events), onResync: () => undefined });
+    await store.put('tls/a', '1');
+    expect((await store.get('tls/a'))?.value).toBe('1');
+    await waitFor(() => seen.length === 1, 10_000, 'the watch event over TLS');
+    await watcher.close();
+  });
+
+  it('fails without a client certificate, and when the server is not signed by the given CA', async () => {
+    await expect(openTls({ ca: read(certs.ca) }).get('tls/a')).rejects.toMatchObject({ kind: 'MetaFailed' });
+    const otherCa = makeTestCerts(path.join(securedDir, 'other'), 'other');
+    await expect(openTls({ ca: read(otherCa.ca), cert: read(certs.clientCert), key: read(certs.clientKey) }).get('tls/a')).rejects.toMatchObject({
+      kind: 'MetaFailed',
+    });
+  });
+
+  it('refuses TLS options with an http:// endpoint, and a certificate without its key', () => {
+    const plain = secured.endpoints.map((e) => e.replace('https://', 'http://'));
+    expect(() => openTls({ ca: read(certs.ca) }, plain)).toThrow(/not https:\/\/.*meta.etcdEndpoints/);
+    expect(() => openTls({ ca: read(certs.ca), cert: read(certs.clientCert) })).toThrow(/meta.etcdCertPemPath and meta.etcdKeyPemPath/);
   });
 });

@@ -52,6 +52,16 @@ export interface EtcdMetaStoreOptions {
   grpcKeepaliveMs?: number;
   /** Longest wait between watch reconnect attempts, ms (starts at 100 ms and doubles). */
   watchMaxBackoffMs?: number;
+  /**
+   * User and password when etcd has auth enabled (etcd3 trades them for a token and sends it on every call).
+   * `settings` names the configuration keys they came from, for error messages.
+   */
+  auth?: { username: string; password: string; settings?: string };
+  /**
+   * TLS for `https://` endpoints: `ca` (PEM) to trust a private CA (default the system CAs), `cert` and `key` (PEM)
+   * for etcd's client-certificate authentication.
+   */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   logger?: Logger;
 }
 
@@ -145,6 +155,8 @@ export class EtcdMetaStore implements MetaStore {
   private readonly leases = new Set<EtcdLease>();
   private closed = false;
   readonly watchMaxBackoffMs: number;
+  /** The configuration keys of the etcd user and password (named when etcd refuses them). */
+  private authSettings = 'meta.etcdUserName and meta.etcdPassword';
 
   constructor(options: EtcdMetaStoreOptions) {
     if (options.endpoints.length === 0) {
@@ -154,8 +166,35 @@ export class EtcdMetaStore implements MetaStore {
     const keepaliveMs = options.grpcKeepaliveMs ?? DEFAULT_ETCD_GRPC_KEEPALIVE_MS;
     this.watchMaxBackoffMs = options.watchMaxBackoffMs ?? DEFAULT_ETCD_WATCH_MAX_BACKOFF_MS;
     this.log = (options.logger ?? silentLogger).child({ component: 'etcd-metastore' });
+    const tls = options.tls;
+    if (tls && (tls.ca || tls.cert || tls.key)) {
+      const plain = options.endpoints.filter((e) => !e.startsWith('https://'));
+      if (plain.length > 0) {
+        throw new KiteError('ParameterInvalid', `etcd TLS options are set but endpoint ${plain[0]} is not https://: use https:// endpoints (meta.etcdEndpoints)`);
+      }
+      if (Boolean(tls.cert) !== Boolean(tls.key)) {
+        throw new KiteError('ParameterInvalid', 'etcd client certificate and key must be given together (meta.etcdCertPemPath and meta.etcdKeyPemPath)');
+      }
+    }
+    if (options.auth) {
+      this.authSettings = options.auth.settings ?? this.authSettings;
+      if (!options.auth.username || !options.auth.password) {
+        throw new KiteError('ParameterInvalid', `etcd user and password must be set together: set both of ${this.authSettings}, or neither`);
+      }
+    }
     this.client = new Etcd3({
       hosts: options.endpoints,
+      ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
+      ...(tls && (tls.ca || tls.cert)
+        ? {
+            credentials: {
+              // Without a CA the system CAs are trusted (what grpc-js does for https:// with no credentials).
+              rootCertificate: tls.ca ?? (undefined as unknown as Buffer),
+              ...(tls.key ? { privateKey: tls.key } : {}),
+              ...(tls.cert ? { certChain: tls.cert } : {}),
+            },
+          }
+        : {}),
       grpcOptions: {
         'grpc.keepalive_time_ms': keepaliveMs,
         'grpc.keepalive_timeout_ms': Math.max(1000, Math.floor(keepaliveMs / 2)),
@@ -299,6 +338,24 @@ export class EtcdMetaStore implements MetaStore {
     const where = key ? `etcd ${op} "${key}"` : `etcd ${op}`;
     if (err instanceof EtcdLeaseInvalidError || /lease not found/.test(msg)) {
       return new KiteError('MetaFailed', `${where}: lease not found (expired or revoked): grant a new lease`, {
+        cause: err,
+        retriable: false,
+      });
+    }
+    if (/authentication failed, invalid user ID or password/.test(msg)) {
+      return new KiteError('MetaFailed', `${where}: etcd refused the user name or password: check ${this.authSettings}`, {
+        cause: err,
+        retriable: false,
+      });
+    }
+    if (/user name is empty|user name not found/.test(msg)) {
+      return new KiteError('MetaFailed', `${where}: etcd has authentication enabled and needs a user: set ${this.authSettings}`, {
+        cause: err,
+        retriable: false,
+      });
+    }
+    if (/permission denied/.test(msg)) {
+      return new KiteError('MetaFailed', `${where}: etcd permission denied: give the etcd user (${this.authSettings}) a role with readwrite on the meta root path`, {
         cause: err,
         retriable: false,
       });

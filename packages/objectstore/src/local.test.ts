@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { objectStoreContract } from './contract';
 import { LocalObjectStore } from './local';
+import { openObjectStore } from './open';
 import { crashValue } from './testing/crash-child';
 
 const tmpDirs: string[] = [];
@@ -142,4 +143,50 @@ describe('LocalObjectStore', () => {
     }
     expect(await fs.promises.readdir(path.join(crashDir, '.kite-tmp'))).toEqual([]);
   }, 60_000);
+});
+
+describe('openObjectStore (local) with storage.rootPath', () => {
+  const s3 = { endpoint: '', bucket: 'b', region: 'us-east-1', accessKeyId: '', secretAccessKey: '', forcePathStyle: true };
+
+  it('keeps the earlier layout with the default empty root path', async () => {
+    const dir = await tmpDir();
+    const store = await openObjectStore({ type: 'local', path: dir, rootPath: '', s3 });
+    await store.put('collections/1/segments/2/col_1', Buffer.from('x'));
+    expect(fs.readFileSync(path.join(dir, 'collections', '1', 'segments', '2', 'col_1'), 'utf8')).toBe('x');
+    await store.close();
+  });
+
+  it('keeps two clusters sharing one directory apart: a drop in one leaves the other', async () => {
+    const dir = await tmpDir();
+    const a = await openObjectStore({ type: 'local', path: dir, rootPath: 'kite-a', s3 });
+    const b = await openObjectStore({ type: 'local', path: dir, rootPath: 'clusters/kite-b/', s3 });
+    for (const store of [a, b]) {
+      await store.put('collections/1/segments/2/col_1', Buffer.from(store === a ? 'A' : 'B'));
+      await store.put('collections/10/segments/3/col_1', Buffer.from('other'));
+    }
+    expect(fs.readFileSync(path.join(dir, 'kite-a', 'collections', '1', 'segments', '2', 'col_1'), 'utf8')).toBe('A');
+    expect(fs.readFileSync(path.join(dir, 'clusters', 'kite-b', 'collections', '1', 'segments', '2', 'col_1'), 'utf8')).toBe('B');
+    // Dropping collection 1 in cluster A (a deletePrefix of its collection) removes A's objects only.
+    expect(await a.deletePrefix('collections/1/')).toBe(1);
+    expect(await a.exists('collections/1/segments/2/col_1')).toBe(false);
+    expect((await b.get('collections/1/segments/2/col_1')).toString()).toBe('B');
+    expect((await b.list('')).map((o) => o.key)).toEqual(['collections/1/segments/2/col_1', 'collections/10/segments/3/col_1']);
+    expect(await b.deletePrefix('')).toBe(2);
+    expect((await a.list('')).map((o) => o.key)).toEqual(['collections/10/segments/3/col_1']);
+    await a.close();
+    await b.close();
+  });
+
+  it('refuses a root path that would leave the directory, naming storage.rootPath', async () => {
+    const dir = await tmpDir();
+    for (const rootPath of ['../x', 'a/../../x', '/abs', 'a//b', '.', '.kite-tmp', 'a\\b']) {
+      const err = await openObjectStore({ type: 'local', path: dir, rootPath, s3 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ kind: 'ParameterInvalid' });
+      expect((err as Error).message).toContain('storage.rootPath');
+    }
+    expect(fs.existsSync(path.join(path.dirname(dir), 'x'))).toBe(false);
+  });
 });

@@ -6,10 +6,12 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { makeTempDir, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startS3Server, startTcpProxy, type S3Server } from '../../../test/harness';
 import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { KiteError } from '@kite/common';
 import { objectStoreContract } from './contract';
+import { openObjectStore } from './open';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3';
 
 jest.setTimeout(60_000);
@@ -186,6 +188,35 @@ describe('S3ObjectStore on MinIO', () => {
     expect(await storeA.deletePrefix('')).toBe(1);
     expect((await storeB.get('x/1')).toString()).toBe('B');
     await storeB.deletePrefix('');
+  });
+
+  it('keeps two clusters sharing one bucket apart by storage.rootPath: a drop in one leaves the other', async () => {
+    const bucket = unique('shared').toLowerCase();
+    const cfg = (rootPath: string) => ({ type: 's3' as const, path: '', rootPath, s3: optionsFor(server, { bucket }) });
+    const a = await openObjectStore(cfg('kite-a'));
+    const b = await openObjectStore(cfg('kite-b/'));
+    const legacy = await openObjectStore(cfg(''));
+    for (const [store, v] of [[a, 'A'], [b, 'B'], [legacy, 'L']] as const) {
+      await store.put('collections/1/segments/2/col_1', Buffer.from(v));
+      await store.put('collections/10/segments/3/col_1', Buffer.from(v));
+    }
+    const whole = await open({ bucket });
+    expect((await whole.list('')).map((o) => o.key)).toEqual([
+      'collections/1/segments/2/col_1',
+      'collections/10/segments/3/col_1',
+      'kite-a/collections/1/segments/2/col_1',
+      'kite-a/collections/10/segments/3/col_1',
+      'kite-b/collections/1/segments/2/col_1',
+      'kite-b/collections/10/segments/3/col_1',
+    ]);
+    // Dropping collection 1 in cluster A removes A's objects only; the default root reads the earlier layout.
+    expect(await a.deletePrefix('collections/1/')).toBe(1);
+    expect((await b.get('collections/1/segments/2/col_1')).toString()).toBe('B');
+    expect((await legacy.get('collections/1/segments/2/col_1')).toString()).toBe('L');
+    expect(await legacy.deletePrefix('collections/1/')).toBe(1);
+    expect((await b.list('collections/')).length).toBe(2);
+    expect((await a.list('collections/')).map((o) => o.key)).toEqual(['collections/10/segments/3/col_1']);
+    for (const s of [a, b, legacy]) await s.close();
   });
 
   it('creates a missing bucket on open, or refuses it when createBucket is false', async () => {
@@ -412,5 +443,53 @@ describe('S3ObjectStore retries (scripted HTTP server)', () => {
       await store.close();
       await srv.close();
     }
+  });
+});
+
+describe('S3 object store over TLS (storage.s3.caPemPath)', () => {
+  let tlsServer: S3Server;
+  let tlsDir: string;
+  let ca: string;
+  const stores: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    tlsDir = serverDir('s3-tls');
+    const certs = makeTestCerts(path.join(tlsDir, 'ca'));
+    ca = certs.ca;
+    tlsServer = await startS3Server({ dataDir: tlsDir, tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
+  }, 5 * 60_000);
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await tlsServer?.stop();
+    if (tlsDir) removeTempDir(tlsDir);
+  });
+
+  const cfg = (caPemPath: string) => ({
+    type: 's3' as const,
+    path: '',
+    rootPath: 'tls',
+    s3: { ...optionsFor(tlsServer, { bucket: 'kite-tls', maxAttempts: 1 }), caPemPath },
+  });
+
+  it('stores and reads objects at an https:// endpoint signed by the configured CA', async () => {
+    expect(tlsServer.endpoint).toMatch(/^https:\/\//);
+    const store = await openObjectStore(cfg(ca));
+    stores.push(store);
+    await store.put('a/b', Buffer.from('over tls'));
+    expect((await store.get('a/b')).toString()).toBe('over tls');
+  });
+
+  it('fails to open without that CA (the server certificate is not trusted)', async () => {
+    const err = await expectKiteError(openObjectStore(cfg('')));
+    expect(err.kind).toBe('IoFailed');
+    expect(err.message).toMatch(/certificate/i);
+  });
+
+  it('refuses a CA file that cannot be read, or a CA with an http:// endpoint, naming the setting', async () => {
+    await expect(openObjectStore(cfg(path.join(tlsDir, 'missing.pem')))).rejects.toThrow(/storage.s3.caPemPath ".*missing.pem" cannot be read/);
+    const plain = cfg(ca);
+    plain.s3.endpoint = server.endpoint;
+    await expect(openObjectStore(plain)).rejects.toThrow(/storage.s3.caPemPath is set but storage.s3.endpoint/);
   });
 });

@@ -45,6 +45,8 @@ export interface S3ObjectStoreOptions {
   secretAccessKey: string;
   /** `http://host/bucket/key` addressing instead of `http://bucket.host/key` (MinIO, S3Proxy and most servers). */
   forcePathStyle: boolean;
+  /** CA certificate(s) (PEM) trusted for an `https://` endpoint, for servers with a private CA; default the system CAs. */
+  ca?: string | Buffer;
   /** Key prefix inside the bucket (a `/` is appended when missing), so several deployments can share one bucket. */
   prefix?: string;
   /** Create the bucket on open when it does not exist (default true); when false a missing bucket fails open. */
@@ -206,7 +208,7 @@ export class S3ObjectStore implements ObjectStore {
         : {}),
       maxAttempts,
       retryMode: 'standard',
-      requestHandler: { connectionTimeout, socketTimeout },
+      requestHandler: { connectionTimeout, socketTimeout, ...(options.ca !== undefined ? { httpsAgent: { ca: options.ca, keepAlive: true } } : {}) },
       // Checksums only where S3 demands them (DeleteObjects): S3-compatible servers differ in the newer flexible
       // checksum headers; TCP and TLS already guard the bytes in flight.
       requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -10,7 +10,7 @@
 import { BatchCtor, ISOLATION_LEVEL, newCluster, type ClusterOptions, type InternalBroker, type InternalMessage, type KafkaCluster } from './kafka-internals';
 import type { WalRecord } from './types';
 
-export type FetcherOptions = Pick<ClusterOptions, 'brokers' | 'clientId' | 'connectionTimeoutMs' | 'requestTimeoutMs' | 'logLevel' | 'logCreator'>;
+export type FetcherOptions = Pick<ClusterOptions, 'brokers' | 'clientId' | 'connectionTimeoutMs' | 'requestTimeoutMs' | 'logLevel' | 'logCreator' | 'ssl' | 'sasl'>;
 
 export interface FetchResult {
   records: WalRecord[];

@@ -111,6 +111,17 @@ export interface ClusterOptions {
   isolationLevel?: number;
   /** How long metadata is reused before a refresh; 0 (kafkajs's default outside producers) refreshes every time. */
   metadataMaxAgeMs?: number;
+  /** TLS to the brokers: true for the system CAs, or Node's TLS options (ca, cert, key); plaintext when omitted. */
+  ssl?: KafkaSsl;
+  /** SASL authentication on every broker connection; none when omitted. */
+  sasl?: KafkaSasl;
+}
+
+export type KafkaSsl = boolean | { ca?: Buffer; cert?: Buffer; key?: Buffer };
+export interface KafkaSasl {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
 }
 
 /** Whether any error in the chain is Kafka's UNKNOWN_TOPIC_OR_PARTITION (kafkajs wraps it in retry errors). */
@@ -202,6 +213,8 @@ export function newCluster(options: ClusterOptions, instrumentationEmitter?: unk
       isolationLevel: options.isolationLevel,
       instrumentationEmitter: instrumentationEmitter ?? null,
       retry: options.retry,
+      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+      ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
     },
     logger.namespace('Cluster'),
   );

@@ -3,19 +3,30 @@
  * only a real broker can show — gaps in offsets, a broker restart under appenders and subscribers.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { makeTempDir, removeTempDir, startKafka, type KafkaServer } from '../../../test/harness';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir, makeTestCerts, removeTempDir, startKafka, type KafkaServer, type TestCerts } from '../../../test/harness';
 import { walContract } from './contract';
-import { KafkaWal } from './kafka';
+import { KafkaWal, type KafkaSasl } from './kafka';
 import type { WalRecord } from './types';
 
 jest.setTimeout(120_000);
 
+const SASL_USER = { username: 'kite', password: 'kite-secret' };
 let kafka: KafkaServer;
+let certs: TestCerts;
 let dataDir: string;
 
 beforeAll(async () => {
   dataDir = makeTempDir('kafka');
-  kafka = await startKafka({ dataDir });
+  // One broker for the whole file; its SASL_PLAINTEXT listener serves the authentication tests.
+  // and its SSL listener (client certificates required) the TLS tests.
+  certs = makeTestCerts(path.join(dataDir, 'certs'));
+  kafka = await startKafka({
+    dataDir,
+    sasl: SASL_USER,
+    tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, clientAuth: true },
+  });
 });
 
 afterAll(async () => {
@@ -247,5 +258,99 @@ describe('KafkaWal when the broker restarts', () => {
     } finally {
       await wal.close();
     }
+  });
+});
+
+describe('KafkaWal over a SASL_PLAINTEXT listener', () => {
+  const wals: KafkaWal[] = [];
+  const openSasl = (mechanism: KafkaSasl['mechanism'], password: string): KafkaWal => {
+    const wal = new KafkaWal({
+      brokers: kafka.saslBrokers,
+      sasl: { mechanism, username: SASL_USER.username, password },
+      saslSettings: 'wal.kafkaSaslUsername and wal.kafkaSaslPassword',
+      appendTimeoutMs: 20_000,
+    });
+    wals.push(wal);
+    return wal;
+  };
+  afterAll(async () => {
+    for (const w of wals) await w.close();
+  });
+
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    it(`creates, appends and reads with the right ${mechanism} credentials`, async () => {
+      const wal = openSasl(mechanism, SASL_USER.password);
+      const ch = { topic: newTopic(`sasl-${mechanism}`), partition: 0 };
+      await wal.createTopic(ch.topic, 1);
+      expect(await wal.append(ch, [{ value: Buffer.from('a') }, { value: Buffer.from('b') }])).toEqual([0, 1]);
+      const got: WalRecord[] = [];
+      const sub = wal.subscribe(ch, 0, async (records) => {
+        got.push(...records);
+      });
+      await waitFor(() => got.length === 2, 30_000, 'two records through the SASL listener');
+      await sub.close();
+      expect(got.map((r) => r.value.toString())).toEqual(['a', 'b']);
+      await wal.deleteTopic(ch.topic);
+    });
+  }
+
+  it('refuses a wrong password at once, not retriable, naming the settings', async () => {
+    const wal = openSasl('plain', 'not-the-password');
+    const started = Date.now();
+    const err = await wal.createTopic(newTopic('sasl-wrong'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'ServiceUnavailable', retriable: false });
+    expect((err as Error).message).toContain('refused the SASL PLAIN login of user "kite"');
+    expect((err as Error).message).toContain('wal.kafkaSaslPassword');
+    const appendErr = await wal.append({ topic: 'any', partition: 0 }, [{ value: Buffer.from('x') }]).then(() => undefined, (e: unknown) => e);
+    expect(appendErr).toMatchObject({ retriable: false });
+    expect((appendErr as Error).message).toContain('wal.kafkaSaslPassword');
+    // Refused credentials are not retried until appendTimeoutMs (20 s here).
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('refuses a SCRAM login with a wrong password the same way', async () => {
+    const err = await openSasl('scram-sha-256', 'wrong').createTopic(newTopic('scram-wrong'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ retriable: false });
+    expect((err as Error).message).toContain('refused the SASL SCRAM-SHA-256 login');
+  });
+
+  it('tells a client without SASL which settings the listener may want', async () => {
+    const wal = new KafkaWal({ brokers: kafka.saslBrokers, appendTimeoutMs: 5_000 });
+    wals.push(wal);
+    const err = await wal.createTopic(newTopic('sasl-none'), 1).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'ServiceUnavailable' });
+    expect((err as Error).message).toContain('wal.kafkaSecurityProtocol');
+  });
+
+  it('refuses a SASL user without a password before connecting', () => {
+    expect(() => new KafkaWal({ brokers: kafka.saslBrokers, sasl: { mechanism: 'plain', username: 'kite', password: '' } })).toThrow(/user name and a password/);
+  });
+});
+
+describe('KafkaWal over an SSL listener that requires client certificates', () => {
+  const wals: KafkaWal[] = [];
+  const openTls = (ssl: { ca?: Buffer; cert?: Buffer; key?: Buffer }): KafkaWal => {
+    const wal = new KafkaWal({ brokers: kafka.sslBrokers, ssl, appendTimeoutMs: 5_000 });
+    wals.push(wal);
+    return wal;
+  };
+  afterAll(async () => {
+    for (const w of wals) await w.close();
+  });
+
+  it('creates, appends and reads with the CA and a client certificate', async () => {
+    const wal = openTls({ ca: fs.readFileSync(certs.ca), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) });
+    const ch = { topic: newTopic('tls'), partition: 0 };
+    await wal.createTopic(ch.topic, 1);
+    expect(await wal.append(ch, [{ value: Buffer.from('secret') }])).toEqual([0]);
+    expect((await wal.read(ch, 0, 10)).map((r) => r.value.toString())).toEqual(['secret']);
+    await wal.deleteTopic(ch.topic);
+  });
+
+  it('fails without a client certificate, and without the CA', async () => {
+    await expect(openTls({ ca: fs.readFileSync(certs.ca) }).createTopic(newTopic('tls-nocert'), 1)).rejects.toMatchObject({ kind: 'ServiceUnavailable' });
+    await expect(openTls({ cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) }).createTopic(newTopic('tls-noca'), 1)).rejects.toMatchObject({
+      kind: 'ServiceUnavailable',
+    });
   });
 });

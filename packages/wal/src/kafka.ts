@@ -26,7 +26,8 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import { FetchOffsetOutOfRange, PartitionFetcher, type FetchResult } from './kafka-fetch';
-import { newAdmin, newProducer, type ClusterOptions, type KafkaCluster } from './kafka-internals';
+import { newAdmin, newProducer, type ClusterOptions, type KafkaCluster, type KafkaSasl, type KafkaSsl } from './kafka-internals';
+export type { KafkaSasl, KafkaSsl } from './kafka-internals';
 import { channelName, type ChannelRef, type SubscribeOptions, type Subscription, type Wal, type WalMessage, type WalRecord } from './types';
 
 export interface KafkaWalOptions {
@@ -58,6 +59,12 @@ export interface KafkaWalOptions {
   requestTimeoutMs?: number;
   /** kafkajs's own log level (its messages go to `logger`). */
   kafkaLogLevel?: KafkaLogLevel;
+  /** TLS to the brokers: true for the system CAs, or the CA, client certificate and key (PEM); plaintext when omitted. */
+  ssl?: KafkaSsl;
+  /** SASL PLAIN or SCRAM user and password on every broker connection; none when omitted. */
+  sasl?: KafkaSasl;
+  /** The configuration keys of the SASL user and password, named when the brokers refuse them. */
+  saslSettings?: string;
   logger?: Logger;
 }
 
@@ -79,7 +86,7 @@ const UNKNOWN_TOPIC_MESSAGE = 'This server does not host this topic-partition';
 /** Record overhead estimate for batching (Kafka's per-record header is a few varints). */
 const RECORD_OVERHEAD_BYTES = 32;
 
-type Resolved = Required<Omit<KafkaWalOptions, 'logger' | 'replicationFactor'>> & { replicationFactor: number };
+type Resolved = Required<Omit<KafkaWalOptions, 'logger' | 'replicationFactor' | 'ssl' | 'sasl' | 'saslSettings'>> & { replicationFactor: number };
 
 interface PendingAppend {
   ref: ChannelRef;
@@ -107,6 +114,7 @@ function isRetriable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     const x = e as { name?: string; retriable?: boolean; type?: string; cause?: unknown; originalError?: unknown };
     if (x.name === 'KafkaJSProtocolError' && x.retriable === false) return false;
+    if (x.name === 'KafkaJSSASLAuthenticationError') return false;
     if (x.type === 'MESSAGE_TOO_LARGE' || x.type === 'RECORD_LIST_TOO_LARGE' || x.type === 'INVALID_RECORD') return false;
     e = x.cause ?? x.originalError;
   }
@@ -146,6 +154,8 @@ export class KafkaWal implements Wal {
   private flushing: Promise<void> | undefined;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closed = false;
+  private readonly security: Pick<ClusterOptions, 'ssl' | 'sasl'>;
+  private readonly saslSettings: string;
 
   constructor(options: KafkaWalOptions) {
     if (!options.brokers || options.brokers.length === 0) {
@@ -169,7 +179,16 @@ export class KafkaWal implements Wal {
     };
     this.log = (options.logger ?? silentLogger).child({ component: 'kafka-wal' });
     this.logCreator = logCreatorFor(this.log);
+    if (options.sasl && (!options.sasl.username || !options.sasl.password)) {
+      throw new KiteError('ParameterInvalid', `Kafka SASL needs a user name and a password: set ${options.saslSettings ?? 'both'}`);
+    }
+    this.security = {
+      ...(options.ssl !== undefined && options.ssl !== false ? { ssl: options.ssl } : {}),
+      ...(options.sasl ? { sasl: options.sasl } : {}),
+    };
+    this.saslSettings = options.saslSettings ?? 'the SASL user name and password';
     const cluster: ClusterOptions = {
+      ...this.security,
       clientId: this.opts.clientId,
       brokers: this.opts.brokers,
       connectionTimeoutMs: this.opts.connectionTimeoutMs,
@@ -361,6 +380,7 @@ export class KafkaWal implements Wal {
 
   private newFetcher(): PartitionFetcher {
     return new PartitionFetcher({
+      ...this.security,
       brokers: this.opts.brokers,
       clientId: `${this.opts.clientId}-reader`,
       connectionTimeoutMs: this.opts.connectionTimeoutMs,
@@ -453,13 +473,35 @@ export class KafkaWal implements Wal {
         () => undefined,
         (err: unknown) => {
           this.connecting = undefined;
-          throw new KiteError('ServiceUnavailable', `Kafka: cannot connect to ${this.opts.brokers.join(',')}: ${errorMessage(err)}`, {
-            cause: err,
-          });
+          throw this.connectError(err);
         },
       );
     }
     return this.connecting;
+  }
+
+  /**
+   * Connects the producer and admin clients now rather than on first use. Rejects with the connect error (refused
+   * SASL credentials are not retriable); later calls connect again after a failure.
+   */
+  connect(): Promise<void> {
+    return this.ready();
+  }
+
+  /** A failed connect as a KiteError: refused SASL credentials name their settings and are not retriable. */
+  private connectError(err: unknown): KiteError {
+    const brokers = this.opts.brokers.join(',');
+    const sasl = this.security.sasl;
+    if (!isRetriable(err) && sasl) {
+      return new KiteError(
+        'ServiceUnavailable',
+        `Kafka at ${brokers} refused the SASL ${sasl.mechanism.toUpperCase()} login of user "${sasl.username}": check ${this.saslSettings} (${errorMessage(err)})`,
+        { cause: err, retriable: false },
+      );
+    }
+    // A SASL or TLS listener closes a plaintext connection without an answer: say which settings could be missing.
+    const hint = sasl && this.security.ssl ? '' : '; if the brokers want SASL or TLS, set wal.kafkaSecurityProtocol and the SASL/TLS settings';
+    return new KiteError('ServiceUnavailable', `Kafka: cannot connect to ${brokers}: ${errorMessage(err)}${hint}`, { cause: err });
   }
 
   /** The channel's topic must exist and have the partition; checked against metadata once per topic. */

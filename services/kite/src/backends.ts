@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isKiteError, lockHolder, type KiteConfig, type Logger } from '@kite/common';
-import { EmbeddedMetaStore, EtcdMetaStore, type MetaStore } from '@kite/metastore';
-import { LocalObjectStore, S3ObjectStore, type ObjectStore } from '@kite/objectstore';
+import { isKiteError, KiteError, lockHolder, type KiteConfig, type Logger } from '@kite/common';
+import { EmbeddedMetaStore, EtcdMetaStore, type EtcdMetaStoreOptions, type MetaStore } from '@kite/metastore';
+import { openObjectStore, type ObjectStore } from '@kite/objectstore';
 import { EmbeddedWal, type Wal } from '@kite/wal';
 import { timed } from '@kite/observe';
 import { openKafkaWal } from './kafka';
+import { readPem } from './pem';
 import { MeteredWal } from './metered-wal';
 import { dataDirLocked, StartedParts, type Setting } from '@kite/host';
 
@@ -34,15 +35,12 @@ export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting:
   try {
     const store: MetaStore =
       cfg.meta.type === 'etcd'
-        ? new EtcdMetaStore({ endpoints: cfg.meta.etcdEndpoints, logger: log.child({ part: 'etcd' }) })
+        ? new EtcdMetaStore(etcdOptions(cfg, log))
         : await embedded('meta', (where) => EmbeddedMetaStore.open(where));
     opened.add('meta store', () => store.close());
     const wal: Wal = new MeteredWal(cfg.wal.type === 'kafka' ? await openKafkaWal(cfg, log) : await embedded('wal', (where) => EmbeddedWal.open(where)), cfg.wal.lagIntervalMs);
     opened.add('WAL', () => wal.close());
-    const objects: ObjectStore =
-      cfg.storage.type === 's3'
-        ? await S3ObjectStore.open(cfg.storage.s3)
-        : await LocalObjectStore.open(cfg.storage.path || path.join(dir, 'objects'));
+    const objects = await openObjectStore({ ...cfg.storage, path: cfg.storage.path || path.join(dir, 'objects') });
     opened.add('object store', () => objects.close());
     return {
       store: timed(store, 'kite_metastore_request', 'meta store requests'),
@@ -53,4 +51,25 @@ export async function openBackends(cfg: KiteConfig, log: Logger, dataDirSetting:
   } catch (e) {
     return opened.fail(e);
   }
+}
+
+/** The etcd client's options from the meta section: endpoints, user and password, TLS files. */
+export function etcdOptions(cfg: KiteConfig, log: Logger): EtcdMetaStoreOptions {
+  const m = cfg.meta;
+  if (Boolean(m.etcdUserName) !== Boolean(m.etcdPassword)) {
+    throw new KiteError('ParameterInvalid', 'meta.etcdUserName and meta.etcdPassword (KITE_META_ETCD_PASSWORD) must be set together, or both left empty');
+  }
+  const tls = {
+    ...(m.etcdCaPemPath ? { ca: readPem(m.etcdCaPemPath, 'meta.etcdCaPemPath') } : {}),
+    ...(m.etcdCertPemPath ? { cert: readPem(m.etcdCertPemPath, 'meta.etcdCertPemPath') } : {}),
+    ...(m.etcdKeyPemPath ? { key: readPem(m.etcdKeyPemPath, 'meta.etcdKeyPemPath') } : {}),
+  };
+  return {
+    endpoints: m.etcdEndpoints,
+    ...(m.etcdUserName
+      ? { auth: { username: m.etcdUserName, password: m.etcdPassword, settings: 'meta.etcdUserName and meta.etcdPassword (KITE_META_ETCD_PASSWORD)' } }
+      : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    logger: log.child({ part: 'etcd' }),
+  };
 }
