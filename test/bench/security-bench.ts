@@ -9,13 +9,17 @@
  * Prints QPS and p50/p99 latency per configuration and the ratio secured/plain (goal >= 0.9). Not a test.
  *
  *   test/node_modules/.bin/tsx test/bench/security-bench.ts [--rows 20000] [--dim 128] [--ef 64] [--clients 8]
- *       [--phase-sec 10] [--rounds 2] [--warmup-sec 5] [--no-mtls]
+ *       [--phase-sec 10] [--rounds 2] [--warmup-sec 5] [--no-mtls] [--cpu-prof <dir>]
+ *
+ * --cpu-prof runs each server under `node --cpu-prof` (through NODE_OPTIONS) and leaves its profile, written when the
+ * server stops, in <dir>/<configuration>/ (open it in Chrome DevTools or speedscope).
  *
  * Servers, data and certificates live under the OS temp dir and are removed at the end (kept with
  * KITE_KEEP_TEST_DATA=1). All traffic goes to 127.0.0.1; every loop ends on a count or a deadline.
  */
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
+import path from 'node:path';
 import { ConsistencyLevelEnum, DataType, MilvusClient, type ClientConfig } from '@zilliz/milvus2-sdk-node';
 import { makeTempDir, removeTempDir } from '../harness/util';
 import { makeTestCerts, type TestCerts } from '../support/certs';
@@ -31,6 +35,8 @@ interface Options {
   rounds: number;
   warmupSec: number;
   mtls: boolean;
+  /** Directory for each server's V8 CPU profile (node --cpu-prof), one subdirectory per configuration. */
+  cpuProf?: string;
 }
 
 const GOAL = 0.9;
@@ -59,6 +65,7 @@ function parseArgs(argv: string[]): Options {
       case '--phase-sec': o.phaseSec = int(); break;
       case '--rounds': o.rounds = int(); break;
       case '--warmup-sec': o.warmupSec = int(); break;
+      case '--cpu-prof': o.cpuProf = path.resolve(value); break;
       default: throw new Error(`unknown option ${key} (see the header of ${__filename})`);
     }
     i++;
@@ -196,7 +203,9 @@ async function main(): Promise<void> {
     // Started and loaded one after the other; afterwards they sit idle while the other one is measured.
     for (const config of configs(certs, o.mtls)) {
       const startAt = performance.now();
-      const server = await startStandalone({ env: config.env, clientOptions: config.client });
+      const env = { ...config.env };
+      if (o.cpuProf) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.join(o.cpuProf, config.name)}`.trim();
+      const server = await startStandalone({ env, clientOptions: config.client });
       const startSec = (performance.now() - startAt) / 1000;
       const t: Target = { config, server, clients: [], requests: 0, seconds: 0, latencies: [] };
       targets.push(t);
