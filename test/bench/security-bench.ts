@@ -11,7 +11,7 @@
  *   test/node_modules/.bin/tsx test/bench/security-bench.ts [--rows 20000] [--dim 128] [--ef 64] [--clients 8]
  *       [--phase-sec 10] [--rounds 2] [--warmup-sec 5] [--no-mtls] [--cpu-prof <dir>]
  *
- * --cpu-prof runs each server under `node --cpu-prof` (through NODE_OPTIONS) and leaves its profile, written when the
+ * --cpu-prof runs each server under `node --cpu-prof` and leaves its profile, written when the
  * server stops, in <dir>/<configuration>/ (open it in Chrome DevTools or speedscope).
  *
  * Servers, data and certificates live under the OS temp dir and are removed at the end (kept with
@@ -203,9 +203,10 @@ async function main(): Promise<void> {
     // Started and loaded one after the other; afterwards they sit idle while the other one is measured.
     for (const config of configs(certs, o.mtls)) {
       const startAt = performance.now();
-      const env = { ...config.env };
-      if (o.cpuProf) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.join(o.cpuProf, config.name)}`.trim();
-      const server = await startStandalone({ env, clientOptions: config.client });
+      const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(o.cpuProf, config.name)}`] : [];
+      // node writes the profile when the process exits: the stop must end before the launcher's SIGKILL grace (15 s).
+      const env = o.cpuProf ? { ...config.env, KITE_COMMON_STOP_TIMEOUT_MS: '5000' } : config.env;
+      const server = await startStandalone({ env, clientOptions: config.client, nodeArgs });
       const startSec = (performance.now() - startAt) / 1000;
       const t: Target = { config, server, clients: [], requests: 0, seconds: 0, latencies: [] };
       targets.push(t);
