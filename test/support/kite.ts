@@ -18,6 +18,8 @@ export interface StandaloneOptions {
   env?: NodeJS.ProcessEnv;
   /** Options of the client that checks readiness (e.g. `ssl` and `tls` when the server runs with tls.mode). */
   clientOptions?: Partial<ClientConfig>;
+  /** Options for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept). */
+  nodeArgs?: string[];
 }
 
 export interface Standalone {
@@ -109,7 +111,8 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
   fs.mkdirSync(dataDir, { recursive: true });
   const [port, metricsPort] = await twoFreePorts();
   const logFile = path.join(dataDir, LOG_NAME);
-  const { command, args } = standaloneCommand(dataDir, port, metricsPort);
+  const { command, args: kiteArgs } = standaloneCommand(dataDir, port, metricsPort);
+  const args = [...(options.nodeArgs ?? []), ...kiteArgs];
   const proc = new ManagedProcess({
     name: 'kite standalone',
     command,
