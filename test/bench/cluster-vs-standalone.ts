@@ -9,6 +9,7 @@
  *
  * Both get temporary data directories under the OS temp dir, removed at the end (kept with KITE_KEEP_TEST_DATA=1).
  */
+import { benchArgs, percentile } from './args';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import { ConsistencyLevelEnum, DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
@@ -28,36 +29,14 @@ interface Options {
   datanodes: number;
 }
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { rows: 20_000, batch: 2_000, dim: 128, queries: 1_000, ef: 64, concurrency: [1, 8], shards: 2, querynodes: 2, datanodes: 1 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]!;
-    const value = argv[i + 1];
-    if (value === undefined) throw new Error(`missing value after ${key}`);
-    const int = (): number => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${key} needs a positive integer, got ${value}`);
-      return n;
-    };
-    switch (key) {
-      case '--rows': o.rows = int(); break;
-      case '--batch': o.batch = int(); break;
-      case '--dim': o.dim = int(); break;
-      case '--queries': o.queries = int(); break;
-      case '--ef': o.ef = int(); break;
-      case '--shards': o.shards = int(); break;
-      case '--querynodes': o.querynodes = int(); break;
-      case '--datanodes': o.datanodes = int(); break;
-      case '--concurrency': o.concurrency = value.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0); break;
-      default: throw new Error(`unknown option ${key} (see the header of ${__filename})`);
-    }
-  }
-  return o;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+function readOptions(argv: string[]): Options {
+  const a = benchArgs(argv, {
+    rows: 'int', batch: 'int', dim: 'int', queries: 'int', ef: 'int', concurrency: 'ints', shards: 'int', querynodes: 'int', datanodes: 'int',
+  }, __filename);
+  return {
+    rows: a.rows ?? 20_000, batch: a.batch ?? 2_000, dim: a.dim ?? 128, queries: a.queries ?? 1_000, ef: a.ef ?? 64,
+    concurrency: a.concurrency ?? [1, 8], shards: a.shards ?? 2, querynodes: a.querynodes ?? 2, datanodes: a.datanodes ?? 1,
+  };
 }
 
 function table(rows: string[][]): string {
@@ -173,7 +152,7 @@ async function measure(address: string, o: Options, data: Dataset, out: Results)
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = readOptions(process.argv.slice(2));
   const vectors = clusteredVectors(o.rows, o.dim, 7, 64, 0.3);
   const queries = queriesNear(vectors, Math.max(o.queries, 50), 11, 0.1);
   const rows = vectors.map((vector, id) => ({ id, vector }));

@@ -17,6 +17,7 @@
  * Servers, data and certificates live under the OS temp dir and are removed at the end (kept with
  * KITE_KEEP_TEST_DATA=1). All traffic goes to 127.0.0.1; every loop ends on a count or a deadline.
  */
+import { benchArgs, percentile } from './args';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,40 +43,14 @@ interface Options {
 const GOAL = 0.9;
 const ROOT_PASSWORD = 'Milvus';
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { rows: 20_000, dim: 128, ef: 64, clients: 8, phaseSec: 10, rounds: 2, warmupSec: 5, mtls: true };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i]!;
-    if (key === '--no-mtls') {
-      o.mtls = false;
-      continue;
-    }
-    const value = argv[i + 1];
-    if (value === undefined) throw new Error(`missing value after ${key}`);
-    const int = (): number => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${key} needs a positive integer, got ${value}`);
-      return n;
-    };
-    switch (key) {
-      case '--rows': o.rows = int(); break;
-      case '--dim': o.dim = int(); break;
-      case '--ef': o.ef = int(); break;
-      case '--clients': o.clients = int(); break;
-      case '--phase-sec': o.phaseSec = int(); break;
-      case '--rounds': o.rounds = int(); break;
-      case '--warmup-sec': o.warmupSec = int(); break;
-      case '--cpu-prof': o.cpuProf = path.resolve(value); break;
-      default: throw new Error(`unknown option ${key} (see the header of ${__filename})`);
-    }
-    i++;
-  }
-  return o;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+function readOptions(argv: string[]): Options {
+  const a = benchArgs(argv, {
+    rows: 'int', dim: 'int', ef: 'int', clients: 'int', 'phase-sec': 'int', rounds: 'int', 'warmup-sec': 'int', 'no-mtls': 'flag', 'cpu-prof': 'string',
+  }, __filename);
+  return {
+    rows: a.rows ?? 20_000, dim: a.dim ?? 128, ef: a.ef ?? 64, clients: a.clients ?? 8, phaseSec: a['phase-sec'] ?? 10,
+    rounds: a.rounds ?? 2, warmupSec: a['warmup-sec'] ?? 5, mtls: !a['no-mtls'], cpuProf: a['cpu-prof'] === undefined ? undefined : path.resolve(a['cpu-prof']),
+  };
 }
 
 function table(rows: string[][]): string {
@@ -191,7 +166,7 @@ async function phase(t: Target, name: string, queries: number[][], o: Options, s
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = readOptions(process.argv.slice(2));
   const certDir = makeTempDir('bench-certs');
   const targets: Target[] = [];
   const name = `bench_security_${Date.now()}`;

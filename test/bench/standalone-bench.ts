@@ -8,6 +8,7 @@
  * Without --address it starts `bin/kite standalone` on a temporary data directory and stops it at the end. Every
  * loop is bounded by a count; all traffic goes to 127.0.0.1.
  */
+import { benchArgs, percentile } from './args';
 import { performance } from 'node:perf_hooks';
 import { ConsistencyLevelEnum, DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
@@ -23,36 +24,12 @@ interface Options {
   address?: string;
 }
 
-function parseArgs(argv: string[]): Options {
-  const opts: Options = { rows: 20_000, batch: 2_000, dim: 128, queries: 1_000, ef: 64, concurrency: [1, 8] };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    const value = argv[i + 1];
-    if (value === undefined) throw new Error(`missing value after ${key}`);
-    const int = (): number => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${key} needs a positive integer, got ${value}`);
-      return n;
-    };
-    switch (key) {
-      case '--rows': opts.rows = int(); break;
-      case '--batch': opts.batch = int(); break;
-      case '--dim': opts.dim = int(); break;
-      case '--queries': opts.queries = int(); break;
-      case '--ef': opts.ef = int(); break;
-      case '--concurrency': opts.concurrency = value.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0); break;
-      case '--address': opts.address = value; break;
-      default: throw new Error(`unknown option ${key} (see the header of ${__filename})`);
-    }
-    i++;
-  }
-  return opts;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
+function readOptions(argv: string[]): Options {
+  const a = benchArgs(argv, { rows: 'int', batch: 'int', dim: 'int', queries: 'int', ef: 'int', concurrency: 'ints', address: 'string' }, __filename);
+  return {
+    rows: a.rows ?? 20_000, batch: a.batch ?? 2_000, dim: a.dim ?? 128, queries: a.queries ?? 1_000, ef: a.ef ?? 64,
+    concurrency: a.concurrency ?? [1, 8], address: a.address,
+  };
 }
 
 function table(rows: string[][]): string {
@@ -62,7 +39,7 @@ function table(rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = readOptions(process.argv.slice(2));
   let server: Standalone | undefined;
   const address = opts.address ?? (server = await startStandalone()).address;
   const client = new MilvusClient({ address, timeout: 120_000 });
