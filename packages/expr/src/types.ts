@@ -11,7 +11,8 @@ export type ScalarType =
   | 'VarChar'
   | 'JSON'
   | 'Array'
-  | 'FloatVector';
+  | 'FloatVector'
+  | 'SparseFloatVector';
 
 export interface FieldInfo {
   name: string;
