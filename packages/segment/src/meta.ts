@@ -65,6 +65,17 @@ export interface LoadMeta {
   all: boolean;
 }
 
+/** A collection function (Milvus's FunctionSchema): BM25 turns a VarChar field's text into a sparse vector. */
+export interface FunctionMeta {
+  name: string;
+  id: number;
+  description: string;
+  type: 'BM25';
+  inputFieldNames: string[];
+  outputFieldNames: string[];
+  params: Record<string, string>;
+}
+
 export interface CollectionMeta {
   collectionID: number;
   name: string;
@@ -82,6 +93,8 @@ export interface CollectionMeta {
   load?: LoadMeta;
   /** The database the collection belongs to; absent (collections created before databases existed) = "default". */
   dbName?: string;
+  /** Functions (BM25) computing output fields from input fields; absent = none. */
+  functions?: FunctionMeta[];
 }
 
 /** The database "default": always present, never stored unless its properties were altered. */

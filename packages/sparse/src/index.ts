@@ -2,3 +2,4 @@
 export { SparseIndex, SPARSE_INDEX_TYPES, bm25Idf, dropSmallest } from './index-impl';
 export type { Bm25Query, SparseIndexOptions, SparseIndexType, SparseMetric, SparseSearchOptions, SparseSearchResult, TermStats } from './index-impl';
 export { TopK } from './topk';
+export { addTermStats, decodeBm25Query, decodeSparseQueries, decodeTermStats, distinctTerms, encodeBm25Query, encodeSparseQueries, encodeTermStats } from './wire';

@@ -4,9 +4,11 @@ import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
 import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, mergeHits, takeBatch, PK, QUERY, SCORE, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
 import { histogram } from '@kite/observe';
+import { encodeSparseQueries } from '@kite/sparse';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
 import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
+import { collectionBm25 } from './bm25';
 import { planQuery, planSearch } from './read-plan';
 import { OK } from './status';
 import { schemaInfo } from './util';
@@ -146,6 +148,8 @@ export function readHandlers(core: ProxyCore): Handlers {
       searchTopk.observe(topk);
       const deadline = ctx.deadline;
       const offsets = await minOffsets(core, c, consistency(c, r), deadline);
+      const sparseQueries = plan.sparse ? encodeSparseQueries(plan.sparse) : Buffer.alloc(0);
+      const bm25Stats = metric === 'BM25' ? await collectionBm25(core, c, plan, partitions, offsets, deadline) : '';
       const parts = await Promise.all(channelsOf(c).map((channel) =>
         router.onChannel(c, channel, deadline, async (n, leader) => {
           const res = await n.Search({
@@ -153,7 +157,7 @@ export function readHandlers(core: ProxyCore): Handlers {
             metric_type: metric, topk, nq, vectors, filter: filter.text, filter_params: filter.params, filter_plan: filter.plan,
             partition_ids: partitions, search_params: searchParams, output_fields: out.columns,
             min_consumed_offset: offsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
-            timeout_ms: router.nodeTimeoutMs(deadline),
+            timeout_ms: router.nodeTimeoutMs(deadline), sparse_queries: sparseQueries, bm25_stats: bm25Stats, bm25_stats_only: false,
           }, { timeoutMs: router.nodeTimeoutMs(deadline) });
           return decodeBatch(res.hits);
         }),

@@ -15,6 +15,7 @@ function rowsOf(fd: FieldData): number {
     return d && 'data' in d && Array.isArray(d.data) ? d.data.length : 0;
   }
   const v = fd.vectors;
+  if (v?.sparse_float_vector) return v.sparse_float_vector.contents?.length ?? 0;
   return v?.float_vector ? v.float_vector.data.length / Number(v.dim) : 0;
 }
 

@@ -3,7 +3,7 @@ import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, ty
 import type { FieldSchema } from '@kite/rpc';
 import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta } from '@kite/segment';
 
-const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector'];
+const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'SparseFloatVector'];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
 export function checkName(what: string, name: string): void {
@@ -59,6 +59,12 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
         throw new KiteError('IllegalSchema', `field "${f.name}": FloatVector needs type param dim between 1 and 32768, got ${params.dim ?? 'none'}`);
       }
     }
+    if (type === 'SparseFloatVector') {
+      // A sparse vector has no fixed dimension: Milvus ignores a dim sent for it, and so does Kite.
+      vectors++;
+      delete params.dim;
+      if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a SparseFloatVector field cannot be the partition key; use a scalar field`);
+    }
     if (type === 'VarChar') {
       const max = Number(params.max_length);
       if (!Number.isInteger(max) || max < 1 || max > 65535) {
@@ -91,7 +97,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
-  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one FloatVector field');
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector or SparseFloatVector)');
   const dynamic = !!schema.enable_dynamic_field;
   if (dynamic) {
     fields.push({

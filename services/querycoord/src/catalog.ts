@@ -6,6 +6,7 @@ import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type Collect
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
+import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
 
 const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW'];
 const METRICS = ['L2', 'IP', 'COSINE'] as const;
@@ -296,16 +297,21 @@ export class Catalog {
     const c = this.get(collection, db);
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
-    if (field.dataType !== 'FloatVector') {
-      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector fields only (scalar filters need no index)`);
+    if (field.dataType !== 'FloatVector' && field.dataType !== 'SparseFloatVector') {
+      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector and SparseFloatVector fields only (scalar filters need no index)`);
     }
+    const sparse = field.dataType === 'SparseFloatVector';
     const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
-    const metric = (params.metric_type ?? 'COSINE').toUpperCase();
-    if (!(METRICS as readonly string[]).includes(metric)) {
+    const metric = (params.metric_type ?? (sparse ? (isBm25Output(c, fieldName) ? 'BM25' : 'IP') : 'COSINE')).toUpperCase();
+    if (!sparse && !(METRICS as readonly string[]).includes(metric)) {
       throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for FloatVector; use L2, IP or COSINE`);
     }
-    const indexType = requested === 'AUTOINDEX' ? 'HNSW' : requested;
-    if (!(INDEX_TYPES as string[]).includes(indexType)) {
+    const indexType = requested === 'AUTOINDEX' ? (sparse ? 'SPARSE_INVERTED_INDEX' : 'HNSW') : requested;
+    if (sparse) {
+      if (!(SPARSE_INDEX_TYPES as readonly string[]).includes(indexType)) {
+        throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for SparseFloatVector field ${fieldName}; use one of ${[...SPARSE_INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
+      }
+    } else if (!(INDEX_TYPES as string[]).includes(indexType)) {
       throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported; use one of ${[...INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
     }
     // What the user set, flattened as Milvus keeps it: top-level keys and those of the `params` JSON, as strings.
@@ -321,12 +327,16 @@ export class Catalog {
       if (!inner || typeof inner !== 'object' || Array.isArray(inner)) throw new KiteError('ParameterInvalid', 'index params "params" must be a JSON object');
       Object.assign(user, inner);
     }
-    const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;
     let validated: Record<string, number | undefined>;
-    try {
-      validated = validateIndexParams(indexType as IndexType, Number(field.typeParams.dim), build) as Record<string, number | undefined>;
-    } catch (e) {
-      throw new KiteError('IndexNotSupported', `invalid ${indexType} parameters: ${(e as Error).message}`);
+    if (sparse) {
+      validated = sparseIndexParams(c, fieldName, metric, user);
+    } else {
+      const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;
+      try {
+        validated = validateIndexParams(indexType as IndexType, Number(field.typeParams.dim), build) as Record<string, number | undefined>;
+      } catch (e) {
+        throw new KiteError('IndexNotSupported', `invalid ${indexType} parameters: ${(e as Error).message}`);
+      }
     }
     const stored: Record<string, string> = {};
     for (const [k, v] of Object.entries(validated)) if (v !== undefined) stored[k] = String(v);

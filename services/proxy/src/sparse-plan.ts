@@ -1,0 +1,43 @@
+import { KiteError, clip } from '@kite/common';
+import type { PlaceholderValue } from '@kite/proto';
+import { parseSparseRow, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
+
+/**
+ * Search planning for SparseFloatVector fields: metric, search parameters and the query vectors. A plain sparse
+ * field is searched with IP and sparse query vectors; the output field of a BM25 function with BM25 and query text
+ * (analysed into term frequencies, see bm25.ts).
+ */
+
+/** Whether a field is the output of one of the collection's BM25 functions. */
+export function bm25FunctionOf(c: CollectionMeta, field: string): NonNullable<CollectionMeta['functions']>[number] | undefined {
+  return (c.functions ?? []).find((f) => f.type === 'BM25' && f.outputFieldNames.includes(field));
+}
+
+/** The metric a search on a sparse field uses: the requested one if it is the field's, else an error naming both. */
+export function sparseMetric(c: CollectionMeta, field: FieldMeta, requested: string): string {
+  const index = c.indexes.find((i) => i.fieldName === field.name);
+  const want = index?.metricType ?? (bm25FunctionOf(c, field.name) ? 'BM25' : 'IP');
+  if (requested && requested !== want) {
+    throw new KiteError('ParameterInvalid', `metric type not match: invalid parameter[expected=${want}][actual=${clip(requested, 32)}]: field ${field.name} is searched with ${want}; leave metric_type empty or set it to ${want}`);
+  }
+  return want;
+}
+
+/** drop_ratio_search, checked (Milvus: a float in [0, 1)); absent when not set. */
+export function sparseSearchParams(field: FieldMeta, params: Record<string, unknown>, sp: Record<string, string>): Record<string, string> {
+  const raw = params.drop_ratio_search ?? sp.drop_ratio_search;
+  if (raw === undefined || raw === null || raw === '') return {};
+  const v = typeof raw === 'number' ? raw : Number(raw);
+  if (!Number.isFinite(v) || v < 0 || v >= 1) {
+    throw new KiteError('ParameterInvalid', `search param drop_ratio_search ${clip(JSON.stringify(raw), 64)} for field ${field.name} is invalid: it must be in range [0, 1)`);
+  }
+  return { drop_ratio_search: String(v) };
+}
+
+/** The sparse query vectors of a placeholder (type SparseFloatVector), each checked as inserted rows are. */
+export function sparseQueries(field: FieldMeta, ph: PlaceholderValue): SparseRow[] {
+  if (ph.type !== 'SparseFloatVector' && ph.type !== 104) {
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (SparseFloatVector): send sparse vectors`);
+  }
+  return (ph.values ?? []).map((v, i) => parseSparseRow(v, field.name, `query vector ${i}`));
+}
