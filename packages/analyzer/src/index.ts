@@ -2,3 +2,4 @@ export { createAnalyzer, analyzerOfField, analyzerEnabled, asciiFold, SUPPORTED_
 export type { Analyzer, AnalyzerToken, AnalyzerFieldMeta } from './analyzer';
 export { termId } from './hash';
 export { ENGLISH_STOP_WORDS } from './stopwords';
+export { TextIndex } from './text-index';
