@@ -37,6 +37,17 @@ export interface CreateCollectionRequest {
   num_partitions: number;
   /** '' = default */
   db_name: string;
+  /** BM25 functions, checked by the proxy. */
+  functions: FunctionSchema[];
+}
+export interface FunctionSchema {
+  name: string;
+  id: number;
+  description: string;
+  type: string;
+  input_field_names: string[];
+  output_field_names: string[];
+  params: Record<string, string>;
 }
 export interface CollectionIdResponse { status?: Status; collection_id: number }
 export interface CollectionNameRequest { name: string; db_name: string }

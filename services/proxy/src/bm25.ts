@@ -1,5 +1,6 @@
+import { termId } from '@kite/analyzer';
 import { addTermStats, decodeTermStats, distinctTerms, encodeBm25Query, encodeSparseQueries, type TermStats } from '@kite/sparse';
-import { channelsOf, type CollectionMeta } from '@kite/segment';
+import { channelsOf, type CollectionMeta, type SparseRow } from '@kite/segment';
 import type { ProxyCore } from './core';
 import type { SearchPlan } from './read-plan';
 
@@ -34,4 +35,15 @@ export async function collectionBm25(core: ProxyCore, c: CollectionMeta, plan: S
     k1, b, numDocs: total.numDocs, avgdl: total.numDocs > 0 ? total.sumDocLen / total.numDocs : 0,
     df: new Map(terms.map((t, i) => [t, total.df[i]!])),
   });
+}
+
+/** A text's terms as BM25's sparse vector: term id (the analyzer's uint32 hash) -> how often the term occurs. */
+export function termFrequencies(terms: readonly string[]): SparseRow {
+  const counts = new Map<number, number>();
+  for (const t of terms) {
+    const id = termId(t);
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  const indices = Uint32Array.from([...counts.keys()].sort((a, b) => a - b));
+  return { indices, values: Float32Array.from(indices, (i) => counts.get(i)!) };
 }

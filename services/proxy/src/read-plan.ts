@@ -131,7 +131,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
   if (sparse) {
-    const queries = sparseQueries(field, onePlaceholder(r.placeholder_group));
+    const queries = sparseQueries(c, field, onePlaceholder(r.placeholder_group));
     checkNq(queries.length, r, limit + offset, maxResults);
     return {
       field, metric, limit, offset, topk: limit + offset, nq: queries.length, vectors: Buffer.alloc(0), sparse: queries,

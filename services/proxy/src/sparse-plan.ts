@@ -1,6 +1,8 @@
+import { analyzerOfField } from '@kite/analyzer';
 import { KiteError, clip } from '@kite/common';
 import type { PlaceholderValue } from '@kite/proto';
 import { parseSparseRow, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
+import { termFrequencies } from './bm25';
 
 /**
  * Search planning for SparseFloatVector fields: metric, search parameters and the query vectors. A plain sparse
@@ -34,8 +36,23 @@ export function sparseSearchParams(field: FieldMeta, params: Record<string, unkn
   return { drop_ratio_search: String(v) };
 }
 
-/** The sparse query vectors of a placeholder (type SparseFloatVector), each checked as inserted rows are. */
-export function sparseQueries(field: FieldMeta, ph: PlaceholderValue): SparseRow[] {
+/**
+ * The query vectors of a search on a sparse field. A plain field takes sparse vectors (placeholder type
+ * SparseFloatVector), each checked as inserted rows are. A BM25 function's output takes text: pymilvus sends it as
+ * a VarChar placeholder, the Node SDK as UTF-8 values of a SparseFloatVector placeholder; either way each text is
+ * cut by the input field's analyzer into term frequencies, as the rows' texts were on insert.
+ */
+export function sparseQueries(c: CollectionMeta, field: FieldMeta, ph: PlaceholderValue): SparseRow[] {
+  const fn = bm25FunctionOf(c, field.name);
+  if (fn) {
+    if (ph.type !== 'VarChar' && ph.type !== 21 && ph.type !== 'SparseFloatVector' && ph.type !== 104) {
+      throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name}, the output of BM25 function "${fn.name}": search it with query text`);
+    }
+    const input = c.fields.find((f) => f.name === fn.inputFieldNames[0]);
+    if (!input) throw new KiteError('Internal', `function ${fn.name}: input field ${fn.inputFieldNames[0]} is missing`);
+    const analyzer = analyzerOfField(input);
+    return (ph.values ?? []).map((v) => termFrequencies(analyzer.terms(Buffer.from(v).toString('utf8'))));
+  }
   if (ph.type !== 'SparseFloatVector' && ph.type !== 104) {
     throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (SparseFloatVector): send sparse vectors`);
   }

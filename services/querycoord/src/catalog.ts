@@ -243,6 +243,11 @@ export class Catalog {
       properties: r.properties,
       createdTs: ts,
     };
+    if (r.functions?.length) {
+      c.functions = r.functions.map((f) => ({
+        name: f.name, id: f.id, description: f.description, type: 'BM25', inputFieldNames: f.input_field_names, outputFieldNames: f.output_field_names, params: f.params,
+      }));
+    }
     // "default" collections are stored without dbName, as before databases existed.
     if (db.name !== DEFAULT_DB) c.dbName = db.name;
     await this.save(c);
