@@ -333,9 +333,26 @@ export class SparseIndex {
       }
       c.pos = lo;
     };
-    let live = cursors.filter((c) => c.pos < c.p.len);
+    // Cursors ordered by their current row; after each step only the moved ones are out of place, so an insertion
+    // sort puts them back in near-linear time. Exhausted cursors are dropped.
+    const live = cursors.sort((a, b) => doc(a) - doc(b));
+    const resort = (): void => {
+      let w = 0;
+      for (let r = 0; r < live.length; r++) if (live[r]!.pos < live[r]!.p.len) live[w++] = live[r]!;
+      live.length = w;
+      for (let i = 1; i < live.length; i++) {
+        const c = live[i]!;
+        const d = doc(c);
+        let j = i - 1;
+        while (j >= 0 && doc(live[j]!) > d) {
+          live[j + 1] = live[j]!;
+          j--;
+        }
+        live[j + 1] = c;
+      }
+    };
+    const at: Cursor[] = [];
     while (live.length > 0) {
-      live.sort((a, b) => doc(a) - doc(b));
       const threshold = top.full ? top.worstScore : -Infinity;
       let sum = 0;
       let pivot = -1;
@@ -349,7 +366,10 @@ export class SparseIndex {
       if (pivot < 0) break;
       const pivotDoc = doc(live[pivot]!);
       if (doc(live[0]!) === pivotDoc) {
-        const at = live.filter((c) => doc(c) === pivotDoc).sort((a, b) => a.t - b.t);
+        // Every cursor on the pivot row; their contributions are summed in query order, as term at a time does.
+        at.length = 0;
+        for (let i = 0; i < live.length && doc(live[i]!) === pivotDoc; i++) at.push(live[i]!);
+        if (at.length > 1) at.sort((a, b) => a.t - b.t);
         if (!filter || ((filter[pivotDoc >> 3]! >> (pivotDoc & 7)) & 1) === 1) {
           let score = 0;
           for (const c of at) score += contrib(c.t, c.p.vals[c.pos]!, pivotDoc);
@@ -359,7 +379,7 @@ export class SparseIndex {
       } else {
         for (let i = 0; i < pivot; i++) seek(live[i]!, pivotDoc);
       }
-      live = live.filter((c) => c.pos < c.p.len);
+      resort();
     }
   }
 
