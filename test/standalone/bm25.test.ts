@@ -124,6 +124,10 @@ test('BM25 scores are collection-wide across shards, sealed and growing rows and
   // Flushing moves the growing rows into segments: the scores do not change.
   await flush(name);
   await check('all sealed');
+  // An upsert replaces a sealed document: its old text leaves the statistics, the new one enters them.
+  expectOk((await client.upsert({ collection_name: name, data: [{ id: 1, text: 'kite kite kite vector' }] })).status, 'upsert');
+  live.set(1, 'kite kite kite vector');
+  await check('after an upsert');
 
   // The output field is neither accepted on insert nor returned.
   const given = await expectFailure('insert the output field', () =>
