@@ -261,6 +261,18 @@ test('insert, search growing and sealed (both index types), filters, deletes, dr
   await expectBruteForce('SPARSE_WAND');
   await expectBruteForce('SPARSE_WAND, filtered', 10, (r) => r.tag >= 50, 'tag >= 50');
 
+  // A partition: searched alone, and as part of the whole collection.
+  expectOk(await client.createPartition({ collection_name: NAME, partition_name: 'p1' }), 'createPartition');
+  await client.loadPartitions({ collection_name: NAME, partition_names: ['p1'] });
+  const inP1 = makeRows(3000, 80, 4);
+  const pres = await client.insert({ collection_name: NAME, partition_name: 'p1', data: inP1.map((r) => ({ id: r.id, tag: r.tag, dense: [0, 1], sv: sdkForm(r.sv, 0) as never })) });
+  expectOk(pres.status, 'insert into p1');
+  for (const r of inP1) live.set(r.id, r);
+  const p1Ids = new Set(inP1.map((r) => r.id));
+  const onlyP1 = await search(queries, 10, { partition_names: ['p1'] });
+  queries.forEach((q, i) => expect(onlyP1[i]!.map((h) => h.id)).toEqual(bruteForce(live.values(), q, 10, (r) => p1Ids.has(r.id)).map((h) => h.id)));
+  await expectBruteForce('whole collection with a partition');
+
   // Rows only in the WAL at the crash come back by replay; sealed ones are reloaded with their index.
   await insert(makeRows(2000, 200, 3));
   expectOk((await client.delete({ collection_name: NAME, ids: [2001, 2002, 5] })).status, 'delete before crash');
