@@ -131,8 +131,9 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
   if (sparse) {
-    const queries = sparseQueries(c, field, onePlaceholder(r.placeholder_group));
-    checkNq(queries.length, r, limit + offset, maxResults);
+    const ph = onePlaceholder(r.placeholder_group);
+    checkNq((ph.values ?? []).length, r, limit + offset, maxResults);
+    const queries = sparseQueries(c, field, ph);
     return {
       field, metric, limit, offset, topk: limit + offset, nq: queries.length, vectors: Buffer.alloc(0), sparse: queries,
       filter: (r.dsl ?? '').trim(), roundDecimal, searchParams: sparseSearchParams(field, params, sp),

@@ -230,16 +230,16 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
 /**
  * BM25 statistics of a source's sparse field: its live rows (not deleted, not masked out as served elsewhere; the
  * search's filter and partitions do not apply, as the statistics are the collection's), their total length and the
- * document frequency of each term. Zeros for an empty source.
+ * document frequency of each term. Zeros for an empty source. Synchronous, like the start of a search: the view,
+ * its mask and the index are taken together, so a delegator's fan-out right after it shares its watermark.
  */
-export async function termStatsOf(src: RowSource, field: string, terms: readonly number[], deletes: DeleteSet[]): Promise<TermStats> {
-  await src.settle?.();
-  const { batch, mask } = await visibleRows(src, { deletes });
-  if (batch.numRows === 0) return { numDocs: 0, sumDocLen: 0, df: terms.map(() => 0) };
+export function termStatsOf(src: RowSource, field: string, terms: readonly number[], deletes: DeleteSet[]): TermStats {
+  const v = viewOf(src);
+  if (v.batch.numRows === 0) return { numDocs: 0, sumDocLen: 0, df: terms.map(() => 0) };
   const index = src.index(field);
   if (!index?.termStats) throw new KiteError('IndexNotFound', `no sparse index on field ${field} for a loaded segment`);
   // Always with the mask: a growing index may already hold rows past the view's batch, which the mask leaves out.
-  return index.termStats(terms, mask);
+  return index.termStats(terms, maskOf(v, { deletes }, undefined));
 }
 
 /** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */
