@@ -180,6 +180,29 @@ describe('multi-vector collection', () => {
   });
 });
 
+describe('multi-vector collection without every index', () => {
+  it('refuses to load until each vector field has an index, naming the field', async () => {
+    const name = 'hybrid_one_index';
+    expectOk(
+      await client.createCollection({
+        collection_name: name,
+        fields: [
+          { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+          { name: 'dense_a', data_type: DataType.FloatVector, dim: DIM_A },
+          { name: 'dense_b', data_type: DataType.FloatVector, dim: DIM_B },
+        ],
+      }),
+      'createCollection',
+    );
+    expectOk(await client.createIndex({ collection_name: name, field_name: 'dense_a', index_type: 'FLAT', metric_type: 'IP' }), 'createIndex dense_a');
+    const failure = await expectFailure('load with dense_b unindexed', () => client.loadCollection({ collection_name: name }));
+    expect(failure.message).toMatch(/dense_b/);
+    const all = await client.describeIndex({ collection_name: name });
+    expect(all.index_descriptions.map((d) => d.field_name)).toEqual(['dense_a']);
+    expectOk(await client.dropCollection({ collection_name: name }), 'dropCollection');
+  });
+});
+
 describe('hybrid search', () => {
   it('RRFRanker(k) fuses two fields with their own filters and limits, then pages by offset and limit', async () => {
     const subs: Sub[] = [

@@ -63,6 +63,11 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       plans.forEach((p, i) => {
         if (p.nq !== nq) throw new KiteError('ParameterInvalid', `search request ${i} has ${p.nq} query vectors and search request 0 has ${nq}: every search request of a hybrid search needs the same nq`);
       });
+      // The proxy holds every sub-search's hits at once: bound them together, as one search's are.
+      const held = plans.reduce((n, p) => n + p.nq * p.topk, 0);
+      if (held > maxResults) {
+        throw new KiteError('ParameterInvalid', `the search requests ask for ${held} hits in all (nq x limit summed over requests): a hybrid search holds at most ${maxResults} (proxy.maxSearchResults); lower the requests' limits or send fewer query vectors`);
+      }
       if (nq * (limit + offset) > maxResults) {
         throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * (limit + offset)}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
       }

@@ -70,7 +70,8 @@ export function rankLists(hits: ColumnBatch, nq: number, metric: string, roundDe
   const pk = hits.columns.get(PK);
   if (!q || !s || !pk) return lists;
   for (let i = 0; i < hits.numRows; i++) {
-    lists[q.data[i]!]?.hits.push({ pk: pkAt(pk, i), score: nodeRound(s.data[i]!, roundDecimal), row: i });
+    // Scores travel as float32 (SearchResultData.scores); the rankers start from those values, as Milvus's do.
+    lists[q.data[i]!]?.hits.push({ pk: pkAt(pk, i), score: Math.fround(nodeRound(s.data[i]!, roundDecimal)), row: i });
   }
   return lists;
 }
