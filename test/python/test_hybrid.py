@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 import pytest
-from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker, WeightedRanker
+from pymilvus import AnnSearchRequest, DataType, Function, FunctionScore, FunctionType, MilvusClient, RRFRanker, WeightedRanker
 from pymilvus.client.abstract import BaseRanker
 from pymilvus.exceptions import MilvusException
 
@@ -249,6 +249,9 @@ def test_decay_function_on_search(client: MilvusClient, hybrid: str):
     check(res[0], fused[2:8], "decay exp", tol=1e-5)
     for h in res[0]:
         assert h["entity"]["ts"] == BY_ID[h["id"]]["ts"]
+    # The same function wrapped in a FunctionScore, as pymilvus also takes it.
+    again = client.search(hybrid, [QA], anns_field="dense_a", limit=6, ranker=FunctionScore(fn), output_fields=["ts"], offset=2)
+    assert [(h["id"], h["distance"]) for h in again[0]] == [(h["id"], h["distance"]) for h in res[0]]
 
 
 class BordaRanker(BaseRanker):
