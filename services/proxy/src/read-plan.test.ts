@@ -77,6 +77,8 @@ describe('planSearch', () => {
     const model = { ...rrf, params: kv({ reranker: 'model', provider: 'tei' }) };
     refused(() => planSearch(collection(), search({}, { function_score: { functions: [model], params: [] } }), 1 << 20), /model reranker/);
     refused(() => planSearch(collection(), search({}, { function_score: { functions: [{ name: 'r' }], params: [] } }), 1 << 20), /function_score takes functions of type Rerank/);
+    const weighted = { ...rrf, params: kv({ reranker: 'weighted', weights: '[0.5,0.5]' }) };
+    refused(() => planSearch(collection(), search({}, { function_score: { functions: [weighted], params: [] } }), 1 << 20), /2 weights for 1 search/);
   });
 
   test('sub-requests, highlighter and search by primary keys are refused by name', () => {

@@ -170,6 +170,9 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
     }
   }
   const reranker = functionScoreOf(c, r.function_score);
+  if (reranker?.inputs !== undefined && reranker.inputs !== 1) {
+    throw new KiteError('ParameterInvalid', `the length of weights param mismatch with ann search requests: ${reranker.inputs} weights for 1 search; a search takes one weight`);
+  }
   return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, reranker };
 }
 
