@@ -18,7 +18,7 @@ const OMITTED: Record<string, string[]> = {
   'milvus.proto.schema.SearchResultData': ['highlight_results'],
 };
 
-/** The RPCs the brief requires, plus AllocTimestamp (pymilvus's create_index calls it). */
+/** The RPCs the brief requires, plus AllocTimestamp (pymilvus's create_index calls it) and HybridSearch. */
 const REQUIRED_RPCS = [
   'Connect', 'GetVersion', 'CheckHealth', 'GetComponentStates', 'CreateCollection', 'DescribeCollection',
   'HasCollection', 'ShowCollections', 'DropCollection', 'GetCollectionStatistics', 'AlterCollection',
@@ -26,7 +26,7 @@ const REQUIRED_RPCS = [
   'GetPartitionStatistics', 'CreateIndex', 'DescribeIndex', 'DropIndex', 'GetIndexState', 'GetIndexBuildProgress',
   'LoadCollection', 'GetLoadState', 'GetLoadingProgress', 'ReleaseCollection', 'Insert', 'Upsert', 'Delete', 'Flush',
   'GetFlushState', 'Search', 'Query', 'CreateAlias', 'DropAlias', 'AlterAlias', 'DescribeAlias', 'ListAliases',
-  'GetReplicas', 'ListDatabases', 'DescribeDatabase', 'AllocTimestamp',
+  'GetReplicas', 'ListDatabases', 'DescribeDatabase', 'AllocTimestamp', 'HybridSearch',
 ];
 
 function collect(ns: protobuf.NamespaceBase, types: protobuf.Type[], enums: protobuf.Enum[], services: protobuf.Service[]): void {
