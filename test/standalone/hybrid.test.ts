@@ -70,6 +70,8 @@ beforeAll(async () => {
         { name: 'dense_b', data_type: DataType.FloatVector, dim: DIM_B },
       ],
       consistency_level: 'Strong',
+      // Two shards: each sub-search merges the hits of both channels before fusion.
+      shards_num: 2,
     }),
     'createCollection',
   );
@@ -354,6 +356,45 @@ describe('hybrid search', () => {
     const want = decayFuse([subSearch({ field: 'dense_a', query: qa!, limit: 9 })], 9).slice(3);
     expectHits(plain.results as Returned[], want, 'search decay', 1e-5);
     for (const h of plain.results as Returned[]) expect(Number(h.ts)).toBe(byId.get(Number(h.id))!.ts);
+  });
+
+  it('VarChar primary keys: two searches of one field with their own filters, ties broken by key', async () => {
+    const name = 'hybrid_varchar_pk';
+    expectOk(
+      await client.createCollection({
+        collection_name: name,
+        fields: [
+          { name: 'pk', data_type: DataType.VarChar, max_length: 32, is_primary_key: true },
+          { name: 'n', data_type: DataType.Int64 },
+          { name: 'v', data_type: DataType.FloatVector, dim: DIM_A },
+        ],
+        consistency_level: 'Strong',
+      }),
+      'createCollection varchar',
+    );
+    const data = vecA.slice(0, 80).map((v, i) => ({ pk: `k${(i * 37) % 101}`, n: i, v }));
+    expectOk((await client.insert({ collection_name: name, data })).status, 'insert varchar');
+    expectOk(await client.createIndex({ collection_name: name, field_name: 'v', index_type: 'FLAT', metric_type: 'IP' }), 'createIndex varchar');
+    await client.loadCollectionSync({ collection_name: name });
+    const res = await client.hybridSearch({
+      collection_name: name,
+      data: [
+        { data: qa!, anns_field: 'v', params: {}, expr: 'n % 2 == 0', limit: 6 },
+        { data: qa!, anns_field: 'v', params: {}, expr: 'n % 2 == 1', limit: 6 },
+      ],
+      rerank: RRFRanker(60),
+      limit: 8,
+      consistency_level: ConsistencyLevelEnum.Strong,
+    });
+    expectOk(res.status, 'hybridSearch varchar');
+    const top = (keep: (n: number) => boolean): string[] =>
+      data.filter((r) => keep(r.n)).map((r) => ({ pk: r.pk, s: f32(score('IP', qa!, r.v)) })).sort((a, b) => b.s - a.s).slice(0, 6).map((r) => r.pk);
+    const even = top((n) => n % 2 === 0);
+    const odd = top((n) => n % 2 === 1);
+    // Disjoint lists: rank r of each list scores 1 / (60 + r); the two hits of one rank tie, the smaller key first.
+    const want = even.flatMap((e, r) => [e, odd[r]!].sort()).slice(0, 8);
+    expect((res.results as Returned[]).map((h) => h.pk)).toEqual(want);
+    expectOk(await client.dropCollection({ collection_name: name }), 'dropCollection varchar');
   });
 
   it('refuses bad rankers naming the parameter', async () => {
