@@ -411,6 +411,8 @@ describe('hybrid search', () => {
       ['k = 20000', { rerank: RRFRanker(20000) }, /\bk\b/],
       ['a model reranker', { rerank: { name: 'm', type: FunctionType.RERANK, input_field_names: ['ts'], params: { reranker: 'model', provider: 'tei' } } }, /model/],
       ['an unknown decay param', { rerank: { name: 'd', type: FunctionType.RERANK, input_field_names: ['ts'], params: { reranker: 'decay', function: 'exp', origin: 1, scale: 2, sigma: 3 } } }, /sigma/],
+      ['a bad filter in the second request', { data: [data[0], { ...data[1], expr: 'ts >' }] }, /search request 1 \(anns_field dense_b\)/],
+      ['a wrong dimension in the first request', { data: [{ ...data[0], data: [1, 2, 3] }, data[1]] }, /search request 0 \(anns_field dense_a\).*dim/],
       ['decay on a vector field', { rerank: { name: 'd', type: FunctionType.RERANK, input_field_names: ['dense_a'], params: { reranker: 'decay', function: 'exp', origin: 1, scale: 2 } } }, /dense_a/],
     ];
     for (const [what, extra, pattern] of cases) {

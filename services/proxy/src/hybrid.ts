@@ -1,5 +1,6 @@
 import { KiteError, clip, toKiteError } from '@kite/common';
 import type { SearchRequest } from '@kite/proto';
+import type { CollectionMeta } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
 import { outputsOf, primaryField, withPrimaryKey } from './output';
 import { checkFilter, consistency, ensureLoaded, minOffsets, readPartitions } from './read';
@@ -15,18 +16,28 @@ export const MAX_HYBRID_REQUESTS = 1024;
  * offset is ignored (Milvus pages only the fused list; both SDKs copy the request's offset into every sub-request),
  * and a sub-request without a limit gets the fused list's limit + offset.
  */
-function planSubSearch(c: Parameters<typeof planSearch>[0], sub: SearchRequest, i: number, fusedTopk: number, maxResults: number): SearchPlan {
-  const where = `search request ${i}${sub.search_params?.find((kv) => kv.key === 'anns_field') ? ` (anns_field ${clip(sub.search_params.find((kv) => kv.key === 'anns_field')!.value, 128)})` : ''}`;
+function planSubSearch(c: CollectionMeta, sub: SearchRequest, i: number, fusedTopk: number, maxResults: number): SearchPlan {
   if (sub.function_score?.functions?.length || sub.function_score?.params?.length) {
-    throw new KiteError('ParameterInvalid', `${where} carries a function_score: set the ranker on the hybrid search itself (rank_params or its function_score)`);
+    throw new KiteError('ParameterInvalid', `${subName(sub, i)} carries a function_score: set the ranker on the hybrid search itself (rank_params or its function_score)`);
   }
   const params = (sub.search_params ?? []).filter((kv) => kv.key !== 'offset');
   if (!params.some((kv) => kv.key === 'topk' || kv.key === 'limit')) params.push({ key: 'topk', value: String(fusedTopk) });
+  return naming(sub, i, () => planSearch(c, { ...sub, search_params: params }, maxResults));
+}
+
+/** "search request 1 (anns_field dense)": how errors name a sub-request. */
+function subName(sub: SearchRequest, i: number): string {
+  const field = sub.search_params?.find((kv) => kv.key === 'anns_field')?.value;
+  return `search request ${i}${field ? ` (anns_field ${clip(field, 128)})` : ''}`;
+}
+
+/** Runs `fn`, prefixing the message of what it throws with the sub-request it was about. */
+function naming<T>(sub: SearchRequest, i: number, fn: () => T): T {
   try {
-    return planSearch(c, { ...sub, search_params: params }, maxResults);
+    return fn();
   } catch (e) {
     const k = toKiteError(e);
-    throw new KiteError(k.kind, `${where}: ${k.message}`, { cause: e, retriable: k.retriable });
+    throw new KiteError(k.kind, `${subName(sub, i)}: ${k.message}`, { cause: e, retriable: k.retriable });
   }
 }
 
@@ -71,7 +82,7 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       if (nq * (limit + offset) > maxResults) {
         throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * (limit + offset)}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
       }
-      const filters = plans.map((p, i) => checkFilter(core, c, p.filter, requests[i]!.expr_template_values).shipped);
+      const filters = plans.map((p, i) => naming(requests[i]!, i, () => checkFilter(core, c, p.filter, requests[i]!.expr_template_values).shipped));
       const partitions = readPartitions(core, c, r.partition_names);
       const out = outputsOf(c, r.output_fields ?? [], true);
       const pkf = primaryField(c);
