@@ -1,4 +1,5 @@
 import { KiteError, clip, toKiteError } from '@kite/common';
+import { histogram } from '@kite/observe';
 import type { SearchRequest } from '@kite/proto';
 import type { CollectionMeta } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
@@ -10,6 +11,8 @@ import { fusedResults, runSearch, withRankInput } from './search';
 
 /** Milvus's bound on the search requests of one hybrid search (defaultMaxSearchRequest). */
 export const MAX_HYBRID_REQUESTS = 1024;
+
+const subRequests = histogram('kite_proxy_hybrid_search_requests', 'search requests per HybridSearch', [], [1, 2, 3, 4, 6, 8, 16, 64, 1024]);
 
 /**
  * A hybrid search's sub-request planned as a Search: its own anns_field, vectors, filter, params and limit. Its
@@ -58,6 +61,7 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       if (requests.length > MAX_HYBRID_REQUESTS) {
         throw new KiteError('ParameterInvalid', `maximum of ann search requests is ${MAX_HYBRID_REQUESTS}, got ${requests.length}`);
       }
+      subRequests.observe(requests.length);
       const rank = rankParamsOf(r.rank_params ?? [], MAX_TOPK);
       const fromFunction = functionScoreOf(c, r.function_score);
       if (fromFunction && rank.reranker) {
