@@ -238,8 +238,6 @@ def test_query_with_limit_offset_and_count(sides, names):
                 assert [r["pk"] for r in page] == matching[offset:offset + limit], (
                     f"{side.name} query filter={expr!r} limit={limit} offset={offset}"
                 )
-        stats = side.client.get_collection_stats(names)
-        assert int(stats["row_count"]) >= len(LIVE)  # row_count may include deleted rows until compaction
 
 
 # ---------------------------------------------------------------------------------------------------------------------
