@@ -220,6 +220,26 @@ def test_dense_search_flat_with_filters(sides, names, metric):
                         assert h["entity"]["cat"] == by_pk[h.id]["cat"] and h["entity"]["tag"] == by_pk[h.id]["tag"]
 
 
+def test_search_by_primary_keys(sides, names):
+    """search(ids=[...]): the stored vectors of those rows are the queries (Milvus 2.6). milvus-lite refuses it
+    ("missing placeholder_group"); only the server under test is checked."""
+    by_pk = {r["pk"]: r for r in ROWS}
+    ids = [LIVE[3]["pk"], LIVE[250]["pk"], LIVE[-1]["pk"]]  # sealed and growing rows
+    expr, pred = FILTERS[1]
+    for side in sides:
+        if not side.strict:
+            continue
+        create(side.client, names, {"dense": (DataType.FLOAT_VECTOR, "FLAT", "COSINE", {})})
+        fill(side.client, names, ["dense"])
+        res = side.client.search(names, ids=ids, anns_field="dense", limit=7, filter=expr,
+                                 search_params={"metric_type": "COSINE"})
+        assert len(res) == len(ids), side.name
+        for pk, got in zip(ids, res):
+            q = by_pk[pk]["dense"]
+            truth = {r["pk"]: distance("COSINE", q, r["dense"]) for r in LIVE if pred(r)}
+            assert_ranking(f"{side.name} ids=[{pk}]", hits(got), ranked(list(truth.items()), True)[:7], truth)
+
+
 def test_query_with_limit_offset_and_count(sides, names):
     for side in sides:
         create(side.client, names, {"dense": (DataType.FLOAT_VECTOR, "FLAT", "L2", {})})
@@ -365,6 +385,19 @@ def test_text_match(sides, names):
             assert_ranking(f"{side.name} search filter {expr}", hits(res[0]), ranked(list(truth.items()), False)[:5], truth)
 
 
+def test_run_analyzer(sides):
+    """RunAnalyzer with the standard analyzer (standard tokenizer, lowercase). milvus-lite does not implement the
+    RPC; only the server under test is checked."""
+    for side in sides:
+        if not side.strict:
+            continue
+        got = side.client.run_analyzer(["The Quick brown-fox, JUMPS over 2 dogs!", "cherry  apple"])
+        tokens_of = [list(r.tokens) for r in got]
+        assert tokens_of == [["the", "quick", "brown", "fox", "jumps", "over", "2", "dogs"], ["cherry", "apple"]], (
+            f"{side.name}: {got}"
+        )
+
+
 def test_phrase_match(sides, names):
     """phrase_match(field, "a b"): the tokens in this order at adjacent positions. milvus-lite does not know the
     function; only the server under test is checked."""
@@ -442,6 +475,34 @@ def test_hybrid_search(sides, names, ranker):
                 assert [pk for pk, _ in got] == [pk for pk, _ in want], where
             by_pk = {r["pk"]: r for r in ROWS}
             assert all(h["entity"]["tag"] == by_pk[h.id]["tag"] for h in res[0]), where
+
+
+@pytest.mark.parametrize("ranker", [("rrf", 60), ("weighted", (0.4, 0.9))], ids=["rrf60", "weighted"])
+def test_hybrid_search_dense_and_bm25(sides, names, ranker):
+    """The LangChain / LlamaIndex shape: a dense request and a BM25 request on raw text. milvus-lite's BM25 scores
+    depart from Milvus (see test_bm25_full_text_search), so only the server under test is asserted."""
+    kind, param = ranker
+    text = "cherry juniper sage"
+    d = {r["pk"]: distance("IP", QUERY, r["dense"]) for r in ROWS}
+    b = bm25_scores(ROWS, text, 1.2, 0.75)
+    lists = [("IP", ranked(list(d.items()), True)[:15]), ("BM25", ranked(list(b.items()), True)[:15])]
+    fused: dict[int, float] = {}
+    for i, (metric, lst) in enumerate(lists):
+        for rank, (pk, score) in enumerate(lst):
+            add = 1.0 / (param + rank + 1) if kind == "rrf" else param[i] * _weighted_norm(metric, score)
+            fused[pk] = fused.get(pk, 0.0) + add
+    want = sorted(fused.items(), key=lambda t: (-round(t[1], 6), t[0]))[:10]
+    for side in sides:
+        create(side.client, names, {"dense": (DataType.FLOAT_VECTOR, "FLAT", "IP", {})}, bm25={})
+        fill(side.client, names, ["dense"], deletes=False)
+        reqs = [
+            AnnSearchRequest([QUERY], "dense", {"metric_type": "IP"}, limit=15),
+            AnnSearchRequest([text], "bm25", {"metric_type": "BM25"}, limit=15),
+        ]
+        rk = RRFRanker(param) if kind == "rrf" else WeightedRanker(*param)
+        res = side.client.hybrid_search(names, reqs, rk, limit=10, output_fields=["text"])
+        if side.strict:
+            assert_ranking(f"{side.name} dense+BM25 {kind}", hits(res[0]), want, fused, rel=1e-3, abs_=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
