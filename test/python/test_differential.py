@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
@@ -102,7 +103,7 @@ def sides(target_server, milvus_lite_server):
 @pytest.fixture
 def names(sides, request):
     """A fresh collection name per test; dropped afterwards on both sides."""
-    name = f"diff_{request.node.name.split('[')[0][5:30]}_{random.randrange(1 << 30):x}"
+    name = f"diff_{request.node.name.split('[')[0][5:30]}_{uuid.uuid4().hex[:8]}"
     yield name
     for side in sides:
         try:
