@@ -64,13 +64,29 @@ export class TextIndex {
     }
   }
 
-  /** Rows holding any of the query's terms (Milvus's text_match). */
-  matchAny(query: string): Uint8Array {
-    return this.memoized(`a\u0000${query}`, () => {
+  /**
+   * Rows holding any of the query's distinct terms (Milvus's text_match), or at least `minShouldMatch` of them
+   * (its minimum_should_match option).
+   */
+  matchAny(query: string, minShouldMatch = 1): Uint8Array {
+    return this.memoized(`a\u0000${minShouldMatch}\u0000${query}`, () => {
       const bits = new Uint8Array((this.rows + 7) >>> 3);
-      for (const term of new Set(this.analyzer.terms(query))) {
+      const terms = [...new Set(this.analyzer.terms(query))];
+      if (minShouldMatch <= 1) {
+        for (const term of terms) {
+          const p = this.postings.get(term);
+          if (p !== undefined) for (const r of p.rows) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        }
+        return bits;
+      }
+      if (terms.length < minShouldMatch) return bits;
+      const counts = new Uint32Array(this.rows);
+      for (const term of terms) {
         const p = this.postings.get(term);
-        if (p !== undefined) for (const r of p.rows) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        if (p === undefined) continue;
+        for (const r of p.rows) {
+          if (++(counts[r] as number) === minShouldMatch) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        }
       }
       return bits;
     });
