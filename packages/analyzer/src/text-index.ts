@@ -36,9 +36,12 @@ export class TextIndex {
     return this.postings.size;
   }
 
-  /** Appends rows (their numbers continue from numRows). A missing text (null/undefined) has no terms. */
-  addRows(texts: ArrayLike<string | null | undefined>): void {
-    for (let i = 0; i < texts.length; i++) {
+  /**
+   * Appends rows `texts[from..to)` (their numbers continue from numRows). A missing text (null/undefined) has no
+   * terms.
+   */
+  addRows(texts: ArrayLike<string | null | undefined>, from = 0, to = texts.length): void {
+    for (let i = from; i < to; i++) {
       const text = texts[i];
       const row = this.rows++;
       if (text === null || text === undefined || text === '') continue;
