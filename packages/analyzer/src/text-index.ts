@@ -45,26 +45,25 @@ export class TextIndex {
       const text = texts[i];
       const row = this.rows++;
       if (text === null || text === undefined || text === '') continue;
-      const { terms, positions } = this.analyzer.termsWithPositions(text);
-      // Group the row's positions by term, then append each term's run to its postings.
-      const byTerm = new Map<string, number[]>();
-      for (let t = 0; t < terms.length; t++) {
-        const term = terms[t] as string;
-        const list = byTerm.get(term);
-        if (list === undefined) byTerm.set(term, [positions[t] as number]);
-        else list.push(positions[t] as number);
+      // A term's positions in one row land next to each other in its `pos` (only this term appends there), so a
+      // term seen again in the same row only adds its position.
+      this.analyzer.eachTerm(text, this.adder(row));
+    }
+  }
+
+  private adder(row: number): (term: string, position: number) => void {
+    return (term, position) => {
+      let p = this.postings.get(term);
+      if (p === undefined) {
+        p = { rows: [], start: [], pos: [] };
+        this.postings.set(term, p);
       }
-      for (const [term, pos] of byTerm) {
-        let p = this.postings.get(term);
-        if (p === undefined) {
-          p = { rows: [], start: [], pos: [] };
-          this.postings.set(term, p);
-        }
+      if (p.rows[p.rows.length - 1] !== row) {
         p.rows.push(row);
         p.start.push(p.pos.length);
-        for (const x of pos) p.pos.push(x);
       }
-    }
+      p.pos.push(position);
+    };
   }
 
   /**

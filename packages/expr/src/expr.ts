@@ -357,6 +357,21 @@ export async function evaluateAsync(expr: Expr, whole: ColumnBatch, options: Eva
   }
 }
 
+/**
+ * The text indexes an expression reads (text_match / phrase_match): field and analyzer_params, without repeats. An
+ * engine can build them ahead of evaluation (in slices that yield) so that evaluation only looks them up.
+ */
+export function textIndexesOf(expr: Expr): { field: string; analyzer: string }[] {
+  const out = new Map<string, { field: string; analyzer: string }>();
+  const walk = (p: Pred): void => {
+    if (p.k === 'text') out.set(`${p.field}\u0000${p.analyzer}`, { field: p.field, analyzer: p.analyzer });
+    else if (p.k === 'and' || p.k === 'or') p.args.forEach(walk);
+    else if (p.k === 'not') walk(p.arg);
+  };
+  walk(compiled(expr).ir);
+  return [...out.values()];
+}
+
 function usesText(p: Pred): boolean {
   switch (p.k) {
     case 'text':

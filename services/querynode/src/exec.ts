@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
+import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
 import type { VectorIndex } from '@kite/faiss';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
@@ -138,6 +138,8 @@ function exprBatch(v: View): ExprBatch {
 /** Bits of the rows of `v` that pass the expression (undefined when there is none), computed in slices that yield. */
 async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefined> {
   if (!f.expr) return undefined;
+  const text = textIndexesOf(f.expr);
+  if (text.length > 0 && v.text !== undefined) await v.text.prepare(v.batch, text, f.deadline);
   return evaluateAsync(f.expr, exprBatch(v), { deadline: f.deadline });
 }
 
