@@ -166,11 +166,16 @@ describe('analyzer-enabled VarChar fields', () => {
     await checkFilters();
   });
 
-  test('after deletes', async () => {
+  test('after deletes, also by a text filter', async () => {
     const gone = textMatch(all, 'robot').slice(0, 20);
     expectOk((await client.delete({ collection_name: NAME, filter: `id in [${gone.join(',')}]` })).status, 'delete');
     all.splice(0, all.length, ...all.filter((r) => !gone.includes(r.id)));
     expect(await queryIds('text_match(doc, "robot")')).toEqual(textMatch(all, 'robot'));
+    const phrase = new Set(phraseMatch(all, 'deep learning', 0).filter((id) => id < 700));
+    expect(phrase.size).toBeGreaterThan(0);
+    expectOk((await client.delete({ collection_name: NAME, filter: 'phrase_match(doc, "deep learning") and id < 700' })).status, 'delete by phrase_match');
+    all.splice(0, all.length, ...all.filter((r) => !phrase.has(r.id)));
+    await checkFilters();
   });
 
   test('errors name the field and the fix', async () => {
