@@ -5,7 +5,7 @@ import {
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { PkIndex, type RowSource } from './exec';
-import { TextIndexes } from './text-index';
+import { TextIndexes, textMatchFields } from './text-index';
 
 /** Builds an exact (FLAT) index over a vector column: small segments and growing rows are searched this way. */
 export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: MetricType, base = 0): Promise<VectorIndex> {
@@ -42,6 +42,7 @@ export class SealedSegment implements RowSource {
     const batch = decodeBatch(await objects.get(meta.dataKey));
     const seg = new SealedSegment(meta, replicaID, batch);
     await seg.refreshIndexes(coll, objects);
+    seg.textIndexes.prepareInBackground(batch, textMatchFields(coll));
     return seg;
   }
 
@@ -141,6 +142,7 @@ export class GrowingRows implements RowSource {
     }
     this.batch = base === 0 ? added : concatBatches([this.batch, added]);
     this.mask = undefined;
+    this.textIndexes.prepareInBackground(this.batch, textMatchFields(this.coll));
   }
 
   setWatermark(w: number): void {

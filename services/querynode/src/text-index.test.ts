@@ -88,6 +88,30 @@ describe('text indexes on query node row sources', () => {
   });
 });
 
+describe('building text indexes ahead of filters', () => {
+  it('indexes growing rows with enable_match in the background as they arrive', async () => {
+    const g = new GrowingRows(coll);
+    try {
+      const until = async (what: string, ok: () => boolean): Promise<void> => {
+        const deadline = Date.now() + 4_000;
+        while (!ok()) {
+          if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      };
+      g.append(rows(0, Array.from({ length: 3000 }, (_, i) => `row ${i} machine learning`)), 10);
+      await g.settle();
+      await until('first rows indexed', () => g.textIndexes.indexedRows('doc', textParams.analyzer_params) === 3000);
+      g.append(rows(3000, ['deep learning']), 11);
+      await g.settle();
+      await until('new row indexed', () => g.textIndexes.indexedRows('doc', textParams.analyzer_params) === 3001);
+      expect(ids(await query(g, 'phrase_match(doc, "deep learning")'))).toEqual([3000n]);
+    } finally {
+      g.free();
+    }
+  });
+});
+
 describe('indexing a large segment on its first text filter', () => {
   it('builds in slices that keep the event loop turning, and stops at the deadline', async () => {
     const words = ['alpha', 'beta', 'gamma', 'delta', 'running', 'runs', 'the', 'of'];

@@ -1,6 +1,18 @@
 import { createAnalyzer, TextIndex } from '@kite/analyzer';
 import { KiteError } from '@kite/common';
-import type { ColumnBatch } from '@kite/segment';
+import type { CollectionMeta, ColumnBatch } from '@kite/segment';
+
+/**
+ * The text indexes a collection asks for: its VarChar fields with enable_match (and enable_analyzer), each with its
+ * analyzer_params. Milvus builds these when a segment is built; Kite builds them when a segment is loaded and as
+ * growing rows arrive, in the background (see TextIndexes.prepare), so that filters only look them up.
+ */
+export function textMatchFields(c: CollectionMeta): { field: string; analyzer: string }[] {
+  const on = (v: string | undefined): boolean => (v ?? '').toLowerCase() === 'true';
+  return c.fields
+    .filter((f) => f.dataType === 'VarChar' && on(f.typeParams.enable_match) && on(f.typeParams.enable_analyzer))
+    .map((f) => ({ field: f.name, analyzer: f.typeParams.analyzer_params ?? '' }));
+}
 
 /**
  * The text indexes (text_match / phrase_match) of one row source, per field and analyzer: a sealed segment's, or a
@@ -55,6 +67,19 @@ export class TextIndexes {
         }
       }
     }
+  }
+
+  /**
+   * Starts prepare() without waiting for it. A failure (analyzer params that no longer build) is left to the filter
+   * that needs the index, which reports it with its message.
+   */
+  prepareInBackground(batch: ColumnBatch, wanted: readonly { field: string; analyzer: string }[]): void {
+    if (wanted.length > 0) this.prepare(batch, wanted).catch(() => undefined);
+  }
+
+  /** Rows indexed so far for `field` with `analyzerParams` (0 when not started); builds nothing. */
+  indexedRows(field: string, analyzerParams: string): number {
+    return this.indexes.get(`${field}\u0000${analyzerParams}`)?.numRows ?? 0;
   }
 
   /** Fields indexed so far (for tests and statistics). */
