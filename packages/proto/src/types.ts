@@ -1447,8 +1447,8 @@ export interface RunAnalyzerRequest {
   analyzer_names: string[];
 }
 
-export interface AnalyzerTokenOut {
-  token: string;
+export interface AnalyzerToken {
+  token?: string;
   /** UTF-8 byte offsets. */
   start_offset?: Int64Like;
   end_offset?: Int64Like;
@@ -1457,9 +1457,13 @@ export interface AnalyzerTokenOut {
   hash?: number;
 }
 
+export interface AnalyzerResult {
+  tokens?: AnalyzerToken[];
+}
+
 export interface RunAnalyzerResponse {
   status?: Status | null;
-  results?: { tokens: AnalyzerTokenOut[] }[];
+  results?: AnalyzerResult[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
