@@ -1451,6 +1451,42 @@ export interface DescribeDatabaseResponse {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Text analysis
+
+export interface RunAnalyzerRequest {
+  base: MsgBase | null;
+  /** JSON text of analyzer_params; "" for the default (standard) analyzer or a field's own. */
+  analyzer_params: string;
+  /** The texts, UTF-8. */
+  placeholder: Buffer[];
+  with_detail: boolean;
+  with_hash: boolean;
+  db_name: string;
+  collection_name: string;
+  field_name: string;
+  analyzer_names: string[];
+}
+
+export interface AnalyzerToken {
+  token?: string;
+  /** UTF-8 byte offsets. */
+  start_offset?: Int64Like;
+  end_offset?: Int64Like;
+  position?: Int64Like;
+  position_length?: Int64Like;
+  hash?: number;
+}
+
+export interface AnalyzerResult {
+  tokens?: AnalyzerToken[];
+}
+
+export interface RunAnalyzerResponse {
+  status?: Status | null;
+  results?: AnalyzerResult[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The service
 
 /** Request and response type of every MilvusService method Kite serves. */
@@ -1562,7 +1598,7 @@ export interface MilvusMethods {
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   BackupRBAC: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   RestoreRBAC: [KiteUnsupportedRequest, Status];
-  RunAnalyzer: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  RunAnalyzer: [RunAnalyzerRequest, RunAnalyzerResponse];
   AddFileResource: [KiteUnsupportedRequest, Status];
   RemoveFileResource: [KiteUnsupportedRequest, Status];
   ListFileResources: [KiteUnsupportedRequest, KiteUnsupportedResponse];

@@ -5,6 +5,7 @@ import type { MetaStore } from '@kite/metastore';
 import type { MetaCache, Session } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { adminHandlers } from './admin';
+import { analyzeHandlers } from './analyze';
 import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
@@ -76,6 +77,7 @@ export class Proxy implements Hosted {
         ...writeHandlers(this.core),
         ...readHandlers(this.core),
         ...hybridHandlers(this.core),
+        ...analyzeHandlers(this.core),
       }),
       // Users, roles and grants are cluster-wide (a grant names its own database).
       ...credentialHandlers(this.security),

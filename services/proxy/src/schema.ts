@@ -2,6 +2,7 @@ import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
 import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta } from '@kite/segment';
+import { checkTextParams } from './text-fields';
 
 const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector'];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
@@ -65,6 +66,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
         throw new KiteError('IllegalSchema', `field "${f.name}": VarChar needs type param max_length between 1 and 65535, got ${params.max_length ?? 'none'}`);
       }
     }
+    checkTextParams(f.name, type, params);
     if (f.nullable) {
       throw new KiteError('IllegalSchema', `field "${f.name}": nullable fields are not supported by Kite; give every row a value instead`);
     }

@@ -5,6 +5,7 @@ import {
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { PkIndex, type RowSource } from './exec';
+import { TextIndexes, textMatchFields } from './text-index';
 
 /** Builds an exact (FLAT) index over a vector column: small segments and growing rows are searched this way. */
 export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: MetricType, base = 0): Promise<VectorIndex> {
@@ -25,6 +26,7 @@ function metricOf(c: CollectionMeta, field: string): MetricType {
 /** A sealed segment loaded from object storage, with an index per vector field. */
 export class SealedSegment implements RowSource {
   readonly pkIndex = new PkIndex();
+  readonly textIndexes = new TextIndexes();
   private readonly indexes = new Map<string, { index: VectorIndex; indexID: number }>();
 
   private constructor(
@@ -40,6 +42,7 @@ export class SealedSegment implements RowSource {
     const batch = decodeBatch(await objects.get(meta.dataKey));
     const seg = new SealedSegment(meta, replicaID, batch);
     await seg.refreshIndexes(coll, objects);
+    seg.textIndexes.prepareInBackground(batch, textMatchFields(coll));
     return seg;
   }
 
@@ -87,6 +90,8 @@ export class SealedSegment implements RowSource {
 export class GrowingRows implements RowSource {
   batch: ColumnBatch = { numRows: 0, columns: new Map() };
   pkIndex = new PkIndex();
+  /** Extended as batches grow; replaced when the rows are compacted (row numbers change then). */
+  textIndexes = new TextIndexes();
   private offsets: number[] = [];
   private pending: { batch: ColumnBatch; offset: number }[] = [];
   private indexes = new Map<string, VectorIndex>();
@@ -137,6 +142,7 @@ export class GrowingRows implements RowSource {
     }
     this.batch = base === 0 ? added : concatBatches([this.batch, added]);
     this.mask = undefined;
+    this.textIndexes.prepareInBackground(this.batch, textMatchFields(this.coll));
   }
 
   setWatermark(w: number): void {
@@ -181,6 +187,7 @@ export class GrowingRows implements RowSource {
     this.indexes = new Map();
     this.batch = { numRows: 0, columns: new Map() };
     this.pkIndex = new PkIndex();
+    this.textIndexes = new TextIndexes();
     this.offsets = [];
     this.mask = undefined;
     const pending = this.pending;

@@ -2,7 +2,11 @@ import { KiteError, clip } from '@kite/common';
 
 export type ObjectType = 'Global' | 'Collection' | 'User';
 
-/** The privilege a method needs and on which object type: Milvus's `privilege_ext_obj` of each request message. */
+/**
+ * The privilege a method needs and on which object type: Milvus's `privilege_ext_obj` of each request message.
+ * Methods whose request declares none (Connect, HasCollection, RunAnalyzer, ...) have no entry: open to every
+ * authenticated user, as in Milvus.
+ */
 export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; privilege: string }>> = {
   CreateAlias: { object: 'Global', privilege: 'CreateAlias' },
   DropAlias: { object: 'Global', privilege: 'DropAlias' },
