@@ -1,9 +1,12 @@
-"""Starts Kite standalone (`node bin/kite standalone`) for the pymilvus end-to-end tests.
+"""Starts Kite standalone (`node bin/kite standalone`) for the pymilvus end-to-end tests, and milvus-lite for the
+differential ones.
 
 One server per test session, on free 127.0.0.1 ports, with a fresh data directory (kept, with its log file
 `standalone.test.log`, when KITE_KEEP_TEST_DATA is set). It is ready once pymilvus can connect and read the server
 version. The server is stopped at the end of the session, also when tests fail or pytest is interrupted; a watchdog
-shell kills it if pytest itself dies without running its hooks.
+shell kills it if pytest itself dies without running its hooks. `milvus_lite_server` starts `milvus-lite server` the
+same way; `target_server` is the server the differential, LangChain and LlamaIndex tests check (Kite, or a second
+milvus-lite with KITE_TEST_TARGET=milvus-lite).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -56,6 +60,7 @@ class KiteServer:
     data_dir: Path
     log_file: Path
     scheme: str = "http"
+    name: str = "kite standalone"
 
     @property
     def uri(self) -> str:
@@ -78,6 +83,63 @@ class KiteServer:
             pass
 
 
+def _spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Starts `cmd` in its own process group with its output in `log_file`; a watchdog shell kills the group if
+    pytest dies without running its hooks."""
+    with open(log_file, "ab") as log:
+        log.write(f"[kite-test] starting: {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    watchdog = (
+        f"while kill -0 {os.getpid()} 2>/dev/null && kill -0 {proc.pid} 2>/dev/null; do sleep 1; done; "
+        f"kill -0 {os.getpid()} 2>/dev/null || kill -KILL -{proc.pid} 2>/dev/null"
+    )
+    subprocess.Popen(
+        ["/bin/sh", "-c", watchdog],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return proc
+
+
+def _wait_ready(server: "KiteServer", client_kwargs: dict | None = None) -> None:
+    """Polls until pymilvus can connect and read the server version; stops the server and raises with its log tail
+    if it exits or is not ready within READY_TIMEOUT_S."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last_error = "port not open"
+    while time.monotonic() < deadline:
+        if not server.running:
+            raise RuntimeError(
+                f"{server.name} exited with code {server.process.returncode} before it was ready\n"
+                f"--- log tail ---\n{_tail(server.log_file)}"
+            )
+        if _port_open(server.port):
+            try:
+                probe = MilvusClient(uri=server.uri, timeout=5, **(client_kwargs or {}))
+                try:
+                    if probe.get_server_version():
+                        return
+                finally:
+                    probe.close()
+            except Exception as err:  # not ready yet: keep polling
+                last_error = str(err)
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(
+        f"{server.name} not ready after {READY_TIMEOUT_S} s ({last_error})\n--- log tail ---\n{_tail(server.log_file)}"
+    )
+
+
 def _start(data_dir: Path, env: dict[str, str] | None = None, client_kwargs: dict | None = None) -> KiteServer:
     """Starts a server; `env` is added to its environment (e.g. KITE_TLS_*), `client_kwargs` go to the readiness
     probe's MilvusClient (e.g. TLS options; `https` when they are given)."""
@@ -97,68 +159,37 @@ def _start(data_dir: Path, env: dict[str, str] | None = None, client_kwargs: dic
         "--metrics-port",
         str(metrics_port),
     ]
-    with open(log_file, "ab") as log:
-        log.write(f"[kite-test] starting: {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    # Kills the server's process group if pytest dies without running its hooks.
-    watchdog = (
-        f"while kill -0 {os.getpid()} 2>/dev/null && kill -0 {proc.pid} 2>/dev/null; do sleep 1; done; "
-        f"kill -0 {os.getpid()} 2>/dev/null || kill -KILL -{proc.pid} 2>/dev/null"
-    )
-    subprocess.Popen(
-        ["/bin/sh", "-c", watchdog],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _spawn(cmd, log_file, env)
     server = KiteServer(proc, port, metrics_port, data_dir, log_file, "https" if client_kwargs else "http")
     atexit.register(server.stop)
-
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last_error = "port not open"
-    while time.monotonic() < deadline:
-        if not server.running:
-            raise RuntimeError(
-                f"kite standalone exited with code {proc.returncode} before it was ready\n"
-                f"--- log tail ---\n{_tail(log_file)}"
-            )
-        if _port_open(port):
-            try:
-                probe = MilvusClient(uri=server.uri, timeout=5, **(client_kwargs or {}))
-                try:
-                    if probe.get_server_version():
-                        return server
-                finally:
-                    probe.close()
-            except Exception as err:  # not ready yet: keep polling
-                last_error = str(err)
-        time.sleep(0.25)
-    server.stop()
-    raise RuntimeError(
-        f"kite standalone not ready after {READY_TIMEOUT_S} s ({last_error})\n--- log tail ---\n{_tail(log_file)}"
-    )
+    _wait_ready(server, client_kwargs)
+    return server
 
 
-def _serve(env: dict[str, str] | None = None):
+def _start_milvus_lite(data_dir: Path) -> KiteServer:
+    """Starts `milvus-lite server` (the console script of the milvus-lite package in this virtualenv) on a free
+    127.0.0.1 port with `data_dir` as its data directory."""
+    exe = Path(sys.executable).parent / "milvus-lite"
+    port = _free_port()
+    log_file = data_dir / "milvus-lite.test.log"
+    cmd = [str(exe), "server", "--data-dir", str(data_dir / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    proc = _spawn(cmd, log_file)
+    server = KiteServer(proc, port, 0, data_dir, log_file, name="milvus-lite")
+    atexit.register(server.stop)
+    _wait_ready(server)
+    return server
+
+
+def _serve(env: dict[str, str] | None = None, start=None):
     data_dir = Path(tempfile.mkdtemp(prefix="kite-pytest-"))
-    server = _start(data_dir, env)
+    server = start(data_dir) if start else _start(data_dir, env)
     try:
         yield server
     finally:
         alive = server.running
         server.stop()
         if not alive:
-            print(f"\nkite standalone died during the session; log tail:\n{_tail(server.log_file)}")
+            print(f"\n{server.name} died during the session; log tail:\n{_tail(server.log_file)}")
         if not os.environ.get("KITE_KEEP_TEST_DATA"):
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -193,3 +224,31 @@ def collection_name(client):
             client.drop_collection(name)
     except Exception:
         pass
+
+
+@pytest.fixture(scope="session")
+def milvus_lite_server():
+    """A milvus-lite 3.x server (test/python/requirements-milvus-lite.txt), the reference side of the differential
+    tests; the tests that use it skip, naming pip's error, where milvus-lite could not be installed."""
+    from optional_packages import require
+
+    require("milvus-lite", "milvus_lite")
+    yield from _serve(start=_start_milvus_lite)
+
+
+@pytest.fixture(scope="session")
+def target_server(request):
+    """The server under test in the differential, LangChain and LlamaIndex tests: Kite standalone, or, with
+    KITE_TEST_TARGET=milvus-lite, a second milvus-lite server. The latter only checks the tests themselves (their
+    reference computations and the comparison) against an independent implementation; see
+    docs/milvus-wire-notes.md for the places where milvus-lite departs from Milvus and such a run fails."""
+    target = os.environ.get("KITE_TEST_TARGET", "kite")
+    if target == "kite":
+        yield request.getfixturevalue("kite_server")
+    elif target == "milvus-lite":
+        from optional_packages import require
+
+        require("milvus-lite", "milvus_lite")
+        yield from _serve(start=_start_milvus_lite)
+    else:
+        raise pytest.UsageError(f"KITE_TEST_TARGET={target!r}: use 'kite' (the default) or 'milvus-lite'")

@@ -36,41 +36,59 @@ export class TextIndex {
     return this.postings.size;
   }
 
-  /** Appends rows (their numbers continue from numRows). A missing text (null/undefined) has no terms. */
-  addRows(texts: ArrayLike<string | null | undefined>): void {
-    for (let i = 0; i < texts.length; i++) {
+  /**
+   * Appends rows `texts[from..to)` (their numbers continue from numRows). A missing text (null/undefined) has no
+   * terms.
+   */
+  addRows(texts: ArrayLike<string | null | undefined>, from = 0, to = texts.length): void {
+    for (let i = from; i < to; i++) {
       const text = texts[i];
       const row = this.rows++;
       if (text === null || text === undefined || text === '') continue;
-      const { terms, positions } = this.analyzer.termsWithPositions(text);
-      // Group the row's positions by term, then append each term's run to its postings.
-      const byTerm = new Map<string, number[]>();
-      for (let t = 0; t < terms.length; t++) {
-        const term = terms[t] as string;
-        const list = byTerm.get(term);
-        if (list === undefined) byTerm.set(term, [positions[t] as number]);
-        else list.push(positions[t] as number);
-      }
-      for (const [term, pos] of byTerm) {
-        let p = this.postings.get(term);
-        if (p === undefined) {
-          p = { rows: [], start: [], pos: [] };
-          this.postings.set(term, p);
-        }
-        p.rows.push(row);
-        p.start.push(p.pos.length);
-        for (const x of pos) p.pos.push(x);
-      }
+      // A term's positions in one row land next to each other in its `pos` (only this term appends there), so a
+      // term seen again in the same row only adds its position.
+      this.analyzer.eachTerm(text, this.adder(row));
     }
   }
 
-  /** Rows holding any of the query's terms (Milvus's text_match). */
-  matchAny(query: string): Uint8Array {
-    return this.memoized(`a\u0000${query}`, () => {
+  private adder(row: number): (term: string, position: number) => void {
+    return (term, position) => {
+      let p = this.postings.get(term);
+      if (p === undefined) {
+        p = { rows: [], start: [], pos: [] };
+        this.postings.set(term, p);
+      }
+      if (p.rows[p.rows.length - 1] !== row) {
+        p.rows.push(row);
+        p.start.push(p.pos.length);
+      }
+      p.pos.push(position);
+    };
+  }
+
+  /**
+   * Rows holding any of the query's distinct terms (Milvus's text_match), or at least `minShouldMatch` of them
+   * (its minimum_should_match option).
+   */
+  matchAny(query: string, minShouldMatch = 1): Uint8Array {
+    return this.memoized(`a\u0000${minShouldMatch}\u0000${query}`, () => {
       const bits = new Uint8Array((this.rows + 7) >>> 3);
-      for (const term of new Set(this.analyzer.terms(query))) {
+      const terms = [...new Set(this.analyzer.terms(query))];
+      if (minShouldMatch <= 1) {
+        for (const term of terms) {
+          const p = this.postings.get(term);
+          if (p !== undefined) for (const r of p.rows) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        }
+        return bits;
+      }
+      if (terms.length < minShouldMatch) return bits;
+      const counts = new Uint32Array(this.rows);
+      for (const term of terms) {
         const p = this.postings.get(term);
-        if (p !== undefined) for (const r of p.rows) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        if (p === undefined) continue;
+        for (const r of p.rows) {
+          if (++(counts[r] as number) === minShouldMatch) bits[r >>> 3] = (bits[r >>> 3] as number) | (1 << (r & 7));
+        }
       }
       return bits;
     });

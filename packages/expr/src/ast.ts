@@ -44,5 +44,7 @@ export type Node =
   /** `base["key"]` or `base[0]`. */
   | { type: 'index'; base: Node; key: string | bigint; loc: Span }
   | { type: 'call'; name: string; args: Node[]; loc: Span }
+  /** `name=value` among a call's arguments. */
+  | { type: 'named'; name: string; value: Node; loc: Span }
   /** `{name}`, bound from expr_params. */
   | { type: 'param'; name: string; loc: Span };

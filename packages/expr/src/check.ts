@@ -27,8 +27,6 @@ const CONTAINS_FUNCS: Record<string, ContainsMode> = {
 };
 /** Milvus functions Kite does not evaluate (named so the error can say so rather than "unknown"). */
 const UNSUPPORTED_FUNCS = new Set([
-  'text_match',
-  'phrase_match',
   'random_sample',
   'element_filter',
   'match_all',
@@ -351,6 +349,9 @@ export class Checker {
   }
 
   private callPred(node: Extract<Node, { type: 'call' }>): Pred {
+    // Milvus's grammar takes these two in any letter case.
+    const lower = node.name.toLowerCase();
+    if (lower === 'text_match' || lower === 'phrase_match') return this.textMatch(node, lower);
     const name = canonicalFunction(node.name);
     const mode = name === undefined ? undefined : CONTAINS_FUNCS[name];
     if (mode === undefined) {
@@ -384,6 +385,62 @@ export class Checker {
     return { k: 'contains', mode, a, values };
   }
 
+  /**
+   * text_match(field, "text"[, minimum_should_match=N]) / phrase_match(field, "text"[, slop]): the field must be a
+   * VarChar field with enable_match (Milvus builds its text index only for those), the text a string constant.
+   */
+  private textMatch(node: Extract<Node, { type: 'call' }>, fn: 'text_match' | 'phrase_match'): Pred {
+    const positional = node.args.filter((a) => a.type !== 'named');
+    const named = node.args.filter((a): a is Extract<Node, { type: 'named' }> => a.type === 'named');
+    const usage = fn === 'text_match' ? 'text_match(field, "text") or text_match(field, "text", minimum_should_match=N)' : 'phrase_match(field, "text") or phrase_match(field, "text", slop)';
+    const most = fn === 'text_match' ? 2 : 3;
+    if (positional.length < 2 || positional.length > most) {
+      throw new CheckError(`${node.name} takes ${fn === 'text_match' ? '2 arguments' : '2 or 3 arguments'}: ${usage}; got ${positional.length}`, node.loc);
+    }
+    const fieldNode = positional[0] as Node;
+    if (fieldNode.type !== 'ident' || fieldNode.name === DYNAMIC_FIELD) {
+      throw new CheckError(`the first argument of ${node.name} must be the name of a VarChar field with enable_match, e.g. ${usage}`, fieldNode.loc);
+    }
+    const f = this.fields.get(fieldNode.name);
+    if (f === undefined) {
+      throw new CheckError(`field "${fieldNode.name}" does not exist in the collection schema${this.suggest(fieldNode.name)}; ${node.name} needs a VarChar field with enable_match`, fieldNode.loc);
+    }
+    const enabled = (key: string): boolean => (f.typeParams?.[key] ?? '').toLowerCase() === 'true';
+    if (f.type !== 'VarChar') {
+      throw new CheckError(`${node.name} matches text, but field "${f.name}" is ${f.type}; use a VarChar field created with enable_analyzer=True and enable_match=True`, fieldNode.loc);
+    }
+    if (!enabled('enable_match') || !enabled('enable_analyzer')) {
+      throw new CheckError(`field "${f.name}" does not enable match: ${node.name} needs a VarChar field created with enable_analyzer=True and enable_match=True (Milvus builds the text index only for those)`, fieldNode.loc);
+    }
+    this.used.add(f.name);
+    const textNode = positional[1] as Node;
+    const text = this.value(textNode);
+    if (text.k !== 'lit' || typeof text.v !== 'string') {
+      throw new CheckError(`the second argument of ${node.name} must be a string constant (the text to match), not ${this.describe(text)}`, textNode.loc);
+    }
+    const pred: Extract<Pred, { k: 'text' }> = { k: 'text', field: f.name, analyzer: f.typeParams?.analyzer_params ?? '', query: text.v };
+    const wholeNumber = (n: Node, what: string, min: number, max: number): number => {
+      const v = this.value(n);
+      const x = v.k === 'lit' && (typeof v.v === 'bigint' || (typeof v.v === 'number' && Number.isInteger(v.v))) ? Number(v.v) : undefined;
+      if (x === undefined || x < min || x > max) {
+        throw new CheckError(`${what} of ${node.name} must be an integer between ${min} and ${max}, not ${this.describe(v)}`, n.loc);
+      }
+      return x;
+    };
+    if (fn === 'phrase_match') {
+      if (named.length > 0) throw new CheckError(`phrase_match takes no named arguments (${(named[0] as { name: string }).name}=...); give the slop as the third argument: ${usage}`, (named[0] as Node).loc);
+      pred.slop = positional[2] === undefined ? 0 : wholeNumber(positional[2], 'the slop (third argument)', 0, 0xffffffff);
+      return pred;
+    }
+    for (const a of named) {
+      if (a.name.toLowerCase() !== 'minimum_should_match' || named.length > 1) {
+        throw new CheckError(`text_match takes one named argument, minimum_should_match=N, not ${a.name}=...`, a.loc);
+      }
+      pred.minShouldMatch = wholeNumber(a.value, 'minimum_should_match', 1, 1000);
+    }
+    return pred;
+  }
+
   private checkElements(a: Extract<Val, { k: 'array' }>, values: Lit[], loc: Span): void {
     const want = categoryOfCol(a.elem);
     for (const item of values) {
@@ -399,7 +456,7 @@ export class Checker {
   private unknownFunction(node: Extract<Node, { type: 'call' }>): CheckError {
     const lower = node.name.toLowerCase();
     if (UNSUPPORTED_FUNCS.has(lower)) return new CheckError(`function ${node.name} is not supported by Kite`, node.loc);
-    const known = [...Object.keys(CONTAINS_FUNCS), 'array_length'];
+    const known = [...Object.keys(CONTAINS_FUNCS), 'array_length', 'text_match', 'phrase_match'];
     const caseHint = known.includes(lower) ? ` (write it ${lower} or ${lower.toUpperCase()})` : '';
     return new CheckError(`unknown function ${node.name}${caseHint}; supported functions: ${known.join(', ')}`, node.loc);
   }
@@ -455,11 +512,13 @@ export class Checker {
           }
           return { k: 'len', a };
         }
-        if (name !== undefined && CONTAINS_FUNCS[name] !== undefined) {
+        if ((name !== undefined && CONTAINS_FUNCS[name] !== undefined) || ['text_match', 'phrase_match'].includes(node.name.toLowerCase())) {
           throw new CheckError(`${node.name}(...) is a condition, not a value; use it on its own or combine it with and/or`, node.loc);
         }
         throw this.unknownFunction(node);
       }
+      case 'named':
+        throw new CheckError(`${node.name}=... is a named argument, which only text_match takes (minimum_should_match=N)`, node.loc);
       default:
         throw new CheckError(`a condition cannot be used as a value here; parenthesize arithmetic and compare values with ==, <, ...`, node.loc);
     }

@@ -29,6 +29,7 @@ import {
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
 import { planLike } from './like';
+import { compileText } from './text';
 import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
 const INT64_MIN = -(1n << 63n);
@@ -368,7 +369,7 @@ function compileDynTest(v: Val, test: (x: unknown) => boolean): PredFn | undefin
 }
 
 /** Applies SQL NULLs: rows with a zero valid byte become unknown (neither true nor false). */
-function withValidity(ctx: EvalContext, t: Words, valid: Uint8Array | undefined): Mask {
+export function withValidity(ctx: EvalContext, t: Words, valid: Uint8Array | undefined): Mask {
   if (valid === undefined) return { t, f: null };
   const vb = ctx.words();
   bitsFromBytes(valid, ctx.n, vb);
@@ -669,6 +670,8 @@ export function compilePred(p: Pred): PredFn {
       return compileIn(p.a, p.values);
     case 'contains':
       return compileContains(p.mode, p.a, p.values);
+    case 'text':
+      return compileText(p);
     case 'like': {
       const fa = compileVal(p.a);
       const plan = planLike(p.pattern);

@@ -361,7 +361,8 @@ describe('errors', () => {
     // bad operator / function
     ['foo(age)', 1, /unknown function foo/],
     ['Json_Contains(meta, 1)', 1, /unknown function Json_Contains \(write it json_contains/],
-    ['text_match(name, "x")', 1, /not supported by Kite/],
+    ['random_sample(0.1)', 1, /not supported by Kite/],
+    ['text_match(name, "x")', 12, /field "name" does not enable match: text_match needs a VarChar field created with enable_analyzer=True and enable_match=True/],
     ['json_contains(age, 1)', 15, /first argument of json_contains must be an Array field or a JSON key/],
     ['json_contains_all(meta, 1)', 25, /must be an array constant/],
     ['exists age', 8, /'exists' applies to a JSON key/],

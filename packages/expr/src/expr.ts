@@ -1,3 +1,4 @@
+import { createAnalyzer, TextIndex } from '@kite/analyzer';
 import { KiteError } from '@kite/common';
 import type { Node, Position } from './ast';
 import { Checker } from './check';
@@ -139,6 +140,8 @@ function children(n: Node): Node[] {
       return [n.base];
     case 'call':
       return n.args;
+    case 'named':
+      return [n.value];
     default:
       return [];
   }
@@ -244,6 +247,7 @@ function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch
         return withValid({ kind: 'float', data: c.data.subarray(start, end) });
     }
   };
+  const { textIndex } = batch;
   return {
     numRows: end - start,
     column(name) {
@@ -252,6 +256,42 @@ function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch
         cache.set(name, c === undefined ? undefined : cut(c));
       }
       return cache.get(name);
+    },
+    // The slice's rows are the whole batch's rows from `start` on, so its index is the batch's, shifted.
+    ...(textIndex === undefined
+      ? {}
+      : {
+          textIndex(field: string, analyzerParams: string) {
+            const t = textIndex.call(batch, field, analyzerParams);
+            return t === undefined ? undefined : { index: t.index, firstRow: t.firstRow + start };
+          },
+        }),
+  };
+}
+
+/**
+ * The batch with a text index per VarChar field it is asked for (built on first use over the whole column), unless it
+ * offers its own: so that evaluating in slices indexes each column once rather than once per slice.
+ */
+function withTextIndexes(batch: ColumnBatch): ColumnBatch {
+  if (batch.textIndex !== undefined) return batch;
+  const built = new Map<string, TextIndex | undefined>();
+  return {
+    numRows: batch.numRows,
+    column: (name) => batch.column(name),
+    textIndex(field, analyzerParams) {
+      const key = `${field}\u0000${analyzerParams}`;
+      if (!built.has(key)) {
+        const c = batch.column(field);
+        let index: TextIndex | undefined;
+        if (c !== undefined && c.kind === 'string') {
+          index = new TextIndex(createAnalyzer(analyzerParams));
+          index.addRows(c.data);
+        }
+        built.set(key, index);
+      }
+      const index = built.get(key);
+      return index === undefined ? undefined : { index, firstRow: 0 };
     },
   };
 }
@@ -280,8 +320,9 @@ let running = 0;
  * when one takes longer. A filter that the first row shows to be cheap runs over the whole batch in one piece.
  * Stops with KiteError DeadlineExceeded once options.deadline has passed.
  */
-export async function evaluateAsync(expr: Expr, batch: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
+export async function evaluateAsync(expr: Expr, whole: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
   const sliceMs = options.sliceMs ?? 10;
+  const batch = usesText(compiled(expr).ir) ? withTextIndexes(whole) : whole;
   const n = batch.numRows;
   if (n <= 1) return evaluate(expr, batch);
   running++;
@@ -313,6 +354,35 @@ export async function evaluateAsync(expr: Expr, batch: ColumnBatch, options: Eva
     return out;
   } finally {
     running--;
+  }
+}
+
+/**
+ * The text indexes an expression reads (text_match / phrase_match): field and analyzer_params, without repeats. An
+ * engine can build them ahead of evaluation (in slices that yield) so that evaluation only looks them up.
+ */
+export function textIndexesOf(expr: Expr): { field: string; analyzer: string }[] {
+  const out = new Map<string, { field: string; analyzer: string }>();
+  const walk = (p: Pred): void => {
+    if (p.k === 'text') out.set(`${p.field}\u0000${p.analyzer}`, { field: p.field, analyzer: p.analyzer });
+    else if (p.k === 'and' || p.k === 'or') p.args.forEach(walk);
+    else if (p.k === 'not') walk(p.arg);
+  };
+  walk(compiled(expr).ir);
+  return [...out.values()];
+}
+
+function usesText(p: Pred): boolean {
+  switch (p.k) {
+    case 'text':
+      return true;
+    case 'and':
+    case 'or':
+      return p.args.some(usesText);
+    case 'not':
+      return usesText(p.arg);
+    default:
+      return false;
   }
 }
 

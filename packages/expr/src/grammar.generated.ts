@@ -449,50 +449,51 @@ function peg$parse(input, options) {
   var peg$f33 = function(name, args) {
       return { type: 'call', name, args: args ?? [], loc: span(location()) };
     };
-  var peg$f34 = function() { return { type: 'ident', name: '$meta', loc: span(location()) }; };
-  var peg$f35 = function(name) { return { type: 'ident', name, loc: span(location()) }; };
-  var peg$f36 = function() { return { type: 'bool', value: true, loc: span(location()) }; };
-  var peg$f37 = function() { return { type: 'bool', value: false, loc: span(location()) }; };
-  var peg$f38 = function(text) {
+  var peg$f34 = function(name, value) { return { type: 'named', name, value, loc: span(location()) }; };
+  var peg$f35 = function() { return { type: 'ident', name: '$meta', loc: span(location()) }; };
+  var peg$f36 = function(name) { return { type: 'ident', name, loc: span(location()) }; };
+  var peg$f37 = function() { return { type: 'bool', value: true, loc: span(location()) }; };
+  var peg$f38 = function() { return { type: 'bool', value: false, loc: span(location()) }; };
+  var peg$f39 = function(text) {
       return { type: 'float', value: Number(text), loc: span(location()) };
     };
-  var peg$f39 = function(text) {
+  var peg$f40 = function(text) {
       return { type: 'int', value: BigInt(text), loc: span(location()) };
     };
-  var peg$f40 = function(text) {
+  var peg$f41 = function(text) {
       // A leading 0 means octal, as in Milvus (Go's strconv.ParseInt with base 0).
       return { type: 'int', value: octalOrDecimal(text), loc: span(location()) };
     };
-  var peg$f41 = function(text) {
+  var peg$f42 = function(text) {
       error(`${text} is not a number: a leading 0 makes it octal (as in Milvus), and octal has no 8 or 9; drop the leading 0`);
     };
-  var peg$f42 = function(value) { return { type: 'string', value, loc: span(location()) }; };
-  var peg$f43 = function(chars) { return chars; };
+  var peg$f43 = function(value) { return { type: 'string', value, loc: span(location()) }; };
   var peg$f44 = function(chars) { return chars; };
-  var peg$f45 = function(chars) { return chars.join(''); };
+  var peg$f45 = function(chars) { return chars; };
   var peg$f46 = function(chars) { return chars.join(''); };
-  var peg$f47 = function() { error("unterminated string literal: add the closing quote"); };
-  var peg$f48 = function() { return '\n'; };
-  var peg$f49 = function() { return '\t'; };
-  var peg$f50 = function() { return '\r'; };
-  var peg$f51 = function() { return '\b'; };
-  var peg$f52 = function() { return '\f'; };
-  var peg$f53 = function() { return '\v'; };
-  var peg$f54 = function() { return '\x07'; };
-  var peg$f55 = function() { return '\\'; };
-  var peg$f56 = function() { return '"'; };
-  var peg$f57 = function() { return "'"; };
-  var peg$f58 = function() { return '?'; };
-  var peg$f59 = function(h) { return String.fromCharCode(parseInt(h, 16)); };
-  var peg$f60 = function(h) { return String.fromCodePoint(parseInt(h, 16)); };
-  var peg$f61 = function(h) {
+  var peg$f47 = function(chars) { return chars.join(''); };
+  var peg$f48 = function() { error("unterminated string literal: add the closing quote"); };
+  var peg$f49 = function() { return '\n'; };
+  var peg$f50 = function() { return '\t'; };
+  var peg$f51 = function() { return '\r'; };
+  var peg$f52 = function() { return '\b'; };
+  var peg$f53 = function() { return '\f'; };
+  var peg$f54 = function() { return '\v'; };
+  var peg$f55 = function() { return '\x07'; };
+  var peg$f56 = function() { return '\\'; };
+  var peg$f57 = function() { return '"'; };
+  var peg$f58 = function() { return "'"; };
+  var peg$f59 = function() { return '?'; };
+  var peg$f60 = function(h) { return String.fromCharCode(parseInt(h, 16)); };
+  var peg$f61 = function(h) { return String.fromCodePoint(parseInt(h, 16)); };
+  var peg$f62 = function(h) {
           const cp = parseInt(h, 16);
           if (cp > 0x10ffff) error('\\U escape beyond U+10FFFF');
           return String.fromCodePoint(cp);
         };
-  var peg$f62 = function(o) { return String.fromCharCode(parseInt(o, 8)); };
-  var peg$f63 = function(c) { return '\\' + c; };
-  var peg$f64 = function(c) { return c; };
+  var peg$f63 = function(o) { return String.fromCharCode(parseInt(o, 8)); };
+  var peg$f64 = function(c) { return '\\' + c; };
+  var peg$f65 = function(c) { return c; };
   var peg$currPos = options.peg$currPos | 0;
   var peg$savedPos = peg$currPos;
   var peg$posDetailsCache = [{ line: 1, column: 1 }];
@@ -2168,7 +2169,7 @@ function peg$parse(input, options) {
         s4 = peg$parse_();
         s5 = peg$currPos;
         s6 = [];
-        s7 = peg$parseOr();
+        s7 = peg$parseCallArg();
         while (s7 !== peg$FAILED) {
           s6.push(s7);
           s7 = peg$currPos;
@@ -2190,7 +2191,7 @@ function peg$parse(input, options) {
             s8 = peg$FAILED;
           }
           if (s8 !== peg$FAILED) {
-            s8 = peg$parseOr();
+            s8 = peg$parseCallArg();
             if (s8 === peg$FAILED) {
               peg$currPos = s7;
               s7 = peg$FAILED;
@@ -2248,6 +2249,66 @@ function peg$parse(input, options) {
     return s0;
   }
 
+  function peg$parseCallArg() {
+    var s0, s1, s2, s3, s4, s5, s6;
+
+    s0 = peg$currPos;
+    s1 = peg$parseIdentName();
+    if (s1 !== peg$FAILED) {
+      s2 = peg$parse_();
+      if (input.charCodeAt(peg$currPos) === 61) {
+        s3 = peg$c13;
+        peg$currPos++;
+      } else {
+        s3 = peg$FAILED;
+        if (peg$silentFails === 0) { peg$fail(peg$e15); }
+      }
+      if (s3 !== peg$FAILED) {
+        s4 = peg$currPos;
+        peg$silentFails++;
+        if (input.charCodeAt(peg$currPos) === 61) {
+          s5 = peg$c13;
+          peg$currPos++;
+        } else {
+          s5 = peg$FAILED;
+          if (peg$silentFails === 0) { peg$fail(peg$e15); }
+        }
+        peg$silentFails--;
+        if (s5 === peg$FAILED) {
+          s4 = undefined;
+        } else {
+          peg$currPos = s4;
+          s4 = peg$FAILED;
+        }
+        if (s4 !== peg$FAILED) {
+          s5 = peg$parse_();
+          s6 = peg$parseOr();
+          if (s6 !== peg$FAILED) {
+            peg$savedPos = s0;
+            s0 = peg$f34(s1, s6);
+          } else {
+            peg$currPos = s0;
+            s0 = peg$FAILED;
+          }
+        } else {
+          peg$currPos = s0;
+          s0 = peg$FAILED;
+        }
+      } else {
+        peg$currPos = s0;
+        s0 = peg$FAILED;
+      }
+    } else {
+      peg$currPos = s0;
+      s0 = peg$FAILED;
+    }
+    if (s0 === peg$FAILED) {
+      s0 = peg$parseOr();
+    }
+
+    return s0;
+  }
+
   function peg$parseIdentifier() {
     var s0, s1, s2, s3, s4, s5;
 
@@ -2272,7 +2333,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f34();
+        s0 = peg$f35();
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2320,7 +2381,7 @@ function peg$parse(input, options) {
         s2 = peg$parseIdentName();
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f35(s2);
+          s0 = peg$f36(s2);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -2903,7 +2964,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f36();
+        s0 = peg$f37();
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -2952,7 +3013,7 @@ function peg$parse(input, options) {
         }
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f37();
+          s0 = peg$f38();
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -3139,7 +3200,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f38(s1);
+        s0 = peg$f39(s1);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -3344,7 +3405,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f39(s1);
+        s0 = peg$f40(s1);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;
@@ -3460,7 +3521,7 @@ function peg$parse(input, options) {
         }
         if (s2 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f40(s1);
+          s0 = peg$f41(s1);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -3532,7 +3593,7 @@ function peg$parse(input, options) {
           }
           if (s2 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f41(s1);
+            s0 = peg$f42(s1);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3554,7 +3615,7 @@ function peg$parse(input, options) {
     s1 = peg$parseStringValue();
     if (s1 !== peg$FAILED) {
       peg$savedPos = s0;
-      s1 = peg$f42(s1);
+      s1 = peg$f43(s1);
     }
     s0 = s1;
 
@@ -3598,7 +3659,7 @@ function peg$parse(input, options) {
         }
         if (s4 !== peg$FAILED) {
           peg$savedPos = s0;
-          s0 = peg$f43(s3);
+          s0 = peg$f44(s3);
         } else {
           peg$currPos = s0;
           s0 = peg$FAILED;
@@ -3646,7 +3707,7 @@ function peg$parse(input, options) {
           }
           if (s4 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f44(s3);
+            s0 = peg$f45(s3);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3684,7 +3745,7 @@ function peg$parse(input, options) {
           }
           if (s3 !== peg$FAILED) {
             peg$savedPos = s0;
-            s0 = peg$f45(s2);
+            s0 = peg$f46(s2);
           } else {
             peg$currPos = s0;
             s0 = peg$FAILED;
@@ -3718,7 +3779,7 @@ function peg$parse(input, options) {
             }
             if (s3 !== peg$FAILED) {
               peg$savedPos = s0;
-              s0 = peg$f46(s2);
+              s0 = peg$f47(s2);
             } else {
               peg$currPos = s0;
               s0 = peg$FAILED;
@@ -3738,7 +3799,7 @@ function peg$parse(input, options) {
             }
             if (s1 !== peg$FAILED) {
               peg$savedPos = s0;
-              s1 = peg$f47();
+              s1 = peg$f48();
             }
             s0 = s1;
           }
@@ -3891,7 +3952,7 @@ function peg$parse(input, options) {
       }
       if (s3 !== peg$FAILED) {
         peg$savedPos = s2;
-        s3 = peg$f48();
+        s3 = peg$f49();
       }
       s2 = s3;
       if (s2 === peg$FAILED) {
@@ -3905,7 +3966,7 @@ function peg$parse(input, options) {
         }
         if (s3 !== peg$FAILED) {
           peg$savedPos = s2;
-          s3 = peg$f49();
+          s3 = peg$f50();
         }
         s2 = s3;
         if (s2 === peg$FAILED) {
@@ -3919,7 +3980,7 @@ function peg$parse(input, options) {
           }
           if (s3 !== peg$FAILED) {
             peg$savedPos = s2;
-            s3 = peg$f50();
+            s3 = peg$f51();
           }
           s2 = s3;
           if (s2 === peg$FAILED) {
@@ -3933,7 +3994,7 @@ function peg$parse(input, options) {
             }
             if (s3 !== peg$FAILED) {
               peg$savedPos = s2;
-              s3 = peg$f51();
+              s3 = peg$f52();
             }
             s2 = s3;
             if (s2 === peg$FAILED) {
@@ -3947,7 +4008,7 @@ function peg$parse(input, options) {
               }
               if (s3 !== peg$FAILED) {
                 peg$savedPos = s2;
-                s3 = peg$f52();
+                s3 = peg$f53();
               }
               s2 = s3;
               if (s2 === peg$FAILED) {
@@ -3961,7 +4022,7 @@ function peg$parse(input, options) {
                 }
                 if (s3 !== peg$FAILED) {
                   peg$savedPos = s2;
-                  s3 = peg$f53();
+                  s3 = peg$f54();
                 }
                 s2 = s3;
                 if (s2 === peg$FAILED) {
@@ -3975,7 +4036,7 @@ function peg$parse(input, options) {
                   }
                   if (s3 !== peg$FAILED) {
                     peg$savedPos = s2;
-                    s3 = peg$f54();
+                    s3 = peg$f55();
                   }
                   s2 = s3;
                   if (s2 === peg$FAILED) {
@@ -3989,7 +4050,7 @@ function peg$parse(input, options) {
                     }
                     if (s3 !== peg$FAILED) {
                       peg$savedPos = s2;
-                      s3 = peg$f55();
+                      s3 = peg$f56();
                     }
                     s2 = s3;
                     if (s2 === peg$FAILED) {
@@ -4003,7 +4064,7 @@ function peg$parse(input, options) {
                       }
                       if (s3 !== peg$FAILED) {
                         peg$savedPos = s2;
-                        s3 = peg$f56();
+                        s3 = peg$f57();
                       }
                       s2 = s3;
                       if (s2 === peg$FAILED) {
@@ -4017,7 +4078,7 @@ function peg$parse(input, options) {
                         }
                         if (s3 !== peg$FAILED) {
                           peg$savedPos = s2;
-                          s3 = peg$f57();
+                          s3 = peg$f58();
                         }
                         s2 = s3;
                         if (s2 === peg$FAILED) {
@@ -4031,7 +4092,7 @@ function peg$parse(input, options) {
                           }
                           if (s3 !== peg$FAILED) {
                             peg$savedPos = s2;
-                            s3 = peg$f58();
+                            s3 = peg$f59();
                           }
                           s2 = s3;
                           if (s2 === peg$FAILED) {
@@ -4081,7 +4142,7 @@ function peg$parse(input, options) {
                               }
                               if (s4 !== peg$FAILED) {
                                 peg$savedPos = s2;
-                                s2 = peg$f59(s4);
+                                s2 = peg$f60(s4);
                               } else {
                                 peg$currPos = s2;
                                 s2 = peg$FAILED;
@@ -4137,7 +4198,7 @@ function peg$parse(input, options) {
                                 }
                                 if (s4 !== peg$FAILED) {
                                   peg$savedPos = s2;
-                                  s2 = peg$f60(s4);
+                                  s2 = peg$f61(s4);
                                 } else {
                                   peg$currPos = s2;
                                   s2 = peg$FAILED;
@@ -4193,7 +4254,7 @@ function peg$parse(input, options) {
                                   }
                                   if (s4 !== peg$FAILED) {
                                     peg$savedPos = s2;
-                                    s2 = peg$f61(s4);
+                                    s2 = peg$f62(s4);
                                   } else {
                                     peg$currPos = s2;
                                     s2 = peg$FAILED;
@@ -4241,7 +4302,7 @@ function peg$parse(input, options) {
                                   }
                                   if (s3 !== peg$FAILED) {
                                     peg$savedPos = s2;
-                                    s3 = peg$f62(s3);
+                                    s3 = peg$f63(s3);
                                   }
                                   s2 = s3;
                                   if (s2 === peg$FAILED) {
@@ -4255,7 +4316,7 @@ function peg$parse(input, options) {
                                     }
                                     if (s3 !== peg$FAILED) {
                                       peg$savedPos = s2;
-                                      s3 = peg$f63(s3);
+                                      s3 = peg$f64(s3);
                                     }
                                     s2 = s3;
                                   }
@@ -4275,7 +4336,7 @@ function peg$parse(input, options) {
       }
       if (s2 !== peg$FAILED) {
         peg$savedPos = s0;
-        s0 = peg$f64(s2);
+        s0 = peg$f65(s2);
       } else {
         peg$currPos = s0;
         s0 = peg$FAILED;

@@ -9,6 +9,7 @@ export {
   evaluateAsync,
   primaryKeyTerms,
   countMatches,
+  textIndexesOf,
   MAX_EXPR_DEPTH,
   type Expr,
   type ParseOptions,

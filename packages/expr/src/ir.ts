@@ -63,4 +63,10 @@ export type Pred =
   /** json_contains / array_contains (one value), *_all, *_any. */
   | { k: 'contains'; mode: 'one' | 'all' | 'any'; a: Val; values: Lit[] }
   /** A bare Bool field or JSON path used as a condition: true when the value is boolean true. */
-  | { k: 'truthy'; a: Val };
+  | { k: 'truthy'; a: Val }
+  /**
+   * text_match / phrase_match on an analyzer-enabled VarChar field. `analyzer` is the field's analyzer_params (JSON
+   * text, '' for the standard analyzer), so a plan evaluates the same wherever it runs. Without `slop`: rows holding
+   * at least `minShouldMatch` (default 1) of the query's distinct terms; with `slop`: the query as a phrase.
+   */
+  | { k: 'text'; field: string; analyzer: string; query: string; slop?: number; minShouldMatch?: number };

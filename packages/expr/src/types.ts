@@ -1,4 +1,5 @@
 /** Schema and column shapes the expression package works on. */
+import type { TextIndex } from '@kite/analyzer';
 
 export type ScalarType =
   | 'Bool'
@@ -22,6 +23,8 @@ export interface FieldInfo {
   elementType?: ScalarType;
   /** The field accepts nulls (Milvus 2.5+); rows whose Column.valid byte is 0 are SQL NULL. */
   nullable?: boolean;
+  /** Milvus's type params (enable_analyzer, enable_match, analyzer_params, ...), for text_match / phrase_match. */
+  typeParams?: Record<string, string>;
 }
 
 /** The collection schema as the parser needs it. The dynamic field's column is named '$meta'. */
@@ -48,4 +51,10 @@ export type Column =
 export interface ColumnBatch {
   numRows: number;
   column(name: string): Column | undefined;
+  /**
+   * A text index over a VarChar field built with the given analyzer_params, when the engine keeps one (query nodes
+   * cache one per segment and field): row i of this batch is the index's row `firstRow + i`. Without it,
+   * text_match / phrase_match index the batch's column on the spot.
+   */
+  textIndex?(field: string, analyzerParams: string): { index: TextIndex; firstRow: number } | undefined;
 }

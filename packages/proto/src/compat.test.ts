@@ -18,7 +18,7 @@ const OMITTED: Record<string, string[]> = {
   'milvus.proto.schema.SearchResultData': ['highlight_results'],
 };
 
-/** The RPCs the brief requires, plus AllocTimestamp (pymilvus's create_index calls it). */
+/** The RPCs the brief requires, plus AllocTimestamp (pymilvus's create_index calls it) and HybridSearch. */
 const REQUIRED_RPCS = [
   'Connect', 'GetVersion', 'CheckHealth', 'GetComponentStates', 'CreateCollection', 'DescribeCollection',
   'HasCollection', 'ShowCollections', 'DropCollection', 'GetCollectionStatistics', 'AlterCollection',
@@ -26,7 +26,7 @@ const REQUIRED_RPCS = [
   'GetPartitionStatistics', 'CreateIndex', 'DescribeIndex', 'DropIndex', 'GetIndexState', 'GetIndexBuildProgress',
   'LoadCollection', 'GetLoadState', 'GetLoadingProgress', 'ReleaseCollection', 'Insert', 'Upsert', 'Delete', 'Flush',
   'GetFlushState', 'Search', 'Query', 'CreateAlias', 'DropAlias', 'AlterAlias', 'DescribeAlias', 'ListAliases',
-  'GetReplicas', 'ListDatabases', 'DescribeDatabase', 'AllocTimestamp',
+  'GetReplicas', 'ListDatabases', 'DescribeDatabase', 'AllocTimestamp', 'HybridSearch',
 ];
 
 function collect(ns: protobuf.NamespaceBase, types: protobuf.Type[], enums: protobuf.Enum[], services: protobuf.Service[]): void {
@@ -312,6 +312,61 @@ describe('round trips', () => {
     expect(got.placeholder_group).toBeUndefined();
     expect(got.namespace).toBe('tenant1');
     expect(got._namespace).toBe('namespace');
+  });
+
+  it('HybridSearchRequest as the Node SDK builds it: SearchRequests, rank_params and a Function ranker', () => {
+    // buildSearchRequest for a hybrid search (data entries with anns_field), Node SDK 2.6.17.
+    const PlaceholderGroup = sdkRoot.lookupType('milvus.proto.common.PlaceholderGroup');
+    const group = (v: number[]): Buffer => Buffer.from(PlaceholderGroup.encode(PlaceholderGroup.create({ placeholders: [{ tag: '$0', type: 101, values: [f32(v)] }] })).finish());
+    const sub = (field: string, v: number[], dsl: string) => ({
+      collection_name: 'c1', partition_names: ['p1'], output_fields: ['*'], nq: 1, dsl, dsl_type: 1, consistency_level: 'Strong',
+      search_params: [{ key: 'anns_field', value: field }, { key: 'params', value: '{}' }, { key: 'topk', value: 12 }, { key: 'offset', value: 2 }],
+      placeholder_group: group(v),
+    });
+    const req = {
+      collection_name: 'c1', partition_names: ['p1'], requests: [sub('dense_a', [1, 2], 'grp != 3'), sub('dense_b', [3, 4, 5], '')],
+      output_fields: ['*'], consistency_level: 'Strong',
+      rank_params: [{ key: 'strategy', value: 'rrf' }, { key: 'params', value: '{"k":30}' }, { key: 'round_decimal', value: -1 }, { key: 'limit', value: 6 }, { key: 'offset', value: 2 }],
+      function_score: { functions: [{ name: 'f', type: 'Rerank', input_field_names: ['ts'], output_field_names: [], params: [{ key: 'reranker', value: 'decay' }] }], params: [] },
+    };
+    const got = toServer('HybridSearch', req) as Record<string, any>;
+    expect(got.collection_name).toBe('c1');
+    expect(got.partition_names).toEqual(['p1']);
+    expect(got.consistency_level).toBe('Strong');
+    expect(got.use_default_consistency).toBe(false);
+    expect(got.requests).toHaveLength(2);
+    expect(got.requests[0].search_input).toBe('placeholder_group');
+    expect(got.requests[0].dsl).toBe('grp != 3');
+    expect(Object.fromEntries(got.requests[1].search_params.map((kv: { key: string; value: string }) => [kv.key, kv.value]))).toEqual({ anns_field: 'dense_b', params: '{}', topk: '12', offset: '2' });
+    expect(Object.fromEntries(got.rank_params.map((kv: { key: string; value: string }) => [kv.key, kv.value]))).toEqual({ strategy: 'rrf', params: '{"k":30}', round_decimal: '-1', limit: '6', offset: '2' });
+    expect(got.function_score.functions[0]).toMatchObject({ name: 'f', type: 'Rerank', input_field_names: ['ts'], params: [{ key: 'reranker', value: 'decay' }] });
+    sameView('milvus.proto.milvus.HybridSearchRequest', codec(sdkService, 'HybridSearch').requestSerialize(req));
+  });
+
+  it('HybridSearchRequest as pymilvus 2.6.17 serializes it (bytes from Prepare.hybrid_search_request_with_ranker)', () => {
+    // WeightedRanker(0.3, 0.7) over two AnnSearchRequests with filters, template values, round_decimal=3, offset=2.
+    const weighted = Buffer.from(
+      '1a0163220270312ac0011a0163220270312a0867727020213d203332120a100a02243010651a080000003f0000803f38014a090a04746f706b1201374a120a0d726f756e645f646563696d616c1201334a170a0e69676e6f72655f67726f77696e67120546616c73654a0b0a066f66667365741201324a110a0b6d65747269635f7479706512024c324a150a0a616e6e735f6669656c64120764656e73655f614a260a06706172616d73121c7b226566223a36342c226d65747269635f74797065223a224c32227d60012ad1011a0163220270312a0a7473203e3d207b6c6f7d32160a140a02243010651a0c0000803f000000400000404038014a090a04746f706b1201374a120a0d726f756e645f646563696d616c1201334a170a0e69676e6f72655f67726f77696e67120546616c73654a0b0a066f66667365741201324a110a0b6d65747269635f7479706512024c324a150a0a616e6e735f6669656c64120764656e73655f624a260a06706172616d73121c7b226566223a36342c226d65747269635f74797065223a224c32227d60019201080a026c6f1202102832140a0873747261746567791208776569676874656432310a06706172616d7312277b2277656967687473223a5b302e332c302e375d2c226e6f726d5f73636f7265223a747275657d320a0a056c696d697412013532120a0d726f756e645f646563696d616c120133320b0a066f66667365741201325203677270',
+      'hex',
+    );
+    const got = sameView('milvus.proto.milvus.HybridSearchRequest', weighted) as Record<string, any>;
+    expect(got.output_fields).toEqual(['grp']);
+    expect(got.partition_names).toEqual(['p1']);
+    expect(got.requests.map((r: Record<string, any>) => r.dsl)).toEqual(['grp != 3', 'ts >= {lo}']);
+    expect(got.requests[1].expr_template_values).toEqual({ lo: { val: 'int64_val', int64_val: '40' } });
+    const kv = (list: { key: string; value: string }[]) => Object.fromEntries(list.map((p) => [p.key, p.value]));
+    expect(kv(got.requests[0].search_params)).toMatchObject({ anns_field: 'dense_a', topk: '7', round_decimal: '3', offset: '2', ignore_growing: 'False' });
+    expect(kv(got.rank_params)).toEqual({ strategy: 'weighted', params: '{"weights":[0.3,0.7],"norm_score":true}', limit: '5', round_decimal: '3', offset: '2' });
+    // A Function ranker (decay): rank_params carry the page only, the function travels in function_score.
+    const decay = Buffer.from(
+      '1a01632ac0011a0163220270312a0867727020213d203332120a100a02243010651a080000003f0000803f38014a090a04746f706b1201374a120a0d726f756e645f646563696d616c1201334a170a0e69676e6f72655f67726f77696e67120546616c73654a0b0a066f66667365741201324a110a0b6d65747269635f7479706512024c324a150a0a616e6e735f6669656c64120764656e73655f614a260a06706172616d73121c7b226566223a36342c226d65747269635f74797065223a224c32227d6001320a0a056c696d697412013532130a0d726f756e645f646563696d616c12022d31320b0a066f666673657412013060016a4d0a4b0a016420032a0274734a110a08726572616e6b6572120564656361794a110a0866756e6374696f6e120567617573734a0d0a066f726967696e12033130304a0b0a057363616c6512023430',
+      'hex',
+    );
+    const got2 = sameView('milvus.proto.milvus.HybridSearchRequest', decay) as Record<string, any>;
+    expect(got2.use_default_consistency).toBe(true);
+    expect(kv(got2.rank_params)).toEqual({ limit: '5', round_decimal: '-1', offset: '0' });
+    expect(got2.function_score.functions[0].type).toBe('Rerank');
+    expect(kv(got2.function_score.functions[0].params)).toEqual({ reranker: 'decay', function: 'gauss', origin: '100', scale: '40' });
   });
 
   it('QueryRequest as pymilvus builds it', () => {

@@ -503,7 +503,7 @@ export interface FunctionSchemaOut {
   params?: KeyValuePair[];
 }
 
-/** A search's reranking functions (not served: the proxy refuses a search that carries them). */
+/** A search's reranking functions (Rerank functions with a `reranker` param: decay, rrf, weighted, model). */
 export interface FunctionScore {
   functions: FunctionSchema[];
   params: KeyValuePair[];
@@ -1043,7 +1043,7 @@ export interface SearchRequest {
   /** Hybrid sub-requests (not served: refused). */
   sub_reqs: SubSearchRequest[];
   expr_template_values: Record<string, TemplateValue>;
-  /** Reranking functions (not served: refused). */
+  /** Reranking functions applied to the hits (decay, rrf, weighted). */
   function_score: FunctionScore | null;
   _namespace?: 'namespace';
   namespace?: string;
@@ -1058,6 +1058,26 @@ export interface SubSearchRequest {
   search_params: KeyValuePair[];
   nq: Int64;
   expr_template_values: Record<string, TemplateValue>;
+  _namespace?: 'namespace';
+  namespace?: string;
+}
+
+/** Several searches on vector fields of one collection, fused by `rank_params` or `function_score`. */
+export interface HybridSearchRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+  partition_names: string[];
+  requests: SearchRequest[];
+  /** strategy (rrf | weighted), params (JSON), limit, offset, round_decimal, as strings. */
+  rank_params: KeyValuePair[];
+  travel_timestamp: Int64;
+  guarantee_timestamp: Int64;
+  not_return_all_meta: boolean;
+  output_fields: string[];
+  consistency_level: ConsistencyLevel | number;
+  use_default_consistency: boolean;
+  function_score: FunctionScore | null;
   _namespace?: 'namespace';
   namespace?: string;
 }
@@ -1462,8 +1482,8 @@ export interface RunAnalyzerRequest {
   analyzer_names: string[];
 }
 
-export interface AnalyzerTokenOut {
-  token: string;
+export interface AnalyzerToken {
+  token?: string;
   /** UTF-8 byte offsets. */
   start_offset?: Int64Like;
   end_offset?: Int64Like;
@@ -1472,9 +1492,13 @@ export interface AnalyzerTokenOut {
   hash?: number;
 }
 
+export interface AnalyzerResult {
+  tokens?: AnalyzerToken[];
+}
+
 export interface RunAnalyzerResponse {
   status?: Status | null;
-  results?: { tokens: AnalyzerTokenOut[] }[];
+  results?: AnalyzerResult[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1522,6 +1546,7 @@ export interface MilvusMethods {
   Delete: [DeleteRequest, MutationResult];
   Upsert: [UpsertRequest, MutationResult];
   Search: [SearchRequest, SearchResults];
+  HybridSearch: [HybridSearchRequest, SearchResults];
   Flush: [FlushRequest, FlushResponse];
   Query: [QueryRequest, QueryResults];
   GetFlushState: [GetFlushStateRequest, GetFlushStateResponse];
@@ -1561,7 +1586,6 @@ export interface MilvusMethods {
   TruncateCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AlterIndex: [KiteUnsupportedRequest, Status];
   GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  HybridSearch: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   FlushAll: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   AddCollectionField: [KiteUnsupportedRequest, Status];

@@ -156,7 +156,7 @@ export interface QueryRequest {
   filter_plan: string;
 }
 export interface QueryResponse { status?: Status; rows: Buffer; count: number }
-export interface BuildIndexesRequest { collection_id: number; segment_ids: number[] }
+export interface BuildIndexesRequest { collection_id: number; segment_ids: number[]; index_ids?: number[] }
 
 /** Handlers a QueryCoord server implements (and a client calls). */
 export interface QueryCoordApi {

@@ -17,6 +17,8 @@ import { counter, gauge, histogram } from '@kite/observe';
 
 const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
 const flushedRows = counter('kite_datanode_rows_flushed_total', 'rows flushed to object storage', []);
+/** Compare-and-set attempts to record a segment's new index files while other builds of it write too. */
+const INDEX_WRITE_ATTEMPTS = 5;
 const flushDuration = histogram('kite_datanode_flush_duration_seconds', 'sealing one segment: columns, delete log, indexes, commit', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
 const indexDuration = histogram('kite_datanode_index_build_duration_seconds', 'building one segment index', ['index_type'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
 const bufferedRows = gauge('kite_datanode_buffered_rows', 'rows consumed but not yet flushed', ['channel']);
@@ -349,19 +351,44 @@ export class DataNode implements M.DataNodeApi, Hosted {
   async BuildIndexes(r: M.BuildIndexesRequest): Promise<M.StatusResponse> {
     const c = this.meta.byID(r.collection_id);
     if (!c) throw new KiteError('CollectionNotFound', `collection ${r.collection_id} not found`);
-    for (const id of r.segment_ids) {
-      const key = keys.segment(this.root, r.collection_id, id);
+    // An index created a moment ago may not have reached this node's catalogue yet: building nothing and answering
+    // OK would leave the coordinator waiting for a file that never comes, so fail retriably instead.
+    const unknown = (r.index_ids ?? []).filter((x) => !c.indexes.some((i) => i.indexID === Number(x)));
+    if (unknown.length) {
+      throw new KiteError('ServiceNotReady', `data node does not know index ${unknown.join(', ')} of collection ${c.name} yet; retry`, { retriable: true });
+    }
+    for (const id of r.segment_ids) await this.indexSegment(c, id);
+    return { status: OK_STATUS };
+  }
+
+  /**
+   * Builds the index files a sealed segment lacks and records them in its segment record. Builds of one segment can
+   * overlap: a collection with several vector fields gets one build task per index, each building what is missing
+   * when it starts. The record is written with a compare-and-set; when another build wrote it first, the record is
+   * read again and this build's files are added to what is there (a lost write would leave the index pending until
+   * the coordinator gives up on the task, minutes later). A write that keeps losing fails retriably.
+   */
+  private async indexSegment(c: CollectionMeta, id: number): Promise<void> {
+    const key = keys.segment(this.root, c.collectionID, id);
+    let data: ColumnBatch | undefined;
+    let mine: SegmentIndexFile[] = [];
+    for (let attempt = 0; attempt < INDEX_WRITE_ATTEMPTS; attempt++) {
       const kv = await this.store.get(key);
-      if (!kv) continue;
+      if (!kv) return;
       const seg = codecs.segment.decode(kv.value, kv.key);
-      if (!seg.dataKey) continue;
-      const data = decodeBatch(await this.objects.get(seg.dataKey));
-      const indexes = await this.buildIndexes(c, id, data, seg.indexes);
-      await this.store.txn(
+      if (!seg.dataKey) return;
+      data ??= decodeBatch(await this.objects.get(seg.dataKey));
+      const have = [...seg.indexes, ...mine.filter((f) => !seg.indexes.some((x) => x.indexID === f.indexID))];
+      const indexes = await this.buildIndexes(c, id, data, have);
+      mine = indexes.filter((f) => !seg.indexes.some((x) => x.indexID === f.indexID));
+      if (mine.length === 0 && indexes.length === seg.indexes.length) return;
+      const res = await this.store.txn(
         [{ key, target: 'modRevision', op: '==', value: kv.modRevision }],
         [{ type: 'put', key, value: codecs.segment.encode({ ...seg, indexes }) }],
       );
+      if (res.succeeded) return;
+      this.log.info({ segment: id, attempt }, 'segment record changed while its indexes were built; merging and writing again');
     }
-    return { status: OK_STATUS };
+    throw new KiteError('ServiceUnavailable', `segment ${id}: its record kept changing while its index files were recorded; the build is retried`, { retriable: true });
   }
 }

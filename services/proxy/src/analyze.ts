@@ -1,6 +1,6 @@
 import { analyzerEnabled, analyzerOfField, createAnalyzer, type Analyzer } from '@kite/analyzer';
 import { KiteError, clip } from '@kite/common';
-import type { AnalyzerTokenOut, RunAnalyzerRequest } from '@kite/proto';
+import type { AnalyzerResult, AnalyzerToken, RunAnalyzerRequest } from '@kite/proto';
 import type { Handlers, ProxyCore } from './core';
 import type { RequestContext } from './request';
 import { OK } from './status';
@@ -15,13 +15,13 @@ export function analyzeHandlers(core: ProxyCore): Handlers {
   return {
     async RunAnalyzer(r, ctx) {
       const analyzer = await analyzerOf(core, r, ctx);
-      const results: { tokens: AnalyzerTokenOut[] }[] = [];
+      const results: AnalyzerResult[] = [];
       for (const text of r.placeholder ?? []) {
         if (Date.now() > ctx.deadline) {
           throw new KiteError('DeadlineExceeded', `RunAnalyzer did not finish within the request's deadline (${results.length} of ${r.placeholder.length} texts analyzed); send fewer or shorter texts per call`);
         }
-        const tokens = analyzer.analyze(Buffer.from(text).toString('utf8')).map((t): AnalyzerTokenOut => {
-          const out: AnalyzerTokenOut = { token: t.token };
+        const tokens = analyzer.analyze(Buffer.from(text).toString('utf8')).map((t): AnalyzerToken => {
+          const out: AnalyzerToken = { token: t.token };
           if (r.with_detail) {
             out.start_offset = t.startOffset;
             out.end_offset = t.endOffset;

@@ -9,6 +9,7 @@ import { analyzeHandlers } from './analyze';
 import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { indexHandlers } from './indexes';
+import { hybridHandlers } from './hybrid';
 import { readHandlers } from './read';
 import { Security, credentialHandlers, rbacHandlers } from './security';
 import { addMilvusService, milvusServerOptions } from './server';
@@ -75,6 +76,7 @@ export class Proxy implements Hosted {
         ...indexHandlers(this.core),
         ...writeHandlers(this.core),
         ...readHandlers(this.core),
+        ...hybridHandlers(this.core),
         ...analyzeHandlers(this.core),
       }),
       // Users, roles and grants are cluster-wide (a grant names its own database).

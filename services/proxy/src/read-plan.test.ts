@@ -70,8 +70,18 @@ describe('planSearch', () => {
     expect(() => planSearch(collection(), search({ ignore_growing: 'False', iterator: 'false', strict_group_size: false }), 1 << 20)).not.toThrow();
   });
 
-  test('function_score, sub-requests, highlighter and search by primary keys are refused by name', () => {
-    refused(() => planSearch(collection(), search({}, { function_score: { functions: [{ name: 'r' }], params: [] } }), 1 << 20), /function_score/);
+  test('function_score plans a reranker; one Kite does not run is refused by name', () => {
+    const rrf = { name: 'r', type: 'Rerank', input_field_names: [], output_field_names: [], params: kv({ reranker: 'rrf', k: 20 }) };
+    expect(planSearch(collection(), search({}, { function_score: { functions: [rrf], params: [] } }), 1 << 20).reranker?.name).toBe('rrf');
+    expect(planSearch(collection(), search(), 1 << 20).reranker).toBeUndefined();
+    const model = { ...rrf, params: kv({ reranker: 'model', provider: 'tei' }) };
+    refused(() => planSearch(collection(), search({}, { function_score: { functions: [model], params: [] } }), 1 << 20), /model reranker/);
+    refused(() => planSearch(collection(), search({}, { function_score: { functions: [{ name: 'r' }], params: [] } }), 1 << 20), /function_score takes functions of type Rerank/);
+    const weighted = { ...rrf, params: kv({ reranker: 'weighted', weights: '[0.5,0.5]' }) };
+    refused(() => planSearch(collection(), search({}, { function_score: { functions: [weighted], params: [] } }), 1 << 20), /2 weights for 1 search/);
+  });
+
+  test('sub-requests, highlighter and search by primary keys are refused by name', () => {
     refused(() => planSearch(collection(), search({}, { sub_reqs: [{ dsl: '' }] }), 1 << 20), /sub_reqs/);
     refused(() => planSearch(collection(), search({}, { highlighter: { type: 'Lexical', params: [] } }), 1 << 20), /highlighter/);
     refused(() => planSearch(collection(), search({}, { search_input: 'ids', ids: { id_field: 'int_id', int_id: { data: [1] } } }), 1 << 20), /primary keys/);

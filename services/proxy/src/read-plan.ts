@@ -2,6 +2,7 @@ import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type QueryRequest, type SearchRequest } from '@kite/proto';
 import { annFields, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
+import { functionScoreOf, type Reranker } from './rerank';
 import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
 
 /** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
@@ -81,6 +82,8 @@ export interface SearchPlan {
   roundDecimal: number;
   /** Index search parameters for the query nodes (nprobe, ef), validated against the field's index. */
   searchParams: Record<string, string>;
+  /** The request's function_score (rerank.ts), applied to the hits before paging. */
+  reranker?: Reranker;
 }
 
 /**
@@ -89,9 +92,6 @@ export interface SearchPlan {
  */
 export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: number): SearchPlan {
   if (r.sub_reqs?.length) throw new KiteError('ParameterInvalid', 'search sub-requests (sub_reqs, a search over several vector fields) are not supported by Kite yet; send one search per field');
-  if (r.function_score?.functions?.length || r.function_score?.params?.length) {
-    throw new KiteError('ParameterInvalid', 'function_score (reranking functions in a search) is not supported by Kite yet; remove the ranker from the request');
-  }
   if (r.highlighter) throw new KiteError('ParameterInvalid', 'highlighter (search result highlighting) is not supported by Kite yet; remove it from the request');
   if (r.search_input === 'ids' || r.search_by_primary_keys || r.ids?.id_field) {
     throw new KiteError('ParameterInvalid', 'search by primary keys (ids) is not supported by Kite yet; send the query vectors in data instead');
@@ -136,7 +136,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
     const queries = sparseQueries(c, field, ph);
     return {
       field, metric, limit, offset, topk: limit + offset, nq: queries.length, vectors: Buffer.alloc(0), sparse: queries,
-      filter: (r.dsl ?? '').trim(), roundDecimal, searchParams: sparseSearchParams(field, params, sp),
+      filter: (r.dsl ?? '').trim(), roundDecimal, searchParams: sparseSearchParams(field, params, sp), reranker: searchReranker(c, r),
     };
   }
 
@@ -168,7 +168,17 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
       throw e;
     }
   }
-  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams };
+  const reranker = searchReranker(c, r);
+  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, reranker };
+}
+
+/** The reranker of a search's function_score (one search: at most one weight), if any. */
+function searchReranker(c: CollectionMeta, r: SearchRequest): Reranker | undefined {
+  const reranker = functionScoreOf(c, r.function_score);
+  if (reranker?.inputs !== undefined && reranker.inputs !== 1) {
+    throw new KiteError('ParameterInvalid', `the length of weights param mismatch with ann search requests: ${reranker.inputs} weights for 1 search; a search takes one weight`);
+  }
+  return reranker;
 }
 
 /** The one placeholder of a search (the query vectors or texts). */

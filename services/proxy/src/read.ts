@@ -2,14 +2,13 @@ import { KiteError, clip } from '@kite/common';
 import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '@kite/expr';
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, mergeHits, takeBatch, PK, QUERY, SCORE, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
+import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, QUERY, SCORE, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
 import { histogram } from '@kite/observe';
-import { encodeSparseQueries } from '@kite/sparse';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
 import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
-import { collectionBm25 } from './bm25';
 import { planQuery, planSearch } from './read-plan';
+import { rerankedSearch, runSearch, withRankInput } from './search';
 import { OK } from './status';
 import { schemaInfo } from './util';
 import { onWal } from './wal';
@@ -45,7 +44,7 @@ export function checkFilter(core: ProxyCore, c: CollectionMeta, text: string, va
   return { shipped: { text, params: encodeParams(tparams), plan: encodePlan(expr) }, expr };
 }
 
-function ensureLoaded(c: CollectionMeta): NonNullable<CollectionMeta['load']> {
+export function ensureLoaded(c: CollectionMeta): NonNullable<CollectionMeta['load']> {
   if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]: call load_collection first`);
   return c.load;
 }
@@ -54,7 +53,7 @@ function ensureLoaded(c: CollectionMeta): NonNullable<CollectionMeta['load']> {
  * The partitions a read covers: the named ones, each of which must be loaded, or else every loaded partition
  * (an empty list means all, when the whole collection is loaded).
  */
-function readPartitions(core: ProxyCore, c: CollectionMeta, names: readonly string[] | undefined): number[] {
+export function readPartitions(core: ProxyCore, c: CollectionMeta, names: readonly string[] | undefined): number[] {
   const load = ensureLoaded(c);
   const loaded = load.all ? undefined : new Set(load.partitionIDs);
   if (names && names.length) {
@@ -68,7 +67,7 @@ function readPartitions(core: ProxyCore, c: CollectionMeta, names: readonly stri
 }
 
 /** Strong and Session reads wait until each delegator consumed the WAL up to its end as of now. */
-async function minOffsets(core: ProxyCore, c: CollectionMeta, level: string, deadline: number): Promise<Map<string, number>> {
+export async function minOffsets(core: ProxyCore, c: CollectionMeta, level: string, deadline: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const strong = level === 'Strong' || level === 'Session';
   for (const ch of channelsOf(c)) {
@@ -78,7 +77,7 @@ async function minOffsets(core: ProxyCore, c: CollectionMeta, level: string, dea
   return out;
 }
 
-function consistency(c: CollectionMeta, r: { use_default_consistency: boolean; consistency_level: string | number }): string {
+export function consistency(c: CollectionMeta, r: { use_default_consistency: boolean; consistency_level: string | number }): string {
   if (r.use_default_consistency || !r.consistency_level) return c.consistencyLevel;
   return String(r.consistency_level);
 }
@@ -124,13 +123,13 @@ export async function queryRows(core: ProxyCore, c: CollectionMeta, q: QueryRows
 
 /** Search, Query and partition statistics: routed to the shard delegators (router.ts) and merged here. */
 export function readHandlers(core: ProxyCore): Handlers {
-  const { cfg, router } = core;
+  const { cfg } = core;
   return {
     async Search(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
       ensureLoaded(c);
       const plan = planSearch(c, r, cfg.proxy.maxSearchResults);
-      const { field, metric, limit, offset, topk, nq, vectors, roundDecimal, searchParams } = plan;
+      const { limit, offset, topk, nq, roundDecimal } = plan;
       const { shipped: filter } = checkFilter(core, c, plan.filter, r.expr_template_values);
       const partitions = readPartitions(core, c, r.partition_names);
       const out = outputsOf(c, r.output_fields ?? [], true);
@@ -148,21 +147,8 @@ export function readHandlers(core: ProxyCore): Handlers {
       searchTopk.observe(topk);
       const deadline = ctx.deadline;
       const offsets = await minOffsets(core, c, consistency(c, r), deadline);
-      const sparseQueries = plan.sparse ? encodeSparseQueries(plan.sparse) : Buffer.alloc(0);
-      const bm25Stats = metric === 'BM25' ? await collectionBm25(core, c, plan, partitions, offsets, deadline) : '';
-      const parts = await Promise.all(channelsOf(c).map((channel) =>
-        router.onChannel(c, channel, deadline, async (n, leader) => {
-          const res = await n.Search({
-            collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], anns_field: field.name,
-            metric_type: metric, topk, nq, vectors, filter: filter.text, filter_params: filter.params, filter_plan: filter.plan,
-            partition_ids: partitions, search_params: searchParams, output_fields: out.columns,
-            min_consumed_offset: offsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
-            timeout_ms: router.nodeTimeoutMs(deadline), sparse_queries: sparseQueries, bm25_stats: bm25Stats, bm25_stats_only: false,
-          }, { timeoutMs: router.nodeTimeoutMs(deadline) });
-          return decodeBatch(res.hits);
-        }),
-      ));
-      const merged = mergeHits(parts, nq, topk, metric);
+      const merged = await runSearch(core, c, plan, { filter, partitions, columns: withRankInput(out.columns, plan.reranker), offsets, deadline });
+      if (plan.reranker) return rerankedSearch(c, plan, merged, out, pkf);
       const q = merged.columns.get(QUERY) as Extract<Column, { kind: 'int' }> | undefined;
       const pick: number[] = [];
       const topks: number[] = [];

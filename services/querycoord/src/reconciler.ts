@@ -240,7 +240,7 @@ export class Reconciler {
       } else if (t.kind === 'dn-unwatch') {
         await bounded(dn.UnwatchChannel({ collection_id: t.collection, channel: t.channel, replica_id: 0 }), cfg.nodeRpcTimeoutMs);
       } else {
-        await bounded(dn.BuildIndexes({ collection_id: t.collection, segment_ids: [t.segment] }, { timeoutMs: cfg.indexTimeoutMs }), cfg.indexTimeoutMs);
+        await bounded(dn.BuildIndexes({ collection_id: t.collection, segment_ids: [t.segment], index_ids: [t.index] }, { timeoutMs: cfg.indexTimeoutMs }), cfg.indexTimeoutMs);
       }
       return;
     }

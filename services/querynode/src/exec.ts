@@ -1,11 +1,12 @@
 import { KiteError } from '@kite/common';
-import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
+import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
 import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
 } from '@kite/segment';
+import type { TextIndexes } from './text-index';
 
 /** Deletes: primary key -> the largest delete timestamp seen. A row is deleted when a delete is newer than it. */
 export class DeleteSet {
@@ -74,6 +75,8 @@ export interface RowSource {
   baseMask(): Uint8Array | undefined;
   /** Resolves once pending changes to the rows (appends, compaction) are in place; absent when rows never change. */
   settle?(): Promise<void>;
+  /** The source's text indexes (text_match / phrase_match), kept with its rows; absent: built per evaluation. */
+  textIndexes?: TextIndexes;
 }
 
 /** The filter fields of an internal Search or Query request. */
@@ -117,15 +120,28 @@ interface View {
   batch: ColumnBatch;
   pkIndex: PkIndex;
   base: Uint8Array | undefined;
+  text: TextIndexes | undefined;
 }
 
-const viewOf = (src: RowSource): View => ({ batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask() });
+const viewOf = (src: RowSource): View => ({ batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes });
+
+/** The view's rows as the expression evaluator reads them: columns, and the source's text indexes. */
+function exprBatch(v: View): ExprBatch {
+  const cols = v.batch.columns;
+  const { text } = v;
+  return {
+    numRows: v.batch.numRows,
+    column: (name: string) => cols.get(name) as never,
+    ...(text === undefined ? {} : { textIndex: (field: string, analyzer: string) => text.get(v.batch, field, analyzer) }),
+  };
+}
 
 /** Bits of the rows of `v` that pass the expression (undefined when there is none), computed in slices that yield. */
 async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefined> {
   if (!f.expr) return undefined;
-  const cols = v.batch.columns;
-  return evaluateAsync(f.expr, { numRows: v.batch.numRows, column: (name: string) => cols.get(name) as never }, { deadline: f.deadline });
+  const text = textIndexesOf(f.expr);
+  if (text.length > 0 && v.text !== undefined) await v.text.prepare(v.batch, text, f.deadline);
+  return evaluateAsync(f.expr, exprBatch(v), { deadline: f.deadline });
 }
 
 /** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
@@ -187,8 +203,7 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
 }
 
 function evaluateNow(v: View, expr: Expr): Uint8Array {
-  const cols = v.batch.columns;
-  return evaluate(expr, { numRows: v.batch.numRows, column: (name: string) => cols.get(name) as never });
+  return evaluate(expr, exprBatch(v));
 }
 
 async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec): Promise<ColumnBatch> {

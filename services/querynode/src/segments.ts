@@ -7,6 +7,7 @@ import {
 import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
 import { denseAnn, sparseAnn, type AnnIndex } from './ann';
 import { PkIndex, type RowSource } from './exec';
+import { TextIndexes, textMatchFields } from './text-index';
 
 /** Builds an exact (FLAT) index over a vector column: small segments and growing rows are searched this way. */
 export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: MetricType, base = 0): Promise<VectorIndex> {
@@ -45,6 +46,7 @@ export function sparseIndexOf(c: CollectionMeta, field: string, col: Extract<Col
 /** A sealed segment loaded from object storage, with an index per vector field. */
 export class SealedSegment implements RowSource {
   readonly pkIndex = new PkIndex();
+  readonly textIndexes = new TextIndexes();
   private readonly indexes = new Map<string, { index: AnnIndex; indexID: number }>();
 
   private constructor(
@@ -60,6 +62,7 @@ export class SealedSegment implements RowSource {
     const batch = decodeBatch(await objects.get(meta.dataKey));
     const seg = new SealedSegment(meta, replicaID, batch);
     await seg.refreshIndexes(coll, objects);
+    seg.textIndexes.prepareInBackground(batch, textMatchFields(coll));
     return seg;
   }
 
@@ -119,6 +122,8 @@ export class SealedSegment implements RowSource {
 export class GrowingRows implements RowSource {
   batch: ColumnBatch = { numRows: 0, columns: new Map() };
   pkIndex = new PkIndex();
+  /** Extended as batches grow; replaced when the rows are compacted (row numbers change then). */
+  textIndexes = new TextIndexes();
   private offsets: number[] = [];
   private pending: { batch: ColumnBatch; offset: number }[] = [];
   private indexes = new Map<string, VectorIndex>();
@@ -180,6 +185,7 @@ export class GrowingRows implements RowSource {
     }
     this.batch = base === 0 ? added : concatBatches([this.batch, added]);
     this.mask = undefined;
+    this.textIndexes.prepareInBackground(this.batch, textMatchFields(this.coll));
   }
 
   setWatermark(w: number): void {
@@ -228,6 +234,7 @@ export class GrowingRows implements RowSource {
     this.sparse = new Map();
     this.batch = { numRows: 0, columns: new Map() };
     this.pkIndex = new PkIndex();
+    this.textIndexes = new TextIndexes();
     this.offsets = [];
     this.mask = undefined;
     const pending = this.pending;
