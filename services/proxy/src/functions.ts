@@ -2,7 +2,7 @@ import { analyzerEnabled, analyzerOfField } from '@kite/analyzer';
 import { KiteError, clip } from '@kite/common';
 import type { CollectionSchema, FunctionSchema, FunctionSchemaOut } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import type { CollectionMeta, Column, FieldMeta, FunctionMeta } from '@kite/segment';
+import type { CollectionMeta, Column, FieldMeta, FunctionMeta, SparseRow } from '@kite/segment';
 import { termFrequencies } from './bm25';
 
 /**
@@ -82,16 +82,28 @@ export function functionOf(c: CollectionMeta, field: string): FunctionMeta | und
   return (c.functions ?? []).find((f) => f.outputFieldNames.includes(field));
 }
 
+/** Analysing texts yields to the event loop after this long, so a large insert does not hold the proxy. */
+const ANALYZE_SLICE_MS = 10;
+
 /**
  * Runs the collection's BM25 functions over the rows of an insert or upsert: each output column holds, per row, the
  * term frequencies of the input text as its field's analyzer cuts it (term id -> count).
  */
-export function runFunctions(c: CollectionMeta, columns: Map<string, Column>): void {
+export async function runFunctions(c: CollectionMeta, columns: Map<string, Column>): Promise<void> {
+  let sliceStart = Date.now();
   for (const fn of c.functions ?? []) {
     const inputField = c.fields.find((f) => f.name === fn.inputFieldNames[0]) as FieldMeta;
     const text = columns.get(inputField.name);
     if (!text || text.kind !== 'string') throw new KiteError('Internal', `function ${fn.name}: input column ${inputField.name} is missing`);
     const analyzer = analyzerOfField(inputField);
-    columns.set(fn.outputFieldNames[0]!, { kind: 'sparse', data: text.data.map((t) => termFrequencies(analyzer.terms(t))) });
+    const rows = new Array<SparseRow>(text.data.length);
+    for (let i = 0; i < rows.length; i++) {
+      rows[i] = termFrequencies(analyzer.terms(text.data[i]!));
+      if (Date.now() - sliceStart > ANALYZE_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = Date.now();
+      }
+    }
+    columns.set(fn.outputFieldNames[0]!, { kind: 'sparse', data: rows });
   }
 }

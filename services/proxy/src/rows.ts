@@ -58,7 +58,7 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
     }
     columns.set(f.isDynamic ? META : f.name, fieldDataToColumn(wire(fd), f, numRows));
   }
-  runFunctions(c, columns);
+  await runFunctions(c, columns);
   let pk: Column;
   if (pkf.autoID && !upsert) {
     const start = Number((await core.coordinator.call(deadline, (qc, timeoutMs) => qc.AllocIds({ count: numRows }, { timeoutMs }))).start);
