@@ -215,7 +215,7 @@ describe('searches', () => {
     ['Infinity in a query vector', { placeholder_group: encodeFloatVectorPlaceholderGroup([[Infinity, 0, 0, 0, 0, 0, 0, 0]]), nq: 1 }, {}, /finite/],
     ['a filter nested 10,000 levels', { dsl: '('.repeat(10_000) + 'id > 0' + ')'.repeat(10_000) }, {}, /nest/i],
     ['a 2 MB filter', { dsl: 'id > 0 or '.repeat(200_000) + 'id > 0' }, {}, /filter.*(long|length|characters)/i],
-    ['an unknown anns_field with a unicode name', {}, { anns_field: '向量/../x' }, /anns_field "向量\/\.\.\/x" is not a FloatVector field/],
+    ['an unknown anns_field with a unicode name', {}, { anns_field: '向量/../x' }, /anns_field "向量\/\.\.\/x" is not a vector field/],
   ])('%s is refused', async (_what, over, params, pattern) => {
     expectRefused((await rawCall('Search', searchRaw(over, params))).res, pattern, String(_what));
   });

@@ -12,7 +12,8 @@ export type ScalarType =
   | 'VarChar'
   | 'JSON'
   | 'Array'
-  | 'FloatVector';
+  | 'FloatVector'
+  | 'SparseFloatVector';
 
 export interface FieldInfo {
   name: string;

@@ -490,6 +490,19 @@ export interface FunctionSchema {
   params: KeyValuePair[];
 }
 
+/** A collection function as DescribeCollection returns it. */
+export interface FunctionSchemaOut {
+  name?: string;
+  id?: Int64Like;
+  description?: string;
+  type?: FunctionType | number;
+  input_field_names?: string[];
+  input_field_ids?: Int64Like[];
+  output_field_names?: string[];
+  output_field_ids?: Int64Like[];
+  params?: KeyValuePair[];
+}
+
 /** A search's reranking functions (Rerank functions with a `reranker` param: decay, rrf, weighted, model). */
 export interface FunctionScore {
   functions: FunctionSchema[];
@@ -533,6 +546,8 @@ export interface CollectionSchemaOut {
   fields?: FieldSchemaOut[];
   enable_dynamic_field?: boolean;
   properties?: KeyValuePair[];
+  /** Collection functions (BM25). */
+  functions?: FunctionSchemaOut[];
   dbName?: string;
   version?: number;
   enable_namespace?: boolean;

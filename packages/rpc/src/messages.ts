@@ -37,6 +37,17 @@ export interface CreateCollectionRequest {
   num_partitions: number;
   /** '' = default */
   db_name: string;
+  /** BM25 functions, checked by the proxy. */
+  functions: FunctionSchema[];
+}
+export interface FunctionSchema {
+  name: string;
+  id: number;
+  description: string;
+  type: string;
+  input_field_names: string[];
+  output_field_names: string[];
+  params: Record<string, string>;
 }
 export interface CollectionIdResponse { status?: Status; collection_id: number }
 export interface CollectionNameRequest { name: string; db_name: string }
@@ -110,8 +121,19 @@ export interface SearchRequest {
   timeout_ms: number;
   /** The filter as the proxy checked it (@kite/expr encodePlan); query nodes compile it instead of parsing `filter`. */
   filter_plan: string;
+  /** SparseFloatVector fields: a column batch of one sparse column `$query` (nq rows); `vectors` is then empty. */
+  sparse_queries: Buffer;
+  /** BM25 metric: the collection-wide figures to score with (JSON, see @kite/sparse Bm25Query; df as [term, count] pairs). */
+  bm25_stats: string;
+  /** Answer with the statistics of the query terms instead of hits (the first phase of a BM25 search). */
+  bm25_stats_only: boolean;
 }
-export interface SearchResponse { status?: Status; hits: Buffer }
+export interface SearchResponse {
+  status?: Status;
+  hits: Buffer;
+  /** For bm25_stats_only: JSON TermStats ({numDocs, sumDocLen, df}) of the query's distinct terms, in request order. */
+  bm25_stats?: string;
+}
 export interface QueryRequest {
   collection_id: number;
   channel: string;

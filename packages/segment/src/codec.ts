@@ -1,9 +1,10 @@
-import type { Column, ColumnBatch } from './columns';
+import type { Column, ColumnBatch, SparseRow } from './columns';
 
 /**
  * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
  * Layout: "KCB1" | u32 header length | header JSON | zero padding to 8 | column bodies, each 8-aligned.
- * Fixed-width columns are the typed array's bytes (little endian); strings and JSON are u32 offsets + UTF-8.
+ * Fixed-width columns are the typed array's bytes (little endian); strings and JSON are u32 offsets + UTF-8;
+ * sparse vectors are u32 row offsets (n + 1, counted in entries), then every row's u32 indices, then its f32 values.
  * Decoding makes typed arrays that view the buffer where alignment allows, so large segments load without copies.
  */
 const MAGIC = 0x3142434b; // "KCB1" little endian
@@ -39,8 +40,39 @@ function decodeStrings(buf: Buffer, n: number): string[] {
   return out;
 }
 
+function encodeSparse(rows: SparseRow[]): Buffer {
+  const n = rows.length;
+  const offsets = new Uint32Array(n + 1);
+  let nnz = 0;
+  rows.forEach((r, i) => {
+    offsets[i] = nnz;
+    nnz += r.indices.length;
+  });
+  offsets[n] = nnz;
+  const indices = new Uint32Array(nnz);
+  const values = new Float32Array(nnz);
+  rows.forEach((r, i) => {
+    indices.set(r.indices, offsets[i]!);
+    values.set(r.values, offsets[i]!);
+  });
+  const bytes = (a: Uint32Array | Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return Buffer.concat([bytes(offsets), bytes(indices), bytes(values)]);
+}
+
+function decodeSparse(buf: Buffer, offset: number, n: number): SparseRow[] {
+  const offsets = view(Uint32Array, buf, offset, (n + 1) * 4);
+  const nnz = offsets[n]!;
+  const indices = view(Uint32Array, buf, offset + (n + 1) * 4, nnz * 4);
+  const values = view(Float32Array, buf, offset + (n + 1 + nnz) * 4, nnz * 4);
+  const out = new Array<SparseRow>(n);
+  for (let i = 0; i < n; i++) out[i] = { indices: indices.subarray(offsets[i]!, offsets[i + 1]!), values: values.subarray(offsets[i]!, offsets[i + 1]!) };
+  return out;
+}
+
 function bodyOf(c: Column): Buffer {
   switch (c.kind) {
+    case 'sparse':
+      return encodeSparse(c.data);
     case 'string':
       return encodeStrings(c.data);
     case 'json':
@@ -115,6 +147,9 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         break;
       case 'vector':
         c = { kind: 'vector', dim: h.dim ?? 0, data: view(Float32Array, buf, o, h.bytes) };
+        break;
+      case 'sparse':
+        c = { kind: 'sparse', data: decodeSparse(buf, o, n) };
         break;
       case 'string':
         c = { kind: 'string', data: decodeStrings(body, n) };

@@ -10,7 +10,17 @@ export type Column =
   | { kind: 'float'; data: Float32Array | Float64Array }
   | { kind: 'string'; data: string[] }
   | { kind: 'json'; data: unknown[] }
-  | { kind: 'vector'; dim: number; data: Float32Array };
+  | { kind: 'vector'; dim: number; data: Float32Array }
+  | { kind: 'sparse'; data: SparseRow[] };
+
+/**
+ * One sparse vector: its non-zero entries, indices ascending and unique (an empty row is allowed). As Milvus defines
+ * it, an index is a uint32 below 2^32 - 1 and a value a finite float32.
+ */
+export interface SparseRow {
+  indices: Uint32Array;
+  values: Float32Array;
+}
 
 /** Reserved column names. Every stored row has a primary key, a timestamp and a partition. */
 export const PK = '$pk';
@@ -62,6 +72,11 @@ export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
       for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!];
       return { kind: 'json', data: out };
     }
+    case 'sparse': {
+      const out = new Array<SparseRow>(n);
+      for (let i = 0; i < n; i++) out[i] = c.data[idx[i]!]!;
+      return { kind: 'sparse', data: out };
+    }
     case 'vector': {
       const out = new Float32Array(n * c.dim);
       for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * c.dim, (idx[i]! + 1) * c.dim), i * c.dim);
@@ -106,6 +121,8 @@ export function concatColumns(cs: Column[]): Column {
       return { kind: 'string', data: cs.flatMap((c) => c.data as string[]) };
     case 'json':
       return { kind: 'json', data: cs.flatMap((c) => c.data as unknown[]) };
+    case 'sparse':
+      return { kind: 'sparse', data: cs.flatMap((c) => c.data as SparseRow[]) };
     case 'vector':
       return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
   }

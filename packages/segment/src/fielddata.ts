@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import type { Column, ColumnBatch } from './columns';
+import type { Column, ColumnBatch, SparseRow } from './columns';
 import type { DataTypeName, FieldMeta } from './meta';
 
 /**
@@ -29,6 +29,7 @@ export interface WireFieldData {
     dim?: string | number;
     data?: string;
     float_vector?: { data: number[] };
+    sparse_float_vector?: { dim?: string | number; contents: Uint8Array[] };
   } | null;
 }
 
@@ -43,7 +44,56 @@ export function wireRowCount(fd: WireFieldData): number {
     const dim = Number(v.dim ?? 0);
     return dim > 0 ? v.float_vector.data.length / dim : 0;
   }
+  if (v?.sparse_float_vector) return v.sparse_float_vector.contents.length;
   return 0;
+}
+
+/** The largest index a sparse vector may hold (Milvus: indices are uint32 below 2^32 - 1). */
+export const MAX_SPARSE_INDEX = 2 ** 32 - 2;
+
+/**
+ * Parses one sparse row as the SDKs send it: little-endian (uint32 index, float32 value) pairs. Rows whose indices
+ * are out of order are sorted (the Node SDK sends its coo and csr forms in the caller's order); a repeated index,
+ * the index 2^32 - 1, a NaN or infinite value, or a length that is not a multiple of 8 bytes are refused with
+ * Milvus's wording, naming the field and the row. `what` names the row in errors ("row 3", "query vector 0").
+ */
+export function parseSparseRow(bytes: Uint8Array, field: string, what: string): SparseRow {
+  if (bytes.length % 8 !== 0) {
+    throw bad(field, `${what}: invalid data length in sparse float vector: ${bytes.length} bytes is not a whole number of (uint32 index, float32 value) pairs`);
+  }
+  const n = bytes.length / 8;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let indices = new Uint32Array(n);
+  let values = new Float32Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    const idx = dv.getUint32(i * 8, true);
+    const val = dv.getFloat32(i * 8 + 4, true);
+    if (idx > MAX_SPARSE_INDEX) throw bad(field, `${what}: invalid index in sparse float vector: must be less than 2^32-1, got ${idx}`);
+    if (!Number.isFinite(val)) throw bad(field, `${what}: the value at index ${idx} is ${val}: sparse vector values must be finite numbers (no NaN or Infinity)`);
+    indices[i] = idx;
+    values[i] = val;
+    if (i > 0 && idx <= indices[i - 1]!) sorted = false;
+  }
+  if (!sorted) {
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => indices[a]! - indices[b]!);
+    indices = Uint32Array.from(order, (i) => indices[i]!);
+    values = Float32Array.from(order, (i) => values[i]!);
+    for (let i = 1; i < n; i++) {
+      if (indices[i] === indices[i - 1]) throw bad(field, `${what}: unsorted or same indices in sparse float vector: index ${indices[i]} appears more than once; give each index one value`);
+    }
+  }
+  return { indices, values };
+}
+
+/** One sparse row as the wire carries it (the inverse of parseSparseRow). */
+export function sparseRowBytes(r: SparseRow): Buffer {
+  const out = Buffer.alloc(r.indices.length * 8);
+  for (let i = 0; i < r.indices.length; i++) {
+    out.writeUInt32LE(r.indices[i]!, i * 8);
+    out.writeFloatLE(r.values[i]!, i * 8 + 4);
+  }
+  return out;
 }
 
 const bad = (field: string, msg: string): KiteError => new KiteError('ParameterInvalid', `field "${field}": ${msg}`);
@@ -164,6 +214,13 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       }
       return { kind: 'vector', dim, data: out };
     }
+    case 'SparseFloatVector': {
+      const v = fd.vectors;
+      if (!v?.sparse_float_vector) throw bad(name, `expected SparseFloatVector data (sparse_float_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const contents = v.sparse_float_vector.contents ?? [];
+      count(contents.length);
+      return { kind: 'sparse', data: contents.map((b, i) => parseSparseRow(b, name, `row ${i}`)) };
+    }
   }
 }
 
@@ -184,6 +241,7 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
     case 'json':
       return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
     case 'vector':
+    case 'sparse':
       return undefined;
   }
 };
@@ -193,6 +251,12 @@ export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fi
   const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
   if (c.kind === 'vector') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
+  }
+  if (c.kind === 'sparse') {
+    // dim: one past the largest index, as the SDKs compute it on insert.
+    let dim = 0;
+    for (const r of c.data) if (r.indices.length) dim = Math.max(dim, r.indices[r.indices.length - 1]! + 1);
+    return { ...base, field: 'vectors', vectors: { dim: String(dim), data: 'sparse_float_vector', sparse_float_vector: { dim: String(dim), contents: c.data.map(sparseRowBytes) } } };
   }
   return { ...base, field: 'scalars', scalars: typeForKind(c, field.dataType) };
 }
@@ -218,6 +282,8 @@ export function emptyColumn(field: FieldMeta): Column {
       return { kind: 'json', data: [] };
     case 'FloatVector':
       return { kind: 'vector', dim: Number(field.typeParams.dim ?? 0), data: new Float32Array(0) };
+    case 'SparseFloatVector':
+      return { kind: 'sparse', data: [] };
   }
 }
 

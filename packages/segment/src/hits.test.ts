@@ -1,5 +1,5 @@
-import { firstByPk, pkOrder } from './hits';
-import { PK, type Column } from './columns';
+import { firstByPk, mergeHits, pkOrder, QUERY, SCORE } from './hits';
+import { PK, type Column, type ColumnBatch } from './columns';
 
 /** A seeded linear congruential generator (Park-Miller), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -35,5 +35,21 @@ describe('pkOrder', () => {
     expect(b.numRows).toBe(3);
     expect(b.columns.get(PK)!.data).toEqual(['a', 'b', 'c']);
     expect(Array.from(b.columns.get('n')!.data as Int32Array)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('mergeHits', () => {
+  const hits = (q: number[], s: number[], pk: bigint[]): ColumnBatch => ({
+    numRows: q.length,
+    columns: new Map<string, Column>([[QUERY, { kind: 'int', data: Int32Array.from(q) }], [SCORE, { kind: 'float', data: Float32Array.from(s) }], [PK, { kind: 'int64', data: BigInt64Array.from(pk) }]]),
+  });
+
+  test('equal scores rank the smaller primary key first, whichever part they come from', () => {
+    const a = hits([0, 0, 1], [2, 1, 5], [9n, 7n, 4n]);
+    const b = hits([0, 0, 1], [2, 1, 5], [3n, 8n, 2n]);
+    const m = mergeHits([a, b], 2, 3, 'BM25');
+    expect(Array.from(m.columns.get(PK)!.data as BigInt64Array)).toEqual([3n, 9n, 7n, 2n, 4n]);
+    const l2 = mergeHits([a, b], 2, 2, 'L2');
+    expect(Array.from(l2.columns.get(PK)!.data as BigInt64Array)).toEqual([7n, 8n, 2n, 4n]);
   });
 });

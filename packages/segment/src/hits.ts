@@ -16,7 +16,10 @@ export function emptyHits(): ColumnBatch {
   return { numRows: 0, columns: new Map() };
 }
 
-/** Keeps the best `k` hits per query from several hit batches, ordered best first within each query. */
+/**
+ * Keeps the best `k` hits per query from several hit batches, ordered best first within each query (equal scores:
+ * smaller primary key first).
+ */
 export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: string): ColumnBatch {
   const nonEmpty = parts.filter((p) => p.numRows > 0);
   if (nonEmpty.length === 0) return emptyHits();
@@ -26,9 +29,13 @@ export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: s
   const byQuery: number[][] = Array.from({ length: nq }, () => []);
   for (let i = 0; i < all.numRows; i++) byQuery[q.data[i]!]?.push(i);
   const better = higherIsBetter(metric);
+  // Equal scores rank the smaller primary key first, as Milvus's reduce does (ties are common with BM25).
+  const pk = all.columns.get(PK);
+  const keys = pk && (pk.kind === 'int64' || pk.kind === 'string') ? (pk.data as ArrayLike<bigint | string>) : undefined;
+  const byPk = (a: number, b: number): number => (!keys ? 0 : keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
   const pick: number[] = [];
   for (const rows of byQuery) {
-    rows.sort((a, b) => (better ? s.data[b]! - s.data[a]! : s.data[a]! - s.data[b]!));
+    rows.sort((a, b) => (better ? s.data[b]! - s.data[a]! : s.data[a]! - s.data[b]!) || byPk(a, b));
     for (let j = 0; j < Math.min(k, rows.length); j++) pick.push(rows[j]!);
   }
   return takeBatch(all, pick);

@@ -13,7 +13,8 @@ export type DataTypeName =
   | 'Double'
   | 'VarChar'
   | 'JSON'
-  | 'FloatVector';
+  | 'FloatVector'
+  | 'SparseFloatVector';
 
 export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
 
@@ -36,11 +37,11 @@ export interface IndexMeta {
   indexName: string;
   fieldName: string;
   fieldID: number;
-  /** FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW (AUTOINDEX resolved at create time). */
+  /** FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, SPARSE_INVERTED_INDEX, SPARSE_WAND (AUTOINDEX resolved at create time). */
   indexType: string;
   /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
   requestedIndexType: string;
-  metricType: 'L2' | 'IP' | 'COSINE';
+  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25';
   /** Build parameters (nlist, m, nbits, M, efConstruction) as strings, defaults filled in. */
   params: Record<string, string>;
   /**
@@ -64,6 +65,17 @@ export interface LoadMeta {
   all: boolean;
 }
 
+/** A collection function (Milvus's FunctionSchema): BM25 turns a VarChar field's text into a sparse vector. */
+export interface FunctionMeta {
+  name: string;
+  id: number;
+  description: string;
+  type: 'BM25';
+  inputFieldNames: string[];
+  outputFieldNames: string[];
+  params: Record<string, string>;
+}
+
 export interface CollectionMeta {
   collectionID: number;
   name: string;
@@ -81,6 +93,8 @@ export interface CollectionMeta {
   load?: LoadMeta;
   /** The database the collection belongs to; absent (collections created before databases existed) = "default". */
   dbName?: string;
+  /** Functions (BM25) computing output fields from input fields; absent = none. */
+  functions?: FunctionMeta[];
 }
 
 /** The database "default": always present, never stored unless its properties were altered. */
@@ -128,8 +142,19 @@ export function pkField(c: CollectionMeta): FieldMeta {
   return f;
 }
 
+/** The dense (FloatVector) fields: what faiss indexes. */
 export function vectorFields(c: CollectionMeta): FieldMeta[] {
   return c.fields.filter((f) => f.dataType === 'FloatVector');
+}
+
+/** The SparseFloatVector fields (inverted indexes, IP or BM25). */
+export function sparseFields(c: CollectionMeta): FieldMeta[] {
+  return c.fields.filter((f) => f.dataType === 'SparseFloatVector');
+}
+
+/** Every field a search can name as anns_field: dense and sparse vector fields. */
+export function annFields(c: CollectionMeta): FieldMeta[] {
+  return c.fields.filter((f) => f.dataType === 'FloatVector' || f.dataType === 'SparseFloatVector');
 }
 
 export function dimOf(f: FieldMeta): number {

@@ -3,6 +3,7 @@ import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { HostContext, Hosted } from '@kite/host';
 import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
+import { SparseIndex, type SparseIndexType } from '@kite/sparse';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
@@ -40,6 +41,16 @@ export async function buildIndex(idx: IndexMeta, vectors: Extract<Column, { kind
   } finally {
     index.free();
   }
+}
+
+/** Builds a segment's sparse inverted index file (SPARSE_INVERTED_INDEX or SPARSE_WAND; both search the same postings). */
+export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { kind: 'sparse' }>): Promise<Buffer> {
+  const index = await SparseIndex.buildAsync(rows.data, {
+    indexType: idx.indexType as SparseIndexType,
+    metric: idx.metricType === 'BM25' ? 'BM25' : 'IP',
+    dropRatioBuild: Number(idx.params.drop_ratio_build ?? 0),
+  });
+  return index.serialize();
 }
 
 /**
@@ -287,12 +298,12 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || col.kind !== 'vector') continue;
+      if (!col || (col.kind !== 'vector' && col.kind !== 'sparse')) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
-      const buf = await buildIndex(idx, col);
+      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : await buildIndex(idx, col);
       endIndex();
-      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.faiss` : '';
+      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${col.kind === 'sparse' ? 'sparse' : 'faiss'}` : '';
       if (buf) await this.objects.put(key, buf);
       out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });
       this.log.info({ segment: segID, index: idx.indexType, rows: data.numRows, ms: Date.now() - t0 }, buf ? 'index built' : 'segment too small to index: exact search');

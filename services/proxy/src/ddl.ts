@@ -28,7 +28,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
       } catch (e) {
         throw new KiteError('ParameterInvalid', `schema is not a valid serialized CollectionSchema: ${(e as Error).message}`);
       }
-      const { fields, dynamic, description } = schemaToFields(schema, r.collection_name);
+      const { fields, dynamic, description, functions } = schemaToFields(schema, r.collection_name);
       const props = kvs(r.properties);
       checkProperties(props);
       const shards = intParam('shards_num', Number(r.shards_num ?? 0), 0, MAX_SHARDS, 0) || 1;
@@ -37,6 +37,9 @@ export function ddlHandlers(core: ProxyCore): Handlers {
         name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
         shards_num: shards,
         consistency_level: String(r.consistency_level || 'Bounded'), properties: props, num_partitions: numPartitions, db_name: ctx.db,
+        functions: functions.map((f) => ({
+          name: f.name, id: f.id, description: f.description, type: f.type, input_field_names: f.inputFieldNames, output_field_names: f.outputFieldNames, params: f.params,
+        })),
       }, within(ctx));
       await core.synced(ctx);
       return OK;

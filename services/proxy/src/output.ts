@@ -1,6 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldDataOut, IDsOut } from '@kite/proto';
 import { META, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { isFunctionOutput } from './functions';
 
 /** Which stored columns a read returns, which dynamic keys it picks from `$meta`, and the names the client sees. */
 export interface Outputs {
@@ -18,11 +19,14 @@ export function outputsOf(c: CollectionMeta, requested: readonly string[], withV
     const name = raw.trim();
     if (!name) continue;
     if (name === '*') {
-      for (const f of c.fields) if (!f.isDynamic && (withVectors || f.dataType !== 'FloatVector')) cols.add(f.name);
+      for (const f of c.fields) if (!f.isDynamic && (withVectors || f.dataType !== 'FloatVector') && !isFunctionOutput(c, f.name)) cols.add(f.name);
       if (c.enableDynamicField) allDyn = true;
       continue;
     }
     const f = c.fields.find((x) => x.name === name && !x.isDynamic);
+    if (f && isFunctionOutput(c, f.name)) {
+      throw new KiteError('ParameterInvalid', `not allowed to retrieve raw data of field ${f.name}: it is the output of a BM25 function; leave it out of output_fields`);
+    }
     if (f) cols.add(f.name);
     else if (name === META && c.enableDynamicField) allDyn = true;
     else if (c.enableDynamicField) dyn.push(name);

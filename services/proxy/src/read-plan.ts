@@ -1,8 +1,9 @@
 import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
-import { decodePlaceholderGroup, type KeyValuePair, type QueryRequest, type SearchRequest } from '@kite/proto';
-import type { CollectionMeta, FieldMeta } from '@kite/segment';
+import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type QueryRequest, type SearchRequest } from '@kite/proto';
+import { annFields, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
 import { functionScoreOf, type Reranker } from './rerank';
+import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
 
 /** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
 export const MAX_NQ = 16384;
@@ -73,8 +74,10 @@ export interface SearchPlan {
   /** limit + offset: what each level keeps per query. */
   topk: number;
   nq: number;
-  /** nq x dim float32s, little-endian. */
+  /** nq x dim float32s, little-endian (FloatVector fields; empty for sparse ones). */
   vectors: Buffer;
+  /** SparseFloatVector fields: the nq query vectors. */
+  sparse?: SparseRow[];
   filter: string;
   roundDecimal: number;
   /** Index search parameters for the query nodes (nprobe, ef), validated against the field's index. */
@@ -107,48 +110,44 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   if (params.params && typeof params.params === 'object') params = { ...params, ...(params.params as Record<string, unknown>) };
   refuseUnsupported('search', UNSUPPORTED_SEARCH_PARAMS, sp, params);
 
-  const vecFields = c.fields.filter((f) => f.dataType === 'FloatVector');
+  const vecFields = annFields(c);
   const annsName = sp.anns_field || (vecFields.length === 1 ? vecFields[0]!.name : '');
   const field = vecFields.find((f) => f.name === annsName);
   if (!field) {
-    throw new KiteError('ParameterInvalid', `anns_field "${clip(annsName, 128)}" is not a FloatVector field of ${c.name}; name one of ${vecFields.map((f) => f.name).join(', ')}`);
+    throw new KiteError('ParameterInvalid', `anns_field "${clip(annsName, 128)}" is not a vector field of ${c.name}; name one of ${vecFields.map((f) => f.name).join(', ')}`);
   }
   const index = c.indexes.find((i) => i.fieldName === field.name);
   const requested = (sp.metric_type || String(params.metric_type ?? '')).toUpperCase();
-  if (requested && !['L2', 'IP', 'COSINE'].includes(requested)) {
+  const sparse = field.dataType === 'SparseFloatVector';
+  if (!sparse && requested && !['L2', 'IP', 'COSINE'].includes(requested)) {
     throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported: use L2, IP or COSINE`);
   }
-  if (requested && index && requested !== index.metricType) {
+  if (!sparse && requested && index && requested !== index.metricType) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asks for ${requested}; search with ${index.metricType} or leave metric_type empty`);
   }
-  const metric = requested || index?.metricType || 'COSINE';
+  const metric = sparse ? sparseMetric(c, field, requested) : requested || index?.metricType || 'COSINE';
   const limit = intParam('limit (topk)', sp.topk ?? sp.limit ?? 10, 1, MAX_TOPK, 10);
   const offset = intParam('offset', sp.offset ?? params.offset, 0, MAX_TOPK, 0);
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
+  if (sparse) {
+    const ph = onePlaceholder(r.placeholder_group);
+    checkNq((ph.values ?? []).length, r, limit + offset, maxResults);
+    const queries = sparseQueries(c, field, ph);
+    return {
+      field, metric, limit, offset, topk: limit + offset, nq: queries.length, vectors: Buffer.alloc(0), sparse: queries,
+      filter: (r.dsl ?? '').trim(), roundDecimal, searchParams: sparseSearchParams(field, params, sp), reranker: searchReranker(c, r),
+    };
+  }
 
   const dim = Number(field.typeParams.dim);
-  let group: ReturnType<typeof decodePlaceholderGroup>;
-  try {
-    group = decodePlaceholderGroup(r.placeholder_group ?? Buffer.alloc(0));
-  } catch (e) {
-    throw new KiteError('ParameterInvalid', `placeholder_group is not a valid serialized PlaceholderGroup: ${clip((e as Error).message, 128)}`);
-  }
-  const placeholders = group.placeholders ?? [];
-  if (placeholders.length !== 1) throw new KiteError('ParameterInvalid', `placeholder_group must hold exactly one placeholder (the query vectors), got ${placeholders.length}`);
-  const ph = placeholders[0]!;
+  const ph = onePlaceholder(r.placeholder_group);
   if (ph.type !== 'FloatVector' && ph.type !== 101) {
     throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (FloatVector): send float vectors`);
   }
   const values: Buffer[] = (ph.values ?? []) as Buffer[];
-  if (values.length === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
   const nq = values.length;
-  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
-  const declaredNq = Number(r.nq ?? 0);
-  if (declaredNq !== 0 && declaredNq !== nq) throw new KiteError('ParameterInvalid', `nq is ${String(r.nq)} but the request carries ${nq} query vectors; they must agree`);
-  if (nq * (limit + offset) > maxResults) {
-    throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * (limit + offset)}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
-  }
+  checkNq(nq, r, limit + offset, maxResults);
   const vectors = Buffer.alloc(nq * dim * 4);
   values.forEach((v, i) => {
     if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
@@ -169,11 +168,41 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
       throw e;
     }
   }
+  const reranker = searchReranker(c, r);
+  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, reranker };
+}
+
+/** The reranker of a search's function_score (one search: at most one weight), if any. */
+function searchReranker(c: CollectionMeta, r: SearchRequest): Reranker | undefined {
   const reranker = functionScoreOf(c, r.function_score);
   if (reranker?.inputs !== undefined && reranker.inputs !== 1) {
     throw new KiteError('ParameterInvalid', `the length of weights param mismatch with ann search requests: ${reranker.inputs} weights for 1 search; a search takes one weight`);
   }
-  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, reranker };
+  return reranker;
+}
+
+/** The one placeholder of a search (the query vectors or texts). */
+function onePlaceholder(bytes: Uint8Array | null | undefined): PlaceholderValue {
+  let group: ReturnType<typeof decodePlaceholderGroup>;
+  try {
+    group = decodePlaceholderGroup(bytes ?? Buffer.alloc(0));
+  } catch (e) {
+    throw new KiteError('ParameterInvalid', `placeholder_group is not a valid serialized PlaceholderGroup: ${clip((e as Error).message, 128)}`);
+  }
+  const placeholders = group.placeholders ?? [];
+  if (placeholders.length !== 1) throw new KiteError('ParameterInvalid', `placeholder_group must hold exactly one placeholder (the query vectors), got ${placeholders.length}`);
+  return placeholders[0]!;
+}
+
+/** Milvus's bounds on the number of queries of a search. */
+function checkNq(nq: number, r: SearchRequest, topk: number, maxResults: number): void {
+  if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
+  const declaredNq = Number(r.nq ?? 0);
+  if (declaredNq !== 0 && declaredNq !== nq) throw new KiteError('ParameterInvalid', `nq is ${String(r.nq)} but the request carries ${nq} query vectors; they must agree`);
+  if (nq * topk > maxResults) {
+    throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * topk}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
+  }
 }
 
 export interface QueryPlan {

@@ -2,6 +2,7 @@ import { KiteError, clip } from '@kite/common';
 import type { FieldData, InsertRequest, UpsertRequest } from '@kite/proto';
 import { META, PARTITION, PK, TS, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
 import type { ProxyCore } from './core';
+import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
 
 /** The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). */
@@ -15,6 +16,7 @@ function rowsOf(fd: FieldData): number {
     return d && 'data' in d && Array.isArray(d.data) ? d.data.length : 0;
   }
   const v = fd.vectors;
+  if (v?.sparse_float_vector) return v.sparse_float_vector.contents?.length ?? 0;
   return v?.float_vector ? v.float_vector.data.length / Number(v.dim) : 0;
 }
 
@@ -36,6 +38,13 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
   const pkf = primaryField(c);
   for (const f of c.fields) {
     const fd = byName.get(f.name);
+    const fn = functionOf(c, f.name);
+    if (fn) {
+      if (fd) {
+        throw new KiteError('ParameterInvalid', `field "${f.name}" is the output of function "${fn.name}" (computed from "${fn.inputFieldNames[0]}"): do not pass it, Kite fills it`);
+      }
+      continue;
+    }
     if (f.isPrimaryKey && f.autoID && !upsert) {
       if (fd) throw new KiteError('ParameterInvalid', `field "${f.name}" is an auto-ID primary key: do not pass it, Kite assigns it`);
       continue;
@@ -49,6 +58,7 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
     }
     columns.set(f.isDynamic ? META : f.name, fieldDataToColumn(wire(fd), f, numRows));
   }
+  await runFunctions(c, columns);
   let pk: Column;
   if (pkf.autoID && !upsert) {
     const start = Number((await core.coordinator.call(deadline, (qc, timeoutMs) => qc.AllocIds({ count: numRows }, { timeoutMs }))).start);

@@ -1,10 +1,11 @@
 import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta } from '@kite/segment';
+import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
+import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
-const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector'];
+const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'SparseFloatVector'];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
 export function checkName(what: string, name: string): void {
@@ -34,7 +35,7 @@ const kv = (list: readonly KeyValuePair[] | undefined): Record<string, string> =
   Object.fromEntries((list ?? []).map((p) => [p.key, p.value]));
 
 /** Validates a public CollectionSchema and turns it into Kite's field list (field ids from 100, `$meta` last). */
-export function schemaToFields(schema: CollectionSchema, collectionName: string): { fields: FieldSchema[]; dynamic: boolean; description: string } {
+export function schemaToFields(schema: CollectionSchema, collectionName: string): { fields: FieldSchema[]; dynamic: boolean; description: string; functions: FunctionMeta[] } {
   if (schema.name && schema.name !== collectionName) {
     throw new KiteError('IllegalSchema', `schema name "${schema.name}" differs from collection name "${collectionName}"`);
   }
@@ -59,6 +60,12 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       if (!Number.isInteger(dim) || dim < 1 || dim > 32768) {
         throw new KiteError('IllegalSchema', `field "${f.name}": FloatVector needs type param dim between 1 and 32768, got ${params.dim ?? 'none'}`);
       }
+    }
+    if (type === 'SparseFloatVector') {
+      // A sparse vector has no fixed dimension: Milvus ignores a dim sent for it, and so does Kite.
+      vectors++;
+      delete params.dim;
+      if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a SparseFloatVector field cannot be the partition key; use a scalar field`);
     }
     if (type === 'VarChar') {
       const max = Number(params.max_length);
@@ -93,7 +100,8 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
-  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one FloatVector field');
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector or SparseFloatVector)');
+  const functions = checkFunctions(schema, fields);
   const dynamic = !!schema.enable_dynamic_field;
   if (dynamic) {
     fields.push({
@@ -101,10 +109,10 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       description: 'dynamic field', type_params: {}, is_dynamic: true, is_partition_key: false, nullable: false,
     });
   }
-  return { fields, dynamic, description: schema.description ?? '' };
+  return { fields, dynamic, description: schema.description ?? '', functions };
 }
 
-export function fieldToWire(f: FieldMeta): FieldSchemaOut {
+export function fieldToWire(f: FieldMeta, functionOutput = false): FieldSchemaOut {
   return {
     fieldID: String(f.fieldID),
     name: f.name,
@@ -120,6 +128,7 @@ export function fieldToWire(f: FieldMeta): FieldSchemaOut {
     is_dynamic: f.isDynamic,
     is_partition_key: f.isPartitionKey,
     is_clustering_key: false,
+    is_function_output: functionOutput,
   };
 }
 
@@ -128,9 +137,10 @@ export function collectionSchemaToWire(c: CollectionMeta): CollectionSchemaOut {
     name: c.name,
     description: c.description,
     autoID: c.fields.some((f) => f.autoID),
-    fields: c.fields.filter((f) => !f.isDynamic).map(fieldToWire),
+    fields: c.fields.filter((f) => !f.isDynamic).map((f) => fieldToWire(f, isFunctionOutput(c, f.name))),
     enable_dynamic_field: c.enableDynamicField,
     properties: [],
+    functions: functionsToWire(c),
     dbName: dbOf(c),
   };
 }

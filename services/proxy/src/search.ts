@@ -4,6 +4,8 @@ import {
   channelsOf, concatBatches, decodeBatch, emptyColumn, mergeHits, pkAt, takeBatch, PK, QUERY, SCORE,
   type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
+import { encodeSparseQueries } from '@kite/sparse';
+import { collectionBm25 } from './bm25';
 import type { ProxyCore } from './core';
 import { fieldData, idsOf, type Outputs } from './output';
 import type { SearchPlan } from './read-plan';
@@ -30,6 +32,9 @@ export async function runSearch(core: ProxyCore, c: CollectionMeta, plan: Search
   const { router } = core;
   const { field, metric, topk, nq, vectors, searchParams } = plan;
   const { filter, partitions, columns, offsets, deadline } = run;
+  const sparseQueries = plan.sparse ? encodeSparseQueries(plan.sparse) : Buffer.alloc(0);
+  // BM25: the collection-wide statistics of the query's terms first, then the search scores with them (bm25.ts).
+  const bm25Stats = metric === 'BM25' ? await collectionBm25(core, c, plan, partitions, offsets, deadline) : '';
   const parts = await Promise.all(channelsOf(c).map((channel) =>
     router.onChannel(c, channel, deadline, async (n, leader) => {
       const res = await n.Search({
@@ -37,7 +42,7 @@ export async function runSearch(core: ProxyCore, c: CollectionMeta, plan: Search
         metric_type: metric, topk, nq, vectors, filter: filter.text, filter_params: filter.params, filter_plan: filter.plan,
         partition_ids: partitions, search_params: searchParams, output_fields: columns,
         min_consumed_offset: offsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
-        timeout_ms: router.nodeTimeoutMs(deadline),
+        timeout_ms: router.nodeTimeoutMs(deadline), sparse_queries: sparseQueries, bm25_stats: bm25Stats, bm25_stats_only: false,
       }, { timeoutMs: router.nodeTimeoutMs(deadline) });
       return decodeBatch(res.hits);
     }),

@@ -6,6 +6,7 @@ import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type Collect
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
+import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
 
 const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW'];
 const METRICS = ['L2', 'IP', 'COSINE'] as const;
@@ -212,9 +213,13 @@ export class Catalog {
       nullable: f.nullable,
     }));
     if (existing) {
+      const sameFunctions =
+        JSON.stringify((existing.functions ?? []).map((f) => [f.name, f.inputFieldNames, f.outputFieldNames])) ===
+        JSON.stringify((r.functions ?? []).map((f) => [f.name, f.input_field_names, f.output_field_names]));
       const same =
+        sameFunctions &&
         JSON.stringify(existing.fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams])) ===
-        JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams]));
+          JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams]));
       if (same) return existing.collectionID; // Milvus treats an identical re-create as success
       throw new KiteError('CollectionAlreadyExists', `collection ${r.name} already exists with a different schema; drop it first or use another name`);
     }
@@ -242,6 +247,11 @@ export class Catalog {
       properties: r.properties,
       createdTs: ts,
     };
+    if (r.functions?.length) {
+      c.functions = r.functions.map((f) => ({
+        name: f.name, id: f.id, description: f.description, type: 'BM25', inputFieldNames: f.input_field_names, outputFieldNames: f.output_field_names, params: f.params,
+      }));
+    }
     // "default" collections are stored without dbName, as before databases existed.
     if (db.name !== DEFAULT_DB) c.dbName = db.name;
     await this.save(c);
@@ -296,16 +306,21 @@ export class Catalog {
     const c = this.get(collection, db);
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
-    if (field.dataType !== 'FloatVector') {
-      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector fields only (scalar filters need no index)`);
+    if (field.dataType !== 'FloatVector' && field.dataType !== 'SparseFloatVector') {
+      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector and SparseFloatVector fields only (scalar filters need no index)`);
     }
+    const sparse = field.dataType === 'SparseFloatVector';
     const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
-    const metric = (params.metric_type ?? 'COSINE').toUpperCase();
-    if (!(METRICS as readonly string[]).includes(metric)) {
+    const metric = (params.metric_type ?? (sparse ? (isBm25Output(c, fieldName) ? 'BM25' : 'IP') : 'COSINE')).toUpperCase();
+    if (!sparse && !(METRICS as readonly string[]).includes(metric)) {
       throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for FloatVector; use L2, IP or COSINE`);
     }
-    const indexType = requested === 'AUTOINDEX' ? 'HNSW' : requested;
-    if (!(INDEX_TYPES as string[]).includes(indexType)) {
+    const indexType = requested === 'AUTOINDEX' ? (sparse ? 'SPARSE_INVERTED_INDEX' : 'HNSW') : requested;
+    if (sparse) {
+      if (!(SPARSE_INDEX_TYPES as readonly string[]).includes(indexType)) {
+        throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for SparseFloatVector field ${fieldName}; use one of ${[...SPARSE_INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
+      }
+    } else if (!(INDEX_TYPES as string[]).includes(indexType)) {
       throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported; use one of ${[...INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
     }
     // What the user set, flattened as Milvus keeps it: top-level keys and those of the `params` JSON, as strings.
@@ -321,12 +336,16 @@ export class Catalog {
       if (!inner || typeof inner !== 'object' || Array.isArray(inner)) throw new KiteError('ParameterInvalid', 'index params "params" must be a JSON object');
       Object.assign(user, inner);
     }
-    const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;
     let validated: Record<string, number | undefined>;
-    try {
-      validated = validateIndexParams(indexType as IndexType, Number(field.typeParams.dim), build) as Record<string, number | undefined>;
-    } catch (e) {
-      throw new KiteError('IndexNotSupported', `invalid ${indexType} parameters: ${(e as Error).message}`);
+    if (sparse) {
+      validated = sparseIndexParams(c, fieldName, metric, user);
+    } else {
+      const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;
+      try {
+        validated = validateIndexParams(indexType as IndexType, Number(field.typeParams.dim), build) as Record<string, number | undefined>;
+      } catch (e) {
+        throw new KiteError('IndexNotSupported', `invalid ${indexType} parameters: ${(e as Error).message}`);
+      }
     }
     const stored: Record<string, string> = {};
     for (const [k, v] of Object.entries(validated)) if (v !== undefined) stored[k] = String(v);

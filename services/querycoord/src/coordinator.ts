@@ -137,7 +137,7 @@ export class Coordinator implements QueryCoordApi {
 
   async LoadCollection(r: M.LoadRequest): Promise<M.StatusResponse> {
     const c = this.catalog.get(r.collection_name, r.db_name);
-    for (const f of c.fields.filter((x) => x.dataType === 'FloatVector')) {
+    for (const f of c.fields.filter((x) => x.dataType === 'FloatVector' || x.dataType === 'SparseFloatVector')) {
       if (!c.indexes.some((i) => i.fieldName === f.name)) {
         throw new KiteError('IndexNotFound', `there is no vector index on field: [${f.name}], please create index firstly: collection=${c.name}`);
       }

@@ -56,7 +56,7 @@ test('a search on growing rows stays consistent when the rows compact under it',
     const query = rows(3500, 1).columns.get('vector')!;
     const search = searchSource(
       g,
-      { field: 'vector', metric: 'COSINE', k: 5, nq: 1, queries: (query as { data: Float32Array }).data, params: {}, outputs: [] },
+      { field: 'vector', metric: 'COSINE', k: 5, nq: 1, queries: { kind: 'dense', data: (query as { data: Float32Array }).data }, params: {}, outputs: [] },
       { deletes: [] },
     );
     // Rows at offset 10 are now covered by sealed segments: 3000 of 4000 rows drop, the rest are renumbered.
@@ -146,7 +146,7 @@ describe('filters on many long strings', () => {
     const query = rows(6500, 1).columns.get('vector') as { data: Float32Array };
     const before = g.batch;
     let started = false;
-    const search = searchSource(g, { field: 'vector', metric: 'COSINE', k: 5, nq: 1, queries: query.data, params: {}, outputs: [] }, { expr: heavy(6500), deletes: [] }, () => {
+    const search = searchSource(g, { field: 'vector', metric: 'COSINE', k: 5, nq: 1, queries: { kind: 'dense', data: query.data }, params: {}, outputs: [] }, { expr: heavy(6500), deletes: [] }, () => {
       started = true;
     });
     expect(started).toBe(false); // the evaluation yielded before the search started

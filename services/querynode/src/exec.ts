@@ -1,6 +1,7 @@
 import { KiteError } from '@kite/common';
 import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
-import type { VectorIndex } from '@kite/faiss';
+import type { TermStats } from '@kite/sparse';
+import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
@@ -69,7 +70,7 @@ export class PkIndex {
 export interface RowSource {
   batch: ColumnBatch;
   pkIndex: PkIndex;
-  index(field: string): VectorIndex | undefined;
+  index(field: string): AnnIndex | undefined;
   /** Rows this source may return before filters (growing: rows above the watermark); undefined = all. */
   baseMask(): Uint8Array | undefined;
   /** Resolves once pending changes to the rows (appends, compaction) are in place; absent when rows never change. */
@@ -173,8 +174,8 @@ export interface SearchSpec {
   metric: string;
   k: number;
   nq: number;
-  queries: Float32Array;
-  params: { nprobe?: number; ef?: number };
+  queries: AnnQueries;
+  params: AnnSearchParams;
   outputs: string[];
 }
 
@@ -218,7 +219,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
   // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
-  const res = await index.search(spec.queries, k, { ...spec.params, filter: count === n ? undefined : mask });
+  const res = await index.search(spec.queries, k, { params: spec.params, filter: count === n ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
   const scores: number[] = [];
@@ -239,6 +240,21 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
   for (const [name, c] of picked.columns) cols.set(name, c);
   return { numRows: rows.length, columns: cols };
+}
+
+/**
+ * BM25 statistics of a source's sparse field: its live rows (not deleted, not masked out as served elsewhere; the
+ * search's filter and partitions do not apply, as the statistics are the collection's), their total length and the
+ * document frequency of each term. Zeros for an empty source. Synchronous, like the start of a search: the view,
+ * its mask and the index are taken together, so a delegator's fan-out right after it shares its watermark.
+ */
+export function termStatsOf(src: RowSource, field: string, terms: readonly number[], deletes: DeleteSet[]): TermStats {
+  const v = viewOf(src);
+  if (v.batch.numRows === 0) return { numDocs: 0, sumDocLen: 0, df: terms.map(() => 0) };
+  const index = src.index(field);
+  if (!index?.termStats) throw new KiteError('IndexNotFound', `no sparse index on field ${field} for a loaded segment`);
+  // Always with the mask: a growing index may already hold rows past the view's batch, which the mask leaves out.
+  return index.termStats(terms, maskOf(v, { deletes }, undefined));
 }
 
 /** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */

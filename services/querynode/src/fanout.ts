@@ -25,13 +25,13 @@ export class Peers {
  * Sends one request per node holding sealed segments of the delegator's channel; the local node (`self`, at
  * `selfAddress`) is called directly.
  */
-export function fanOut<Req, Local>(
+export function fanOut<Req, Local, Res = ColumnBatch>(
   d: Delegator,
   self: { node: Local; address: string },
   peers: Peers,
   make: (ids: number[], watermark: number, deletes: Buffer) => Req,
-  call: (client: Client<M.QueryNodeApi> | Local, req: Req) => Promise<ColumnBatch>,
-): Promise<ColumnBatch>[] {
+  call: (client: Client<M.QueryNodeApi> | Local, req: Req) => Promise<Res>,
+): Promise<Res>[] {
   const byNode = new Map<string, number[]>();
   for (const s of d.sealed) byNode.set(s.address, [...(byNode.get(s.address) ?? []), s.segment_id]);
   if (byNode.size === 0) return [];

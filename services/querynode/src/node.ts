@@ -12,7 +12,8 @@ import {
 import { addService, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, type Session } from '@kite/session';
-import { compileFilter, DeleteSet, querySource, searchSource, type FilterFields, type Filters, type SearchSpec } from './exec';
+import { addTermStats, decodeBm25Query, decodeSparseQueries, decodeTermStats, distinctTerms, encodeTermStats, type TermStats } from '@kite/sparse';
+import { compileFilter, DeleteSet, querySource, searchSource, termStatsOf, type FilterFields, type Filters, type SearchSpec } from './exec';
 import { Delegator } from './delegator';
 import { SealedDeltas } from './deltas';
 import { fanOut, Peers } from './fanout';
@@ -265,17 +266,28 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   private spec(c: CollectionMeta, r: M.SearchRequest): SearchSpec {
     const field = c.fields.find((f) => f.name === r.anns_field);
     if (!field) throw new KiteError('ParameterInvalid', `anns_field ${r.anns_field} does not exist`);
+    if (field.dataType === 'SparseFloatVector') {
+      const rows = decodeSparseQueries(r.sparse_queries);
+      if (rows.length !== r.nq) throw new KiteError('ParameterInvalid', `the request carries ${rows.length} sparse queries for nq ${r.nq}`);
+      const drop = r.search_params.drop_ratio_search;
+      return {
+        field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'sparse', rows },
+        params: { dropRatioSearch: drop === undefined ? undefined : Number(drop), bm25: r.bm25_stats ? decodeBm25Query(r.bm25_stats) : undefined },
+        outputs: r.output_fields,
+      };
+    }
     const dim = Number(field.typeParams.dim);
     const queries = new Float32Array(r.vectors.buffer.slice(r.vectors.byteOffset, r.vectors.byteOffset + r.vectors.byteLength));
     if (queries.length !== r.nq * dim) throw new KiteError('DimensionMismatch', `query vectors have ${queries.length / Math.max(1, r.nq)} dimensions, field ${field.name} has ${dim}`);
     const num = (k: string): number | undefined => (r.search_params[k] === undefined ? undefined : Number(r.search_params[k]));
-    return { field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries, params: { nprobe: num('nprobe'), ef: num('ef') }, outputs: r.output_fields };
+    return { field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'dense', data: queries }, params: { nprobe: num('nprobe'), ef: num('ef') }, outputs: r.output_fields };
   }
 
   // ---------------------------------------------------------------- search and query
 
   async Search(r: M.SearchRequest): Promise<M.SearchResponse> {
     const c = this.meta.mustByID(r.collection_id);
+    if (r.bm25_stats_only) return this.termStats(c, r);
     const spec = this.spec(c, r);
     if (!r.delegator) {
       const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
@@ -312,6 +324,35 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     });
     const parts = [mine, ...(await Promise.all(remote))];
     return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
+  }
+
+  /**
+   * The first phase of a BM25 search: the live rows, their total length and the document frequency of the query's
+   * terms, over the channel (a delegator: its growing rows plus its sealed segments, fanned out as a search is) or
+   * over the listed segments (a worker). The proxy sums the channels' answers into the collection-wide figures.
+   */
+  private async termStats(c: CollectionMeta, r: M.SearchRequest): Promise<M.SearchResponse> {
+    const terms = distinctTerms(decodeSparseQueries(r.sparse_queries));
+    const reply = (parts: TermStats[]): M.SearchResponse => ({ status: OK_STATUS, hits: Buffer.alloc(0), bm25_stats: encodeTermStats(addTermStats(parts, terms.length)) });
+    if (!r.delegator) {
+      const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
+      const parts: TermStats[] = [];
+      for (const id of r.segment_ids) {
+        const seg = this.segments.get(id);
+        if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
+        parts.push(termStatsOf(seg, r.anns_field, terms, deletes));
+      }
+      return reply(parts);
+    }
+    const d = this.delegatorFor(r.replica_id, r.channel);
+    await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
+    await d.growing.settle();
+    // As for a search: the growing rows' view is taken, then the fan-out goes with the same watermark.
+    const local = termStatsOf(d.growing, r.anns_field, terms, [d.deletes]);
+    const remote = fanOut<M.SearchRequest, QueryNode, TermStats>(d, { node: this, address: this.address }, this.peers,
+      (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }),
+      async (client, req) => decodeTermStats((await client.Search(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs })).bm25_stats ?? ''));
+    return reply(await Promise.all([local, ...remote]));
   }
 
   private delegatorFor(replica: number, channel: string): Delegator {

@@ -1,9 +1,11 @@
 import { VectorIndex, type MetricType } from '@kite/faiss';
 import type { ObjectStore } from '@kite/objectstore';
 import {
-  bitmapAll, bitClear, concatBatches, decodeBatch, PK, takeBatch, vectorFields,
+  bitmapAll, bitClear, concatBatches, decodeBatch, PK, sparseFields, takeBatch, vectorFields,
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
+import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
+import { denseAnn, sparseAnn, type AnnIndex } from './ann';
 import { PkIndex, type RowSource } from './exec';
 import { TextIndexes, textMatchFields } from './text-index';
 
@@ -23,11 +25,29 @@ function metricOf(c: CollectionMeta, field: string): MetricType {
   return (c.indexes.find((i) => i.fieldName === field)?.metricType ?? 'COSINE') as MetricType;
 }
 
+/** A sparse field's metric: its index's, else BM25 for a BM25 function's output and IP otherwise. */
+function sparseMetricOf(c: CollectionMeta, field: string): SparseMetric {
+  const m = c.indexes.find((i) => i.fieldName === field)?.metricType;
+  if (m === 'BM25' || m === 'IP') return m;
+  return (c.functions ?? []).some((f) => f.type === 'BM25' && f.outputFieldNames.includes(field)) ? 'BM25' : 'IP';
+}
+
+/** The index type a sparse field's segment index is searched as (its index's, else the inverted index). */
+function sparseTypeOf(c: CollectionMeta, field: string): SparseIndexType {
+  const t = c.indexes.find((i) => i.fieldName === field)?.indexType;
+  return t === 'SPARSE_WAND' ? 'SPARSE_WAND' : 'SPARSE_INVERTED_INDEX';
+}
+
+/** An exact sparse index over a column (growing rows, and sealed segments until their index file exists). */
+export function sparseIndexOf(c: CollectionMeta, field: string, col: Extract<Column, { kind: 'sparse' }> | undefined): Promise<SparseIndex> {
+  return SparseIndex.buildAsync(col?.data ?? [], { indexType: sparseTypeOf(c, field), metric: sparseMetricOf(c, field) });
+}
+
 /** A sealed segment loaded from object storage, with an index per vector field. */
 export class SealedSegment implements RowSource {
   readonly pkIndex = new PkIndex();
   readonly textIndexes = new TextIndexes();
-  private readonly indexes = new Map<string, { index: VectorIndex; indexID: number }>();
+  private readonly indexes = new Map<string, { index: AnnIndex; indexID: number }>();
 
   private constructor(
     public meta: SegmentMeta,
@@ -59,12 +79,24 @@ export class SealedSegment implements RowSource {
       let index: VectorIndex;
       if (file) index = await VectorIndex.deserialize(await objects.get(file.key));
       else index = await flatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'vector' }>, metricOf(coll, f.name));
-      this.indexes.set(f.name, { index, indexID: wantID });
+      this.indexes.set(f.name, { index: denseAnn(index), indexID: wantID });
+      cur?.index.free();
+    }
+    for (const f of sparseFields(coll)) {
+      const want = coll.indexes.find((i) => i.fieldName === f.name);
+      const file = want ? this.meta.indexes.find((x) => x.indexID === want.indexID) : undefined;
+      const cur = this.indexes.get(f.name);
+      const wantID = file?.key ? file.indexID : -1;
+      if (cur && cur.indexID === wantID && cur.index.metric === sparseMetricOf(coll, f.name)) continue;
+      const index = file?.key
+        ? SparseIndex.deserialize(await objects.get(file.key), sparseTypeOf(coll, f.name))
+        : await sparseIndexOf(coll, f.name, this.batch.columns.get(f.name) as Extract<Column, { kind: 'sparse' }> | undefined);
+      this.indexes.set(f.name, { index: sparseAnn(index), indexID: wantID });
       cur?.index.free();
     }
   }
 
-  index(field: string): VectorIndex | undefined {
+  index(field: string): AnnIndex | undefined {
     return this.indexes.get(field)?.index;
   }
 
@@ -95,6 +127,7 @@ export class GrowingRows implements RowSource {
   private offsets: number[] = [];
   private pending: { batch: ColumnBatch; offset: number }[] = [];
   private indexes = new Map<string, VectorIndex>();
+  private sparse = new Map<string, SparseIndex>();
   private watermark = 0;
   private mask: Uint8Array | undefined;
 
@@ -140,6 +173,16 @@ export class GrowingRows implements RowSource {
       for (let i = 0; i < added.numRows; i++) ids[i] = BigInt(base + i);
       await idx.add(col.data, ids);
     }
+    for (const f of sparseFields(this.coll)) {
+      const col = added.columns.get(f.name) as Extract<Column, { kind: 'sparse' }> | undefined;
+      let idx = this.sparse.get(f.name);
+      if (!idx) {
+        idx = await sparseIndexOf(this.coll, f.name, undefined);
+        this.sparse.set(f.name, idx);
+      }
+      // Row ids continue from the rows already folded in: the index was built over exactly those.
+      idx.add(col?.data ?? []);
+    }
     this.batch = base === 0 ? added : concatBatches([this.batch, added]);
     this.mask = undefined;
     this.textIndexes.prepareInBackground(this.batch, textMatchFields(this.coll));
@@ -151,8 +194,11 @@ export class GrowingRows implements RowSource {
     this.mask = undefined;
   }
 
-  index(field: string): VectorIndex | undefined {
-    return this.indexes.get(field);
+  index(field: string): AnnIndex | undefined {
+    const dense = this.indexes.get(field);
+    if (dense) return denseAnn(dense);
+    const sparse = this.sparse.get(field);
+    return sparse ? sparseAnn(sparse) : undefined;
   }
 
   baseMask(): Uint8Array | undefined {
@@ -185,6 +231,7 @@ export class GrowingRows implements RowSource {
     }
     for (const i of this.indexes.values()) i.free();
     this.indexes = new Map();
+    this.sparse = new Map();
     this.batch = { numRows: 0, columns: new Map() };
     this.pkIndex = new PkIndex();
     this.textIndexes = new TextIndexes();
@@ -213,5 +260,6 @@ export class GrowingRows implements RowSource {
   free(): void {
     for (const i of this.indexes.values()) i.free();
     this.indexes.clear();
+    this.sparse.clear();
   }
 }

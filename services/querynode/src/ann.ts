@@ -1,0 +1,52 @@
+import { KiteError } from '@kite/common';
+import type { VectorIndex } from '@kite/faiss';
+import type { SparseRow } from '@kite/segment';
+import type { Bm25Query, SparseIndex, TermStats } from '@kite/sparse';
+
+/**
+ * What a search runs through, whatever the field: a faiss index over a FloatVector field or a sparse inverted index
+ * over a SparseFloatVector field. Row ids are the rows of the source's batch; `filter` is a row bitmap.
+ */
+export type AnnQueries = { kind: 'dense'; data: Float32Array } | { kind: 'sparse'; rows: SparseRow[] };
+
+export interface AnnSearchParams {
+  /** IVF_*. */
+  nprobe?: number;
+  /** HNSW. */
+  ef?: number;
+  /** Sparse: the fraction of the smallest query values ignored. */
+  dropRatioSearch?: number;
+  /** Sparse with the BM25 metric: the collection-wide statistics to score with. */
+  bm25?: Bm25Query;
+}
+
+export interface AnnIndex {
+  readonly metric: string;
+  search(queries: AnnQueries, k: number, opts: { filter?: Uint8Array; params: AnnSearchParams }): Promise<{ ids: BigInt64Array; distances: Float32Array }>;
+  /** Sparse indexes: row and document-frequency statistics of some terms over the rows `mask` allows. */
+  termStats?(terms: readonly number[], mask?: Uint8Array): TermStats;
+  free(): void;
+}
+
+export function denseAnn(index: VectorIndex): AnnIndex {
+  return {
+    metric: index.metric,
+    search(q, k, { filter, params }) {
+      if (q.kind !== 'dense') throw new KiteError('Internal', 'a FloatVector index was given sparse queries');
+      return index.search(q.data, k, { nprobe: params.nprobe, ef: params.ef, filter });
+    },
+    free: () => index.free(),
+  };
+}
+
+export function sparseAnn(index: SparseIndex): AnnIndex {
+  return {
+    metric: index.metric,
+    search(q, k, { filter, params }) {
+      if (q.kind !== 'sparse') throw new KiteError('Internal', 'a sparse index was given dense queries');
+      return index.search(q.rows, k, { filter, dropRatioSearch: params.dropRatioSearch, bm25: params.bm25 });
+    },
+    termStats: (terms, mask) => index.termStats(terms, mask),
+    free: () => index.free(),
+  };
+}
