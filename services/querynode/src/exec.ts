@@ -1,6 +1,7 @@
 import { KiteError } from '@kite/common';
 import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { VectorIndex } from '@kite/faiss';
+import { collectHits, type Collected, type SearchExtras } from './range';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
@@ -160,6 +161,8 @@ export interface SearchSpec {
   queries: Float32Array;
   params: { nprobe?: number; ef?: number };
   outputs: string[];
+  /** Range and grouping (range.ts); absent for a plain top-k search. */
+  extras?: SearchExtras;
 }
 
 /**
@@ -202,8 +205,20 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const count = bitCount(mask);
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
+  const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
+    ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field) })
+    : await topk(index, mask, spec, k, count === n);
+  const cols = new Map<string, Column>();
+  cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
+  cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
+  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
+  for (const [name, c] of picked.columns) cols.set(name, c);
+  return { numRows: rows.length, columns: cols };
+}
+
+async function topk(index: VectorIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean): Promise<Collected> {
   // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
-  const res = await index.search(spec.queries, k, { ...spec.params, filter: count === n ? undefined : mask });
+  const res = await index.search(spec.queries, k, { ...spec.params, filter: all ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
   const scores: number[] = [];
@@ -218,12 +233,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
       scores.push(res.distances[q * k + j]!);
     }
   }
-  const cols = new Map<string, Column>();
-  cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
-  cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
-  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
-  for (const [name, c] of picked.columns) cols.set(name, c);
-  return { numRows: rows.length, columns: cols };
+  return { rows, queryOf, scores };
 }
 
 /** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */
