@@ -2,6 +2,8 @@ import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup, type KeyValuePair, type QueryRequest, type SearchRequest } from '@kite/proto';
 import type { CollectionMeta, FieldMeta } from '@kite/segment';
+import { planExtras, type SearchExtrasPlan } from './search-extras';
+import { searchIds, type PrimaryKeys } from './search-ids';
 
 /** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
 export const MAX_NQ = 16384;
@@ -19,16 +21,6 @@ const present = (v: unknown): boolean => v !== undefined && v !== null && v !== 
  * present at all (top level, as the Node SDK also sends them, or inside `params`).
  */
 const UNSUPPORTED_SEARCH_PARAMS: Record<string, { feature: string; flag?: boolean }> = {
-  radius: { feature: 'range search' },
-  range_filter: { feature: 'range search' },
-  group_by_field: { feature: 'grouping search' },
-  group_size: { feature: 'grouping search' },
-  strict_group_size: { feature: 'grouping search', flag: true },
-  iterator: { feature: 'search iterators', flag: true },
-  search_iter_v2: { feature: 'search iterators', flag: true },
-  search_iter_batch_size: { feature: 'search iterators' },
-  search_iter_last_bound: { feature: 'search iterators' },
-  search_iter_id: { feature: 'search iterators' },
   order_by_fields: { feature: 'ordering search results by fields' },
   ignore_growing: { feature: 'ignore_growing (searching sealed segments only)', flag: true },
 };
@@ -78,6 +70,10 @@ export interface SearchPlan {
   roundDecimal: number;
   /** Index search parameters for the query nodes (nprobe, ef), validated against the field's index. */
   searchParams: Record<string, string>;
+  /** Range, grouping and iterator (search-extras.ts). */
+  extras: SearchExtrasPlan;
+  /** Search by primary keys: the rows whose stored vectors are the queries (`vectors` is then empty). */
+  ids?: PrimaryKeys;
 }
 
 /**
@@ -90,9 +86,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
     throw new KiteError('ParameterInvalid', 'function_score (reranking functions in a search) is not supported by Kite yet; remove the ranker from the request');
   }
   if (r.highlighter) throw new KiteError('ParameterInvalid', 'highlighter (search result highlighting) is not supported by Kite yet; remove it from the request');
-  if (r.search_input === 'ids' || r.search_by_primary_keys || r.ids?.id_field) {
-    throw new KiteError('ParameterInvalid', 'search by primary keys (ids) is not supported by Kite yet; send the query vectors in data instead');
-  }
+  const ids = searchIds(r);
   const sp = kvs(r.search_params);
   let params: Record<string, unknown> = {};
   if (sp.params) {
@@ -128,6 +122,32 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
 
   const dim = Number(field.typeParams.dim);
+  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : queryVectors(r, field, dim);
+  const get = (k: string): unknown => params[k] ?? sp[k];
+  const extras = planExtras(c, get, metric, nq, limit, offset);
+  const perQuery = extras.iterator ? extras.iterator.batch + 1 : (limit + offset) * (extras.group?.size ?? 1);
+  if (nq * perQuery > maxResults) {
+    throw new KiteError('ParameterInvalid', `nq x (limit + offset)${extras.group ? ' x group_size' : ''} is ${nq * perQuery}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
+  }
+
+  const searchParams: Record<string, string> = {};
+  for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
+  if (index && isIndexType(index.indexType)) {
+    try {
+      // A range search asks the index for as many rows as it needs, raising ef to match (querynode range.ts).
+      validateSearchParams(index.indexType, extras.range ? 1 : limit + offset, searchParams);
+    } catch (e) {
+      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
+      throw e;
+    }
+  }
+  const plan: SearchPlan = { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, extras };
+  if (ids) plan.ids = ids;
+  return plan;
+}
+
+/** The query vectors a request carries in its placeholder group, checked against the field. */
+function queryVectors(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
   let group: ReturnType<typeof decodePlaceholderGroup>;
   try {
     group = decodePlaceholderGroup(r.placeholder_group ?? Buffer.alloc(0));
@@ -146,9 +166,6 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
   const declaredNq = Number(r.nq ?? 0);
   if (declaredNq !== 0 && declaredNq !== nq) throw new KiteError('ParameterInvalid', `nq is ${String(r.nq)} but the request carries ${nq} query vectors; they must agree`);
-  if (nq * (limit + offset) > maxResults) {
-    throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * (limit + offset)}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
-  }
   const vectors = Buffer.alloc(nq * dim * 4);
   values.forEach((v, i) => {
     if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
@@ -158,18 +175,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   for (let i = 0; i < qv.length; i++) {
     if (!Number.isFinite(qv[i]!)) throw new KiteError('ParameterInvalid', `query vector ${Math.floor(i / dim)} holds ${qv[i]}: vector values must be finite numbers`);
   }
-
-  const searchParams: Record<string, string> = {};
-  for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
-  if (index && isIndexType(index.indexType)) {
-    try {
-      validateSearchParams(index.indexType, limit + offset, searchParams);
-    } catch (e) {
-      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
-      throw e;
-    }
-  }
-  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams };
+  return { nq, vectors };
 }
 
 export interface QueryPlan {
