@@ -180,7 +180,7 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
     const v = viewOf(src);
     const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr);
     if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
-      const hits = searchView(src, v, maskOf(v, f, bits), spec);
+      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline);
       onStart?.();
       return hits;
     }
@@ -193,7 +193,7 @@ function evaluateNow(v: View, expr: Expr): Uint8Array {
   return evaluate(expr, { numRows: v.batch.numRows, column: (name: string) => cols.get(name) as never });
 }
 
-async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec): Promise<ColumnBatch> {
+async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec, deadline?: number): Promise<ColumnBatch> {
   const batch = v.batch;
   const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
@@ -206,7 +206,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
   const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
-    ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field) })
+    ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field), deadline })
     : await topk(index, mask, spec, k, count === n);
   const cols = new Map<string, Column>();
   cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });

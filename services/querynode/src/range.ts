@@ -70,6 +70,8 @@ export interface CollectArgs {
   extras: SearchExtras;
   /** The group column of the batch (grouping search). */
   groupColumn?: Column;
+  /** Date.now() value after which the search stops with DeadlineExceeded instead of asking the index again. */
+  deadline?: number;
 }
 
 /** Searches each query until it has what the range and grouping ask for; hits per query best first. */
@@ -144,6 +146,9 @@ async function collectOne(a: CollectArgs, query: Float32Array): Promise<Hit[]> {
     masked = true;
     if (valid < want || remaining <= 0 || pastRange(last, range) || enough()) break;
     want = Math.min(remaining, MAX_K, want * 2);
+    if (a.deadline !== undefined && Date.now() > a.deadline) {
+      throw new KiteError('DeadlineExceeded', `the search ran out of time after ${a.count - remaining} of ${a.count} rows of a segment were ranked (range or grouping search); narrow the range or the filter, or raise the timeout`);
+    }
   }
   found.sort((x, y) => x.key - y.key || x.row - y.row);
   if (!group) return found.slice(0, a.k);
