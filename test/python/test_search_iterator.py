@@ -97,7 +97,7 @@ def check_order(metric: str, got: list, vecs, alive, key, q, exact: bool):
 CASES = [
     ("FLAT", "L2", {}, {}, True),
     ("FLAT", "IP", {}, {}, True),
-    ("HNSW", "COSINE", {"M": 16, "efConstruction": 200}, {"ef": 128}, False),
+    ("HNSW", "COSINE", {"M": 16, "efConstruction": 200}, {"ef": 32}, False),
     ("IVF_FLAT", "L2", {"nlist": 8}, {"nprobe": 8}, True),
 ]
 

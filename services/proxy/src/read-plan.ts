@@ -134,8 +134,9 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
   if (index && isIndexType(index.indexType)) {
     try {
-      // A range search asks the index for as many rows as it needs, raising ef to match (querynode range.ts).
-      validateSearchParams(index.indexType, extras.range ? 1 : limit + offset, searchParams);
+      // A range search and the iterator ask the index for as many rows as they need, and the index raises ef to the
+      // k it is asked for (a search iterator's batch is not bounded by ef).
+      validateSearchParams(index.indexType, extras.range || extras.iterator ? 1 : limit + offset, searchParams);
     } catch (e) {
       if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
       throw e;
