@@ -163,6 +163,15 @@ def test_grouping_search_matches_brute_force(client: MilvusClient, collection_na
         for h in res:
             got.setdefault(h["entity"][field], []).append(h["pk"])
         assert list(got.items()) == want, (limit, size, offset)
+    # Several query vectors in one request: each gets its own groups.
+    qs = [vecs[5] + 0.1, vecs[900] - 0.2, vecs[77]]
+    res = client.search(collection_name, data=[x.tolist() for x in qs], limit=4, output_fields=[field], group_by_field=field, group_size=3)
+    assert len(res) == 3
+    for x, hits in zip(qs, res):
+        got = {}
+        for h in hits:
+            got.setdefault(h["entity"][field], []).append(h["pk"])
+        assert list(got.items()) == brute_groups(metric, vecs, alive, x, of, 4, 3)
 
 
 def test_grouping_search_refuses_other_field_types(client: MilvusClient, collection_name: str):

@@ -1,4 +1,4 @@
-import { groupValueAt, takeBatch, QUERY, type Column, type ColumnBatch, type GroupSpec } from '@kite/segment';
+import { concatBatches, groupValueAt, takeBatch, QUERY, type Column, type ColumnBatch, type GroupSpec } from '@kite/segment';
 
 /** The page of a merged search: per query, hits `offset` .. `offset + limit`; and how many each query kept. */
 export function pageHits(merged: ColumnBatch, nq: number, limit: number, offset: number): { page: ColumnBatch; topks: number[] } {
@@ -59,44 +59,39 @@ export function groupFilter(field: string, values: unknown[]): string {
   return `${field} in [${values.map(lit).join(', ')}]`;
 }
 
-/** Runs a grouping search over every shard: per query, `k` groups of up to `group.size` hits, merged by group. */
-export type GroupSearch = (k: number, group: GroupSpec, filter?: string) => Promise<ColumnBatch>;
+/**
+ * Runs a grouping search over every shard: per query, `k` groups of up to `group.size` hits, merged by group; with
+ * `query`, for that query vector alone (its hits then carry query number 0).
+ */
+export type GroupSearch = (k: number, group: GroupSpec, filter?: string, query?: number) => Promise<ColumnBatch>;
+
+/** Query vectors whose second pass runs at once. */
+const PARALLEL_QUERIES = 8;
 
 /**
  * A grouping search that is exact across segments and shards. A group's hits may lie in several segments, and a
  * segment only returns its own best groups, so one pass can miss a group's hits held where the group is not among
  * the best. So the search runs twice: first with one hit per group, which finds every query's best `k` groups
- * exactly (a group's best hit is among its segment's best groups); then only over the rows of those groups, asking
- * for all of them, so that every segment returns each of those groups' best hits.
+ * exactly (a group's best hit is among its segment's best groups); then, per query vector, only over the rows of
+ * its groups, so that every segment returns each of those groups' best hits.
  */
 export async function exactGroupSearch(search: GroupSearch, nq: number, k: number, group: GroupSpec): Promise<ColumnBatch> {
   const first = await search(k, { ...group, size: 1 });
   if (group.size === 1 || first.numRows === 0) return first;
+  const q = first.columns.get(QUERY) as Extract<Column, { kind: 'int' }>;
   const values = first.columns.get(group.field);
-  const distinct = new Set<unknown>();
-  for (let i = 0; i < first.numRows; i++) distinct.add(groupValueAt(values, i));
-  const wide = await search(distinct.size, group, groupFilter(group.field, [...distinct]));
-  if (nq === 1 && distinct.size === k) return wide;
-  // Keep each query's own best k groups of the union searched for.
-  return regroup(wide, nq, k, group);
-}
-
-function regroup(merged: ColumnBatch, nq: number, k: number, group: GroupSpec): ColumnBatch {
-  const q = merged.columns.get(QUERY) as Extract<Column, { kind: 'int' }> | undefined;
-  const values = merged.columns.get(group.field);
-  const pick: number[] = [];
-  for (let qi = 0, i = 0; qi < nq; qi++) {
-    let groups = 0;
-    let current: unknown = undefined;
-    while (q && i < merged.numRows && q.data[i] === qi) {
-      const v = groupValueAt(values, i);
-      if (groups === 0 || v !== current) {
-        groups++;
-        current = v;
-      }
-      if (groups <= k) pick.push(i);
-      i++;
-    }
+  const groupsOf: unknown[][] = Array.from({ length: nq }, () => []);
+  for (let i = 0; i < first.numRows; i++) groupsOf[q.data[i]!]!.push(groupValueAt(values, i));
+  const parts: ColumnBatch[] = [];
+  for (let from = 0; from < nq; from += PARALLEL_QUERIES) {
+    const batch = await Promise.all(groupsOf.slice(from, from + PARALLEL_QUERIES).map(async (groups, j) => {
+      const qi = from + j;
+      if (groups.length === 0) return undefined;
+      const hits = await search(groups.length, group, groupFilter(group.field, groups), nq === 1 ? undefined : qi);
+      if (nq > 1 && hits.numRows > 0) hits.columns.set(QUERY, { kind: 'int', data: new Int32Array(hits.numRows).fill(qi) });
+      return hits;
+    }));
+    for (const b of batch) if (b && b.numRows > 0) parts.push(b);
   }
-  return takeBatch(merged, pick);
+  return parts.length === 0 ? first : concatBatches(parts);
 }

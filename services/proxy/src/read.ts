@@ -163,13 +163,16 @@ export function readHandlers(core: ProxyCore): Handlers {
       const offsets = await minOffsets(core, c, level, deadline);
       // A grouping search needs the group field's value of every hit at every level.
       const nodeOutputs = group && !out.columns.includes(group.field) ? [...out.columns, group.field] : out.columns;
-      const search = async (k: number, range: KeyRange | undefined, grouping = group, extraFilter?: string): Promise<ColumnBatch> => {
+      const dim = Number(field.typeParams.dim);
+      // With `query`, searches that query vector alone.
+      const search = async (k: number, range: KeyRange | undefined, grouping = group, extraFilter?: string, query?: number): Promise<ColumnBatch> => {
+        const [n1, v1] = query === undefined ? [nq, vectors] : [1, vectors.subarray(query * dim * 4, (query + 1) * dim * 4)];
         const shipped = extraFilter === undefined ? filter : checkFilter(core, c, plan.filter ? `(${plan.filter}) and (${extraFilter})` : extraFilter, r.expr_template_values).shipped;
         const parts = await Promise.all(channelsOf(c).map((channel) =>
           router.onChannel(c, channel, deadline, async (n, leader) => {
             const res = await n.Search({
               collection_id: c.collectionID, channel, replica_id: leader.replica_id, delegator: true, segment_ids: [], anns_field: field.name,
-              metric_type: metric, topk: k, nq, vectors, filter: shipped.text, filter_params: shipped.params, filter_plan: shipped.plan,
+              metric_type: metric, topk: k, nq: n1, vectors: v1, filter: shipped.text, filter_params: shipped.params, filter_plan: shipped.plan,
               partition_ids: partitions, search_params: { ...searchParams, ...extrasParams(range, grouping) }, output_fields: nodeOutputs,
               min_consumed_offset: offsets.get(channel) ?? 0, watermark: 0, deletes: Buffer.alloc(0),
               timeout_ms: router.nodeTimeoutMs(deadline),
@@ -177,7 +180,7 @@ export function readHandlers(core: ProxyCore): Handlers {
             return decodeBatch(res.hits);
           }),
         ));
-        return grouping ? mergeGroupHits(parts, nq, k, grouping, metric) : mergeHits(parts, nq, k, metric);
+        return grouping ? mergeGroupHits(parts, n1, k, grouping, metric) : mergeHits(parts, n1, k, metric);
       };
       let page: ColumnBatch;
       let topks: number[];
@@ -189,7 +192,7 @@ export function readHandlers(core: ProxyCore): Handlers {
         iteratorResults = { token: iterator.token, last_bound: res.lastBound };
       } else {
         const merged = group
-          ? await exactGroupSearch((k, g, extra) => search(k, extras.range, g, extra), nq, topk, group)
+          ? await exactGroupSearch((k, g, extra, query) => search(k, extras.range, g, extra, query), nq, topk, group)
           : await search(topk, extras.range);
         ({ page, topks } = group ? pageGroups(merged, nq, limit, offset, group) : pageHits(merged, nq, limit, offset));
       }
