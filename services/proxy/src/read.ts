@@ -10,7 +10,7 @@ import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './out
 import { exactGroupSearch, pageGroups, pageHits } from './grouping';
 import { iteratorPage } from './iterator';
 import { planQuery, planSearch } from './read-plan';
-import { extrasParams } from './search-extras';
+import { extrasParams, keepInRange } from './search-extras';
 import { idsFilter, vectorsOfRows, type PrimaryKeys } from './search-ids';
 import { OK } from './status';
 import { schemaInfo } from './util';
@@ -180,7 +180,8 @@ export function readHandlers(core: ProxyCore): Handlers {
             return decodeBatch(res.hits);
           }),
         ));
-        return grouping ? mergeGroupHits(parts, n1, k, grouping, metric) : mergeHits(parts, n1, k, metric);
+        const inRange = parts.map((p) => keepInRange(p, range, metric));
+        return grouping ? mergeGroupHits(inRange, n1, k, grouping, metric) : mergeHits(inRange, n1, k, metric);
       };
       let page: ColumnBatch;
       let topks: number[];

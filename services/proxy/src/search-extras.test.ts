@@ -1,5 +1,5 @@
-import type { CollectionMeta } from '@kite/segment';
-import { groupOf, iteratorRange, rangeOf } from './search-extras';
+import { SCORE, type CollectionMeta, type Column } from '@kite/segment';
+import { groupOf, iteratorRange, keepInRange, rangeOf } from './search-extras';
 
 const from = (o: Record<string, unknown>) => (k: string): unknown => o[k];
 
@@ -43,5 +43,14 @@ describe('groupOf', () => {
     expect(() => groupOf(c, from({ group_by_field: 'f' }))).toThrow('group_by_field f is a Float field: grouping search groups by Bool, Int8, Int16, Int32, Int64, VarChar fields only');
     expect(() => groupOf(c, from({ group_size: 2 }))).toThrow(/group_size needs group_by_field/);
     expect(() => groupOf(c, from({ group_by_field: 'i8', group_size: 0 }))).toThrow(/group_size/);
+  });
+});
+
+describe('keepInRange', () => {
+  test('drops hits outside the range (a node that ignored it), keeps the rest in order', () => {
+    const hits = { numRows: 4, columns: new Map<string, Column>([[SCORE, { kind: 'float', data: Float32Array.from([0.9, 0.7, 0.5, 0.2]) }]]) };
+    const kept = keepInRange(hits, rangeOf('IP', from({ radius: 0.2, range_filter: 0.8 })), 'IP');
+    expect(Array.from(kept.columns.get(SCORE)!.data as Float32Array)).toEqual([Math.fround(0.7), 0.5]);
+    expect(keepInRange(hits, undefined, 'IP')).toBe(hits);
   });
 });

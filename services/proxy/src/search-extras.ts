@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { KiteError, clip } from '@kite/common';
-import { higherIsBetter, scoreKey, GROUP_PARAM, RANGE_PARAM, type CollectionMeta, type GroupSpec, type KeyRange } from '@kite/segment';
+import { higherIsBetter, inRange, scoreKey, takeBatch, GROUP_PARAM, RANGE_PARAM, SCORE, type CollectionMeta, type Column, type ColumnBatch, type GroupSpec, type KeyRange } from '@kite/segment';
 
 /**
  * The parts of a search request beyond plain top-k, read as Milvus reads them: range search (radius,
@@ -130,4 +130,17 @@ export function extrasParams(range: KeyRange | undefined, group: GroupSpec | und
   if (range && Object.keys(range).length > 0) out[RANGE_PARAM] = JSON.stringify(range);
   if (group) out[GROUP_PARAM] = JSON.stringify(group);
   return out;
+}
+
+/**
+ * The hits of a merged batch inside `range` (all of them without one). Query nodes already keep to the range; this
+ * also holds when a node of an older version, which ignores the range parameter, answers.
+ */
+export function keepInRange(hits: ColumnBatch, range: KeyRange | undefined, metric: string): ColumnBatch {
+  if (!range || hits.numRows === 0) return hits;
+  const s = (hits.columns.get(SCORE) as Extract<Column, { kind: 'float' }> | undefined)?.data;
+  if (!s) return hits;
+  const keep: number[] = [];
+  for (let i = 0; i < hits.numRows; i++) if (inRange(scoreKey(s[i]!, metric), range)) keep.push(i);
+  return keep.length === hits.numRows ? hits : takeBatch(hits, keep);
 }
