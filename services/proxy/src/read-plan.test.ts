@@ -62,7 +62,7 @@ describe('planSearch', () => {
 
   test('range, grouping and iterator parameters are read from the top level or from params', () => {
     expect(planSearch(collection('HNSW'), search({ params: '{"radius": 1.5, "range_filter": 0.5}' }), 1 << 20).extras.range).toEqual({ lo: 0.5, hi: 1.5, hiOpen: true });
-    expect(planSearch(collection(), search({ params: '{"radius": 0.5, "range_filter": 0.9}' }), 1 << 20).extras.range).toEqual({ lo: -0.9, hi: -0.5, hiOpen: true }); // COSINE
+    expect(planSearch(collection(), search({ params: '{"radius": 0.5, "range_filter": 0.9}' }), 1 << 20).extras.range).toEqual({ lo: -Math.fround(0.9), hi: -0.5, hiOpen: true }); // COSINE
     expect(planSearch(collection('HNSW'), search({ radius: '2' }), 1 << 20).extras.range).toEqual({ hi: 2, hiOpen: true });
     expect(planSearch(collection(), search({ group_by_field: 'id', group_size: 3 }), 1 << 20).extras.group).toEqual({ field: 'id', size: 3, strict: false });
     const it = planSearch(collection(), search({ iterator: 'True', search_iter_v2: 'True', search_iter_batch_size: 100, search_iter_last_bound: '0.25', search_iter_id: 'abc' }), 1 << 20).extras.iterator;

@@ -10,7 +10,7 @@ describe('rangeOf', () => {
   });
   test('IP, COSINE and BM25: radius < score <= range_filter, as keys where smaller is better', () => {
     for (const m of ['IP', 'COSINE', 'BM25']) {
-      expect(rangeOf(m, from({ radius: 0.2, range_filter: 0.9 }))).toEqual({ lo: -0.9, hi: -0.2, hiOpen: true });
+      expect(rangeOf(m, from({ radius: 0.2, range_filter: 0.9 }))).toEqual({ lo: -Math.fround(0.9), hi: -Math.fround(0.2), hiOpen: true });
       expect(() => rangeOf(m, from({ radius: 0.9, range_filter: 0.2 }))).toThrow('range_filter must be greater than radius');
     }
   });
@@ -50,6 +50,7 @@ describe('keepInRange', () => {
   test('drops hits outside the range (a node that ignored it), keeps the rest in order', () => {
     const hits = { numRows: 4, columns: new Map<string, Column>([[SCORE, { kind: 'float', data: Float32Array.from([0.9, 0.7, 0.5, 0.2]) }]]) };
     const kept = keepInRange(hits, rangeOf('IP', from({ radius: 0.2, range_filter: 0.8 })), 'IP');
+    // 0.2 compares as float32, as the scores are: the hit scored 0.2f is not above radius 0.2.
     expect(Array.from(kept.columns.get(SCORE)!.data as Float32Array)).toEqual([Math.fround(0.7), 0.5]);
     expect(keepInRange(hits, undefined, 'IP')).toBe(hits);
   });

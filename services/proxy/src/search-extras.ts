@@ -29,8 +29,9 @@ const GROUPABLE = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'VarChar'];
 const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && /^(true|1)$/i.test(v.trim())) || v === 1;
 const present = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
 
+/** A float parameter, rounded to float32 as Milvus reads it (scores are float32: 0.2 must compare as 0.2f). */
 function floatParam(name: string, raw: unknown): number {
-  const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  const v = Math.fround(typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN);
   if (!Number.isFinite(v)) throw new KiteError('ParameterInvalid', `search param ${name} must be a finite number, got ${clip(JSON.stringify(raw) ?? String(raw), 64)}`);
   return v;
 }
