@@ -61,6 +61,29 @@ describe('collectHits', () => {
     }
   });
 
+  test('an index freed between two calls (a growing source compacted) fails retriably instead of reading freed memory', async () => {
+    const idx = await indexOf('FLAT', 'L2', vecs);
+    try {
+      let calls = 0;
+      const shrinking = {
+        indexType: 'HNSW',
+        get isFreed() {
+          return calls > 0;
+        },
+        search: (...args: Parameters<VectorIndex['search']>) => {
+          calls++;
+          return idx.search(...args);
+        },
+      } as unknown as VectorIndex;
+      const s = exactScores('L2', vecs, q).sort((a, b) => a - b);
+      const err = await collectHits({ index: shrinking, queries: q, nq: 1, k: 10, metric: 'L2', params: {}, mask: bitmapAll(n), numRows: n, count: n, extras: { range: { lo: s[1000] } } }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'ServiceUnavailable', retriable: true });
+      expect(calls).toBe(1);
+    } finally {
+      idx.free();
+    }
+  });
+
   test('grouping on HNSW finds every group and fills it, strict or not', async () => {
     const idx = await indexOf('HNSW', 'L2', vecs);
     try {

@@ -115,7 +115,12 @@ async function collectOne(a: CollectArgs, query: Float32Array): Promise<Hit[]> {
     for (let i = 0; i < a.k; i++) if ((groups.get(order[i]) ?? 0) < group.size) return false;
     return true;
   };
-  while (want > 0) {
+  for (let call = 0; want > 0; call++) {
+    // A later call runs after the first one's results came back: by then a growing source may have compacted (its
+    // index freed and its rows renumbered) or a segment been released. The router retries the search then.
+    if (call > 0 && a.index.isFreed) {
+      throw new KiteError('ServiceUnavailable', 'the rows searched changed (compacted or released) while a range or grouping search was ranking them; retry the search', { retriable: true });
+    }
     const ef = a.params.ef === undefined ? undefined : Math.max(a.params.ef, want);
     const res = await a.index.search(query, want, { ...a.params, ef, filter: masked ? filter : undefined });
     let valid = 0;
