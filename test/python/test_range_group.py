@@ -198,3 +198,26 @@ def test_search_by_primary_keys(client: MilvusClient, collection_name: str):
     with pytest.raises(MilvusException) as err:
         client.search(collection_name, ids=[13, 1], limit=5)  # 13 is deleted
     assert "13" in err.value.message
+
+
+def test_search_by_varchar_primary_keys_with_filter(client: MilvusClient, collection_name: str):
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=16)
+    schema.add_field("n", DataType.INT64)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="COSINE")
+    client.create_collection(collection_name, schema=schema, index_params=index, num_shards=2, consistency_level="Strong")
+    rnd = np.random.default_rng(9)
+    vecs = rnd.normal(size=(300, DIM)).astype(np.float32)
+    client.insert(collection_name, [{"pk": f"k{i}", "n": i, "vector": vecs[i].tolist()} for i in range(300)])
+    client.load_collection(collection_name)
+    # The filter applies to the hits, not to finding the rows whose vectors are the queries.
+    res = client.search(collection_name, ids=["k7", "k250"], limit=3, filter="n % 2 == 1", output_fields=["n"])
+    for pk, hits in zip([7, 250], res):
+        s = scores_of("COSINE", vecs.astype(np.float64), vecs[pk].astype(np.float64))
+        want = [f"k{i}" for i in np.argsort(-s, kind="stable") if i % 2 == 1][:3]
+        assert [h["pk"] for h in hits] == want
+    with pytest.raises(MilvusException) as err:
+        client.search(collection_name, ids=["k7", "nope"], limit=3)
+    assert "nope" in err.value.message
