@@ -16,29 +16,36 @@ export function emptyHits(): ColumnBatch {
   return { numRows: 0, columns: new Map() };
 }
 
-/**
- * Keeps the best `k` hits per query from several hit batches, ordered best first within each query (equal scores:
- * smaller primary key first).
- */
+/** Keeps the best `k` hits per query from several hit batches, ordered best first within each query (ties by key). */
 export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: string): ColumnBatch {
   const nonEmpty = parts.filter((p) => p.numRows > 0);
   if (nonEmpty.length === 0) return emptyHits();
   const all = concatBatches(nonEmpty);
-  const q = all.columns.get(QUERY) as Extract<Column, { kind: 'int' }>;
-  const s = all.columns.get(SCORE) as Extract<Column, { kind: 'float' }>;
+  const pick: number[] = [];
+  for (const rows of hitsByQuery(all, nq, metric)) for (let j = 0; j < Math.min(k, rows.length); j++) pick.push(rows[j]!);
+  return takeBatch(all, pick);
+}
+
+function pkCompare(pk: Column | undefined): (a: number, b: number) => number {
+  if (!pk || (pk.kind !== 'int64' && pk.kind !== 'string')) return () => 0;
+  const keys = pk.data as ArrayLike<bigint | string>;
+  return (a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
+}
+
+/**
+ * The rows of each query of a hit batch in order: best score first, ties by ascending primary key (so that every
+ * level orders equal scores the same way).
+ */
+export function hitsByQuery(all: ColumnBatch, nq: number, metric: string): number[][] {
+  const q = all.columns.get(QUERY) as Extract<Column, { kind: 'int' }> | undefined;
+  const s = all.columns.get(SCORE) as Extract<Column, { kind: 'float' }> | undefined;
   const byQuery: number[][] = Array.from({ length: nq }, () => []);
+  if (!q || !s) return byQuery;
   for (let i = 0; i < all.numRows; i++) byQuery[q.data[i]!]?.push(i);
   const better = higherIsBetter(metric);
-  // Equal scores rank the smaller primary key first, as Milvus's reduce does (ties are common with BM25).
-  const pk = all.columns.get(PK);
-  const keys = pk && (pk.kind === 'int64' || pk.kind === 'string') ? (pk.data as ArrayLike<bigint | string>) : undefined;
-  const byPk = (a: number, b: number): number => (!keys ? 0 : keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
-  const pick: number[] = [];
-  for (const rows of byQuery) {
-    rows.sort((a, b) => (better ? s.data[b]! - s.data[a]! : s.data[a]! - s.data[b]!) || byPk(a, b));
-    for (let j = 0; j < Math.min(k, rows.length); j++) pick.push(rows[j]!);
-  }
-  return takeBatch(all, pick);
+  const pkCmp = pkCompare(all.columns.get(PK));
+  for (const rows of byQuery) rows.sort((a, b) => (better ? s.data[b]! - s.data[a]! : s.data[a]! - s.data[b]!) || pkCmp(a, b));
+  return byQuery;
 }
 
 /**

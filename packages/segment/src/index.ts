@@ -6,3 +6,4 @@ export * from './walmsg';
 export * from './bitmap';
 export * from './hits';
 export * from './layout';
+export * from './groups';

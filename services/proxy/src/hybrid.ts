@@ -25,7 +25,10 @@ function planSubSearch(c: CollectionMeta, sub: SearchRequest, i: number, fusedTo
   }
   const params = (sub.search_params ?? []).filter((kv) => kv.key !== 'offset');
   if (!params.some((kv) => kv.key === 'topk' || kv.key === 'limit')) params.push({ key: 'topk', value: String(fusedTopk) });
-  return naming(sub, i, () => planSearch(c, { ...sub, search_params: params }, maxResults));
+  const plan = naming(sub, i, () => planSearch(c, { ...sub, search_params: params }, maxResults));
+  const extra = plan.ids ? 'search by primary keys (ids)' : plan.extras.group ? 'group_by_field' : plan.extras.iterator ? 'a search iterator' : '';
+  if (extra) throw new KiteError('ParameterInvalid', `${subName(sub, i)}: ${extra} is not supported in a hybrid search request by Kite yet; remove it from the request`);
+  return plan;
 }
 
 /** "search request 1 (anns_field dense)": how errors name a sub-request. */
@@ -103,7 +106,7 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       const deadline = ctx.deadline;
       const offsets = await minOffsets(core, c, consistency(c, r), deadline);
       const columns = withRankInput(out.columns, reranker);
-      const hits = await Promise.all(plans.map((plan, i) => runSearch(core, c, plan, { filter: filters[i]!, partitions, columns, offsets, deadline })));
+      const hits = await Promise.all(plans.map((plan, i) => runSearch(core, c, plan, { filter: filters[i]!, partitions, columns, offsets, deadline, range: plan.extras.range })));
       return fusedResults(
         c,
         plans.map((p, i) => ({ hits: hits[i]!, metric: p.metric, roundDecimal: p.roundDecimal })),

@@ -50,16 +50,6 @@ describe('planSearch', () => {
   });
 
   test.each([
-    ['radius', { params: '{"radius": 1.5}' }],
-    ['range_filter', { params: '{"params": {"range_filter": 0.2}}' }],
-    ['radius', { radius: 1 }],
-    ['group_by_field', { group_by_field: 'id' }],
-    ['group_size', { group_size: 3 }],
-    ['strict_group_size', { strict_group_size: 'true' }],
-    ['iterator', { iterator: 'True' }],
-    ['search_iter_v2', { search_iter_v2: true }],
-    ['search_iter_batch_size', { search_iter_batch_size: 100 }],
-    ['search_iter_id', { search_iter_id: 'abc' }],
     ['ignore_growing', { ignore_growing: 'true' }],
     ['order_by_fields', { order_by_fields: 'id:asc' }],
   ])('search parameter %s is refused by name', (name, params) => {
@@ -81,10 +71,26 @@ describe('planSearch', () => {
     refused(() => planSearch(collection(), search({}, { function_score: { functions: [weighted], params: [] } }), 1 << 20), /2 weights for 1 search/);
   });
 
-  test('sub-requests, highlighter and search by primary keys are refused by name', () => {
+  test('range, grouping and iterator parameters are read from the top level or from params', () => {
+    expect(planSearch(collection('HNSW'), search({ params: '{"radius": 1.5, "range_filter": 0.5}' }), 1 << 20).extras.range).toEqual({ lo: 0.5, hi: 1.5, hiOpen: true });
+    expect(planSearch(collection(), search({ params: '{"radius": 0.5, "range_filter": 0.9}' }), 1 << 20).extras.range).toEqual({ lo: -Math.fround(0.9), hi: -0.5, hiOpen: true }); // COSINE
+    expect(planSearch(collection('HNSW'), search({ radius: '2' }), 1 << 20).extras.range).toEqual({ hi: 2, hiOpen: true });
+    expect(planSearch(collection(), search({ group_by_field: 'id', group_size: 3 }), 1 << 20).extras.group).toEqual({ field: 'id', size: 3, strict: false });
+    const it = planSearch(collection(), search({ iterator: 'True', search_iter_v2: 'True', search_iter_batch_size: 100, search_iter_last_bound: '0.25', search_iter_id: 'abc' }), 1 << 20).extras.iterator;
+    expect(it).toEqual({ batch: 100, lastBound: 0.25, token: 'abc' });
+    refused(() => planSearch(collection(), search({ search_iter_v2: 'True', group_by_field: 'id' }), 1 << 20), /iterator cannot be combined with group_by_field/);
+  });
+
+  test('search by primary keys takes the keys instead of vectors', () => {
+    const plan = planSearch(collection(), search({}, { search_input: 'ids', ids: { id_field: 'int_id', int_id: { data: ['1', '7'] } }, placeholder_group: undefined, nq: 2 }), 1 << 20);
+    expect(plan.ids).toEqual({ kind: 'int64', values: ['1', '7'] });
+    expect(plan.nq).toBe(2);
+    refused(() => planSearch(collection(), search({}, { search_input: 'ids', ids: { id_field: 'int_id', int_id: { data: [] } }, placeholder_group: undefined }), 1 << 20), /ids must not be empty/);
+  });
+
+  test('sub-requests and highlighter are refused by name', () => {
     refused(() => planSearch(collection(), search({}, { sub_reqs: [{ dsl: '' }] }), 1 << 20), /sub_reqs/);
     refused(() => planSearch(collection(), search({}, { highlighter: { type: 'Lexical', params: [] } }), 1 << 20), /highlighter/);
-    refused(() => planSearch(collection(), search({}, { search_input: 'ids', ids: { id_field: 'int_id', int_id: { data: [1] } } }), 1 << 20), /primary keys/);
   });
 
   test.each([

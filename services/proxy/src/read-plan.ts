@@ -4,6 +4,8 @@ import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type 
 import { annFields, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
 import { functionScoreOf, type Reranker } from './rerank';
 import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
+import { planExtras, type SearchExtrasPlan } from './search-extras';
+import { searchIds, type PrimaryKeys } from './search-ids';
 
 /** Milvus's bounds: at most 16384 query vectors per search, and limit + offset at most 16384 (search and query). */
 export const MAX_NQ = 16384;
@@ -21,16 +23,6 @@ const present = (v: unknown): boolean => v !== undefined && v !== null && v !== 
  * present at all (top level, as the Node SDK also sends them, or inside `params`).
  */
 const UNSUPPORTED_SEARCH_PARAMS: Record<string, { feature: string; flag?: boolean }> = {
-  radius: { feature: 'range search' },
-  range_filter: { feature: 'range search' },
-  group_by_field: { feature: 'grouping search' },
-  group_size: { feature: 'grouping search' },
-  strict_group_size: { feature: 'grouping search', flag: true },
-  iterator: { feature: 'search iterators', flag: true },
-  search_iter_v2: { feature: 'search iterators', flag: true },
-  search_iter_batch_size: { feature: 'search iterators' },
-  search_iter_last_bound: { feature: 'search iterators' },
-  search_iter_id: { feature: 'search iterators' },
   order_by_fields: { feature: 'ordering search results by fields' },
   ignore_growing: { feature: 'ignore_growing (searching sealed segments only)', flag: true },
 };
@@ -84,6 +76,10 @@ export interface SearchPlan {
   searchParams: Record<string, string>;
   /** The request's function_score (rerank.ts), applied to the hits before paging. */
   reranker?: Reranker;
+  /** Range, grouping and iterator (search-extras.ts). */
+  extras: SearchExtrasPlan;
+  /** Search by primary keys: the rows whose stored vectors are the queries (`vectors` is then empty). */
+  ids?: PrimaryKeys;
 }
 
 /**
@@ -93,9 +89,7 @@ export interface SearchPlan {
 export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: number): SearchPlan {
   if (r.sub_reqs?.length) throw new KiteError('ParameterInvalid', 'search sub-requests (sub_reqs, a search over several vector fields) are not supported by Kite yet; send one search per field');
   if (r.highlighter) throw new KiteError('ParameterInvalid', 'highlighter (search result highlighting) is not supported by Kite yet; remove it from the request');
-  if (r.search_input === 'ids' || r.search_by_primary_keys || r.ids?.id_field) {
-    throw new KiteError('ParameterInvalid', 'search by primary keys (ids) is not supported by Kite yet; send the query vectors in data instead');
-  }
+  const ids = searchIds(r);
   const sp = kvs(r.search_params);
   let params: Record<string, unknown> = {};
   if (sp.params) {
@@ -130,24 +124,53 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   const offset = intParam('offset', sp.offset ?? params.offset, 0, MAX_TOPK, 0);
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
   const roundDecimal = intParam('round_decimal', sp.round_decimal, -1, 6, -1);
+  const get = (k: string): unknown => params[k] ?? sp[k];
+  const filter = (r.dsl ?? '').trim();
   if (sparse) {
+    if (ids) throw new KiteError('ParameterInvalid', `search by primary keys (ids) on the SparseFloatVector field ${field.name} is not supported by Kite yet; send the query vectors or texts in data instead`);
     const ph = onePlaceholder(r.placeholder_group);
-    checkNq((ph.values ?? []).length, r, limit + offset, maxResults);
+    const extras = planExtras(c, get, metric, (ph.values ?? []).length, limit, offset);
+    checkNq((ph.values ?? []).length, r, limit, offset, extras, maxResults);
     const queries = sparseQueries(c, field, ph);
     return {
       field, metric, limit, offset, topk: limit + offset, nq: queries.length, vectors: Buffer.alloc(0), sparse: queries,
-      filter: (r.dsl ?? '').trim(), roundDecimal, searchParams: sparseSearchParams(field, params, sp), reranker: searchReranker(c, r),
+      filter, roundDecimal, searchParams: sparseSearchParams(field, params, sp), reranker: searchReranker(c, r), extras,
     };
   }
 
   const dim = Number(field.typeParams.dim);
+  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : denseQueries(r, field, dim);
+  const extras = planExtras(c, get, metric, nq, limit, offset);
+  if (ids) checkHits(nq, limit, offset, extras, maxResults);
+  else checkNq(nq, r, limit, offset, extras, maxResults);
+
+  const searchParams: Record<string, string> = {};
+  for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
+  if (index && isIndexType(index.indexType)) {
+    try {
+      // A range search and the iterator ask the index for as many rows as they need, and the index raises ef to the
+      // k it is asked for (a search iterator's batch is not bounded by ef).
+      validateSearchParams(index.indexType, extras.range || extras.iterator ? 1 : limit + offset, searchParams);
+    } catch (e) {
+      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
+      throw e;
+    }
+  }
+  const plan: SearchPlan = { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter, roundDecimal, searchParams, reranker: searchReranker(c, r), extras };
+  if (ids) plan.ids = ids;
+  return plan;
+}
+
+/** The query vectors a request carries in its placeholder group, checked against the FloatVector field. */
+function denseQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
   const ph = onePlaceholder(r.placeholder_group);
   if (ph.type !== 'FloatVector' && ph.type !== 101) {
     throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (FloatVector): send float vectors`);
   }
   const values: Buffer[] = (ph.values ?? []) as Buffer[];
   const nq = values.length;
-  checkNq(nq, r, limit + offset, maxResults);
+  if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
   const vectors = Buffer.alloc(nq * dim * 4);
   values.forEach((v, i) => {
     if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
@@ -157,19 +180,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   for (let i = 0; i < qv.length; i++) {
     if (!Number.isFinite(qv[i]!)) throw new KiteError('ParameterInvalid', `query vector ${Math.floor(i / dim)} holds ${qv[i]}: vector values must be finite numbers`);
   }
-
-  const searchParams: Record<string, string> = {};
-  for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
-  if (index && isIndexType(index.indexType)) {
-    try {
-      validateSearchParams(index.indexType, limit + offset, searchParams);
-    } catch (e) {
-      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index.indexType} index on ${field.name}: ${e.message}`);
-      throw e;
-    }
-  }
-  const reranker = searchReranker(c, r);
-  return { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter: (r.dsl ?? '').trim(), roundDecimal, searchParams, reranker };
+  return { nq, vectors };
 }
 
 /** The reranker of a search's function_score (one search: at most one weight), if any. */
@@ -194,14 +205,20 @@ function onePlaceholder(bytes: Uint8Array | null | undefined): PlaceholderValue 
   return placeholders[0]!;
 }
 
-/** Milvus's bounds on the number of queries of a search. */
-function checkNq(nq: number, r: SearchRequest, topk: number, maxResults: number): void {
+/** Milvus's bounds on the number of queries of a search, and Kite's on the hits it returns. */
+function checkNq(nq: number, r: SearchRequest, limit: number, offset: number, extras: SearchExtrasPlan, maxResults: number): void {
   if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
   if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
   const declaredNq = Number(r.nq ?? 0);
   if (declaredNq !== 0 && declaredNq !== nq) throw new KiteError('ParameterInvalid', `nq is ${String(r.nq)} but the request carries ${nq} query vectors; they must agree`);
-  if (nq * topk > maxResults) {
-    throw new KiteError('ParameterInvalid', `nq x (limit + offset) is ${nq * topk}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
+  checkHits(nq, limit, offset, extras, maxResults);
+}
+
+/** One search returns at most `maxResults` hits (with grouping: groups x group_size; an iterator: a batch). */
+function checkHits(nq: number, limit: number, offset: number, extras: SearchExtrasPlan, maxResults: number): void {
+  const perQuery = extras.iterator ? extras.iterator.batch + 1 : (limit + offset) * (extras.group?.size ?? 1);
+  if (nq * perQuery > maxResults) {
+    throw new KiteError('ParameterInvalid', `nq x (limit + offset)${extras.group ? ' x group_size' : ''} is ${nq * perQuery}: one search returns at most ${maxResults} hits (proxy.maxSearchResults); send fewer queries per request or a smaller limit`);
   }
 }
 

@@ -2,13 +2,16 @@ import { KiteError, clip } from '@kite/common';
 import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '@kite/expr';
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, QUERY, SCORE, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
+import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
 import { histogram } from '@kite/observe';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
 import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
+import { exactGroupSearch, pageGroups, pageHits } from './grouping';
+import { iteratorPage } from './iterator';
 import { planQuery, planSearch } from './read-plan';
 import { rerankedSearch, runSearch, withRankInput } from './search';
+import { idsFilter, vectorsOfRows, type PrimaryKeys } from './search-ids';
 import { OK } from './status';
 import { schemaInfo } from './util';
 import { onWal } from './wal';
@@ -121,6 +124,13 @@ export async function queryRows(core: ProxyCore, c: CollectionMeta, q: QueryRows
   return { rows, count: res.reduce((s, x) => s + x.count, 0) };
 }
 
+/** The query vectors of a search by primary keys: the stored vectors of those rows (search-ids.ts). */
+async function idsVectors(core: ProxyCore, c: CollectionMeta, field: FieldMeta, ids: PrimaryKeys, partitions: number[], level: string, deadline: number): Promise<Buffer> {
+  const { shipped } = checkFilter(core, c, idsFilter(primaryField(c), ids), undefined);
+  const { rows } = await queryRows(core, c, { filter: shipped, columns: [field.name], partitions, level, deadline });
+  return vectorsOfRows(rows, field, ids);
+}
+
 /** Search, Query and partition statistics: routed to the shard delegators (router.ts) and merged here. */
 export function readHandlers(core: ProxyCore): Handlers {
   const { cfg } = core;
@@ -129,7 +139,11 @@ export function readHandlers(core: ProxyCore): Handlers {
       const c = await core.collection(r.collection_name, ctx);
       ensureLoaded(c);
       const plan = planSearch(c, r, cfg.proxy.maxSearchResults);
-      const { limit, offset, topk, nq, roundDecimal } = plan;
+      const { field, metric, limit, offset, topk, nq, roundDecimal, extras } = plan;
+      const { group, iterator } = extras;
+      if (plan.reranker && (group || iterator)) {
+        throw new KiteError('ParameterInvalid', `function_score cannot be combined with ${group ? 'group_by_field' : 'a search iterator'} in Kite yet; remove one of them`);
+      }
       const { shipped: filter } = checkFilter(core, c, plan.filter, r.expr_template_values);
       const partitions = readPartitions(core, c, r.partition_names);
       const out = outputsOf(c, r.output_fields ?? [], true);
@@ -138,34 +152,40 @@ export function readHandlers(core: ProxyCore): Handlers {
         const f = c.fields.find((x) => x.name === name);
         return sum + (f?.dataType === 'FloatVector' ? Number(f.typeParams.dim) * 4 : 0);
       }, 0);
-      if (vectorBytes * nq * topk > cfg.proxy.maxSendMessageBytes) {
-        throw new KiteError('ParameterInvalid', `returning vectors with ${nq * topk} hits takes ${vectorBytes * nq * topk} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${cfg.proxy.maxSendMessageBytes}); leave the vector out of output_fields or ask for fewer hits`);
+      const hitsPerQuery = iterator ? iterator.batch : topk * (group?.size ?? 1);
+      if (vectorBytes * nq * hitsPerQuery > cfg.proxy.maxSendMessageBytes) {
+        throw new KiteError('ParameterInvalid', `returning vectors with ${nq * hitsPerQuery} hits takes ${vectorBytes * nq * hitsPerQuery} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${cfg.proxy.maxSendMessageBytes}); leave the vector out of output_fields or ask for fewer hits`);
       }
       const pkf = primaryField(c);
       withPrimaryKey(out, pkf.name);
       searchNq.observe(nq);
       searchTopk.observe(topk);
       const deadline = ctx.deadline;
-      const offsets = await minOffsets(core, c, consistency(c, r), deadline);
-      const merged = await runSearch(core, c, plan, { filter, partitions, columns: withRankInput(out.columns, plan.reranker), offsets, deadline });
-      if (plan.reranker) return rerankedSearch(c, plan, merged, out, pkf);
-      const q = merged.columns.get(QUERY) as Extract<Column, { kind: 'int' }> | undefined;
-      const pick: number[] = [];
-      const topks: number[] = [];
-      for (let qi = 0, i = 0; qi < nq; qi++) {
-        let seen = 0;
-        let kept = 0;
-        while (q && i < merged.numRows && q.data[i] === qi) {
-          if (seen >= offset && kept < limit) {
-            pick.push(i);
-            kept++;
-          }
-          seen++;
-          i++;
-        }
-        topks.push(kept);
+      const level = consistency(c, r);
+      const base = plan.ids ? { ...plan, vectors: await idsVectors(core, c, field, plan.ids, partitions, level, deadline) } : plan;
+      const offsets = await minOffsets(core, c, level, deadline);
+      // A grouping search needs the group field's value of every hit at every level; a ranker its input field.
+      const columns = withRankInput(group && !out.columns.includes(group.field) ? [...out.columns, group.field] : out.columns, plan.reranker);
+      // With `query`, searches that query vector alone.
+      const search = (k: number, range: KeyRange | undefined, grouping = group, extraFilter?: string, query?: number): Promise<ColumnBatch> => {
+        const shipped = extraFilter === undefined ? filter : checkFilter(core, c, plan.filter ? `(${plan.filter}) and (${extraFilter})` : extraFilter, r.expr_template_values).shipped;
+        return runSearch(core, c, base, { filter: shipped, partitions, columns, offsets, deadline, k, range, group: grouping, query });
+      };
+      if (plan.reranker) return rerankedSearch(c, plan, await search(topk, extras.range), out, pkf);
+      let page: ColumnBatch;
+      let topks: number[];
+      let iteratorResults: { token: string; last_bound: number } | undefined;
+      if (iterator) {
+        const res = await iteratorPage(search, metric, extras.range, iterator);
+        page = res.page;
+        topks = [page.numRows];
+        iteratorResults = { token: iterator.token, last_bound: res.lastBound };
+      } else {
+        const merged = group
+          ? await exactGroupSearch((k, g, extra, query) => search(k, extras.range, g, extra, query), nq, topk, group)
+          : await search(topk, extras.range);
+        ({ page, topks } = group ? pageGroups(merged, nq, limit, offset, group) : pageHits(merged, nq, limit, offset));
       }
-      const page = takeBatch(merged, pick);
       const scoreCol = page.columns.get(SCORE) as Extract<Column, { kind: 'float' }> | undefined;
       let scores = scoreCol ? Array.from(scoreCol.data) : [];
       if (roundDecimal >= 0) scores = scores.map((s) => Number(s.toFixed(roundDecimal)));
@@ -175,6 +195,8 @@ export function readHandlers(core: ProxyCore): Handlers {
         results: {
           num_queries: String(nq), top_k: String(limit), fields_data: fieldData(c, page, out.columns, out.dynamicKeys),
           scores, ids: idsOf(pkCol), topks: topks.map(String), output_fields: out.names, primary_field_name: pkf.name, distances: [], recalls: [], all_search_count: String(page.numRows),
+          ...(group ? { group_by_field_value: fieldData(c, page, [group.field], [])[0] ?? null } : {}),
+          ...(iteratorResults ? { search_iterator_v2_results: iteratorResults } : {}),
         },
         collection_name: c.name,
         session_ts: '0',

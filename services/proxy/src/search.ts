@@ -1,8 +1,8 @@
 import { KiteError } from '@kite/common';
 import type { MilvusResponse } from '@kite/proto';
 import {
-  channelsOf, concatBatches, decodeBatch, emptyColumn, mergeHits, pkAt, takeBatch, PK, QUERY, SCORE,
-  type CollectionMeta, type Column, type ColumnBatch, type FieldMeta,
+  channelsOf, concatBatches, decodeBatch, emptyColumn, mergeGroupHits, mergeHits, pkAt, takeBatch, PK, QUERY, SCORE,
+  type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type GroupSpec, type KeyRange,
 } from '@kite/segment';
 import { encodeSparseQueries } from '@kite/sparse';
 import { collectionBm25 } from './bm25';
@@ -10,6 +10,7 @@ import type { ProxyCore } from './core';
 import { fieldData, idsOf, type Outputs } from './output';
 import type { SearchPlan } from './read-plan';
 import type { RankList, Reranker } from './rerank';
+import { extrasParams, keepInRange } from './search-extras';
 import { OK } from './status';
 
 /** What one search needs besides its plan: the checked filter, the partitions, the columns to return, and when. */
@@ -21,6 +22,21 @@ export interface SearchRun {
   /** Per channel, the WAL offset its delegator must have consumed first (Strong and Session reads). */
   offsets: Map<string, number>;
   deadline: number;
+  /** Hits (or groups) per query instead of the plan's topk: range, grouping and iterator passes ask for more. */
+  k?: number;
+  /** The score range the hits must lie in (range search, iterator pages). */
+  range?: KeyRange;
+  /** Grouping: per query the best groups, each with its best hits. */
+  group?: GroupSpec;
+  /** Only this query vector of the plan (a grouping search's second pass runs per query). */
+  query?: number;
+}
+
+/** The plan of one of a plan's query vectors. */
+function oneQuery(plan: SearchPlan, q: number): SearchPlan {
+  if (plan.sparse) return { ...plan, nq: 1, sparse: [plan.sparse[q]!] };
+  const bytes = plan.vectors.length / plan.nq;
+  return { ...plan, nq: 1, vectors: plan.vectors.subarray(q * bytes, (q + 1) * bytes) };
 }
 
 /**
@@ -28,10 +44,13 @@ export interface SearchRun {
  * vector, the best `plan.topk` hits, best first, as a ColumnBatch with `$query`, `$score`, `$pk` and the output
  * columns. Search pages these; HybridSearch fuses several of them.
  */
-export async function runSearch(core: ProxyCore, c: CollectionMeta, plan: SearchPlan, run: SearchRun): Promise<ColumnBatch> {
+export async function runSearch(core: ProxyCore, c: CollectionMeta, whole: SearchPlan, run: SearchRun): Promise<ColumnBatch> {
   const { router } = core;
-  const { field, metric, topk, nq, vectors, searchParams } = plan;
-  const { filter, partitions, columns, offsets, deadline } = run;
+  const plan = run.query === undefined ? whole : oneQuery(whole, run.query);
+  const { field, metric, nq, vectors } = plan;
+  const { filter, partitions, columns, offsets, deadline, range, group } = run;
+  const topk = run.k ?? plan.topk;
+  const searchParams = range || group ? { ...plan.searchParams, ...extrasParams(range, group) } : plan.searchParams;
   const sparseQueries = plan.sparse ? encodeSparseQueries(plan.sparse) : Buffer.alloc(0);
   // BM25: the collection-wide statistics of the query's terms first, then the search scores with them (bm25.ts).
   const bm25Stats = metric === 'BM25' ? await collectionBm25(core, c, plan, partitions, offsets, deadline) : '';
@@ -47,7 +66,9 @@ export async function runSearch(core: ProxyCore, c: CollectionMeta, plan: Search
       return decodeBatch(res.hits);
     }),
   ));
-  return mergeHits(parts, nq, topk, metric);
+  // The proxy keeps only hits inside the range itself too (a query node of an older version ignores it).
+  const inRange = range ? parts.map((p) => keepInRange(p, range, metric)) : parts;
+  return group ? mergeGroupHits(inRange, nq, topk, group, metric) : mergeHits(inRange, nq, topk, metric);
 }
 
 /** The output columns a search must fetch when its ranker reads a field (decay's input field) besides them. */

@@ -22,6 +22,10 @@ export interface AnnSearchParams {
 
 export interface AnnIndex {
   readonly metric: string;
+  /** True when a search costs about the same whatever k (FLAT, sparse): a range search then asks for many rows at once. */
+  readonly exact: boolean;
+  /** True once free() was called. */
+  readonly isFreed: boolean;
   search(queries: AnnQueries, k: number, opts: { filter?: Uint8Array; params: AnnSearchParams }): Promise<{ ids: BigInt64Array; distances: Float32Array }>;
   /** Sparse indexes: row and document-frequency statistics of some terms over the rows `mask` allows. */
   termStats?(terms: readonly number[], mask?: Uint8Array): TermStats;
@@ -31,6 +35,10 @@ export interface AnnIndex {
 export function denseAnn(index: VectorIndex): AnnIndex {
   return {
     metric: index.metric,
+    exact: index.indexType === 'FLAT',
+    get isFreed() {
+      return index.isFreed;
+    },
     search(q, k, { filter, params }) {
       if (q.kind !== 'dense') throw new KiteError('Internal', 'a FloatVector index was given sparse queries');
       return index.search(q.data, k, { nprobe: params.nprobe, ef: params.ef, filter });
@@ -40,13 +48,28 @@ export function denseAnn(index: VectorIndex): AnnIndex {
 }
 
 export function sparseAnn(index: SparseIndex): AnnIndex {
+  let freed = false;
   return {
     metric: index.metric,
+    exact: true,
+    get isFreed() {
+      return freed;
+    },
     search(q, k, { filter, params }) {
       if (q.kind !== 'sparse') throw new KiteError('Internal', 'a sparse index was given dense queries');
       return index.search(q.rows, k, { filter, dropRatioSearch: params.dropRatioSearch, bm25: params.bm25 });
     },
     termStats: (terms, mask) => index.termStats(terms, mask),
-    free: () => index.free(),
+    free: () => {
+      freed = true;
+      index.free();
+    },
   };
+}
+
+/** The queries of one query vector (a range or grouping search asks the index per query). */
+export function queryAt(q: AnnQueries, i: number, nq: number): AnnQueries {
+  if (q.kind === 'sparse') return { kind: 'sparse', rows: [q.rows[i]!] };
+  const dim = q.data.length / nq;
+  return { kind: 'dense', data: q.data.subarray(i * dim, (i + 1) * dim) };
 }

@@ -2,6 +2,7 @@ import { KiteError } from '@kite/common';
 import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
 import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
+import { collectHits, type Collected, type SearchExtras } from './range';
 import {
   bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
@@ -177,6 +178,8 @@ export interface SearchSpec {
   queries: AnnQueries;
   params: AnnSearchParams;
   outputs: string[];
+  /** Range and grouping (range.ts); absent for a plain top-k search. */
+  extras?: SearchExtras;
 }
 
 /**
@@ -194,7 +197,7 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
     const v = viewOf(src);
     const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr);
     if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
-      const hits = searchView(src, v, maskOf(v, f, bits), spec);
+      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline);
       onStart?.();
       return hits;
     }
@@ -206,7 +209,7 @@ function evaluateNow(v: View, expr: Expr): Uint8Array {
   return evaluate(expr, exprBatch(v));
 }
 
-async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec): Promise<ColumnBatch> {
+async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec, deadline?: number): Promise<ColumnBatch> {
   const batch = v.batch;
   const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
@@ -218,8 +221,20 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const count = bitCount(mask);
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
+  const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
+    ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field), deadline })
+    : await topk(index, mask, spec, k, count === n);
+  const cols = new Map<string, Column>();
+  cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
+  cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
+  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
+  for (const [name, c] of picked.columns) cols.set(name, c);
+  return { numRows: rows.length, columns: cols };
+}
+
+async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean): Promise<Collected> {
   // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
-  const res = await index.search(spec.queries, k, { params: spec.params, filter: count === n ? undefined : mask });
+  const res = await index.search(spec.queries, k, { params: spec.params, filter: all ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
   const scores: number[] = [];
@@ -234,12 +249,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
       scores.push(res.distances[q * k + j]!);
     }
   }
-  const cols = new Map<string, Column>();
-  cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
-  cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
-  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
-  for (const [name, c] of picked.columns) cols.set(name, c);
-  return { numRows: rows.length, columns: cols };
+  return { rows, queryOf, scores };
 }
 
 /**

@@ -7,12 +7,13 @@ import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import type { Wal } from '@kite/wal';
 import {
-  codecs, concatBatches, decodeBatch, encodeBatch, firstByPk, keys, mergeHits, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
+  codecs, concatBatches, decodeBatch, encodeBatch, firstByPk, keys, takeBatch, type CollectionMeta, type Column, type ColumnBatch, type SegmentMeta,
 } from '@kite/segment';
 import { addService, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, type Session } from '@kite/session';
 import { addTermStats, decodeBm25Query, decodeSparseQueries, decodeTermStats, distinctTerms, encodeTermStats, type TermStats } from '@kite/sparse';
+import { mergeSearchHits, searchExtras } from './range';
 import { compileFilter, DeleteSet, querySource, searchSource, termStatsOf, type FilterFields, type Filters, type SearchSpec } from './exec';
 import { Delegator } from './delegator';
 import { SealedDeltas } from './deltas';
@@ -273,14 +274,14 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       return {
         field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'sparse', rows },
         params: { dropRatioSearch: drop === undefined ? undefined : Number(drop), bm25: r.bm25_stats ? decodeBm25Query(r.bm25_stats) : undefined },
-        outputs: r.output_fields,
+        outputs: r.output_fields, extras: searchExtras(r.search_params),
       };
     }
     const dim = Number(field.typeParams.dim);
     const queries = new Float32Array(r.vectors.buffer.slice(r.vectors.byteOffset, r.vectors.byteOffset + r.vectors.byteLength));
     if (queries.length !== r.nq * dim) throw new KiteError('DimensionMismatch', `query vectors have ${queries.length / Math.max(1, r.nq)} dimensions, field ${field.name} has ${dim}`);
     const num = (k: string): number | undefined => (r.search_params[k] === undefined ? undefined : Number(r.search_params[k]));
-    return { field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'dense', data: queries }, params: { nprobe: num('nprobe'), ef: num('ef') }, outputs: r.output_fields };
+    return { field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'dense', data: queries }, params: { nprobe: num('nprobe'), ef: num('ef') }, outputs: r.output_fields, extras: searchExtras(r.search_params) };
   }
 
   // ---------------------------------------------------------------- search and query
@@ -306,7 +307,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
           throw e;
         }
       }
-      return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
+      return { status: OK_STATUS, hits: encodeBatch(mergeSearchHits(parts, r.nq, r.topk, r.metric_type, spec.extras ?? {})) };
     }
     const d = this.delegatorFor(r.replica_id, r.channel);
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
@@ -323,7 +324,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       throw e;
     });
     const parts = [mine, ...(await Promise.all(remote))];
-    return { status: OK_STATUS, hits: encodeBatch(mergeHits(parts, r.nq, r.topk, r.metric_type)) };
+    return { status: OK_STATUS, hits: encodeBatch(mergeSearchHits(parts, r.nq, r.topk, r.metric_type, spec.extras ?? {})) };
   }
 
   /**

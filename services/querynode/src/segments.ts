@@ -77,7 +77,8 @@ export class SealedSegment implements RowSource {
       const wantID = file ? file.indexID : -1;
       if (cur && curID === wantID && cur.index.metric === metricOf(coll, f.name)) continue;
       let index: VectorIndex;
-      if (file) index = await VectorIndex.deserialize(await objects.get(file.key));
+      // A segment too small to train its index has a file record without a key: it is searched exactly.
+      if (file?.key) index = await VectorIndex.deserialize(await objects.get(file.key));
       else index = await flatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'vector' }>, metricOf(coll, f.name));
       this.indexes.set(f.name, { index: denseAnn(index), indexID: wantID });
       cur?.index.free();
