@@ -1,5 +1,6 @@
 import { VectorIndex } from '@kite/faiss';
 import { bitClear, bitmapAll, mergeGroupHits, scoreKey, PK, QUERY, SCORE, type Column, type ColumnBatch, type KeyRange } from '@kite/segment';
+import { denseAnn, type AnnIndex } from './ann';
 import { collectHits } from './range';
 
 const DIM = 4;
@@ -47,7 +48,7 @@ describe('collectHits', () => {
       // Keys in [rank 500, rank 2100): the best 500 rows lie before the range.
       const range: KeyRange = { lo: (key(ranked[499]!) + key(ranked[500]!)) / 2, hi: (key(ranked[2099]!) + key(ranked[2100]!)) / 2, hiOpen: true };
       for (const k of [10, 1600, 5000]) {
-        const got = await collectHits({ index: idx, queries: q, nq: 1, k, metric, params: {}, mask, numRows: n, count: visible.length, extras: { range } });
+        const got = await collectHits({ index: denseAnn(idx), queries: { kind: 'dense', data: q }, nq: 1, k, metric, params: {}, mask, numRows: n, count: visible.length, extras: { range } });
         // Rows whose scores differ by a float32 rounding may swap places: compare the sets, and the order by score.
         const want = ranked.slice(500, 2100).slice(0, k);
         expect(got.rows.length).toBe(want.length);
@@ -65,18 +66,21 @@ describe('collectHits', () => {
     const idx = await indexOf('FLAT', 'L2', vecs);
     try {
       let calls = 0;
-      const shrinking = {
-        indexType: 'HNSW',
+      const inner = denseAnn(idx);
+      const shrinking: AnnIndex = {
+        metric: inner.metric,
+        exact: false,
         get isFreed() {
           return calls > 0;
         },
-        search: (...args: Parameters<VectorIndex['search']>) => {
+        search: (...args: Parameters<AnnIndex['search']>) => {
           calls++;
-          return idx.search(...args);
+          return inner.search(...args);
         },
-      } as unknown as VectorIndex;
+        free: () => undefined,
+      };
       const s = exactScores('L2', vecs, q).sort((a, b) => a - b);
-      const err = await collectHits({ index: shrinking, queries: q, nq: 1, k: 10, metric: 'L2', params: {}, mask: bitmapAll(n), numRows: n, count: n, extras: { range: { lo: s[1000] } } }).catch((e: unknown) => e);
+      const err = await collectHits({ index: shrinking, queries: { kind: 'dense', data: q }, nq: 1, k: 10, metric: 'L2', params: {}, mask: bitmapAll(n), numRows: n, count: n, extras: { range: { lo: s[1000] } } }).catch((e: unknown) => e);
       expect(err).toMatchObject({ kind: 'ServiceUnavailable', retriable: true });
       expect(calls).toBe(1);
     } finally {
@@ -90,7 +94,7 @@ describe('collectHits', () => {
       const groups: Column = { kind: 'int64', data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 50)) };
       const mask = bitmapAll(n);
       for (const strict of [true, false]) {
-        const got = await collectHits({ index: idx, queries: q, nq: 1, k: 8, metric: 'L2', params: { ef: 16 }, mask, numRows: n, count: n, extras: { group: { field: 'g', size: 4, strict } }, groupColumn: groups });
+        const got = await collectHits({ index: denseAnn(idx), queries: { kind: 'dense', data: q }, nq: 1, k: 8, metric: 'L2', params: { ef: 16 }, mask, numRows: n, count: n, extras: { group: { field: 'g', size: 4, strict } }, groupColumn: groups });
         const by = new Map<bigint, number>();
         for (const r of got.rows) by.set(BigInt(r % 50), (by.get(BigInt(r % 50)) ?? 0) + 1);
         expect(by.size).toBe(8);
