@@ -575,7 +575,9 @@ def test_grouping_search(sides, names, field, strict):
         for h in res[0]:
             got.setdefault(h["entity"][field], []).append((h.id, float(h.distance)))
         where = f"{side.name} group_by={field} strict={strict}: got {got} want {groups}"
-        if not side.must_match(not (strict and small_group)):
+        # milvus-lite drops groups short of group_size under strict_group_size, and reads the "False" pymilvus sends as
+        # true (Python's bool() of a non-empty string), so with a small group it is not compared either way.
+        if not side.must_match(not small_group):
             continue
         assert list(got) == list(groups), f"groups or their order differ; {where}"
         for g, members in got.items():
