@@ -29,6 +29,7 @@ import {
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
 import { planLike } from './like';
+import { compileIndexed } from './indexed';
 import { compileText } from './text';
 import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
@@ -651,6 +652,27 @@ function compileContains(mode: 'one' | 'all' | 'any', av: Val, values: Lit[]): P
   };
 }
 
+function compileLike(p: Extract<Pred, { k: 'like' }>): PredFn {
+  const fa = compileVal(p.a);
+  const plan = planLike(p.pattern);
+  const match: (s: string) => boolean =
+    plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
+  const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
+  if (fused !== undefined) return fused;
+  return (ctx) => {
+    const a = fa(ctx);
+    const t = ctx.words();
+    if (a.k === 'str') {
+      if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
+      else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
+      else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
+    } else {
+      bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
+    }
+    return withValidity(ctx, t, a.valid);
+  };
+}
+
 export function compilePred(p: Pred): PredFn {
   switch (p.k) {
     case 'const':
@@ -665,33 +687,15 @@ export function compilePred(p: Pred): PredFn {
       return (ctx) => notMask(ctx, inner(ctx));
     }
     case 'cmp':
-      return p.b.k === 'lit' ? compileCompareLit(p.op, p.a, p.b.v) : compileCompareVec(p.op, p.a, p.b);
+      return p.b.k === 'lit' ? compileIndexed(p, compileCompareLit(p.op, p.a, p.b.v), compileCompareLit) : compileCompareVec(p.op, p.a, p.b);
     case 'in':
-      return compileIn(p.a, p.values);
+      return compileIndexed(p, compileIn(p.a, p.values), compileCompareLit);
     case 'contains':
       return compileContains(p.mode, p.a, p.values);
     case 'text':
       return compileText(p);
-    case 'like': {
-      const fa = compileVal(p.a);
-      const plan = planLike(p.pattern);
-      const match: (s: string) => boolean =
-        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
-      const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
-      if (fused !== undefined) return fused;
-      return (ctx) => {
-        const a = fa(ctx);
-        const t = ctx.words();
-        if (a.k === 'str') {
-          if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
-          else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
-          else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
-        } else {
-          bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
-        }
-        return withValidity(ctx, t, a.valid);
-      };
-    }
+    case 'like':
+      return compileIndexed(p, compileLike(p), compileCompareLit);
     case 'isnull': {
       const fa = compileVal(p.a);
       const jsonLike = p.a.k !== 'col';
