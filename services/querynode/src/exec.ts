@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
+import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type ScalarIndex, type Expr, type SchemaInfo } from '@kite/expr';
 import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
@@ -78,6 +78,8 @@ export interface RowSource {
   settle?(): Promise<void>;
   /** The source's text indexes (text_match / phrase_match), kept with its rows; absent: built per evaluation. */
   textIndexes?: TextIndexes;
+  /** The source's scalar index over a field (sealed segments with a built index file); absent: filters scan. */
+  scalarIndex?(field: string): ScalarIndex | undefined;
 }
 
 /** The filter fields of an internal Search or Query request. */
@@ -122,18 +124,30 @@ interface View {
   pkIndex: PkIndex;
   base: Uint8Array | undefined;
   text: TextIndexes | undefined;
+  scalar: ((field: string) => ScalarIndex | undefined) | undefined;
 }
 
-const viewOf = (src: RowSource): View => ({ batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes });
+const viewOf = (src: RowSource): View => ({
+  batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes,
+  scalar: src.scalarIndex === undefined ? undefined : (field: string) => src.scalarIndex?.(field),
+});
 
 /** The view's rows as the expression evaluator reads them: columns, and the source's text indexes. */
 function exprBatch(v: View): ExprBatch {
   const cols = v.batch.columns;
-  const { text } = v;
+  const { text, scalar } = v;
   return {
     numRows: v.batch.numRows,
     column: (name: string) => cols.get(name) as never,
     ...(text === undefined ? {} : { textIndex: (field: string, analyzer: string) => text.get(v.batch, field, analyzer) }),
+    ...(scalar === undefined
+      ? {}
+      : {
+          scalarIndex: (field: string) => {
+            const index = scalar(field);
+            return index === undefined ? undefined : { index, firstRow: 0 };
+          },
+        }),
   };
 }
 
