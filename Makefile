@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-chaos run \
-        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security
+        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-scalar-index
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-cluster  the same, standalone against a local cluster, in one run"
 	@echo "make bench-failover failed searches, latency and recovery time per fault"
 	@echo "make bench-security search QPS with authentication and TLS on vs off, in one run (goal >= 0.9)"
+	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
 
 # Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd, Java and Maven for Kafka.
 system-deps:
@@ -89,3 +90,6 @@ bench-failover: setup
 
 bench-security: setup
 	pnpm --filter @kite/test run bench:security
+
+bench-scalar-index: setup
+	pnpm --filter @kite/test run bench:scalar-index
