@@ -300,7 +300,16 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   const { batch, mask } = await visibleRows(src, f);
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
-  for (let i = 0; i < batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  const capped = !orderByPk && limit > 0;
+  // Byte by byte, skipping empty bytes: a selective filter leaves most of a large segment's mask zero.
+  for (let byte = 0; byte < mask.length && !(capped && idx.length >= limit); byte++) {
+    const bits = mask[byte]!;
+    if (bits === 0) continue;
+    for (let j = 0; j < 8 && !(capped && idx.length >= limit); j++) {
+      const i = (byte << 3) + j;
+      if ((bits >> j) & 1 && i < batch.numRows) idx.push(i);
+    }
+  }
   // An empty growing source has no columns at all: nothing to order.
   if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };
