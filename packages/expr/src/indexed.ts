@@ -35,16 +35,13 @@ function evalOn(fn: PredFn, field: string, col: Column): Mask & { n: number } {
 
 const bit = (m: Mask, i: number): boolean => (((m.t[i >>> 5] as number) >>> (i & 31)) & 1) === 1;
 
-/**
- * The rows of the whole indexed column that satisfy the leaf (as a byte bitmap), NULL slots included by their stored
- * value (the caller applies validity).
- */
-function rowsFromIndex(index: ScalarIndex, p: Pred, col: Col, scan: PredFn, bound: BoundCompiler): Uint8Array {
+/** Candidate distinct values for a leaf, as ascending, disjoint [lo, hi) ranges (a superset of its matches). */
+function candidates(index: ScalarIndex, p: Pred, col: Col, bound: BoundCompiler): [number, number][] {
   const d = index.distinct;
   const one = (fn: PredFn, i: number): boolean => bit(evalOn(fn, col.field, index.dictColumn(i, i + 1)), 0);
   /** First distinct value for which `fn` (monotone: false then true over ascending values) holds. */
-  const first = (fn: PredFn, from = 0): number => {
-    let lo = from;
+  const first = (fn: PredFn): number => {
+    let lo = 0;
     let hi = d;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -92,18 +89,48 @@ function rowsFromIndex(index: ScalarIndex, p: Pred, col: Col, scan: PredFn, boun
       ranges.push([lo, hi]);
     }
   }
-  const out = new Uint8Array((index.numRows + 7) >>> 3);
+  // Sorted and merged.
   ranges.sort((a, b) => a[0] - b[0]);
-  let done = 0;
-  for (const [from, to] of ranges) {
-    const lo = Math.max(from, done);
-    if (lo >= to) continue;
-    // The scan's own predicate over the candidate values decides which of them match.
-    const m = evalOn(scan, col.field, index.dictColumn(lo, to));
-    for (let i = 0; i < to - lo; i++) if (bit(m, i)) index.setRowsOf(lo + i, out);
-    done = to;
+  const out: [number, number][] = [];
+  for (const [lo, hi] of ranges) {
+    if (lo >= hi) continue;
+    const last = out[out.length - 1];
+    if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
   }
-  if (index.nanRows.length > 0 && bit(evalOn(scan, col.field, index.nanColumn()), 0)) index.setNanRows(out);
+  return out;
+}
+
+/** Intersection of two lists of ascending, disjoint ranges. */
+function intersect(a: [number, number][], b: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = Math.max(a[i]![0], b[j]![0]);
+    const hi = Math.min(a[i]![1], b[j]![1]);
+    if (lo < hi) out.push([lo, hi]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+/**
+ * The rows of the whole indexed column that satisfy every leaf of `leaves` (all on column `col`), as a byte bitmap;
+ * NULL slots are included by their stored value (the caller applies validity). The candidates are the intersection
+ * of each leaf's ranges, and the leaves' own scan code decides which candidate values match.
+ */
+function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], col: Col, bound: BoundCompiler): Uint8Array {
+  let ranges: [number, number][] = [[0, index.distinct]];
+  for (const p of leaves) ranges = intersect(ranges, candidates(index, p, col, bound));
+  const out = new Uint8Array((index.numRows + 7) >>> 3);
+  for (const [lo, hi] of ranges) {
+    const dict = index.dictColumn(lo, hi);
+    const masks = scans.map((scan) => evalOn(scan, col.field, dict));
+    for (let i = 0; i < hi - lo; i++) if (masks.every((m) => bit(m, i))) index.setRowsOf(lo + i, out);
+  }
+  if (index.nanRows.length > 0 && scans.every((scan) => bit(evalOn(scan, col.field, index.nanColumn()), 0))) index.setNanRows(out);
   return out;
 }
 
@@ -114,17 +141,26 @@ function rowsFromIndex(index: ScalarIndex, p: Pred, col: Col, scan: PredFn, boun
 export function compileIndexed(p: Pred, scan: PredFn, bound: BoundCompiler): PredFn {
   const col = indexableColumn(p);
   if (col === undefined) return scan;
+  return compileIndexedGroup([p], [scan], col, scan, bound);
+}
+
+/**
+ * An `and` of leaves on one column (e.g. `a >= 10 and a < 20`, or a chained comparison) answered from one index
+ * lookup: the intersection of the leaves' candidate ranges, so a narrow range costs its matches only, not the two
+ * half-column sides. `scanAll` is the conjunction's scan, used when no index is offered.
+ */
+export function compileIndexedGroup(leaves: Pred[], scans: PredFn[], col: Col, scanAll: PredFn, bound: BoundCompiler): PredFn {
   const answers = new WeakMap<ScalarIndex, Uint8Array>();
   return (ctx) => {
     const offered = ctx.batch.scalarIndex?.(col.field);
-    if (offered === undefined) return scan(ctx);
+    if (offered === undefined) return scanAll(ctx);
     const column = ctx.batch.column(col.field);
     const n = ctx.n;
     const { index, firstRow } = offered;
-    if (column === undefined || firstRow + n > index.numRows) return scan(ctx);
+    if (column === undefined || firstRow + n > index.numRows) return scanAll(ctx);
     let bits = answers.get(index);
     if (bits === undefined) {
-      bits = rowsFromIndex(index, p, col, scan, bound);
+      bits = rowsFromIndex(index, leaves, scans, col, bound);
       answers.set(index, bits);
     }
     const t = ctx.words();
