@@ -29,6 +29,7 @@ import {
 } from './kernels';
 import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
 import { planLike } from './like';
+import { compileIndexed, compileIndexedGroup, indexableColumn } from './indexed';
 import { compileText } from './text';
 import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
@@ -651,11 +652,58 @@ function compileContains(mode: 'one' | 'all' | 'any', av: Val, values: Lit[]): P
   };
 }
 
+/** The scan of a leaf that an index could answer (cmp with a constant, in, like), without the index lookup. */
+function scanLeaf(p: Pred): PredFn {
+  if (p.k === 'cmp' && p.b.k === 'lit') return compileCompareLit(p.op, p.a, p.b.v);
+  if (p.k === 'in') return compileIn(p.a, p.values);
+  if (p.k === 'like') return compileLike(p);
+  throw new Error(`internal: ${p.k} is not an indexable leaf`);
+}
+
+function compileLike(p: Extract<Pred, { k: 'like' }>): PredFn {
+  const fa = compileVal(p.a);
+  const plan = planLike(p.pattern);
+  const match: (s: string) => boolean =
+    plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
+  const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
+  if (fused !== undefined) return fused;
+  return (ctx) => {
+    const a = fa(ctx);
+    const t = ctx.words();
+    if (a.k === 'str') {
+      if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
+      else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
+      else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
+    } else {
+      bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
+    }
+    return withValidity(ctx, t, a.valid);
+  };
+}
+
 export function compilePred(p: Pred): PredFn {
   switch (p.k) {
     case 'const':
       return (ctx) => ctx.constant(p.v);
-    case 'and':
+    case 'and': {
+      // Leaves on one column that an index could answer are looked up together (their ranges intersected).
+      const byField = new Map<string, Pred[]>();
+      for (const a of p.args) {
+        const col = indexableColumn(a);
+        if (col !== undefined) byField.set(col.field, [...(byField.get(col.field) ?? []), a]);
+      }
+      const grouped = new Set<Pred>();
+      const parts: PredFn[] = [];
+      for (const leaves of byField.values()) {
+        if (leaves.length < 2) continue;
+        const col = indexableColumn(leaves[0] as Pred) as Extract<Val, { k: 'col' }>;
+        const scans = leaves.map(scanLeaf);
+        leaves.forEach((x) => grouped.add(x));
+        parts.push(compileIndexedGroup(leaves, scans, col, (ctx) => combine(ctx, 'and', scans), compileCompareLit));
+      }
+      for (const a of p.args) if (!grouped.has(a)) parts.push(compilePred(a));
+      return (ctx) => combine(ctx, 'and', parts);
+    }
     case 'or': {
       const parts = p.args.map(compilePred);
       return (ctx) => combine(ctx, p.k, parts);
@@ -665,33 +713,15 @@ export function compilePred(p: Pred): PredFn {
       return (ctx) => notMask(ctx, inner(ctx));
     }
     case 'cmp':
-      return p.b.k === 'lit' ? compileCompareLit(p.op, p.a, p.b.v) : compileCompareVec(p.op, p.a, p.b);
+      return p.b.k === 'lit' ? compileIndexed(p, compileCompareLit(p.op, p.a, p.b.v), compileCompareLit) : compileCompareVec(p.op, p.a, p.b);
     case 'in':
-      return compileIn(p.a, p.values);
+      return compileIndexed(p, compileIn(p.a, p.values), compileCompareLit);
     case 'contains':
       return compileContains(p.mode, p.a, p.values);
     case 'text':
       return compileText(p);
-    case 'like': {
-      const fa = compileVal(p.a);
-      const plan = planLike(p.pattern);
-      const match: (s: string) => boolean =
-        plan.kind === 'equal' ? (x) => x === plan.text : plan.kind === 'scan' ? plan.test : (x) => x[plan.kind](plan.text);
-      const fused = compileDynTest(p.a, (x) => typeof x === 'string' && match(x));
-      if (fused !== undefined) return fused;
-      return (ctx) => {
-        const a = fa(ctx);
-        const t = ctx.words();
-        if (a.k === 'str') {
-          if (plan.kind === 'equal') cmpVecConst('==', a.d, plan.text, ctx.n, t);
-          else if (plan.kind === 'scan') bitsFromTest(a.d, plan.test, ctx.n, t);
-          else matchStrings(plan.kind, a.d, plan.text, ctx.n, t);
-        } else {
-          bitsFromTest(a.d as ArrayLike<unknown>, (x) => typeof x === 'string' && match(x), ctx.n, t);
-        }
-        return withValidity(ctx, t, a.valid);
-      };
-    }
+    case 'like':
+      return compileIndexed(p, compileLike(p), compileCompareLit);
     case 'isnull': {
       const fa = compileVal(p.a);
       const jsonLike = p.a.k !== 'col';

@@ -247,7 +247,7 @@ function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch
         return withValid({ kind: 'float', data: c.data.subarray(start, end) });
     }
   };
-  const { textIndex } = batch;
+  const { textIndex, scalarIndex } = batch;
   return {
     numRows: end - start,
     column(name) {
@@ -266,6 +266,14 @@ function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch
             return t === undefined ? undefined : { index: t.index, firstRow: t.firstRow + start };
           },
         }),
+    ...(scalarIndex === undefined
+      ? {}
+      : {
+          scalarIndex(field: string) {
+            const t = scalarIndex.call(batch, field);
+            return t === undefined ? undefined : { index: t.index, firstRow: t.firstRow + start };
+          },
+        }),
   };
 }
 
@@ -279,6 +287,7 @@ function withTextIndexes(batch: ColumnBatch): ColumnBatch {
   return {
     numRows: batch.numRows,
     column: (name) => batch.column(name),
+    ...(batch.scalarIndex === undefined ? {} : { scalarIndex: (field: string) => batch.scalarIndex?.(field) }),
     textIndex(field, analyzerParams) {
       const key = `${field}\u0000${analyzerParams}`;
       if (!built.has(key)) {

@@ -16,6 +16,7 @@ export {
   type EvaluateOptions,
 } from './expr';
 export { encodePlan, decodePlan } from './plan';
+export { ScalarIndex, type ScalarIndexKind } from './scalar-index';
 export { ExprError } from './errors';
 export {
   DYNAMIC_FIELD,

@@ -1,5 +1,6 @@
 /** Schema and column shapes the expression package works on. */
 import type { TextIndex } from '@kite/analyzer';
+import type { ScalarIndex } from './scalar-index';
 
 export type ScalarType =
   | 'Bool'
@@ -57,4 +58,10 @@ export interface ColumnBatch {
    * text_match / phrase_match index the batch's column on the spot.
    */
   textIndex?(field: string, analyzerParams: string): { index: TextIndex; firstRow: number } | undefined;
+  /**
+   * A scalar index over a field (INVERTED, STL_SORT, Trie, BITMAP), when the engine keeps one for these rows: row i
+   * of this batch is the index's row `firstRow + i`. Comparisons with constants, `in` and prefix `like` on the field
+   * are then answered from it; without it they scan the column (same results).
+   */
+  scalarIndex?(field: string): { index: ScalarIndex; firstRow: number } | undefined;
 }

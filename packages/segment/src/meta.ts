@@ -37,11 +37,15 @@ export interface IndexMeta {
   indexName: string;
   fieldName: string;
   fieldID: number;
-  /** FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, SPARSE_INVERTED_INDEX, SPARSE_WAND (AUTOINDEX resolved at create time). */
+  /**
+   * FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, SPARSE_INVERTED_INDEX, SPARSE_WAND; on scalar fields INVERTED, STL_SORT,
+   * TRIE, BITMAP (AUTOINDEX resolved at create time).
+   */
   indexType: string;
   /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
   requestedIndexType: string;
-  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25';
+  /** '' for a scalar index (no metric). */
+  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25' | '';
   /** Build parameters (nlist, m, nbits, M, efConstruction) as strings, defaults filled in. */
   params: Record<string, string>;
   /**

@@ -4,6 +4,7 @@ import type { HostContext, Hosted } from '@kite/host';
 import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
 import { SparseIndex, type SparseIndexType } from '@kite/sparse';
+import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
@@ -51,6 +52,16 @@ export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { k
     dropRatioBuild: Number(idx.params.drop_ratio_build ?? 0),
   });
   return index.serialize();
+}
+
+/**
+ * Builds a segment's scalar index file (INVERTED, STL_SORT, Trie and BITMAP are all built as the sorted index with
+ * postings of @kite/expr, which the filter evaluator reads). The sort yields to the event loop before it starts only;
+ * a segment of a million rows sorts in about a second.
+ */
+export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'sparse' | 'json' }>): Promise<Buffer> {
+  await new Promise((resolve) => setImmediate(resolve));
+  return ScalarIndex.build(col).serialize();
 }
 
 /**
@@ -298,12 +309,14 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || (col.kind !== 'vector' && col.kind !== 'sparse')) continue;
+      if (!col || col.kind === 'json') continue;
+      const scalar = col.kind !== 'vector' && col.kind !== 'sparse';
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
-      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : await buildIndex(idx, col);
+      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : col.kind === 'vector' ? await buildIndex(idx, col) : await buildScalarIndex(col);
       endIndex();
-      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${col.kind === 'sparse' ? 'sparse' : 'faiss'}` : '';
+      const ext = col.kind === 'sparse' ? 'sparse' : scalar ? 'scalar' : 'faiss';
+      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${ext}` : '';
       if (buf) await this.objects.put(key, buf);
       out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });
       this.log.info({ segment: segID, index: idx.indexType, rows: data.numRows, ms: Date.now() - t0 }, buf ? 'index built' : 'segment too small to index: exact search');

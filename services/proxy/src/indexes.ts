@@ -27,7 +27,8 @@ export function indexHandlers(core: ProxyCore): Handlers {
       const built = i.userParams ?? (i.requestedIndexType === 'AUTOINDEX' ? {} : i.params);
       const params = [
         { key: 'index_type', value: i.requestedIndexType },
-        { key: 'metric_type', value: i.metricType },
+        // A scalar index has no metric: Milvus describes it without the key.
+        ...(i.metricType ? [{ key: 'metric_type', value: i.metricType }] : []),
         ...Object.entries(built).map(([key, value]) => ({ key, value })),
       ];
       return {

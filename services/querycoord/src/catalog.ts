@@ -7,6 +7,7 @@ import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
 import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
+import { isScalarIndexField, scalarIndexSpec } from './scalar-index';
 
 const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW'];
 const METRICS = ['L2', 'IP', 'COSINE'] as const;
@@ -306,8 +307,9 @@ export class Catalog {
     const c = this.get(collection, db);
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
+    if (isScalarIndexField(field)) return this.createScalarIndex(c, field, indexName, params);
     if (field.dataType !== 'FloatVector' && field.dataType !== 'SparseFloatVector') {
-      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector and SparseFloatVector fields only (scalar filters need no index)`);
+      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: no index type of Kite applies to it`);
     }
     const sparse = field.dataType === 'SparseFloatVector';
     const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
@@ -368,6 +370,50 @@ export class Catalog {
       requestedIndexType: requested,
       metricType: metric as IndexMeta['metricType'],
       params: stored,
+      userParams: Object.fromEntries(Object.entries(user).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+      createdTs: (await this.tso.alloc(1)).toString(),
+    };
+    await this.save({ ...c, indexes: [...c.indexes, idx] });
+  }
+
+  /** A scalar index (INVERTED, STL_SORT, Trie, BITMAP, AUTOINDEX): checked as Milvus does, no metric. */
+  private async createScalarIndex(c: CollectionMeta, field: FieldMeta, indexName: string, params: Record<string, string>): Promise<void> {
+    const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
+    if (params.metric_type) {
+      throw new KiteError('ParameterInvalid', `metric_type is only valid for vector indexes; field ${field.name} is ${field.dataType}: remove metric_type`);
+    }
+    const user: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(params)) if (!['index_type', 'metric_type', 'params'].includes(k)) user[k] = v;
+    if (params.params) {
+      let inner: unknown;
+      try {
+        inner = JSON.parse(params.params);
+      } catch {
+        throw new KiteError('ParameterInvalid', `index params "${clip(params.params, 128)}" are not valid JSON`);
+      }
+      if (!inner || typeof inner !== 'object' || Array.isArray(inner)) throw new KiteError('ParameterInvalid', 'index params "params" must be a JSON object');
+      Object.assign(user, inner);
+    }
+    const spec = scalarIndexSpec(field, requested, user);
+    const name = indexName || field.name;
+    const existing = c.indexes.find((i) => i.fieldName === field.name);
+    if (existing) {
+      const same = existing.indexType === spec.indexType && existing.requestedIndexType === requested && JSON.stringify(existing.params) === JSON.stringify(spec.params);
+      if (same && existing.indexName === name) return;
+      throw new KiteError('IndexDuplicate', `at most one distinct index is allowed per field: field ${field.name} already has index "${existing.indexName}" (${existing.indexType}); drop it first`);
+    }
+    if (c.indexes.some((i) => i.indexName === name)) {
+      throw new KiteError('IndexDuplicate', `index name "${name}" is already used in collection ${c.name}`);
+    }
+    const idx: IndexMeta = {
+      indexID: await this.ids.alloc(1),
+      indexName: name,
+      fieldName: field.name,
+      fieldID: field.fieldID,
+      indexType: spec.indexType,
+      requestedIndexType: requested,
+      metricType: '',
+      params: spec.params,
       userParams: Object.fromEntries(Object.entries(user).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
       createdTs: (await this.tso.alloc(1)).toString(),
     };

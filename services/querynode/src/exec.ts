@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type Expr, type SchemaInfo } from '@kite/expr';
+import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type ScalarIndex, type Expr, type SchemaInfo } from '@kite/expr';
 import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
@@ -78,6 +78,8 @@ export interface RowSource {
   settle?(): Promise<void>;
   /** The source's text indexes (text_match / phrase_match), kept with its rows; absent: built per evaluation. */
   textIndexes?: TextIndexes;
+  /** The source's scalar index over a field (sealed segments with a built index file); absent: filters scan. */
+  scalarIndex?(field: string): ScalarIndex | undefined;
 }
 
 /** The filter fields of an internal Search or Query request. */
@@ -122,18 +124,30 @@ interface View {
   pkIndex: PkIndex;
   base: Uint8Array | undefined;
   text: TextIndexes | undefined;
+  scalar: ((field: string) => ScalarIndex | undefined) | undefined;
 }
 
-const viewOf = (src: RowSource): View => ({ batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes });
+const viewOf = (src: RowSource): View => ({
+  batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes,
+  scalar: src.scalarIndex === undefined ? undefined : (field: string) => src.scalarIndex?.(field),
+});
 
 /** The view's rows as the expression evaluator reads them: columns, and the source's text indexes. */
 function exprBatch(v: View): ExprBatch {
   const cols = v.batch.columns;
-  const { text } = v;
+  const { text, scalar } = v;
   return {
     numRows: v.batch.numRows,
     column: (name: string) => cols.get(name) as never,
     ...(text === undefined ? {} : { textIndex: (field: string, analyzer: string) => text.get(v.batch, field, analyzer) }),
+    ...(scalar === undefined
+      ? {}
+      : {
+          scalarIndex: (field: string) => {
+            const index = scalar(field);
+            return index === undefined ? undefined : { index, firstRow: 0 };
+          },
+        }),
   };
 }
 
@@ -286,7 +300,16 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   const { batch, mask } = await visibleRows(src, f);
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
-  for (let i = 0; i < batch.numRows && (orderByPk || limit <= 0 || idx.length < limit); i++) if (bitGet(mask, i)) idx.push(i);
+  const capped = !orderByPk && limit > 0;
+  // Byte by byte, skipping empty bytes: a selective filter leaves most of a large segment's mask zero.
+  for (let byte = 0; byte < mask.length && !(capped && idx.length >= limit); byte++) {
+    const bits = mask[byte]!;
+    if (bits === 0) continue;
+    for (let j = 0; j < 8 && !(capped && idx.length >= limit); j++) {
+      const i = (byte << 3) + j;
+      if ((bits >> j) & 1 && i < batch.numRows) idx.push(i);
+    }
+  }
   // An empty growing source has no columns at all: nothing to order.
   if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };

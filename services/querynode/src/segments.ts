@@ -5,9 +5,13 @@ import {
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
+import { ScalarIndex } from '@kite/expr';
+import { counter } from '@kite/observe';
 import { denseAnn, sparseAnn, type AnnIndex } from './ann';
 import { PkIndex, type RowSource } from './exec';
 import { TextIndexes, textMatchFields } from './text-index';
+
+const scalarLoads = counter('kite_querynode_scalar_index_files_loaded_total', 'scalar index files (INVERTED, STL_SORT, Trie, BITMAP) read from object storage with a sealed segment', ['index_type']);
 
 /** Builds an exact (FLAT) index over a vector column: small segments and growing rows are searched this way. */
 export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: MetricType, base = 0): Promise<VectorIndex> {
@@ -48,6 +52,8 @@ export class SealedSegment implements RowSource {
   readonly pkIndex = new PkIndex();
   readonly textIndexes = new TextIndexes();
   private readonly indexes = new Map<string, { index: AnnIndex; indexID: number }>();
+  /** Scalar indexes by field, from the segment's index files (fields whose file is not built yet are scanned). */
+  private readonly scalars = new Map<string, { index: ScalarIndex; indexID: number }>();
 
   private constructor(
     public meta: SegmentMeta,
@@ -69,6 +75,7 @@ export class SealedSegment implements RowSource {
   /** Uses the segment's built index file for each field's current index, or an exact index until one exists. */
   async refreshIndexes(coll: CollectionMeta, objects: ObjectStore, meta?: SegmentMeta): Promise<void> {
     if (meta) this.meta = meta;
+    await this.refreshScalarIndexes(coll, objects);
     for (const f of vectorFields(coll)) {
       const want = coll.indexes.find((i) => i.fieldName === f.name);
       const file = want ? this.meta.indexes.find((x) => x.indexID === want.indexID) : undefined;
@@ -99,6 +106,28 @@ export class SealedSegment implements RowSource {
 
   index(field: string): AnnIndex | undefined {
     return this.indexes.get(field)?.index;
+  }
+
+  /** The segment's scalar index over a field, when its file is built and loaded. */
+  scalarIndex(field: string): ScalarIndex | undefined {
+    return this.scalars.get(field)?.index;
+  }
+
+  /** Loads the scalar index files of the collection's current scalar indexes; forgets those of dropped indexes. */
+  private async refreshScalarIndexes(coll: CollectionMeta, objects: ObjectStore): Promise<void> {
+    const wanted = new Set<string>();
+    for (const idx of coll.indexes) {
+      if (idx.metricType !== '') continue;
+      const file = this.meta.indexes.find((x) => x.indexID === idx.indexID);
+      if (!file?.key) continue;
+      wanted.add(idx.fieldName);
+      if (this.scalars.get(idx.fieldName)?.indexID === idx.indexID) continue;
+      const index = ScalarIndex.deserialize(await objects.get(file.key));
+      if (index.numRows !== this.batch.numRows) continue; // not this segment's rows: scanned instead
+      this.scalars.set(idx.fieldName, { index, indexID: idx.indexID });
+      scalarLoads.inc({ index_type: idx.indexType });
+    }
+    for (const f of [...this.scalars.keys()]) if (!wanted.has(f)) this.scalars.delete(f);
   }
 
   baseMask(): undefined {

@@ -1,0 +1,74 @@
+import { KiteError, clip } from '@kite/common';
+import type { FieldMeta } from '@kite/segment';
+
+/** Index types of a scalar field (AUTOINDEX resolves per data type, see scalarIndexSpec). */
+export const SCALAR_INDEX_TYPES = ['INVERTED', 'STL_SORT', 'TRIE', 'BITMAP'] as const;
+export type ScalarIndexType = (typeof SCALAR_INDEX_TYPES)[number];
+
+/** Scalar data types Kite builds scalar indexes on. */
+export const SCALAR_TYPES = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar'] as const;
+
+const INTEGER = ['Int8', 'Int16', 'Int32', 'Int64'];
+const NUMERIC = [...INTEGER, 'Float', 'Double'];
+
+/** Milvus's bound on bitmap_cardinality_limit (exclusive) and its default. */
+const BITMAP_CARDINALITY_MAX = 1000;
+const BITMAP_CARDINALITY_DEFAULT = 100;
+
+/** Whether a field takes scalar indexes (rather than vector indexes). */
+export function isScalarIndexField(f: FieldMeta): boolean {
+  const t: string = f.dataType;
+  return (SCALAR_TYPES as readonly string[]).includes(t) || t === 'JSON' || t === 'Array';
+}
+
+/**
+ * Checks a scalar index as Milvus's index parameter checkers do, with Milvus's messages (followed by the field, its
+ * type and the fix), and returns the index type to build and the parameters to keep:
+ * - INVERTED: every scalar type; STL_SORT: numeric fields; Trie: VarChar; BITMAP: Bool, integers and VarChar, not
+ *   the primary key, bitmap_cardinality_limit in [1, 1000) (default 100);
+ * - AUTOINDEX resolves as Milvus's scalarAutoIndex defaults: BITMAP on Bool, INVERTED otherwise;
+ * - JSON path indexes (json_path / json_cast_type) and Array fields are refused by name: Kite does not build them.
+ * Every kind is built as the same sorted index with postings, so all of them answer the same predicates.
+ */
+export function scalarIndexSpec(field: FieldMeta, requested: string, user: Record<string, unknown>): { indexType: ScalarIndexType; params: Record<string, string> } {
+  const t: string = field.dataType;
+  const upper = requested.toUpperCase();
+  const invalid = (msg: string): KiteError => new KiteError('ParameterInvalid', msg);
+  if (t === 'JSON' || t === 'Array') {
+    throw new KiteError('IndexNotSupported', `index_type ${clip(requested, 32)} on ${t} field ${field.name} is not supported by Kite yet (JSON path and Array indexes are not built); filters on ${field.name} scan the rows`);
+  }
+  let indexType: ScalarIndexType;
+  if (upper === 'AUTOINDEX' || upper === '') indexType = t === 'Bool' ? 'BITMAP' : 'INVERTED';
+  else if ((SCALAR_INDEX_TYPES as readonly string[]).includes(upper)) indexType = upper as ScalarIndexType;
+  else {
+    throw invalid(`invalid index type: ${clip(requested, 32)}: field ${field.name} is ${t}; scalar fields take ${[...SCALAR_INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
+  }
+  if (indexType === 'STL_SORT' && !NUMERIC.includes(t)) {
+    throw invalid(`STL_SORT are only supported on numeric field: field ${field.name} is ${t}; use INVERTED${t === 'VarChar' ? ' or Trie' : ''}`);
+  }
+  if (indexType === 'TRIE' && t !== 'VarChar') {
+    throw invalid(`TRIE are only supported on varchar field: field ${field.name} is ${t}; use INVERTED${NUMERIC.includes(t) ? ' or STL_SORT' : ''}`);
+  }
+  const params: Record<string, string> = {};
+  if (indexType === 'BITMAP') {
+    if (field.isPrimaryKey) throw invalid(`create bitmap index on primary key not supported: field ${field.name} is the primary key; use INVERTED or STL_SORT`);
+    if (t !== 'Bool' && !INTEGER.includes(t) && t !== 'VarChar') {
+      throw invalid(`bitmap index are only supported on bool, int, string and array field: field ${field.name} is ${t}; use INVERTED or STL_SORT`);
+    }
+    const raw = user.bitmap_cardinality_limit;
+    const limit = raw === undefined ? BITMAP_CARDINALITY_DEFAULT : typeof raw === 'number' ? raw : Number(String(raw).trim() || NaN);
+    if (!Number.isInteger(limit) || limit < 1 || limit >= BITMAP_CARDINALITY_MAX) {
+      throw invalid(`failed to check bitmap cardinality limit, should be larger than 0 and smaller than ${BITMAP_CARDINALITY_MAX}: bitmap_cardinality_limit ${clip(JSON.stringify(raw), 32)} on field ${field.name}`);
+    }
+    params.bitmap_cardinality_limit = String(limit);
+  }
+  for (const k of Object.keys(user)) {
+    if (k === 'bitmap_cardinality_limit' && indexType === 'BITMAP') continue;
+    if (k === 'mmap.enabled') continue;
+    if (k === 'json_path' || k === 'json_cast_type') {
+      throw invalid(`${k} is only valid for an index on a JSON field; field ${field.name} is ${t}`);
+    }
+    throw invalid(`index parameter "${clip(k, 64)}" is not supported for a ${indexType} index on field ${field.name}`);
+  }
+  return { indexType, params };
+}
