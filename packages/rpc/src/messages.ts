@@ -22,6 +22,8 @@ export interface FieldSchema {
   is_dynamic: boolean;
   is_partition_key: boolean;
   nullable: boolean;
+  /** Accepted and described back; clustering by it comes with compaction. */
+  is_clustering_key?: boolean;
 }
 
 export interface AllocRequest { count: number }

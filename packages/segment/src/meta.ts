@@ -30,6 +30,8 @@ export interface FieldMeta {
   isDynamic: boolean;
   isPartitionKey: boolean;
   nullable: boolean;
+  /** Accepted and described back (Milvus clusters segments by it in compaction; Kite does not yet). */
+  isClusteringKey?: boolean;
 }
 
 export interface IndexMeta {

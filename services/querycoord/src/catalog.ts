@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta, type PartitionMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -190,6 +190,13 @@ export class Catalog {
     this.byId.set(c.collectionID, c);
   }
 
+  /** A partition-key collection's partitions `_default_0` .. `_default_{n-1}` (n checked by the proxy). */
+  private async keyPartitions(n: number, ts: string): Promise<PartitionMeta[]> {
+    const count = n > 0 ? n : 16;
+    const start = await this.ids.alloc(count);
+    return Array.from({ length: count }, (_, i) => ({ partitionID: start + i, name: `_default_${i}`, createdTs: ts }));
+  }
+
   createCollection(r: CreateCollectionRequest): Promise<number> {
     return this.inTurn(() => this.createCollectionNow(r));
   }
@@ -211,6 +218,7 @@ export class Catalog {
       isDynamic: f.is_dynamic,
       isPartitionKey: f.is_partition_key,
       nullable: f.nullable,
+      ...(f.is_clustering_key ? { isClusteringKey: true } : {}),
     }));
     if (existing) {
       const sameFunctions =
@@ -232,7 +240,6 @@ export class Catalog {
     const topic = `${this.root}-dml-${id}`;
     const shards = r.shards_num > 0 ? r.shards_num : 1;
     await this.wal.createTopic(topic, shards);
-    const partitionID = await this.ids.alloc(1);
     const c: CollectionMeta = {
       collectionID: id,
       name: r.name,
@@ -241,7 +248,9 @@ export class Catalog {
       enableDynamicField: r.enable_dynamic_field,
       shardsNum: shards,
       topic,
-      partitions: [{ partitionID, name: '_default', createdTs: ts }],
+      partitions: fields.some((f) => f.isPartitionKey)
+        ? await this.keyPartitions(r.num_partitions, ts)
+        : [{ partitionID: await this.ids.alloc(1), name: '_default', createdTs: ts }],
       indexes: [],
       consistencyLevel: r.consistency_level || 'Bounded',
       properties: r.properties,
