@@ -141,7 +141,7 @@ function keyPruned(c: CollectionMeta, expr: Expr | undefined, partitions: number
   if (!partitionKeyField(c)) return partitions;
   const kept = prunePartitions(c, expr, partitions);
   const all = partitions.length ? partitions.length : keyPartitions(c).length;
-  const n = kept.length === 1 && kept[0] === -1 ? 0 : kept.length;
+  const n = kept.length === 0 ? all : kept.length === 1 && kept[0] === -1 ? 0 : kept.length;
   keyReads.inc({ collection: c.name, pruned: String(n < all) });
   keyPartitionsRead.inc({ collection: c.name }, n);
   return kept;
