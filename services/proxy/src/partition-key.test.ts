@@ -1,6 +1,7 @@
 import { parseExpr } from '@kite/expr';
 import type { CollectionMeta, FieldMeta } from '@kite/segment';
 import { keyIndex, keyTerms, prunePartitions } from './partition-key';
+import { schemaToFields } from './schema';
 import { schemaInfo } from './util';
 
 // Partition indexes real Milvus 2.3.5 chose for these keys with 16 partitions (row counts per partition read
@@ -69,5 +70,20 @@ describe('partition pruning', () => {
   it('prunes VarChar keys', () => {
     const s = collection('VarChar');
     expect(prunePartitions(s, parseExpr('k in ["a", "b"]', schemaInfo(s), {}), [])).toEqual([1003, 1009]);
+  });
+});
+
+describe('partition key schema rules', () => {
+  const pk = { name: 'id', data_type: 'Int64', is_primary_key: true };
+  const vec = { name: 'v', data_type: 'FloatVector', type_params: [{ key: 'dim', value: '2' }] };
+  const check = (fields: object[]) => () => schemaToFields({ name: 'c', fields } as never, 'c');
+  it("refuses what Milvus refuses, with Milvus's messages", () => {
+    expect(check([pk, vec, { name: 'k', data_type: 'Float', is_partition_key: true }])).toThrow('the data type of partition key should be Int64 or VarChar');
+    expect(check([pk, vec, { name: 'a', data_type: 'Int64', is_partition_key: true }, { name: 'b', data_type: 'Int64', is_partition_key: true }])).toThrow('there are more than one partition key');
+    expect(check([{ ...pk, is_partition_key: true }, vec])).toThrow('the partition key field must not be primary field');
+  });
+  it('accepts a key and a clustering key', () => {
+    const { fields } = check([pk, vec, { name: 'k', data_type: 'VarChar', is_partition_key: true, type_params: [{ key: 'max_length', value: '8' }] }, { name: 'c', data_type: 'Int64', is_clustering_key: true }])();
+    expect(fields.map((f) => [f.name, f.is_partition_key, !!f.is_clustering_key])).toEqual([['id', false, false], ['v', false, false], ['k', true, false], ['c', false, true]]);
   });
 });
