@@ -726,6 +726,24 @@ export interface ShowCollectionsResponse {
   shards_num?: number[];
 }
 
+export interface RenameCollectionRequest {
+  base: MsgBase | null;
+  db_name: string;
+  oldName: string;
+  newName: string;
+  newDBName: string;
+}
+
+export interface TruncateCollectionRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+}
+
+export interface TruncateCollectionResponse {
+  status: Status | null;
+}
+
 export interface AlterCollectionRequest {
   base: MsgBase | null;
   db_name: string;
@@ -1583,7 +1601,7 @@ export interface MilvusMethods {
   AddCollectionFunction: [KiteUnsupportedRequest, Status];
   AlterCollectionFunction: [KiteUnsupportedRequest, Status];
   DropCollectionFunction: [KiteUnsupportedRequest, Status];
-  TruncateCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  TruncateCollection: [TruncateCollectionRequest, TruncateCollectionResponse];
   AlterIndex: [KiteUnsupportedRequest, Status];
   GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
@@ -1607,7 +1625,7 @@ export interface MilvusMethods {
   TransferReplica: [KiteUnsupportedRequest, Status];
   ListResourceGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   DescribeResourceGroup: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  RenameCollection: [KiteUnsupportedRequest, Status];
+  RenameCollection: [RenameCollectionRequest, Status];
   ListIndexedSegment: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   DescribeSegmentIndexData: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];

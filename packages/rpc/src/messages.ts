@@ -57,7 +57,9 @@ export interface PartitionRequest { collection_name: string; partition_name: str
 export interface CreateIndexRequest { collection_name: string; field_name: string; index_name: string; params: Record<string, string>; db_name: string }
 export interface DropIndexRequest { collection_name: string; field_name: string; index_name: string; db_name: string }
 export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; collection_name: string; db_name: string }
-export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string }
+export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string; delete_keys?: string[] }
+export interface RenameCollectionRequest { db_name: string; old_name: string; new_name: string; new_db_name: string }
+export interface TruncateCollectionRequest { collection_name: string; db_name: string }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
 export interface DatabaseRequest { db_name: string; properties: Record<string, string>; delete_keys: string[] }
@@ -172,6 +174,8 @@ export interface QueryCoordApi {
   DropIndex(r: DropIndexRequest): Promise<StatusResponse>;
   ChangeAlias(r: AliasRequest): Promise<StatusResponse>;
   AlterCollection(r: AlterCollectionRequest): Promise<StatusResponse>;
+  RenameCollection(r: RenameCollectionRequest): Promise<StatusResponse>;
+  TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;

@@ -97,6 +97,8 @@ export interface CollectionMeta {
   dbName?: string;
   /** Functions (BM25) computing output fields from input fields; absent = none. */
   functions?: FunctionMeta[];
+  /** TruncateCollection: rows with a timestamp at or below this one are gone for every reader; absent = never. */
+  truncatedTs?: string;
 }
 
 /** The database "default": always present, never stored unless its properties were altered. */

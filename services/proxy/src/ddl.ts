@@ -113,16 +113,39 @@ export function ddlHandlers(core: ProxyCore): Handlers {
     async AlterCollection(r, ctx) {
       await core.collection(r.collection_name, ctx);
       const props = kvs(r.properties);
+      const deleteKeys = (r.delete_keys ?? []).filter((k) => k !== '');
+      if (Object.keys(props).length > 0 && deleteKeys.length > 0) {
+        throw new KiteError('ParameterInvalid', 'can not provide properties and deletekeys at the same time; send two alter calls');
+      }
       checkProperties(props);
-      await qc().AlterCollection({ collection_name: r.collection_name, properties: props, db_name: ctx.db }, within(ctx));
+      await qc().AlterCollection({ collection_name: r.collection_name, properties: props, db_name: ctx.db, delete_keys: deleteKeys }, within(ctx));
       await core.synced(ctx);
       return OK;
+    },
+
+    async RenameCollection(r, ctx) {
+      checkName('collection', r.newName);
+      if (r.newDBName) await core.database(ctx, r.newDBName);
+      await qc().RenameCollection({ db_name: ctx.db, old_name: r.oldName, new_name: r.newName, new_db_name: r.newDBName ?? '' }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async TruncateCollection(r, ctx) {
+      await core.collection(r.collection_name, ctx);
+      await qc().TruncateCollection({ collection_name: r.collection_name, db_name: ctx.db }, within(ctx));
+      // Cached timestamps predate the truncate: writes from now on take fresh ones, so they stay visible.
+      core.tso.reset();
+      await core.synced(ctx);
+      return { status: OK };
     },
 
     async GetCollectionStatistics(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
       const segs = await core.store.getPrefix(keys.segments(core.cfg.common.rootPath, c.collectionID));
-      const rows = segs.kvs.reduce((s, kv) => s + codecs.segment.decode(kv.value, kv.key).numRows, 0);
+      // Segments wholly before a truncate hold no visible rows (the rest is counted as stored, like Milvus's estimate).
+      const cut = BigInt(c.truncatedTs ?? '0');
+      const rows = segs.kvs.map((kv) => codecs.segment.decode(kv.value, kv.key)).filter((s) => BigInt(s.maxTs || '0') > cut).reduce((n, s) => n + s.numRows, 0);
       return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
     },
 

@@ -16,17 +16,14 @@ export function checkName(what: string, name: string): void {
 }
 
 /**
- * Collection properties Kite checks. A value it would silently ignore is refused by name: a collection TTL (rows
- * would never expire) until TTL is implemented, and malformed values of the properties Milvus defines.
+ * Collection properties Kite checks: malformed values of the properties Milvus defines are refused by name. A
+ * collection TTL hides rows older than it from every read (the query nodes apply it, see services/querynode).
  */
 export function checkProperties(props: Record<string, string>): void {
   const ttl = props['collection.ttl.seconds'];
   if (ttl !== undefined) {
     if (!/^\s*\d+\s*$/.test(ttl)) {
       throw new KiteError('ParameterInvalid', `collection.ttl.seconds must be a whole number of seconds >= 0, got "${clip(ttl, 64)}"`);
-    }
-    if (Number(ttl) > 0) {
-      throw new KiteError('ParameterInvalid', 'collection.ttl.seconds is not supported by Kite yet (rows would never expire); remove it or set it to 0');
     }
   }
 }

@@ -422,9 +422,56 @@ export class Catalog {
     return [...(this.aliasesByDb.get(dbName(db)) ?? [])].filter(([, t]) => t === name).map(([a]) => a);
   }
 
-  async alter(collection: string, properties: Record<string, string>, db: string): Promise<void> {
-    const c = this.get(collection, db);
-    await this.save({ ...c, properties: { ...c.properties, ...properties } });
+  alter(collection: string, properties: Record<string, string>, db: string, deleteKeys: string[] = []): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      const next = { ...c.properties, ...properties };
+      for (const k of deleteKeys) delete next[k];
+      await this.save({ ...c, properties: next });
+    });
+  }
+
+  /**
+   * Renames a collection, within its database or into another one (Milvus's rules: the new name is free in the
+   * target database and is no alias there; a collection with aliases cannot move to another database). Data, load
+   * state and ids stay: everything else is keyed by the collection id. Aliases in the same database keep pointing.
+   */
+  rename(db: string, oldName: string, newName: string, newDb: string): Promise<void> {
+    return this.inTurn(async () => {
+      const from = this.mustDatabase(db).name;
+      const to = this.mustDatabase(newDb || from).name;
+      if (this.aliasesByDb.get(from)?.has(oldName)) {
+        throw new KiteError('ParameterInvalid', `"${clip(oldName, 128)}" is an alias; rename the collection it points at (${this.aliasesByDb.get(from)!.get(oldName)})`);
+      }
+      const c = this.get(oldName, from);
+      if (from === to && oldName === newName) throw new KiteError('ParameterInvalid', `collection ${clip(oldName, 128)} already has the name ${clip(newName, 128)}`);
+      if (this.find(newName, to)) {
+        throw new KiteError('ParameterInvalid', `duplicated new collection name ${clip(newName, 128)} in database ${clip(to, 128)} with other collection name or alias`);
+      }
+      const aliases = this.aliasesOf(c.name, from);
+      if (from !== to && aliases.length > 0) {
+        throw new KiteError('ParameterInvalid', `fail to rename collection ${c.name} to database ${to}: it has aliases (${aliases.join(', ')}); drop them first`);
+      }
+      const next: CollectionMeta = { ...c, name: newName };
+      if (to === DEFAULT_DB) delete next.dbName;
+      else next.dbName = to;
+      await this.save(next);
+      for (const a of aliases) {
+        await this.store.put(keys.alias(this.root, a, from), newName);
+        this.aliasMap(from).set(a, newName);
+      }
+      this.log.info({ from: `${from}.${oldName}`, to: `${to}.${newName}`, id: c.collectionID }, 'collection renamed');
+    });
+  }
+
+  /** Truncates a collection: rows written at or before `ts` are gone for every reader (CollectionMeta.truncatedTs). */
+  truncate(collection: string, db: string, ts: bigint): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      const prev = BigInt(c.truncatedTs ?? '0');
+      await this.save({ ...c, truncatedTs: (ts > prev ? ts : prev).toString() });
+      this.log.info({ collection: c.name, id: c.collectionID, ts: ts.toString() }, 'collection truncated');
+    });
   }
 
   async setLoad(collection: string, load: LoadMeta | undefined, db: string): Promise<CollectionMeta> {
