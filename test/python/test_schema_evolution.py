@@ -132,7 +132,28 @@ def test_ttl_hides_expired_rows_from_every_read(client, collection_name):
     assert _ids(client, collection_name) == list(range(30)) + [100]
 
 
-def test_unsupported_evolution_is_refused_clearly(client, collection_name):
+def test_alter_collection_field(client, collection_name):
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("t", DataType.VARCHAR, max_length=4)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    client.create_collection(collection_name, schema=s, consistency_level="Strong")
+    row = {"id": 1, "t": "longer", "vector": [1.0, 0.0, 0.0, 0.0]}
+    with pytest.raises(MilvusException, match="max_length|length"):
+        client.insert(collection_name, [row])
+    client.alter_collection_field(collection_name, "t", field_params={"max_length": 16, "mmap.enabled": True})
+    field = next(f for f in client.describe_collection(collection_name)["fields"] if f["name"] == "t")
+    assert int(field["params"]["max_length"]) == 16
+    assert field["params"]["mmap_enabled"] is True  # pymilvus's name for the mmap.enabled type param
+    client.insert(collection_name, [row])
+    assert client.query(collection_name, filter="id == 1", output_fields=["t"])[0]["t"] == "longer"
+    with pytest.raises(MilvusException, match="cannot be altered in Kite"):
+        client.alter_collection_field(collection_name, "t", field_params={"analyzer_params": "{}"})
+    with pytest.raises(MilvusException, match="max_length can only be altered on a VarChar field"):
+        client.alter_collection_field(collection_name, "id", field_params={"max_length": 8})
+
+
+def test_add_collection_field_is_refused_naming_what_is_missing(client, collection_name):
     client.create_collection(collection_name, dimension=4)
-    with pytest.raises(MilvusException):
+    with pytest.raises(MilvusException, match="cannot add field extra .*must be nullable.*Kite does not support nullable fields yet"):
         client.add_collection_field(collection_name, "extra", DataType.INT64, nullable=True)

@@ -726,6 +726,23 @@ export interface ShowCollectionsResponse {
   shards_num?: number[];
 }
 
+export interface AlterCollectionFieldRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+  field_name: string;
+  properties: KeyValuePair[];
+  delete_keys: string[];
+}
+
+export interface AddCollectionFieldRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+  collectionID: Int64;
+  schema: Buffer;
+}
+
 export interface RenameCollectionRequest {
   base: MsgBase | null;
   db_name: string;
@@ -1597,7 +1614,7 @@ export interface MilvusMethods {
   OperatePrivilegeGroup: [OperatePrivilegeGroupRequest, Status];
   // Unserved RPCs: they answer with a "not supported" status.
   BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  AlterCollectionField: [KiteUnsupportedRequest, Status];
+  AlterCollectionField: [AlterCollectionFieldRequest, Status];
   AddCollectionFunction: [KiteUnsupportedRequest, Status];
   AlterCollectionFunction: [KiteUnsupportedRequest, Status];
   DropCollectionFunction: [KiteUnsupportedRequest, Status];
@@ -1606,7 +1623,7 @@ export interface MilvusMethods {
   GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   FlushAll: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  AddCollectionField: [KiteUnsupportedRequest, Status];
+  AddCollectionField: [AddCollectionFieldRequest, Status];
   GetFlushAllState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetPersistentSegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetQuerySegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];

@@ -60,6 +60,7 @@ export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; 
 export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string; delete_keys?: string[] }
 export interface RenameCollectionRequest { db_name: string; old_name: string; new_name: string; new_db_name: string }
 export interface TruncateCollectionRequest { collection_name: string; db_name: string }
+export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
 export interface DatabaseRequest { db_name: string; properties: Record<string, string>; delete_keys: string[] }
@@ -176,6 +177,7 @@ export interface QueryCoordApi {
   AlterCollection(r: AlterCollectionRequest): Promise<StatusResponse>;
   RenameCollection(r: RenameCollectionRequest): Promise<StatusResponse>;
   TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
+  AlterField(r: AlterFieldRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;

@@ -464,6 +464,23 @@ export class Catalog {
     });
   }
 
+  /** Sets and removes a field's type params (the proxy checks which: max_length of a VarChar, mmap.enabled). */
+  alterField(collection: string, db: string, field: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      if (!c.fields.some((f) => f.name === field && !f.isDynamic)) {
+        throw new KiteError('ParameterInvalid', `field ${clip(field, 128)} does not exist in collection ${c.name}`);
+      }
+      const fields = c.fields.map((f) => {
+        if (f.name !== field) return f;
+        const typeParams = { ...f.typeParams, ...set };
+        for (const k of deleteKeys) delete typeParams[k];
+        return { ...f, typeParams };
+      });
+      await this.save({ ...c, fields });
+    });
+  }
+
   /** Truncates a collection: rows written at or before `ts` are gone for every reader (CollectionMeta.truncatedTs). */
   truncate(collection: string, db: string, ts: bigint): Promise<void> {
     return this.inTurn(async () => {

@@ -140,6 +140,11 @@ export class Coordinator implements QueryCoordApi {
     return { status: OK_STATUS };
   }
 
+  async AlterField(r: M.AlterFieldRequest): Promise<M.StatusResponse> {
+    await this.catalog.alterField(r.collection_name, r.db_name, r.field_name, r.properties, r.delete_keys ?? []);
+    return { status: OK_STATUS };
+  }
+
   async TruncateCollection(r: M.TruncateCollectionRequest): Promise<M.StatusResponse> {
     // A fresh oracle timestamp: every write acknowledged before this call has a smaller one.
     const ts = await this.tso.alloc(1);
