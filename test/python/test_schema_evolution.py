@@ -146,6 +146,10 @@ def test_alter_collection_field(client, collection_name):
     assert int(field["params"]["max_length"]) == 16
     assert field["params"]["mmap_enabled"] is True  # pymilvus's name for the mmap.enabled type param
     client.insert(collection_name, [row])
+    ip = client.prepare_index_params()
+    ip.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_index(collection_name, ip)
+    client.load_collection(collection_name)
     assert client.query(collection_name, filter="id == 1", output_fields=["t"])[0]["t"] == "longer"
     with pytest.raises(MilvusException, match="cannot be altered in Kite"):
         client.alter_collection_field(collection_name, "t", field_params={"analyzer_params": "{}"})
