@@ -7,6 +7,7 @@ The expected partitions are what real Milvus 2.3.5 chose for the same keys with 
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 
 import pytest
@@ -147,3 +148,30 @@ def test_clustering_key_and_isolation_accepted(client, collection_name):
     d = client.describe_collection(collection_name)
     assert [f["name"] for f in d["fields"] if f.get("is_clustering_key")] == ["c"]
     assert d["properties"].get("partitionkey.isolation") == "true"
+
+
+def _metric(server, name: str, labels: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_segments_of_other_partitions_are_skipped(kite_server, client, collection_name):
+    _create(client, collection_name, DataType.INT64)
+    # One flush per key: each sealed segment holds the rows of one partition (keys 3 and 1 hash to different ones).
+    for key, base in ((3, 0), (1, 100), (42, 200)):
+        client.insert(collection_name, [{"id": base + i, "k": key, "v": [float(i), 0.0]} for i in range(20)])
+        client.flush(collection_name)
+    skipped = 'reason="partition"'
+    # Sealed segments reach the query nodes asynchronously after the flush: read until two of the three are
+    # skipped by each read (results checked on every round), within a deadline.
+    deadline = time.monotonic() + 90
+    while True:
+        before = _metric(kite_server, "kite_querynode_segments_skipped_total", skipped)
+        assert sorted(r["id"] for r in client.query(collection_name, filter="k == 1", output_fields=["id"])) == list(range(100, 120))
+        hits = client.search(collection_name, [[0.0, 0.0]], limit=5, filter="k == 42")[0]
+        assert sorted(h["id"] for h in hits) == [200, 201, 202, 203, 204]
+        if _metric(kite_server, "kite_querynode_segments_skipped_total", skipped) - before >= 4:
+            break
+        assert time.monotonic() < deadline, "sealed segments of other partitions were never skipped"
+        time.sleep(0.5)

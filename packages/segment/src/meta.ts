@@ -130,6 +130,8 @@ export interface SegmentMeta {
   indexes: SegmentIndexFile[];
   /** Largest row timestamp. */
   maxTs: string;
+  /** The partitions its rows belong to (distinct, ascending); absent on segments written before Kite kept them. */
+  partitionIDs?: number[];
   createdAt: number;
 }
 

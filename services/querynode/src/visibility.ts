@@ -1,5 +1,7 @@
 import { composeTs } from '@kite/common';
-import type { CollectionMeta } from '@kite/segment';
+import { counter } from '@kite/observe';
+import type { CollectionMeta, SegmentMeta } from '@kite/segment';
+import type { Filters } from './exec';
 
 /**
  * The timestamp at or below which a collection's rows are invisible to reads, or undefined when all are visible:
@@ -16,4 +18,23 @@ export function hiddenUpTo(c: Pick<CollectionMeta, 'truncatedTs' | 'properties'>
     if (expired > cut) cut = expired;
   }
   return cut > 0n ? cut : undefined;
+}
+
+const segmentsSkipped = counter('kite_querynode_segments_skipped_total', 'sealed segments a search or query skipped without reading: no partition it reads, or every row hidden (truncate, TTL)', ['reason']);
+
+/**
+ * Whether a sealed segment can be left out of a search or query: it holds none of the partitions read (its
+ * `partitionIDs`, written by the data node; absent on older segments) or every row of it is hidden (its largest
+ * timestamp is at or below the visibility cut). Counted by reason.
+ */
+export function skipSegment(seg: Pick<SegmentMeta, 'maxTs' | 'partitionIDs' | 'numRows'>, f: Pick<Filters, 'partitions' | 'hiddenUpTo'>): boolean {
+  if (f.hiddenUpTo !== undefined && seg.numRows > 0 && BigInt(seg.maxTs || '0') <= f.hiddenUpTo) {
+    segmentsSkipped.inc({ reason: 'hidden' });
+    return true;
+  }
+  if (f.partitions && seg.partitionIDs && !seg.partitionIDs.some((p) => f.partitions!.has(p))) {
+    segmentsSkipped.inc({ reason: 'partition' });
+    return true;
+  }
+  return false;
 }
