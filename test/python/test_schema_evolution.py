@@ -125,6 +125,7 @@ def test_ttl_hides_expired_rows_from_every_read(client, collection_name):
     _until("rows expire", lambda: _count(client, collection_name) == 0, timeout=60)
     assert client.query(collection_name, filter="id >= 0", output_fields=["id"]) == []
     assert client.search(collection_name, [[1.0, 0.0, 0.0, 0.0]], limit=5)[0] == []
+    assert int(client.get_collection_stats(collection_name)["row_count"]) == 0
     # Expiry is judged at read time with the current TTL (as Milvus does until compaction purges the rows): a
     # longer TTL makes the stored rows read again, together with new ones.
     client.alter_collection_properties(collection_name, {"collection.ttl.seconds": "3600"})

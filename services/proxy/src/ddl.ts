@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import { decodeCollectionSchema, type CollectionSchema } from '@kite/proto';
-import { channelsOf, codecs, dbOf, keys } from '@kite/segment';
+import { channelsOf, codecs, dbOf, hiddenUpTo, keys } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
 import { DEFAULT_KEY_PARTITIONS, MAX_KEY_PARTITIONS, partitionKeyField } from './partition-key';
 import { intParam } from './read-plan';
@@ -143,8 +143,9 @@ export function ddlHandlers(core: ProxyCore): Handlers {
     async GetCollectionStatistics(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
       const segs = await core.store.getPrefix(keys.segments(core.cfg.common.rootPath, c.collectionID));
-      // Segments wholly before a truncate hold no visible rows (the rest is counted as stored, like Milvus's estimate).
-      const cut = BigInt(c.truncatedTs ?? '0');
+      // Segments wholly before a truncate or the TTL hold no visible rows (the rest is counted as stored, an estimate
+      // as in Milvus).
+      const cut = hiddenUpTo(c) ?? 0n;
       const rows = segs.kvs.map((kv) => codecs.segment.decode(kv.value, kv.key)).filter((s) => BigInt(s.maxTs || '0') > cut).reduce((n, s) => n + s.numRows, 0);
       return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
     },
