@@ -148,6 +148,8 @@ def test_clustering_key_and_isolation_accepted(client, collection_name):
     d = client.describe_collection(collection_name)
     assert [f["name"] for f in d["fields"] if f.get("is_clustering_key")] == ["c"]
     assert d["properties"].get("partitionkey.isolation") == "true"
+    with pytest.raises(MilvusException, match="partition key isolation mode is enabled but no partition key field is set"):
+        client.create_collection(f"{collection_name}_n", dimension=2, properties={"partitionkey.isolation": "true"})
 
 
 def _metric(server, name: str, labels: str) -> float:

@@ -2,7 +2,7 @@ import { KiteError, clip } from '@kite/common';
 import { decodeCollectionSchema, type CollectionSchema } from '@kite/proto';
 import { channelsOf, codecs, dbOf, hiddenUpTo, keys } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
-import { DEFAULT_KEY_PARTITIONS, MAX_KEY_PARTITIONS, partitionKeyField } from './partition-key';
+import { DEFAULT_KEY_PARTITIONS, MAX_KEY_PARTITIONS, checkIsolation, partitionKeyField } from './partition-key';
 import { intParam } from './read-plan';
 import { checkName, checkProperties, collectionSchemaToWire, consistencyLevelOf, schemaToFields } from './schema';
 import { OK, kvs, utcOf } from './status';
@@ -46,6 +46,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
       const { fields, dynamic, description, functions } = schemaToFields(schema, r.collection_name);
       const props = kvs(r.properties);
       checkProperties(props);
+      checkIsolation(props, fields.some((f) => f.is_partition_key));
       const shards = intParam('shards_num', Number(r.shards_num ?? 0), 0, MAX_SHARDS, 0) || 1;
       const numPartitions = keyPartitionCount(fields.some((f) => f.is_partition_key), Number(r.num_partitions ?? 0), r.collection_name);
       await qc().CreateCollection({
@@ -111,8 +112,9 @@ export function ddlHandlers(core: ProxyCore): Handlers {
     },
 
     async AlterCollection(r, ctx) {
-      await core.collection(r.collection_name, ctx);
+      const c = await core.collection(r.collection_name, ctx);
       const props = kvs(r.properties);
+      checkIsolation(props, !!partitionKeyField(c));
       const deleteKeys = (r.delete_keys ?? []).filter((k) => k !== '');
       if (Object.keys(props).length > 0 && deleteKeys.length > 0) {
         throw new KiteError('ParameterInvalid', 'can not provide properties and deletekeys at the same time; send two alter calls');

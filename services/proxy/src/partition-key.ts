@@ -69,6 +69,14 @@ export function keyPartitions(c: CollectionMeta): PartitionMeta[] {
   return out;
 }
 
+/** `partitionkey.isolation` (Milvus 2.4+): true or false, and true only with a partition key (Milvus's message). */
+export function checkIsolation(props: Record<string, string>, hasKey: boolean): void {
+  const v = props['partitionkey.isolation'];
+  if (v === undefined) return;
+  if (!/^(true|false)$/i.test(v)) throw new KiteError('ParameterInvalid', `partitionkey.isolation must be true or false, got "${v.slice(0, 32)}"`);
+  if (/^true$/i.test(v) && !hasKey) throw new KiteError('ParameterInvalid', 'partition key isolation mode is enabled but no partition key field is set');
+}
+
 /** Refuses partition names on a partition-key collection, as Milvus does. */
 export function refuseManualPartitions(c: CollectionMeta, names: readonly string[] | string | undefined): void {
   const given = typeof names === 'string' ? names !== '' : (names?.length ?? 0) > 0;
