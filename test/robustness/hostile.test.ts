@@ -318,12 +318,12 @@ describe('names, properties and DDL parameters', () => {
     expect((await sdkStatus(client.createAlias({ collection_name: CONTROL, alias: 'ａｌｉａｓ' }))).reason).toMatch(/alias name/);
   });
 
-  test('collection.ttl.seconds -1, a TTL Kite cannot honour, and 1e6 shards are refused', async () => {
+  test('collection.ttl.seconds -1 and 1e6 shards are refused; a positive TTL is accepted (and dropped again)', async () => {
     const fields = [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'v', data_type: DataType.FloatVector, dim: 4 }];
     const ttl = await sdkStatus(client.createCollection({ collection_name: 'ttl_neg', fields, properties: { 'collection.ttl.seconds': -1 } }));
     expect(ttl.reason).toMatch(/collection.ttl.seconds must be a whole number of seconds >= 0/);
-    const alter = await sdkStatus(client.alterCollectionProperties({ collection_name: CONTROL, properties: { 'collection.ttl.seconds': 60 } }));
-    expect(alter.reason).toMatch(/collection.ttl.seconds is not supported by Kite yet/);
+    expect((await client.alterCollectionProperties({ collection_name: CONTROL, properties: { 'collection.ttl.seconds': 3600 } })).error_code).toBe('Success');
+    expect((await client.dropCollectionProperties({ collection_name: CONTROL, properties: ['collection.ttl.seconds'] })).error_code).toBe('Success');
     const shards = await sdkStatus(client.createCollection({ collection_name: 'many_shards', fields, shards_num: 1_000_000 }));
     expect(shards.reason).toMatch(/shards_num/);
     expect((await client.hasCollection({ collection_name: 'many_shards' })).value).toBe(false);

@@ -726,6 +726,41 @@ export interface ShowCollectionsResponse {
   shards_num?: number[];
 }
 
+export interface AlterCollectionFieldRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+  field_name: string;
+  properties: KeyValuePair[];
+  delete_keys: string[];
+}
+
+export interface AddCollectionFieldRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+  collectionID: Int64;
+  schema: Buffer;
+}
+
+export interface RenameCollectionRequest {
+  base: MsgBase | null;
+  db_name: string;
+  oldName: string;
+  newName: string;
+  newDBName: string;
+}
+
+export interface TruncateCollectionRequest {
+  base: MsgBase | null;
+  db_name: string;
+  collection_name: string;
+}
+
+export interface TruncateCollectionResponse {
+  status: Status | null;
+}
+
 export interface AlterCollectionRequest {
   base: MsgBase | null;
   db_name: string;
@@ -1579,16 +1614,16 @@ export interface MilvusMethods {
   OperatePrivilegeGroup: [OperatePrivilegeGroupRequest, Status];
   // Unserved RPCs: they answer with a "not supported" status.
   BatchDescribeCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  AlterCollectionField: [KiteUnsupportedRequest, Status];
+  AlterCollectionField: [AlterCollectionFieldRequest, Status];
   AddCollectionFunction: [KiteUnsupportedRequest, Status];
   AlterCollectionFunction: [KiteUnsupportedRequest, Status];
   DropCollectionFunction: [KiteUnsupportedRequest, Status];
-  TruncateCollection: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  TruncateCollection: [TruncateCollectionRequest, TruncateCollectionResponse];
   AlterIndex: [KiteUnsupportedRequest, Status];
   GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   FlushAll: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  AddCollectionField: [KiteUnsupportedRequest, Status];
+  AddCollectionField: [AddCollectionFieldRequest, Status];
   GetFlushAllState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetPersistentSegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetQuerySegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
@@ -1607,7 +1642,7 @@ export interface MilvusMethods {
   TransferReplica: [KiteUnsupportedRequest, Status];
   ListResourceGroups: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   DescribeResourceGroup: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  RenameCollection: [KiteUnsupportedRequest, Status];
+  RenameCollection: [RenameCollectionRequest, Status];
   ListIndexedSegment: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   DescribeSegmentIndexData: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   ReplicateMessage: [KiteUnsupportedRequest, KiteUnsupportedResponse];

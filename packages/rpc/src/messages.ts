@@ -22,6 +22,8 @@ export interface FieldSchema {
   is_dynamic: boolean;
   is_partition_key: boolean;
   nullable: boolean;
+  /** Accepted and described back; clustering by it comes with compaction. */
+  is_clustering_key?: boolean;
 }
 
 export interface AllocRequest { count: number }
@@ -55,7 +57,10 @@ export interface PartitionRequest { collection_name: string; partition_name: str
 export interface CreateIndexRequest { collection_name: string; field_name: string; index_name: string; params: Record<string, string>; db_name: string }
 export interface DropIndexRequest { collection_name: string; field_name: string; index_name: string; db_name: string }
 export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; collection_name: string; db_name: string }
-export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string }
+export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string; delete_keys?: string[] }
+export interface RenameCollectionRequest { db_name: string; old_name: string; new_name: string; new_db_name: string }
+export interface TruncateCollectionRequest { collection_name: string; db_name: string }
+export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
 export interface DatabaseRequest { db_name: string; properties: Record<string, string>; delete_keys: string[] }
@@ -170,6 +175,9 @@ export interface QueryCoordApi {
   DropIndex(r: DropIndexRequest): Promise<StatusResponse>;
   ChangeAlias(r: AliasRequest): Promise<StatusResponse>;
   AlterCollection(r: AlterCollectionRequest): Promise<StatusResponse>;
+  RenameCollection(r: RenameCollectionRequest): Promise<StatusResponse>;
+  TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
+  AlterField(r: AlterFieldRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;

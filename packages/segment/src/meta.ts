@@ -30,6 +30,8 @@ export interface FieldMeta {
   isDynamic: boolean;
   isPartitionKey: boolean;
   nullable: boolean;
+  /** Accepted and described back (Milvus clusters segments by it in compaction; Kite does not yet). */
+  isClusteringKey?: boolean;
 }
 
 export interface IndexMeta {
@@ -99,6 +101,8 @@ export interface CollectionMeta {
   dbName?: string;
   /** Functions (BM25) computing output fields from input fields; absent = none. */
   functions?: FunctionMeta[];
+  /** TruncateCollection: rows with a timestamp at or below this one are gone for every reader; absent = never. */
+  truncatedTs?: string;
 }
 
 /** The database "default": always present, never stored unless its properties were altered. */
@@ -130,6 +134,8 @@ export interface SegmentMeta {
   indexes: SegmentIndexFile[];
   /** Largest row timestamp. */
   maxTs: string;
+  /** The partitions its rows belong to (distinct, ascending); absent on segments written before Kite kept them. */
+  partitionIDs?: number[];
   createdAt: number;
 }
 

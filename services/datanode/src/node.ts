@@ -8,7 +8,7 @@ import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
+  codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
@@ -164,6 +164,8 @@ class ChannelWriter {
     const indexes = data ? await this.dn.buildIndexes(c, segID, data) : [];
     let maxTs = 0n;
     if (data) for (const t of (data.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data) if (t > maxTs) maxTs = t;
+    // The partitions present, so query nodes skip a segment none of whose partitions a read covers.
+    const partitionIDs = data ? [...new Set(Array.from((data.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data, Number))].sort((a, b) => a - b) : [];
     const seg: SegmentMeta = {
       segmentID: segID,
       collectionID: this.collectionID,
@@ -176,6 +178,7 @@ class ChannelWriter {
       numDeletes: delta?.numRows ?? 0,
       indexes,
       maxTs: maxTs.toString(),
+      ...(data ? { partitionIDs } : {}),
       createdAt: Date.now(),
     };
     const cp: ChannelCheckpoint = { channel: this.channel, offset: endOffset, ts: endTs.toString() };

@@ -1,14 +1,29 @@
 import { KiteError, clip } from '@kite/common';
 import { decodeCollectionSchema, type CollectionSchema } from '@kite/proto';
-import { channelsOf, codecs, dbOf, keys } from '@kite/segment';
+import { channelsOf, codecs, dbOf, hiddenUpTo, keys } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
+import { DEFAULT_KEY_PARTITIONS, MAX_KEY_PARTITIONS, checkIsolation, partitionKeyField } from './partition-key';
 import { intParam } from './read-plan';
 import { checkName, checkProperties, collectionSchemaToWire, consistencyLevelOf, schemaToFields } from './schema';
 import { OK, kvs, utcOf } from './status';
 
-/** Milvus's proxy.maxShardNum and rootCoord.maxPartitionNum. */
+/** Milvus's proxy.maxShardNum. */
 const MAX_SHARDS = 16;
-const MAX_PARTITIONS = 1024;
+
+/**
+ * num_partitions of a new collection: with a partition key, 1..1024 (default 16, Milvus 2.4+'s default); without
+ * one it must be unset, as Milvus refuses it then.
+ */
+function keyPartitionCount(hasKey: boolean, n: number, name: string): number {
+  if (!Number.isFinite(n) || !Number.isInteger(n)) throw new KiteError('ParameterInvalid', `num_partitions must be a whole number, got ${clip(String(n), 32)}`);
+  if (!hasKey) {
+    if (n !== 0) throw new KiteError('ParameterInvalid', 'num_partitions should only be specified with partition key field enabled');
+    return 0;
+  }
+  if (n < 0) throw new KiteError('ParameterInvalid', 'the specified partitions should be greater than 0 if partition key is used');
+  if (n > MAX_KEY_PARTITIONS) throw new KiteError('ParameterInvalid', `partition number (${n}) exceeds max configuration (${MAX_KEY_PARTITIONS}), collection: ${clip(name, 128)}`);
+  return n === 0 ? DEFAULT_KEY_PARTITIONS : n;
+}
 
 /**
  * Collections, partitions, aliases, load and release: checked here, carried out by the coordinator; a change the
@@ -31,8 +46,9 @@ export function ddlHandlers(core: ProxyCore): Handlers {
       const { fields, dynamic, description, functions } = schemaToFields(schema, r.collection_name);
       const props = kvs(r.properties);
       checkProperties(props);
+      checkIsolation(props, fields.some((f) => f.is_partition_key));
       const shards = intParam('shards_num', Number(r.shards_num ?? 0), 0, MAX_SHARDS, 0) || 1;
-      const numPartitions = intParam('num_partitions', Number(r.num_partitions ?? 0), 0, MAX_PARTITIONS, 0);
+      const numPartitions = keyPartitionCount(fields.some((f) => f.is_partition_key), Number(r.num_partitions ?? 0), r.collection_name);
       await qc().CreateCollection({
         name: r.collection_name, description, fields, enable_dynamic_field: dynamic,
         shards_num: shards,
@@ -96,23 +112,49 @@ export function ddlHandlers(core: ProxyCore): Handlers {
     },
 
     async AlterCollection(r, ctx) {
-      await core.collection(r.collection_name, ctx);
+      const c = await core.collection(r.collection_name, ctx);
       const props = kvs(r.properties);
+      checkIsolation(props, !!partitionKeyField(c));
+      const deleteKeys = (r.delete_keys ?? []).filter((k) => k !== '');
+      if (Object.keys(props).length > 0 && deleteKeys.length > 0) {
+        throw new KiteError('ParameterInvalid', 'can not provide properties and deletekeys at the same time; send two alter calls');
+      }
       checkProperties(props);
-      await qc().AlterCollection({ collection_name: r.collection_name, properties: props, db_name: ctx.db }, within(ctx));
+      await qc().AlterCollection({ collection_name: r.collection_name, properties: props, db_name: ctx.db, delete_keys: deleteKeys }, within(ctx));
       await core.synced(ctx);
       return OK;
+    },
+
+    async RenameCollection(r, ctx) {
+      checkName('collection', r.newName);
+      if (r.newDBName) await core.database(ctx, r.newDBName);
+      await qc().RenameCollection({ db_name: ctx.db, old_name: r.oldName, new_name: r.newName, new_db_name: r.newDBName ?? '' }, within(ctx));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async TruncateCollection(r, ctx) {
+      await core.collection(r.collection_name, ctx);
+      await qc().TruncateCollection({ collection_name: r.collection_name, db_name: ctx.db }, within(ctx));
+      // Cached timestamps predate the truncate: writes from now on take fresh ones, so they stay visible.
+      core.tso.reset();
+      await core.synced(ctx);
+      return { status: OK };
     },
 
     async GetCollectionStatistics(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
       const segs = await core.store.getPrefix(keys.segments(core.cfg.common.rootPath, c.collectionID));
-      const rows = segs.kvs.reduce((s, kv) => s + codecs.segment.decode(kv.value, kv.key).numRows, 0);
+      // Segments wholly before a truncate or the TTL hold no visible rows (the rest is counted as stored, an estimate
+      // as in Milvus).
+      const cut = hiddenUpTo(c) ?? 0n;
+      const rows = segs.kvs.map((kv) => codecs.segment.decode(kv.value, kv.key)).filter((s) => BigInt(s.maxTs || '0') > cut).reduce((n, s) => n + s.numRows, 0);
       return { status: OK, stats: [{ key: 'row_count', value: String(rows) }] };
     },
 
     async CreatePartition(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
+      if (partitionKeyField(c)) throw new KiteError('ParameterInvalid', 'disable create partition if partition key mode is used');
       await qc().CreatePartition({ collection_name: c.name, partition_name: r.partition_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
@@ -120,6 +162,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async DropPartition(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
+      if (partitionKeyField(c)) throw new KiteError('ParameterInvalid', 'disable drop partition if partition key mode is used');
       await qc().DropPartition({ collection_name: c.name, partition_name: r.partition_name, db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
@@ -153,6 +196,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async LoadPartitions(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
+      if (partitionKeyField(c)) throw new KiteError('ParameterInvalid', 'disable load partitions if partition key mode is used');
       await qc().LoadCollection({ collection_name: c.name, replica_number: Number(r.replica_number) || 1, partition_names: r.partition_names ?? [], db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;
@@ -168,6 +212,7 @@ export function ddlHandlers(core: ProxyCore): Handlers {
 
     async ReleasePartitions(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
+      if (partitionKeyField(c)) throw new KiteError('ParameterInvalid', 'disable release partitions if partition key mode is used');
       await qc().ReleaseCollection({ collection_name: c.name, partition_names: r.partition_names ?? [], db_name: ctx.db }, within(ctx));
       await core.synced(ctx);
       return OK;

@@ -8,6 +8,7 @@ import { adminHandlers } from './admin';
 import { analyzeHandlers } from './analyze';
 import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
+import { fieldEvolutionHandlers } from './field-evolution';
 import { indexHandlers } from './indexes';
 import { hybridHandlers } from './hybrid';
 import { readHandlers } from './read';
@@ -73,6 +74,7 @@ export class Proxy implements Hosted {
       ...inDatabase(this.core, {
         ...adminHandlers(this.core, () => this.serverID),
         ...ddlHandlers(this.core),
+        ...fieldEvolutionHandlers(this.core),
         ...indexHandlers(this.core),
         ...writeHandlers(this.core),
         ...readHandlers(this.core),

@@ -3,7 +3,7 @@ import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
 import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
-import { histogram } from '@kite/observe';
+import { counter, histogram } from '@kite/observe';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
 import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
@@ -12,6 +12,7 @@ import { iteratorPage } from './iterator';
 import { planQuery, planSearch } from './read-plan';
 import { rerankedSearch, runSearch, withRankInput } from './search';
 import { idsFilter, vectorsOfRows, type PrimaryKeys } from './search-ids';
+import { keyPartitions, partitionKeyField, prunePartitions, refuseManualPartitions } from './partition-key';
 import { OK } from './status';
 import { schemaInfo } from './util';
 import { onWal } from './wal';
@@ -58,6 +59,7 @@ export function ensureLoaded(c: CollectionMeta): NonNullable<CollectionMeta['loa
  */
 export function readPartitions(core: ProxyCore, c: CollectionMeta, names: readonly string[] | undefined): number[] {
   const load = ensureLoaded(c);
+  refuseManualPartitions(c, names);
   const loaded = load.all ? undefined : new Set(load.partitionIDs);
   if (names && names.length) {
     return names.map((n) => {
@@ -131,6 +133,20 @@ async function idsVectors(core: ProxyCore, c: CollectionMeta, field: FieldMeta, 
   return vectorsOfRows(rows, field, ids);
 }
 
+const keyReads = counter('kite_proxy_partition_key_reads_total', 'searches and queries on partition-key collections, by whether a filter on the key pruned partitions', ['collection', 'pruned']);
+const keyPartitionsRead = counter('kite_proxy_partition_key_partitions_read_total', 'partitions covered by searches and queries on partition-key collections (after pruning)', ['collection']);
+
+/** On a partition-key collection, the partitions a filter on the key leaves (partition-key.ts), counted. */
+function keyPruned(c: CollectionMeta, expr: Expr | undefined, partitions: number[]): number[] {
+  if (!partitionKeyField(c)) return partitions;
+  const kept = prunePartitions(c, expr, partitions);
+  const all = partitions.length ? partitions.length : keyPartitions(c).length;
+  const n = kept.length === 0 ? all : kept.length === 1 && kept[0] === -1 ? 0 : kept.length;
+  keyReads.inc({ collection: c.name, pruned: String(n < all) });
+  keyPartitionsRead.inc({ collection: c.name }, n);
+  return kept;
+}
+
 /** Search, Query and partition statistics: routed to the shard delegators (router.ts) and merged here. */
 export function readHandlers(core: ProxyCore): Handlers {
   const { cfg } = core;
@@ -144,8 +160,8 @@ export function readHandlers(core: ProxyCore): Handlers {
       if (plan.reranker && (group || iterator)) {
         throw new KiteError('ParameterInvalid', `function_score cannot be combined with ${group ? 'group_by_field' : 'a search iterator'} in Kite yet; remove one of them`);
       }
-      const { shipped: filter } = checkFilter(core, c, plan.filter, r.expr_template_values);
-      const partitions = readPartitions(core, c, r.partition_names);
+      const { shipped: filter, expr: parsed } = checkFilter(core, c, plan.filter, r.expr_template_values);
+      const partitions = keyPruned(c, parsed, readPartitions(core, c, r.partition_names));
       const out = outputsOf(c, r.output_fields ?? [], true);
       // Vectors in the output are the one part of a result whose size the hit bound does not cap (dim up to 32768).
       const vectorBytes = out.columns.reduce((sum, name) => {
@@ -207,8 +223,8 @@ export function readHandlers(core: ProxyCore): Handlers {
       const c = await core.collection(r.collection_name, ctx);
       ensureLoaded(c);
       const { limit, offset, filter: text, countOnly } = planQuery(r);
-      const { shipped: filter } = checkFilter(core, c, text, r.expr_template_values);
-      const partitions = readPartitions(core, c, r.partition_names);
+      const { shipped: filter, expr: parsed } = checkFilter(core, c, text, r.expr_template_values);
+      const partitions = keyPruned(c, parsed, readPartitions(core, c, r.partition_names));
       const level = consistency(c, r);
       const deadline = ctx.deadline;
       if (countOnly) {

@@ -4,6 +4,7 @@ import { META, PARTITION, PK, TS, fieldDataToColumn, type CollectionMeta, type C
 import type { ProxyCore } from './core';
 import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
+import { keyIndex, keyPartitions, partitionKeyField, refuseManualPartitions } from './partition-key';
 
 /** The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). */
 const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) });
@@ -18,6 +19,22 @@ function rowsOf(fd: FieldData): number {
   const v = fd.vectors;
   if (v?.sparse_float_vector) return v.sparse_float_vector.contents?.length ?? 0;
   return v?.float_vector ? v.float_vector.data.length / Number(v.dim) : 0;
+}
+
+/** Each row's partition: the named one, or on a partition-key collection the one its key hashes to. */
+function partitionColumn(core: ProxyCore, c: CollectionMeta, name: string | undefined, columns: Map<string, Column>, numRows: number): Column {
+  const key = partitionKeyField(c);
+  if (!key) return { kind: 'int64', data: new BigInt64Array(numRows).fill(BigInt(core.partitionID(c, name))) };
+  refuseManualPartitions(c, name);
+  const parts = keyPartitions(c);
+  const col = columns.get(key.name);
+  const out = new BigInt64Array(numRows);
+  for (let i = 0; i < numRows; i++) {
+    const v = col?.kind === 'int64' ? col.data[i]! : col?.kind === 'string' ? col.data[i]! : undefined;
+    if (v === undefined) throw new KiteError('ParameterMissing', `partition key field "${key.name}" is missing: every row needs a value for it`);
+    out[i] = BigInt(parts[keyIndex(v, parts.length)]!.partitionID);
+  }
+  return { kind: 'int64', data: out };
 }
 
 /** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
@@ -73,7 +90,7 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
   }
   columns.set(PK, pk);
   columns.set(TS, { kind: 'int64', data: new BigInt64Array(numRows).fill(ts) });
-  columns.set(PARTITION, { kind: 'int64', data: new BigInt64Array(numRows).fill(BigInt(core.partitionID(c, r.partition_name))) });
+  columns.set(PARTITION, partitionColumn(core, c, r.partition_name, columns, numRows));
   if (pkf.autoID && !upsert) columns.set(pkf.name, pk);
   return { numRows, columns };
 }

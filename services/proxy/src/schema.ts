@@ -16,17 +16,14 @@ export function checkName(what: string, name: string): void {
 }
 
 /**
- * Collection properties Kite checks. A value it would silently ignore is refused by name: a collection TTL (rows
- * would never expire) until TTL is implemented, and malformed values of the properties Milvus defines.
+ * Collection properties Kite checks: malformed values of the properties Milvus defines are refused by name. A
+ * collection TTL hides rows older than it from every read (the query nodes apply it, see services/querynode).
  */
 export function checkProperties(props: Record<string, string>): void {
   const ttl = props['collection.ttl.seconds'];
   if (ttl !== undefined) {
     if (!/^\s*\d+\s*$/.test(ttl)) {
       throw new KiteError('ParameterInvalid', `collection.ttl.seconds must be a whole number of seconds >= 0, got "${clip(ttl, 64)}"`);
-    }
-    if (Number(ttl) > 0) {
-      throw new KiteError('ParameterInvalid', 'collection.ttl.seconds is not supported by Kite yet (rows would never expire); remove it or set it to 0');
     }
   }
 }
@@ -45,6 +42,8 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
   const fields: FieldSchema[] = [];
   let pk = 0;
   let vectors = 0;
+  const partitionKeys: string[] = [];
+  const clusteringKeys: string[] = [];
   inFields.forEach((f, i) => {
     checkName('field', f.name);
     if (seen.has(f.name)) throw new KiteError('IllegalSchema', `duplicated field name "${f.name}"`);
@@ -80,6 +79,17 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     if (f.default_value) {
       throw new KiteError('IllegalSchema', `field "${f.name}": default values are not supported by Kite; give every row a value instead`);
     }
+    if (f.is_partition_key) {
+      partitionKeys.push(f.name);
+      // Milvus's checks and messages (proxy: validatePartitionKey).
+      if (partitionKeys.length > 1) throw new KiteError('ParameterInvalid', `there are more than one partition key, field name = ${partitionKeys[0]}, ${f.name}`);
+      if (f.is_primary_key) throw new KiteError('ParameterInvalid', `the partition key field must not be primary field, field name = ${f.name}`);
+      if (type !== 'Int64' && type !== 'VarChar') throw new KiteError('ParameterInvalid', `the data type of partition key should be Int64 or VarChar, field name = ${f.name}, got ${type}`);
+    }
+    if (f.is_clustering_key) {
+      clusteringKeys.push(f.name);
+      if (clusteringKeys.length > 1) throw new KiteError('ParameterInvalid', `there are more than one clustering key, field name = ${clusteringKeys[0]}, ${f.name}`);
+    }
     if (f.is_primary_key) {
       pk++;
       if (type !== 'Int64' && type !== 'VarChar') {
@@ -97,6 +107,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       is_dynamic: false,
       is_partition_key: !!f.is_partition_key,
       nullable: !!f.nullable,
+      is_clustering_key: !!f.is_clustering_key,
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
@@ -127,7 +138,7 @@ export function fieldToWire(f: FieldMeta, functionOutput = false): FieldSchemaOu
     nullable: f.nullable,
     is_dynamic: f.isDynamic,
     is_partition_key: f.isPartitionKey,
-    is_clustering_key: false,
+    is_clustering_key: !!f.isClusteringKey,
     is_function_output: functionOutput,
   };
 }

@@ -9,6 +9,7 @@ import type { Handlers, ProxyCore } from './core';
 import { idsOf, primaryField } from './output';
 import { checkFilter, queryRows } from './read';
 import { buildRows } from './rows';
+import { prunePartitions, refuseManualPartitions } from './partition-key';
 import { OK } from './status';
 import { onWal } from './wal';
 
@@ -92,6 +93,7 @@ export function writeHandlers(core: ProxyCore): Handlers {
       const c = await core.collection(r.collection_name, ctx);
       const text = r.expr ?? '';
       if (!text.trim()) throw new KiteError('ParameterInvalid', 'delete needs a filter expression, for example "id in [1, 2]"');
+      refuseManualPartitions(c, r.partition_name);
       const { shipped, expr } = checkFilter(core, c, text, r.expr_template_values);
       const pkf = primaryField(c);
       const terms = r.partition_name || !expr ? undefined : primaryKeyTerms(expr);
@@ -99,7 +101,7 @@ export function writeHandlers(core: ProxyCore): Handlers {
       if (terms) {
         pk = pkf.dataType === 'Int64' ? { kind: 'int64', data: BigInt64Array.from(terms.map((t) => BigInt(t))) } : { kind: 'string', data: terms.map(String) };
       } else {
-        const parts = r.partition_name ? [core.partitionID(c, r.partition_name)] : [];
+        const parts = r.partition_name ? [core.partitionID(c, r.partition_name)] : prunePartitions(c, expr, []);
         const res = await queryRows(core, c, { filter: shipped, partitions: parts, level: 'Strong', deadline: ctx.deadline });
         pk = res.rows.columns.get(PK) ?? emptyColumn(pkf);
       }

@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta, type PartitionMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -191,6 +191,13 @@ export class Catalog {
     this.byId.set(c.collectionID, c);
   }
 
+  /** A partition-key collection's partitions `_default_0` .. `_default_{n-1}` (n checked by the proxy). */
+  private async keyPartitions(n: number, ts: string): Promise<PartitionMeta[]> {
+    const count = n > 0 ? n : 16;
+    const start = await this.ids.alloc(count);
+    return Array.from({ length: count }, (_, i) => ({ partitionID: start + i, name: `_default_${i}`, createdTs: ts }));
+  }
+
   createCollection(r: CreateCollectionRequest): Promise<number> {
     return this.inTurn(() => this.createCollectionNow(r));
   }
@@ -212,6 +219,7 @@ export class Catalog {
       isDynamic: f.is_dynamic,
       isPartitionKey: f.is_partition_key,
       nullable: f.nullable,
+      ...(f.is_clustering_key ? { isClusteringKey: true } : {}),
     }));
     if (existing) {
       const sameFunctions =
@@ -233,7 +241,6 @@ export class Catalog {
     const topic = `${this.root}-dml-${id}`;
     const shards = r.shards_num > 0 ? r.shards_num : 1;
     await this.wal.createTopic(topic, shards);
-    const partitionID = await this.ids.alloc(1);
     const c: CollectionMeta = {
       collectionID: id,
       name: r.name,
@@ -242,7 +249,9 @@ export class Catalog {
       enableDynamicField: r.enable_dynamic_field,
       shardsNum: shards,
       topic,
-      partitions: [{ partitionID, name: '_default', createdTs: ts }],
+      partitions: fields.some((f) => f.isPartitionKey)
+        ? await this.keyPartitions(r.num_partitions, ts)
+        : [{ partitionID: await this.ids.alloc(1), name: '_default', createdTs: ts }],
       indexes: [],
       consistencyLevel: r.consistency_level || 'Bounded',
       properties: r.properties,
@@ -459,9 +468,73 @@ export class Catalog {
     return [...(this.aliasesByDb.get(dbName(db)) ?? [])].filter(([, t]) => t === name).map(([a]) => a);
   }
 
-  async alter(collection: string, properties: Record<string, string>, db: string): Promise<void> {
-    const c = this.get(collection, db);
-    await this.save({ ...c, properties: { ...c.properties, ...properties } });
+  alter(collection: string, properties: Record<string, string>, db: string, deleteKeys: string[] = []): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      const next = { ...c.properties, ...properties };
+      for (const k of deleteKeys) delete next[k];
+      await this.save({ ...c, properties: next });
+    });
+  }
+
+  /**
+   * Renames a collection, within its database or into another one (Milvus's rules: the new name is free in the
+   * target database and is no alias there; a collection with aliases cannot move to another database). Data, load
+   * state and ids stay: everything else is keyed by the collection id. Aliases in the same database keep pointing.
+   */
+  rename(db: string, oldName: string, newName: string, newDb: string): Promise<void> {
+    return this.inTurn(async () => {
+      const from = this.mustDatabase(db).name;
+      const to = this.mustDatabase(newDb || from).name;
+      if (this.aliasesByDb.get(from)?.has(oldName)) {
+        throw new KiteError('ParameterInvalid', `"${clip(oldName, 128)}" is an alias; rename the collection it points at (${this.aliasesByDb.get(from)!.get(oldName)})`);
+      }
+      const c = this.get(oldName, from);
+      if (from === to && oldName === newName) throw new KiteError('ParameterInvalid', `collection ${clip(oldName, 128)} already has the name ${clip(newName, 128)}`);
+      if (this.find(newName, to)) {
+        throw new KiteError('ParameterInvalid', `duplicated new collection name ${clip(newName, 128)} in database ${clip(to, 128)} with other collection name or alias`);
+      }
+      const aliases = this.aliasesOf(c.name, from);
+      if (from !== to && aliases.length > 0) {
+        throw new KiteError('ParameterInvalid', `fail to rename collection ${c.name} to database ${to}: it has aliases (${aliases.join(', ')}); drop them first`);
+      }
+      const next: CollectionMeta = { ...c, name: newName };
+      if (to === DEFAULT_DB) delete next.dbName;
+      else next.dbName = to;
+      await this.save(next);
+      for (const a of aliases) {
+        await this.store.put(keys.alias(this.root, a, from), newName);
+        this.aliasMap(from).set(a, newName);
+      }
+      this.log.info({ from: `${from}.${oldName}`, to: `${to}.${newName}`, id: c.collectionID }, 'collection renamed');
+    });
+  }
+
+  /** Sets and removes a field's type params (the proxy checks which: max_length of a VarChar, mmap.enabled). */
+  alterField(collection: string, db: string, field: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      if (!c.fields.some((f) => f.name === field && !f.isDynamic)) {
+        throw new KiteError('ParameterInvalid', `field ${clip(field, 128)} does not exist in collection ${c.name}`);
+      }
+      const fields = c.fields.map((f) => {
+        if (f.name !== field) return f;
+        const typeParams = { ...f.typeParams, ...set };
+        for (const k of deleteKeys) delete typeParams[k];
+        return { ...f, typeParams };
+      });
+      await this.save({ ...c, fields });
+    });
+  }
+
+  /** Truncates a collection: rows written at or before `ts` are gone for every reader (CollectionMeta.truncatedTs). */
+  truncate(collection: string, db: string, ts: bigint): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      const prev = BigInt(c.truncatedTs ?? '0');
+      await this.save({ ...c, truncatedTs: (ts > prev ? ts : prev).toString() });
+      this.log.info({ collection: c.name, id: c.collectionID, ts: ts.toString() }, 'collection truncated');
+    });
   }
 
   async setLoad(collection: string, load: LoadMeta | undefined, db: string): Promise<CollectionMeta> {

@@ -131,7 +131,24 @@ export class Coordinator implements QueryCoordApi {
   }
 
   async AlterCollection(r: M.AlterCollectionRequest): Promise<M.StatusResponse> {
-    await this.catalog.alter(r.collection_name, r.properties, r.db_name);
+    await this.catalog.alter(r.collection_name, r.properties, r.db_name, r.delete_keys ?? []);
+    return { status: OK_STATUS };
+  }
+
+  async RenameCollection(r: M.RenameCollectionRequest): Promise<M.StatusResponse> {
+    await this.catalog.rename(r.db_name, r.old_name, r.new_name, r.new_db_name);
+    return { status: OK_STATUS };
+  }
+
+  async AlterField(r: M.AlterFieldRequest): Promise<M.StatusResponse> {
+    await this.catalog.alterField(r.collection_name, r.db_name, r.field_name, r.properties, r.delete_keys ?? []);
+    return { status: OK_STATUS };
+  }
+
+  async TruncateCollection(r: M.TruncateCollectionRequest): Promise<M.StatusResponse> {
+    // A fresh oracle timestamp: every write acknowledged before this call has a smaller one.
+    const ts = await this.tso.alloc(1);
+    await this.catalog.truncate(r.collection_name, r.db_name, ts);
     return { status: OK_STATUS };
   }
 

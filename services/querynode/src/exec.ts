@@ -112,6 +112,8 @@ export interface Filters {
   deletes: DeleteSet[];
   /** Date.now() value after which evaluating the expression stops with DeadlineExceeded. */
   deadline?: number;
+  /** Rows with a timestamp at or below this are invisible (truncate, collection TTL; see visibility.ts). */
+  hiddenUpTo?: bigint;
 }
 
 /**
@@ -169,6 +171,10 @@ function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Arr
   }
   if (exprBits) bitAnd(mask, exprBits);
   const ts = v.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
+  if (f.hiddenUpTo !== undefined) {
+    const cut = f.hiddenUpTo;
+    for (let i = 0; i < n; i++) if (ts.data[i]! <= cut) bitClear(mask, i);
+  }
   for (const d of f.deletes) {
     for (const [pk, dts] of d.map) {
       for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);

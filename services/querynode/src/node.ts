@@ -21,6 +21,7 @@ import { fanOut, Peers } from './fanout';
 import { observeHoldings, timeSegmentLoad } from './metrics';
 import { SealedSegment } from './segments';
 import { collectionArrival, waitForHandOver } from './waits';
+import { hiddenUpTo, skipSegment } from './visibility';
 
 /** Longest filter (with its parameters) the query node keeps parsed between requests, in characters. */
 const MAX_CACHED_FILTER = 64 * 1024;
@@ -255,7 +256,8 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   private filters(c: CollectionMeta, r: FilterFields & { partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
     const expr = this.expr(c, r);
     const deadline = Date.now() + (r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs);
-    return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline };
+    const hidden = hiddenUpTo(c);
+    return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline, ...(hidden === undefined ? {} : { hiddenUpTo: hidden }) };
   }
 
   private requestDeletes(buf: Buffer): DeleteSet {
@@ -297,6 +299,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
+        if (skipSegment(seg.meta, f)) continue;
         try {
           parts.push(await searchSource(seg, spec, f));
         } catch (e) {
@@ -382,6 +385,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
+        if (skipSegment(seg.meta, f)) continue;
         const res = await querySource(seg, r.output_fields, f, r.limit > 0 && !r.order_by_pk ? r.limit - count : r.limit, r.count_only, r.order_by_pk);
         count += res.count;
         if (res.rows.numRows) parts.push(res.rows);

@@ -17,6 +17,7 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   DropCollection: { object: 'Global', privilege: 'DropCollection' },
   AlterCollection: { object: 'Global', privilege: 'CreateCollection' },
   AlterCollectionField: { object: 'Global', privilege: 'CreateCollection' },
+  AddCollectionField: { object: 'Collection', privilege: 'AddCollectionField' },
   DescribeCollection: { object: 'Global', privilege: 'DescribeCollection' },
   BatchDescribeCollection: { object: 'Global', privilege: 'DescribeCollection' },
   TruncateCollection: { object: 'Global', privilege: 'DropCollection' },

@@ -1,0 +1,59 @@
+import { KiteError, clip } from '@kite/common';
+import { decodeMessage, type FieldSchema as WireFieldSchema } from '@kite/proto';
+import type { Handlers, ProxyCore } from './core';
+import { OK, kvs } from './status';
+
+/** Field properties AlterCollectionField changes in Kite; Milvus also has others (refused by name). */
+const ALTERABLE = ['max_length', 'mmap.enabled'] as const;
+
+/**
+ * AlterCollectionField (max_length of a VarChar field, mmap.enabled; stored in the field's type params and
+ * described back) and AddCollectionField, which Kite refuses: Milvus only adds nullable fields (old rows read
+ * null), and Kite has no nullable fields yet.
+ */
+export function fieldEvolutionHandlers(core: ProxyCore): Handlers {
+  const { coordinator } = core;
+  return {
+    async AlterCollectionField(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      const f = c.fields.find((x) => x.name === r.field_name && !x.isDynamic);
+      if (!f) throw new KiteError('ParameterInvalid', `field ${clip(String(r.field_name), 128)} does not exist in collection ${c.name}`);
+      const props = kvs(r.properties);
+      const deleteKeys = (r.delete_keys ?? []).filter((k) => k !== '');
+      for (const k of [...Object.keys(props), ...deleteKeys]) {
+        if (!(ALTERABLE as readonly string[]).includes(k)) {
+          throw new KiteError('ParameterInvalid', `field property "${clip(k, 128)}" cannot be altered in Kite; alterable: ${ALTERABLE.join(', ')}`);
+        }
+      }
+      if ('max_length' in props) {
+        if (f.dataType !== 'VarChar') throw new KiteError('ParameterInvalid', `max_length can only be altered on a VarChar field; ${f.name} is ${f.dataType}`);
+        const n = Number(props.max_length);
+        if (!/^\s*\d+\s*$/.test(props.max_length!) || n < 1 || n > 65535) {
+          throw new KiteError('ParameterInvalid', `max_length of field ${f.name} must be a whole number between 1 and 65535, got "${clip(props.max_length!, 32)}"`);
+        }
+        props.max_length = String(n);
+      }
+      if (deleteKeys.includes('max_length')) throw new KiteError('ParameterInvalid', `max_length of VarChar field ${f.name} cannot be removed; set a new value instead`);
+      if ('mmap.enabled' in props && !/^(true|false)$/i.test(props['mmap.enabled']!)) {
+        throw new KiteError('ParameterInvalid', `mmap.enabled must be true or false, got "${clip(props['mmap.enabled']!, 32)}"`);
+      }
+      await coordinator.api().AlterField({ collection_name: c.name, db_name: ctx.db, field_name: f.name, properties: props, delete_keys: deleteKeys }, coordinator.within(ctx.deadline));
+      await core.synced(ctx);
+      return OK;
+    },
+
+    async AddCollectionField(r, ctx) {
+      const c = await core.collection(r.collection_name, ctx);
+      let name = '';
+      try {
+        name = decodeMessage<WireFieldSchema>('milvus.proto.schema.FieldSchema', r.schema ?? Buffer.alloc(0)).name;
+      } catch {
+        // The refusal below does not depend on the field.
+      }
+      throw new KiteError(
+        'ParameterInvalid',
+        `cannot add field ${clip(name, 128) || '(unnamed)'} to collection ${c.name}: a field added to a live collection must be nullable (its old rows read null), and Kite does not support nullable fields yet; create a new collection with the field instead`,
+      );
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import { counter } from '@kite/observe';
+import type { SegmentMeta } from '@kite/segment';
+import type { Filters } from './exec';
+
+/** The read visibility cut (truncate, TTL) lives with the collection's types, shared with the proxy. */
+export { hiddenUpTo } from '@kite/segment';
+
+const segmentsSkipped = counter('kite_querynode_segments_skipped_total', 'sealed segments a search or query skipped without reading: no partition it reads, or every row hidden (truncate, TTL)', ['reason']);
+
+/**
+ * Whether a sealed segment can be left out of a search or query: it holds none of the partitions read (its
+ * `partitionIDs`, written by the data node; absent on older segments) or every row of it is hidden (its largest
+ * timestamp is at or below the visibility cut). Counted by reason.
+ */
+export function skipSegment(seg: Pick<SegmentMeta, 'maxTs' | 'partitionIDs' | 'numRows'>, f: Pick<Filters, 'partitions' | 'hiddenUpTo'>): boolean {
+  if (f.hiddenUpTo !== undefined && seg.numRows > 0 && BigInt(seg.maxTs || '0') <= f.hiddenUpTo) {
+    segmentsSkipped.inc({ reason: 'hidden' });
+    return true;
+  }
+  if (f.partitions && seg.partitionIDs && !seg.partitionIDs.some((p) => f.partitions!.has(p))) {
+    segmentsSkipped.inc({ reason: 'partition' });
+    return true;
+  }
+  return false;
+}
