@@ -145,6 +145,28 @@ test('BM25 scores are collection-wide across shards, sealed and growing rows and
   expect(metric.message).toMatch(/metric type not match: invalid parameter\[expected=BM25\]\[actual=IP\]/);
 });
 
+test('after a truncate, the statistics count only the rows written since (sealed and growing)', async () => {
+  const name = 'e2e_bm25_truncate';
+  await createBm25Collection(name, undefined, { bm25_k1: 1.2, bm25_b: 0.75 });
+  const put = async (docs: Map<number, string>): Promise<void> => {
+    expectOk((await client.insert({ collection_name: name, data: [...docs].map(([id, text]) => ({ id, text })) })).status, 'insert');
+  };
+  await put(documents(0, 60));
+  await flush(name); // sealed rows that the truncate hides
+  await put(documents(200, 20)); // growing rows that it hides too
+  expectOk((await client.truncateCollection({ collection_name: name })).status, 'truncate');
+  const live = new Map([...documents(300, 15), ...documents(400, 10)]);
+  await put(documents(300, 15));
+  await flush(name);
+  await put(documents(400, 10));
+  const queries = ['vector search', 'kite kite milvus', 'shard segment token score query'];
+  const got = await searchText(name, queries, 10);
+  const docs = new Map([...live].map(([id, t]) => [id, standardTerms(t)]));
+  queries.forEach((q, i) => {
+    expectSameRanking(`after truncate: ${q}`, got[i]!, reference(docs, standardTerms(q), 1.2, 0.75, 10), reference(docs, standardTerms(q), 1.2, 0.75, docs.size));
+  });
+});
+
 test('bm25_k1 and bm25_b are honoured; the english analyzer stems; SPARSE_WAND agrees', async () => {
   const name = 'e2e_bm25_english';
   await createBm25Collection(name, { type: 'english' }, { bm25_k1: 1.8, bm25_b: 0.3 }, 'SPARSE_WAND');

@@ -278,13 +278,14 @@ async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: numb
  * document frequency of each term. Zeros for an empty source. Synchronous, like the start of a search: the view,
  * its mask and the index are taken together, so a delegator's fan-out right after it shares its watermark.
  */
-export function termStatsOf(src: RowSource, field: string, terms: readonly number[], deletes: DeleteSet[]): TermStats {
+export function termStatsOf(src: RowSource, field: string, terms: readonly number[], deletes: DeleteSet[], hiddenUpTo?: bigint): TermStats {
   const v = viewOf(src);
   if (v.batch.numRows === 0) return { numDocs: 0, sumDocLen: 0, df: terms.map(() => 0) };
   const index = src.index(field);
   if (!index?.termStats) throw new KiteError('IndexNotFound', `no sparse index on field ${field} for a loaded segment`);
   // Always with the mask: a growing index may already hold rows past the view's batch, which the mask leaves out.
-  return index.termStats(terms, maskOf(v, { deletes }, undefined));
+  // Rows hidden by a truncate or the collection's TTL are not documents of the collection either.
+  return index.termStats(terms, maskOf(v, hiddenUpTo === undefined ? { deletes } : { deletes, hiddenUpTo }, undefined));
 }
 
 /** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */

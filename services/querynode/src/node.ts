@@ -344,7 +344,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       for (const id of r.segment_ids) {
         const seg = this.segments.get(id);
         if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        parts.push(termStatsOf(seg, r.anns_field, terms, deletes));
+        parts.push(termStatsOf(seg, r.anns_field, terms, deletes, hiddenUpTo(c)));
       }
       return reply(parts);
     }
@@ -352,7 +352,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
     await d.growing.settle();
     // As for a search: the growing rows' view is taken, then the fan-out goes with the same watermark.
-    const local = termStatsOf(d.growing, r.anns_field, terms, [d.deletes]);
+    const local = termStatsOf(d.growing, r.anns_field, terms, [d.deletes], hiddenUpTo(c));
     const remote = fanOut<M.SearchRequest, QueryNode, TermStats>(d, { node: this, address: this.address }, this.peers,
       (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }),
       async (client, req) => decodeTermStats((await client.Search(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs })).bm25_stats ?? ''));
