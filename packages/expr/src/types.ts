@@ -13,6 +13,8 @@ export type ScalarType =
   | 'JSON'
   | 'Array'
   | 'FloatVector'
+  | 'Float16Vector'
+  | 'BFloat16Vector'
   | 'SparseFloatVector';
 
 export interface FieldInfo {

@@ -1,4 +1,5 @@
 import type { Column, ColumnBatch, SparseRow } from './columns';
+import type { HalfType } from './halfvec';
 
 /**
  * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
@@ -14,6 +15,8 @@ interface ColumnHeader {
   kind: Column['kind'];
   width?: 32 | 64;
   dim?: number;
+  /** 'half' columns: Float16Vector or BFloat16Vector. */
+  vtype?: HalfType;
   bytes: number;
 }
 
@@ -90,6 +93,10 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     const h: ColumnHeader = { name, kind: c.kind, bytes: body.length };
     if (c.kind === 'float') h.width = c.data instanceof Float32Array ? 32 : 64;
     if (c.kind === 'vector') h.dim = c.dim;
+    if (c.kind === 'half') {
+      h.dim = c.dim;
+      h.vtype = c.type;
+    }
     headers.push(h);
     bodies.push(body);
   }
@@ -147,6 +154,9 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         break;
       case 'vector':
         c = { kind: 'vector', dim: h.dim ?? 0, data: view(Float32Array, buf, o, h.bytes) };
+        break;
+      case 'half':
+        c = { kind: 'half', type: h.vtype ?? 'Float16Vector', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
         break;
       case 'sparse':
         c = { kind: 'sparse', data: decodeSparse(buf, o, n) };

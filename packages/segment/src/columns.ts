@@ -1,3 +1,5 @@
+import type { HalfType } from './halfvec';
+
 /**
  * Columnar row batches: the one in-memory shape of rows in Kite. WAL insert messages, growing segments and sealed
  * segment files all hold a ColumnBatch; the expression evaluator reads the same columns.
@@ -11,6 +13,8 @@ export type Column =
   | { kind: 'string'; data: string[] }
   | { kind: 'json'; data: unknown[] }
   | { kind: 'vector'; dim: number; data: Float32Array }
+  /** Float16Vector / BFloat16Vector: the values as sent, 2 little-endian bytes per element, dim elements a row. */
+  | { kind: 'half'; type: HalfType; dim: number; data: Uint8Array }
   | { kind: 'sparse'; data: SparseRow[] };
 
 /**
@@ -35,7 +39,9 @@ export interface ColumnBatch {
 }
 
 export function columnLength(c: Column): number {
-  return c.kind === 'vector' ? c.data.length / c.dim : c.data.length;
+  if (c.kind === 'vector') return c.data.length / c.dim;
+  if (c.kind === 'half') return c.data.length / (2 * c.dim);
+  return c.data.length;
 }
 
 /** Picks rows `idx` (in that order) of a column. */
@@ -82,6 +88,12 @@ export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
       for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * c.dim, (idx[i]! + 1) * c.dim), i * c.dim);
       return { kind: 'vector', dim: c.dim, data: out };
     }
+    case 'half': {
+      const w = 2 * c.dim;
+      const out = new Uint8Array(n * w);
+      for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
+      return { kind: 'half', type: c.type, dim: c.dim, data: out };
+    }
   }
 }
 
@@ -125,6 +137,8 @@ export function concatColumns(cs: Column[]): Column {
       return { kind: 'sparse', data: cs.flatMap((c) => c.data as SparseRow[]) };
     case 'vector':
       return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
+    case 'half':
+      return { kind: 'half', type: first.type, dim: first.dim, data: copyTyped(new Uint8Array(total * 2 * first.dim)) };
   }
 }
 

@@ -7,3 +7,4 @@ export * from './bitmap';
 export * from './hits';
 export * from './layout';
 export * from './groups';
+export * from './halfvec';

@@ -14,6 +14,8 @@ export type DataTypeName =
   | 'VarChar'
   | 'JSON'
   | 'FloatVector'
+  | 'Float16Vector'
+  | 'BFloat16Vector'
   | 'SparseFloatVector';
 
 export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
@@ -142,9 +144,14 @@ export function pkField(c: CollectionMeta): FieldMeta {
   return f;
 }
 
-/** The dense (FloatVector) fields: what faiss indexes. */
+/** The dense vector types faiss indexes (half-precision vectors are widened to float32 for it). */
+export const DENSE_TYPES: readonly DataTypeName[] = ['FloatVector', 'Float16Vector', 'BFloat16Vector'];
+
+export const isDenseType = (t: DataTypeName): boolean => DENSE_TYPES.includes(t);
+
+/** The dense (FloatVector, Float16Vector, BFloat16Vector) fields: what faiss indexes. */
 export function vectorFields(c: CollectionMeta): FieldMeta[] {
-  return c.fields.filter((f) => f.dataType === 'FloatVector');
+  return c.fields.filter((f) => isDenseType(f.dataType));
 }
 
 /** The SparseFloatVector fields (inverted indexes, IP or BM25). */
@@ -154,7 +161,7 @@ export function sparseFields(c: CollectionMeta): FieldMeta[] {
 
 /** Every field a search can name as anns_field: dense and sparse vector fields. */
 export function annFields(c: CollectionMeta): FieldMeta[] {
-  return c.fields.filter((f) => f.dataType === 'FloatVector' || f.dataType === 'SparseFloatVector');
+  return c.fields.filter((f) => isDenseType(f.dataType) || f.dataType === 'SparseFloatVector');
 }
 
 export function dimOf(f: FieldMeta): number {

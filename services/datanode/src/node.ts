@@ -7,7 +7,7 @@ import { SparseIndex, type SparseIndexType } from '@kite/sparse';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
+  codecs, concatBatches, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
@@ -298,10 +298,10 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || (col.kind !== 'vector' && col.kind !== 'sparse')) continue;
+      if (!col || (col.kind !== 'vector' && col.kind !== 'half' && col.kind !== 'sparse')) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
-      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : await buildIndex(idx, col);
+      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : await buildIndex(idx, floatVectors(col));
       endIndex();
       const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${col.kind === 'sparse' ? 'sparse' : 'faiss'}` : '';
       if (buf) await this.objects.put(key, buf);

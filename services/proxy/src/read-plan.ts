@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type QueryRequest, type SearchRequest } from '@kite/proto';
-import { annFields, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
+import { annFields, halfBytesToF32, type CollectionMeta, type FieldMeta, type HalfType, type SparseRow } from '@kite/segment';
 import { functionScoreOf, type Reranker } from './rerank';
 import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
 import { planExtras, type SearchExtrasPlan } from './search-extras';
@@ -161,20 +161,39 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   return plan;
 }
 
-/** The query vectors a request carries in its placeholder group, checked against the FloatVector field. */
+/** Placeholder types (PlaceholderType enum) of dense query vectors: name, number, bytes per element. */
+const DENSE_PLACEHOLDERS = { FloatVector: [101, 4], Float16Vector: [102, 2], BFloat16Vector: [103, 2] } as const;
+
+/** The placeholder types a dense field accepts: its own, and float32 queries on a half-precision field. */
+function placeholderOf(ph: PlaceholderValue, field: FieldMeta): keyof typeof DENSE_PLACEHOLDERS | undefined {
+  const want = field.dataType as keyof typeof DENSE_PLACEHOLDERS;
+  const accepted = want === 'FloatVector' ? [want] : [want, 'FloatVector' as const];
+  return accepted.find((t) => ph.type === t || ph.type === DENSE_PLACEHOLDERS[t][0]);
+}
+
+/**
+ * The query vectors a request carries in its placeholder group, checked against the dense field, as float32 (the
+ * elements of Float16Vector and BFloat16Vector queries widened exactly).
+ */
 function denseQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
   const ph = onePlaceholder(r.placeholder_group);
-  if (ph.type !== 'FloatVector' && ph.type !== 101) {
-    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (FloatVector): send float vectors`);
+  const type = placeholderOf(ph, field);
+  if (!type) {
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (${field.dataType}): send ${field.dataType === 'FloatVector' ? 'float vectors' : `${field.dataType} or float vectors`}`);
   }
+  const width = DENSE_PLACEHOLDERS[type][1];
   const values: Buffer[] = (ph.values ?? []) as Buffer[];
   const nq = values.length;
   if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
   if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
   const vectors = Buffer.alloc(nq * dim * 4);
   values.forEach((v, i) => {
-    if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
-    v.copy(vectors, i * dim * 4);
+    if (v.length !== dim * width) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / width}, but field ${field.name} has dim ${dim}`);
+    if (width === 4) v.copy(vectors, i * dim * 4);
+    else {
+      const f = halfBytesToF32(type as HalfType, v);
+      Buffer.from(f.buffer, f.byteOffset, f.byteLength).copy(vectors, i * dim * 4);
+    }
   });
   const qv = new Float32Array(vectors.buffer, vectors.byteOffset, nq * dim);
   for (let i = 0; i < qv.length; i++) {

@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { SearchRequest } from '@kite/proto';
-import { PK, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { PK, floatVectors, type ColumnBatch, type FieldMeta } from '@kite/segment';
 /** Milvus's bound on query vectors per search (read-plan.ts MAX_NQ). */
 const MAX_NQ = 16384;
 
@@ -54,7 +54,8 @@ export function idsFilter(pk: FieldMeta, ids: PrimaryKeys): string {
 export function vectorsOfRows(rows: ColumnBatch, field: FieldMeta, ids: PrimaryKeys): Buffer {
   const dim = Number(field.typeParams.dim);
   const pk = rows.columns.get(PK);
-  const vec = rows.columns.get(field.name) as Extract<Column, { kind: 'vector' }> | undefined;
+  const col = rows.columns.get(field.name);
+  const vec = col ? floatVectors(col) : undefined;
   const at = new Map<string, number>();
   if (pk && vec) for (let i = 0; i < rows.numRows; i++) at.set(String((pk.data as ArrayLike<unknown>)[i]), i);
   const missing = ids.values.filter((v) => !at.has(v));

@@ -2,7 +2,7 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
+import { DEFAULT_DB, isDenseType, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
@@ -306,14 +306,14 @@ export class Catalog {
     const c = this.get(collection, db);
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
-    if (field.dataType !== 'FloatVector' && field.dataType !== 'SparseFloatVector') {
-      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector and SparseFloatVector fields only (scalar filters need no index)`);
+    if (!isDenseType(field.dataType) && field.dataType !== 'SparseFloatVector') {
+      throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: Kite indexes FloatVector, Float16Vector, BFloat16Vector and SparseFloatVector fields only (scalar filters need no index)`);
     }
     const sparse = field.dataType === 'SparseFloatVector';
     const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
     const metric = (params.metric_type ?? (sparse ? (isBm25Output(c, fieldName) ? 'BM25' : 'IP') : 'COSINE')).toUpperCase();
     if (!sparse && !(METRICS as readonly string[]).includes(metric)) {
-      throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for FloatVector; use L2, IP or COSINE`);
+      throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for ${field.dataType} field ${fieldName}; use L2, IP or COSINE`);
     }
     const indexType = requested === 'AUTOINDEX' ? (sparse ? 'SPARSE_INVERTED_INDEX' : 'HNSW') : requested;
     if (sparse) {

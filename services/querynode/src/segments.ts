@@ -1,7 +1,7 @@
 import { VectorIndex, type MetricType } from '@kite/faiss';
 import type { ObjectStore } from '@kite/objectstore';
 import {
-  bitmapAll, bitClear, concatBatches, decodeBatch, PK, sparseFields, takeBatch, vectorFields,
+  bitmapAll, bitClear, floatVectors, concatBatches, decodeBatch, PK, sparseFields, takeBatch, vectorFields,
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
@@ -79,7 +79,7 @@ export class SealedSegment implements RowSource {
       let index: VectorIndex;
       // A segment too small to train its index has a file record without a key: it is searched exactly.
       if (file?.key) index = await VectorIndex.deserialize(await objects.get(file.key));
-      else index = await flatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'vector' }>, metricOf(coll, f.name));
+      else index = await flatIndex(floatVectors(this.batch.columns.get(f.name)), metricOf(coll, f.name));
       this.indexes.set(f.name, { index: denseAnn(index), indexID: wantID });
       cur?.index.free();
     }
@@ -164,7 +164,7 @@ export class GrowingRows implements RowSource {
     const pk = added.columns.get(PK);
     if (pk) this.pkIndex.addColumn(pk, base);
     for (const f of vectorFields(this.coll)) {
-      const col = added.columns.get(f.name) as Extract<Column, { kind: 'vector' }>;
+      const col = floatVectors(added.columns.get(f.name));
       let idx = this.indexes.get(f.name);
       if (!idx) {
         idx = VectorIndex.create({ indexType: 'FLAT', metric: metricOf(this.coll, f.name), dim: col.dim });
