@@ -1,0 +1,222 @@
+"""Float16Vector and BFloat16Vector through pymilvus, unchanged: rows inserted as numpy float16 arrays and as raw
+bytes, searched with numpy float16 queries and with float32 lists, on growing rows (exact) and on sealed rows
+(IVF_FLAT with every list probed: exact; HNSW: by recall), with filters; vectors come back in output fields as the
+exact bytes inserted; after a kill -9 and restart (sealed segments reloaded, the rest replayed from the WAL) the
+answers are the same. BinaryVector and Int8Vector fields are refused naming the field. Expected answers are a brute
+force in numpy over the values the stored bytes encode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from conftest import _start
+
+DIM = 16
+NAME = "py_half_vectors"
+
+
+def bf16_bytes_to_f32(b: bytes) -> np.ndarray:
+    """bfloat16 bytes widened to float32 (the bfloat16 is the float32's high half)."""
+    u = np.frombuffer(b, dtype="<u2").astype(np.uint32) << 16
+    return u.view(np.float32)
+
+
+def f32_to_bf16_bytes(v: np.ndarray) -> bytes:
+    """float32 values rounded to nearest-even bfloat16, as bytes."""
+    u = np.asarray(v, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return u.astype("<u2").tobytes()
+
+
+def make_rows(start: int, n: int, seed: int) -> list[dict]:
+    rnd = np.random.default_rng(seed)
+    centres = rnd.uniform(-1, 1, size=(16, DIM))
+    rows = []
+    for i in range(start, start + n):
+        a = centres[rnd.integers(16)] + rnd.normal(0, 0.15, DIM)
+        b = centres[rnd.integers(16)] + rnd.normal(0, 0.15, DIM)
+        rows.append({"id": i, "tag": i % 100, "f16": a.astype(np.float16), "bf16": f32_to_bf16_bytes(b)})
+    return rows
+
+
+def as_sent(r: dict) -> dict:
+    """Even rows: a numpy float16 array and bfloat16 bytes; odd rows: both as bytes."""
+    f16 = r["f16"] if r["id"] % 2 == 0 else r["f16"].tobytes()
+    return {"id": r["id"], "tag": r["tag"], "f16": f16, "bf16": r["bf16"]}
+
+
+def values(r: dict, field: str) -> np.ndarray:
+    return r["f16"].astype(np.float32) if field == "f16" else bf16_bytes_to_f32(r["bf16"])
+
+
+def stored_bytes(r: dict, field: str) -> bytes:
+    return r["f16"].tobytes() if field == "f16" else r["bf16"]
+
+
+def brute_force(rows: dict, field: str, metric: str, q: np.ndarray, k: int, keep=lambda r: True) -> list[tuple[int, float]]:
+    ids = [i for i, r in rows.items() if keep(r)]
+    m = np.stack([values(rows[i], field) for i in ids]).astype(np.float64)
+    qq = q.astype(np.float64)
+    if metric == "L2":
+        s = ((m - qq) ** 2).sum(axis=1)
+        order = np.argsort(s, kind="stable")
+    else:
+        s = (m @ qq) / (np.linalg.norm(m, axis=1) * np.linalg.norm(qq))
+        order = np.argsort(-s, kind="stable")
+    return [(ids[j], float(s[j])) for j in order[:k]]
+
+
+QUERIES = make_rows(0, 6, 99)
+
+
+def as_bytes(v) -> bytes:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, list) and v and isinstance(v[0], (bytes, bytearray)):
+        return b"".join(v)
+    if isinstance(v, np.ndarray):
+        return v.tobytes()
+    raise AssertionError(f"unexpected vector output {type(v)}: {v!r:.200}")
+
+
+@pytest.fixture(scope="module")
+def server():
+    data_dir = Path(tempfile.mkdtemp(prefix="kite-pytest-vt-"))
+    holder = {"server": _start(data_dir)}
+    try:
+        yield holder
+    finally:
+        holder["server"].stop()
+        if not os.environ.get("KITE_KEEP_TEST_DATA"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def wait_indexed(client: MilvusClient, field: str) -> None:
+    deadline = time.time() + 120
+    info = {}
+    while time.time() < deadline:
+        info = client.describe_index(NAME, index_name=field)
+        if info.get("state") == "Finished" and int(info.get("pending_index_rows", 0)) == 0 and int(info.get("indexed_rows", 0)) > 0:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"index on {field} not built in time: {info}")
+
+
+def check(client: MilvusClient, rows: dict, field: str, metric: str, what: str, k: int = 10, flt: str = "", keep=lambda r: True, params=None, min_recall=None, float_queries=False):
+    qs = [values(q, field) for q in QUERIES]
+    if field == "f16" and not float_queries:
+        data = [q["f16"] for q in QUERIES]
+    else:
+        # float32 lists: the server takes FloatVector queries on half-precision fields too
+        data = [q.tolist() for q in qs]
+        if field == "f16":
+            qs = [np.asarray(q, dtype=np.float32) for q in qs]
+    res = client.search(NAME, data=data, anns_field=field, limit=k, filter=flt, output_fields=["id"], search_params={"params": params or {}}, consistency_level="Strong")
+    for i, hits in enumerate(res):
+        want = brute_force(rows, field, metric, qs[i], k, keep)
+        got = [h["id"] for h in hits]
+        if min_recall is not None:
+            r = len(set(got) & {w[0] for w in want}) / len(want)
+            assert r >= min_recall, f"{what}: query {i}: recall {r}"
+        else:
+            assert got == [w[0] for w in want], f"{what}: query {i}"
+            for h, w in zip(hits, want):
+                assert abs(h["distance"] - w[1]) <= 1e-3 * max(1.0, abs(w[1])), f"{what}: query {i}"
+
+
+def check_bytes(client: MilvusClient, rows: dict, ids: list[int], what: str) -> None:
+    got = client.query(NAME, filter=f"id in {ids}", output_fields=["id", "f16", "bf16"], consistency_level="Strong")
+    assert sorted(r["id"] for r in got) == sorted(ids), what
+    for r in got:
+        for field in ("f16", "bf16"):
+            assert as_bytes(r[field]) == stored_bytes(rows[r["id"]], field), f"{what}: row {r['id']} {field}"
+
+
+def test_half_precision_end_to_end(server):
+    client = MilvusClient(uri=server["server"].uri, timeout=60)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tag", DataType.INT32)
+    schema.add_field("f16", DataType.FLOAT16_VECTOR, dim=DIM)
+    schema.add_field("bf16", DataType.BFLOAT16_VECTOR, dim=DIM)
+    idx = client.prepare_index_params()
+    idx.add_index("f16", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 8})
+    idx.add_index("bf16", index_type="AUTOINDEX", metric_type="COSINE")
+    client.create_collection(NAME, schema=schema, index_params=idx, consistency_level="Strong")
+    fields = {f["name"]: f for f in client.describe_collection(NAME)["fields"]}
+    assert fields["f16"]["type"] == DataType.FLOAT16_VECTOR and fields["f16"]["params"]["dim"] == DIM
+    assert fields["bf16"]["type"] == DataType.BFLOAT16_VECTOR
+
+    rows: dict[int, dict] = {}
+
+    def insert(batch: list[dict]) -> None:
+        res = client.insert(NAME, [as_sent(r) for r in batch])
+        assert res["insert_count"] == len(batch)
+        rows.update({r["id"]: r for r in batch})
+
+    insert(make_rows(0, 1500, 1))
+    check(client, rows, "f16", "L2", "growing f16")
+    check(client, rows, "f16", "L2", "growing f16, float32 queries", float_queries=True)
+    check(client, rows, "bf16", "COSINE", "growing bf16")
+    check(client, rows, "f16", "L2", "growing f16, filtered", flt="tag < 30", keep=lambda r: r["tag"] < 30)
+    check_bytes(client, rows, [0, 1, 2, 777, 1499], "growing")
+
+    client.flush(NAME)
+    wait_indexed(client, "f16")
+    wait_indexed(client, "bf16")
+    insert(make_rows(5000, 200, 2))
+    check(client, rows, "f16", "L2", "sealed IVF_FLAT + growing", params={"nprobe": 8})
+    check(client, rows, "f16", "L2", "sealed IVF_FLAT, filtered", params={"nprobe": 8}, flt="tag % 3 == 0", keep=lambda r: r["tag"] % 3 == 0)
+    check(client, rows, "bf16", "COSINE", "sealed HNSW + growing", params={"ef": 200}, min_recall=0.9)
+    check_bytes(client, rows, [0, 1, 2, 777, 1499, 5000, 5001], "sealed")
+
+    # kill -9 with rows only in the WAL, then a restart on the same data directory.
+    insert(make_rows(8000, 100, 3))
+    client.close()
+    old = server["server"]
+    os.killpg(old.process.pid, signal.SIGKILL)
+    old.process.wait(timeout=30)
+    server["server"] = _start(old.data_dir)
+    client = MilvusClient(uri=server["server"].uri, timeout=60)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if client.get_load_state(NAME)["state"].name == "Loaded":
+                n = client.query(NAME, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+                if n == len(rows):
+                    break
+        except MilvusException:
+            pass
+        time.sleep(0.25)
+    else:
+        raise AssertionError("collection not served again after the restart")
+    check(client, rows, "f16", "L2", "after restart f16", params={"nprobe": 8})
+    check(client, rows, "bf16", "COSINE", "after restart bf16", params={"ef": 200}, min_recall=0.9)
+    check_bytes(client, rows, [0, 1, 5000, 8000, 8099], "after restart")
+
+    # Bad input names the field.
+    with pytest.raises(MilvusException, match=r'field "f16": row 0 holds NaN or Infinity'):
+        client.insert(NAME, [{"id": 9001, "tag": 1, "f16": np.full(DIM, np.nan, dtype=np.float16), "bf16": bytes(2 * DIM)}])
+    with pytest.raises(MilvusException, match=r"query vector 0 has dimension 4, but field f16 has dim 16"):
+        client.search(NAME, data=[np.zeros(4, dtype=np.float16)], anns_field="f16", limit=3)
+    client.close()
+
+
+@pytest.mark.parametrize("dtype,pattern", [(DataType.BINARY_VECTOR, r'field "b": BinaryVector fields .*not supported by Kite yet'), (DataType.INT8_VECTOR, r'field "b": Int8Vector fields are not supported by Kite yet')])
+def test_unsupported_vector_types_are_refused_by_name(client: MilvusClient, collection_name: str, dtype, pattern):
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("b", dtype, dim=16)
+    with pytest.raises(MilvusException, match=pattern):
+        client.create_collection(collection_name, schema=schema)
