@@ -175,7 +175,7 @@ test('schema rules: dim required, BinaryVector and Int8Vector refused by name, f
   expectOk(await client.dropCollection({ collection_name: 'e2e_half_metric' }), 'drop');
 });
 
-test('insert, search growing and sealed (IVF_FLAT, HNSW), filters, output bytes, restart', async () => {
+test('insert, search growing and sealed (IVF_FLAT, HNSW), filters, range and grouping, output bytes, restart', async () => {
   expectOk(
     await client.createCollection({
       collection_name: NAME,
@@ -199,6 +199,23 @@ test('insert, search growing and sealed (IVF_FLAT, HNSW), filters, output bytes,
   await expectBruteForce('growing bf16', 'bf16', 'COSINE');
   await expectBruteForce('growing f16, filtered', 'f16', 'L2', { filter: 'tag < 30', keep: (r) => r.tag < 30 });
   await expectStoredBytes('growing', [0, 1, 2, 3, 777, 1499]);
+
+  // Range search and grouping go through the same index interface as on FloatVector fields.
+  const q0 = f16Values(QUERIES[0]!.f16);
+  const f16Rows = [...live.values()].map((r) => ({ id: r.id, tag: r.tag, vector: f16Values(r.f16) }));
+  const all = bruteForce('L2', f16Rows, q0, f16Rows.length);
+  const [lo, hi] = [all[5]!.score, all[40]!.score];
+  const ranged = await client.search({ collection_name: NAME, anns_field: 'f16', data: [q0], limit: 20, params: { radius: hi, range_filter: lo }, consistency_level: STRONG } as never);
+  expectOk(ranged.status, 'range search');
+  expect((ranged.results as unknown as { id: string }[]).map((h) => String(h.id))).toEqual(all.filter((h) => h.score >= lo && h.score < hi).slice(0, 20).map((h) => h.id));
+  const grouped = await client.search({ collection_name: NAME, anns_field: 'f16', data: [q0], limit: 5, group_by_field: 'tag', output_fields: ['tag'], consistency_level: STRONG } as never);
+  expectOk(grouped.status, 'grouping search');
+  const bestPerTag = new Map<number, string>();
+  for (const h of all) {
+    const tag = live.get(Number(h.id))!.tag;
+    if (!bestPerTag.has(tag)) bestPerTag.set(tag, h.id);
+  }
+  expect((grouped.results as unknown as { id: string }[]).map((h) => String(h.id))).toEqual([...bestPerTag.values()].slice(0, 5));
 
   // Sealed and indexed; more growing rows beside them.
   await flushAndWait();
