@@ -34,7 +34,7 @@ const bf16Values = (b: Buffer): number[] => bf16BytesToF32Array(b);
 function makeRows(from: number, n: number, seed: number): Row[] {
   const a = clusteredVectors(n, DIM, seed);
   const b = clusteredVectors(n, DIM, seed + 1000);
-  return a.map((v, i) => ({ id: from + i, tag: (from + i) % 100, f16: f32ArrayToF16Bytes(v), bf16: f32ArrayToBf16Bytes(b[i]!) }));
+  return a.map((v, i) => ({ id: from + i, tag: (from + i) % 100, f16: Buffer.from(f32ArrayToF16Bytes(v)), bf16: Buffer.from(f32ArrayToBf16Bytes(b[i]!)) }));
 }
 
 const live = new Map<number, Row>();
