@@ -15,6 +15,7 @@ export type ScalarType =
   | 'FloatVector'
   | 'Float16Vector'
   | 'BFloat16Vector'
+  | 'BinaryVector'
   | 'SparseFloatVector';
 
 export interface FieldInfo {

@@ -92,7 +92,7 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     const body = bodyOf(c);
     const h: ColumnHeader = { name, kind: c.kind, bytes: body.length };
     if (c.kind === 'float') h.width = c.data instanceof Float32Array ? 32 : 64;
-    if (c.kind === 'vector') h.dim = c.dim;
+    if (c.kind === 'vector' || c.kind === 'binary') h.dim = c.dim;
     if (c.kind === 'half') {
       h.dim = c.dim;
       h.vtype = c.type;
@@ -157,6 +157,9 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         break;
       case 'half':
         c = { kind: 'half', type: h.vtype ?? 'Float16Vector', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
+        break;
+      case 'binary':
+        c = { kind: 'binary', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
         break;
       case 'sparse':
         c = { kind: 'sparse', data: decodeSparse(buf, o, n) };

@@ -15,6 +15,8 @@ export type Column =
   | { kind: 'vector'; dim: number; data: Float32Array }
   /** Float16Vector / BFloat16Vector: the values as sent, 2 little-endian bytes per element, dim elements a row. */
   | { kind: 'half'; type: HalfType; dim: number; data: Uint8Array }
+  /** BinaryVector: dim bits a row, packed 8 to a byte as the SDKs send them (dim a multiple of 8). */
+  | { kind: 'binary'; dim: number; data: Uint8Array }
   | { kind: 'sparse'; data: SparseRow[] };
 
 /**
@@ -41,6 +43,7 @@ export interface ColumnBatch {
 export function columnLength(c: Column): number {
   if (c.kind === 'vector') return c.data.length / c.dim;
   if (c.kind === 'half') return c.data.length / (2 * c.dim);
+  if (c.kind === 'binary') return c.data.length / (c.dim / 8);
   return c.data.length;
 }
 
@@ -94,6 +97,12 @@ export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
       for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
       return { kind: 'half', type: c.type, dim: c.dim, data: out };
     }
+    case 'binary': {
+      const w = c.dim / 8;
+      const out = new Uint8Array(n * w);
+      for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
+      return { kind: 'binary', dim: c.dim, data: out };
+    }
   }
 }
 
@@ -139,6 +148,8 @@ export function concatColumns(cs: Column[]): Column {
       return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
     case 'half':
       return { kind: 'half', type: first.type, dim: first.dim, data: copyTyped(new Uint8Array(total * 2 * first.dim)) };
+    case 'binary':
+      return { kind: 'binary', dim: first.dim, data: copyTyped(new Uint8Array((total * first.dim) / 8)) };
   }
 }
 

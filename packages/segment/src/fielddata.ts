@@ -32,6 +32,7 @@ export interface WireFieldData {
     float_vector?: { data: number[] };
     float16_vector?: Uint8Array;
     bfloat16_vector?: Uint8Array;
+    binary_vector?: Uint8Array;
     sparse_float_vector?: { dim?: string | number; contents: Uint8Array[] };
   } | null;
 }
@@ -48,6 +49,10 @@ export function wireRowCount(fd: WireFieldData): number {
     return dim > 0 ? v.float_vector.data.length / dim : 0;
   }
   if (v?.sparse_float_vector) return v.sparse_float_vector.contents.length;
+  if (v?.binary_vector) {
+    const dim = Number(v.dim ?? 0);
+    return dim > 0 ? v.binary_vector.length / (dim / 8) : 0;
+  }
   const half = v?.float16_vector ?? v?.bfloat16_vector;
   if (half) {
     const dim = Number(v?.dim ?? 0);
@@ -239,6 +244,18 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       if (at >= 0) throw bad(name, `row ${Math.floor(at / dim)} holds NaN or Infinity: vector values must be finite numbers`);
       return { kind: 'half', type: want, dim, data };
     }
+    case 'BinaryVector': {
+      const v = fd.vectors;
+      const bytes = v?.binary_vector;
+      if (!bytes) throw bad(name, `expected BinaryVector data (binary_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      if (bytes.length !== (numRows * dim) / 8) {
+        throw bad(name, `has ${bytes.length} bytes of BinaryVector data, ${bytes.length / (dim / 8)} vectors of dim ${dim} (${dim / 8} bytes each), but the request has ${numRows} rows`);
+      }
+      return { kind: 'binary', dim, data: Uint8Array.from(bytes) };
+    }
     case 'SparseFloatVector': {
       const v = fd.vectors;
       if (!v?.sparse_float_vector) throw bad(name, `expected SparseFloatVector data (sparse_float_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
@@ -267,6 +284,7 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
       return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
     case 'vector':
     case 'half':
+    case 'binary':
     case 'sparse':
       return undefined;
   }
@@ -277,6 +295,9 @@ export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fi
   const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
   if (c.kind === 'vector') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
+  }
+  if (c.kind === 'binary') {
+    return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'binary_vector', binary_vector: Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) } };
   }
   if (c.kind === 'half') {
     // The bytes as they were inserted: the SDKs decode them by the field's type.
@@ -316,6 +337,8 @@ export function emptyColumn(field: FieldMeta): Column {
     case 'Float16Vector':
     case 'BFloat16Vector':
       return { kind: 'half', type: field.dataType, dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
+    case 'BinaryVector':
+      return { kind: 'binary', dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
     case 'SparseFloatVector':
       return { kind: 'sparse', data: [] };
   }

@@ -62,5 +62,6 @@ export function firstNonFinite(type: HalfType, bytes: Uint8Array): number {
 export function floatVectors(c: Column | undefined): Extract<Column, { kind: 'vector' }> {
   if (c?.kind === 'vector') return c;
   if (c?.kind === 'half') return { kind: 'vector', dim: c.dim, data: halfBytesToF32(c.type, c.data) };
+  if (c?.kind === 'binary') throw new Error('a BinaryVector column has no float32 values: search it with a binary index');
   throw new Error(`expected a dense vector column, got ${c?.kind ?? 'none'}`);
 }

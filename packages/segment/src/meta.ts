@@ -16,6 +16,7 @@ export type DataTypeName =
   | 'FloatVector'
   | 'Float16Vector'
   | 'BFloat16Vector'
+  | 'BinaryVector'
   | 'SparseFloatVector';
 
 export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
@@ -43,7 +44,7 @@ export interface IndexMeta {
   indexType: string;
   /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
   requestedIndexType: string;
-  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25';
+  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25' | 'HAMMING' | 'JACCARD';
   /** Build parameters (nlist, m, nbits, M, efConstruction) as strings, defaults filled in. */
   params: Record<string, string>;
   /**
@@ -154,6 +155,14 @@ export function vectorFields(c: CollectionMeta): FieldMeta[] {
   return c.fields.filter((f) => isDenseType(f.dataType));
 }
 
+/** The BinaryVector fields (faiss binary indexes, HAMMING or JACCARD). */
+export function binaryFields(c: CollectionMeta): FieldMeta[] {
+  return c.fields.filter((f) => f.dataType === 'BinaryVector');
+}
+
+/** Every vector type (what `*` in output_fields leaves out of a query unless vectors are asked for). */
+export const isVectorType = (t: DataTypeName): boolean => isDenseType(t) || t === 'BinaryVector' || t === 'SparseFloatVector';
+
 /** The SparseFloatVector fields (inverted indexes, IP or BM25). */
 export function sparseFields(c: CollectionMeta): FieldMeta[] {
   return c.fields.filter((f) => f.dataType === 'SparseFloatVector');
@@ -161,7 +170,14 @@ export function sparseFields(c: CollectionMeta): FieldMeta[] {
 
 /** Every field a search can name as anns_field: dense and sparse vector fields. */
 export function annFields(c: CollectionMeta): FieldMeta[] {
-  return c.fields.filter((f) => isDenseType(f.dataType) || f.dataType === 'SparseFloatVector');
+  return c.fields.filter((f) => isDenseType(f.dataType) || f.dataType === 'BinaryVector' || f.dataType === 'SparseFloatVector');
+}
+
+/** Bytes of one stored vector of a dense or binary field. */
+export function vectorBytesOf(f: FieldMeta): number {
+  const dim = dimOf(f);
+  if (f.dataType === 'BinaryVector') return dim / 8;
+  return f.dataType === 'FloatVector' ? dim * 4 : dim * 2;
 }
 
 export function dimOf(f: FieldMeta): number {

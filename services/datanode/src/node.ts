@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { HostContext, Hosted } from '@kite/host';
-import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
+import { BinaryIndex, VectorIndex, type BinaryIndexType, type BinaryMetric, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
 import { SparseIndex, type SparseIndexType } from '@kite/sparse';
 import type { ObjectStore } from '@kite/objectstore';
@@ -37,6 +37,26 @@ export async function buildIndex(idx: IndexMeta, vectors: Extract<Column, { kind
     const ids = new BigInt64Array(n);
     for (let i = 0; i < n; i++) ids[i] = BigInt(i);
     await index.add(vectors.data, ids);
+    return await index.serialize();
+  } finally {
+    index.free();
+  }
+}
+
+/**
+ * Builds one binary index file for a segment's BinaryVector column; segments too small to train BIN_IVF_FLAT get none
+ * (exact search over BIN_FLAT), by the same rule as the float IVF indexes.
+ */
+export async function buildBinaryIndex(idx: IndexMeta, col: Extract<Column, { kind: 'binary' }>): Promise<Buffer | undefined> {
+  const n = col.data.length / (col.dim / 8);
+  const nlist = Number(idx.params.nlist ?? 128);
+  if (idx.indexType === 'BIN_IVF_FLAT' && n < Math.max(1000, nlist * 8)) return undefined;
+  const index = BinaryIndex.create({ indexType: idx.indexType as BinaryIndexType, metric: idx.metricType as BinaryMetric, dim: col.dim, nlist });
+  try {
+    await index.train(col.data);
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(i);
+    await index.add(col.data, ids);
     return await index.serialize();
   } finally {
     index.free();
@@ -298,12 +318,12 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || (col.kind !== 'vector' && col.kind !== 'half' && col.kind !== 'sparse')) continue;
+      if (!col || (col.kind !== 'vector' && col.kind !== 'half' && col.kind !== 'binary' && col.kind !== 'sparse')) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
-      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : await buildIndex(idx, floatVectors(col));
+      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : col.kind === 'binary' ? await buildBinaryIndex(idx, col) : await buildIndex(idx, floatVectors(col));
       endIndex();
-      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${col.kind === 'sparse' ? 'sparse' : 'faiss'}` : '';
+      const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${col.kind === 'sparse' ? 'sparse' : col.kind === 'binary' ? 'fbin' : 'faiss'}` : '';
       if (buf) await this.objects.put(key, buf);
       out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });
       this.log.info({ segment: segID, index: idx.indexType, rows: data.numRows, ms: Date.now() - t0 }, buf ? 'index built' : 'segment too small to index: exact search');

@@ -113,13 +113,15 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   const index = c.indexes.find((i) => i.fieldName === field.name);
   const requested = (sp.metric_type || String(params.metric_type ?? '')).toUpperCase();
   const sparse = field.dataType === 'SparseFloatVector';
-  if (!sparse && requested && !['L2', 'IP', 'COSINE'].includes(requested)) {
-    throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported: use L2, IP or COSINE`);
+  const binary = field.dataType === 'BinaryVector';
+  const allowedMetrics = binary ? ['HAMMING', 'JACCARD'] : ['L2', 'IP', 'COSINE'];
+  if (!sparse && requested && !allowedMetrics.includes(requested)) {
+    throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported for ${field.dataType} field ${field.name}: use ${allowedMetrics.join(', ')}`);
   }
   if (!sparse && requested && index && requested !== index.metricType) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asks for ${requested}; search with ${index.metricType} or leave metric_type empty`);
   }
-  const metric = sparse ? sparseMetric(c, field, requested) : requested || index?.metricType || 'COSINE';
+  const metric = sparse ? sparseMetric(c, field, requested) : requested || index?.metricType || (binary ? 'HAMMING' : 'COSINE');
   const limit = intParam('limit (topk)', sp.topk ?? sp.limit ?? 10, 1, MAX_TOPK, 10);
   const offset = intParam('offset', sp.offset ?? params.offset, 0, MAX_TOPK, 0);
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
@@ -139,7 +141,7 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   }
 
   const dim = Number(field.typeParams.dim);
-  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : denseQueries(r, field, dim);
+  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : binary ? binaryQueries(r, field, dim) : denseQueries(r, field, dim);
   const extras = planExtras(c, get, metric, nq, limit, offset);
   if (ids) checkHits(nq, limit, offset, extras, maxResults);
   else checkNq(nq, r, limit, offset, extras, maxResults);
@@ -159,6 +161,23 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   const plan: SearchPlan = { field, metric, limit, offset, topk: limit + offset, nq, vectors, filter, roundDecimal, searchParams, reranker: searchReranker(c, r), extras };
   if (ids) plan.ids = ids;
   return plan;
+}
+
+/** The query vectors of a search on a BinaryVector field: dim/8 bytes each, as sent (placeholder type BinaryVector). */
+function binaryQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
+  const ph = onePlaceholder(r.placeholder_group);
+  if (ph.type !== 'BinaryVector' && ph.type !== 100) {
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (BinaryVector): send binary vectors (${dim / 8} bytes each)`);
+  }
+  const values: Buffer[] = (ph.values ?? []) as Buffer[];
+  const nq = values.length;
+  if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
+  const width = dim / 8;
+  values.forEach((v, i) => {
+    if (v.length !== width) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length * 8}, but field ${field.name} has dim ${dim}`);
+  });
+  return { nq, vectors: Buffer.concat(values) };
 }
 
 /** Placeholder types (PlaceholderType enum) of dense query vectors: name, number, bytes per element. */

@@ -6,11 +6,10 @@ import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
 const SUPPORTED: DataTypeName[] = [
-  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'SparseFloatVector',
+  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'BinaryVector', 'SparseFloatVector',
 ];
 /** Vector types Milvus has and Kite does not store yet: refused by name. */
 const NOT_YET: Record<string, string> = {
-  BinaryVector: 'BinaryVector fields (HAMMING, JACCARD) are not supported by Kite yet; store the bits in a FloatVector or use Milvus',
   Int8Vector: 'Int8Vector fields are not supported by Kite yet; store the values in a FloatVector or Float16Vector field instead',
 };
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
@@ -71,6 +70,15 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       }
       if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a ${type} field cannot be the partition key; use a scalar field`);
     }
+    if (type === 'BinaryVector') {
+      vectors++;
+      const dim = Number(params.dim);
+      if (!Number.isInteger(dim) || dim < 8 || dim > 32768 * 8) {
+        throw new KiteError('IllegalSchema', `field "${f.name}": BinaryVector needs type param dim (bits) between 8 and ${32768 * 8}, got ${params.dim ?? 'none'}`);
+      }
+      if (dim % 8 !== 0) throw new KiteError('IllegalSchema', `field "${f.name}": invalid dimension: ${dim}. should be multiple of 8.`);
+      if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a BinaryVector field cannot be the partition key; use a scalar field`);
+    }
     if (type === 'SparseFloatVector') {
       // A sparse vector has no fixed dimension: Milvus ignores a dim sent for it, and so does Kite.
       vectors++;
@@ -110,7 +118,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
-  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector, Float16Vector, BFloat16Vector or SparseFloatVector)');
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector, Float16Vector, BFloat16Vector, BinaryVector or SparseFloatVector)');
   const functions = checkFunctions(schema, fields);
   const dynamic = !!schema.enable_dynamic_field;
   if (dynamic) {
