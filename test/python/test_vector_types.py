@@ -2,7 +2,8 @@
 bytes, searched with numpy float16 queries and with float32 lists, on growing rows (exact) and on sealed rows
 (IVF_FLAT with every list probed: exact; HNSW: by recall), with filters; vectors come back in output fields as the
 exact bytes inserted; after a kill -9 and restart (sealed segments reloaded, the rest replayed from the WAL) the
-answers are the same. BinaryVector and Int8Vector fields are refused naming the field. Expected answers are a brute
+answers are the same. BinaryVector fields (HAMMING, JACCARD; BIN_FLAT, BIN_IVF_FLAT) are searched on growing and
+sealed rows with filters and return the bytes inserted. Int8Vector fields are refused naming the field. Expected answers are a brute
 force in numpy over the values the stored bytes encode.
 """
 
@@ -213,10 +214,80 @@ def test_half_precision_end_to_end(server):
     client.close()
 
 
-@pytest.mark.parametrize("dtype,pattern", [(DataType.BINARY_VECTOR, r'field "b": BinaryVector fields .*not supported by Kite yet'), (DataType.INT8_VECTOR, r'field "b": Int8Vector fields are not supported by Kite yet')])
-def test_unsupported_vector_types_are_refused_by_name(client: MilvusClient, collection_name: str, dtype, pattern):
+def test_int8_vector_is_refused_by_name(client: MilvusClient, collection_name: str):
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("b", dtype, dim=16)
-    with pytest.raises(MilvusException, match=pattern):
+    schema.add_field("b", DataType.INT8_VECTOR, dim=16)
+    with pytest.raises(MilvusException, match=r'field "b": Int8Vector fields are not supported by Kite yet'):
         client.create_collection(collection_name, schema=schema)
+
+
+def popcount_rows(x: np.ndarray) -> np.ndarray:
+    return np.unpackbits(x, axis=-1).sum(axis=-1)
+
+
+def binary_brute_force(codes: np.ndarray, ids: np.ndarray, metric: str, q: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if metric == "HAMMING":
+        d = popcount_rows(np.bitwise_xor(codes, q)).astype(np.float64)
+    else:
+        inter = popcount_rows(np.bitwise_and(codes, q)).astype(np.float64)
+        union = popcount_rows(np.bitwise_or(codes, q)).astype(np.float64)
+        d = np.where(union == 0, 0.0, 1.0 - inter / np.maximum(union, 1)).astype(np.float32).astype(np.float64)
+    order = np.lexsort((ids, d))
+    return [(int(ids[j]), float(d[j])) for j in order[:k]]
+
+
+@pytest.mark.parametrize("metric,index_type", [("HAMMING", "BIN_FLAT"), ("JACCARD", "BIN_IVF_FLAT")])
+def test_binary_vectors(client: MilvusClient, collection_name: str, metric: str, index_type: str):
+    dim = 128
+    rnd = np.random.default_rng(5)
+    centres = rnd.integers(0, 256, size=(8, dim // 8), dtype=np.uint8)
+    n = 1200
+    flips = np.packbits(rnd.random((n, dim)) < 0.12, axis=1)
+    codes = np.bitwise_xor(centres[rnd.integers(0, 8, n)], flips)
+    ids = np.arange(n)
+
+    bad = client.create_schema(auto_id=False)
+    bad.add_field("id", DataType.INT64, is_primary=True)
+    bad.add_field("b", DataType.BINARY_VECTOR, dim=12)
+    with pytest.raises(MilvusException, match=r'field "b": invalid dimension: 12. should be multiple of 8.'):
+        client.create_collection(collection_name, schema=bad)
+
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tag", DataType.INT32)
+    schema.add_field("b", DataType.BINARY_VECTOR, dim=dim)
+    idx = client.prepare_index_params()
+    idx.add_index("b", index_type=index_type, metric_type=metric, params={"nlist": 8} if index_type == "BIN_IVF_FLAT" else {})
+    client.create_collection(collection_name, schema=schema, index_params=idx, consistency_level="Strong")
+    assert client.describe_collection(collection_name)["fields"][2]["type"] == DataType.BINARY_VECTOR
+    res = client.insert(collection_name, [{"id": int(i), "tag": int(i % 10), "b": codes[i].tobytes()} for i in ids])
+    assert res["insert_count"] == n
+    queries = np.bitwise_xor(codes[[3, 500, 999]], np.packbits(rnd.random((3, dim)) < 0.05, axis=1))
+
+    def check(what: str, flt: str = "", keep=None):
+        mask = np.ones(n, dtype=bool) if keep is None else keep
+        got = client.search(collection_name, data=[q.tobytes() for q in queries], anns_field="b", limit=10, filter=flt, search_params={"params": {"nprobe": 8}}, consistency_level="Strong")
+        for i, hits in enumerate(got):
+            want = binary_brute_force(codes[mask], ids[mask], metric, queries[i], 10)
+            assert [(h["id"], round(h["distance"], 5)) for h in hits] == [(w[0], round(w[1], 5)) for w in want], f"{what}: query {i}"
+
+    check("growing")
+    check("growing, filtered", "tag == 3", ids % 10 == 3)
+    client.flush(collection_name)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        info = client.describe_index(collection_name, index_name="b")
+        if info.get("state") == "Finished" and int(info.get("pending_index_rows", 0)) == 0 and int(info.get("indexed_rows", 0)) > 0:
+            break
+        time.sleep(0.25)
+    check("sealed")
+    check("sealed, filtered", "tag in [1, 2]", (ids % 10 == 1) | (ids % 10 == 2))
+    rows = client.query(collection_name, filter="id in [0, 7, 1199]", output_fields=["b"], consistency_level="Strong")
+    assert {r["id"]: as_bytes(r["b"]) for r in rows} == {i: codes[i].tobytes() for i in (0, 7, 1199)}
+    with pytest.raises(MilvusException, match=r"metric type L2 not found or not supported for BinaryVector field b, supported: \[HAMMING JACCARD\]"):
+        client.release_collection(collection_name)
+        client.drop_index(collection_name, "b")
+        ip = client.prepare_index_params()
+        ip.add_index("b", index_type="BIN_FLAT", metric_type="L2")
+        client.create_index(collection_name, ip)
