@@ -3,7 +3,7 @@ bytes, searched with numpy float16 queries and with float32 lists, on growing ro
 (IVF_FLAT with every list probed: exact; HNSW: by recall), with filters; vectors come back in output fields as the
 exact bytes inserted; after a kill -9 and restart (sealed segments reloaded, the rest replayed from the WAL) the
 answers are the same. BinaryVector fields (HAMMING, JACCARD; BIN_FLAT, BIN_IVF_FLAT) are searched on growing and
-sealed rows with filters and return the bytes inserted. Int8Vector fields are refused naming the field. Expected answers are a brute
+sealed rows with filters and return the bytes inserted; Int8Vector fields (HNSW) likewise. Expected answers are a brute
 force in numpy over the values the stored bytes encode.
 """
 
@@ -214,12 +214,50 @@ def test_half_precision_end_to_end(server):
     client.close()
 
 
-def test_int8_vector_is_refused_by_name(client: MilvusClient, collection_name: str):
+def test_int8_vectors(client: MilvusClient, collection_name: str):
+    dim = 16
+    rnd = np.random.default_rng(9)
+    centres = rnd.integers(-100, 100, size=(10, dim))
+    vecs = np.clip(centres[rnd.integers(0, 10, 1200)] + rnd.integers(-20, 20, size=(1200, dim)), -128, 127).astype(np.int8)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("b", DataType.INT8_VECTOR, dim=16)
-    with pytest.raises(MilvusException, match=r'field "b": Int8Vector fields are not supported by Kite yet'):
-        client.create_collection(collection_name, schema=schema)
+    schema.add_field("v", DataType.INT8_VECTOR, dim=dim)
+    bad = client.prepare_index_params()
+    bad.add_index("v", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 8})
+    client.create_collection(collection_name, schema=schema, consistency_level="Strong")
+    with pytest.raises(MilvusException, match=r'index_type "IVF_FLAT" is not supported for Int8Vector field v; use HNSW or AUTOINDEX'):
+        client.create_index(collection_name, bad)
+    idx = client.prepare_index_params()
+    idx.add_index("v", index_type="AUTOINDEX", metric_type="IP")
+    client.create_index(collection_name, idx)
+    client.load_collection(collection_name)
+    # numpy int8 arrays and raw bytes
+    client.insert(collection_name, [{"id": i, "v": vecs[i] if i % 2 == 0 else vecs[i].tobytes()} for i in range(len(vecs))])
+    queries = vecs[[5, 600, 1100]]
+
+    def check(what: str, min_recall=None):
+        got = client.search(collection_name, data=list(queries), anns_field="v", limit=10, search_params={"params": {"ef": 200}}, consistency_level="Strong")
+        for i, hits in enumerate(got):
+            s = vecs.astype(np.float64) @ queries[i].astype(np.float64)
+            want = [int(j) for j in np.lexsort((np.arange(len(vecs)), -s))[:10]]
+            ids = [h["id"] for h in hits]
+            if min_recall is None:
+                assert ids == want, f"{what}: query {i}"
+                assert [h["distance"] for h in hits] == [float(s[j]) for j in want], f"{what}: query {i}"
+            else:
+                assert len(set(ids) & set(want)) / 10 >= min_recall, f"{what}: query {i}"
+
+    check("growing")
+    client.flush(collection_name)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        info = client.describe_index(collection_name, index_name="v")
+        if info.get("state") == "Finished" and int(info.get("pending_index_rows", 0)) == 0 and int(info.get("indexed_rows", 0)) > 0:
+            break
+        time.sleep(0.25)
+    check("sealed HNSW", min_recall=0.8)
+    rows = client.query(collection_name, filter="id in [0, 7, 1199]", output_fields=["v"], consistency_level="Strong")
+    assert {r["id"]: as_bytes(r["v"]) for r in rows} == {i: vecs[i].tobytes() for i in (0, 7, 1199)}
 
 
 def popcount_rows(x: np.ndarray) -> np.ndarray:

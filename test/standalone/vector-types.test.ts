@@ -133,7 +133,7 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-test('schema rules: dim required, Int8Vector refused by name, float metrics only', async () => {
+test('schema rules: dim required, float metrics only', async () => {
   const noDim = await expectFailure('Float16Vector without dim', () =>
     client.createCollection({
       collection_name: 'e2e_half_bad',
@@ -144,18 +144,6 @@ test('schema rules: dim required, Int8Vector refused by name, float metrics only
     }),
   );
   expect(noDim.message).toMatch(/dim/);
-  for (const [type, pattern] of [[DataType.Int8Vector, /field "b": Int8Vector fields are not supported by Kite yet/]] as const) {
-    const res = await expectFailure(`${DataType[type]} field`, () =>
-      client.createCollection({
-        collection_name: 'e2e_half_bad',
-        fields: [
-          { name: 'id', data_type: DataType.Int64, is_primary_key: true },
-          { name: 'b', data_type: type, dim: 16 },
-        ],
-      }),
-    );
-    expect(res.message).toMatch(pattern);
-  }
   expectOk(
     await client.createCollection({
       collection_name: 'e2e_half_metric',
@@ -270,4 +258,55 @@ test('bad half-precision input is refused naming the field', async () => {
     client.search({ collection_name: NAME, anns_field: 'f16', data: [[1, 2, 3]], limit: 3, consistency_level: STRONG } as never),
   );
   expect(wrongDim.message).toMatch(/query vector 0 has dimension 3, but field f16 has dim 16/);
+});
+
+test('Int8Vector: HNSW only, searched growing (exact) and sealed, values returned as inserted', async () => {
+  const name = 'e2e_int8_vectors';
+  const dim = 16;
+  expectOk(
+    await client.createCollection({
+      collection_name: name,
+      fields: [
+        { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+        { name: 'v', data_type: DataType.Int8Vector, dim },
+      ],
+      consistency_level: 'Strong',
+    }),
+    'createCollection',
+  );
+  const ivf = await expectFailure('IVF_FLAT on Int8Vector', () => client.createIndex({ collection_name: name, field_name: 'v', index_type: 'IVF_FLAT', metric_type: 'L2' }));
+  expect(ivf.message).toMatch(/index_type "IVF_FLAT" is not supported for Int8Vector field v; use HNSW or AUTOINDEX/);
+  expectOk(await client.createIndex({ collection_name: name, field_name: 'v', index_type: 'HNSW', metric_type: 'L2', params: { M: 16, efConstruction: 200 } }), 'HNSW');
+  await client.loadCollectionSync({ collection_name: name });
+  const vecs = clusteredVectors(1200, dim, 5).map((v) => v.map((x) => Math.max(-128, Math.min(127, Math.round(x * 60)))));
+  const res = await client.insert({ collection_name: name, data: vecs.map((v, id) => ({ id, v })) });
+  expectOk(res.status, 'insert');
+  const rows = vecs.map((vector, id) => ({ id, vector }));
+  const queries = [vecs[3]!, vecs[500]!, vecs[999]!].map((v) => v.map((x, i) => (i % 3 === 0 ? Math.min(127, x + 1) : x)));
+  const check = async (what: string, minRecall?: number): Promise<void> => {
+    const r = await client.search({ collection_name: name, anns_field: 'v', data: queries, limit: 10, params: { ef: 200 }, consistency_level: STRONG } as never);
+    expectOk(r.status, what);
+    (r.results as unknown as { id: string; score: number }[][]).forEach((hits, i) => {
+      const want = bruteForce('L2', rows, queries[i]!, 10);
+      if (minRecall === undefined) expect({ what, i, hits: hits.map((h) => [String(h.id), h.score]) }).toEqual({ what, i, hits: want.map((w) => [w.id, w.score]) });
+      else expect(recall(hits.map((h) => String(h.id)), want.map((w) => w.id))).toBeGreaterThanOrEqual(minRecall);
+    });
+  };
+  await check('growing Int8Vector');
+  const flush = await client.flush({ collection_names: [name] });
+  expectOk(flush.status, 'flush');
+  await eventually('Int8Vector index built', async () => {
+    const d = (await client.describeIndex({ collection_name: name, field_name: 'v' })).index_descriptions[0];
+    return d && d.state === 'Finished' && Number(d.pending_index_rows ?? 0) === 0 && Number(d.indexed_rows) > 0 ? true : undefined;
+  }, 120_000);
+  await check('sealed Int8Vector HNSW', 0.9);
+  const q = await client.query({ collection_name: name, filter: 'id in [0, 7, 1199]', output_fields: ['v'], consistency_level: STRONG });
+  expectOk(q.status, 'query');
+  // The SDK hands back the stored bytes as unsigned numbers (Array.from over the bytes): read them as int8.
+  for (const r of q.data) expect(Array.from(Int8Array.from(r.v as number[]))).toEqual(vecs[Number(r.id)]);
+  const wrong = await expectFailure('a query of the wrong dim', () =>
+    client.search({ collection_name: name, anns_field: 'v', data: [[1, 2, 3]], limit: 3, consistency_level: STRONG } as never),
+  );
+  expect(wrong.message).toMatch(/query vector 0 has dimension 3, but field v has dim 16/);
+  expectOk(await client.dropCollection({ collection_name: name }), 'drop');
 });

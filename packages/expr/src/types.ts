@@ -16,6 +16,7 @@ export type ScalarType =
   | 'Float16Vector'
   | 'BFloat16Vector'
   | 'BinaryVector'
+  | 'Int8Vector'
   | 'SparseFloatVector';
 
 export interface FieldInfo {

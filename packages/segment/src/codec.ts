@@ -1,5 +1,5 @@
 import type { Column, ColumnBatch, SparseRow } from './columns';
-import type { HalfType } from './halfvec';
+import type { PackedType } from './halfvec';
 
 /**
  * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
@@ -15,8 +15,8 @@ interface ColumnHeader {
   kind: Column['kind'];
   width?: 32 | 64;
   dim?: number;
-  /** 'half' columns: Float16Vector or BFloat16Vector. */
-  vtype?: HalfType;
+  /** 'packed' columns: Float16Vector, BFloat16Vector or Int8Vector. */
+  vtype?: PackedType;
   bytes: number;
 }
 
@@ -93,7 +93,7 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     const h: ColumnHeader = { name, kind: c.kind, bytes: body.length };
     if (c.kind === 'float') h.width = c.data instanceof Float32Array ? 32 : 64;
     if (c.kind === 'vector' || c.kind === 'binary') h.dim = c.dim;
-    if (c.kind === 'half') {
+    if (c.kind === 'packed') {
       h.dim = c.dim;
       h.vtype = c.type;
     }
@@ -155,8 +155,8 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
       case 'vector':
         c = { kind: 'vector', dim: h.dim ?? 0, data: view(Float32Array, buf, o, h.bytes) };
         break;
-      case 'half':
-        c = { kind: 'half', type: h.vtype ?? 'Float16Vector', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
+      case 'packed':
+        c = { kind: 'packed', type: h.vtype ?? 'Float16Vector', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
         break;
       case 'binary':
         c = { kind: 'binary', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };

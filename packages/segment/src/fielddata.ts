@@ -33,6 +33,7 @@ export interface WireFieldData {
     float16_vector?: Uint8Array;
     bfloat16_vector?: Uint8Array;
     binary_vector?: Uint8Array;
+    int8_vector?: Uint8Array;
     sparse_float_vector?: { dim?: string | number; contents: Uint8Array[] };
   } | null;
 }
@@ -52,6 +53,10 @@ export function wireRowCount(fd: WireFieldData): number {
   if (v?.binary_vector) {
     const dim = Number(v.dim ?? 0);
     return dim > 0 ? v.binary_vector.length / (dim / 8) : 0;
+  }
+  if (v?.int8_vector) {
+    const dim = Number(v.dim ?? 0);
+    return dim > 0 ? v.int8_vector.length / dim : 0;
   }
   const half = v?.float16_vector ?? v?.bfloat16_vector;
   if (half) {
@@ -242,7 +247,19 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       const data = Uint8Array.from(bytes);
       const at = firstNonFinite(want, data);
       if (at >= 0) throw bad(name, `row ${Math.floor(at / dim)} holds NaN or Infinity: vector values must be finite numbers`);
-      return { kind: 'half', type: want, dim, data };
+      return { kind: 'packed', type: want, dim, data };
+    }
+    case 'Int8Vector': {
+      const v = fd.vectors;
+      const bytes = v?.int8_vector;
+      if (!bytes) throw bad(name, `expected Int8Vector data (int8_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      if (bytes.length !== numRows * dim) {
+        throw bad(name, `has ${bytes.length} bytes of Int8Vector data, ${bytes.length / dim} vectors of dim ${dim} (1 byte per element), but the request has ${numRows} rows`);
+      }
+      return { kind: 'packed', type: 'Int8Vector', dim, data: Uint8Array.from(bytes) };
     }
     case 'BinaryVector': {
       const v = fd.vectors;
@@ -283,7 +300,7 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
     case 'json':
       return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
     case 'vector':
-    case 'half':
+    case 'packed':
     case 'binary':
     case 'sparse':
       return undefined;
@@ -299,9 +316,9 @@ export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fi
   if (c.kind === 'binary') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'binary_vector', binary_vector: Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) } };
   }
-  if (c.kind === 'half') {
+  if (c.kind === 'packed') {
     // The bytes as they were inserted: the SDKs decode them by the field's type.
-    const key = c.type === 'Float16Vector' ? 'float16_vector' : 'bfloat16_vector';
+    const key = c.type === 'Float16Vector' ? 'float16_vector' : c.type === 'BFloat16Vector' ? 'bfloat16_vector' : 'int8_vector';
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: key, [key]: Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) } };
   }
   if (c.kind === 'sparse') {
@@ -336,7 +353,9 @@ export function emptyColumn(field: FieldMeta): Column {
       return { kind: 'vector', dim: Number(field.typeParams.dim ?? 0), data: new Float32Array(0) };
     case 'Float16Vector':
     case 'BFloat16Vector':
-      return { kind: 'half', type: field.dataType, dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
+      return { kind: 'packed', type: field.dataType, dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
+    case 'Int8Vector':
+      return { kind: 'packed', type: 'Int8Vector', dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
     case 'BinaryVector':
       return { kind: 'binary', dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
     case 'SparseFloatVector':

@@ -70,7 +70,7 @@ describe.each(['Float16Vector', 'BFloat16Vector'] as const)('%s columns', (type)
 
   test('wire -> column -> WAL and segment codec -> wire keeps every bit pattern', () => {
     const col = fieldDataToColumn({ type, vectors: { dim: String(dim), data: key, [key]: bytes } }, field, rows);
-    expect(col.kind).toBe('half');
+    expect(col.kind).toBe('packed');
     const batch = decodeBatch(encodeBatch({ numRows: rows, columns: new Map([['h', col]]) }));
     const wal = decodeWalMsg(encodeWalMsg({ type: 'insert', collectionID: 1, ts: 5n, batch: { numRows: rows, columns: new Map([['h', col]]) } }));
     if (wal.type !== 'insert') throw new Error('not an insert');
@@ -90,12 +90,12 @@ describe.each(['Float16Vector', 'BFloat16Vector'] as const)('%s columns', (type)
 
   test('take and concat keep rows whole', () => {
     const col = fieldDataToColumn({ type, vectors: { dim: String(dim), data: key, [key]: bytes.subarray(0, 3 * 2 * dim) } }, field, 3);
-    const taken = takeColumn(col, [2, 0]) as Extract<Column, { kind: 'half' }>;
+    const taken = takeColumn(col, [2, 0]) as Extract<Column, { kind: 'packed' }>;
     expect(Buffer.from(taken.data).equals(Buffer.concat([bytes.subarray(16, 24), bytes.subarray(0, 8)]))).toBe(true);
-    const both = concatColumns([col, taken]) as Extract<Column, { kind: 'half' }>;
+    const both = concatColumns([col, taken]) as Extract<Column, { kind: 'packed' }>;
     expect(both.data.length).toBe(5 * 2 * dim);
     expect(both.type).toBe(type);
-    expect(emptyColumn(field)).toEqual({ kind: 'half', type, dim, data: new Uint8Array(0) });
+    expect(emptyColumn(field)).toEqual({ kind: 'packed', type, dim, data: new Uint8Array(0) });
   });
 
   test('bad input is refused naming the field', () => {

@@ -12,6 +12,12 @@ export const HALF_TYPES: readonly HalfType[] = ['Float16Vector', 'BFloat16Vector
 
 export const isHalfType = (t: string): t is HalfType => t === 'Float16Vector' || t === 'BFloat16Vector';
 
+/** The vector types stored as packed elements: the half-precision ones and Int8Vector (signed bytes). */
+export type PackedType = HalfType | 'Int8Vector';
+
+/** Bytes per element of a packed type. */
+export const elementBytes = (t: PackedType): number => (t === 'Int8Vector' ? 1 : 2);
+
 /** The float32 value of one float16 bit pattern (exact; NaN and infinities map to NaN and infinities). */
 export function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -31,8 +37,9 @@ export function bf16ToF32(h: number): number {
   return f32[0]!;
 }
 
-/** Widens little-endian half-precision bytes (2 per element) to float32 values. */
-export function halfBytesToF32(type: HalfType, bytes: Uint8Array): Float32Array {
+/** Widens packed elements (little-endian half-precision, or signed bytes) to their exact float32 values. */
+export function halfBytesToF32(type: PackedType, bytes: Uint8Array): Float32Array {
+  if (type === 'Int8Vector') return Float32Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const n = bytes.length >> 1;
   const out = new Float32Array(n);
   if (type === 'BFloat16Vector') {
@@ -56,12 +63,12 @@ export function firstNonFinite(type: HalfType, bytes: Uint8Array): number {
 }
 
 /**
- * The float32 vectors of a dense vector column, as faiss takes them: a FloatVector column as it is, a Float16Vector or
- * BFloat16Vector column widened.
+ * The float32 vectors of a dense vector column, as faiss takes them: a FloatVector column as it is, a Float16Vector,
+ * BFloat16Vector or Int8Vector column widened.
  */
 export function floatVectors(c: Column | undefined): Extract<Column, { kind: 'vector' }> {
   if (c?.kind === 'vector') return c;
-  if (c?.kind === 'half') return { kind: 'vector', dim: c.dim, data: halfBytesToF32(c.type, c.data) };
+  if (c?.kind === 'packed') return { kind: 'vector', dim: c.dim, data: halfBytesToF32(c.type, c.data) };
   if (c?.kind === 'binary') throw new Error('a BinaryVector column has no float32 values: search it with a binary index');
   throw new Error(`expected a dense vector column, got ${c?.kind ?? 'none'}`);
 }

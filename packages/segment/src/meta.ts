@@ -17,6 +17,7 @@ export type DataTypeName =
   | 'Float16Vector'
   | 'BFloat16Vector'
   | 'BinaryVector'
+  | 'Int8Vector'
   | 'SparseFloatVector';
 
 export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
@@ -146,7 +147,7 @@ export function pkField(c: CollectionMeta): FieldMeta {
 }
 
 /** The dense vector types faiss indexes (half-precision vectors are widened to float32 for it). */
-export const DENSE_TYPES: readonly DataTypeName[] = ['FloatVector', 'Float16Vector', 'BFloat16Vector'];
+export const DENSE_TYPES: readonly DataTypeName[] = ['FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector'];
 
 export const isDenseType = (t: DataTypeName): boolean => DENSE_TYPES.includes(t);
 
@@ -177,6 +178,7 @@ export function annFields(c: CollectionMeta): FieldMeta[] {
 export function vectorBytesOf(f: FieldMeta): number {
   const dim = dimOf(f);
   if (f.dataType === 'BinaryVector') return dim / 8;
+  if (f.dataType === 'Int8Vector') return dim;
   return f.dataType === 'FloatVector' ? dim * 4 : dim * 2;
 }
 

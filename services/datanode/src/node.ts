@@ -318,7 +318,7 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || (col.kind !== 'vector' && col.kind !== 'half' && col.kind !== 'binary' && col.kind !== 'sparse')) continue;
+      if (!col || (col.kind !== 'vector' && col.kind !== 'packed' && col.kind !== 'binary' && col.kind !== 'sparse')) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
       const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : col.kind === 'binary' ? await buildBinaryIndex(idx, col) : await buildIndex(idx, floatVectors(col));

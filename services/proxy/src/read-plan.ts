@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type QueryRequest, type SearchRequest } from '@kite/proto';
-import { annFields, halfBytesToF32, type CollectionMeta, type FieldMeta, type HalfType, type SparseRow } from '@kite/segment';
+import { annFields, halfBytesToF32, type CollectionMeta, type FieldMeta, type PackedType, type SparseRow } from '@kite/segment';
 import { functionScoreOf, type Reranker } from './rerank';
 import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
 import { planExtras, type SearchExtrasPlan } from './search-extras';
@@ -181,12 +181,12 @@ function binaryQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: n
 }
 
 /** Placeholder types (PlaceholderType enum) of dense query vectors: name, number, bytes per element. */
-const DENSE_PLACEHOLDERS = { FloatVector: [101, 4], Float16Vector: [102, 2], BFloat16Vector: [103, 2] } as const;
+const DENSE_PLACEHOLDERS = { FloatVector: [101, 4], Float16Vector: [102, 2], BFloat16Vector: [103, 2], Int8Vector: [105, 1] } as const;
 
 /** The placeholder types a dense field accepts: its own, and float32 queries on a half-precision field. */
 function placeholderOf(ph: PlaceholderValue, field: FieldMeta): keyof typeof DENSE_PLACEHOLDERS | undefined {
   const want = field.dataType as keyof typeof DENSE_PLACEHOLDERS;
-  const accepted = want === 'FloatVector' ? [want] : [want, 'FloatVector' as const];
+  const accepted = want === 'FloatVector' || want === 'Int8Vector' ? [want] : [want, 'FloatVector' as const];
   return accepted.find((t) => ph.type === t || ph.type === DENSE_PLACEHOLDERS[t][0]);
 }
 
@@ -198,7 +198,8 @@ function denseQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: nu
   const ph = onePlaceholder(r.placeholder_group);
   const type = placeholderOf(ph, field);
   if (!type) {
-    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (${field.dataType}): send ${field.dataType === 'FloatVector' ? 'float vectors' : `${field.dataType} or float vectors`}`);
+    const send = field.dataType === 'FloatVector' ? 'float vectors' : field.dataType === 'Int8Vector' ? 'Int8Vector vectors' : `${field.dataType} or float vectors`;
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (${field.dataType}): send ${send}`);
   }
   const width = DENSE_PLACEHOLDERS[type][1];
   const values: Buffer[] = (ph.values ?? []) as Buffer[];
@@ -210,7 +211,7 @@ function denseQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: nu
     if (v.length !== dim * width) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / width}, but field ${field.name} has dim ${dim}`);
     if (width === 4) v.copy(vectors, i * dim * 4);
     else {
-      const f = halfBytesToF32(type as HalfType, v);
+      const f = halfBytesToF32(type as PackedType, v);
       Buffer.from(f.buffer, f.byteOffset, f.byteLength).copy(vectors, i * dim * 4);
     }
   });

@@ -6,12 +6,8 @@ import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
 const SUPPORTED: DataTypeName[] = [
-  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'BinaryVector', 'SparseFloatVector',
+  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector', 'BinaryVector', 'SparseFloatVector',
 ];
-/** Vector types Milvus has and Kite does not store yet: refused by name. */
-const NOT_YET: Record<string, string> = {
-  Int8Vector: 'Int8Vector fields are not supported by Kite yet; store the values in a FloatVector or Float16Vector field instead',
-};
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
 export function checkName(what: string, name: string): void {
@@ -56,8 +52,6 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     if (seen.has(f.name)) throw new KiteError('IllegalSchema', `duplicated field name "${f.name}"`);
     seen.add(f.name);
     const type = SUPPORTED.find((t) => t === f.data_type);
-    const notYet = NOT_YET[String(f.data_type)];
-    if (notYet) throw new KiteError('IllegalSchema', `field "${f.name}": ${notYet}`);
     if (type === undefined) {
       throw new KiteError('IllegalSchema', `field "${f.name}": data type ${String(f.data_type)} is not supported by Kite; use one of ${SUPPORTED.join(', ')}`);
     }
@@ -118,7 +112,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
-  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector, Float16Vector, BFloat16Vector, BinaryVector or SparseFloatVector)');
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector, BinaryVector or SparseFloatVector)');
   const functions = checkFunctions(schema, fields);
   const dynamic = !!schema.enable_dynamic_field;
   if (dynamic) {

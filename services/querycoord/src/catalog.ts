@@ -324,6 +324,9 @@ export class Catalog {
       if (!(SPARSE_INDEX_TYPES as readonly string[]).includes(indexType)) {
         throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for SparseFloatVector field ${fieldName}; use one of ${[...SPARSE_INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
       }
+    } else if (field.dataType === 'Int8Vector' && indexType !== 'HNSW') {
+      // Milvus 2.6 indexes Int8Vector fields with HNSW only.
+      throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for Int8Vector field ${fieldName}; use HNSW or AUTOINDEX`);
     } else if (!(INDEX_TYPES as string[]).includes(indexType)) {
       throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported; use one of ${[...INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
     }
