@@ -117,3 +117,27 @@ describe.each(['Float16Vector', 'BFloat16Vector'] as const)('%s columns', (type)
     fails(() => fieldDataToColumn({ type, vectors: { dim: '4', data: key, [key]: nan } }, field, 2), /field "h": row 1 holds NaN or Infinity/);
   });
 });
+
+describe('Int8Vector and BinaryVector columns', () => {
+  const int8Field = { ...fieldOf('Float16Vector', 4), dataType: 'Int8Vector' as const };
+  const binField = { ...fieldOf('Float16Vector', 16), dataType: 'BinaryVector' as const };
+
+  test('every int8 value goes through the codec and back, and widens to itself', () => {
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const col = fieldDataToColumn({ type: 'Int8Vector', vectors: { dim: '4', data: 'int8_vector', int8_vector: bytes } }, int8Field, 64);
+    const back = decodeBatch(encodeBatch({ numRows: 64, columns: new Map([['h', col]]) })).columns.get('h')!;
+    expect(Buffer.from(columnToFieldData(back, int8Field).vectors!.int8_vector!).equals(bytes)).toBe(true);
+    expect(Array.from(floatVectors(back).data)).toEqual(Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, 256)));
+    expect((takeColumn(back, [63]) as Extract<Column, { kind: 'packed' }>).data).toEqual(Uint8Array.from([252, 253, 254, 255]));
+  });
+
+  test('binary rows go through the codec and back as the bytes sent', () => {
+    const bytes = Buffer.from([1, 2, 3, 4, 5, 6]);
+    const col = fieldDataToColumn({ type: 'BinaryVector', vectors: { dim: '16', data: 'binary_vector', binary_vector: bytes } }, binField, 3);
+    expect(col).toEqual({ kind: 'binary', dim: 16, data: Uint8Array.from(bytes) });
+    const back = decodeBatch(encodeBatch({ numRows: 3, columns: new Map([['b', col]]) })).columns.get('b')!;
+    expect(Buffer.from(columnToFieldData(back, binField).vectors!.binary_vector!).equals(bytes)).toBe(true);
+    expect((concatColumns([back, takeColumn(back, [2, 0])]) as Extract<Column, { kind: 'binary' }>).data).toEqual(Uint8Array.from([1, 2, 3, 4, 5, 6, 5, 6, 1, 2]));
+    expect(() => fieldDataToColumn({ type: 'BinaryVector', vectors: { dim: '16', data: 'binary_vector', binary_vector: bytes } }, binField, 2)).toThrow(/field "h": has 6 bytes of BinaryVector data/);
+  });
+});
