@@ -72,6 +72,7 @@ class TopK {
       heap_.emplace(d, id);
     }
   }
+  size_t size() const { return heap_.size(); }
   void write(float* dist, int64_t* ids) {
     const size_t n = heap_.size();
     for (size_t j = n; j < k_; j++) {
@@ -184,6 +185,7 @@ void BinaryCore::search(const BinarySearchRequest& req) const {
   std::shared_lock<RwLock> lk(mu_);
   const int cs = codeSize();
   if (!index_->is_trained) throw CodedError(ERR_NOT_TRAINED, "the index must be trained before it is searched");
+  useOmpThreads(threadConfig().search.load());  // the quantizer's search (BIN_IVF_FLAT)
   std::vector<faiss::Index::idx_t> lists;
   std::vector<int32_t> listDist;
   const size_t nprobe = ivf_ ? std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(req.nprobe), ivf_->nlist)) : 0;
@@ -199,22 +201,30 @@ void BinaryCore::search(const BinarySearchRequest& req) const {
         top.push(distance(metric_, query, codes + i * cs, cs), id);
       }
     } else {
-      // The lists whose centroids are nearest by Hamming distance (faiss's quantizer), scanned exactly.
-      lists.resize(nprobe);
-      listDist.resize(nprobe);
-      ivf_->quantizer->search(1, query, static_cast<faiss::Index::idx_t>(nprobe), listDist.data(), lists.data());
-      for (size_t p = 0; p < nprobe; p++) {
-        if (lists[p] < 0) continue;
-        const size_t l = static_cast<size_t>(lists[p]);
+      // The lists whose centroids are nearest by Hamming distance (faiss's quantizer), scanned exactly. As the float
+      // IVF search does, a query that found fewer than k allowed rows there is answered again over every list.
+      auto scanList = [&](size_t l, TopK& into) {
         const size_t n = ivf_->invlists->list_size(l);
-        if (n == 0) continue;
+        if (n == 0) return;
         faiss::InvertedLists::ScopedCodes codes(ivf_->invlists, l);
         faiss::InvertedLists::ScopedIds ids(ivf_->invlists, l);
         for (size_t i = 0; i < n; i++) {
           const int64_t id = ids[i];
           if (!allowed(req, id)) continue;
-          top.push(distance(metric_, query, codes.get() + i * cs, cs), id);
+          into.push(distance(metric_, query, codes.get() + i * cs, cs), id);
         }
+      };
+      lists.resize(nprobe);
+      listDist.resize(nprobe);
+      ivf_->quantizer->search(1, query, static_cast<faiss::Index::idx_t>(nprobe), listDist.data(), lists.data());
+      for (size_t p = 0; p < nprobe; p++) {
+        if (lists[p] >= 0) scanList(static_cast<size_t>(lists[p]), top);
+      }
+      if (top.size() < static_cast<size_t>(req.k) && nprobe < ivf_->nlist) {
+        TopK all(req.k);
+        for (size_t l = 0; l < ivf_->nlist; l++) scanList(l, all);
+        all.write(req.outDistances + q * req.k, req.outIds + q * req.k);
+        continue;
       }
     }
     top.write(req.outDistances + q * req.k, req.outIds + q * req.k);

@@ -97,6 +97,9 @@ describe.each(['HAMMING', 'JACCARD'] as const)('%s', (metric) => {
       expect(Array.from(res.ids.subarray(2))).toEqual([-1n, -1n]);
       expect(Array.from(res.distances.subarray(2))).toEqual([Infinity, Infinity]);
       expectExact(metric, res, 4, few);
+      // One list probed: the query finds fewer than k allowed rows there and is answered again over every list.
+      const sparse = (i: number): boolean => i % 97 === 0;
+      expectExact(metric, await idx.search(queries, 30, { nprobe: 1, filter: bitmap(N, sparse) }), 30, sparse);
       // Serialised and read back: the same answers.
       const again = await BinaryIndex.deserialize(await idx.serialize());
       try {
