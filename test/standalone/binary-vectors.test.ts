@@ -230,4 +230,8 @@ test('bad binary input is refused naming the field', async () => {
     client.search({ collection_name: NAME, anns_field: 'bin', data: [QUERIES[0]!.bin], limit: 3, metric_type: 'L2', consistency_level: STRONG } as never),
   );
   expect(metric.message).toMatch(/metric_type L2 is not supported for BinaryVector field bin: use HAMMING, JACCARD/);
+  const nprobe = await expectFailure('nprobe 0', () =>
+    client.search({ collection_name: NAME, anns_field: 'bin', data: [QUERIES[0]!.bin], limit: 3, params: { nprobe: 0 }, consistency_level: STRONG } as never),
+  );
+  expect(nprobe.message).toMatch(/search params for the BIN_IVF_FLAT index on bin: nprobe must be .*\[1, 65536\]/);
 });

@@ -148,6 +148,14 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
 
   const searchParams: Record<string, string> = {};
   for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
+  if (binary && searchParams.nprobe !== undefined) {
+    try {
+      parseIntParam('nprobe', searchParams.nprobe, 1, 65536);
+    } catch (e) {
+      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index?.indexType ?? 'BinaryVector'} index on ${field.name}: ${e.message}`);
+      throw e;
+    }
+  }
   if (index && isIndexType(index.indexType)) {
     try {
       // A range search and the iterator ask the index for as many rows as they need, and the index raises ef to the
