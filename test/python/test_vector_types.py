@@ -236,16 +236,18 @@ def test_int8_vectors(client: MilvusClient, collection_name: str):
     queries = vecs[[5, 600, 1100]]
 
     def check(what: str, min_recall=None):
+        # Inner products of int8 vectors are whole numbers: rows tie often, so a hit is right when its true score is
+        # what the server reported and at least the k-th best score, and the scores are the brute force's, in order.
         got = client.search(collection_name, data=list(queries), anns_field="v", limit=10, search_params={"params": {"ef": 200}}, consistency_level="Strong")
         for i, hits in enumerate(got):
             s = vecs.astype(np.float64) @ queries[i].astype(np.float64)
-            want = [int(j) for j in np.lexsort((np.arange(len(vecs)), -s))[:10]]
-            ids = [h["id"] for h in hits]
+            best = np.sort(s)[::-1][:10]
+            good = [h for h in hits if float(s[h["id"]]) == h["distance"] and s[h["id"]] >= best[-1]]
             if min_recall is None:
-                assert ids == want, f"{what}: query {i}"
-                assert [h["distance"] for h in hits] == [float(s[j]) for j in want], f"{what}: query {i}"
+                assert [h["distance"] for h in hits] == [float(x) for x in best], f"{what}: query {i}"
+                assert len(good) == len(hits) == 10, f"{what}: query {i}"
             else:
-                assert len(set(ids) & set(want)) / 10 >= min_recall, f"{what}: query {i}"
+                assert len(good) / 10 >= min_recall, f"{what}: query {i}"
 
     check("growing")
     client.flush(collection_name)

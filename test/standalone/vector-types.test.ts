@@ -9,7 +9,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { bf16BytesToF32Array, ConsistencyLevelEnum, DataType, f16BytesToF32Array, f32ArrayToBf16Bytes, f32ArrayToF16Bytes, LoadState, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { bruteForce, clusteredVectors, eventually, expectFailure, expectOk, recall, type Metric } from './helpers';
+import { bruteForce, clusteredVectors, eventually, expectFailure, expectOk, recall, score, type Metric } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -286,10 +286,18 @@ test('Int8Vector: HNSW only, searched growing (exact) and sealed, values returne
   const check = async (what: string, minRecall?: number): Promise<void> => {
     const r = await client.search({ collection_name: name, anns_field: 'v', data: queries, limit: 10, params: { ef: 200 }, consistency_level: STRONG } as never);
     expectOk(r.status, what);
+    // Squared distances between int8 vectors are whole numbers and rows tie often: a hit is right when its true
+    // distance is the one reported and within the k-th best, and the distances are the brute force's, in order.
     (r.results as unknown as { id: string; score: number }[][]).forEach((hits, i) => {
       const want = bruteForce('L2', rows, queries[i]!, 10);
-      if (minRecall === undefined) expect({ what, i, hits: hits.map((h) => [String(h.id), h.score]) }).toEqual({ what, i, hits: want.map((w) => [w.id, w.score]) });
-      else expect(recall(hits.map((h) => String(h.id)), want.map((w) => w.id))).toBeGreaterThanOrEqual(minRecall);
+      const kth = want[want.length - 1]!.score;
+      const good = hits.filter((h) => score('L2', queries[i]!, vecs[Number(h.id)]!) === h.score && h.score <= kth);
+      if (minRecall === undefined) {
+        expect({ what, i, scores: hits.map((h) => h.score) }).toEqual({ what, i, scores: want.map((w) => w.score) });
+        expect({ what, i, good: good.length }).toEqual({ what, i, good: 10 });
+      } else {
+        expect(good.length / 10).toBeGreaterThanOrEqual(minRecall);
+      }
     });
   };
   await check('growing Int8Vector');
