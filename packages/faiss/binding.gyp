@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "kite_faiss",
-      "sources": ["native/addon.cc", "native/core.cc"],
+      "sources": ["native/addon.cc", "native/core.cc", "native/binary.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

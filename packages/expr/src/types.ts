@@ -14,6 +14,10 @@ export type ScalarType =
   | 'JSON'
   | 'Array'
   | 'FloatVector'
+  | 'Float16Vector'
+  | 'BFloat16Vector'
+  | 'BinaryVector'
+  | 'Int8Vector'
   | 'SparseFloatVector';
 
 export interface FieldInfo {

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "binary.h"
 #include "core.h"
 
 extern "C" int openblas_get_num_threads(void);  // libopenblas, linked for faiss's BLAS/LAPACK
@@ -452,6 +453,7 @@ void Completions::drain() {
 
 struct AddonData {
   Napi::FunctionReference ctor;
+  Napi::FunctionReference binaryCtor;
   Completions* completions = nullptr;
 };
 
@@ -763,6 +765,255 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
   int64_t reported_ = 0;
 };
 
+// Binary vectors (BIN_FLAT, BIN_IVF_FLAT; HAMMING, JACCARD): the same threading model as NativeIndex (train, add,
+// serialize and deserialize as Jobs on the libuv pool; searches as SearchJobs on the search threads).
+class NativeBinaryIndex : public Napi::ObjectWrap<NativeBinaryIndex> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeBinaryIndex",
+                       {
+                           StaticMethod<&NativeBinaryIndex::create>("create"),
+                           StaticMethod<&NativeBinaryIndex::deserialize>("deserialize"),
+                           InstanceMethod<&NativeBinaryIndex::train>("train"),
+                           InstanceMethod<&NativeBinaryIndex::add>("add"),
+                           InstanceMethod<&NativeBinaryIndex::search>("search"),
+                           InstanceMethod<&NativeBinaryIndex::serialize>("serialize"),
+                           InstanceMethod<&NativeBinaryIndex::ntotal>("ntotal"),
+                           InstanceMethod<&NativeBinaryIndex::isTrained>("isTrained"),
+                           InstanceMethod<&NativeBinaryIndex::nlist>("nlist"),
+                           InstanceMethod<&NativeBinaryIndex::free>("free"),
+                       });
+  }
+
+  explicit NativeBinaryIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBinaryIndex>(info) {}
+
+  ~NativeBinaryIndex() override {
+    if (reported_ != 0) {
+      int64_t ignored = 0;
+      napi_adjust_external_memory(Env(), -reported_, &ignored);
+    }
+  }
+
+ private:
+  static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::BinaryCore> core) {
+    auto* data = env.GetInstanceData<AddonData>();
+    Napi::Object obj = data->binaryCtor.New({});
+    NativeBinaryIndex* self = NativeBinaryIndex::Unwrap(obj);
+    self->core_ = std::move(core);
+    self->syncExternalMemory(env);
+    return obj;
+  }
+
+  static void readKindMetric(const Napi::CallbackInfo& info, kite::BinaryKind* kind, kite::BinaryMetric* metric) {
+    const std::string k = argString(info, 0, "indexType");
+    const std::string m = argString(info, 1, "metric");
+    if (!kite::parseBinaryKind(k, kind)) {
+      throwCoded(info.Env(), kite::ERR_BAD_PARAM, "unknown binary index type '" + k + "' (expected BIN_FLAT or BIN_IVF_FLAT)");
+    }
+    if (!kite::parseBinaryMetric(m, metric)) {
+      throwCoded(info.Env(), kite::ERR_BAD_PARAM, "unknown binary metric '" + m + "' (expected HAMMING or JACCARD)");
+    }
+  }
+
+  static int readDim(const Napi::CallbackInfo& info, size_t i) {
+    const int dim = static_cast<int>(argInt(info, i, "dim", 8, 32768 * 8));
+    if (dim % 8 != 0) throwCoded(info.Env(), kite::ERR_BAD_PARAM, "dim must be a multiple of 8, got " + std::to_string(dim));
+    return dim;
+  }
+
+  // create(indexType, metric, dim (bits), nlist) -> NativeBinaryIndex
+  static Napi::Value create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    kite::BinaryKind kind;
+    kite::BinaryMetric metric;
+    readKindMetric(info, &kind, &metric);
+    const int dim = readDim(info, 2);
+    const int nlist = static_cast<int>(argInt(info, 3, "nlist", 1, 65536));
+    try {
+      return wrap(env, std::make_shared<kite::BinaryCore>(kind, metric, dim, nlist));
+    } catch (const CodedError& e) {
+      throwCoded(env, e.code(), e.what());
+    } catch (const std::exception& e) {
+      throwCoded(env, kite::ERR_INTERNAL, e.what());
+    }
+  }
+
+  // deserialize(indexType, metric, dim, buf: Uint8Array, offset) -> Promise<NativeBinaryIndex>
+  // At buf[offset]: u64 payload length, u64 checksum, payload (faiss write_index_binary bytes).
+  static Napi::Value deserialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    kite::BinaryKind kind;
+    kite::BinaryMetric metric;
+    readKindMetric(info, &kind, &metric);
+    const int dim = readDim(info, 2);
+    auto buf = argTyped<uint8_t>(info, 3, napi_uint8_array, "buffer", "Uint8Array or Buffer");
+    const size_t offset = static_cast<size_t>(argInt(info, 4, "offset", 0, static_cast<int64_t>(buf.ByteLength())));
+    const uint8_t* base = buf.Data();
+    const size_t size = buf.ByteLength();
+    if (size - offset < kFrameBytes) throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated (no payload frame)");
+    const uint64_t payloadLen = getU64(base + offset);
+    const uint64_t sum = getU64(base + offset + 8);
+    if (payloadLen != size - offset - kFrameBytes) {
+      throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated or padded");
+    }
+    auto result = std::make_shared<std::shared_ptr<kite::BinaryCore>>();
+    const uint8_t* payload = base + offset + kFrameBytes;
+    Job* job = new Job(
+        env,
+        [=]() {
+          if (checksum(payload, payloadLen) != sum) {
+            throw CodedError(kite::ERR_BAD_DATA, "serialized index is corrupt (checksum mismatch)");
+          }
+          *result = std::shared_ptr<kite::BinaryCore>(
+              kite::BinaryCore::deserialize(kind, metric, dim, payload, static_cast<size_t>(payloadLen)));
+        },
+        [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
+    job->keep(buf);
+    return job->start();
+  }
+
+  std::shared_ptr<kite::BinaryCore> live(Napi::Env env) const {
+    if (!core_) throwCoded(env, kite::ERR_FREED, "the index was freed; create or deserialize a new one");
+    return core_;
+  }
+
+  void syncExternalMemory(Napi::Env env) {
+    const int64_t now = core_ ? static_cast<int64_t>(core_->memoryUsage()) : 0;
+    if (now != reported_) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
+      reported_ = now;
+    }
+  }
+
+  Job::Done syncDone() {
+    return [this](Napi::Env e) -> Napi::Value {
+      syncExternalMemory(e);
+      return e.Undefined();
+    };
+  }
+
+  int64_t codeCount(Napi::Env env, size_t bytes, int codeSize, const char* what) const {
+    if (bytes % static_cast<size_t>(codeSize) != 0) {
+      throwCoded(env, kite::ERR_DIMENSION, std::string(what) + " length " + std::to_string(bytes) +
+                                               " bytes is not a multiple of dim/8 = " + std::to_string(codeSize));
+    }
+    return static_cast<int64_t>(bytes / static_cast<size_t>(codeSize));
+  }
+
+  // train(codes: Uint8Array) -> Promise<void>
+  Napi::Value train(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<uint8_t>(info, 0, napi_uint8_array, "vectors", "Uint8Array");
+    const int64_t n = codeCount(env, x.ByteLength(), core->codeSize(), "vectors");
+    const uint8_t* data = x.Data();
+    Job* job = new Job(env, [core, n, data]() { core->train(n, data); }, syncDone());
+    job->keep(x);
+    job->keep(info.This());
+    return job->start();
+  }
+
+  // add(codes: Uint8Array, ids: BigInt64Array) -> Promise<void>
+  Napi::Value add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<uint8_t>(info, 0, napi_uint8_array, "vectors", "Uint8Array");
+    auto ids = argTyped<int64_t>(info, 1, napi_bigint64_array, "ids", "BigInt64Array");
+    const int64_t n = codeCount(env, x.ByteLength(), core->codeSize(), "vectors");
+    if (static_cast<int64_t>(ids.ElementLength()) != n) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "ids length " + std::to_string(ids.ElementLength()) +
+                                               " does not match the number of vectors " + std::to_string(n));
+    }
+    const uint8_t* data = x.Data();
+    const int64_t* idData = ids.Data();
+    Job* job = new Job(env, [core, n, data, idData]() { if (n > 0) core->add(n, data, idData); }, syncDone());
+    job->keep(x);
+    job->keep(ids);
+    job->keep(info.This());
+    return job->start();
+  }
+
+  // search(queries: Uint8Array, k, nprobe, filter: Uint8Array|null, outDistances: Float32Array, outIds: BigInt64Array)
+  Napi::Value search(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto q = argTyped<uint8_t>(info, 0, napi_uint8_array, "queries", "Uint8Array");
+    kite::BinarySearchRequest req;
+    req.nq = codeCount(env, q.ByteLength(), core->codeSize(), "queries");
+    req.queries = q.Data();
+    req.k = argInt(info, 1, "k", 1, 1 << 20);
+    req.nprobe = static_cast<int>(argInt(info, 2, "nprobe", 1, 1 << 20));
+    Napi::Value filterArg = info[3];
+    if (!filterArg.IsNull() && !filterArg.IsUndefined()) {
+      auto f = argTyped<uint8_t>(info, 3, napi_uint8_array, "filter", "Uint8Array");
+      req.filter = f.Data();
+      req.filterBytes = f.ByteLength();
+      static const uint8_t kNone = 0;
+      if (req.filter == nullptr) {
+        req.filter = &kNone;
+        req.filterBytes = 0;
+      }
+    }
+    auto outD = argTyped<float>(info, 4, napi_float32_array, "outDistances", "Float32Array");
+    auto outI = argTyped<int64_t>(info, 5, napi_bigint64_array, "outIds", "BigInt64Array");
+    const size_t total = static_cast<size_t>(req.nq) * static_cast<size_t>(req.k);
+    if (outD.ElementLength() != total || outI.ElementLength() != total) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "output arrays must hold nq*k = " + std::to_string(total) + " elements");
+    }
+    req.outDistances = outD.Data();
+    req.outIds = outI.Data();
+    auto* job = new SearchJob(env, env.GetInstanceData<AddonData>()->completions, [core, req]() { core->search(req); });
+    job->keep(q);
+    if (req.filter) job->keep(info[3]);
+    job->keep(outD);
+    job->keep(outI);
+    return job->start();
+  }
+
+  // serialize(prefix: Uint8Array) -> Promise<Buffer>: prefix, u64 payload length, u64 checksum, payload.
+  Napi::Value serialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto prefix = argTyped<uint8_t>(info, 0, napi_uint8_array, "prefix", "Uint8Array");
+    auto bytes = std::make_shared<std::vector<uint8_t>>(prefix.Data(), prefix.Data() + prefix.ByteLength());
+    const size_t payloadAt = bytes->size() + kFrameBytes;
+    Job* job = new Job(
+        env,
+        [core, bytes, payloadAt]() {
+          bytes->resize(payloadAt);
+          core->serialize(*bytes);
+          const size_t len = bytes->size() - payloadAt;
+          putU64(bytes->data() + payloadAt - kFrameBytes, len);
+          putU64(bytes->data() + payloadAt - 8, checksum(bytes->data() + payloadAt, len));
+        },
+        [bytes](Napi::Env e) -> Napi::Value {
+          auto* owned = new std::vector<uint8_t>(std::move(*bytes));
+          return Napi::Buffer<uint8_t>::New(e, owned->data(), owned->size(),
+                                            [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, owned);
+        });
+    job->keep(info.This());
+    return job->start();
+  }
+
+  Napi::Value ntotal(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->ntotal()));
+  }
+  Napi::Value isTrained(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), live(info.Env())->isTrained());
+  }
+  Napi::Value nlist(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), live(info.Env())->nlist());
+  }
+  Napi::Value free(const Napi::CallbackInfo& info) {
+    core_.reset();
+    syncExternalMemory(info.Env());
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<kite::BinaryCore> core_;
+  int64_t reported_ = 0;
+};
+
 Napi::Value setThreads(const Napi::CallbackInfo& info) {
   const int search = static_cast<int>(argInt(info, 0, "search", 0, 1024));
   const int build = static_cast<int>(argInt(info, 1, "build", 0, 1024));
@@ -791,6 +1042,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->completions = new Completions(env);
   env.SetInstanceData<AddonData>(data);
   exports.Set("NativeIndex", ctor);
+  Napi::Function binaryCtor = NativeBinaryIndex::define(env);
+  data->binaryCtor = Napi::Persistent(binaryCtor);
+  exports.Set("NativeBinaryIndex", binaryCtor);
   exports.Set("setThreads", Napi::Function::New<setThreads>(env, "setThreads"));
   exports.Set("getThreads", Napi::Function::New<getThreads>(env, "getThreads"));
   return exports;

@@ -11,3 +11,5 @@ export { FaissError, isFaissError } from './errors';
 export type { FaissErrorCode } from './errors';
 export { getThreadSettings, searchBusySeconds, setThreadSettings } from './threads';
 export type { SearchPoolInfo, ThreadSettings } from './threads';
+export { BinaryIndex, BINARY_INDEX_TYPES, BINARY_METRICS, DEFAULT_BINARY_NLIST } from './binary-index';
+export type { BinaryIndexType, BinaryMetric } from './binary-index';

@@ -46,7 +46,7 @@ const FAISS_CODES: readonly string[] = [
  * Error` test here: errors made by the addon belong to the main realm, which is not the realm of a vm context such
  * as jest's.)
  */
-function toFaissError(e: unknown): unknown {
+export function toFaissError(e: unknown): unknown {
   if (e instanceof FaissError) return e;
   if (e !== null && typeof e === 'object') {
     const { code, message } = e as { code?: unknown; message?: unknown };

@@ -1,4 +1,5 @@
 import type { Column, ColumnBatch, SparseRow } from './columns';
+import type { PackedType } from './halfvec';
 
 /**
  * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
@@ -14,6 +15,8 @@ interface ColumnHeader {
   kind: Column['kind'];
   width?: 32 | 64;
   dim?: number;
+  /** 'packed' columns: Float16Vector, BFloat16Vector or Int8Vector. */
+  vtype?: PackedType;
   bytes: number;
 }
 
@@ -89,7 +92,11 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     const body = bodyOf(c);
     const h: ColumnHeader = { name, kind: c.kind, bytes: body.length };
     if (c.kind === 'float') h.width = c.data instanceof Float32Array ? 32 : 64;
-    if (c.kind === 'vector') h.dim = c.dim;
+    if (c.kind === 'vector' || c.kind === 'binary') h.dim = c.dim;
+    if (c.kind === 'packed') {
+      h.dim = c.dim;
+      h.vtype = c.type;
+    }
     headers.push(h);
     bodies.push(body);
   }
@@ -147,6 +154,12 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         break;
       case 'vector':
         c = { kind: 'vector', dim: h.dim ?? 0, data: view(Float32Array, buf, o, h.bytes) };
+        break;
+      case 'packed':
+        c = { kind: 'packed', type: h.vtype ?? 'Float16Vector', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
+        break;
+      case 'binary':
+        c = { kind: 'binary', dim: h.dim ?? 0, data: view(Uint8Array, buf, o, h.bytes) };
         break;
       case 'sparse':
         c = { kind: 'sparse', data: decodeSparse(buf, o, n) };

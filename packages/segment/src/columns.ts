@@ -1,3 +1,5 @@
+import { elementBytes, type PackedType } from './halfvec';
+
 /**
  * Columnar row batches: the one in-memory shape of rows in Kite. WAL insert messages, growing segments and sealed
  * segment files all hold a ColumnBatch; the expression evaluator reads the same columns.
@@ -11,6 +13,13 @@ export type Column =
   | { kind: 'string'; data: string[] }
   | { kind: 'json'; data: unknown[] }
   | { kind: 'vector'; dim: number; data: Float32Array }
+  /**
+   * Float16Vector / BFloat16Vector / Int8Vector: the values as sent, dim elements a row of elementBytes(type) bytes each
+   * (2 little-endian bytes for the half-precision types, 1 for Int8Vector).
+   */
+  | { kind: 'packed'; type: PackedType; dim: number; data: Uint8Array }
+  /** BinaryVector: dim bits a row, packed 8 to a byte as the SDKs send them (dim a multiple of 8). */
+  | { kind: 'binary'; dim: number; data: Uint8Array }
   | { kind: 'sparse'; data: SparseRow[] };
 
 /**
@@ -35,7 +44,10 @@ export interface ColumnBatch {
 }
 
 export function columnLength(c: Column): number {
-  return c.kind === 'vector' ? c.data.length / c.dim : c.data.length;
+  if (c.kind === 'vector') return c.data.length / c.dim;
+  if (c.kind === 'packed') return c.data.length / (elementBytes(c.type) * c.dim);
+  if (c.kind === 'binary') return c.data.length / (c.dim / 8);
+  return c.data.length;
 }
 
 /** Picks rows `idx` (in that order) of a column. */
@@ -82,6 +94,18 @@ export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
       for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * c.dim, (idx[i]! + 1) * c.dim), i * c.dim);
       return { kind: 'vector', dim: c.dim, data: out };
     }
+    case 'packed': {
+      const w = elementBytes(c.type) * c.dim;
+      const out = new Uint8Array(n * w);
+      for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
+      return { kind: 'packed', type: c.type, dim: c.dim, data: out };
+    }
+    case 'binary': {
+      const w = c.dim / 8;
+      const out = new Uint8Array(n * w);
+      for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
+      return { kind: 'binary', dim: c.dim, data: out };
+    }
   }
 }
 
@@ -125,6 +149,10 @@ export function concatColumns(cs: Column[]): Column {
       return { kind: 'sparse', data: cs.flatMap((c) => c.data as SparseRow[]) };
     case 'vector':
       return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
+    case 'packed':
+      return { kind: 'packed', type: first.type, dim: first.dim, data: copyTyped(new Uint8Array(total * elementBytes(first.type) * first.dim)) };
+    case 'binary':
+      return { kind: 'binary', dim: first.dim, data: copyTyped(new Uint8Array((total * first.dim) / 8)) };
   }
 }
 

@@ -1,5 +1,6 @@
 import { KiteError } from '@kite/common';
 import type { Column, ColumnBatch, SparseRow } from './columns';
+import { firstNonFinite } from './halfvec';
 import type { DataTypeName, FieldMeta } from './meta';
 
 /**
@@ -29,6 +30,10 @@ export interface WireFieldData {
     dim?: string | number;
     data?: string;
     float_vector?: { data: number[] };
+    float16_vector?: Uint8Array;
+    bfloat16_vector?: Uint8Array;
+    binary_vector?: Uint8Array;
+    int8_vector?: Uint8Array;
     sparse_float_vector?: { dim?: string | number; contents: Uint8Array[] };
   } | null;
 }
@@ -45,6 +50,19 @@ export function wireRowCount(fd: WireFieldData): number {
     return dim > 0 ? v.float_vector.data.length / dim : 0;
   }
   if (v?.sparse_float_vector) return v.sparse_float_vector.contents.length;
+  if (v?.binary_vector) {
+    const dim = Number(v.dim ?? 0);
+    return dim > 0 ? v.binary_vector.length / (dim / 8) : 0;
+  }
+  if (v?.int8_vector) {
+    const dim = Number(v.dim ?? 0);
+    return dim > 0 ? v.int8_vector.length / dim : 0;
+  }
+  const half = v?.float16_vector ?? v?.bfloat16_vector;
+  if (half) {
+    const dim = Number(v?.dim ?? 0);
+    return dim > 0 ? half.length / (2 * dim) : 0;
+  }
   return 0;
 }
 
@@ -214,6 +232,47 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       }
       return { kind: 'vector', dim, data: out };
     }
+    case 'Float16Vector':
+    case 'BFloat16Vector': {
+      const v = fd.vectors;
+      const key = want === 'Float16Vector' ? 'float16_vector' : 'bfloat16_vector';
+      const bytes = v?.[key];
+      if (!bytes) throw bad(name, `expected ${want} data (${key}) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      if (bytes.length !== numRows * dim * 2) {
+        throw bad(name, `has ${bytes.length} bytes of ${want} data, ${bytes.length / (2 * dim)} vectors of dim ${dim} (2 bytes per element), but the request has ${numRows} rows`);
+      }
+      const data = Uint8Array.from(bytes);
+      const at = firstNonFinite(want, data);
+      if (at >= 0) throw bad(name, `row ${Math.floor(at / dim)} holds NaN or Infinity: vector values must be finite numbers`);
+      return { kind: 'packed', type: want, dim, data };
+    }
+    case 'Int8Vector': {
+      const v = fd.vectors;
+      const bytes = v?.int8_vector;
+      if (!bytes) throw bad(name, `expected Int8Vector data (int8_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      if (bytes.length !== numRows * dim) {
+        throw bad(name, `has ${bytes.length} bytes of Int8Vector data, ${bytes.length / dim} vectors of dim ${dim} (1 byte per element), but the request has ${numRows} rows`);
+      }
+      return { kind: 'packed', type: 'Int8Vector', dim, data: Uint8Array.from(bytes) };
+    }
+    case 'BinaryVector': {
+      const v = fd.vectors;
+      const bytes = v?.binary_vector;
+      if (!bytes) throw bad(name, `expected BinaryVector data (binary_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
+      const dim = Number(field.typeParams.dim);
+      const got = Number(v.dim ?? 0);
+      if (got !== dim) throw new KiteError('DimensionMismatch', `field "${name}": vector dimension ${got} does not match the field's dim ${dim}`);
+      if (bytes.length !== (numRows * dim) / 8) {
+        throw bad(name, `has ${bytes.length} bytes of BinaryVector data, ${bytes.length / (dim / 8)} vectors of dim ${dim} (${dim / 8} bytes each), but the request has ${numRows} rows`);
+      }
+      return { kind: 'binary', dim, data: Uint8Array.from(bytes) };
+    }
     case 'SparseFloatVector': {
       const v = fd.vectors;
       if (!v?.sparse_float_vector) throw bad(name, `expected SparseFloatVector data (sparse_float_vector) but got ${v?.data ?? s?.data ?? 'nothing'}`);
@@ -241,6 +300,8 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
     case 'json':
       return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
     case 'vector':
+    case 'packed':
+    case 'binary':
     case 'sparse':
       return undefined;
   }
@@ -251,6 +312,14 @@ export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fi
   const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
   if (c.kind === 'vector') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
+  }
+  if (c.kind === 'binary') {
+    return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'binary_vector', binary_vector: Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) } };
+  }
+  if (c.kind === 'packed') {
+    // The bytes as they were inserted: the SDKs decode them by the field's type.
+    const key = c.type === 'Float16Vector' ? 'float16_vector' : c.type === 'BFloat16Vector' ? 'bfloat16_vector' : 'int8_vector';
+    return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: key, [key]: Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) } };
   }
   if (c.kind === 'sparse') {
     // dim: one past the largest index, as the SDKs compute it on insert.
@@ -282,6 +351,13 @@ export function emptyColumn(field: FieldMeta): Column {
       return { kind: 'json', data: [] };
     case 'FloatVector':
       return { kind: 'vector', dim: Number(field.typeParams.dim ?? 0), data: new Float32Array(0) };
+    case 'Float16Vector':
+    case 'BFloat16Vector':
+      return { kind: 'packed', type: field.dataType, dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
+    case 'Int8Vector':
+      return { kind: 'packed', type: 'Int8Vector', dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
+    case 'BinaryVector':
+      return { kind: 'binary', dim: Number(field.typeParams.dim ?? 0), data: new Uint8Array(0) };
     case 'SparseFloatVector':
       return { kind: 'sparse', data: [] };
   }

@@ -7,9 +7,10 @@ import { concatBatches, takeBatch, PK, type Column, type ColumnBatch } from './c
 export const QUERY = '$query';
 export const SCORE = '$score';
 
-/** Whether larger scores are better for a metric (IP, COSINE) or smaller (L2). */
+/** Whether larger scores are better for a metric (IP, COSINE, BM25) or smaller (the distances L2, HAMMING, JACCARD). */
 export function higherIsBetter(metric: string): boolean {
-  return metric.toUpperCase() !== 'L2';
+  const m = metric.toUpperCase();
+  return m !== 'L2' && m !== 'HAMMING' && m !== 'JACCARD';
 }
 
 export function emptyHits(): ColumnBatch {

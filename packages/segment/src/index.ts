@@ -8,3 +8,4 @@ export * from './hits';
 export * from './layout';
 export * from './groups';
 export * from './visibility';
+export * from './halfvec';

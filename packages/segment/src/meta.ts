@@ -14,6 +14,10 @@ export type DataTypeName =
   | 'VarChar'
   | 'JSON'
   | 'FloatVector'
+  | 'Float16Vector'
+  | 'BFloat16Vector'
+  | 'BinaryVector'
+  | 'Int8Vector'
   | 'SparseFloatVector';
 
 export const SCALAR_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON'];
@@ -47,7 +51,7 @@ export interface IndexMeta {
   /** What the user asked for (AUTOINDEX shows as such in DescribeIndex). */
   requestedIndexType: string;
   /** '' for a scalar index (no metric). */
-  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25' | '';
+  metricType: 'L2' | 'IP' | 'COSINE' | 'BM25' | 'HAMMING' | 'JACCARD' | '';
   /** Build parameters (nlist, m, nbits, M, efConstruction) as strings, defaults filled in. */
   params: Record<string, string>;
   /**
@@ -152,10 +156,23 @@ export function pkField(c: CollectionMeta): FieldMeta {
   return f;
 }
 
-/** The dense (FloatVector) fields: what faiss indexes. */
+/** The dense vector types faiss indexes (half-precision vectors are widened to float32 for it). */
+export const DENSE_TYPES: readonly DataTypeName[] = ['FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector'];
+
+export const isDenseType = (t: DataTypeName): boolean => DENSE_TYPES.includes(t);
+
+/** The dense (FloatVector, Float16Vector, BFloat16Vector) fields: what faiss indexes. */
 export function vectorFields(c: CollectionMeta): FieldMeta[] {
-  return c.fields.filter((f) => f.dataType === 'FloatVector');
+  return c.fields.filter((f) => isDenseType(f.dataType));
 }
+
+/** The BinaryVector fields (faiss binary indexes, HAMMING or JACCARD). */
+export function binaryFields(c: CollectionMeta): FieldMeta[] {
+  return c.fields.filter((f) => f.dataType === 'BinaryVector');
+}
+
+/** Every vector type (what `*` in output_fields leaves out of a query unless vectors are asked for). */
+export const isVectorType = (t: DataTypeName): boolean => isDenseType(t) || t === 'BinaryVector' || t === 'SparseFloatVector';
 
 /** The SparseFloatVector fields (inverted indexes, IP or BM25). */
 export function sparseFields(c: CollectionMeta): FieldMeta[] {
@@ -164,7 +181,15 @@ export function sparseFields(c: CollectionMeta): FieldMeta[] {
 
 /** Every field a search can name as anns_field: dense and sparse vector fields. */
 export function annFields(c: CollectionMeta): FieldMeta[] {
-  return c.fields.filter((f) => f.dataType === 'FloatVector' || f.dataType === 'SparseFloatVector');
+  return c.fields.filter((f) => isDenseType(f.dataType) || f.dataType === 'BinaryVector' || f.dataType === 'SparseFloatVector');
+}
+
+/** Bytes of one stored vector of a dense or binary field. */
+export function vectorBytesOf(f: FieldMeta): number {
+  const dim = dimOf(f);
+  if (f.dataType === 'BinaryVector') return dim / 8;
+  if (f.dataType === 'Int8Vector') return dim;
+  return f.dataType === 'FloatVector' ? dim * 4 : dim * 2;
 }
 
 export function dimOf(f: FieldMeta): number {

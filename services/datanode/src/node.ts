@@ -1,14 +1,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { HostContext, Hosted } from '@kite/host';
-import { VectorIndex, type IndexType, type MetricType } from '@kite/faiss';
+import { BinaryIndex, VectorIndex, type BinaryIndexType, type BinaryMetric, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
 import { SparseIndex, type SparseIndexType } from '@kite/sparse';
 import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
+  codecs, concatBatches, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
@@ -44,6 +44,26 @@ export async function buildIndex(idx: IndexMeta, vectors: Extract<Column, { kind
   }
 }
 
+/**
+ * Builds one binary index file for a segment's BinaryVector column; segments too small to train BIN_IVF_FLAT get none
+ * (exact search over BIN_FLAT), by the same rule as the float IVF indexes.
+ */
+export async function buildBinaryIndex(idx: IndexMeta, col: Extract<Column, { kind: 'binary' }>): Promise<Buffer | undefined> {
+  const n = col.data.length / (col.dim / 8);
+  const nlist = Number(idx.params.nlist ?? 128);
+  if (idx.indexType === 'BIN_IVF_FLAT' && n < Math.max(1000, nlist * 8)) return undefined;
+  const index = BinaryIndex.create({ indexType: idx.indexType as BinaryIndexType, metric: idx.metricType as BinaryMetric, dim: col.dim, nlist });
+  try {
+    await index.train(col.data);
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(i);
+    await index.add(col.data, ids);
+    return await index.serialize();
+  } finally {
+    index.free();
+  }
+}
+
 /** Builds a segment's sparse inverted index file (SPARSE_INVERTED_INDEX or SPARSE_WAND; both search the same postings). */
 export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { kind: 'sparse' }>): Promise<Buffer> {
   const index = await SparseIndex.buildAsync(rows.data, {
@@ -59,7 +79,7 @@ export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { k
  * postings of @kite/expr, which the filter evaluator reads). The sort yields to the event loop before it starts only;
  * a segment of a million rows sorts in about a second.
  */
-export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'sparse' | 'json' }>): Promise<Buffer> {
+export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'packed' | 'binary' | 'sparse' | 'json' }>): Promise<Buffer> {
   await new Promise((resolve) => setImmediate(resolve));
   return ScalarIndex.build(col).serialize();
 }
@@ -313,12 +333,17 @@ export class DataNode implements M.DataNodeApi, Hosted {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
       if (!col || col.kind === 'json') continue;
-      const scalar = col.kind !== 'vector' && col.kind !== 'sparse';
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
-      const buf = col.kind === 'sparse' ? await buildSparseIndex(idx, col) : col.kind === 'vector' ? await buildIndex(idx, col) : await buildScalarIndex(col);
+      const buf = col.kind === 'sparse'
+        ? await buildSparseIndex(idx, col)
+        : col.kind === 'binary'
+          ? await buildBinaryIndex(idx, col)
+          : col.kind === 'vector' || col.kind === 'packed'
+            ? await buildIndex(idx, floatVectors(col))
+            : await buildScalarIndex(col);
       endIndex();
-      const ext = col.kind === 'sparse' ? 'sparse' : scalar ? 'scalar' : 'faiss';
+      const ext = col.kind === 'sparse' ? 'sparse' : col.kind === 'binary' ? 'fbin' : col.kind === 'vector' || col.kind === 'packed' ? 'faiss' : 'scalar';
       const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${ext}` : '';
       if (buf) await this.objects.put(key, buf);
       out.push({ fieldName: idx.fieldName, indexID: idx.indexID, key, bytes: buf?.length ?? 0 });

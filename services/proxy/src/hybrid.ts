@@ -1,7 +1,7 @@
 import { KiteError, clip, toKiteError } from '@kite/common';
 import { histogram } from '@kite/observe';
 import type { SearchRequest } from '@kite/proto';
-import type { CollectionMeta } from '@kite/segment';
+import { isDenseType, vectorBytesOf, type CollectionMeta } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
 import { outputsOf, primaryField, withPrimaryKey } from './output';
 import { checkFilter, consistency, ensureLoaded, minOffsets, readPartitions } from './read';
@@ -97,7 +97,7 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       // Every sub-search carries the output columns of its hits; vectors are the part whose size no hit bound caps.
       const vectorBytes = out.columns.reduce((sum, name) => {
         const f = c.fields.find((x) => x.name === name);
-        return sum + (f?.dataType === 'FloatVector' ? Number(f.typeParams.dim) * 4 : 0);
+        return sum + (f && (isDenseType(f.dataType) || f.dataType === 'BinaryVector') ? vectorBytesOf(f) : 0);
       }, 0);
       const widest = Math.max(limit, ...plans.map((p) => p.topk));
       if (vectorBytes * nq * widest > cfg.proxy.maxSendMessageBytes) {

@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldDataOut, IDsOut } from '@kite/proto';
-import { META, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { META, isVectorType, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
 import { isFunctionOutput } from './functions';
 
 /** Which stored columns a read returns, which dynamic keys it picks from `$meta`, and the names the client sees. */
@@ -19,7 +19,7 @@ export function outputsOf(c: CollectionMeta, requested: readonly string[], withV
     const name = raw.trim();
     if (!name) continue;
     if (name === '*') {
-      for (const f of c.fields) if (!f.isDynamic && (withVectors || f.dataType !== 'FloatVector') && !isFunctionOutput(c, f.name)) cols.add(f.name);
+      for (const f of c.fields) if (!f.isDynamic && (withVectors || !isVectorType(f.dataType) || f.dataType === 'SparseFloatVector') && !isFunctionOutput(c, f.name)) cols.add(f.name);
       if (c.enableDynamicField) allDyn = true;
       continue;
     }

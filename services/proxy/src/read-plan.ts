@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { FaissError, isIndexType, parseIntParam, validateSearchParams } from '@kite/faiss';
 import { decodePlaceholderGroup, type KeyValuePair, type PlaceholderValue, type QueryRequest, type SearchRequest } from '@kite/proto';
-import { annFields, type CollectionMeta, type FieldMeta, type SparseRow } from '@kite/segment';
+import { annFields, halfBytesToF32, type CollectionMeta, type FieldMeta, type PackedType, type SparseRow } from '@kite/segment';
 import { functionScoreOf, type Reranker } from './rerank';
 import { sparseMetric, sparseQueries, sparseSearchParams } from './sparse-plan';
 import { planExtras, type SearchExtrasPlan } from './search-extras';
@@ -113,13 +113,15 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   const index = c.indexes.find((i) => i.fieldName === field.name);
   const requested = (sp.metric_type || String(params.metric_type ?? '')).toUpperCase();
   const sparse = field.dataType === 'SparseFloatVector';
-  if (!sparse && requested && !['L2', 'IP', 'COSINE'].includes(requested)) {
-    throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported: use L2, IP or COSINE`);
+  const binary = field.dataType === 'BinaryVector';
+  const allowedMetrics = binary ? ['HAMMING', 'JACCARD'] : ['L2', 'IP', 'COSINE'];
+  if (!sparse && requested && !allowedMetrics.includes(requested)) {
+    throw new KiteError('ParameterInvalid', `metric_type ${clip(requested, 64)} is not supported for ${field.dataType} field ${field.name}: use ${allowedMetrics.join(', ')}`);
   }
   if (!sparse && requested && index && requested !== index.metricType) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asks for ${requested}; search with ${index.metricType} or leave metric_type empty`);
   }
-  const metric = sparse ? sparseMetric(c, field, requested) : requested || index?.metricType || 'COSINE';
+  const metric = sparse ? sparseMetric(c, field, requested) : requested || index?.metricType || (binary ? 'HAMMING' : 'COSINE');
   const limit = intParam('limit (topk)', sp.topk ?? sp.limit ?? 10, 1, MAX_TOPK, 10);
   const offset = intParam('offset', sp.offset ?? params.offset, 0, MAX_TOPK, 0);
   if (limit + offset > MAX_TOPK) throw new KiteError('ParameterInvalid', `offset + limit is ${offset + limit}: it must be at most ${MAX_TOPK}`);
@@ -139,13 +141,21 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   }
 
   const dim = Number(field.typeParams.dim);
-  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : denseQueries(r, field, dim);
+  const { nq, vectors } = ids ? { nq: ids.values.length, vectors: Buffer.alloc(0) } : binary ? binaryQueries(r, field, dim) : denseQueries(r, field, dim);
   const extras = planExtras(c, get, metric, nq, limit, offset);
   if (ids) checkHits(nq, limit, offset, extras, maxResults);
   else checkNq(nq, r, limit, offset, extras, maxResults);
 
   const searchParams: Record<string, string> = {};
   for (const k of ['nprobe', 'ef']) if (present(params[k] ?? sp[k])) searchParams[k] = String(params[k] ?? sp[k]);
+  if (binary && searchParams.nprobe !== undefined) {
+    try {
+      parseIntParam('nprobe', searchParams.nprobe, 1, 65536);
+    } catch (e) {
+      if (e instanceof FaissError) throw new KiteError('ParameterInvalid', `search params for the ${index?.indexType ?? 'BinaryVector'} index on ${field.name}: ${e.message}`);
+      throw e;
+    }
+  }
   if (index && isIndexType(index.indexType)) {
     try {
       // A range search and the iterator ask the index for as many rows as they need, and the index raises ef to the
@@ -161,20 +171,57 @@ export function planSearch(c: CollectionMeta, r: SearchRequest, maxResults: numb
   return plan;
 }
 
-/** The query vectors a request carries in its placeholder group, checked against the FloatVector field. */
+/** The query vectors of a search on a BinaryVector field: dim/8 bytes each, as sent (placeholder type BinaryVector). */
+function binaryQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
+  const ph = onePlaceholder(r.placeholder_group);
+  if (ph.type !== 'BinaryVector' && ph.type !== 100) {
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (BinaryVector): send binary vectors (${dim / 8} bytes each)`);
+  }
+  const values: Buffer[] = (ph.values ?? []) as Buffer[];
+  const nq = values.length;
+  if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
+  if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
+  const width = dim / 8;
+  values.forEach((v, i) => {
+    if (v.length !== width) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length * 8}, but field ${field.name} has dim ${dim}`);
+  });
+  return { nq, vectors: Buffer.concat(values) };
+}
+
+/** Placeholder types (PlaceholderType enum) of dense query vectors: name, number, bytes per element. */
+const DENSE_PLACEHOLDERS = { FloatVector: [101, 4], Float16Vector: [102, 2], BFloat16Vector: [103, 2], Int8Vector: [105, 1] } as const;
+
+/** The placeholder types a dense field accepts: its own, and float32 queries on a half-precision field. */
+function placeholderOf(ph: PlaceholderValue, field: FieldMeta): keyof typeof DENSE_PLACEHOLDERS | undefined {
+  const want = field.dataType as keyof typeof DENSE_PLACEHOLDERS;
+  const accepted = want === 'FloatVector' || want === 'Int8Vector' ? [want] : [want, 'FloatVector' as const];
+  return accepted.find((t) => ph.type === t || ph.type === DENSE_PLACEHOLDERS[t][0]);
+}
+
+/**
+ * The query vectors a request carries in its placeholder group, checked against the dense field, as float32 (the
+ * elements of Float16Vector and BFloat16Vector queries widened exactly).
+ */
 function denseQueries(r: SearchRequest, field: FieldMeta, dim: number): { nq: number; vectors: Buffer } {
   const ph = onePlaceholder(r.placeholder_group);
-  if (ph.type !== 'FloatVector' && ph.type !== 101) {
-    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (FloatVector): send float vectors`);
+  const type = placeholderOf(ph, field);
+  if (!type) {
+    const send = field.dataType === 'FloatVector' ? 'float vectors' : field.dataType === 'Int8Vector' ? 'Int8Vector vectors' : `${field.dataType} or float vectors`;
+    throw new KiteError('ParameterInvalid', `placeholder type ${String(ph.type)} does not match field ${field.name} (${field.dataType}): send ${send}`);
   }
+  const width = DENSE_PLACEHOLDERS[type][1];
   const values: Buffer[] = (ph.values ?? []) as Buffer[];
   const nq = values.length;
   if (nq === 0) throw new KiteError('ParameterInvalid', 'the search has no query vectors (placeholder_group is empty)');
   if (nq > MAX_NQ) throw new KiteError('ParameterInvalid', `nq (number of query vectors) is ${nq}: it must be at most ${MAX_NQ}; split the search`);
   const vectors = Buffer.alloc(nq * dim * 4);
   values.forEach((v, i) => {
-    if (v.length !== dim * 4) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / 4}, but field ${field.name} has dim ${dim}`);
-    v.copy(vectors, i * dim * 4);
+    if (v.length !== dim * width) throw new KiteError('DimensionMismatch', `query vector ${i} has dimension ${v.length / width}, but field ${field.name} has dim ${dim}`);
+    if (width === 4) v.copy(vectors, i * dim * 4);
+    else {
+      const f = halfBytesToF32(type as PackedType, v);
+      Buffer.from(f.buffer, f.byteOffset, f.byteLength).copy(vectors, i * dim * 4);
+    }
   });
   const qv = new Float32Array(vectors.buffer, vectors.byteOffset, nq * dim);
   for (let i = 0; i < qv.length; i++) {

@@ -2,7 +2,7 @@ import { KiteError, clip } from '@kite/common';
 import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '@kite/expr';
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
+import { channelsOf, isDenseType, vectorBytesOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
 import { counter, histogram } from '@kite/observe';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
@@ -166,7 +166,7 @@ export function readHandlers(core: ProxyCore): Handlers {
       // Vectors in the output are the one part of a result whose size the hit bound does not cap (dim up to 32768).
       const vectorBytes = out.columns.reduce((sum, name) => {
         const f = c.fields.find((x) => x.name === name);
-        return sum + (f?.dataType === 'FloatVector' ? Number(f.typeParams.dim) * 4 : 0);
+        return sum + (f && (isDenseType(f.dataType) || f.dataType === 'BinaryVector') ? vectorBytesOf(f) : 0);
       }, 0);
       const hitsPerQuery = iterator ? iterator.batch : topk * (group?.size ?? 1);
       if (vectorBytes * nq * hitsPerQuery > cfg.proxy.maxSendMessageBytes) {

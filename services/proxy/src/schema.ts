@@ -1,11 +1,13 @@
 import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import { dbOf, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
+import { dbOf, isDenseType, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
 import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
-const SUPPORTED: DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'SparseFloatVector'];
+const SUPPORTED: DataTypeName[] = [
+  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector', 'BinaryVector', 'SparseFloatVector',
+];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
 export function checkName(what: string, name: string): void {
@@ -53,12 +55,22 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       throw new KiteError('IllegalSchema', `field "${f.name}": data type ${String(f.data_type)} is not supported by Kite; use one of ${SUPPORTED.join(', ')}`);
     }
     const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p) => p.key === 'dim' || p.key === 'max_length')) };
-    if (type === 'FloatVector') {
+    if (isDenseType(type)) {
       vectors++;
       const dim = Number(params.dim);
       if (!Number.isInteger(dim) || dim < 1 || dim > 32768) {
-        throw new KiteError('IllegalSchema', `field "${f.name}": FloatVector needs type param dim between 1 and 32768, got ${params.dim ?? 'none'}`);
+        throw new KiteError('IllegalSchema', `field "${f.name}": ${type} needs type param dim between 1 and 32768, got ${params.dim ?? 'none'}`);
       }
+      if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a ${type} field cannot be the partition key; use a scalar field`);
+    }
+    if (type === 'BinaryVector') {
+      vectors++;
+      const dim = Number(params.dim);
+      if (!Number.isInteger(dim) || dim < 8 || dim > 32768 * 8) {
+        throw new KiteError('IllegalSchema', `field "${f.name}": BinaryVector needs type param dim (bits) between 8 and ${32768 * 8}, got ${params.dim ?? 'none'}`);
+      }
+      if (dim % 8 !== 0) throw new KiteError('IllegalSchema', `field "${f.name}": invalid dimension: ${dim}. should be multiple of 8.`);
+      if (f.is_partition_key) throw new KiteError('IllegalSchema', `field "${f.name}": a BinaryVector field cannot be the partition key; use a scalar field`);
     }
     if (type === 'SparseFloatVector') {
       // A sparse vector has no fixed dimension: Milvus ignores a dim sent for it, and so does Kite.
@@ -111,7 +123,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
-  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector or SparseFloatVector)');
+  if (vectors === 0) throw new KiteError('IllegalSchema', 'a collection needs at least one vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector, BinaryVector or SparseFloatVector)');
   const functions = checkFunctions(schema, fields);
   const dynamic = !!schema.enable_dynamic_field;
   if (dynamic) {

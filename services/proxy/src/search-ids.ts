@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { SearchRequest } from '@kite/proto';
-import { PK, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { PK, floatVectors, type ColumnBatch, type FieldMeta } from '@kite/segment';
 /** Milvus's bound on query vectors per search (read-plan.ts MAX_NQ). */
 const MAX_NQ = 16384;
 
@@ -54,12 +54,18 @@ export function idsFilter(pk: FieldMeta, ids: PrimaryKeys): string {
 export function vectorsOfRows(rows: ColumnBatch, field: FieldMeta, ids: PrimaryKeys): Buffer {
   const dim = Number(field.typeParams.dim);
   const pk = rows.columns.get(PK);
-  const vec = rows.columns.get(field.name) as Extract<Column, { kind: 'vector' }> | undefined;
+  const col = rows.columns.get(field.name);
+  const vec = col && col.kind !== 'binary' ? floatVectors(col) : undefined;
   const at = new Map<string, number>();
-  if (pk && vec) for (let i = 0; i < rows.numRows; i++) at.set(String((pk.data as ArrayLike<unknown>)[i]), i);
+  if (pk && (vec || col?.kind === 'binary')) for (let i = 0; i < rows.numRows; i++) at.set(String((pk.data as ArrayLike<unknown>)[i]), i);
   const missing = ids.values.filter((v) => !at.has(v));
   if (missing.length) {
     throw new KiteError('ParameterInvalid', `search by ids: ${missing.length} of the ${ids.values.length} primary keys do not exist (or are not in the searched partitions): ${clip(missing.join(', '), 256)}`);
+  }
+  if (col?.kind === 'binary') {
+    // Binary queries travel as the rows' bytes.
+    const w = dim / 8;
+    return Buffer.concat(ids.values.map((v) => Buffer.from(col.data.subarray(at.get(v)! * w, (at.get(v)! + 1) * w))));
   }
   const out = Buffer.alloc(ids.values.length * dim * 4);
   const f = new Float32Array(out.buffer, out.byteOffset, ids.values.length * dim);

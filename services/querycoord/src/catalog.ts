@@ -2,12 +2,13 @@ import { KiteError, clip, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
-import { DEFAULT_DB, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta, type PartitionMeta } from '@kite/segment';
+import { DEFAULT_DB, isDenseType, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta, type PartitionMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
 import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
 import { isScalarIndexField, scalarIndexSpec } from './scalar-index';
+import { binaryIndexParams } from './binary-index';
 
 const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW'];
 const METRICS = ['L2', 'IP', 'COSINE'] as const;
@@ -317,20 +318,26 @@ export class Catalog {
     const field = c.fields.find((f) => f.name === fieldName);
     if (!field) throw new KiteError('ParameterInvalid', `cannot create index on non-existent field: ${fieldName}`);
     if (isScalarIndexField(field)) return this.createScalarIndex(c, field, indexName, params);
-    if (field.dataType !== 'FloatVector' && field.dataType !== 'SparseFloatVector') {
+    if (!isDenseType(field.dataType) && field.dataType !== 'SparseFloatVector' && field.dataType !== 'BinaryVector') {
       throw new KiteError('IndexNotSupported', `field ${fieldName} is ${field.dataType}: no index type of Kite applies to it`);
     }
     const sparse = field.dataType === 'SparseFloatVector';
+    const binary = field.dataType === 'BinaryVector';
     const requested = (params.index_type ?? 'AUTOINDEX').toUpperCase();
-    const metric = (params.metric_type ?? (sparse ? (isBm25Output(c, fieldName) ? 'BM25' : 'IP') : 'COSINE')).toUpperCase();
-    if (!sparse && !(METRICS as readonly string[]).includes(metric)) {
-      throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for FloatVector; use L2, IP or COSINE`);
+    const metric = (params.metric_type ?? (sparse ? (isBm25Output(c, fieldName) ? 'BM25' : 'IP') : binary ? 'HAMMING' : 'COSINE')).toUpperCase();
+    if (!sparse && !binary && !(METRICS as readonly string[]).includes(metric)) {
+      throw new KiteError('IndexNotSupported', `metric_type "${metric}" is not supported for ${field.dataType} field ${fieldName}; use L2, IP or COSINE`);
     }
-    const indexType = requested === 'AUTOINDEX' ? (sparse ? 'SPARSE_INVERTED_INDEX' : 'HNSW') : requested;
-    if (sparse) {
+    let indexType = requested === 'AUTOINDEX' ? (sparse ? 'SPARSE_INVERTED_INDEX' : 'HNSW') : requested;
+    if (binary) {
+      // Checked with its parameters below.
+    } else if (sparse) {
       if (!(SPARSE_INDEX_TYPES as readonly string[]).includes(indexType)) {
         throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for SparseFloatVector field ${fieldName}; use one of ${[...SPARSE_INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
       }
+    } else if (field.dataType === 'Int8Vector' && indexType !== 'HNSW') {
+      // Milvus 2.6 indexes Int8Vector fields with HNSW only.
+      throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported for Int8Vector field ${fieldName}; use HNSW or AUTOINDEX`);
     } else if (!(INDEX_TYPES as string[]).includes(indexType)) {
       throw new KiteError('IndexNotSupported', `index_type "${requested}" is not supported; use one of ${[...INDEX_TYPES, 'AUTOINDEX'].join(', ')}`);
     }
@@ -348,7 +355,11 @@ export class Catalog {
       Object.assign(user, inner);
     }
     let validated: Record<string, number | undefined>;
-    if (sparse) {
+    if (binary) {
+      const b = binaryIndexParams(fieldName, requested, metric, user);
+      indexType = b.indexType;
+      validated = b.params;
+    } else if (sparse) {
       validated = sparseIndexParams(c, fieldName, metric, user);
     } else {
       const build: Record<string, unknown> = requested === 'AUTOINDEX' ? { ...AUTOINDEX_PARAMS, ...user } : user;

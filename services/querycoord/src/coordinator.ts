@@ -5,6 +5,7 @@ import type { Wal } from '@kite/wal';
 import { OK_STATUS, type QueryCoordApi } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
+import { annFields } from '@kite/segment';
 import { Catalog } from './catalog';
 import { grpcConnector, type NodeConnector } from './nodes';
 import { Reconciler } from './reconciler';
@@ -154,7 +155,7 @@ export class Coordinator implements QueryCoordApi {
 
   async LoadCollection(r: M.LoadRequest): Promise<M.StatusResponse> {
     const c = this.catalog.get(r.collection_name, r.db_name);
-    for (const f of c.fields.filter((x) => x.dataType === 'FloatVector' || x.dataType === 'SparseFloatVector')) {
+    for (const f of annFields(c)) {
       if (!c.indexes.some((i) => i.fieldName === f.name)) {
         throw new KiteError('IndexNotFound', `there is no vector index on field: [${f.name}], please create index firstly: collection=${c.name}`);
       }

@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import type { VectorIndex } from '@kite/faiss';
+import type { BinaryIndex, VectorIndex } from '@kite/faiss';
 import type { SparseRow } from '@kite/segment';
 import type { Bm25Query, SparseIndex, TermStats } from '@kite/sparse';
 
@@ -7,7 +7,7 @@ import type { Bm25Query, SparseIndex, TermStats } from '@kite/sparse';
  * What a search runs through, whatever the field: a faiss index over a FloatVector field or a sparse inverted index
  * over a SparseFloatVector field. Row ids are the rows of the source's batch; `filter` is a row bitmap.
  */
-export type AnnQueries = { kind: 'dense'; data: Float32Array } | { kind: 'sparse'; rows: SparseRow[] };
+export type AnnQueries = { kind: 'dense'; data: Float32Array } | { kind: 'binary'; data: Uint8Array } | { kind: 'sparse'; rows: SparseRow[] };
 
 export interface AnnSearchParams {
   /** IVF_*. */
@@ -47,6 +47,22 @@ export function denseAnn(index: VectorIndex): AnnIndex {
   };
 }
 
+export function binaryAnn(index: BinaryIndex): AnnIndex {
+  return {
+    metric: index.metric,
+    // The native search scans every row of BIN_FLAT: a range search may ask for many rows at once.
+    exact: index.indexType === 'BIN_FLAT',
+    get isFreed() {
+      return index.isFreed;
+    },
+    search(q, k, { filter, params }) {
+      if (q.kind !== 'binary') throw new KiteError('Internal', 'a BinaryVector index was given non-binary queries');
+      return index.search(q.data, k, { nprobe: params.nprobe, filter });
+    },
+    free: () => index.free(),
+  };
+}
+
 export function sparseAnn(index: SparseIndex): AnnIndex {
   let freed = false;
   return {
@@ -70,6 +86,10 @@ export function sparseAnn(index: SparseIndex): AnnIndex {
 /** The queries of one query vector (a range or grouping search asks the index per query). */
 export function queryAt(q: AnnQueries, i: number, nq: number): AnnQueries {
   if (q.kind === 'sparse') return { kind: 'sparse', rows: [q.rows[i]!] };
+  if (q.kind === 'binary') {
+    const w = q.data.length / nq;
+    return { kind: 'binary', data: q.data.subarray(i * w, (i + 1) * w) };
+  }
   const dim = q.data.length / nq;
   return { kind: 'dense', data: q.data.subarray(i * dim, (i + 1) * dim) };
 }

@@ -280,6 +280,12 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       };
     }
     const dim = Number(field.typeParams.dim);
+    if (field.dataType === 'BinaryVector') {
+      const data = Uint8Array.from(r.vectors);
+      if (data.length !== (r.nq * dim) / 8) throw new KiteError('DimensionMismatch', `binary query vectors have ${(data.length * 8) / Math.max(1, r.nq)} bits, field ${field.name} has dim ${dim}`);
+      const nprobe = r.search_params.nprobe === undefined ? undefined : Number(r.search_params.nprobe);
+      return { field: field.name, metric: r.metric_type, k: r.topk, nq: r.nq, queries: { kind: 'binary', data }, params: { nprobe }, outputs: r.output_fields, extras: searchExtras(r.search_params) };
+    }
     const queries = new Float32Array(r.vectors.buffer.slice(r.vectors.byteOffset, r.vectors.byteOffset + r.vectors.byteLength));
     if (queries.length !== r.nq * dim) throw new KiteError('DimensionMismatch', `query vectors have ${queries.length / Math.max(1, r.nq)} dimensions, field ${field.name} has ${dim}`);
     const num = (k: string): number | undefined => (r.search_params[k] === undefined ? undefined : Number(r.search_params[k]));

@@ -1,13 +1,13 @@
-import { VectorIndex, type MetricType } from '@kite/faiss';
+import { BinaryIndex, VectorIndex, type BinaryMetric, type MetricType } from '@kite/faiss';
 import type { ObjectStore } from '@kite/objectstore';
 import {
-  bitmapAll, bitClear, concatBatches, decodeBatch, PK, sparseFields, takeBatch, vectorFields,
+  bitmapAll, bitClear, binaryFields, floatVectors, concatBatches, decodeBatch, PK, sparseFields, takeBatch, vectorFields,
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
 import { ScalarIndex } from '@kite/expr';
 import { counter } from '@kite/observe';
-import { denseAnn, sparseAnn, type AnnIndex } from './ann';
+import { binaryAnn, denseAnn, sparseAnn, type AnnIndex } from './ann';
 import { PkIndex, type RowSource } from './exec';
 import { TextIndexes, textMatchFields } from './text-index';
 
@@ -27,6 +27,24 @@ export async function flatIndex(c: Extract<Column, { kind: 'vector' }>, metric: 
 
 function metricOf(c: CollectionMeta, field: string): MetricType {
   return (c.indexes.find((i) => i.fieldName === field)?.metricType ?? 'COSINE') as MetricType;
+}
+
+/** A binary field's metric: its index's, else HAMMING. */
+function binaryMetricOf(c: CollectionMeta, field: string): BinaryMetric {
+  const m = c.indexes.find((i) => i.fieldName === field)?.metricType;
+  return m === 'JACCARD' ? 'JACCARD' : 'HAMMING';
+}
+
+/** An exact (BIN_FLAT) index over a binary column: growing rows and segments too small for BIN_IVF_FLAT. */
+export async function binaryFlatIndex(c: Extract<Column, { kind: 'binary' }> | undefined, dim: number, metric: BinaryMetric, base = 0): Promise<BinaryIndex> {
+  const idx = BinaryIndex.create({ indexType: 'BIN_FLAT', metric, dim });
+  const n = c ? c.data.length / (dim / 8) : 0;
+  if (c && n > 0) {
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(base + i);
+    await idx.add(c.data, ids);
+  }
+  return idx;
 }
 
 /** A sparse field's metric: its index's, else BM25 for a BM25 function's output and IP otherwise. */
@@ -86,8 +104,20 @@ export class SealedSegment implements RowSource {
       let index: VectorIndex;
       // A segment too small to train its index has a file record without a key: it is searched exactly.
       if (file?.key) index = await VectorIndex.deserialize(await objects.get(file.key));
-      else index = await flatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'vector' }>, metricOf(coll, f.name));
+      else index = await flatIndex(floatVectors(this.batch.columns.get(f.name)), metricOf(coll, f.name));
       this.indexes.set(f.name, { index: denseAnn(index), indexID: wantID });
+      cur?.index.free();
+    }
+    for (const f of binaryFields(coll)) {
+      const want = coll.indexes.find((i) => i.fieldName === f.name);
+      const file = want ? this.meta.indexes.find((x) => x.indexID === want.indexID) : undefined;
+      const cur = this.indexes.get(f.name);
+      const wantID = file ? file.indexID : -1;
+      if (cur && (cur.indexID ?? -2) === wantID && cur.index.metric === binaryMetricOf(coll, f.name)) continue;
+      const index = file?.key
+        ? await BinaryIndex.deserialize(await objects.get(file.key))
+        : await binaryFlatIndex(this.batch.columns.get(f.name) as Extract<Column, { kind: 'binary' }> | undefined, Number(f.typeParams.dim), binaryMetricOf(coll, f.name));
+      this.indexes.set(f.name, { index: binaryAnn(index), indexID: wantID });
       cur?.index.free();
     }
     for (const f of sparseFields(coll)) {
@@ -158,6 +188,7 @@ export class GrowingRows implements RowSource {
   private pending: { batch: ColumnBatch; offset: number }[] = [];
   private indexes = new Map<string, VectorIndex>();
   private sparse = new Map<string, SparseIndex>();
+  private binary = new Map<string, BinaryIndex>();
   private watermark = 0;
   private mask: Uint8Array | undefined;
 
@@ -193,7 +224,7 @@ export class GrowingRows implements RowSource {
     const pk = added.columns.get(PK);
     if (pk) this.pkIndex.addColumn(pk, base);
     for (const f of vectorFields(this.coll)) {
-      const col = added.columns.get(f.name) as Extract<Column, { kind: 'vector' }>;
+      const col = floatVectors(added.columns.get(f.name));
       let idx = this.indexes.get(f.name);
       if (!idx) {
         idx = VectorIndex.create({ indexType: 'FLAT', metric: metricOf(this.coll, f.name), dim: col.dim });
@@ -202,6 +233,19 @@ export class GrowingRows implements RowSource {
       const ids = new BigInt64Array(added.numRows);
       for (let i = 0; i < added.numRows; i++) ids[i] = BigInt(base + i);
       await idx.add(col.data, ids);
+    }
+    for (const f of binaryFields(this.coll)) {
+      const col = added.columns.get(f.name) as Extract<Column, { kind: 'binary' }> | undefined;
+      let idx = this.binary.get(f.name);
+      if (!idx) {
+        idx = await binaryFlatIndex(undefined, Number(f.typeParams.dim), binaryMetricOf(this.coll, f.name));
+        this.binary.set(f.name, idx);
+      }
+      if (col && added.numRows > 0) {
+        const ids = new BigInt64Array(added.numRows);
+        for (let i = 0; i < added.numRows; i++) ids[i] = BigInt(base + i);
+        await idx.add(col.data, ids);
+      }
     }
     for (const f of sparseFields(this.coll)) {
       const col = added.columns.get(f.name) as Extract<Column, { kind: 'sparse' }> | undefined;
@@ -227,6 +271,8 @@ export class GrowingRows implements RowSource {
   index(field: string): AnnIndex | undefined {
     const dense = this.indexes.get(field);
     if (dense) return denseAnn(dense);
+    const binary = this.binary.get(field);
+    if (binary) return binaryAnn(binary);
     const sparse = this.sparse.get(field);
     return sparse ? sparseAnn(sparse) : undefined;
   }
@@ -260,7 +306,9 @@ export class GrowingRows implements RowSource {
       keep.push(takeBatch(this.batch, idx));
     }
     for (const i of this.indexes.values()) i.free();
+    for (const i of this.binary.values()) i.free();
     this.indexes = new Map();
+    this.binary = new Map();
     this.sparse = new Map();
     this.batch = { numRows: 0, columns: new Map() };
     this.pkIndex = new PkIndex();
@@ -289,7 +337,9 @@ export class GrowingRows implements RowSource {
 
   free(): void {
     for (const i of this.indexes.values()) i.free();
+    for (const i of this.binary.values()) i.free();
     this.indexes.clear();
+    this.binary.clear();
     this.sparse.clear();
   }
 }
