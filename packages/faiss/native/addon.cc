@@ -457,7 +457,49 @@ struct AddonData {
   Completions* completions = nullptr;
 };
 
-class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
+// What both index wrappers share: the native core they own (empty once freed) and the external memory reported to V8
+// for it, so that V8's heap accounting sees the index and gives the memory back when the wrapper is collected.
+template <class Self, class Core>
+class CoreWrap : public Napi::ObjectWrap<Self> {
+ public:
+  explicit CoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Self>(info) {}
+
+  ~CoreWrap() override {
+    // Runs from the GC finalizer on the JS thread: give back the external memory we reported. The raw call (not the
+    // throwing C++ wrapper) because a destructor must not throw.
+    if (reported_ != 0) {
+      int64_t ignored = 0;
+      napi_adjust_external_memory(this->Env(), -reported_, &ignored);
+    }
+  }
+
+ protected:
+  std::shared_ptr<Core> live(Napi::Env env) const {
+    if (!core_) throwCoded(env, kite::ERR_FREED, "the index was freed; create or deserialize a new one");
+    return core_;
+  }
+
+  void syncExternalMemory(Napi::Env env) {
+    const int64_t now = core_ ? static_cast<int64_t>(core_->memoryUsage()) : 0;
+    if (now != reported_) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
+      reported_ = now;
+    }
+  }
+
+  // Completion of a mutating job: the wrapper (kept alive by the job) reports the new native memory size to V8.
+  Job::Done syncDone() {
+    return [this](Napi::Env e) -> Napi::Value {
+      syncExternalMemory(e);
+      return e.Undefined();
+    };
+  }
+
+  std::shared_ptr<Core> core_;
+  int64_t reported_ = 0;
+};
+
+class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeIndex",
@@ -477,16 +519,7 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
                        });
   }
 
-  explicit NativeIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeIndex>(info) {}
-
-  ~NativeIndex() override {
-    // Runs from the GC finalizer on the JS thread: give back the external memory we reported. The raw call (not the
-    // throwing C++ wrapper) because a destructor must not throw.
-    if (reported_ != 0) {
-      int64_t ignored = 0;
-      napi_adjust_external_memory(Env(), -reported_, &ignored);
-    }
-  }
+  explicit NativeIndex(const Napi::CallbackInfo& info) : CoreWrap(info) {}
 
  private:
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::IndexCore> core) {
@@ -584,27 +617,6 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
         [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
     job->keep(buf);
     return job->start();
-  }
-
-  std::shared_ptr<kite::IndexCore> live(Napi::Env env) const {
-    if (!core_) throwCoded(env, kite::ERR_FREED, "the index was freed; create or deserialize a new one");
-    return core_;
-  }
-
-  void syncExternalMemory(Napi::Env env) {
-    const int64_t now = core_ ? static_cast<int64_t>(core_->memoryUsage()) : 0;
-    if (now != reported_) {
-      Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
-      reported_ = now;
-    }
-  }
-
-  // Completion of a mutating job: the wrapper (kept alive by the job) reports the new native memory size to V8.
-  Job::Done syncDone() {
-    return [this](Napi::Env e) -> Napi::Value {
-      syncExternalMemory(e);
-      return e.Undefined();
-    };
   }
 
   int64_t vectorCount(Napi::Env env, size_t floats, int dim, const char* what) const {
@@ -760,14 +772,11 @@ class NativeIndex : public Napi::ObjectWrap<NativeIndex> {
     syncExternalMemory(info.Env());
     return info.Env().Undefined();
   }
-
-  std::shared_ptr<kite::IndexCore> core_;
-  int64_t reported_ = 0;
 };
 
 // Binary vectors (BIN_FLAT, BIN_IVF_FLAT; HAMMING, JACCARD): the same threading model as NativeIndex (train, add,
 // serialize and deserialize as Jobs on the libuv pool; searches as SearchJobs on the search threads).
-class NativeBinaryIndex : public Napi::ObjectWrap<NativeBinaryIndex> {
+class NativeBinaryIndex : public CoreWrap<NativeBinaryIndex, kite::BinaryCore> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeBinaryIndex",
@@ -785,14 +794,7 @@ class NativeBinaryIndex : public Napi::ObjectWrap<NativeBinaryIndex> {
                        });
   }
 
-  explicit NativeBinaryIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBinaryIndex>(info) {}
-
-  ~NativeBinaryIndex() override {
-    if (reported_ != 0) {
-      int64_t ignored = 0;
-      napi_adjust_external_memory(Env(), -reported_, &ignored);
-    }
-  }
+  explicit NativeBinaryIndex(const Napi::CallbackInfo& info) : CoreWrap(info) {}
 
  private:
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::BinaryCore> core) {
@@ -870,26 +872,6 @@ class NativeBinaryIndex : public Napi::ObjectWrap<NativeBinaryIndex> {
         [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
     job->keep(buf);
     return job->start();
-  }
-
-  std::shared_ptr<kite::BinaryCore> live(Napi::Env env) const {
-    if (!core_) throwCoded(env, kite::ERR_FREED, "the index was freed; create or deserialize a new one");
-    return core_;
-  }
-
-  void syncExternalMemory(Napi::Env env) {
-    const int64_t now = core_ ? static_cast<int64_t>(core_->memoryUsage()) : 0;
-    if (now != reported_) {
-      Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
-      reported_ = now;
-    }
-  }
-
-  Job::Done syncDone() {
-    return [this](Napi::Env e) -> Napi::Value {
-      syncExternalMemory(e);
-      return e.Undefined();
-    };
   }
 
   int64_t codeCount(Napi::Env env, size_t bytes, int codeSize, const char* what) const {
@@ -1009,9 +991,6 @@ class NativeBinaryIndex : public Napi::ObjectWrap<NativeBinaryIndex> {
     syncExternalMemory(info.Env());
     return info.Env().Undefined();
   }
-
-  std::shared_ptr<kite::BinaryCore> core_;
-  int64_t reported_ = 0;
 };
 
 Napi::Value setThreads(const Napi::CallbackInfo& info) {
