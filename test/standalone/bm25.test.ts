@@ -167,6 +167,39 @@ test('after a truncate, the statistics count only the rows written since (sealed
   });
 });
 
+test('range search on BM25: radius < score <= range_filter over the collection-wide scores, sealed and growing', async () => {
+  const name = 'e2e_bm25_range';
+  await createBm25Collection(name, undefined, { bm25_k1: 1.2, bm25_b: 0.75 });
+  const put = async (docs: Map<number, string>): Promise<void> => {
+    expectOk((await client.insert({ collection_name: name, data: [...docs].map(([id, text]) => ({ id, text })) })).status, 'insert');
+  };
+  await put(documents(0, 60));
+  await flush(name);
+  await put(documents(100, 30)); // growing
+  const live = new Map([...documents(0, 60), ...documents(100, 30)]);
+  const docs = new Map([...live].map(([id, t]) => [id, standardTerms(t)]));
+  const query = 'vector search kite segment';
+  const all = reference(docs, standardTerms(query), 1.2, 0.75, docs.size);
+  // Bounds half-way between two well-separated scores, so that float32 rounding cannot move a document across them.
+  const gapAfter = (from: number): number => {
+    for (let i = from; i + 1 < all.length; i++) if (all[i]!.score - all[i + 1]!.score > 0.01) return i;
+    throw new Error(`no gap in the reference scores after rank ${from}`);
+  };
+  const top = gapAfter(1);
+  const bottom = gapAfter(top + 8);
+  const rangeFilter = (all[top]!.score + all[top + 1]!.score) / 2;
+  const radius = (all[bottom]!.score + all[bottom + 1]!.score) / 2;
+  const want = all.filter((h) => h.score > radius && h.score <= rangeFilter);
+  expect(want.length).toBe(bottom - top);
+  const res = await client.search({
+    collection_name: name, anns_field: 'sparse', data: [query], limit: 100, output_fields: ['id'], consistency_level: STRONG,
+    params: { radius, range_filter: rangeFilter },
+  } as never);
+  expectOk(res.status, 'range search');
+  const got = (res.results as unknown as Record<string, unknown>[]).map((h) => ({ id: Number(h.id), score: Number(h.score) }));
+  expectSameRanking('BM25 range', got, want, all);
+});
+
 test('bm25_k1 and bm25_b are honoured; the english analyzer stems; SPARSE_WAND agrees', async () => {
   const name = 'e2e_bm25_english';
   await createBm25Collection(name, { type: 'english' }, { bm25_k1: 1.8, bm25_b: 0.3 }, 'SPARSE_WAND');
