@@ -1,9 +1,9 @@
 import { KiteError, clip, toKiteError } from '@kite/common';
 import { histogram } from '@kite/observe';
 import type { SearchRequest } from '@kite/proto';
-import { isDenseType, vectorBytesOf, type CollectionMeta } from '@kite/segment';
+import type { CollectionMeta } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
-import { outputsOf, primaryField, withPrimaryKey } from './output';
+import { checkVectorReplySize, outputsOf, primaryField, withPrimaryKey } from './output';
 import { checkFilter, consistency, ensureLoaded, minOffsets, readPartitions } from './read';
 import { MAX_TOPK, planSearch, type SearchPlan } from './read-plan';
 import { functionScoreOf, rankParamsOf, rrfRanker } from './rerank';
@@ -94,15 +94,8 @@ export function hybridHandlers(core: ProxyCore): Handlers {
       const out = outputsOf(c, r.output_fields ?? [], true);
       const pkf = primaryField(c);
       withPrimaryKey(out, pkf.name);
-      // Every sub-search carries the output columns of its hits; vectors are the part whose size no hit bound caps.
-      const vectorBytes = out.columns.reduce((sum, name) => {
-        const f = c.fields.find((x) => x.name === name);
-        return sum + (f && (isDenseType(f.dataType) || f.dataType === 'BinaryVector') ? vectorBytesOf(f) : 0);
-      }, 0);
-      const widest = Math.max(limit, ...plans.map((p) => p.topk));
-      if (vectorBytes * nq * widest > cfg.proxy.maxSendMessageBytes) {
-        throw new KiteError('ParameterInvalid', `returning vectors with ${nq * widest} hits takes ${vectorBytes * nq * widest} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${cfg.proxy.maxSendMessageBytes}); leave the vector out of output_fields or ask for fewer hits`);
-      }
+      // Every sub-search carries the output columns of its hits.
+      checkVectorReplySize(c, out.columns, nq * Math.max(limit, ...plans.map((p) => p.topk)), cfg.proxy.maxSendMessageBytes);
       const deadline = ctx.deadline;
       const offsets = await minOffsets(core, c, consistency(c, r), deadline);
       const columns = withRankInput(out.columns, reranker);

@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldDataOut, IDsOut } from '@kite/proto';
-import { META, isVectorType, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { META, isDenseType, isVectorType, vectorBytesOf, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
 import { isFunctionOutput } from './functions';
 
 /** Which stored columns a read returns, which dynamic keys it picks from `$meta`, and the names the client sees. */
@@ -66,4 +66,18 @@ export function primaryField(c: CollectionMeta): FieldMeta {
   const pk = c.fields.find((f) => f.isPrimaryKey);
   if (!pk) throw new KiteError('Internal', `collection ${c.name} has no primary key field`);
   return pk;
+}
+
+/**
+ * Refuses a search whose output vectors would not fit in one reply: vectors are the one part of a result whose size
+ * the hit bound does not cap (dim up to 32768). `hits` is how many hits the reply may carry in all.
+ */
+export function checkVectorReplySize(c: CollectionMeta, columns: readonly string[], hits: number, maxBytes: number): void {
+  const perHit = columns.reduce((sum, name) => {
+    const f = c.fields.find((x) => x.name === name);
+    return sum + (f && (isDenseType(f.dataType) || f.dataType === 'BinaryVector') ? vectorBytesOf(f) : 0);
+  }, 0);
+  if (perHit * hits > maxBytes) {
+    throw new KiteError('ParameterInvalid', `returning vectors with ${hits} hits takes ${perHit * hits} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${maxBytes}); leave the vector out of output_fields or ask for fewer hits`);
+  }
 }

@@ -2,11 +2,11 @@ import { KiteError, clip } from '@kite/common';
 import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '@kite/expr';
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import { channelsOf, isDenseType, vectorBytesOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
+import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
 import { counter, histogram } from '@kite/observe';
 import { parseChannel } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
-import { fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
+import { checkVectorReplySize, fieldData, idsOf, outputsOf, primaryField, withPrimaryKey } from './output';
 import { exactGroupSearch, pageGroups, pageHits } from './grouping';
 import { iteratorPage } from './iterator';
 import { planQuery, planSearch } from './read-plan';
@@ -163,15 +163,8 @@ export function readHandlers(core: ProxyCore): Handlers {
       const { shipped: filter, expr: parsed } = checkFilter(core, c, plan.filter, r.expr_template_values);
       const partitions = keyPruned(c, parsed, readPartitions(core, c, r.partition_names));
       const out = outputsOf(c, r.output_fields ?? [], true);
-      // Vectors in the output are the one part of a result whose size the hit bound does not cap (dim up to 32768).
-      const vectorBytes = out.columns.reduce((sum, name) => {
-        const f = c.fields.find((x) => x.name === name);
-        return sum + (f && (isDenseType(f.dataType) || f.dataType === 'BinaryVector') ? vectorBytesOf(f) : 0);
-      }, 0);
       const hitsPerQuery = iterator ? iterator.batch : topk * (group?.size ?? 1);
-      if (vectorBytes * nq * hitsPerQuery > cfg.proxy.maxSendMessageBytes) {
-        throw new KiteError('ParameterInvalid', `returning vectors with ${nq * hitsPerQuery} hits takes ${vectorBytes * nq * hitsPerQuery} bytes, more than a reply may hold (proxy.maxSendMessageBytes ${cfg.proxy.maxSendMessageBytes}); leave the vector out of output_fields or ask for fewer hits`);
-      }
+      checkVectorReplySize(c, out.columns, nq * hitsPerQuery, cfg.proxy.maxSendMessageBytes);
       const pkf = primaryField(c);
       withPrimaryKey(out, pkf.name);
       searchNq.observe(nq);
