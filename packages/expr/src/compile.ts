@@ -476,12 +476,23 @@ function roundFloats(v: Lit): Lit {
   return Array.isArray(v) ? v.map(roundFloats) : v;
 }
 
+/** Whether a value is an element of an Array field (`tags[0]`), alone or in arithmetic with constants. */
+function readsArrayElement(v: Val): boolean {
+  if (v.k === 'dyn') return v.elem !== undefined;
+  if (v.k === 'arith') return readsArrayElement(v.a) || readsArrayElement(v.b);
+  if (v.k === 'neg') return readsArrayElement(v.a);
+  return false;
+}
+
 function compileCompareLit(op: CmpOp, av: Val, lit: Lit): PredFn {
   const fa = compileVal(av);
   if (av.k === 'dyn' || av.k === 'array' || ((av.k === 'arith' || av.k === 'neg') && av.mode === 'dyn')) {
     const floatElems = (av.k === 'dyn' || av.k === 'array') && av.elem === 'float';
     const adjusted = floatElems ? roundFloats(lit) : lit;
-    const test = jsonComparer(op, adjusted);
+    const cmp = jsonComparer(op, adjusted);
+    // As in Milvus, an Array element past the end of its row compares false under every operator, `!=` included
+    // (a missing JSON key keeps the JSON rule).
+    const test = op === '!=' && readsArrayElement(av) ? (x: unknown) => x !== undefined && cmp(x) : cmp;
     const fused = compileDynTest(av, test);
     if (fused !== undefined) return fused;
     return (ctx) => {

@@ -158,6 +158,11 @@ describe('parsing and evaluation of each construct', () => {
     ['tags[1] like "c%"', [1, 9]],
     ['nums[1] == 9007199254740993', [1]],
     ['nums[0] > 2', [4, 6, 7, 8]],
+    // An element past the end of the row is false under every operator, != included (Milvus); `not` negates that.
+    ['tags[1] != "c"', [3]],
+    ['nums[1] != 2', [1, 9]],
+    ['nums[1] + 1 != 3', [1, 9]],
+    ['not (tags[1] == "c")', [0, 2, 3, 4, 5, 6, 7, 8]],
     ['tags == ["a", "b"]', [3]],
     ['exists meta["a"]', [0, 1, 2, 4, 6, 7, 8, 9]],
     ['EXISTS meta["n"]', [9]],

@@ -20,8 +20,9 @@ export function checkArrayField(
   const raw = f.element_type;
   const elem = ARRAY_ELEMENT_TYPES.find((t) => t === raw);
   if (elem === undefined) {
-    const shown = raw === undefined || raw === '' || raw === 0 ? 'None' : clip(String(raw), 32);
-    throw new KiteError('IllegalSchema', `element data type ${shown} is not valid: field "${f.name}" is an Array; set element_type to one of ${ARRAY_ELEMENT_TYPES.join(', ')}`);
+    const fix = `field "${f.name}" is an Array; set element_type to one of ${ARRAY_ELEMENT_TYPES.join(', ')}`;
+    if (raw === undefined || raw === '' || raw === 0 || raw === 'None') throw new KiteError('IllegalSchema', `element data type None is not valid: ${fix}`);
+    throw new KiteError('IllegalSchema', `element type ${clip(String(raw), 32)} is not supported: ${fix}`);
   }
   if (f.is_primary_key) {
     throw new KiteError('IllegalSchema', `the data type of primary key should be Int64 or VarChar: field "${f.name}" is an Array`);
