@@ -149,6 +149,14 @@ def test_array_fields(client: MilvusClient, collection_name: str):
     client.flush(name)
     assert sorted(r["id"] for r in client.query(name, filter="array_length(av) == 1 and av[0] == \"zz\"", output_fields=["id"])) == [5, N_SEALED + 5]
 
+    # Delete by an Array filter: those rows are gone, the rest stay.
+    doomed = sorted(r["id"] for r in client.query(name, filter="array_contains_all(ai, [8, 9])", output_fields=["id"], limit=16384))
+    assert doomed
+    client.delete(name, filter="array_contains_all(ai, [8, 9])")
+    assert client.query(name, filter="array_contains_all(ai, [8, 9])", output_fields=["id"]) == []
+    left = client.query(name, filter="array_length(ai) >= 0", output_fields=["id"], limit=16384)
+    assert len(left) == N_SEALED + N_GROWING - len(doomed)
+
     # Bad rows: refused with the field and the row named; nothing is inserted.
     bad_rows = [
         ({"ai": list(range(7))}, r'field "ai": the length \(7\) of 0th array exceeds max capacity \(6\)'),
