@@ -167,6 +167,10 @@ def test_array_fields(client: MilvusClient, collection_name: str):
         with pytest.raises(MilvusException, match=msg):
             client.insert(name, [dict(make_rows(10_000, 1, 3)[0], **change)])
     assert client.query(name, filter="id == 10000", output_fields=["id"]) == []
+    # Empty results with Array outputs.
+    assert client.query(name, filter="id == 10000", output_fields=ARRAYS) == []
+    none = client.search(name, [q], anns_field="vector", limit=5, filter="array_length(ai) > 6", output_fields=ARRAYS, search_params={"metric_type": "L2"})
+    assert len(none[0]) == 0
 
     # Type mismatches are refused when the filter is checked.
     for expr, msg in [
