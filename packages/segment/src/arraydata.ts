@@ -142,20 +142,11 @@ export function arrayRow(c: Extract<Column, { kind: 'array' }>, i: number): (boo
 }
 
 /**
- * An 'array' column as the expression evaluator reads Array fields: a 'json' column of JS arrays (Int64 elements as
- * bigint). Computed once per column object and kept while the column lives.
+ * An 'array' column in the shape the expression evaluator reads Array fields (@kite/expr ArrayColumn): the same
+ * offsets and flat values, no copy; Bool elements flagged (their values are 0/1 bytes).
  */
-const asJson = new WeakMap<object, { kind: 'json'; data: unknown[] }>();
-export function arrayAsJson(c: Extract<Column, { kind: 'array' }>): { kind: 'json'; data: unknown[] } {
-  let out = asJson.get(c);
-  if (out === undefined) {
-    const n = c.offsets.length - 1;
-    const data = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) data[i] = arrayRow(c, i);
-    out = { kind: 'json', data };
-    asJson.set(c, out);
-  }
-  return out;
+export function arrayForFilter(c: Extract<Column, { kind: 'array' }>): { kind: 'array'; offsets: Uint32Array; values: ScalarColumn['data']; bool: boolean } {
+  return { kind: 'array', offsets: c.offsets, values: c.values.data, bool: c.values.kind === 'bool' };
 }
 
 /** An outbound ArrayArray: one ScalarField per row with the element type's member set (also for an empty row). */

@@ -4,7 +4,7 @@ import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
 import {
-  arrayAsJson, bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkAt, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
+  arrayForFilter, bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkAt, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
 } from '@kite/segment';
 import type { TextIndexes } from './text-index';
@@ -142,8 +142,8 @@ function exprBatch(v: View): ExprBatch {
     numRows: v.batch.numRows,
     column: (name: string) => {
       const c = cols.get(name);
-      // Array fields: the evaluator reads each row as a JS array (converted once per column, see arrayAsJson).
-      return (c?.kind === 'array' ? arrayAsJson(c) : c) as never;
+      // Array fields: the evaluator reads the offsets and flat values in place.
+      return (c?.kind === 'array' ? arrayForFilter(c) : c) as never;
     },
     ...(text === undefined ? {} : { textIndex: (field: string, analyzer: string) => text.get(v.batch, field, analyzer) }),
     ...(scalar === undefined
