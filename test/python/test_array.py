@@ -127,6 +127,12 @@ def test_array_fields(client: MilvusClient, collection_name: str):
         for f in ARRAYS:
             assert list(got[i][f]) == every[i][f], (i, f)
 
+    # `*` includes the Array fields; a template parameter fills an Array filter.
+    star = client.query(name, filter="id in [0, 450]", output_fields=["*"])
+    assert sorted((r["id"], list(r["ai"]), list(r["av"])) for r in star) == [(i, every[i]["ai"], every[i]["av"]) for i in (0, 450)]
+    got = sorted(r["id"] for r in client.query(name, filter="array_contains_any(ai, {vals})", filter_params={"vals": [7, 9]}, output_fields=["id"], limit=16384))
+    assert got == sorted(r["id"] for r in every if 7 in r["ai"] or 9 in r["ai"])
+
     # Search with an Array filter and Array outputs: exact (FLAT) against brute force.
     q = [0.1, -0.2, 0.3, 0.4]
     hits = client.search(name, [q], anns_field="vector", limit=10, filter="array_contains_any(ai, [1, 2])", output_fields=["ai", "av"],
