@@ -188,6 +188,21 @@ def test_array_fields(client: MilvusClient, collection_name: str):
         with pytest.raises(MilvusException, match=msg):
             client.query(name, filter=expr, output_fields=["id"])
 
+    # AlterCollectionField: a larger max_capacity and max_length take effect for the next rows.
+    with pytest.raises(MilvusException, match="the length \\(7\\) of 0th array exceeds max capacity \\(6\\)"):
+        client.insert(name, [dict(make_rows(20_000, 1, 4)[0], ai=list(range(7)))])
+    client.alter_collection_field(name, field_name="ai", field_params={"max_capacity": 8})
+    client.alter_collection_field(name, field_name="av", field_params={"max_length": 7})
+    client.insert(name, [dict(make_rows(20_000, 1, 4)[0], ai=list(range(7)), av=["toolong"])])
+    got = client.query(name, filter="id == 20000", output_fields=["ai", "av"])
+    assert [(list(r["ai"]), list(r["av"])) for r in got] == [(list(range(7)), ["toolong"])]
+    desc = {f["name"]: f for f in client.describe_collection(name)["fields"]}
+    assert desc["ai"]["params"]["max_capacity"] == 8 and desc["av"]["params"]["max_length"] == 7
+    with pytest.raises(MilvusException, match="max_capacity can only be altered on an Array field"):
+        client.alter_collection_field(name, field_name="id", field_params={"max_capacity": 8})
+    with pytest.raises(MilvusException, match="should be in \\(0, 4096\\]"):
+        client.alter_collection_field(name, field_name="ai", field_params={"max_capacity": 5000})
+
     # No index on an Array field (as Milvus 2.3/2.4).
     idx = client.prepare_index_params()
     idx.add_index("ai", index_type="INVERTED")

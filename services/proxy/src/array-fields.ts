@@ -1,5 +1,5 @@
 import { KiteError, clip } from '@kite/common';
-import type { DataTypeName } from '@kite/segment';
+import type { DataTypeName, FieldMeta } from '@kite/segment';
 
 /** Element types an Array field may hold (Milvus: every scalar type but JSON and Array). */
 export const ARRAY_ELEMENT_TYPES: readonly DataTypeName[] = ['Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar'];
@@ -54,4 +54,18 @@ export function checkArrayField(
     delete params.max_length;
   }
   return elem;
+}
+
+/**
+ * AlterCollectionField's max_capacity (Milvus 2.5+): only on an Array field, 1..4096; later rows are checked against
+ * the new value, stored rows stay as they are. Normalises `props.max_capacity`.
+ */
+export function checkAlteredCapacity(f: Pick<FieldMeta, 'name' | 'dataType'>, props: Record<string, string>): void {
+  if (f.dataType !== 'Array') throw new KiteError('ParameterInvalid', `max_capacity can only be altered on an Array field; ${f.name} is ${f.dataType}`);
+  const raw = props.max_capacity ?? '';
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || n < 1 || n > MAX_ARRAY_CAPACITY) {
+    throw new KiteError('ParameterInvalid', `the maximum capacity specified for a Array should be in (0, ${MAX_ARRAY_CAPACITY}]: field ${f.name}, got "${clip(raw, 32)}"`);
+  }
+  props.max_capacity = String(n);
 }
