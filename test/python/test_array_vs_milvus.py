@@ -289,6 +289,30 @@ def start_milvus(venv: Path, data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("milvus-server not ready after 180 s")
 
 
+def stop_group(proc: subprocess.Popen, grace_s: float = 15) -> None:
+    """SIGTERM to the launcher's process group (it and the `milvus` binary it runs), SIGKILL to what is left after
+    `grace_s`; returns once no process of the group is left."""
+    def alive() -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    if alive():
+        os.killpg(proc.pid, 15)
+    deadline = time.monotonic() + grace_s
+    while alive() and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.2)
+    if alive():
+        os.killpg(proc.pid, 9)
+        while alive():
+            proc.poll()
+            time.sleep(0.2)
+    proc.wait()
+
+
 def compare(milvus: dict, kite: dict) -> dict:
     """Per case: 'agree' (same result, or both refused), or what differs."""
     out = {}
@@ -319,11 +343,7 @@ def test_array_matches_milvus(kite_server):
     try:
         milvus = _run(venv, uri)
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        stop_group(proc)
         if not os.environ.get("KITE_KEEP_TEST_DATA"):
             shutil.rmtree(tmp, ignore_errors=True)
     kite = _run(venv, kite_server.uri)
