@@ -27,7 +27,7 @@ import {
   wordCount,
   type Words,
 } from './kernels';
-import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
+import { DYNAMIC_FIELD, type ArrayColumn, type BatchColumn, type ColumnBatch } from './types';
 import { planLike } from './like';
 import { compileIndexed, compileIndexedGroup, indexableColumn } from './indexed';
 import { compileText } from './text';
@@ -92,15 +92,15 @@ function andValid(a: Uint8Array | undefined, b: Uint8Array | undefined, n: numbe
   return out;
 }
 
-function vecFromColumn(c: Column, field: string, expected: ColType | 'json'): Vec {
-  const kindOk: Record<ColType | 'json', Column['kind'][]> = {
+function vecFromColumn(c: BatchColumn, field: string, expected: ColType | 'json'): Vec {
+  const kindOk: Record<ColType | 'json', BatchColumn['kind'][]> = {
     bool: ['bool'],
     int: ['int', 'int64', 'float'],
     int64: ['int64', 'int', 'float'],
     float: ['float', 'int', 'int64'],
     double: ['float', 'int', 'int64'],
     string: ['string'],
-    json: ['json'],
+    json: ['json', 'array'],
   };
   if (!kindOk[expected].includes(c.kind)) {
     throw new Error(`column "${field}" has kind ${c.kind}, which does not fit its schema type (${expected})`);
@@ -117,7 +117,33 @@ function vecFromColumn(c: Column, field: string, expected: ColType | 'json'): Ve
       return { k: 'str', d: c.data, valid: c.valid };
     case 'json':
       return { k: 'dyn', d: c.data, valid: c.valid };
+    case 'array':
+      return { k: 'dyn', d: arrayRows(c), valid: c.valid };
   }
+}
+
+
+/** Element j of an 'array' column's flat values as the JSON path reads it (Bool as boolean, Int64 as bigint). */
+const elementOf = (c: ArrayColumn): ((j: number) => unknown) => {
+  const vs = c.values;
+  return c.bool ? (j) => vs[j] !== 0 : (j) => vs[j];
+};
+
+/** Row i of an 'array' column as a JS array. */
+function arrayRow(c: ArrayColumn, at: (j: number) => unknown, i: number): unknown[] {
+  const start = c.offsets[i] as number;
+  const out = new Array<unknown>((c.offsets[i + 1] as number) - start);
+  for (let j = 0; j < out.length; j++) out[j] = at(start + j);
+  return out;
+}
+
+/** Every row of an 'array' column as JS arrays (for the predicates that have no typed path: `a == [..]`). */
+function arrayRows(c: ArrayColumn): unknown[][] {
+  const n = c.offsets.length - 1;
+  const at = elementOf(c);
+  const out = new Array<unknown[]>(n);
+  for (let i = 0; i < n; i++) out[i] = arrayRow(c, at, i);
+  return out;
 }
 
 /** A column the batch does not have: all NULL (a field added after the segment was written); $meta: empty. */
@@ -258,7 +284,14 @@ function compileVal(v: Val): ValFn {
     }
     case 'len': {
       const inner = compileVal(v.a);
+      const whole = v.a.k === 'array' ? v.a.field : undefined;
       return (ctx) => {
+        const raw = whole === undefined ? undefined : ctx.batch.column(whole);
+        if (raw?.kind === 'array') {
+          const d = new Float64Array(ctx.n);
+          for (let i = 0; i < ctx.n; i++) d[i] = (raw.offsets[i + 1] as number) - (raw.offsets[i] as number);
+          return { k: 'num', d, valid: raw.valid };
+        }
         const src = inner(ctx);
         const d = new Float64Array(ctx.n);
         const xs = src.d as unknown[];
@@ -361,7 +394,23 @@ function compileDynTest(v: Val, test: (x: unknown) => boolean): PredFn | undefin
   const direct = v.k === 'array' || v.path.length === 0;
   const get = pathGetter(v.k === 'dyn' ? v.path : []);
   const rowTest = direct ? test : (r: unknown): boolean => test(get(r));
+  const elemIndex = v.k === 'dyn' && v.elem !== undefined ? (v.path[0] as number) : undefined;
   return (ctx) => {
+    const raw = ctx.batch.column(field);
+    if (raw?.kind === 'array') {
+      // An Array field kept as offsets + flat values: elements are read in place; whole-array tests see one
+      // short-lived JS array per row.
+      const t = ctx.words();
+      const at = elementOf(raw);
+      const offs = raw.offsets;
+      if (elemIndex !== undefined) {
+        bitsFromPredicate(ctx.n, t, (i) => {
+          const j = (offs[i] as number) + elemIndex;
+          return test(j < (offs[i + 1] as number) ? at(j) : undefined);
+        });
+      } else bitsFromPredicate(ctx.n, t, (i) => test(arrayRow(raw, at, i)));
+      return withValidity(ctx, t, raw.valid);
+    }
     const col = readColumn(ctx, field, 'json');
     const t = ctx.words();
     bitsFromTest(col.d as unknown[], rowTest, ctx.n, t);
@@ -476,12 +525,23 @@ function roundFloats(v: Lit): Lit {
   return Array.isArray(v) ? v.map(roundFloats) : v;
 }
 
+/** Whether a value is an element of an Array field (`tags[0]`), alone or in arithmetic with constants. */
+function readsArrayElement(v: Val): boolean {
+  if (v.k === 'dyn') return v.elem !== undefined;
+  if (v.k === 'arith') return readsArrayElement(v.a) || readsArrayElement(v.b);
+  if (v.k === 'neg') return readsArrayElement(v.a);
+  return false;
+}
+
 function compileCompareLit(op: CmpOp, av: Val, lit: Lit): PredFn {
   const fa = compileVal(av);
   if (av.k === 'dyn' || av.k === 'array' || ((av.k === 'arith' || av.k === 'neg') && av.mode === 'dyn')) {
     const floatElems = (av.k === 'dyn' || av.k === 'array') && av.elem === 'float';
     const adjusted = floatElems ? roundFloats(lit) : lit;
-    const test = jsonComparer(op, adjusted);
+    const cmp = jsonComparer(op, adjusted);
+    // As in Milvus, an Array element past the end of its row compares false under every operator, `!=` included
+    // (a missing JSON key keeps the JSON rule).
+    const test = op === '!=' && readsArrayElement(av) ? (x: unknown) => x !== undefined && cmp(x) : cmp;
     const fused = compileDynTest(av, test);
     if (fused !== undefined) return fused;
     return (ctx) => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { KiteError } from '@kite/common';
-import { countMatches, evaluate, ExprError, parseExpr, primaryKeyTerms, type Column, type ColumnBatch, type SchemaInfo } from './index';
+import { countMatches, evaluate, evaluateAsync, ExprError, parseExpr, primaryKeyTerms, type ArrayColumn, type BatchColumn, type Column, type ColumnBatch, type SchemaInfo } from './index';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gen = require('../scripts/gen-grammar.js') as { render(grammar: string): string; GRAMMAR: string; OUTPUT: string };
@@ -158,6 +158,11 @@ describe('parsing and evaluation of each construct', () => {
     ['tags[1] like "c%"', [1, 9]],
     ['nums[1] == 9007199254740993', [1]],
     ['nums[0] > 2', [4, 6, 7, 8]],
+    // An element past the end of the row is false under every operator, != included (Milvus); `not` negates that.
+    ['tags[1] != "c"', [3]],
+    ['nums[1] != 2', [1, 9]],
+    ['nums[1] + 1 != 3', [1, 9]],
+    ['not (tags[1] == "c")', [0, 2, 3, 4, 5, 6, 7, 8]],
     ['tags == ["a", "b"]', [3]],
     ['exists meta["a"]', [0, 1, 2, 4, 6, 7, 8, 9]],
     ['EXISTS meta["n"]', [9]],
@@ -272,6 +277,40 @@ describe('parsing and evaluation of each construct', () => {
   it('rejects a column whose kind does not fit the schema', () => {
     const b: ColumnBatch = { numRows: 1, column: () => ({ kind: 'string', data: ['x'] }) };
     expect(() => evaluate(parseExpr('age > 1', schema), b)).toThrow(/column "age" has kind string/);
+  });
+
+  it('reads Array fields kept as offsets + flat values as it reads their JSON form, also in slices', async () => {
+    const typed = (rowsIn: unknown[][], big: boolean): ArrayColumn => {
+      const offsets = new Uint32Array(rowsIn.length + 1);
+      rowsIn.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
+      const flat = rowsIn.flat();
+      return { kind: 'array', offsets, values: big ? BigInt64Array.from(flat, (x) => BigInt(x as number)) : (flat as string[]) };
+    };
+    const arrays: Record<string, BatchColumn> = {
+      tags: typed((columns.tags as { data: unknown[][] }).data, false),
+      nums: typed((columns.nums as { data: unknown[][] }).data, true),
+    };
+    const typedBatch: ColumnBatch = { numRows: 10, column: (name) => arrays[name] ?? columns[name] };
+    // 2000 rows: the slices of evaluateAsync cut the offsets at arbitrary rows.
+    const many = 2000;
+    const rep = (c: { data: unknown[][] }): unknown[][] => Array.from({ length: many }, (_, i) => c.data[i % 10]!);
+    const manyJson: Record<string, Column> = { tags: { kind: 'json', data: rep(columns.tags as { data: unknown[][] }) }, nums: { kind: 'json', data: rep(columns.nums as { data: unknown[][] }) } };
+    const manyTyped: Record<string, BatchColumn> = { tags: typed(rep(columns.tags as { data: unknown[][] }), false), nums: typed(rep(columns.nums as { data: unknown[][] }), true) };
+    const flags: ArrayColumn = { kind: 'array', offsets: Uint32Array.from([0, 2, 2, 3]), values: Uint8Array.from([1, 0, 0]), bool: true };
+    const flagSchema: SchemaInfo = { fields: [{ name: 'flags', type: 'Array', elementType: 'Bool' }], enableDynamicField: false };
+    expect(rowsOf(evaluate(parseExpr('array_contains(flags, false)', flagSchema), { numRows: 3, column: () => flags }), 3)).toEqual([0, 2]);
+    expect(rowsOf(evaluate(parseExpr('flags[0] == true', flagSchema), { numRows: 3, column: () => flags }), 3)).toEqual([0]);
+    for (const text of [
+      'array_contains(tags, "a")', 'array_contains_all(tags, ["a", "c"])', 'array_contains_any(tags, ["x", "d"])', 'ARRAY_CONTAINS(nums, 9007199254740993)',
+      'array_length(tags) == 2', 'array_length(tags) == 0', 'tags[0] == "a"', 'tags[1] like "c%"', 'nums[1] == 9007199254740993', 'nums[0] > 2',
+      'tags[1] != "c"', 'nums[1] + 1 != 3', 'not (tags[1] == "c")', 'tags == ["a", "c"]', 'nums[0] in [1, 7]', 'array_length(nums) >= 1 and nums[0] % 2 == 0',
+    ]) {
+      const e = parseExpr(text, schema);
+      expect({ text, rows: rowsOf(evaluate(e, typedBatch)) }).toEqual({ text, rows: rowsOf(evaluate(e, batch)) });
+      const want = Array.from(evaluate(e, { numRows: many, column: (name) => manyJson[name] }));
+      const got = Array.from(await evaluateAsync(e, { numRows: many, column: (name) => manyTyped[name] }, { sliceMs: 0 }));
+      expect({ text, got }).toEqual({ text, got: want });
+    }
   });
 
   it('only evaluates Exprs from parseExpr', () => {

@@ -7,7 +7,7 @@ import { CheckError, ExprError } from './errors';
 import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
 import type { Lit, Pred } from './ir';
 import { wordsToBytes } from './kernels';
-import type { Column, ColumnBatch, FieldInfo, SchemaInfo } from './types';
+import type { BatchColumn, ColumnBatch, FieldInfo, SchemaInfo } from './types';
 
 /** A parsed, type-checked filter. Build with parseExpr; evaluate with evaluate(). */
 export interface Expr {
@@ -228,11 +228,14 @@ export interface EvaluateOptions {
 
 /** Rows [start, end) of a batch: typed arrays as views, row arrays copied (references only). */
 function sliceBatch(batch: ColumnBatch, start: number, end: number): ColumnBatch {
-  const cache = new Map<string, Column | undefined>();
-  const cut = (c: Column): Column => {
+  const cache = new Map<string, BatchColumn | undefined>();
+  const cut = (c: BatchColumn): BatchColumn => {
     const valid = c.valid?.subarray(start, end);
-    const withValid = <T extends Column>(x: T): T => (valid === undefined ? x : { ...x, valid });
+    const withValid = <T extends BatchColumn>(x: T): T => (valid === undefined ? x : { ...x, valid });
     switch (c.kind) {
+      case 'array':
+        // Offsets index the flat values, so rows [start, end) are offsets [start, end]; the values are shared.
+        return withValid({ ...c, offsets: c.offsets.subarray(start, end + 1) });
       case 'string':
         return withValid({ kind: 'string', data: c.data.slice(start, end) });
       case 'json':

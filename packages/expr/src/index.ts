@@ -24,6 +24,9 @@ export {
   type FieldInfo,
   type SchemaInfo,
   type Column,
+  type ArrayColumn,
+  type ArrayValues,
+  type BatchColumn,
   type ColumnBatch,
 } from './types';
 export type { Pred, Val, Lit, ColType, ElemType, NumMode, PathKey } from './ir';

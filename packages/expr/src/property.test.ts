@@ -68,6 +68,11 @@ function jsonEq(x: unknown, lit: unknown): boolean {
 }
 
 /** A JSON value against a constant: a missing key or another type is unequal to everything. */
+/** An Array element compared with a constant: an element past the end of the row is false under every operator (Milvus). */
+function elemCmp(op: Op, x: unknown, lit: unknown): boolean {
+  return x !== undefined && jsonCmp(op, x, lit);
+}
+
 function jsonCmp(op: Op, x: unknown, lit: unknown): boolean {
   if (op === '==') return jsonEq(x, lit);
   if (op === '!=') return !jsonEq(x, lit);
@@ -522,7 +527,7 @@ class ExprGen {
         const idx = r.int(0, 2);
         const op = r.pick(OPS);
         const v = intVal();
-        return { text: `arr[${idx}] ${op} ${lit(v)}`, ev: (row) => jsonCmp(op, (row.arr as unknown[])[idx], v) };
+        return { text: `arr[${idx}] ${op} ${lit(v)}`, ev: (row) => elemCmp(op, (row.arr as unknown[])[idx], v) };
       }
       case 2: {
         const op = r.pick(OPS);
@@ -541,7 +546,7 @@ class ExprGen {
       default: {
         const t = r.pick(TAGS);
         const op = r.pick(OPS);
-        return { text: `tags[1] ${op} ${lit(t)}`, ev: (row) => jsonCmp(op, (row.tags as unknown[])[1], t) };
+        return { text: `tags[1] ${op} ${lit(t)}`, ev: (row) => elemCmp(op, (row.tags as unknown[])[1], t) };
       }
     }
   }

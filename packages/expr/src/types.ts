@@ -43,7 +43,8 @@ export const DYNAMIC_FIELD = '$meta';
 
 /**
  * One column of a batch. `valid`, when present, has one byte per row: 0 marks a SQL NULL (nullable fields).
- * Array fields arrive as kind 'json' whose values are JS arrays (numbers, bigints, strings or booleans).
+ * Array fields arrive as kind 'array' (row i's elements are values[offsets[i] .. offsets[i + 1]); Bool elements as
+ * 0/1 bytes with `bool` set), or as kind 'json' whose values are JS arrays (numbers, bigints, strings or booleans).
  */
 export type Column =
   | { kind: 'bool'; data: Uint8Array; valid?: Uint8Array } // 0/1
@@ -53,9 +54,25 @@ export type Column =
   | { kind: 'string'; data: string[]; valid?: Uint8Array }
   | { kind: 'json'; data: unknown[]; valid?: Uint8Array }; // parsed JSON values (undefined/null when absent)
 
+/** An Array field's column: row i holds values[offsets[i] .. offsets[i + 1]) (offsets index the flat values). */
+export interface ArrayColumn {
+  kind: 'array';
+  offsets: Uint32Array;
+  values: ArrayValues;
+  /** Bool elements: `values` holds 0/1 bytes. */
+  bool?: boolean;
+  valid?: Uint8Array;
+}
+
+/** What a batch holds per field: a scalar or JSON column, or an Array field's column. */
+export type BatchColumn = Column | ArrayColumn;
+
+/** The flat elements of an 'array' column. */
+export type ArrayValues = Uint8Array | Int32Array | BigInt64Array | Float32Array | Float64Array | string[];
+
 export interface ColumnBatch {
   numRows: number;
-  column(name: string): Column | undefined;
+  column(name: string): BatchColumn | undefined;
   /**
    * A text index over a VarChar field built with the given analyzer_params, when the engine keeps one (query nodes
    * cache one per segment and field): row i of this batch is the index's row `firstRow + i`. Without it,

@@ -24,6 +24,8 @@ export interface FieldSchema {
   nullable: boolean;
   /** Accepted and described back; clustering by it comes with compaction. */
   is_clustering_key?: boolean;
+  /** Array fields: the elements' data type; '' (or absent) for other types. */
+  element_type?: string;
 }
 
 export interface AllocRequest { count: number }

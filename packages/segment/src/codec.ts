@@ -1,11 +1,14 @@
-import type { Column, ColumnBatch, SparseRow } from './columns';
+import type { ArrayElementType, Column, ColumnBatch, ScalarColumn, SparseRow } from './columns';
 import type { PackedType } from './halfvec';
 
 /**
  * Binary encoding of a ColumnBatch, used for WAL insert/delete payloads and sealed segment files.
  * Layout: "KCB1" | u32 header length | header JSON | zero padding to 8 | column bodies, each 8-aligned.
  * Fixed-width columns are the typed array's bytes (little endian); strings and JSON are u32 offsets + UTF-8;
- * sparse vectors are u32 row offsets (n + 1, counted in entries), then every row's u32 indices, then its f32 values.
+ * sparse vectors are u32 row offsets (n + 1, counted in entries), then every row's u32 indices, then its f32 values;
+ * Array fields are u32 row offsets (n + 1, counted in elements), zero padding to 8, then the flat element column's
+ * body as above (its kind and float width follow from the header's `elem`). Batches written before Array fields
+ * existed have no 'array' column and read as before.
  * Decoding makes typed arrays that view the buffer where alignment allows, so large segments load without copies.
  */
 const MAGIC = 0x3142434b; // "KCB1" little endian
@@ -17,6 +20,8 @@ interface ColumnHeader {
   dim?: number;
   /** 'packed' columns: Float16Vector, BFloat16Vector or Int8Vector. */
   vtype?: PackedType;
+  /** 'array' columns: the element type. */
+  elem?: ArrayElementType;
   bytes: number;
 }
 
@@ -80,6 +85,11 @@ function bodyOf(c: Column): Buffer {
       return encodeStrings(c.data);
     case 'json':
       return encodeStrings(c.data.map((v) => (v === undefined ? '' : JSON.stringify(v))));
+    case 'array': {
+      const offsets = Buffer.from(c.offsets.buffer, c.offsets.byteOffset, c.offsets.byteLength);
+      const pad = Buffer.alloc(align8(offsets.length) - offsets.length);
+      return Buffer.concat([offsets, pad, bodyOf(c.values)]);
+    }
     default:
       return Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength);
   }
@@ -97,6 +107,7 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
       h.dim = c.dim;
       h.vtype = c.type;
     }
+    if (c.kind === 'array') h.elem = c.elem;
     headers.push(h);
     bodies.push(body);
   }
@@ -170,9 +181,44 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
       case 'json':
         c = { kind: 'json', data: decodeStrings(body, n).map((s) => (s === '' ? undefined : (JSON.parse(s) as unknown))) };
         break;
+      case 'array':
+        c = decodeArray(buf, o, h.bytes, n, h.elem ?? 'Int64');
+        break;
     }
     columns.set(h.name, c);
     o += align8(h.bytes);
   }
   return { numRows: n, columns };
+}
+
+/** An 'array' column's body (see the layout above) at `offset` of `buf`: n + 1 offsets, then the flat elements. */
+function decodeArray(buf: Buffer, offset: number, bytes: number, n: number, elem: ArrayElementType): Column {
+  const offsets = view(Uint32Array, buf, offset, (n + 1) * 4);
+  const m = offsets[n]!;
+  const start = offset + align8((n + 1) * 4);
+  const len = offset + bytes - start;
+  let values: ScalarColumn;
+  switch (elem) {
+    case 'Bool':
+      values = { kind: 'bool', data: view(Uint8Array, buf, start, m) };
+      break;
+    case 'Int8':
+    case 'Int16':
+    case 'Int32':
+      values = { kind: 'int', data: view(Int32Array, buf, start, m * 4) };
+      break;
+    case 'Int64':
+      values = { kind: 'int64', data: view(BigInt64Array, buf, start, m * 8) };
+      break;
+    case 'Float':
+      values = { kind: 'float', data: view(Float32Array, buf, start, m * 4) };
+      break;
+    case 'Double':
+      values = { kind: 'float', data: view(Float64Array, buf, start, m * 8) };
+      break;
+    case 'VarChar':
+      values = { kind: 'string', data: decodeStrings(buf.subarray(start, start + len), m) };
+      break;
+  }
+  return { kind: 'array', elem, offsets, values };
 }

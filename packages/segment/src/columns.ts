@@ -20,7 +20,19 @@ export type Column =
   | { kind: 'packed'; type: PackedType; dim: number; data: Uint8Array }
   /** BinaryVector: dim bits a row, packed 8 to a byte as the SDKs send them (dim a multiple of 8). */
   | { kind: 'binary'; dim: number; data: Uint8Array }
-  | { kind: 'sparse'; data: SparseRow[] };
+  | { kind: 'sparse'; data: SparseRow[] }
+  /**
+   * Array fields: row i holds elements values[offsets[i] .. offsets[i + 1]) of one flat column of the element type
+   * (n + 1 offsets for n rows, offsets[0] = 0). `elem` is the field's element type (Int8 and Int32 elements share
+   * the 'int' kind, Float and Double the 'float' kind with 32- and 64-bit data).
+   */
+  | { kind: 'array'; elem: ArrayElementType; offsets: Uint32Array; values: ScalarColumn };
+
+/** The element types of an Array field. */
+export type ArrayElementType = 'Bool' | 'Int8' | 'Int16' | 'Int32' | 'Int64' | 'Float' | 'Double' | 'VarChar';
+
+/** The column kinds an Array field's elements are kept in. */
+export type ScalarColumn = Extract<Column, { kind: 'bool' | 'int' | 'int64' | 'float' | 'string' }>;
 
 /**
  * One sparse vector: its non-zero entries, indices ascending and unique (an empty row is allowed). As Milvus defines
@@ -47,6 +59,7 @@ export function columnLength(c: Column): number {
   if (c.kind === 'vector') return c.data.length / c.dim;
   if (c.kind === 'packed') return c.data.length / (elementBytes(c.type) * c.dim);
   if (c.kind === 'binary') return c.data.length / (c.dim / 8);
+  if (c.kind === 'array') return c.offsets.length - 1;
   return c.data.length;
 }
 
@@ -106,6 +119,14 @@ export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
       for (let i = 0; i < n; i++) out.set(c.data.subarray(idx[i]! * w, (idx[i]! + 1) * w), i * w);
       return { kind: 'binary', dim: c.dim, data: out };
     }
+    case 'array': {
+      const offsets = new Uint32Array(n + 1);
+      for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + c.offsets[idx[i]! + 1]! - c.offsets[idx[i]!]!;
+      const flat = new Uint32Array(offsets[n]!);
+      let o = 0;
+      for (let i = 0; i < n; i++) for (let j = c.offsets[idx[i]!]!, end = c.offsets[idx[i]! + 1]!; j < end; j++) flat[o++] = j;
+      return { kind: 'array', elem: c.elem, offsets, values: takeColumn(c.values, flat) as ScalarColumn };
+    }
   }
 }
 
@@ -124,6 +145,7 @@ export function concatColumns(cs: Column[]): Column {
   const copyTyped = <T extends { set(a: ArrayLike<number | bigint>, o: number): void }>(out: T): T => {
     let o = 0;
     for (const c of cs) {
+      if (c.kind === 'array') continue;
       out.set(c.data as unknown as ArrayLike<number | bigint>, o);
       o += c.data.length;
     }
@@ -142,17 +164,28 @@ export function concatColumns(cs: Column[]): Column {
         data: copyTyped(first.data instanceof Float32Array ? new Float32Array(total) : new Float64Array(total)),
       };
     case 'string':
-      return { kind: 'string', data: cs.flatMap((c) => c.data as string[]) };
+      return { kind: 'string', data: cs.flatMap((c) => (c as { data: string[] }).data) };
     case 'json':
-      return { kind: 'json', data: cs.flatMap((c) => c.data as unknown[]) };
+      return { kind: 'json', data: cs.flatMap((c) => (c as { data: unknown[] }).data) };
     case 'sparse':
-      return { kind: 'sparse', data: cs.flatMap((c) => c.data as SparseRow[]) };
+      return { kind: 'sparse', data: cs.flatMap((c) => (c as { data: SparseRow[] }).data) };
     case 'vector':
       return { kind: 'vector', dim: first.dim, data: copyTyped(new Float32Array(total * first.dim)) };
     case 'packed':
       return { kind: 'packed', type: first.type, dim: first.dim, data: copyTyped(new Uint8Array(total * elementBytes(first.type) * first.dim)) };
     case 'binary':
       return { kind: 'binary', dim: first.dim, data: copyTyped(new Uint8Array((total * first.dim) / 8)) };
+    case 'array': {
+      const arrays = cs as Extract<Column, { kind: 'array' }>[];
+      const offsets = new Uint32Array(total + 1);
+      let row = 0;
+      for (const c of arrays) {
+        const base = offsets[row]!;
+        for (let i = 1; i < c.offsets.length; i++) offsets[row + i] = base + c.offsets[i]!;
+        row += c.offsets.length - 1;
+      }
+      return { kind: 'array', elem: first.elem, offsets, values: concatColumns(arrays.map((c) => c.values)) as ScalarColumn };
+    }
   }
 }
 

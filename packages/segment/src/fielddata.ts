@@ -1,5 +1,6 @@
 import { KiteError } from '@kite/common';
 import type { Column, ColumnBatch, SparseRow } from './columns';
+import { arrayDataToColumn, columnToArrayData, emptyArrayColumn, type WireArrayArray } from './arraydata';
 import { firstNonFinite } from './halfvec';
 import type { DataTypeName, FieldMeta } from './meta';
 
@@ -25,6 +26,7 @@ export interface WireFieldData {
     double_data?: { data: number[] };
     string_data?: { data: string[] };
     json_data?: { data: Buffer[] };
+    array_data?: WireArrayArray;
   } | null;
   vectors?: {
     dim?: string | number;
@@ -41,8 +43,8 @@ export interface WireFieldData {
 export function wireRowCount(fd: WireFieldData): number {
   const s = fd.scalars;
   if (s) {
-    const d = s.bool_data ?? s.int_data ?? s.long_data ?? s.float_data ?? s.double_data ?? s.string_data ?? s.json_data;
-    return d?.data.length ?? 0;
+    const d = s.bool_data ?? s.int_data ?? s.long_data ?? s.float_data ?? s.double_data ?? s.string_data ?? s.json_data ?? s.array_data;
+    return d?.data?.length ?? 0;
   }
   const v = fd.vectors;
   if (v?.float_vector) {
@@ -216,6 +218,8 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
       }
       return { kind: 'json', data: out };
     }
+    case 'Array':
+      return arrayDataToColumn(need(s?.array_data, 'array_data'), field, numRows);
     case 'FloatVector': {
       const v = fd.vectors;
       if (!v?.float_vector) throw bad(name, `expected FloatVector data but got ${v?.data ?? s?.data ?? 'nothing'}`);
@@ -299,6 +303,8 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
       return { data: 'string_data', string_data: { data: c.data } };
     case 'json':
       return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
+    case 'array':
+      return { data: 'array_data', array_data: columnToArrayData(c) as WireArrayArray };
     case 'vector':
     case 'packed':
     case 'binary':
@@ -349,6 +355,8 @@ export function emptyColumn(field: FieldMeta): Column {
       return { kind: 'string', data: [] };
     case 'JSON':
       return { kind: 'json', data: [] };
+    case 'Array':
+      return emptyArrayColumn(field);
     case 'FloatVector':
       return { kind: 'vector', dim: Number(field.typeParams.dim ?? 0), data: new Float32Array(0) };
     case 'Float16Vector':

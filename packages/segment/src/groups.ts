@@ -54,6 +54,8 @@ export function groupValueAt(c: Column | undefined, i: number): unknown {
     case 'int64':
     case 'string':
       return c.data[i];
+    case 'array':
+      return null;
     default:
       return (c.data as ArrayLike<unknown>)[i] ?? null;
   }

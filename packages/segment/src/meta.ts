@@ -13,6 +13,7 @@ export type DataTypeName =
   | 'Double'
   | 'VarChar'
   | 'JSON'
+  | 'Array'
   | 'FloatVector'
   | 'Float16Vector'
   | 'BFloat16Vector'
@@ -36,6 +37,8 @@ export interface FieldMeta {
   nullable: boolean;
   /** Accepted and described back (Milvus clusters segments by it in compaction; Kite does not yet). */
   isClusteringKey?: boolean;
+  /** Array fields: the elements' type (Bool, Int8..Int64, Float, Double, VarChar); typeParams hold max_capacity (and max_length for VarChar elements). */
+  elementType?: DataTypeName;
 }
 
 export interface IndexMeta {

@@ -79,7 +79,7 @@ export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { k
  * postings of @kite/expr, which the filter evaluator reads). The sort yields to the event loop before it starts only;
  * a segment of a million rows sorts in about a second.
  */
-export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'packed' | 'binary' | 'sparse' | 'json' }>): Promise<Buffer> {
+export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'packed' | 'binary' | 'sparse' | 'json' | 'array' }>): Promise<Buffer> {
   await new Promise((resolve) => setImmediate(resolve));
   return ScalarIndex.build(col).serialize();
 }
@@ -332,7 +332,7 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || col.kind === 'json') continue;
+      if (!col || col.kind === 'json' || col.kind === 'array') continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
       const buf = col.kind === 'sparse'

@@ -1,13 +1,15 @@
 import { KiteError, clip } from '@kite/common';
 import { decodeMessage, type FieldSchema as WireFieldSchema } from '@kite/proto';
 import type { Handlers, ProxyCore } from './core';
+import { checkAlteredCapacity } from './array-fields';
 import { OK, kvs } from './status';
 
 /** Field properties AlterCollectionField changes in Kite; Milvus also has others (refused by name). */
-const ALTERABLE = ['max_length', 'mmap.enabled'] as const;
+const ALTERABLE = ['max_length', 'max_capacity', 'mmap.enabled'] as const;
 
 /**
- * AlterCollectionField (max_length of a VarChar field, mmap.enabled; stored in the field's type params and
+ * AlterCollectionField (max_length of a VarChar field or of an Array field's VarChar elements, max_capacity of an
+ * Array field, mmap.enabled; stored in the field's type params and
  * described back) and AddCollectionField, which Kite refuses: Milvus only adds nullable fields (old rows read
  * null), and Kite has no nullable fields yet.
  */
@@ -26,13 +28,17 @@ export function fieldEvolutionHandlers(core: ProxyCore): Handlers {
         }
       }
       if ('max_length' in props) {
-        if (f.dataType !== 'VarChar') throw new KiteError('ParameterInvalid', `max_length can only be altered on a VarChar field; ${f.name} is ${f.dataType}`);
+        if (f.dataType !== 'VarChar' && !(f.dataType === 'Array' && f.elementType === 'VarChar')) {
+          throw new KiteError('ParameterInvalid', `max_length can only be altered on a VarChar field or an Array of VarChar; ${f.name} is ${f.dataType}`);
+        }
         const n = Number(props.max_length);
         if (!/^\s*\d+\s*$/.test(props.max_length!) || n < 1 || n > 65535) {
           throw new KiteError('ParameterInvalid', `max_length of field ${f.name} must be a whole number between 1 and 65535, got "${clip(props.max_length!, 32)}"`);
         }
         props.max_length = String(n);
       }
+      if ('max_capacity' in props) checkAlteredCapacity(f, props);
+      if (deleteKeys.includes('max_capacity')) throw new KiteError('ParameterInvalid', `max_capacity of Array field ${f.name} cannot be removed; set a new value instead`);
       if (deleteKeys.includes('max_length')) throw new KiteError('ParameterInvalid', `max_length of VarChar field ${f.name} cannot be removed; set a new value instead`);
       if ('mmap.enabled' in props && !/^(true|false)$/i.test(props['mmap.enabled']!)) {
         throw new KiteError('ParameterInvalid', `mmap.enabled must be true or false, got "${clip(props['mmap.enabled']!, 32)}"`);

@@ -2,11 +2,12 @@ import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
 import { dbOf, isDenseType, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
+import { checkArrayField } from './array-fields';
 import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
 const SUPPORTED: DataTypeName[] = [
-  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector', 'BinaryVector', 'SparseFloatVector',
+  'Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar', 'JSON', 'Array', 'FloatVector', 'Float16Vector', 'BFloat16Vector', 'Int8Vector', 'BinaryVector', 'SparseFloatVector',
 ];
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
@@ -54,7 +55,8 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     if (type === undefined) {
       throw new KiteError('IllegalSchema', `field "${f.name}": data type ${String(f.data_type)} is not supported by Kite; use one of ${SUPPORTED.join(', ')}`);
     }
-    const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p) => p.key === 'dim' || p.key === 'max_length')) };
+    const params = { ...kv(f.type_params), ...kv(f.index_params?.filter((p) => p.key === 'dim' || p.key === 'max_length' || p.key === 'max_capacity')) };
+    const elementType = type === 'Array' ? checkArrayField(collectionName, f, params) : undefined;
     if (isDenseType(type)) {
       vectors++;
       const dim = Number(params.dim);
@@ -120,6 +122,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       is_partition_key: !!f.is_partition_key,
       nullable: !!f.nullable,
       is_clustering_key: !!f.is_clustering_key,
+      ...(elementType === undefined ? {} : { element_type: elementType }),
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
@@ -146,7 +149,7 @@ export function fieldToWire(f: FieldMeta, functionOutput = false): FieldSchemaOu
     index_params: [],
     autoID: f.autoID,
     state: 'FieldCreated',
-    element_type: 'None',
+    element_type: f.elementType ?? 'None',
     nullable: f.nullable,
     is_dynamic: f.isDynamic,
     is_partition_key: f.isPartitionKey,

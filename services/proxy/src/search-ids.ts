@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { SearchRequest } from '@kite/proto';
-import { PK, floatVectors, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { PK, floatVectors, pkAt, type ColumnBatch, type FieldMeta } from '@kite/segment';
 /** Milvus's bound on query vectors per search (read-plan.ts MAX_NQ). */
 const MAX_NQ = 16384;
 
@@ -57,7 +57,7 @@ export function vectorsOfRows(rows: ColumnBatch, field: FieldMeta, ids: PrimaryK
   const col = rows.columns.get(field.name);
   const vec = col && col.kind !== 'binary' ? floatVectors(col) : undefined;
   const at = new Map<string, number>();
-  if (pk && (vec || col?.kind === 'binary')) for (let i = 0; i < rows.numRows; i++) at.set(String((pk.data as ArrayLike<unknown>)[i]), i);
+  if (pk && (vec || col?.kind === 'binary')) for (let i = 0; i < rows.numRows; i++) at.set(String(pkAt(pk, i)), i);
   const missing = ids.values.filter((v) => !at.has(v));
   if (missing.length) {
     throw new KiteError('ParameterInvalid', `search by ids: ${missing.length} of the ${ids.values.length} primary keys do not exist (or are not in the searched partitions): ${clip(missing.join(', '), 256)}`);

@@ -2,7 +2,7 @@ import { KiteError, shardOf } from '@kite/common';
 import { primaryKeyTerms } from '@kite/expr';
 import type { LongArrayOut, MutationResult } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
-import { channelsOf, codecs, emptyColumn, encodeWalMsg, keys, takeBatch, PK, TS, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
+import { channelsOf, codecs, emptyColumn, encodeWalMsg, keys, pkAt, takeBatch, PK, TS, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
 import { counter } from '@kite/observe';
 import { parseChannel, type ChannelRef } from '@kite/wal';
 import type { Handlers, ProxyCore } from './core';
@@ -30,7 +30,7 @@ async function appendBefore(core: ProxyCore, ref: ChannelRef, value: Buffer, dea
 async function appendByShard(core: ProxyCore, c: CollectionMeta, batch: ColumnBatch, type: 'insert' | 'delete', ts: bigint, deadline: number): Promise<void> {
   const pk = batch.columns.get(PK)!;
   const groups: number[][] = Array.from({ length: c.shardsNum }, () => []);
-  for (let i = 0; i < batch.numRows; i++) groups[shardOf(pk.kind === 'int64' ? pk.data[i]! : (pk.data as string[])[i]!, c.shardsNum)]!.push(i);
+  for (let i = 0; i < batch.numRows; i++) groups[shardOf(pkAt(pk, i), c.shardsNum)]!.push(i);
   await Promise.all(groups.map(async (rows, shard) => {
     if (rows.length === 0) return;
     const part = rows.length === batch.numRows ? batch : takeBatch(batch, rows);

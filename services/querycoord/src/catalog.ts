@@ -221,6 +221,7 @@ export class Catalog {
       isPartitionKey: f.is_partition_key,
       nullable: f.nullable,
       ...(f.is_clustering_key ? { isClusteringKey: true } : {}),
+      ...(f.data_type === 'Array' && f.element_type ? { elementType: f.element_type as FieldMeta['dataType'] } : {}),
     }));
     if (existing) {
       const sameFunctions =

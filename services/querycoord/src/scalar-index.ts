@@ -34,7 +34,11 @@ export function scalarIndexSpec(field: FieldMeta, requested: string, user: Recor
   const t: string = field.dataType;
   const upper = requested.toUpperCase();
   const invalid = (msg: string): KiteError => new KiteError('ParameterInvalid', msg);
-  if (t === 'JSON' || t === 'Array') {
+  if (t === 'Array') {
+    // As Milvus 2.3/2.4 answer; array_contains*, array_length and element filters scan the rows.
+    throw new KiteError('ParameterInvalid', `create index on Array field is not supported: field ${field.name} is an Array; drop the index request, filters on ${field.name} scan the rows`);
+  }
+  if (t === 'JSON') {
     throw new KiteError('IndexNotSupported', `index_type ${clip(requested, 32)} on ${t} field ${field.name} is not supported by Kite yet (JSON path and Array indexes are not built); filters on ${field.name} scan the rows`);
   }
   let indexType: ScalarIndexType;

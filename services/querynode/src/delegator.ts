@@ -1,6 +1,6 @@
 import { KiteError, type Logger } from '@kite/common';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
-import { decodeWalMsg, PK, TS, type Column, type CollectionMeta, type ColumnBatch } from '@kite/segment';
+import { decodeWalMsg, pkAt, PK, TS, type Column, type CollectionMeta, type ColumnBatch } from '@kite/segment';
 import type { SealedPlacement } from '@kite/rpc';
 import { DeleteSet } from './exec';
 import { GrowingRows } from './segments';
@@ -79,7 +79,7 @@ export class Delegator {
     const pks = b.columns.get(PK)!;
     const ts = b.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
     for (let i = 0; i < b.numRows; i++) {
-      this.recentDeletes.push({ pk: pks.kind === 'int64' ? pks.data[i]! : (pks.data as string[])[i]!, ts: ts.data[i]!, offset });
+      this.recentDeletes.push({ pk: pkAt(pks, i), ts: ts.data[i]!, offset });
     }
   }
 

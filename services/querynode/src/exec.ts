@@ -4,7 +4,7 @@ import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
 import {
-  bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
+  arrayForFilter, bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkAt, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
   type Column, type ColumnBatch,
 } from '@kite/segment';
 import type { TextIndexes } from './text-index';
@@ -26,7 +26,7 @@ export class DeleteSet {
     const pks = b.columns.get(PK);
     const ts = b.columns.get(TS) as Extract<Column, { kind: 'int64' }> | undefined;
     if (!pks || !ts) return;
-    for (let i = 0; i < b.numRows; i++) this.add(pks.kind === 'int64' ? pks.data[i]! : (pks.data as string[])[i]!, ts.data[i]!);
+    for (let i = 0; i < b.numRows; i++) this.add(pkAt(pks, i), ts.data[i]!);
   }
 
   get size(): number {
@@ -140,7 +140,11 @@ function exprBatch(v: View): ExprBatch {
   const { text, scalar } = v;
   return {
     numRows: v.batch.numRows,
-    column: (name: string) => cols.get(name) as never,
+    column: (name: string) => {
+      const c = cols.get(name);
+      // Array fields: the evaluator reads the offsets and flat values in place.
+      return (c?.kind === 'array' ? arrayForFilter(c) : c) as never;
+    },
     ...(text === undefined ? {} : { textIndex: (field: string, analyzer: string) => text.get(v.batch, field, analyzer) }),
     ...(scalar === undefined
       ? {}

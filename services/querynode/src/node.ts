@@ -28,7 +28,7 @@ const MAX_CACHED_FILTER = 64 * 1024;
 
 export function schemaInfo(c: CollectionMeta): SchemaInfo {
   return {
-    fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey, typeParams: f.typeParams })),
+    fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey, typeParams: f.typeParams, ...(f.elementType ? { elementType: f.elementType } : {}) })),
     enableDynamicField: c.enableDynamicField,
   };
 }
