@@ -9,3 +9,5 @@ export * from './layout';
 export * from './groups';
 export * from './visibility';
 export * from './halfvec';
+export * from './stats';
+export * from './compaction';
