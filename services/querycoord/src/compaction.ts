@@ -1,6 +1,6 @@
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
-import { channelsOf, compactionCodecs, compactionKeys, hiddenUpTo, type CollectionMeta, type CompactionPlanRecord, type CompactionRecord } from '@kite/segment';
+import { channelsOf, compactionCodecs, compactionKeys, hiddenUpTo, type CollectionMeta, type CompactionPlanRecord, type CompactionRecord, type ReplicaRecord } from '@kite/segment';
 import { counter } from '@kite/observe';
 import { within } from './deadline';
 import { healthyNodes, type DistributionManager } from './distribution';
@@ -21,6 +21,7 @@ export interface CompactionDeps {
   collections(): CollectionMeta[];
   targets: TargetManager;
   dist: DistributionManager;
+  replicas(collectionID: number): readonly ReplicaRecord[];
   log: Logger;
 }
 
@@ -62,11 +63,11 @@ export class CompactionManager {
     return within(p, this.d.metaTimeoutMs, `meta store ${what}`);
   }
 
-  /** Segments a new plan must not take: sources of executing plans, and results still being handed over. */
+  /** Segments a new plan must not take: sources of executing plans, and results some replica has not switched to. */
   private busy(c: CollectionMeta): Set<number> {
     const out = new Set<number>();
     for (const p of this.executing.values()) if (p.collectionID === c.collectionID) for (const id of p.sources) out.add(id);
-    for (const id of handoffPending(this.d.targets.next(c), this.d.dist.snapshot())) out.add(id);
+    for (const id of handoffPending(this.d.targets.next(c), this.d.replicas(c.collectionID), this.d.dist.snapshot())) out.add(id);
     return out;
   }
 

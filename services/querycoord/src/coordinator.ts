@@ -44,7 +44,7 @@ export class Coordinator implements QueryCoordApi {
     this.reconciler = new Reconciler({ ...cfg.querycoord, sourceReleaseGraceMs: cfg.compaction.sourceReleaseGraceMs }, store, root, this.catalog, connector, log, (role, id) => this.view.get(role, id));
     this.compaction = new CompactionManager(cfg.compaction, {
       store, root, metaTimeoutMs: qc.metaTimeoutMs, allocIds: (n) => this.ids.alloc(n), collections: () => this.catalog.all(),
-      targets: this.reconciler.targets, dist: this.reconciler.dist, log: log.child({ part: 'compaction' }),
+      targets: this.reconciler.targets, dist: this.reconciler.dist, replicas: (id) => this.reconciler.replicas.get(id) ?? [], log: log.child({ part: 'compaction' }),
     });
   }
 

@@ -55,11 +55,12 @@ export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnaps
   return { hiddenResults, servedSources, keep, switched };
 }
 
-/** Segments whose compaction is still being handed over somewhere (a query node holds one of their sources). */
-export function handoffPending(t: CollectionTarget, snap: DistSnapshot): Set<number> {
-  const held = new Set<number>();
-  for (const n of snap.nodes.values()) for (const s of n.dist?.segments ?? []) if (s.collection_id === t.collection.collectionID) held.add(s.segment_id);
+/**
+ * Results of a compaction that some replica has not switched to yet (it still serves their sources): a new plan
+ * must not take them, or that replica would lose the sources' rows before the new results are loaded.
+ */
+export function handoffPending(t: CollectionTarget, replicas: readonly ReplicaRecord[], snap: DistSnapshot): Set<number> {
   const out = new Set<number>();
-  for (const s of t.all.values()) if (s.compaction?.sources.some((id) => held.has(id) && !t.all.has(id))) out.add(s.segmentID);
+  for (const r of replicas) for (const id of handoffOf(t, r, snap, new Map(), 0, 0).hiddenResults) out.add(id);
   return out;
 }
