@@ -1221,8 +1221,8 @@ export interface GetCompactionPlansRequest {
 }
 
 export interface CompactionMergeInfo {
-  sources: Int64Like[];
-  target: Int64Like;
+  sources: Int64[];
+  target: Int64;
 }
 
 export interface GetCompactionPlansResponse {

@@ -100,7 +100,13 @@ export async function runPlan(h: CompactorHost, planKey: string): Promise<Compac
     h.log.warn({ plan: plan.planID, compaction: plan.compactionID, reason }, 'compaction plan failed');
     return done;
   };
-  if (!c) return fail(`collection ${plan.collectionID} no longer exists`);
+  if (!c) {
+    // Not in this node's catalogue cache yet (just started, or the collection is new): retried, unless it is gone.
+    if (await h.store.get(keys.collection(h.root, plan.collectionID))) {
+      throw new KiteError('ServiceNotReady', `data node does not know collection ${plan.collectionID} yet; compaction plan ${plan.planID} is retried`, { retriable: true });
+    }
+    return fail(`collection ${plan.collectionID} no longer exists`);
+  }
   const segPrefix = keys.segments(h.root, plan.collectionID);
   const all = await h.store.getPrefix(segPrefix);
   const byID = new Map<number, { seg: SegmentMeta; modRevision: number; key: string }>();
