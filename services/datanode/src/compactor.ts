@@ -92,6 +92,7 @@ export async function runPlan(h: CompactorHost, planKey: string): Promise<Compac
   const plan = compactionCodecs.plan.decode(kv.value, kv.key);
   if (plan.state !== 'executing') return plan;
   const endTimer = planDuration.startTimer({ type: plan.type });
+  h.log.info({ plan: plan.planID, compaction: plan.compactionID, type: plan.type, sources: plan.sources }, 'compaction plan started');
   const c = h.collection(plan.collectionID);
   const fail = async (reason: string): Promise<CompactionPlanRecord> => {
     const done: CompactionPlanRecord = { ...plan, state: 'failed', reason, updatedAt: Date.now() };

@@ -10,8 +10,11 @@ import { segmentsOn, type TargetManager } from './target';
 
 const plansCreated = counter('kite_querycoord_compaction_plans_total', 'compaction plans created, by trigger (manual, auto) and type (mix, clustering)', ['trigger', 'type']);
 
-/** Attempts at running a plan (each bounded by compaction.planTimeoutMs) before it is marked failed. */
-const MAX_ATTEMPTS = 5;
+/**
+ * Attempts at running a plan (each bounded by compaction.planTimeoutMs) before it is marked failed. A data node
+ * that dies fails an attempt at once (and may take one more before a pull shows it gone), so there are several.
+ */
+const MAX_ATTEMPTS = 10;
 
 export interface CompactionDeps {
   store: MetaStore;
@@ -142,7 +145,8 @@ export class CompactionManager {
     if (dns.length === 0) return;
     for (const [key, p] of this.executing) {
       if (this.inFlight.has(key)) continue;
-      const dn = this.d.dist.dataNode(dns[p.planID % dns.length]!.id);
+      // Each attempt goes to the next healthy data node, so a retry does not wait on the one that just failed.
+      const dn = this.d.dist.dataNode(dns[(p.planID + (this.attempts.get(key) ?? 0)) % dns.length]!.id);
       if (!dn) continue;
       this.inFlight.add(key);
       const ms = this.cfg.planTimeoutMs;
