@@ -16,8 +16,7 @@ let server: Standalone;
 let client: MilvusClient;
 
 beforeAll(async () => {
-  // The TTL test reads expired rows again after dropping the TTL: automatic compaction would purge them first.
-  server = await startStandalone({ env: { KITE_COMPACTION_ENABLED: 'false' } });
+  server = await startStandalone();
   client = new MilvusClient({ address: server.address, timeout: 60_000 });
   await client.connectPromise;
 }, 150_000);
