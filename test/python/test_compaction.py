@@ -169,3 +169,33 @@ def test_clustering_needs_a_clustering_key(cclient, collection_name):
 
 def test_unknown_compaction_id_reads_completed(cclient):
     assert cclient.get_compaction_state(987654321) == "Completed"
+
+
+def test_varchar_clustering_key(compaction_server, cclient, collection_name):
+    name = collection_name
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("t", DataType.VARCHAR, max_length=16, is_clustering_key=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    cclient.create_collection(name, schema=s, consistency_level="Strong")
+    ip = cclient.prepare_index_params()
+    ip.add_index("v", index_type="FLAT", metric_type="L2")
+    cclient.create_index(name, ip)
+    cclient.load_collection(name)
+    rnd = random.Random(9)
+    rows = []
+    for b in range(3):
+        batch = [{"id": b * 300 + i, "t": "key%04d" % rnd.randrange(2000), "v": [rnd.uniform(-1, 1) for _ in range(DIM)]} for i in range(300)]
+        cclient.insert(name, batch)
+        cclient.flush(name)
+        rows += batch
+    _wait("3 segments served", lambda: _segments(compaction_server, name) == (3, 0))
+    job = cclient.compact(name, is_clustering=True)
+    assert cclient._get_connection().wait_for_compaction_completed(job, timeout=120) is True
+    assert len({p.target for p in cclient.get_compaction_plans(job).plans}) == 4  # 900 rows in ranges of about 250
+    _wait("4 key-range segments served", lambda: _segments(compaction_server, name) == (4, 0))
+    skipped = r'^kite_querynode_segments_skipped_total\{reason="range"\} (\S+)$'
+    before = _metric(compaction_server, skipped)
+    for flt, keep in [('t == "key0100"', lambda r: r["t"] == "key0100"), ('t >= "key1900"', lambda r: r["t"] >= "key1900"), ('t in ["key0001", "key0002"]', lambda r: r["t"] in ("key0001", "key0002"))]:
+        assert _ids(cclient, name, flt) == sorted(r["id"] for r in rows if keep(r)), flt
+    assert _metric(compaction_server, skipped) - before >= 9

@@ -1,3 +1,4 @@
+import { KiteError } from '@kite/common';
 import type { Column } from '@kite/segment';
 
 /** Splits `rows` (in order) into ceil(n / maxRows) consecutive pieces of near-equal size. */
@@ -21,7 +22,7 @@ function keyReader(col: Column): KeyOf {
     case 'string':
       return (r) => col.data[r]!;
     default:
-      throw new Error(`a clustering key column of kind ${col.kind} cannot be range-partitioned`);
+      throw new KiteError('ParameterInvalid', `a clustering key column of kind ${col.kind} cannot be range-partitioned: the key must be numeric or VarChar`);
   }
 }
 

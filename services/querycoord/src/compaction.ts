@@ -10,6 +10,9 @@ import { segmentsOn, type TargetManager } from './target';
 
 const plansCreated = counter('kite_querycoord_compaction_plans_total', 'compaction plans created, by trigger (manual, auto) and type (mix, clustering)', ['trigger', 'type']);
 
+/** Clustering key types clustering compaction can range-partition. */
+const CLUSTERABLE = new Set(['Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double', 'VarChar']);
+
 /**
  * Attempts at running a plan (each bounded by compaction.planTimeoutMs) before it is marked failed. A data node
  * that dies fails an attempt at once (and may take one more before a pull shows it gone), so there are several.
@@ -107,6 +110,9 @@ export class CompactionManager {
       const key = c.fields.find((f) => f.isClusteringKey);
       if (!key) {
         throw new KiteError('ParameterInvalid', `collection ${c.name} has no clustering key field: clustering compaction (majorCompaction, pymilvus is_clustering=True) needs a scalar field created with is_clustering_key=True`);
+      }
+      if (!CLUSTERABLE.has(key.dataType)) {
+        throw new KiteError('ParameterInvalid', `clustering key field ${key.name} is ${key.dataType}: clustering compaction range-partitions an Int8, Int16, Int32, Int64, Float, Double or VarChar key`);
       }
     }
     const t = this.d.targets.next(c);
