@@ -1,4 +1,4 @@
-import type { Column, ColumnBatch } from './columns';
+import { TS, type Column, type ColumnBatch } from './columns';
 import type { CollectionMeta, FieldMeta, FieldRange } from './meta';
 
 const NUMERIC = new Set(['Int8', 'Int16', 'Int32', 'Int64', 'Float', 'Double']);
@@ -72,4 +72,16 @@ export function fieldStatsOf(c: Pick<CollectionMeta, 'fields'>, batch: ColumnBat
     if (r) out[f.name] = r;
   }
   return out;
+}
+
+/** The smallest and largest row timestamp of a batch with rows (0 and 0 without rows). */
+export function tsRange(data: ColumnBatch): { minTs: bigint; maxTs: bigint } {
+  const ts = (data.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data;
+  let minTs = ts[0] ?? 0n;
+  let maxTs = minTs;
+  for (const t of ts) {
+    if (t > maxTs) maxTs = t;
+    if (t < minTs) minTs = t;
+  }
+  return { minTs, maxTs };
 }

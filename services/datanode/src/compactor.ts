@@ -2,7 +2,7 @@ import { KiteError, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import type { ObjectStore } from '@kite/objectstore';
 import {
-  codecs, compactionCodecs, compactionKeys, concatBatches, decodeBatch, encodeBatch, fieldStatsOf, hiddenUpTo, keys, PARTITION, PK, TS, takeBatch,
+  codecs, concatBatches, decodeBatch, encodeBatch, fieldStatsOf, hiddenUpTo, keys, PARTITION, PK, TS, takeBatch, tsRange,
   type CollectionMeta, type Column, type ColumnBatch, type CompactionPlanRecord, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { counter, histogram } from '@kite/observe';
@@ -66,17 +66,6 @@ export function survivors(data: ColumnBatch, deletes: ReadonlyMap<bigint | strin
   return { rows, deleted, expired };
 }
 
-function tsBounds(b: ColumnBatch): { minTs: bigint; maxTs: bigint } {
-  const ts = (b.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data;
-  let minTs = ts[0] ?? 0n;
-  let maxTs = minTs;
-  for (const t of ts) {
-    if (t < minTs) minTs = t;
-    if (t > maxTs) maxTs = t;
-  }
-  return { minTs, maxTs };
-}
-
 /**
  * Runs one compaction plan: reads the sources and every delete log of the channel, drops deleted and hidden rows,
  * writes the result segments (columns, indexes, and one delete log holding every delete of the sources, since they
@@ -89,14 +78,14 @@ function tsBounds(b: ColumnBatch): { minTs: bigint; maxTs: bigint } {
 export async function runPlan(h: CompactorHost, planKey: string): Promise<CompactionPlanRecord> {
   const kv = await h.store.get(planKey);
   if (!kv) throw new KiteError('ParameterInvalid', `compaction plan ${planKey} does not exist`);
-  const plan = compactionCodecs.plan.decode(kv.value, kv.key);
+  const plan = codecs.compactionPlan.decode(kv.value, kv.key);
   if (plan.state !== 'executing') return plan;
   const endTimer = planDuration.startTimer({ type: plan.type });
   h.log.info({ plan: plan.planID, compaction: plan.compactionID, type: plan.type, sources: plan.sources }, 'compaction plan started');
   const c = h.collection(plan.collectionID);
   const fail = async (reason: string): Promise<CompactionPlanRecord> => {
     const done: CompactionPlanRecord = { ...plan, state: 'failed', reason, updatedAt: Date.now() };
-    await h.store.txn([{ key: planKey, target: 'modRevision', op: '==', value: kv.modRevision }], [{ type: 'put', key: planKey, value: compactionCodecs.plan.encode(done) }]);
+    await h.store.txn([{ key: planKey, target: 'modRevision', op: '==', value: kv.modRevision }], [{ type: 'put', key: planKey, value: codecs.compactionPlan.encode(done) }]);
     plansRun.inc({ type: plan.type, outcome: 'failed' });
     h.log.warn({ plan: plan.planID, compaction: plan.compactionID, reason }, 'compaction plan failed');
     return done;
@@ -167,7 +156,7 @@ export async function runPlan(h: CompactorHost, planKey: string): Promise<Compac
     const withDelta = i === 0 && delta !== undefined;
     if (withDelta) await h.objects.put(`${prefix}/delta.kcb`, encodeBatch(delta));
     const indexes = part ? await h.buildIndexes(c, segID, part) : [];
-    const ts = part ? tsBounds(part) : { minTs: 0n, maxTs: 0n };
+    const ts = part ? tsRange(part) : { minTs: 0n, maxTs: 0n };
     const partitionIDs = part ? [...new Set(Array.from((part.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data, Number))].sort((a, b) => a - b) : [];
     results.push({
       segmentID: segID, collectionID: plan.collectionID, channel: plan.channel, startOffset: start, endOffset: end,
@@ -183,7 +172,7 @@ export async function runPlan(h: CompactorHost, planKey: string): Promise<Compac
     [
       ...sources.map((s) => ({ type: 'delete' as const, key: s.key })),
       ...results.map((r) => ({ type: 'put' as const, key: keys.segment(h.root, r.collectionID, r.segmentID), value: codecs.segment.encode(r) })),
-      { type: 'put', key: planKey, value: compactionCodecs.plan.encode(done) },
+      { type: 'put', key: planKey, value: codecs.compactionPlan.encode(done) },
     ],
   );
   if (!res.succeeded) {
@@ -199,5 +188,3 @@ export async function runPlan(h: CompactorHost, planKey: string): Promise<Compac
   h.log.info({ plan: plan.planID, compaction: plan.compactionID, type: plan.type, sources: plan.sources, results: done.results, rows: kept.rows.length, deleted: kept.deleted, expired: kept.expired }, 'compaction plan completed');
   return done;
 }
-
-export { compactionKeys };

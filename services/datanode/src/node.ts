@@ -8,26 +8,14 @@ import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, fieldStatsOf, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
+  codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, type Session } from '@kite/session';
 import { counter, gauge, histogram } from '@kite/observe';
-import { compactionKeys, runPlan, type CompactorHost } from './compactor';
-
-/** The smallest and largest row timestamp of a batch with rows. */
-export function tsRange(data: ColumnBatch): { minTs: bigint; maxTs: bigint } {
-  const ts = (data.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data;
-  let minTs = ts[0] ?? 0n;
-  let maxTs = minTs;
-  for (const t of ts) {
-    if (t > maxTs) maxTs = t;
-    if (t < minTs) minTs = t;
-  }
-  return { minTs, maxTs };
-}
+import { runPlan, type CompactorHost } from './compactor';
 
 const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
 const flushedRows = counter('kite_datanode_rows_flushed_total', 'rows flushed to object storage', []);
@@ -408,7 +396,7 @@ export class DataNode implements M.DataNodeApi, Hosted {
 
   /** Runs a compaction plan (compactor.ts) and answers when it is completed or failed; a conflict fails retriably. */
   async Compact(r: M.CompactPlanRequest): Promise<M.StatusResponse> {
-    const key = compactionKeys.plan(this.root, r.compaction_id, r.plan_id);
+    const key = keys.compactionPlan(this.root, r.compaction_id, r.plan_id);
     let run = this.compacting.get(key);
     if (!run) {
       const host: CompactorHost = {

@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { compactionCodecs, compactionKeys, type CollectionMeta, type CompactionPlanRecord } from '@kite/segment';
+import { codecs, keys, type CollectionMeta, type CompactionPlanRecord } from '@kite/segment';
 import type { Handlers, ProxyCore } from './core';
 import type { RequestContext } from './request';
 import { OK } from './status';
@@ -27,8 +27,8 @@ export function compactionHandlers(core: ProxyCore): Handlers {
   async function plansOf(idText: unknown): Promise<CompactionPlanRecord[]> {
     const id = Number(idText ?? 0);
     if (!Number.isSafeInteger(id) || id <= 0) throw new KiteError('ParameterInvalid', `compactionID ${String(idText)} is not a compaction id: pass the id ManualCompaction returned`);
-    const res = await core.store.getPrefix(compactionKeys.plans(root, id));
-    return res.kvs.map((kv) => compactionCodecs.plan.decode(kv.value, kv.key));
+    const res = await core.store.getPrefix(keys.compactionPlans(root, id));
+    return res.kvs.map((kv) => codecs.compactionPlan.decode(kv.value, kv.key));
   }
 
   const stateOf = (plans: readonly CompactionPlanRecord[]): 'Executing' | 'Completed' => (plans.some((p) => p.state === 'executing') ? 'Executing' : 'Completed');

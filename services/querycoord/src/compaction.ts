@@ -1,6 +1,6 @@
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
-import { channelsOf, compactionCodecs, compactionKeys, hiddenUpTo, type CollectionMeta, type CompactionPlanRecord, type CompactionRecord, type ReplicaRecord } from '@kite/segment';
+import { channelsOf, codecs, hiddenUpTo, keys, type CollectionMeta, type CompactionPlanRecord, type CompactionRecord, type ReplicaRecord } from '@kite/segment';
 import { counter } from '@kite/observe';
 import { within } from './deadline';
 import { healthyNodes, type DistributionManager } from './distribution';
@@ -52,9 +52,9 @@ export class CompactionManager {
   ) {}
 
   async start(): Promise<void> {
-    const res = await this.meta(this.d.store.getPrefix(compactionKeys.plans(this.d.root)), 'list compaction plans');
+    const res = await this.meta(this.d.store.getPrefix(keys.compactionPlans(this.d.root)), 'list compaction plans');
     for (const kv of res.kvs) {
-      const p = compactionCodecs.plan.decode(kv.value, kv.key);
+      const p = codecs.compactionPlan.decode(kv.value, kv.key);
       if (p.state === 'executing') this.executing.set(kv.key, p);
     }
     this.timer = setInterval(() => void this.check(), this.cfg.checkIntervalMs);
@@ -92,12 +92,12 @@ export class CompactionManager {
     }));
     const rec: CompactionRecord = { compactionID, collectionID: c.collectionID, clustering, trigger, planIDs: plans.map((p) => p.planID), createdAt: now };
     const res = await this.meta(this.d.store.txn([], [
-      { type: 'put', key: compactionKeys.compaction(this.d.root, compactionID), value: compactionCodecs.compaction.encode(rec) },
-      ...plans.map((p) => ({ type: 'put' as const, key: compactionKeys.plan(this.d.root, compactionID, p.planID), value: compactionCodecs.plan.encode(p) })),
+      { type: 'put', key: keys.compaction(this.d.root, compactionID), value: codecs.compaction.encode(rec) },
+      ...plans.map((p) => ({ type: 'put' as const, key: keys.compactionPlan(this.d.root, compactionID, p.planID), value: codecs.compactionPlan.encode(p) })),
     ]), 'write compaction plans');
     if (!res.succeeded) throw new KiteError('MetaFailed', 'writing the compaction plans failed; retry', { retriable: true });
     for (const p of plans) {
-      this.executing.set(compactionKeys.plan(this.d.root, compactionID, p.planID), p);
+      this.executing.set(keys.compactionPlan(this.d.root, compactionID, p.planID), p);
       plansCreated.inc({ trigger, type: p.type });
     }
     if (plans.length) this.d.log.info({ collection: c.name, compaction: compactionID, trigger, plans: plans.map((p) => ({ plan: p.planID, channel: p.channel, type: p.type, sources: p.sources, why: p.reason })) }, 'compaction planned');
@@ -173,7 +173,7 @@ export class CompactionManager {
   /** Reads a plan's record back: one no longer executing is done here. */
   private async settle(key: string): Promise<void> {
     const kv = await this.meta(this.d.store.get(key), `get ${key}`);
-    const p = kv ? compactionCodecs.plan.decode(kv.value, kv.key) : undefined;
+    const p = kv ? codecs.compactionPlan.decode(kv.value, kv.key) : undefined;
     if (!p || p.state !== 'executing') {
       this.executing.delete(key);
       this.attempts.delete(key);
@@ -183,10 +183,10 @@ export class CompactionManager {
   private async giveUp(key: string, p: CompactionPlanRecord, reason: string): Promise<void> {
     const kv = await this.meta(this.d.store.get(key), `get ${key}`);
     if (!kv) return;
-    const cur = compactionCodecs.plan.decode(kv.value, kv.key);
+    const cur = codecs.compactionPlan.decode(kv.value, kv.key);
     if (cur.state === 'executing') {
       const failed: CompactionPlanRecord = { ...cur, state: 'failed', reason: `gave up after ${MAX_ATTEMPTS} attempts: ${reason}`, updatedAt: Date.now() };
-      await this.meta(this.d.store.txn([{ key, target: 'modRevision', op: '==', value: kv.modRevision }], [{ type: 'put', key, value: compactionCodecs.plan.encode(failed) }]), `put ${key}`);
+      await this.meta(this.d.store.txn([{ key, target: 'modRevision', op: '==', value: kv.modRevision }], [{ type: 'put', key, value: codecs.compactionPlan.encode(failed) }]), `put ${key}`);
     }
     this.executing.delete(key);
     this.attempts.delete(key);
