@@ -207,7 +207,9 @@ export class KiteCluster {
     const args = ['cluster', 'up', '--data-dir', this.dataDir, '--port', String(this.port)];
     args.push('--querynodes', String(o.querynodes ?? 2), '--datanodes', String(o.datanodes ?? 1), '--proxies', String(o.proxies ?? 1));
     if (o.sessionTtlSeconds !== undefined) args.push('--session-ttl', String(o.sessionTtlSeconds));
-    const res = await runKite(args, { ...process.env, ...o.env }, o.upTimeoutMs ?? DEFAULT_UP_TIMEOUT_MS);
+    // Automatic compaction off unless a test asks for it: tests here read segment records from etcd and wait for
+    // those segments, which a compaction would replace (test/cluster/compaction.test.ts runs it on purpose).
+    const res = await runKite(args, { KITE_COMPACTION_ENABLED: 'false', ...process.env, ...o.env }, o.upTimeoutMs ?? DEFAULT_UP_TIMEOUT_MS);
     if (res.code !== 0) {
       throw new Error(
         `bin/kite ${args.join(' ')} failed (code ${res.code}, signal ${res.signal}) after ${res.ms} ms\n` +

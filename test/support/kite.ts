@@ -119,7 +119,9 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
     args,
     logFile,
     cwd: repoRoot(),
-    env: { ...process.env, ...options.env },
+    // Automatic compaction off unless a test asks for it: it rewrites segments on its own schedule, which would make
+    // stored row counts and read-time TTL checks of other suites depend on timing (the compaction suites enable it).
+    env: { KITE_COMPACTION_ENABLED: 'false', ...process.env, ...options.env },
   });
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
 

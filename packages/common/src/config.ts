@@ -397,6 +397,42 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    compaction: z
+      .object({
+        /**
+         * Automatic compaction: the coordinator plans merges and purges every checkIntervalMs. Off leaves only
+         * ManualCompaction; on costs a rewrite of the segments it picks (read, filter, index build) on a data node.
+         */
+        enabled: z.boolean().default(true),
+        /** How often automatic compaction looks for work (and executing plans are (re)dispatched). */
+        checkIntervalMs: z.number().int().min(100).default(10000),
+        /**
+         * A segment is rewritten when the deletes that may hit it (those consumed since its start) reach this share of
+         * its rows, or when this share of its rows has expired by the collection TTL (estimated from its timestamp
+         * range). Lower purges sooner and rewrites more often.
+         */
+        deleteRatio: z.number().gt(0).max(1).default(0.2),
+        /** A segment with fewer rows than this counts as small: contiguous small segments are merged. */
+        smallSegmentRows: z.number().int().min(1).default(10000),
+        /** Automatic merging starts once a channel has this many contiguous small segments (fewer segments per search). */
+        minSmallSegments: z.number().int().min(2).default(4),
+        /** Most rows in one merged result segment; a larger merge writes several. Bigger: fewer segments, longer builds. */
+        maxSegmentRows: z.number().int().min(1).default(1000000),
+        /**
+         * Clustering compaction writes key-range segments of about this many rows: smaller ranges let a filter on the
+         * clustering key skip more, at the price of more segments per search.
+         */
+        clusteringSegmentRows: z.number().int().min(1).default(100000),
+        /** Bound of one plan's execution on a data node (reads, index builds, commit); a plan that exceeds it is retried. */
+        planTimeoutMs: z.number().int().min(1000).default(600000),
+        /**
+         * After a replica serves a compaction's results, its query nodes keep the source segments this long before
+         * releasing them, so that reads already fanned out to the sources finish. Longer holds memory longer.
+         */
+        sourceReleaseGraceMs: z.number().int().min(0).default(10000),
+      })
+      .strict()
+      .default({}),
     datanode: z
       .object({
         port: port.default(19533),

@@ -44,6 +44,7 @@ const ENUM_TS: Record<string, string> = {
   '.milvus.proto.common.DslType': 'DslType',
   '.milvus.proto.common.IndexState': 'IndexState',
   '.milvus.proto.common.LoadState': 'LoadState',
+  '.milvus.proto.common.CompactionState': 'CompactionState',
   '.milvus.proto.common.StateCode': 'StateCode',
   '.milvus.proto.common.PlaceholderType': 'PlaceholderType',
   '.milvus.proto.common.HighlightType': 'HighlightType',

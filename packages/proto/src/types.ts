@@ -64,6 +64,9 @@ export type IndexState = keyof typeof INDEX_STATES;
 export const LOAD_STATES = { LoadStateNotExist: 0, LoadStateNotLoad: 1, LoadStateLoading: 2, LoadStateLoaded: 3 } as const;
 export type LoadState = keyof typeof LOAD_STATES;
 
+export const COMPACTION_STATES = { UndefiedState: 0, Executing: 1, Completed: 2 } as const;
+export type CompactionState = keyof typeof COMPACTION_STATES;
+
 export const STATE_CODES = { Initializing: 0, Healthy: 1, Abnormal: 2, StandBy: 3, Stopping: 4 } as const;
 export type StateCode = keyof typeof STATE_CODES;
 
@@ -1181,6 +1184,53 @@ export interface GetFlushStateResponse {
   flushed?: boolean;
 }
 
+export interface ManualCompactionRequest {
+  collectionID: Int64;
+  timetravel: Int64;
+  majorCompaction: boolean;
+  collection_name: string;
+  db_name: string;
+  partition_id: Int64;
+  channel: string;
+  segment_ids: Int64[];
+  l0Compaction: boolean;
+  target_size: Int64;
+}
+
+export interface ManualCompactionResponse {
+  status?: Status | null;
+  compactionID?: Int64Like;
+  compactionPlanCount?: number;
+}
+
+export interface GetCompactionStateRequest {
+  compactionID: Int64;
+}
+
+export interface GetCompactionStateResponse {
+  status?: Status | null;
+  state?: CompactionState | number;
+  executingPlanNo?: Int64Like;
+  timeoutPlanNo?: Int64Like;
+  completedPlanNo?: Int64Like;
+  failedPlanNo?: Int64Like;
+}
+
+export interface GetCompactionPlansRequest {
+  compactionID: Int64;
+}
+
+export interface CompactionMergeInfo {
+  sources: Int64[];
+  target: Int64;
+}
+
+export interface GetCompactionPlansResponse {
+  status?: Status | null;
+  state?: CompactionState | number;
+  mergeInfos?: CompactionMergeInfo[];
+}
+
 export interface GetReplicasRequest {
   base: MsgBase | null;
   collectionID: Int64;
@@ -1629,9 +1679,9 @@ export interface MilvusMethods {
   GetQuerySegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetMetrics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   LoadBalance: [KiteUnsupportedRequest, Status];
-  GetCompactionState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  ManualCompaction: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  GetCompactionStateWithPlans: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  GetCompactionState: [GetCompactionStateRequest, GetCompactionStateResponse];
+  ManualCompaction: [ManualCompactionRequest, ManualCompactionResponse];
+  GetCompactionStateWithPlans: [GetCompactionPlansRequest, GetCompactionPlansResponse];
   Import: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   GetImportState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   ListImportTasks: [KiteUnsupportedRequest, KiteUnsupportedResponse];

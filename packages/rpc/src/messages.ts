@@ -62,6 +62,9 @@ export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; 
 export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string; delete_keys?: string[] }
 export interface RenameCollectionRequest { db_name: string; old_name: string; new_name: string; new_db_name: string }
 export interface TruncateCollectionRequest { collection_name: string; db_name: string }
+export interface ManualCompactionRequest { collection_id: number; clustering: boolean }
+export interface ManualCompactionResponse { status?: Status; compaction_id: number; plan_count: number }
+export interface CompactPlanRequest { compaction_id: number; plan_id: number }
 export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
@@ -179,6 +182,7 @@ export interface QueryCoordApi {
   AlterCollection(r: AlterCollectionRequest): Promise<StatusResponse>;
   RenameCollection(r: RenameCollectionRequest): Promise<StatusResponse>;
   TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
+  ManualCompaction(r: ManualCompactionRequest): Promise<ManualCompactionResponse>;
   AlterField(r: AlterFieldRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
@@ -206,4 +210,5 @@ export interface DataNodeApi {
   UnwatchChannel(r: ChannelRequest): Promise<StatusResponse>;
   GetDistribution(r: Empty): Promise<DistributionResponse>;
   BuildIndexes(r: BuildIndexesRequest): Promise<StatusResponse>;
+  Compact(r: CompactPlanRequest): Promise<StatusResponse>;
 }

@@ -10,3 +10,5 @@ export * from './groups';
 export * from './visibility';
 export * from './halfvec';
 export * from './arraydata';
+export * from './stats';
+export * from './compaction';

@@ -1,4 +1,5 @@
 import { KiteError } from '@kite/common';
+import type { CompactionPlanRecord, CompactionRecord } from './compaction';
 import { DEFAULT_DB, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from './meta';
 
 /**
@@ -95,6 +96,10 @@ export const keys = {
   segments: (root: string, coll?: number) => under(root, `meta/segment/${coll === undefined ? '' : `${coll}/`}`),
   checkpoint: (root: string, coll: number, channel: string) => under(root, `meta/checkpoint/${coll}/${channel}`),
   checkpoints: (root: string, coll?: number) => under(root, `meta/checkpoint/${coll === undefined ? '' : `${coll}/`}`),
+  /** A compaction (manual or automatic) and its plans, one key each (`CompactionRecord`, `CompactionPlanRecord`). */
+  compaction: (root: string, id: number) => under(root, `meta/compaction/${id}`),
+  compactionPlan: (root: string, compactionID: number, planID: number) => under(root, `meta/compaction-plan/${compactionID}/${planID}`),
+  compactionPlans: (root: string, compactionID?: number) => under(root, `meta/compaction-plan/${compactionID === undefined ? '' : `${compactionID}/`}`),
   replica: (root: string, coll: number) => under(root, `meta/replica/${coll}`),
   replicas: (root: string) => under(root, 'meta/replica/'),
   idAllocator: (root: string) => under(root, 'meta/id-allocator'),
@@ -285,6 +290,8 @@ export const codecs = {
   database: record<DatabaseRecord>('database', num('id'), str('name', 'createdTs'), (v) => (isObject(v.properties) ? undefined : 'field properties is not an object')),
   segment: record<SegmentMeta>('segment', num('segmentID', 'collectionID', 'numRows', 'startOffset', 'endOffset'), str('channel'), arr('indexes')),
   checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
+  compaction: record<CompactionRecord>('compaction', num('compactionID', 'collectionID', 'createdAt'), arr('planIDs')),
+  compactionPlan: record<CompactionPlanRecord>('compaction plan', num('compactionID', 'planID', 'collectionID'), str('channel', 'type', 'state'), arr('sources', 'results')),
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
   leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
   credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),

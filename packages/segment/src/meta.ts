@@ -35,7 +35,7 @@ export interface FieldMeta {
   isDynamic: boolean;
   isPartitionKey: boolean;
   nullable: boolean;
-  /** Accepted and described back (Milvus clusters segments by it in compaction; Kite does not yet). */
+  /** Clustering compaction range-partitions a channel's sealed rows by this field (one per collection). */
   isClusteringKey?: boolean;
   /** Array fields: the elements' type (Bool, Int8..Int64, Float, Double, VarChar); typeParams hold max_capacity (and max_length for VarChar elements). */
   elementType?: DataTypeName;
@@ -141,9 +141,44 @@ export interface SegmentMeta {
   indexes: SegmentIndexFile[];
   /** Largest row timestamp. */
   maxTs: string;
+  /** Smallest row timestamp (compaction estimates the share of rows the TTL has expired); absent on older segments. */
+  minTs?: string;
   /** The partitions its rows belong to (distinct, ascending); absent on segments written before Kite kept them. */
   partitionIDs?: number[];
   createdAt: number;
+  /**
+   * Smallest and largest value of each numeric scalar field and of the clustering key (VarChar too), over the rows
+   * that are not null; a field whose rows are all null has none. Query nodes skip a segment a filter on such a field
+   * cannot match. Absent on segments written before Kite kept them (never skipped by it).
+   */
+  fieldStats?: Record<string, FieldRange>;
+  /**
+   * Set on a segment written by compaction: the segments it replaced (their rows minus those deleted or expired
+   * as of `compaction.purgedUpTo`). Every result of one plan names the same sources and covers the same offsets.
+   */
+  compaction?: CompactionOrigin;
+}
+
+/** A field's value range in one segment: integers as decimal text (Int64 exact), floats as numbers, VarChar as text. */
+export type FieldRange = { kind: 'int'; min: string; max: string } | { kind: 'float'; min: number; max: number } | { kind: 'string'; min: string; max: string };
+
+export interface CompactionOrigin {
+  compactionID: number;
+  planID: number;
+  /** The segments replaced, all of this channel; their offsets, together, are this segment's. */
+  sources: number[];
+  /** 'mix' (merge and purge) or 'clustering' (range partitioning by the clustering key). */
+  type: 'mix' | 'clustering';
+  /** Rows hidden (truncate, collection TTL) at or below this timestamp were dropped. */
+  purgedUpTo: string;
+  /**
+   * Deletes consumed below this channel offset (every sealed delta log of the channel when the plan ran) were
+   * applied: rows they delete were dropped. Deletes at or after it may still hit this segment's rows.
+   */
+  deltasUpTo: number;
+  /** Clustering: this result's place among the plan's results, in key order (0-based), and how many there are. */
+  part?: number;
+  parts?: number;
 }
 
 export interface ChannelCheckpoint {

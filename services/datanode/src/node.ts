@@ -8,13 +8,14 @@ import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
+  codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { MetaCache, type Session } from '@kite/session';
 import { counter, gauge, histogram } from '@kite/observe';
+import { runPlan, type CompactorHost } from './compactor';
 
 const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
 const flushedRows = counter('kite_datanode_rows_flushed_total', 'rows flushed to object storage', []);
@@ -182,8 +183,7 @@ class ChannelWriter {
     if (data) await this.dn.objects.put(`${prefix}/data.kcb`, encodeBatch(data));
     if (delta) await this.dn.objects.put(`${prefix}/delta.kcb`, encodeBatch(delta));
     const indexes = data ? await this.dn.buildIndexes(c, segID, data) : [];
-    let maxTs = 0n;
-    if (data) for (const t of (data.columns.get(TS) as Extract<Column, { kind: 'int64' }>).data) if (t > maxTs) maxTs = t;
+    const { minTs, maxTs } = data ? tsRange(data) : { minTs: 0n, maxTs: 0n };
     // The partitions present, so query nodes skip a segment none of whose partitions a read covers.
     const partitionIDs = data ? [...new Set(Array.from((data.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data, Number))].sort((a, b) => a - b) : [];
     const seg: SegmentMeta = {
@@ -198,7 +198,7 @@ class ChannelWriter {
       numDeletes: delta?.numRows ?? 0,
       indexes,
       maxTs: maxTs.toString(),
-      ...(data ? { partitionIDs } : {}),
+      ...(data ? { minTs: minTs.toString(), partitionIDs, fieldStats: fieldStatsOf(c, data) } : {}),
       createdAt: Date.now(),
     };
     const cp: ChannelCheckpoint = { channel: this.channel, offset: endOffset, ts: endTs.toString() };
@@ -387,6 +387,35 @@ export class DataNode implements M.DataNodeApi, Hosted {
       segments: [],
       indexing_segments: [],
     };
+  }
+
+  /** Plans running here, by key: a repeated request for one waits for the run in progress. */
+  private readonly compacting = new Map<string, Promise<unknown>>();
+  /** Plans run one at a time on a node (each holds its sources' rows in memory). */
+  private compactChain: Promise<unknown> = Promise.resolve();
+
+  /** Runs a compaction plan (compactor.ts) and answers when it is completed or failed; a conflict fails retriably. */
+  async Compact(r: M.CompactPlanRequest): Promise<M.StatusResponse> {
+    const key = keys.compactionPlan(this.root, r.compaction_id, r.plan_id);
+    let run = this.compacting.get(key);
+    if (!run) {
+      const host: CompactorHost = {
+        root: this.root,
+        store: this.store,
+        objects: this.objects,
+        log: this.log,
+        collection: (id) => this.meta.byID(id),
+        allocIds: async (count) => Number((await this.coord().AllocIds({ count })).start),
+        buildIndexes: (c, segID, data) => this.buildIndexes(c, segID, data),
+        opts: { maxSegmentRows: this.cfg.compaction.maxSegmentRows, clusteringSegmentRows: this.cfg.compaction.clusteringSegmentRows },
+      };
+      run = this.compactChain.catch(() => undefined).then(() => runPlan(host, key));
+      this.compactChain = run;
+      this.compacting.set(key, run);
+      void run.catch(() => undefined).finally(() => this.compacting.delete(key));
+    }
+    await run;
+    return { status: OK_STATUS };
   }
 
   async BuildIndexes(r: M.BuildIndexesRequest): Promise<M.StatusResponse> {

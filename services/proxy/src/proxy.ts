@@ -6,6 +6,7 @@ import type { MetaCache, Session } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { adminHandlers } from './admin';
 import { analyzeHandlers } from './analyze';
+import { compactionHandlers } from './compaction';
 import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { fieldEvolutionHandlers } from './field-evolution';
@@ -80,6 +81,7 @@ export class Proxy implements Hosted {
         ...readHandlers(this.core),
         ...hybridHandlers(this.core),
         ...analyzeHandlers(this.core),
+        ...compactionHandlers(this.core),
       }),
       // Users, roles and grants are cluster-wide (a grant names its own database).
       ...credentialHandlers(this.security),

@@ -7,6 +7,7 @@ import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
 import { annFields } from '@kite/segment';
 import { Catalog } from './catalog';
+import { CompactionManager } from './compaction';
 import { grpcConnector, type NodeConnector } from './nodes';
 import { Reconciler } from './reconciler';
 import { IdAllocator, Tso } from './tso';
@@ -22,6 +23,7 @@ export class Coordinator implements QueryCoordApi {
   readonly ids: IdAllocator;
   readonly catalog: Catalog;
   readonly reconciler: Reconciler;
+  readonly compaction: CompactionManager;
   private readonly view: SessionView;
 
   constructor(
@@ -39,7 +41,11 @@ export class Coordinator implements QueryCoordApi {
     this.ids = new IdAllocator(store, root, qc.idBatchSize);
     this.catalog = new Catalog(store, wal, objects, root, this.ids, this.tso, log.child({ part: 'catalog' }));
     this.view = new SessionView(store, root);
-    this.reconciler = new Reconciler(cfg.querycoord, store, root, this.catalog, connector, log, (role, id) => this.view.get(role, id));
+    this.reconciler = new Reconciler({ ...cfg.querycoord, sourceReleaseGraceMs: cfg.compaction.sourceReleaseGraceMs }, store, root, this.catalog, connector, log, (role, id) => this.view.get(role, id));
+    this.compaction = new CompactionManager(cfg.compaction, {
+      store, root, metaTimeoutMs: qc.metaTimeoutMs, allocIds: (n) => this.ids.alloc(n), collections: () => this.catalog.all(),
+      targets: this.reconciler.targets, dist: this.reconciler.dist, replicas: (id) => this.reconciler.replicas.get(id) ?? [], log: log.child({ part: 'compaction' }),
+    });
   }
 
   async start(): Promise<void> {
@@ -51,9 +57,11 @@ export class Coordinator implements QueryCoordApi {
     this.view.on('down', (s: SessionInfo) => this.reconciler.nodeDown(s));
     await this.view.start();
     for (const s of this.view.sessions.values()) this.reconciler.nodeUp(s);
+    await this.compaction.start();
   }
 
   async stop(): Promise<void> {
+    this.compaction.stop();
     await this.reconciler.stop();
     await this.view.close();
   }
@@ -151,6 +159,13 @@ export class Coordinator implements QueryCoordApi {
     const ts = await this.tso.alloc(1);
     await this.catalog.truncate(r.collection_name, r.db_name, ts);
     return { status: OK_STATUS };
+  }
+
+  async ManualCompaction(r: M.ManualCompactionRequest): Promise<M.ManualCompactionResponse> {
+    const c = this.catalog.byID(r.collection_id);
+    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${r.collection_id}]`);
+    const { compactionID, plans } = await this.compaction.manual(c, r.clustering);
+    return { status: OK_STATUS, compaction_id: compactionID, plan_count: plans };
   }
 
   async LoadCollection(r: M.LoadRequest): Promise<M.StatusResponse> {

@@ -18,6 +18,7 @@ export interface DataNodeClient {
   WatchChannel(r: M.WatchChannelRequest, o?: CallOptions): Promise<M.StatusResponse>;
   UnwatchChannel(r: M.ChannelRequest, o?: CallOptions): Promise<M.StatusResponse>;
   BuildIndexes(r: M.BuildIndexesRequest, o?: CallOptions): Promise<M.StatusResponse>;
+  Compact(r: M.CompactPlanRequest, o?: CallOptions): Promise<M.StatusResponse>;
   close(): void;
 }
 

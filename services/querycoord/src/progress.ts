@@ -14,7 +14,9 @@ function servedIn(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot): { 
       const ch = channelOn(n, r.replicaID, seg.channel)!;
       return ch.serviceable && ch.watermark <= seg.startOffset && ch.consumed_offset >= seg.endOffset;
     });
-  const segments = t.segments.filter((s) => placed.has(s.segmentID) || growing(s)).length;
+  // A compaction's result counts as served while the replica serves its sources instead (handoff.ts).
+  const bySources = (seg: SegmentMeta): boolean => !!seg.compaction?.sources.some((id) => placed.has(id) && !t.all.has(id));
+  const segments = t.segments.filter((s) => placed.has(s.segmentID) || growing(s) || bySources(s)).length;
   const channels = t.channels.filter((ch) => delegators(snap, r, ch).some((n) => channelOn(n, r.replicaID, ch)!.serviceable)).length;
   return { segments, channels };
 }

@@ -14,6 +14,7 @@ import { checkReplicas } from './checkers/replica';
 import { checkRedundantSegments, checkSegments } from './checkers/segment';
 import { within } from './deadline';
 import { DistributionManager, nodesOf, type DistSnapshot, type NodeRole } from './distribution';
+import { handoffOf } from './handoff';
 import { LeaderPublisher, leadersOf } from './leaders';
 import type { NodeConnector } from './nodes';
 import { loadInfo, servedEverywhere } from './progress';
@@ -46,13 +47,15 @@ export class Reconciler {
   private readonly publisher: LeaderPublisher;
   private readonly lastPlace = new Map<string, SealedPlacement>();
   private readonly synced = new Map<string, string>();
+  /** When each replica switched to a compaction plan's results, by `<replica>/<plan>` (handoff.ts). */
+  private readonly switchedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
-    private readonly cfg: KiteConfig['querycoord'],
+    private readonly cfg: KiteConfig['querycoord'] & { sourceReleaseGraceMs?: number },
     store: MetaStore,
     root: string,
     private readonly catalog: CollectionSource,
@@ -160,6 +163,8 @@ export class Reconciler {
     const all = this.catalog.all();
     submit(checkDataChannels(all, snap));
     const loaded = all.filter((c) => c.load);
+    const now = Date.now();
+    const switched = new Map<string, number>();
     // Membership follows sessions as they are now: a node whose session went during the pull does not rejoin.
     const live = new Set(this.dist.members('querynode').map((n) => n.id));
     const queryNodes = nodesOf(snap, 'querynode').filter((n) => live.has(n.id));
@@ -169,19 +174,24 @@ export class Reconciler {
       if (plan.changed) await this.replicas.save(c.collectionID, plan.replicas);
       const t = this.targets.next(c);
       for (const r of this.replicasOf(c)) {
+        const handoff = handoffOf(t, r, snap, this.switchedAt, now, this.cfg.sourceReleaseGraceMs ?? 0);
+        for (const [k, at] of handoff.switched) switched.set(k, at);
         const lacking = checkSegments(t, r, snap);
         submit(lacking);
         const moves = checkSegmentBalance(t, r, snap, this.scheduler.pending(), lacking);
         submit(moves);
-        submit(checkRedundantSegments(t, r, snap, [...lacking, ...moves]));
+        submit(checkRedundantSegments(t, r, snap, [...lacking, ...moves], handoff.keep));
         submit(checkChannels(t, r, snap, this.scheduler.pending()));
         submit(checkChannelBalance(t, r, snap, this.scheduler.pending()));
-        const leaders = checkLeaders(t, r, snap, { lastPlace: this.lastPlace, synced: this.synced });
+        const leaders = checkLeaders(t, r, snap, { lastPlace: this.lastPlace, synced: this.synced }, handoff);
         for (const [k, p] of leaders.placed) this.lastPlace.set(k, p);
         for (const [k, sig] of leaders.synced) this.synced.set(k, sig);
         submit(leaders.tasks);
       }
     }
+    // Replica and plan ids are unique cluster-wide; plans no replica is switching any more are forgotten.
+    this.switchedAt.clear();
+    for (const [k, at] of switched) this.switchedAt.set(k, at);
     submit(checkReleases(new Map(loaded.map((c) => [c.collectionID, this.replicasOf(c)])), snap));
     submit(checkIndexes(all.map((c) => this.targets.next(c)), snap));
     this.scheduler.dispatch();

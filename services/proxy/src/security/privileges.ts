@@ -48,6 +48,7 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   HybridSearch: { object: 'Collection', privilege: 'Search' },
   Query: { object: 'Collection', privilege: 'Query' },
   Flush: { object: 'Collection', privilege: 'Flush' },
+  ManualCompaction: { object: 'Collection', privilege: 'Compaction' },
   GetFlushState: { object: 'Collection', privilege: 'GetFlushState' },
   GetLoadingProgress: { object: 'Collection', privilege: 'GetLoadState' },
   GetLoadState: { object: 'Collection', privilege: 'GetLoadState' },

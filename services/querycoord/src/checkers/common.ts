@@ -6,15 +6,18 @@ import type { Task } from '../tasks';
 
 /**
  * The offset below which the replica serves a channel from sealed segments: the end of the longest run of
- * segments, from offset 0, that are all loaded somewhere in the replica (`placed`).
+ * segments, from offset 0, that cover the channel's offsets, but no further than the start of any segment with rows
+ * not loaded somewhere in the replica (`placed`). Segments of one compaction plan cover the same offsets, so all of
+ * them must be placed for the watermark to pass them.
  */
 export function watermark(t: CollectionTarget, channel: string, placed: ReadonlyMap<number, unknown>): number {
   let w = 0;
-  for (const s of segmentsOn(t, channel)) {
+  const segs = segmentsOn(t, channel);
+  for (const s of segs) {
     if (s.startOffset > w) break;
-    if (s.numRows > 0 && !placed.has(s.segmentID)) break;
     w = Math.max(w, s.endOffset);
   }
+  for (const s of segs) if (s.numRows > 0 && !placed.has(s.segmentID) && s.startOffset < w) w = s.startOffset;
   return w;
 }
 

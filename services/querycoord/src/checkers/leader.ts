@@ -1,6 +1,7 @@
 import type { SealedPlacement, SyncDistributionRequest } from '@kite/rpc';
 import type { ReplicaRecord } from '@kite/segment';
 import { channelOn, delegators, placement, type DistSnapshot } from '../distribution';
+import { NO_HANDOFF, type Handoff } from '../handoff';
 import type { CollectionTarget } from '../target';
 import type { Task } from '../tasks';
 import { watermark } from './common';
@@ -30,7 +31,7 @@ export const syncKey = (node: number, replica: number, channel: string): string 
  * watermark never goes back. A request is sent again until the delegator reports serviceable at its watermark (a
  * delegator started anew on the same node, after an unwatch, has the same key and request but has not been told).
  */
-export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, memory: LeaderMemory): LeaderPlan {
+export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, memory: LeaderMemory, handoff: Handoff = NO_HANDOFF): LeaderPlan {
   const coll = t.collection.collectionID;
   const placed = placement(snap, coll, r);
   const plan: LeaderPlan = { tasks: [], placed: [], synced: [] };
@@ -40,7 +41,8 @@ export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSn
       const reported = channelOn(leader, r.replicaID, channel)!;
       const sealed: SealedPlacement[] = [];
       for (const s of t.all.values()) {
-        if (s.channel !== channel || s.numRows === 0) continue;
+        // A compaction's results join the list together, once all are loaded in the replica (handoff.ts).
+        if (s.channel !== channel || s.numRows === 0 || handoff.hiddenResults.has(s.segmentID)) continue;
         const n = placed.get(s.segmentID);
         const key = `${r.replicaID}/${s.segmentID}`;
         if (n) {
@@ -50,6 +52,9 @@ export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSn
         }
         const p = places.get(key);
         if (p && (n || s.endOffset <= reported.watermark)) sealed.push(p);
+      }
+      for (const [id, src] of handoff.servedSources) {
+        if (src.channel === channel) sealed.push({ segment_id: id, node_id: src.node.id, address: src.node.address, end_offset: src.endOffset });
       }
       sealed.sort((a, b) => a.segment_id - b.segment_id);
       const wm = Math.max(watermark(t, channel, placed), reported.watermark);

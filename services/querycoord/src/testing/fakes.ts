@@ -132,6 +132,10 @@ export class FakeDataNode extends FakeNode implements DataNodeClient {
   BuildIndexes(r: M.BuildIndexesRequest): Promise<M.StatusResponse> {
     return this.handle('BuildIndexes', r, () => undefined);
   }
+
+  Compact(r: M.CompactPlanRequest): Promise<M.StatusResponse> {
+    return this.handle('Compact', r, () => undefined);
+  }
 }
 
 /** A set of fake nodes reachable by address `fake:<id>`. */

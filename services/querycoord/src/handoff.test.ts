@@ -1,0 +1,70 @@
+import type { ChannelDist, DistributionResponse, SegmentDist } from '@kite/rpc';
+import type { SegmentMeta } from '@kite/segment';
+import { checkLeaders } from './checkers/leader';
+import { checkRedundantSegments, checkSegments } from './checkers/segment';
+import { watermark } from './checkers/common';
+import type { DistSnapshot, NodeView } from './distribution';
+import { handoffOf, handoffPending } from './handoff';
+import { makeTarget } from './target';
+import { collection, segment } from './testing/fakes';
+
+const C = collection(1, 1, 1);
+const CH = 'kite-dml-1#0';
+const R = { replicaID: 11, nodes: [1, 2] };
+const origin = { compactionID: 50, planID: 51, sources: [101, 102], type: 'clustering' as const, purgedUpTo: '0', deltasUpTo: 200 };
+const result = (id: number, rows: number): SegmentMeta => ({ ...segment(C, id, 0, 0, rows), endOffset: 200, numRows: rows, compaction: origin });
+// After the swap: 101 and 102 ([0,200)) replaced by two key-range results covering [0,200); 103 and 104 untouched.
+const T = makeTarget(C, [result(201, 120), result(202, 60), segment(C, 103, 0, 200, 100), segment(C, 104, 0, 300, 100)]);
+
+function snap(held: Record<number, number[]>, delegatorOn = 1): DistSnapshot {
+  const m = new Map<number, NodeView>();
+  for (const [key, ids] of Object.entries(held)) {
+    const id = Number(key);
+    const segments: SegmentDist[] = ids.map((s) => ({ collection_id: 1, segment_id: s, replica_id: 11, num_rows: 100, channel: CH }));
+    const channels: ChannelDist[] = id === delegatorOn ? [{ collection_id: 1, channel: CH, replica_id: 11, consumed_offset: 400, watermark: 400, growing_rows: 0, serviceable: true }] : [];
+    const dist: DistributionResponse = { node_id: id, channels, segments, indexing_segments: [] };
+    m.set(id, { id, role: 'querynode', address: `n${id}`, state: 'healthy', since: 0, stopping: false, failures: 0, dist });
+  }
+  return { seq: 1, startedAt: 0, nodes: m };
+}
+
+const sealedOf = (s: DistSnapshot, switchedAt: Map<string, number> = new Map(), now = 0): number[] => {
+  const h = handoffOf(T, R, s, switchedAt, now, 1000);
+  const plan = checkLeaders(T, R, s, { lastPlace: new Map(), synced: new Map() }, h);
+  const sync = plan.tasks[0];
+  return sync?.kind === 'sync' ? sync.req.sealed.map((p) => p.segment_id) : [];
+};
+
+test('while the results are not all loaded in the replica, it serves the sources whole and keeps them', () => {
+  const s = snap({ 1: [101, 102, 103, 104], 2: [201] });
+  const h = handoffOf(T, R, s, new Map(), 0, 1000);
+  expect([...h.hiddenResults].sort()).toEqual([201, 202]);
+  expect([...h.keep].sort()).toEqual([101, 102]);
+  expect(sealedOf(s)).toEqual([101, 102, 103, 104]);
+  // The results are loaded, the sources are not released.
+  expect(checkSegments(T, R, s).map((t) => t.kind === 'load' && t.segment)).toEqual([202]);
+  expect(checkRedundantSegments(T, R, s, [], h.keep)).toEqual([]);
+  expect(handoffPending(T, [R], s)).toEqual(new Set([201, 202]));
+  // Without the handoff the sources would go at once (what the checkers did before compaction existed).
+  expect(checkRedundantSegments(T, R, s, []).flatMap((t) => (t.kind === 'release' ? t.segments : []))).toEqual([101, 102]);
+});
+
+test('once every result is loaded the sealed list switches in one sync; the sources go after the grace period', () => {
+  const s = snap({ 1: [101, 102, 103, 104], 2: [201, 202] });
+  const h = handoffOf(T, R, s, new Map(), 5000, 1000);
+  expect(h.hiddenResults.size).toBe(0);
+  expect([...h.switched]).toEqual([['11/51', 5000]]);
+  expect(sealedOf(s, new Map(h.switched), 5000)).toEqual([103, 104, 201, 202]);
+  expect(checkRedundantSegments(T, R, s, [], h.keep)).toEqual([]);
+  const later = handoffOf(T, R, s, new Map(h.switched), 6000, 1000);
+  expect(later.keep.size).toBe(0);
+  expect(checkRedundantSegments(T, R, s, [], later.keep).flatMap((t) => (t.kind === 'release' ? t.segments : []))).toEqual([101, 102]);
+  expect(handoffPending(T, [R], s).size).toBe(0);
+});
+
+test('the watermark never passes a segment with rows that is not loaded; results covering the same offsets all count', () => {
+  const placed = (ids: number[]): Map<number, true> => new Map(ids.map((i) => [i, true]));
+  expect(watermark(T, CH, placed([201, 202, 103, 104]))).toBe(400);
+  expect(watermark(T, CH, placed([201, 103, 104]))).toBe(0);
+  expect(watermark(T, CH, placed([201, 202, 104]))).toBe(200);
+});
