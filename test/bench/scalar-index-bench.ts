@@ -8,9 +8,15 @@
  * end-to-end latency includes the request's fixed costs (gRPC, parsing, result assembly). Not a test; prints a table.
  *
  *   test/node_modules/.bin/tsx test/bench/scalar-index-bench.ts [--rows 1000000] [--batch 20000] [--repeats 30]
+ *     [--cpu-prof <dir>]
+ *
+ * --cpu-prof runs the server under `node --cpu-prof` (a .cpuprofile of its main thread written to <dir> on exit).
+ * The table also gives, per case, the server's CPU time by thread name (/proc/<pid>/task/<tid>/stat, Linux only):
+ * the main thread versus the libuv pool, where faiss searches run.
  *
  * It starts `bin/kite standalone` on a temporary data directory and stops it at the end. Every loop is bounded.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ConsistencyLevelEnum, DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
@@ -19,13 +25,55 @@ import { evaluate, parseExpr, ScalarIndex, type Column, type ColumnBatch } from 
 import { benchArgs, percentile } from './args';
 
 function readOptions(argv: string[]) {
-  const a = benchArgs(argv, { rows: 'int', batch: 'int', repeats: 'int' }, __filename);
-  return { rows: a.rows ?? 1_000_000, batch: a.batch ?? 20_000, repeats: a.repeats ?? 30 };
+  const a = benchArgs(argv, { rows: 'int', batch: 'int', repeats: 'int', 'cpu-prof': 'string' }, __filename);
+  return { rows: a.rows ?? 1_000_000, batch: a.batch ?? 20_000, repeats: a.repeats ?? 30, cpuProf: a['cpu-prof'] };
 }
 
 const DIM = 8;
 const NAME = 'bench_scalar_index';
 const BOUNDED = ConsistencyLevelEnum.Bounded;
+
+/** CPU seconds of each thread of `pid` by thread name (utime + stime), empty where /proc is not there. */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === undefined) return out;
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const tick = 100; // USER_HZ on Linux
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close).replace(/[0-9]+$/, '');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / tick);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** `sum` plus (`after - before`) per thread name. */
+function addCpu(sum: Map<string, number>, before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map(sum);
+  for (const [name, s] of after) out.set(name, (out.get(name) ?? 0) + s - (before.get(name) ?? 0));
+  return out;
+}
+
+/** `after - before` per thread name, largest first, as "name 1.2s, ...". */
+function cpuDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([name, s]) => [name, s - (before.get(name) ?? 0)] as const)
+    .filter(([, s]) => s >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, s]) => `${name} ${s.toFixed(1)}s`)
+    .join(', ');
+}
 
 /** The filter stage alone: evaluate() over one column of all the rows, scanning it and with its scalar index. */
 function filterStage(field: string, filter: string, col: Column, repeats: number): { scan: number[]; index: number[] } {
@@ -77,7 +125,7 @@ async function main(): Promise<void> {
   const out: string[][] = [['case', 'p50', 'p99', 'detail']];
   const t00 = performance.now();
   try {
-    server = await startStandalone();
+    server = await startStandalone(o.cpuProf === undefined ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] });
     const client = new MilvusClient({ address: server.address, timeout: 600_000 });
     await client.connectPromise;
     expectOk(
@@ -112,24 +160,53 @@ async function main(): Promise<void> {
     const q = Array.from({ length: DIM }, () => next() * 2 - 1);
 
     /** p50 and p99 of `repeats` runs of a query and of a filtered search with `filter`; checks the rows found. */
-    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[] }> => {
+    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[]; cpu: { query: string; search: string } }> => {
       const query: number[] = [];
       const search: number[] = [];
+      const pid = server?.pid;
+      let cpuQ = new Map<string, number>();
+      let cpuS = new Map<string, number>();
       for (let r = 0; r < o.repeats; r++) {
+        let c = threadCpu(pid);
         let t = performance.now();
         const res = await client.query({ collection_name: NAME, filter, output_fields: ['id'], limit: 16384, consistency_level: BOUNDED });
         query.push(performance.now() - t);
+        cpuQ = addCpu(cpuQ, c, threadCpu(pid));
         expectOk(res.status, `query ${filter}`);
         if (res.data.length !== expect) throw new Error(`query "${filter}" returned ${res.data.length} rows, expected ${expect}`);
+        c = threadCpu(pid);
         t = performance.now();
         const s = await client.search({ collection_name: NAME, data: [q], limit: 10, filter, output_fields: ['id'], consistency_level: BOUNDED });
         search.push(performance.now() - t);
+        cpuS = addCpu(cpuS, c, threadCpu(pid));
         expectOk(s.status, `search ${filter}`);
       }
       query.sort((x, y) => x - y);
       search.sort((x, y) => x - y);
-      return { query, search };
+      return { query, search, cpu: { query: cpuDelta(new Map(), cpuQ), search: cpuDelta(new Map(), cpuS) } };
     };
+    // The floor: the same query and search on a collection of one row, what a request costs whatever the filter.
+    const FLOOR = `${NAME}_floor`;
+    expectOk(await client.createCollection({ collection_name: FLOOR, fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'a', data_type: DataType.Int64 }, { name: 'vector', data_type: DataType.FloatVector, dim: DIM }], consistency_level: 'Bounded' }), 'floor collection');
+    expectOk(await client.createIndex({ collection_name: FLOOR, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), 'floor vector index');
+    expectOk((await client.insert({ collection_name: FLOOR, data: [{ id: 1, a: lo, vector: q }] })).status, 'floor insert');
+    await client.flush({ collection_names: [FLOOR] });
+    await client.loadCollectionSync({ collection_name: FLOOR });
+    const floorQ: number[] = [];
+    const floorS: number[] = [];
+    for (let r = 0; r < o.repeats * 2; r++) {
+      let t = performance.now();
+      expectOk((await client.query({ collection_name: FLOOR, filter: `a >= ${lo} and a < ${hi}`, output_fields: ['id'], limit: 16384, consistency_level: BOUNDED })).status, 'floor query');
+      floorQ.push(performance.now() - t);
+      t = performance.now();
+      expectOk((await client.search({ collection_name: FLOOR, data: [q], limit: 10, filter: `a >= ${lo} and a < ${hi}`, output_fields: ['id'], consistency_level: BOUNDED })).status, 'floor search');
+      floorS.push(performance.now() - t);
+    }
+    // The first half warms up.
+    floorQ.splice(0, o.repeats);
+    floorS.splice(0, o.repeats);
+    floorQ.sort((x, y) => x - y);
+    floorS.sort((x, y) => x - y);
     const fa = `a >= ${lo} and a < ${hi}`;
     const fb = `b >= ${lo} and b < ${hi}`;
     await time(fa); // warm-up
@@ -166,12 +243,18 @@ async function main(): Promise<void> {
     row('query, STL_SORT (b)', sorted.query, `scan / index ${ratio(scanB.query, sorted.query)}`);
     row('query, scan (t)', scanT.query, `"${ft}": ${wantT} rows`);
     row('query, Trie (t)', trie.query, `scan / index ${ratio(scanT.query, trie.query)}`);
+    row('query, one-row collection', floorQ, 'the fixed cost of a request (same filter and output)');
+    row('search, one-row collection', floorS, '');
     row('search top 10, scan (a)', scan.search, 'FLAT, dim 8, pre-filter from the filter');
     row('search top 10, scan (b)', scanB.search, '');
     row('search top 10, INVERTED (a)', inv.search, `scan / index ${ratio(scan.search, inv.search)}`);
     row('search top 10, STL_SORT (b)', sorted.search, `scan / index ${ratio(scanB.search, sorted.search)}`);
     row('search top 10, scan (t)', scanT.search, '');
     row('search top 10, Trie (t)', trie.search, `scan / index ${ratio(scanT.search, trie.search)}`);
+    for (const [name, r] of [['scan (a)', scan], ['INVERTED (a)', inv], ['scan (b)', scanB], ['STL_SORT (b)', sorted], ['scan (t)', scanT], ['Trie (t)', trie]] as const) {
+      out.push([`server CPU, query ${name}`, '', '', r.cpu.query]);
+      out.push([`server CPU, search ${name}`, '', '', r.cpu.search]);
+    }
     for (const [name, filter, col] of [
       ['a', fa, { kind: 'int64', data: BigInt64Array.from(perm, (v) => BigInt(v)) }],
       ['t', ft, { kind: 'string', data: Array.from(perm, tag) }],

@@ -1,7 +1,8 @@
+import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
-import { PK, TS } from '@kite/segment';
-import { compileFilter, querySource, searchSource } from './exec';
+import { PK, SCORE, TS } from '@kite/segment';
+import { compileFilter, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 
 const DIM = 8;
@@ -182,5 +183,42 @@ describe('compileFilter: the plan the proxy checked, or the text from a proxy of
   test('a bad plan or text is ExpressionInvalid', () => {
     expect(() => compileFilter(schema, { filter: 'x', filter_params: '', filter_plan: '{"v":99}' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
     expect(() => compileFilter(schema, { filter: 'age >', filter_params: '', filter_plan: '' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
+  });
+});
+
+describe('a selective filter searches its candidates exactly (AnnIndex.searchRows)', () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+
+  test('maskRows lists the set rows in order', () => {
+    const mask = new Uint8Array(40);
+    const want = [0, 7, 8, 9, 63, 64, 200, 255, 300, 319];
+    for (const r of want) mask[r >> 3]! |= 1 << (r & 7);
+    mask[39]! |= 0x80; // row 319 is past n = 310: left out
+    expect(Array.from(maskRows(mask, 310, want.length - 1))).toEqual(want.slice(0, -1));
+    expect(Array.from(maskRows(new Uint8Array(4), 32, 0))).toEqual([]);
+  });
+
+  test.each(['L2', 'IP', 'COSINE'])('%s: the hits equal the filtered search over every row', async (metric) => {
+    const c: CollectionMeta = { ...coll, indexes: [{ indexID: 1, indexName: 'v', fieldName: 'vector', fieldID: 101, indexType: 'FLAT', metricType: metric as 'L2', params: {}, createdTs: '0' } as CollectionMeta['indexes'][number]] };
+    const g = new GrowingRows(c);
+    const b = rows(0, 5000);
+    b.columns.set('a', b.columns.get(PK)!);
+    g.append(b, 10);
+    await g.settle();
+    const query = (rows(1234, 1).columns.get('vector') as { data: Float32Array }).data;
+    const ids = Array.from({ length: 40 }, (_, i) => BigInt(i * 97 + 3));
+    const f = { expr: parseExpr(`a in [${ids.join(', ')}]`, schema), deletes: [] };
+    const spec = { field: 'vector', metric, k: 10, nq: 1, queries: { kind: 'dense' as const, data: query }, params: {}, outputs: [] };
+    const calls = jest.spyOn(VectorIndex.prototype, 'searchRows');
+    const fast = await searchSource(g, spec, f);
+    expect(calls).toHaveBeenCalledTimes(1);
+    // The same source with an index that has no candidate search: the search threads' filtered pass.
+    const plain: RowSource = { batch: g.batch, pkIndex: g.pkIndex, baseMask: () => g.baseMask(), index: (x) => ({ ...g.index(x)!, searchRows: undefined, metric: g.index(x)!.metric }) };
+    const slow = await searchSource(plain, spec, f);
+    expect(fast.numRows).toBe(10);
+    expect(Array.from((fast.columns.get(PK) as { data: BigInt64Array }).data)).toEqual(Array.from((slow.columns.get(PK) as { data: BigInt64Array }).data));
+    expect(Array.from((fast.columns.get(SCORE) as { data: Float32Array }).data)).toEqual(Array.from((slow.columns.get(SCORE) as { data: Float32Array }).data));
+    calls.mockRestore();
+    g.free();
   });
 });

@@ -243,7 +243,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const k = Math.min(spec.k, count);
   const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
     ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field), deadline })
-    : await topk(index, mask, spec, k, count === n);
+    : await topk(index, mask, spec, k, count === n, count, n);
   const cols = new Map<string, Column>();
   cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
   cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
@@ -252,9 +252,40 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   return { numRows: rows.length, columns: cols };
 }
 
-async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean): Promise<Collected> {
+/**
+ * Distance terms (candidate rows x query floats) a search may compute on the event loop over a selective filter's
+ * candidates instead of handing a pass over every row to the search threads: about a millisecond of work.
+ */
+const SYNC_EXACT_TERMS = 1 << 20;
+
+/** The rows set in the first `n` bits of `mask`, ascending, when there are `count` of them. */
+export function maskRows(mask: Uint8Array, n: number, count: number): Int32Array {
+  const rows = new Int32Array(count);
+  let at = 0;
+  // Byte by byte, skipping empty bytes: the mask of a selective filter is mostly zero.
+  for (let byte = 0; byte < mask.length && at < count; byte++) {
+    let bits = mask[byte]!;
+    while (bits !== 0) {
+      const j = 31 - Math.clz32(bits & -bits);
+      const i = (byte << 3) + j;
+      if (i >= n) break;
+      rows[at++] = i;
+      bits &= bits - 1;
+    }
+  }
+  return at === count ? rows : rows.subarray(0, at);
+}
+
+async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean, count: number, n: number): Promise<Collected> {
+  const queryFloats = spec.queries.kind === 'dense' ? spec.queries.data.length : 0;
+  let res: { ids: BigInt64Array; distances: Float32Array } | undefined;
+  // A selective filter: an exact search over its candidates on this thread (what the index's filtered search gives,
+  // without a pass over every row and a hand-off to the search threads; see AnnIndex.searchRows).
+  if (!all && index.searchRows !== undefined && queryFloats > 0 && count * queryFloats <= SYNC_EXACT_TERMS) {
+    res = index.searchRows(spec.queries, k, maskRows(mask, n, count));
+  }
   // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
-  const res = await index.search(spec.queries, k, { params: spec.params, filter: all ? undefined : mask });
+  res ??= await index.search(spec.queries, k, { params: spec.params, filter: all ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
   const scores: number[] = [];
