@@ -4,6 +4,7 @@ import type { Node, Position } from './ast';
 import { Checker } from './check';
 import { compilePred, EvalContext, type PredFn } from './compile';
 import { CheckError, ExprError } from './errors';
+import { answeredByIndexes } from './indexed';
 import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
 import type { Lit, Pred } from './ir';
 import { wordsToBytes } from './kernels';
@@ -334,7 +335,8 @@ export async function evaluateAsync(expr: Expr, whole: ColumnBatch, options: Eva
   const sliceMs = options.sliceMs ?? 10;
   const batch = usesText(compiled(expr).ir) ? withTextIndexes(whole) : whole;
   const n = batch.numRows;
-  if (n <= 1) return evaluate(expr, batch);
+  // A filter a scalar index answers whole costs little per row: one piece, without slices (and their copies).
+  if (n <= 1 || answeredByIndexes(compiled(expr).ir, batch)) return evaluate(expr, batch);
   running++;
   try {
     const out = new Uint8Array((n + 7) >>> 3);

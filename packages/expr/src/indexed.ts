@@ -8,7 +8,7 @@ import { EvalContext, withValidity, type Mask, type PredFn } from './compile';
 import type { Lit, Pred, Val } from './ir';
 import { planLike } from './like';
 import type { ScalarIndex } from './scalar-index';
-import type { Column } from './types';
+import type { Column, ColumnBatch } from './types';
 
 type Col = Extract<Val, { k: 'col' }>;
 
@@ -24,6 +24,28 @@ export function indexableColumn(p: Pred): Col | undefined {
     if (plan.kind === 'equal' || plan.kind === 'startsWith') return p.a;
   }
   return undefined;
+}
+
+/**
+ * Whether every leaf of `p` is answered by a scalar index the batch offers over all its rows: evaluating it then
+ * costs a few word operations per 32 rows whatever the column, so it needs no slicing (see evaluateAsync).
+ */
+export function answeredByIndexes(p: Pred, batch: ColumnBatch): boolean {
+  switch (p.k) {
+    case 'const':
+      return true;
+    case 'and':
+    case 'or':
+      return p.args.every((a) => answeredByIndexes(a, batch));
+    case 'not':
+      return answeredByIndexes(p.arg, batch);
+    default: {
+      const col = indexableColumn(p);
+      if (col === undefined || batch.scalarIndex === undefined) return false;
+      const offered = batch.scalarIndex(col.field);
+      return offered !== undefined && offered.firstRow + batch.numRows <= offered.index.numRows;
+    }
+  }
 }
 
 /** Evaluates a compiled predicate over a one-field batch holding `col` and returns its true bits as bytes per row. */
