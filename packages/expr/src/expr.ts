@@ -205,6 +205,11 @@ export function exprFromIr(text: string, fields: string[], ir: Pred, schema: Sch
   return new CompiledExpr(text, fields, ir, compilePred(ir), pk);
 }
 
+/** The typed form of an expression from parseExpr (for code of this package reading it, e.g. json-index.ts). */
+export function irOf(expr: Expr): Pred {
+  return compiled(expr).ir;
+}
+
 function compiled(expr: Expr): CompiledExpr {
   if (!(expr instanceof CompiledExpr)) throw new TypeError('expected an Expr returned by parseExpr()');
   return expr;

@@ -6,24 +6,69 @@
 import type { CmpOp } from './ast';
 import { EvalContext, withValidity, type Mask, type PredFn } from './compile';
 import type { Lit, Pred, Val } from './ir';
+import { jsonIndexKey, type JsonCastType } from './json-index';
 import { planLike } from './like';
 import type { ScalarIndex } from './scalar-index';
-import type { Column, ColumnBatch } from './types';
-
-type Col = Extract<Val, { k: 'col' }>;
+import { DYNAMIC_FIELD, type Column, type ColumnBatch } from './types';
 
 /** Compiles a boundary comparison `col op lit` with the scan's code (given by compile.ts, to avoid a cycle). */
 export type BoundCompiler = (op: CmpOp, av: Val, lit: Lit) => PredFn;
 
-/** The column a leaf predicate tests against constants, when an index could answer it. */
-export function indexableColumn(p: Pred): Col | undefined {
-  if (p.k === 'cmp' && p.a.k === 'col' && p.b.k === 'lit' && !Array.isArray(p.b.v)) return p.a;
-  if (p.k === 'in' && p.a.k === 'col' && p.values.every((v) => !Array.isArray(v))) return p.a;
+/**
+ * What a leaf predicate reads that an index could answer: a scalar column (its index is offered under the field's
+ * name), or a JSON path compared with literals of one cast type (offered under jsonIndexKey).
+ */
+export interface IndexTarget {
+  /** The column the batch holds (for validity, and to evaluate candidates with the scan's code). */
+  field: string;
+  /** What the batch's scalarIndex() is asked for. */
+  key: string;
+  val: Val;
+}
+
+/** The cast type of a JSON path index that holds literal `v`'s type, if any. */
+function castOf(v: Lit): JsonCastType | undefined {
+  if (typeof v === 'number' || typeof v === 'bigint') return 'DOUBLE';
+  if (typeof v === 'string') return 'VARCHAR';
+  if (typeof v === 'boolean') return 'BOOL';
+  return undefined;
+}
+
+/**
+ * A JSON path target: `==`, `<`, `<=`, `>`, `>=` with a literal, `in` with literals all of one type, or an exact or
+ * prefix like (VARCHAR). For each of these, a row whose value at the path is missing or of another type is false in
+ * the scan, so leaving such rows out of the index changes nothing. BOOL takes `==` and `in` only; `!=` scans (it is
+ * true for a value of another type).
+ */
+function jsonTarget(p: Pred): IndexTarget | undefined {
+  const a = (p.k === 'cmp' || p.k === 'in' || p.k === 'like') ? p.a : undefined;
+  if (a === undefined || a.k !== 'dyn' || a.elem !== undefined || a.field === DYNAMIC_FIELD) return undefined;
+  let cast: JsonCastType | undefined;
+  if (p.k === 'cmp') {
+    if (p.b.k !== 'lit' || p.op === '!=') return undefined;
+    cast = castOf(p.b.v);
+    if (cast === 'BOOL' && p.op !== '==') return undefined;
+  } else if (p.k === 'in') {
+    const casts = new Set(p.values.map(castOf));
+    if (p.values.length === 0 || casts.size !== 1) return undefined;
+    cast = [...casts][0];
+  } else if (p.k === 'like') {
+    const plan = planLike(p.pattern);
+    if (plan.kind === 'equal' || plan.kind === 'startsWith') cast = 'VARCHAR';
+  }
+  return cast === undefined ? undefined : { field: a.field, key: jsonIndexKey(a.field, a.path, cast), val: a };
+}
+
+/** The column or JSON path a leaf predicate tests against constants, when an index could answer it. */
+export function indexTarget(p: Pred): IndexTarget | undefined {
+  const col = (a: Val): IndexTarget => ({ field: (a as Extract<Val, { k: 'col' }>).field, key: (a as Extract<Val, { k: 'col' }>).field, val: a });
+  if (p.k === 'cmp' && p.a.k === 'col' && p.b.k === 'lit' && !Array.isArray(p.b.v)) return col(p.a);
+  if (p.k === 'in' && p.a.k === 'col' && p.values.every((v) => !Array.isArray(v))) return col(p.a);
   if (p.k === 'like' && p.a.k === 'col' && p.a.type === 'string') {
     const plan = planLike(p.pattern);
-    if (plan.kind === 'equal' || plan.kind === 'startsWith') return p.a;
+    if (plan.kind === 'equal' || plan.kind === 'startsWith') return col(p.a);
   }
-  return undefined;
+  return jsonTarget(p);
 }
 
 /**
@@ -40,9 +85,9 @@ export function answeredByIndexes(p: Pred, batch: ColumnBatch): boolean {
     case 'not':
       return answeredByIndexes(p.arg, batch);
     default: {
-      const col = indexableColumn(p);
-      if (col === undefined || batch.scalarIndex === undefined) return false;
-      const offered = batch.scalarIndex(col.field);
+      const target = indexTarget(p);
+      if (target === undefined || batch.scalarIndex === undefined) return false;
+      const offered = batch.scalarIndex(target.key);
       return offered !== undefined && offered.firstRow + batch.numRows <= offered.index.numRows;
     }
   }
@@ -58,9 +103,13 @@ function evalOn(fn: PredFn, field: string, col: Column): Mask & { n: number } {
 const bit = (m: Mask, i: number): boolean => (((m.t[i >>> 5] as number) >>> (i & 31)) & 1) === 1;
 
 /** Candidate distinct values for a leaf, as ascending, disjoint [lo, hi) ranges (a superset of its matches). */
-function candidates(index: ScalarIndex, p: Pred, col: Col, bound: BoundCompiler): [number, number][] {
+function candidates(index: ScalarIndex, p: Pred, target: IndexTarget, bound: BoundCompiler): [number, number][] {
   const d = index.distinct;
-  const one = (fn: PredFn, i: number): boolean => bit(evalOn(fn, col.field, index.dictColumn(i, i + 1)), 0);
+  // A JSON BOOL index holds at most false and true, which a boundary comparison with a boolean cannot order: both
+  // are candidates, and the leaf's own code picks.
+  if (index.json?.cast === 'BOOL') return d > 0 ? [[0, d]] : [];
+  const col = target.val;
+  const one = (fn: PredFn, i: number): boolean => bit(evalOn(fn, target.field, index.dictColumn(i, i + 1)), 0);
   /** First distinct value for which `fn` (monotone: false then true over ascending values) holds. */
   const first = (fn: PredFn): number => {
     let lo = 0;
@@ -143,16 +192,25 @@ function intersect(a: [number, number][], b: [number, number][]): [number, numbe
  * NULL slots are included by their stored value (the caller applies validity). The candidates are the intersection
  * of each leaf's ranges, and the leaves' own scan code decides which candidate values match.
  */
-function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], col: Col, bound: BoundCompiler): Uint8Array {
+function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], target: IndexTarget, bound: BoundCompiler): Uint8Array {
   let ranges: [number, number][] = [[0, index.distinct]];
-  for (const p of leaves) ranges = intersect(ranges, candidates(index, p, col, bound));
+  for (const p of leaves) ranges = intersect(ranges, candidates(index, p, target, bound));
   const out = new Uint8Array((index.numRows + 7) >>> 3);
   for (const [lo, hi] of ranges) {
     const dict = index.dictColumn(lo, hi);
-    const masks = scans.map((scan) => evalOn(scan, col.field, dict));
+    const masks = scans.map((scan) => evalOn(scan, target.field, dict));
     for (let i = 0; i < hi - lo; i++) if (masks.every((m) => bit(m, i))) index.setRowsOf(lo + i, out);
   }
-  if (index.nanRows.length > 0 && scans.every((scan) => bit(evalOn(scan, col.field, index.nanColumn()), 0))) index.setNanRows(out);
+  if (index.nanRows.length > 0 && scans.every((scan) => bit(evalOn(scan, target.field, index.nanColumn()), 0))) index.setNanRows(out);
+  const loose = index.json?.looseRows;
+  if (loose !== undefined && loose.length > 0) {
+    const col = index.looseColumn();
+    const masks = scans.map((scan) => evalOn(scan, target.field, col));
+    for (let i = 0; i < loose.length; i++) {
+      const r = loose[i] as number;
+      if (masks.every((m) => bit(m, i))) out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
+    }
+  }
   return out;
 }
 
@@ -161,9 +219,9 @@ function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], col:
  * The index's answer for the whole column is computed once per index and reused by every slice of the batch.
  */
 export function compileIndexed(p: Pred, scan: PredFn, bound: BoundCompiler): PredFn {
-  const col = indexableColumn(p);
-  if (col === undefined) return scan;
-  return compileIndexedGroup([p], [scan], col, scan, bound);
+  const target = indexTarget(p);
+  if (target === undefined) return scan;
+  return compileIndexedGroup([p], [scan], target, scan, bound);
 }
 
 /**
@@ -171,18 +229,18 @@ export function compileIndexed(p: Pred, scan: PredFn, bound: BoundCompiler): Pre
  * lookup: the intersection of the leaves' candidate ranges, so a narrow range costs its matches only, not the two
  * half-column sides. `scanAll` is the conjunction's scan, used when no index is offered.
  */
-export function compileIndexedGroup(leaves: Pred[], scans: PredFn[], col: Col, scanAll: PredFn, bound: BoundCompiler): PredFn {
+export function compileIndexedGroup(leaves: Pred[], scans: PredFn[], target: IndexTarget, scanAll: PredFn, bound: BoundCompiler): PredFn {
   const answers = new WeakMap<ScalarIndex, Uint8Array>();
   return (ctx) => {
-    const offered = ctx.batch.scalarIndex?.(col.field);
+    const offered = ctx.batch.scalarIndex?.(target.key);
     if (offered === undefined) return scanAll(ctx);
-    const column = ctx.batch.column(col.field);
+    const column = ctx.batch.column(target.field);
     const n = ctx.n;
     const { index, firstRow } = offered;
     if (column === undefined || firstRow + n > index.numRows) return scanAll(ctx);
     let bits = answers.get(index);
     if (bits === undefined) {
-      bits = rowsFromIndex(index, leaves, scans, col, bound);
+      bits = rowsFromIndex(index, leaves, scans, target, bound);
       answers.set(index, bits);
     }
     const t = ctx.words();
