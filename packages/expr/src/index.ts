@@ -18,7 +18,7 @@ export {
 export { encodePlan, decodePlan } from './plan';
 export { ScalarIndex, type ScalarIndexKind, type JsonIndexCast } from './scalar-index';
 export { JSON_CAST_TYPES, jsonCastType, jsonIndexKey, type JsonCastType } from './json-index';
-export { parseJsonPath } from './json-path';
+export { parseJsonPath, scalarIndexKey } from './json-path';
 export { ExprError } from './errors';
 export {
   DYNAMIC_FIELD,

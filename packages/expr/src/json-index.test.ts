@@ -142,7 +142,7 @@ describe('json_path and json_cast_type', () => {
     expect(jsonIndexKey('meta', parseJsonPath('meta["list"][0]', 'meta'), 'DOUBLE')).toBe(jsonIndexKey('meta', ['list', '0'], 'DOUBLE'));
     expect(() => parseJsonPath('other["a"]', 'meta')).toThrow(/not a path into JSON field meta/);
     expect(() => parseJsonPath('meta["a"] + 1', 'meta')).toThrow(/not a path into JSON field meta/);
-    expect(() => parseJsonPath('meta[', 'meta')).toThrow(/json_path "meta\[" is not a path into JSON field meta/);
+    expect(() => parseJsonPath('meta[', 'meta')).toThrow(/json_path meta\[ is not a path into JSON field meta/);
   });
 
   it('takes 2.5 and 2.6 cast names, and only those Kite builds', () => {
