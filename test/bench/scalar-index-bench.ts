@@ -10,7 +10,8 @@
  *   test/node_modules/.bin/tsx test/bench/scalar-index-bench.ts [--rows 1000000] [--batch 20000] [--repeats 30]
  *     [--cpu-prof <dir>]
  *
- * --cpu-prof runs the server under `node --cpu-prof` (a .cpuprofile of its main thread written to <dir> on exit).
+ * --cpu-prof runs the server under `node --cpu-prof` (a .cpuprofile of its main thread written to <dir> on exit),
+ * and writes <dir>/phases.json: each timed case's span on the monotonic clock of the profile's timestamps.
  * The table also gives, per case, the server's CPU time by thread name (/proc/<pid>/task/<tid>/stat, Linux only):
  * the main thread versus the libuv pool, where faiss searches run.
  *
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
   const prefix = tag(lo).slice(0, 1 + prefixLen);
   const wantT = perm.reduce((n, v) => n + (tag(v).startsWith(prefix) ? 1 : 0), 0);
   let server: Standalone | undefined;
+  const phases: { filter: string; startUs: number; endUs: number }[] = [];
   const out: string[][] = [['case', 'p50', 'p99', 'detail']];
   const t00 = performance.now();
   try {
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
 
     /** p50 and p99 of `repeats` runs of a query and of a filtered search with `filter`; checks the rows found. */
     const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[]; cpu: { query: string; search: string } }> => {
+      const startUs = Number(process.hrtime.bigint() / 1000n);
       const query: number[] = [];
       const search: number[] = [];
       const pid = server?.pid;
@@ -181,6 +184,8 @@ async function main(): Promise<void> {
         cpuS = addCpu(cpuS, c, threadCpu(pid));
         expectOk(s.status, `search ${filter}`);
       }
+      // The phase's span on the monotonic clock the server's .cpuprofile timestamps use, to cut the profile by case.
+      phases.push({ filter, startUs, endUs: Number(process.hrtime.bigint() / 1000n) });
       query.sort((x, y) => x - y);
       search.sort((x, y) => x - y);
       return { query, search, cpu: { query: cpuDelta(new Map(), cpuQ), search: cpuDelta(new Map(), cpuS) } };
@@ -267,6 +272,7 @@ async function main(): Promise<void> {
   } finally {
     await server?.dispose();
   }
+  if (o.cpuProf !== undefined) fs.writeFileSync(`${o.cpuProf}/phases.json`, JSON.stringify(phases));
   out.push(['total', '', '', `${((performance.now() - t00) / 1000).toFixed(0)} s; ${o.repeats} runs per case`]);
   const widths = out[0]!.map((_, c) => Math.max(...out.map((r) => r[c]!.length)));
   for (const r of out) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
