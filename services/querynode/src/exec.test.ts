@@ -1,7 +1,7 @@
 import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
-import { PK, SCORE, TS } from '@kite/segment';
+import { PARTITION, PK, SCORE, TS } from '@kite/segment';
 import { compileFilter, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 
@@ -221,4 +221,25 @@ describe('a selective filter searches its candidates exactly (AnnIndex.searchRow
     calls.mockRestore();
     g.free();
   });
+});
+
+test('partitions and the visibility cut apply to the rows the filter keeps (checked on set rows only)', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const n = 1000;
+  const b = rows(0, n);
+  b.columns.set('a', b.columns.get(PK)!);
+  b.columns.set(PARTITION, { kind: 'int64', data: BigInt64Array.from({ length: n }, (_, i) => BigInt(1 + (i % 3))) });
+  b.columns.set(TS, { kind: 'int64', data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)) });
+  g.append(b, 10);
+  await g.settle();
+  const want = (keep: (i: number) => boolean): bigint[] => Array.from({ length: n }, (_, i) => i).filter(keep).map(BigInt);
+  const got = async (f: Parameters<typeof querySource>[2]): Promise<bigint[]> =>
+    Array.from(((await querySource(g, [], f, 0, false)).rows.columns.get(PK) as { data: BigInt64Array } | undefined)?.data ?? []);
+  const expr = parseExpr('a >= 100 and a < 700', schema);
+  expect(await got({ expr, deletes: [], partitions: new Set([2, 3]), hiddenUpTo: 200n })).toEqual(want((i) => i >= 201 && i < 700 && i % 3 !== 0));
+  expect(await got({ deletes: [], partitions: new Set([1]) })).toEqual(want((i) => i % 3 === 0));
+  expect(await got({ deletes: [], hiddenUpTo: 990n })).toEqual(want((i) => i > 990));
+  expect(await got({ expr, deletes: [], partitions: new Set([7]) })).toEqual([]);
+  g.free();
 });

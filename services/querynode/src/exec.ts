@@ -165,15 +165,23 @@ async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefin
 function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
   const n = v.batch.numRows;
   const mask = v.base?.slice() ?? bitmapAll(n);
-  if (f.partitions) {
-    const p = v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>;
-    for (let i = 0; i < n; i++) if (!f.partitions.has(Number(p.data[i]))) bitClear(mask, i);
-  }
   if (exprBits) bitAnd(mask, exprBits);
   const ts = v.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
-  if (f.hiddenUpTo !== undefined) {
-    const cut = f.hiddenUpTo;
-    for (let i = 0; i < n; i++) if (ts.data[i]! <= cut) bitClear(mask, i);
+  // Partitions and the visibility cut are checked on the rows still set only: a selective filter leaves few, and
+  // most bytes of the mask zero.
+  const parts = f.partitions;
+  const cut = f.hiddenUpTo;
+  if (parts !== undefined || cut !== undefined) {
+    const p = parts === undefined ? undefined : (v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data;
+    for (let byte = 0; byte < mask.length; byte++) {
+      let bits = mask[byte]!;
+      while (bits !== 0) {
+        const low = bits & -bits;
+        bits ^= low;
+        const i = (byte << 3) + 31 - Math.clz32(low);
+        if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) mask[byte]! &= ~low;
+      }
+    }
   }
   for (const d of f.deletes) {
     for (const [pk, dts] of d.map) {
