@@ -2,7 +2,7 @@ import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
 import { PARTITION, PK, SCORE, TS } from '@kite/segment';
-import { compileFilter, maskRows, querySource, searchSource, type RowSource } from './exec';
+import { compileFilter, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 
 const DIM = 8;
@@ -196,6 +196,18 @@ describe('a selective filter searches its candidates exactly (AnnIndex.searchRow
     mask[39]! |= 0x80; // row 319 is past n = 310: left out
     expect(Array.from(maskRows(mask, 310, want.length - 1))).toEqual(want.slice(0, -1));
     expect(Array.from(maskRows(new Uint8Array(4), 32, 0))).toEqual([]);
+    // Not on a 4-byte boundary, with set bits in and around zero words: the same rows as a bit-by-bit walk.
+    const big = new Uint8Array(203);
+    for (let i = 0; i < big.length; i++) big[i] = i % 7 === 0 ? (i * 37) & 0xff : 0;
+    for (const offset of [0, 1, 3]) {
+      const m = big.subarray(offset);
+      const n = m.length * 8 - 5;
+      const naive = Array.from({ length: n }, (_, i) => i).filter((i) => (m[i >> 3]! >> (i & 7)) & 1);
+      const seen: number[] = [];
+      forEachSetRow(m, n, (i) => void seen.push(i));
+      expect(seen).toEqual(naive);
+      expect(Array.from(maskRows(m, n, naive.length))).toEqual(naive);
+    }
   });
 
   test.each(['L2', 'IP', 'COSINE'])('%s: the hits equal the filtered search over every row', async (metric) => {

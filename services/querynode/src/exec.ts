@@ -161,6 +161,28 @@ async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefin
   return evaluateAsync(f.expr, exprBatch(v), { deadline: f.deadline });
 }
 
+/**
+ * Calls `visit` with each set row of `mask` below `n`, ascending, until it returns false. Zero words (32 rows) are
+ * skipped at once: the mask of a selective filter is mostly zero.
+ */
+export function forEachSetRow(mask: Uint8Array, n: number, visit: (row: number) => boolean | void): void {
+  const words = (mask.byteOffset & 3) === 0 ? new Uint32Array(mask.buffer, mask.byteOffset, mask.length >>> 2) : undefined;
+  const wordBytes = words === undefined ? 0 : words.length << 2;
+  for (let byte = 0; byte < mask.length; byte++) {
+    if (byte < wordBytes && (byte & 3) === 0 && words![byte >>> 2] === 0) {
+      byte += 3;
+      continue;
+    }
+    let bits = mask[byte]!;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      const i = (byte << 3) + 31 - Math.clz32(low);
+      if (i >= n || visit(i) === false) return;
+    }
+  }
+}
+
 /** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
 function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
   const n = v.batch.numRows;
@@ -173,15 +195,9 @@ function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Arr
   const cut = f.hiddenUpTo;
   if (parts !== undefined || cut !== undefined) {
     const p = parts === undefined ? undefined : (v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data;
-    for (let byte = 0; byte < mask.length; byte++) {
-      let bits = mask[byte]!;
-      while (bits !== 0) {
-        const low = bits & -bits;
-        bits ^= low;
-        const i = (byte << 3) + 31 - Math.clz32(low);
-        if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) mask[byte]! &= ~low;
-      }
-    }
+    forEachSetRow(mask, n, (i) => {
+      if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) bitClear(mask, i);
+    });
   }
   for (const d of f.deletes) {
     for (const [pk, dts] of d.map) {
@@ -269,18 +285,12 @@ const SYNC_EXACT_TERMS = 1 << 20;
 /** The rows set in the first `n` bits of `mask`, ascending, when there are `count` of them. */
 export function maskRows(mask: Uint8Array, n: number, count: number): Int32Array {
   const rows = new Int32Array(count);
+  if (count === 0) return rows;
   let at = 0;
-  // Byte by byte, skipping empty bytes: the mask of a selective filter is mostly zero.
-  for (let byte = 0; byte < mask.length && at < count; byte++) {
-    let bits = mask[byte]!;
-    while (bits !== 0) {
-      const j = 31 - Math.clz32(bits & -bits);
-      const i = (byte << 3) + j;
-      if (i >= n) break;
-      rows[at++] = i;
-      bits &= bits - 1;
-    }
-  }
+  forEachSetRow(mask, n, (i) => {
+    rows[at++] = i;
+    return at < count;
+  });
   return at === count ? rows : rows.subarray(0, at);
 }
 
@@ -347,15 +357,10 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
   const capped = !orderByPk && limit > 0;
-  // Byte by byte, skipping empty bytes: a selective filter leaves most of a large segment's mask zero.
-  for (let byte = 0; byte < mask.length && !(capped && idx.length >= limit); byte++) {
-    const bits = mask[byte]!;
-    if (bits === 0) continue;
-    for (let j = 0; j < 8 && !(capped && idx.length >= limit); j++) {
-      const i = (byte << 3) + j;
-      if ((bits >> j) & 1 && i < batch.numRows) idx.push(i);
-    }
-  }
+  forEachSetRow(mask, batch.numRows, (i) => {
+    idx.push(i);
+    return !(capped && idx.length >= limit);
+  });
   // An empty growing source has no columns at all: nothing to order.
   if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };
