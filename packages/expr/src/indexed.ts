@@ -100,6 +100,9 @@ function evalOn(fn: PredFn, field: string, col: Column): Mask & { n: number } {
   return { ...fn(ctx), n };
 }
 
+/** Values a step of the search over distinct values tests at once. */
+const FANOUT = 64;
+
 const bit = (m: Mask, i: number): boolean => (((m.t[i >>> 5] as number) >>> (i & 31)) & 1) === 1;
 
 /** Candidate distinct values for a leaf, as ascending, disjoint [lo, hi) ranges (a superset of its matches). */
@@ -109,15 +112,30 @@ function candidates(index: ScalarIndex, p: Pred, target: IndexTarget, bound: Bou
   // are candidates, and the leaf's own code picks.
   if (index.json?.cast === 'BOOL') return d > 0 ? [[0, d]] : [];
   const col = target.val;
-  const one = (fn: PredFn, i: number): boolean => bit(evalOn(fn, target.field, index.dictColumn(i, i + 1)), 0);
-  /** First distinct value for which `fn` (monotone: false then true over ascending values) holds. */
+  /**
+   * First distinct value for which `fn` (monotone: false then true over ascending values) holds. A 64-way search:
+   * each step evaluates `fn` on 63 evenly spaced values at once (one evaluation costs about what one value costs),
+   * so a segment of 100,000 distinct values takes 3 evaluations instead of 17.
+   */
   const first = (fn: PredFn): number => {
-    let lo = 0;
+    let lo = 0; // the answer lies in [lo, hi]; hi is d or a value for which fn holds
     let hi = d;
     while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (one(fn, mid)) hi = mid;
-      else lo = mid + 1;
+      if (hi - lo <= FANOUT) {
+        const m = evalOn(fn, target.field, index.dictColumn(lo, hi));
+        for (let i = 0; i < hi - lo; i++) if (bit(m, i)) return lo + i;
+        return hi;
+      }
+      const points: number[] = [];
+      for (let k = 1; k < FANOUT; k++) points.push(lo + Math.floor(((hi - lo) * k) / FANOUT));
+      const m = evalOn(fn, target.field, index.dictGather(points));
+      let k = 0;
+      while (k < points.length && !bit(m, k)) k++;
+      if (k === points.length) lo = (points[k - 1] as number) + 1;
+      else {
+        hi = points[k] as number;
+        if (k > 0) lo = (points[k - 1] as number) + 1;
+      }
     }
     return lo;
   };
@@ -188,28 +206,33 @@ function intersect(a: [number, number][], b: [number, number][]): [number, numbe
 }
 
 /**
- * The rows of the whole indexed column that satisfy every leaf of `leaves` (all on column `col`), as a byte bitmap;
- * NULL slots are included by their stored value (the caller applies validity). The candidates are the intersection
- * of each leaf's ranges, and the leaves' own scan code decides which candidate values match.
+ * The rows of the whole indexed column that satisfy every leaf of `leaves` (all on one target), as 32-bit words
+ * (bit r & 31 of word r >> 5 for row r); NULL slots are included by their stored value (the caller applies
+ * validity). The candidates are the intersection of each leaf's ranges, and the leaves' own scan code decides which
+ * candidate values match.
  */
-function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], target: IndexTarget, bound: BoundCompiler): Uint8Array {
+function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], target: IndexTarget, bound: BoundCompiler): Uint32Array {
   let ranges: [number, number][] = [[0, index.distinct]];
   for (const p of leaves) ranges = intersect(ranges, candidates(index, p, target, bound));
-  const out = new Uint8Array((index.numRows + 7) >>> 3);
+  const out = new Uint32Array((index.numRows + 31) >>> 5);
+  const set = (list: ArrayLike<number>, from: number, to: number): void => {
+    for (let k = from; k < to; k++) {
+      const r = list[k] as number;
+      out[r >>> 5] = (out[r >>> 5] as number) | (1 << (r & 31));
+    }
+  };
+  const { offsets, rows } = index;
   for (const [lo, hi] of ranges) {
     const dict = index.dictColumn(lo, hi);
     const masks = scans.map((scan) => evalOn(scan, target.field, dict));
-    for (let i = 0; i < hi - lo; i++) if (masks.every((m) => bit(m, i))) index.setRowsOf(lo + i, out);
+    for (let i = 0; i < hi - lo; i++) if (masks.every((m) => bit(m, i))) set(rows, offsets[lo + i] as number, offsets[lo + i + 1] as number);
   }
-  if (index.nanRows.length > 0 && scans.every((scan) => bit(evalOn(scan, target.field, index.nanColumn()), 0))) index.setNanRows(out);
+  if (index.nanRows.length > 0 && scans.every((scan) => bit(evalOn(scan, target.field, index.nanColumn()), 0))) set(index.nanRows, 0, index.nanRows.length);
   const loose = index.json?.looseRows;
   if (loose !== undefined && loose.length > 0) {
     const col = index.looseColumn();
     const masks = scans.map((scan) => evalOn(scan, target.field, col));
-    for (let i = 0; i < loose.length; i++) {
-      const r = loose[i] as number;
-      if (masks.every((m) => bit(m, i))) out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
-    }
+    for (let i = 0; i < loose.length; i++) if (masks.every((m) => bit(m, i))) set(loose, i, i + 1);
   }
   return out;
 }
@@ -230,7 +253,7 @@ export function compileIndexed(p: Pred, scan: PredFn, bound: BoundCompiler): Pre
  * half-column sides. `scanAll` is the conjunction's scan, used when no index is offered.
  */
 export function compileIndexedGroup(leaves: Pred[], scans: PredFn[], target: IndexTarget, scanAll: PredFn, bound: BoundCompiler): PredFn {
-  const answers = new WeakMap<ScalarIndex, Uint8Array>();
+  const answers = new WeakMap<ScalarIndex, Uint32Array>();
   return (ctx) => {
     const offered = ctx.batch.scalarIndex?.(target.key);
     if (offered === undefined) return scanAll(ctx);
@@ -244,18 +267,16 @@ export function compileIndexedGroup(leaves: Pred[], scans: PredFn[], target: Ind
       answers.set(index, bits);
     }
     const t = ctx.words();
-    if ((firstRow & 7) === 0) {
-      const base = firstRow >>> 3;
-      for (let w = 0; w < t.length; w++) {
-        const b = base + w * 4;
-        t[w] = ((bits[b] ?? 0) | ((bits[b + 1] ?? 0) << 8) | ((bits[b + 2] ?? 0) << 16) | ((bits[b + 3] ?? 0) << 24)) >>> 0;
-      }
+    if ((firstRow & 31) === 0) {
+      // A copy of the answer's words (the whole batch, or a slice starting on a word).
+      const base = firstRow >>> 5;
+      t.set(bits.subarray(base, base + t.length));
       const tail = n & 31;
       if (tail !== 0 && t.length > 0) t[t.length - 1] = (t[t.length - 1] as number) & ((1 << tail) - 1);
     } else {
       for (let i = 0; i < n; i++) {
         const r = firstRow + i;
-        if (((bits[r >>> 3] ?? 0) >>> (r & 7)) & 1) t[i >>> 5] = (t[i >>> 5] as number) | (1 << (i & 31));
+        if (((bits[r >>> 5] as number) >>> (r & 31)) & 1) t[i >>> 5] = (t[i >>> 5] as number) | (1 << (i & 31));
       }
     }
     return withValidity(ctx, t, column.valid);

@@ -174,6 +174,30 @@ export class ScalarIndex {
     }
   }
 
+  /** The distinct values at the given positions, as dictColumn gives a range of them. */
+  dictGather(positions: readonly number[]): Column {
+    const json = this.json;
+    if (json !== undefined) {
+      return { kind: 'json', data: positions.map((i) => wrapAtPath(json.path, json.cast === 'BOOL' ? this.values[i] === 1 : this.values[i])) };
+    }
+    switch (this.kind) {
+      case 'bool':
+        return { kind: 'bool', data: Uint8Array.from(positions, (i) => (this.values as Uint8Array)[i] as number) };
+      case 'int':
+        return { kind: 'int', data: Int32Array.from(positions, (i) => (this.values as Int32Array)[i] as number) };
+      case 'int64': {
+        const values = this.values as BigInt64Array;
+        const data = new BigInt64Array(positions.length);
+        for (let k = 0; k < positions.length; k++) data[k] = values[positions[k] as number] as bigint;
+        return { kind: 'int64', data };
+      }
+      case 'float':
+        return { kind: 'float', data: Float64Array.from(positions, (i) => (this.values as Float64Array)[i] as number) };
+      case 'string':
+        return { kind: 'string', data: positions.map((i) => (this.values as string[])[i] as string) };
+    }
+  }
+
   /** A JSON path index's rows kept aside, as JSON documents holding their exact values (tested by the scan's code). */
   looseColumn(): Column {
     const json = this.json;
@@ -183,19 +207,6 @@ export class ScalarIndex {
   /** A column holding one NaN (to test the NaN rows with the scan's code). */
   nanColumn(): Column {
     return { kind: 'float', data: new Float64Array([NaN]) };
-  }
-
-  /** Sets, in a row bitmap (byte i>>3, bit i&7), the rows of distinct value `v`. */
-  setRowsOf(v: number, out: Uint8Array): void {
-    const end = this.offsets[v + 1] as number;
-    for (let k = this.offsets[v] as number; k < end; k++) {
-      const r = this.rows[k] as number;
-      out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
-    }
-  }
-
-  setNanRows(out: Uint8Array): void {
-    for (const r of this.nanRows) out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
   }
 
   /** The index as bytes: a JSON header, then postings, offsets, NaN rows and the values. */
