@@ -2,7 +2,7 @@ import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
 import { PARTITION, PK, SCORE, TS } from '@kite/segment';
-import { compileFilter, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
+import { compileFilter, DeleteSet, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 
 const DIM = 8;
@@ -253,5 +253,32 @@ test('partitions and the visibility cut apply to the rows the filter keeps (chec
   expect(await got({ deletes: [], partitions: new Set([1]) })).toEqual(want((i) => i % 3 === 0));
   expect(await got({ deletes: [], hiddenUpTo: 990n })).toEqual(want((i) => i > 990));
   expect(await got({ expr, deletes: [], partitions: new Set([7]) })).toEqual([]);
+  g.free();
+});
+
+test('deletes apply the same whether walked by delete or by the rows a selective filter keeps', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const b = rows(0, 1000); // timestamps 1
+  b.columns.set('a', b.columns.get(PK)!);
+  g.append(b, 10);
+  await g.settle();
+  const many = new DeleteSet();
+  for (let k = 0; k < 600; k++) many.add(BigInt(k), 5n); // newer than the rows: deleted
+  many.add(105n, 5n);
+  const older = new DeleteSet();
+  older.add(700n, 1n); // not newer than row 700: kept
+  older.add(701n, 2n); // newer: deleted
+  older.add(5000n, 9n); // no such row
+  const ids = async (filter: string | undefined): Promise<bigint[]> => {
+    const f = { ...(filter === undefined ? {} : { expr: parseExpr(filter, schema) }), deletes: [many, older] };
+    return Array.from(((await querySource(g, [], f, 0, false)).rows.columns.get(PK) as { data: BigInt64Array } | undefined)?.data ?? []);
+  };
+  // 17 rows kept by the filter, 602 deletes: walked by row.
+  expect(await ids('(a >= 100 and a < 110) or (a >= 700 and a < 707)')).toEqual([700n, 702n, 703n, 704n, 705n, 706n]);
+  // Every row kept: walked by delete.
+  const all = await ids(undefined);
+  expect(all.length).toBe(1000 - 600 - 1);
+  expect(all.includes(700n) && !all.includes(701n) && !all.includes(599n) && all.includes(600n)).toBe(true);
   g.free();
 });

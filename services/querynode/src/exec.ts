@@ -199,9 +199,28 @@ function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Arr
       if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) bitClear(mask, i);
     });
   }
-  for (const d of f.deletes) {
-    for (const [pk, dts] of d.map) {
-      for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);
+  // Deletes: a row is gone when a delete of its key is newer than it. Walked from the cheaper side: every delete
+  // (looking its rows up), or, when the filter kept fewer rows than there are deletes, every row kept (looking its
+  // key up), so a selective filter does not pay for every delete of the collection on every segment.
+  const deletes = f.deletes.reduce((sum, d) => sum + d.size, 0);
+  const pks = v.batch.columns.get(PK);
+  if (deletes > 0 && exprBits !== undefined && pks !== undefined && bitCount(mask) < deletes) {
+    const keys = pks.data as ArrayLike<bigint | string>;
+    forEachSetRow(mask, n, (i) => {
+      const key = keys[i]!;
+      for (const d of f.deletes) {
+        const dts = d.map.get(key);
+        if (dts !== undefined && ts.data[i]! < dts) {
+          bitClear(mask, i);
+          break;
+        }
+      }
+    });
+  } else if (deletes > 0) {
+    for (const d of f.deletes) {
+      for (const [pk, dts] of d.map) {
+        for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);
+      }
     }
   }
   return mask;
