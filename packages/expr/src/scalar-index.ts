@@ -216,7 +216,7 @@ export class ScalarIndex {
     const json = this.json === undefined
       ? undefined
       : { path: this.json.path, cast: this.json.cast, looseRows: Array.from(this.json.looseRows), looseValues: this.json.looseValues.map(String) };
-    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, valueBytes: valueBytes.length, postings: this.rows.length, ...(json === undefined ? {} : { json }) }), 'utf8');
+    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, valueBytes: valueBytes.length, indexed: this.rows.length, ...(json === undefined ? {} : { json }) }), 'utf8');
     const head = Buffer.alloc(12);
     head.writeUInt32LE(MAGIC, 0);
     head.writeUInt32LE(VERSION, 4);
@@ -237,8 +237,8 @@ export class ScalarIndex {
     const hlen = b.readUInt32LE(8);
     const h = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as {
       kind: ScalarIndexKind; numRows: number; distinct: number; nan: number; valueBytes: number;
-      /** Rows with a posting (absent in files of plain columns written before JSON path indexes: every non-NaN row). */
-      postings?: number;
+      /** Rows with a posting (absent in files written before indexes that leave rows out: every non-NaN row). */
+      indexed?: number;
       json?: { path: PathKey[]; cast: JsonIndexCast; looseRows: number[]; looseValues: string[] };
     };
     let at = 12 + hlen;
@@ -250,7 +250,7 @@ export class ScalarIndex {
       at += count * 4;
       return out;
     };
-    const rows = u32(h.postings ?? h.numRows - h.nan);
+    const rows = u32(h.indexed ?? h.numRows - h.nan);
     const offsets = u32(h.distinct + 1);
     const nanRows = u32(h.nan);
     at += (8 - (at % 8)) % 8;
