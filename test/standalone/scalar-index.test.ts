@@ -363,6 +363,18 @@ describe('INVERTED on JSON paths (json_path, json_cast_type)', () => {
       expect({ filter, search: await searched(JIDX, filter, q) }).toEqual({ filter, search: await searched(JPLAIN, filter, q) });
     }
 
+    // Another path index created on the loaded collection: built for the sealed segments, then used.
+    const loadedBefore = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+    expectOk(await client.createIndex({ collection_name: JIDX, field_name: 'meta', index_name: 'n_x_str', index_type: 'INVERTED', params: { json_path: 'meta["n"]["x"]', json_cast_type: 'varchar' } }), 'createIndex n_x_str');
+    await eventually('n_x_str built and loaded', async () => {
+      const p = await client.describeIndex({ collection_name: JIDX, index_name: 'n_x_str' });
+      const loadedNow = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+      return Number(p.index_descriptions[0]?.indexed_rows) === JN && loadedNow > loadedBefore ? true : undefined;
+    }, 120_000);
+    for (const filter of ['meta["n"]["x"] == "band"', 'meta["n"]["x"] like "ap%"', 'meta["n"]["x"] >= 3']) {
+      expect({ filter, got: await ids(JIDX, filter) }).toEqual({ filter, got: await ids(JPLAIN, filter) });
+    }
+
     // Described with the parameters given.
     const d = await client.describeIndex({ collection_name: JIDX, index_name: 'a_str' });
     expectOk(d.status, 'describeIndex a_str');
