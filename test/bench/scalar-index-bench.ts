@@ -8,9 +8,17 @@
  * end-to-end latency includes the request's fixed costs (gRPC, parsing, result assembly). Not a test; prints a table.
  *
  *   test/node_modules/.bin/tsx test/bench/scalar-index-bench.ts [--rows 1000000] [--batch 20000] [--repeats 30]
+ *     [--cpu-prof <dir>]
+ *
+ * --cpu-prof runs the server under `node --cpu-prof` (a .cpuprofile of its main thread written to <dir> on exit),
+ * and writes <dir>/phases.json: each timed case's span on the monotonic clock of the profile's timestamps.
+ * The floor rows time the same query and search on a collection holding only the matching rows: what a request
+ * with that result costs whatever the filter does (the bound of the ratio). The table also gives, per case, the server's CPU time by thread name (/proc/<pid>/task/<tid>/stat, Linux only):
+ * the main thread versus the libuv pool, where faiss searches run.
  *
  * It starts `bin/kite standalone` on a temporary data directory and stops it at the end. Every loop is bounded.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ConsistencyLevelEnum, DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
@@ -19,13 +27,55 @@ import { evaluate, parseExpr, ScalarIndex, type Column, type ColumnBatch } from 
 import { benchArgs, percentile } from './args';
 
 function readOptions(argv: string[]) {
-  const a = benchArgs(argv, { rows: 'int', batch: 'int', repeats: 'int' }, __filename);
-  return { rows: a.rows ?? 1_000_000, batch: a.batch ?? 20_000, repeats: a.repeats ?? 30 };
+  const a = benchArgs(argv, { rows: 'int', batch: 'int', repeats: 'int', 'cpu-prof': 'string' }, __filename);
+  return { rows: a.rows ?? 1_000_000, batch: a.batch ?? 20_000, repeats: a.repeats ?? 30, cpuProf: a['cpu-prof'] };
 }
 
 const DIM = 8;
 const NAME = 'bench_scalar_index';
 const BOUNDED = ConsistencyLevelEnum.Bounded;
+
+/** CPU seconds of each thread of `pid` by thread name (utime + stime), empty where /proc is not there. */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === undefined) return out;
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const tick = 100; // USER_HZ on Linux
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close).replace(/[0-9]+$/, '');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / tick);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** `sum` plus (`after - before`) per thread name. */
+function addCpu(sum: Map<string, number>, before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map(sum);
+  for (const [name, s] of after) out.set(name, (out.get(name) ?? 0) + s - (before.get(name) ?? 0));
+  return out;
+}
+
+/** `after - before` per thread name, largest first, as "name 1.2s, ...". */
+function cpuDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([name, s]) => [name, s - (before.get(name) ?? 0)] as const)
+    .filter(([, s]) => s >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, s]) => `${name} ${s.toFixed(1)}s`)
+    .join(', ');
+}
 
 /** The filter stage alone: evaluate() over one column of all the rows, scanning it and with its scalar index. */
 function filterStage(field: string, filter: string, col: Column, repeats: number): { scan: number[]; index: number[] } {
@@ -74,10 +124,11 @@ async function main(): Promise<void> {
   const prefix = tag(lo).slice(0, 1 + prefixLen);
   const wantT = perm.reduce((n, v) => n + (tag(v).startsWith(prefix) ? 1 : 0), 0);
   let server: Standalone | undefined;
+  const phases: { filter: string; startUs: number; endUs: number }[] = [];
   const out: string[][] = [['case', 'p50', 'p99', 'detail']];
   const t00 = performance.now();
   try {
-    server = await startStandalone();
+    server = await startStandalone(o.cpuProf === undefined ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] });
     const client = new MilvusClient({ address: server.address, timeout: 600_000 });
     await client.connectPromise;
     expectOk(
@@ -112,30 +163,53 @@ async function main(): Promise<void> {
     const q = Array.from({ length: DIM }, () => next() * 2 - 1);
 
     /** p50 and p99 of `repeats` runs of a query and of a filtered search with `filter`; checks the rows found. */
-    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[] }> => {
+    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[]; cpu: { query: string; search: string } }> => {
+      const startUs = Number(process.hrtime.bigint() / 1000n);
       const query: number[] = [];
       const search: number[] = [];
+      const pid = server?.pid;
+      let cpuQ = new Map<string, number>();
+      let cpuS = new Map<string, number>();
       for (let r = 0; r < o.repeats; r++) {
+        let c = threadCpu(pid);
         let t = performance.now();
         const res = await client.query({ collection_name: NAME, filter, output_fields: ['id'], limit: 16384, consistency_level: BOUNDED });
         query.push(performance.now() - t);
+        cpuQ = addCpu(cpuQ, c, threadCpu(pid));
         expectOk(res.status, `query ${filter}`);
         if (res.data.length !== expect) throw new Error(`query "${filter}" returned ${res.data.length} rows, expected ${expect}`);
+        c = threadCpu(pid);
         t = performance.now();
         const s = await client.search({ collection_name: NAME, data: [q], limit: 10, filter, output_fields: ['id'], consistency_level: BOUNDED });
         search.push(performance.now() - t);
+        cpuS = addCpu(cpuS, c, threadCpu(pid));
         expectOk(s.status, `search ${filter}`);
       }
+      // The phase's span on the monotonic clock the server's .cpuprofile timestamps use, to cut the profile by case.
+      phases.push({ filter, startUs, endUs: Number(process.hrtime.bigint() / 1000n) });
       query.sort((x, y) => x - y);
       search.sort((x, y) => x - y);
-      return { query, search };
+      return { query, search, cpu: { query: cpuDelta(new Map(), cpuQ), search: cpuDelta(new Map(), cpuS) } };
     };
+    // The floor: the same query and search on a collection holding only the rows the filter matches (as many as in
+    // the big one, so the same result size), what a request costs whatever the filter's work.
+    const FLOOR = `${NAME}_floor`;
+    expectOk(await client.createCollection({ collection_name: FLOOR, fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'a', data_type: DataType.Int64 }, { name: 'vector', data_type: DataType.FloatVector, dim: DIM }], consistency_level: 'Bounded' }), 'floor collection');
+    expectOk(await client.createIndex({ collection_name: FLOOR, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), 'floor vector index');
+    const floorRows = Array.from({ length: want }, (_, i) => ({ id: i, a: lo + i, vector: Array.from({ length: DIM }, () => next() * 2 - 1) }));
+    expectOk((await client.insert({ collection_name: FLOOR, data: floorRows })).status, 'floor insert');
+    await client.flush({ collection_names: [FLOOR] });
+    await client.loadCollectionSync({ collection_name: FLOOR });
     const fa = `a >= ${lo} and a < ${hi}`;
     const fb = `b >= ${lo} and b < ${hi}`;
-    await time(fa); // warm-up
+    const ft = `t like "${prefix}%"`;
+    // Warm-up of every filter, so that the first case measured does not pay for cold code and earlier garbage.
+    const warmUp = async (): Promise<void> => {
+      for (const [f, n] of [[fa, want], [fb, want], [ft, wantT]] as const) await time(f, n);
+    };
+    await warmUp();
     const scan = await time(fa);
     const scanB = await time(fb);
-    const ft = `t like "${prefix}%"`;
     const scanT = await time(ft, wantT);
 
     expectOk(await client.releaseCollection({ collection_name: NAME }), 'release');
@@ -151,10 +225,28 @@ async function main(): Promise<void> {
     const buildS = (performance.now() - tIdx) / 1000;
     await client.loadCollectionSync({ collection_name: NAME });
     out.push(['build INVERTED + STL_SORT + Trie, load', '', '', `${buildS.toFixed(1)} s build, ${((performance.now() - tIdx) / 1000 - buildS).toFixed(1)} s load`]);
-    await time(fa); // warm-up
+    await warmUp();
     const inv = await time(fa);
     const sorted = await time(fb);
     const trie = await time(ft, wantT);
+    // Timed after the other cases, warmed up as they are.
+    const floorQ: number[] = [];
+    const floorS: number[] = [];
+    for (let r = 0; r < o.repeats * 2; r++) {
+      let t = performance.now();
+      const fq = await client.query({ collection_name: FLOOR, filter: fa, output_fields: ['id'], limit: 16384, consistency_level: BOUNDED });
+      expectOk(fq.status, 'floor query');
+      if (fq.data.length !== want) throw new Error(`floor query returned ${fq.data.length} rows, expected ${want}`);
+      floorQ.push(performance.now() - t);
+      t = performance.now();
+      expectOk((await client.search({ collection_name: FLOOR, data: [q], limit: 10, filter: fa, output_fields: ['id'], consistency_level: BOUNDED })).status, 'floor search');
+      floorS.push(performance.now() - t);
+    }
+    // The first half warms up.
+    floorQ.splice(0, o.repeats);
+    floorS.splice(0, o.repeats);
+    floorQ.sort((x, y) => x - y);
+    floorS.sort((x, y) => x - y);
 
     const row = (name: string, lat: number[], detail: string): void => {
       out.push([name, `${percentile(lat, 50).toFixed(1)} ms`, `${percentile(lat, 99).toFixed(1)} ms`, detail]);
@@ -166,12 +258,18 @@ async function main(): Promise<void> {
     row('query, STL_SORT (b)', sorted.query, `scan / index ${ratio(scanB.query, sorted.query)}`);
     row('query, scan (t)', scanT.query, `"${ft}": ${wantT} rows`);
     row('query, Trie (t)', trie.query, `scan / index ${ratio(scanT.query, trie.query)}`);
+    row('query, floor', floorQ, `the same query on a collection of only its ${want} matching rows: the cost of a request and its result`);
+    row('search, floor', floorS, 'the same search on that collection');
     row('search top 10, scan (a)', scan.search, 'FLAT, dim 8, pre-filter from the filter');
     row('search top 10, scan (b)', scanB.search, '');
     row('search top 10, INVERTED (a)', inv.search, `scan / index ${ratio(scan.search, inv.search)}`);
     row('search top 10, STL_SORT (b)', sorted.search, `scan / index ${ratio(scanB.search, sorted.search)}`);
     row('search top 10, scan (t)', scanT.search, '');
     row('search top 10, Trie (t)', trie.search, `scan / index ${ratio(scanT.search, trie.search)}`);
+    for (const [name, r] of [['scan (a)', scan], ['INVERTED (a)', inv], ['scan (b)', scanB], ['STL_SORT (b)', sorted], ['scan (t)', scanT], ['Trie (t)', trie]] as const) {
+      out.push([`server CPU, query ${name}`, '', '', r.cpu.query]);
+      out.push([`server CPU, search ${name}`, '', '', r.cpu.search]);
+    }
     for (const [name, filter, col] of [
       ['a', fa, { kind: 'int64', data: BigInt64Array.from(perm, (v) => BigInt(v)) }],
       ['t', ft, { kind: 'string', data: Array.from(perm, tag) }],
@@ -184,6 +282,7 @@ async function main(): Promise<void> {
   } finally {
     await server?.dispose();
   }
+  if (o.cpuProf !== undefined) fs.writeFileSync(`${o.cpuProf}/phases.json`, JSON.stringify(phases));
   out.push(['total', '', '', `${((performance.now() - t00) / 1000).toFixed(0)} s; ${o.repeats} runs per case`]);
   const widths = out[0]!.map((_, c) => Math.max(...out.map((r) => r[c]!.length)));
   for (const r of out) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));

@@ -264,3 +264,144 @@ test("an index of the wrong type for the field is refused with Milvus's message,
   const dup = await client.createIndex({ collection_name: name, field_name: 'i32', index_type: 'STL_SORT' });
   expect(dup.reason).toMatch(/at most one distinct index is allowed per field/);
 });
+
+/** JSON path indexes: documents whose paths hold numbers, strings, booleans, objects, null, or nothing. */
+describe('INVERTED on JSON paths (json_path, json_cast_type)', () => {
+  const JIDX = 'e2e_json_indexed';
+  const JPLAIN = 'e2e_json_plain';
+  const JN = 2000;
+  type Doc = Record<string, unknown> | null;
+  const jr = rng(2525);
+  const anyValue = (): unknown => {
+    const k = Math.floor(jr() * 9);
+    if (k === 0) return undefined;
+    if (k === 1) return null;
+    if (k <= 3) return Math.floor(jr() * 40) - 20;
+    if (k === 4) return Math.round(jr() * 80) / 8;
+    if (k <= 6) return WORDS[Math.floor(jr() * WORDS.length)];
+    if (k === 7) return jr() < 0.5;
+    return { x: Math.floor(jr() * 10) };
+  };
+  const docs: { id: number; meta: Doc; vector: number[] }[] = Array.from({ length: JN }, (_, id) => {
+    const meta: Record<string, unknown> = {};
+    for (const key of ['a', 'flag', 'n']) {
+      const v = key === 'n' && jr() < 0.6 ? { x: anyValue() } : anyValue();
+      if (v !== undefined) meta[key] = v;
+    }
+    return { id, meta, vector: Array.from({ length: DIM }, () => Math.fround(jr() * 2 - 1)) };
+  });
+  const JSON_INDEXES: [string, Record<string, string>][] = [
+    ['a_num', { json_path: 'meta["a"]', json_cast_type: 'double' }],
+    ['a_str', { json_path: "meta['a']", json_cast_type: 'VARCHAR' }],
+    ['flag', { json_path: 'meta["flag"]', json_cast_type: 'bool' }],
+    ['n_x', { json_path: 'meta["n"]["x"]', json_cast_type: 'DOUBLE' }],
+  ];
+  const JSON_FILTERS = [
+    'meta["a"] == 3',
+    'meta["a"] > 5 and meta["a"] <= 12.5',
+    'meta["a"] in [1, 2, 3.5, -7]',
+    '-3 < meta["a"] < 3',
+    'meta["a"] == "band"',
+    'meta["a"] like "ban%"',
+    'meta["a"] in ["apple", "", "zebra"]',
+    'meta["a"] >= "c"',
+    'meta["a"] != 3',
+    'meta["flag"] == true',
+    'meta["flag"] in [false]',
+    'meta["n"]["x"] >= 4',
+    'meta["n"]["x"] == 0 or meta["a"] == "ch"',
+    'not (meta["n"]["x"] < 2) and id < 1500',
+    'meta["a"] is null',
+  ];
+  const isNum = (v: unknown): v is number => typeof v === 'number';
+  const at = (d: Doc, ...path: string[]): unknown => path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>)[k] : undefined), d);
+
+  async function jsonCollection(name: string): Promise<void> {
+    expectOk(
+      await client.createCollection({
+        collection_name: name,
+        fields: [
+          { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+          { name: 'meta', data_type: DataType.JSON },
+          { name: 'vector', data_type: DataType.FloatVector, dim: DIM },
+        ],
+        consistency_level: 'Strong',
+      }),
+      `createCollection ${name}`,
+    );
+    expectOk(await client.createIndex({ collection_name: name, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), `vector index ${name}`);
+    for (const part of chunks(docs, 1000)) expectOk((await client.insert({ collection_name: name, data: part.map((x) => ({ ...x })) })).status, `insert ${name}`);
+  }
+
+  test('answer filters on their paths as the scan does, with values of other types and missing keys left out', async () => {
+    await jsonCollection(JIDX);
+    await jsonCollection(JPLAIN);
+    for (const [index_name, params] of JSON_INDEXES) {
+      expectOk(await client.createIndex({ collection_name: JIDX, field_name: 'meta', index_name, index_type: 'INVERTED', params }), `createIndex ${index_name}`);
+    }
+    for (const name of [JIDX, JPLAIN]) expectOk((await client.flush({ collection_names: [name] })).status, `flush ${name}`);
+    await eventually('JSON path indexes built', async () => {
+      const d = await client.describeIndex({ collection_name: JIDX, field_name: 'meta' });
+      expectOk(d.status, 'describeIndex meta');
+      return d.index_descriptions.length === JSON_INDEXES.length && d.index_descriptions.every((x) => Number(x.indexed_rows) === JN) ? true : undefined;
+    }, 120_000);
+    const before = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+    await client.loadCollectionSync({ collection_name: JIDX });
+    await client.loadCollectionSync({ collection_name: JPLAIN });
+    // One file per segment and JSON path index read by the query node.
+    const after = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+    expect(after - before).toBeGreaterThanOrEqual(JSON_INDEXES.length);
+
+    // Brute force for a few: only values of the literal's type match.
+    expect(await ids(JIDX, 'meta["a"] > 5 and meta["a"] <= 12.5')).toEqual(docs.filter((x) => isNum(at(x.meta, 'a')) && (at(x.meta, 'a') as number) > 5 && (at(x.meta, 'a') as number) <= 12.5).map((x) => x.id));
+    expect(await ids(JIDX, 'meta["a"] like "ban%"')).toEqual(docs.filter((x) => typeof at(x.meta, 'a') === 'string' && (at(x.meta, 'a') as string).startsWith('ban')).map((x) => x.id));
+    expect(await ids(JIDX, 'meta["flag"] == true')).toEqual(docs.filter((x) => at(x.meta, 'flag') === true).map((x) => x.id));
+    expect(await ids(JIDX, 'meta["n"]["x"] >= 4')).toEqual(docs.filter((x) => isNum(at(x.meta, 'n', 'x')) && (at(x.meta, 'n', 'x') as number) >= 4).map((x) => x.id));
+    const q = docs[77]!.vector;
+    for (const filter of JSON_FILTERS) {
+      expect({ filter, got: await ids(JIDX, filter) }).toEqual({ filter, got: await ids(JPLAIN, filter) });
+      expect({ filter, search: await searched(JIDX, filter, q) }).toEqual({ filter, search: await searched(JPLAIN, filter, q) });
+    }
+
+    // Another path index created on the loaded collection: built for the sealed segments, then used.
+    const loadedBefore = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+    expectOk(await client.createIndex({ collection_name: JIDX, field_name: 'meta', index_name: 'n_x_str', index_type: 'INVERTED', params: { json_path: 'meta["n"]["x"]', json_cast_type: 'varchar' } }), 'createIndex n_x_str');
+    await eventually('n_x_str built and loaded', async () => {
+      const p = await client.describeIndex({ collection_name: JIDX, index_name: 'n_x_str' });
+      const loadedNow = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{index_type="INVERTED"\} (\d+)/g);
+      return Number(p.index_descriptions[0]?.indexed_rows) === JN && loadedNow > loadedBefore ? true : undefined;
+    }, 120_000);
+    for (const filter of ['meta["n"]["x"] == "band"', 'meta["n"]["x"] like "ap%"', 'meta["n"]["x"] >= 3']) {
+      expect({ filter, got: await ids(JIDX, filter) }).toEqual({ filter, got: await ids(JPLAIN, filter) });
+    }
+
+    // Described with the parameters given.
+    const d = await client.describeIndex({ collection_name: JIDX, index_name: 'a_str' });
+    expectOk(d.status, 'describeIndex a_str');
+    expect(d.index_descriptions[0]!.field_name).toBe('meta');
+    expect(Object.fromEntries(d.index_descriptions[0]!.params.map((p) => [p.key, p.value]))).toEqual({ index_type: 'INVERTED', json_path: "meta['a']", json_cast_type: 'VARCHAR' });
+  });
+
+  test('bad json_path / json_cast_type and a second index on one path are refused, naming the fix', async () => {
+    const name = 'e2e_json_errors';
+    expectOk(await client.createCollection({ collection_name: name, fields: [{ name: 'id', data_type: DataType.Int64, is_primary_key: true }, { name: 'meta', data_type: DataType.JSON }, { name: 'vector', data_type: DataType.FloatVector, dim: DIM }] }), 'create');
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['INVERTED', { json_path: 'meta["a"]' }, /json_cast_type is required for an index on JSON field meta: set it to one of BOOL, DOUBLE, VARCHAR/],
+      ['INVERTED', { json_cast_type: 'double' }, /json_path is required for an index on JSON field meta/],
+      ['INVERTED', { json_path: 'meta["a"]', json_cast_type: 'ARRAY_DOUBLE' }, /json_cast_type "ARRAY_DOUBLE" is not supported for JSON field meta: Kite builds BOOL, DOUBLE, VARCHAR/],
+      ['INVERTED', { json_path: 'other["a"]', json_cast_type: 'double' }, /json_path other\["a"\] is not a path into JSON field meta: write it as meta\["key"\]/],
+      ['STL_SORT', { json_path: 'meta["a"]', json_cast_type: 'double' }, /a JSON field takes INVERTED or AUTOINDEX/],
+    ];
+    for (const [index_type, params, message] of cases) {
+      const res = await client.createIndex({ collection_name: name, field_name: 'meta', index_name: 'x', index_type, params });
+      expect({ params, code: res.code }).toEqual({ params, code: 1100 });
+      expect(res.reason).toMatch(message);
+    }
+    expectOk(await client.createIndex({ collection_name: name, field_name: 'meta', index_name: 'a1', index_type: 'INVERTED', params: { json_path: 'meta["a"]', json_cast_type: 'double' } }), 'a1');
+    expectOk(await client.createIndex({ collection_name: name, field_name: 'meta', index_name: 'b1', index_type: 'AUTOINDEX', params: { json_path: 'meta["b"]', json_cast_type: 'varchar' } }), 'b1');
+    const dup = await client.createIndex({ collection_name: name, field_name: 'meta', index_name: 'a2', index_type: 'INVERTED', params: { json_path: "meta['a']", json_cast_type: 'DOUBLE' } });
+    expect(dup.reason).toMatch(/JSON field meta already has index "a1" on json_path meta\["a"\] with json_cast_type DOUBLE/);
+    const listed = await client.listIndexes({ collection_name: name });
+    expect([...listed.indexes].sort()).toEqual(['a1', 'b1']);
+  });
+});

@@ -29,7 +29,7 @@ import {
 } from './kernels';
 import { DYNAMIC_FIELD, type ArrayColumn, type BatchColumn, type ColumnBatch } from './types';
 import { planLike } from './like';
-import { compileIndexed, compileIndexedGroup, indexableColumn } from './indexed';
+import { compileIndexed, compileIndexedGroup, indexTarget } from './indexed';
 import { compileText } from './text';
 import { jsonComparer, jsonEquals, jsonMember, pathGetter } from './values';
 
@@ -747,19 +747,19 @@ export function compilePred(p: Pred): PredFn {
       return (ctx) => ctx.constant(p.v);
     case 'and': {
       // Leaves on one column that an index could answer are looked up together (their ranges intersected).
-      const byField = new Map<string, Pred[]>();
+      const byKey = new Map<string, Pred[]>();
       for (const a of p.args) {
-        const col = indexableColumn(a);
-        if (col !== undefined) byField.set(col.field, [...(byField.get(col.field) ?? []), a]);
+        const target = indexTarget(a);
+        if (target !== undefined) byKey.set(target.key, [...(byKey.get(target.key) ?? []), a]);
       }
       const grouped = new Set<Pred>();
       const parts: PredFn[] = [];
-      for (const leaves of byField.values()) {
+      for (const leaves of byKey.values()) {
         if (leaves.length < 2) continue;
-        const col = indexableColumn(leaves[0] as Pred) as Extract<Val, { k: 'col' }>;
+        const target = indexTarget(leaves[0] as Pred)!;
         const scans = leaves.map(scanLeaf);
         leaves.forEach((x) => grouped.add(x));
-        parts.push(compileIndexedGroup(leaves, scans, col, (ctx) => combine(ctx, 'and', scans), compileCompareLit));
+        parts.push(compileIndexedGroup(leaves, scans, target, (ctx) => combine(ctx, 'and', scans), compileCompareLit));
       }
       for (const a of p.args) if (!grouped.has(a)) parts.push(compilePred(a));
       return (ctx) => combine(ctx, 'and', parts);

@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { evaluate, evaluateAsync, parseExpr, type Column, type ColumnBatch, type SchemaInfo } from './index';
+import { evaluate, evaluateAsync, parseExpr, ScalarIndex, type Column, type ColumnBatch, type SchemaInfo } from './index';
 
 const schema: SchemaInfo = {
   enableDynamicField: true,
@@ -72,5 +72,27 @@ describe('evaluateAsync', () => {
     expect(err).toBeInstanceOf(KiteError);
     expect((err as KiteError).kind).toBe('DeadlineExceeded');
     expect((err as KiteError).message).toContain('did not finish within the request');
+  });
+
+  it('evaluates a filter its scalar indexes answer in one piece, without slices, as evaluate() does', async () => {
+    const plain = batchOf(20_000);
+    const indexes = new Map(['i', 's', 'id'].map((f) => [f, ScalarIndex.build(plain.column(f)!)]));
+    for (const text of ['i > 50 and i < 60', 's like "ab%"', 'i in [1, 2] or not (s == "abc")', 'id < 300', 'i > 50 and f < 3.5']) {
+      let reads = 0;
+      const indexed: ColumnBatch = {
+        numRows: plain.numRows,
+        column: (name) => {
+          reads++;
+          return plain.column(name);
+        },
+        scalarIndex: (f) => (indexes.has(f) ? { index: indexes.get(f)!, firstRow: 0 } : undefined),
+      };
+      const e = parseExpr(text, schema);
+      const want = Array.from(evaluate(e, plain));
+      expect([text, Array.from(await evaluateAsync(e, indexed, { sliceMs: 0 }))]).toEqual([text, want]);
+      // Answered by indexes: each column read once or twice over the whole batch. The scan of f (no index) slices.
+      if (text.includes('f <')) expect(reads).toBeGreaterThan(10);
+      else expect([text, reads <= 4]).toEqual([text, true]);
+    }
   });
 });

@@ -4,6 +4,7 @@ import type { Node, Position } from './ast';
 import { Checker } from './check';
 import { compilePred, EvalContext, type PredFn } from './compile';
 import { CheckError, ExprError } from './errors';
+import { answeredByIndexes } from './indexed';
 import { parse as parseSyntax, PeggySyntaxError } from './grammar.generated';
 import type { Lit, Pred } from './ir';
 import { wordsToBytes } from './kernels';
@@ -204,6 +205,11 @@ export function exprFromIr(text: string, fields: string[], ir: Pred, schema: Sch
   return new CompiledExpr(text, fields, ir, compilePred(ir), pk);
 }
 
+/** The typed form of an expression from parseExpr (for code of this package reading it, e.g. json-index.ts). */
+export function irOf(expr: Expr): Pred {
+  return compiled(expr).ir;
+}
+
 function compiled(expr: Expr): CompiledExpr {
   if (!(expr instanceof CompiledExpr)) throw new TypeError('expected an Expr returned by parseExpr()');
   return expr;
@@ -329,14 +335,16 @@ let running = 0;
  * not hold up everything else on the process. The evaluations in progress share options.sliceMs of work per turn
  * of the event loop (each gets sliceMs divided by their number). Slices start at one row (a row of a long string
  * can take milliseconds) and double while a slice takes under a quarter of its share (up to 65,536 rows) or halve
- * when one takes longer. A filter that the first row shows to be cheap runs over the whole batch in one piece.
+ * when one takes longer. A filter that the first row shows to be cheap runs over the whole batch in one piece, and
+ * the rows left once a slice of 64 or more shows them to fit in the turn's share run in one piece too.
  * Stops with KiteError DeadlineExceeded once options.deadline has passed.
  */
 export async function evaluateAsync(expr: Expr, whole: ColumnBatch, options: EvaluateOptions = {}): Promise<Uint8Array> {
   const sliceMs = options.sliceMs ?? 10;
   const batch = usesText(compiled(expr).ir) ? withTextIndexes(whole) : whole;
   const n = batch.numRows;
-  if (n <= 1) return evaluate(expr, batch);
+  // A filter a scalar index answers whole costs little per row: one piece, without slices (and their copies).
+  if (n <= 1 || answeredByIndexes(compiled(expr).ir, batch)) return evaluate(expr, batch);
   running++;
   try {
     const out = new Uint8Array((n + 7) >>> 3);
@@ -351,8 +359,15 @@ export async function evaluateAsync(expr: Expr, whole: ColumnBatch, options: Eva
       const t0 = performance.now();
       putBits(out, evaluate(expr, sliceBatch(batch, start, end)), start, end - start);
       const t1 = performance.now();
+      const perRow = (t1 - t0) / (end - start);
       start = end;
       const share = sliceMs / running;
+      // The rest fits in this turn's share at the rate just measured: one piece (the first rows also paid one-time
+      // work, such as a scalar index's answer for the whole column, so the rate is read from the later slices).
+      if (start < n && rows >= 64 && perRow * (n - start) < share / 2 && t1 - sliceStart + perRow * (n - start) < share) {
+        putBits(out, evaluate(expr, sliceBatch(batch, start, n)), start, n - start);
+        break;
+      }
       if (t1 - t0 < share / 4 && rows < 65536) rows *= 2;
       else if (t1 - t0 > share && rows > 1) rows = Math.max(1, rows >>> 1);
       if (start < n && t1 - sliceStart >= share) {

@@ -16,7 +16,9 @@ export {
   type EvaluateOptions,
 } from './expr';
 export { encodePlan, decodePlan } from './plan';
-export { ScalarIndex, type ScalarIndexKind } from './scalar-index';
+export { ScalarIndex, type ScalarIndexKind, type JsonIndexCast } from './scalar-index';
+export { JSON_CAST_TYPES, jsonCastType, jsonIndexKey, type JsonCastType } from './json-index';
+export { parseJsonPath, scalarIndexKey } from './json-path';
 export { ExprError } from './errors';
 export {
   DYNAMIC_FIELD,

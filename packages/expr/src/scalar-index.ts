@@ -9,7 +9,23 @@
  * values only. NaN (unordered) values are kept aside and tested on their own. NULL rows are indexed by the value their
  * slot holds and masked by the caller with the column's validity, exactly as the scan does.
  */
+import type { PathKey } from './ir';
 import type { Column } from './types';
+import { walkPath, wrapAtPath } from './values';
+
+/** Cast types of a JSON path index (json-index.ts). */
+export type JsonIndexCast = 'BOOL' | 'DOUBLE' | 'VARCHAR';
+
+/**
+ * What a JSON path index adds: the path and cast type, and the rows whose value at the path is an integer a double
+ * cannot hold exactly (tested one by one with their exact value, so the index answers as the scan does).
+ */
+export interface JsonIndexInfo {
+  path: PathKey[];
+  cast: JsonIndexCast;
+  looseRows: Uint32Array;
+  looseValues: bigint[];
+}
 
 /** Column kinds a scalar index can be built over. */
 export type ScalarIndexKind = 'bool' | 'int' | 'int64' | 'float' | 'string';
@@ -30,7 +46,51 @@ export class ScalarIndex {
     readonly rows: Uint32Array,
     /** Rows holding NaN (float columns only). */
     readonly nanRows: Uint32Array,
+    /** Set on a JSON path index: its rows are those whose value at the path has the cast type (not all rows). */
+    readonly json?: JsonIndexInfo,
   ) {}
+
+  /**
+   * The index of the values at `path` of a JSON column cast to `cast`: rows where the path is missing, the row is
+   * NULL or the value has another type are left out (no posting). DOUBLE takes JSON numbers (integers too; one a
+   * double cannot hold exactly is kept aside with its exact value), VARCHAR strings, BOOL booleans.
+   */
+  static buildJsonPath(col: Column, path: PathKey[], cast: JsonIndexCast): ScalarIndex {
+    if (col.kind !== 'json') throw new Error('a JSON path index is built over a JSON column');
+    const n = col.data.length;
+    const present: number[] = [];
+    const nums: number[] = [];
+    const strs: string[] = [];
+    const looseRows: number[] = [];
+    const looseValues: bigint[] = [];
+    for (let r = 0; r < n; r++) {
+      if (col.valid !== undefined && col.valid[r] === 0) continue;
+      const v = walkPath(col.data[r], path);
+      if (cast === 'DOUBLE') {
+        if (typeof v === 'number') nums.push(v);
+        else if (typeof v === 'bigint') {
+          if (BigInt(Number(v)) !== v) {
+            looseRows.push(r);
+            looseValues.push(v);
+            continue;
+          }
+          nums.push(Number(v));
+        } else continue;
+      } else if (cast === 'VARCHAR') {
+        if (typeof v !== 'string') continue;
+        strs.push(v);
+      } else {
+        if (typeof v !== 'boolean') continue;
+        nums.push(v ? 1 : 0);
+      }
+      present.push(r);
+    }
+    const compact: Column =
+      cast === 'DOUBLE' ? { kind: 'float', data: Float64Array.from(nums) } : cast === 'VARCHAR' ? { kind: 'string', data: strs } : { kind: 'bool', data: Uint8Array.from(nums) };
+    const inner = ScalarIndex.build(compact);
+    const rows = inner.rows.map((i) => present[i] as number);
+    return new ScalarIndex(inner.kind, n, inner.values, inner.offsets, rows, new Uint32Array(0), { path, cast, looseRows: Uint32Array.from(looseRows), looseValues });
+  }
 
   get distinct(): number {
     return this.offsets.length - 1;
@@ -86,8 +146,20 @@ export class ScalarIndex {
     return new ScalarIndex(col.kind, n, values, Uint32Array.from(offsets), Uint32Array.from(order), Uint32Array.from(nan));
   }
 
-  /** The distinct values [lo, hi) as a column of the indexed kind (the scan's code evaluates predicates on it). */
+  /**
+   * The distinct values [lo, hi) as a column of the indexed kind (the scan's code evaluates predicates on it); for a
+   * JSON path index, JSON documents holding each value at the path.
+   */
   dictColumn(lo: number, hi: number): Column {
+    const json = this.json;
+    if (json !== undefined) {
+      const data: unknown[] = [];
+      for (let i = lo; i < hi; i++) {
+        const v = this.values[i] as number | string;
+        data.push(wrapAtPath(json.path, json.cast === 'BOOL' ? v === 1 : v));
+      }
+      return { kind: 'json', data };
+    }
     switch (this.kind) {
       case 'bool':
         return { kind: 'bool', data: (this.values as Uint8Array).subarray(lo, hi) };
@@ -102,29 +174,49 @@ export class ScalarIndex {
     }
   }
 
-  /** A column holding one NaN (to test the NaN rows with the scan's code). */
-  nanColumn(): Column {
-    return { kind: 'float', data: new Float64Array([NaN]) };
-  }
-
-  /** Sets, in a row bitmap (byte i>>3, bit i&7), the rows of distinct value `v`. */
-  setRowsOf(v: number, out: Uint8Array): void {
-    const end = this.offsets[v + 1] as number;
-    for (let k = this.offsets[v] as number; k < end; k++) {
-      const r = this.rows[k] as number;
-      out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
+  /** The distinct values at the given positions, as dictColumn gives a range of them. */
+  dictGather(positions: readonly number[]): Column {
+    const json = this.json;
+    if (json !== undefined) {
+      return { kind: 'json', data: positions.map((i) => wrapAtPath(json.path, json.cast === 'BOOL' ? this.values[i] === 1 : this.values[i])) };
+    }
+    switch (this.kind) {
+      case 'bool':
+        return { kind: 'bool', data: Uint8Array.from(positions, (i) => (this.values as Uint8Array)[i] as number) };
+      case 'int':
+        return { kind: 'int', data: Int32Array.from(positions, (i) => (this.values as Int32Array)[i] as number) };
+      case 'int64': {
+        const values = this.values as BigInt64Array;
+        const data = new BigInt64Array(positions.length);
+        for (let k = 0; k < positions.length; k++) data[k] = values[positions[k] as number] as bigint;
+        return { kind: 'int64', data };
+      }
+      case 'float':
+        return { kind: 'float', data: Float64Array.from(positions, (i) => (this.values as Float64Array)[i] as number) };
+      case 'string':
+        return { kind: 'string', data: positions.map((i) => (this.values as string[])[i] as string) };
     }
   }
 
-  setNanRows(out: Uint8Array): void {
-    for (const r of this.nanRows) out[r >>> 3] = (out[r >>> 3] as number) | (1 << (r & 7));
+  /** A JSON path index's rows kept aside, as JSON documents holding their exact values (tested by the scan's code). */
+  looseColumn(): Column {
+    const json = this.json;
+    return { kind: 'json', data: json === undefined ? [] : json.looseValues.map((v) => wrapAtPath(json.path, v)) };
+  }
+
+  /** A column holding one NaN (to test the NaN rows with the scan's code). */
+  nanColumn(): Column {
+    return { kind: 'float', data: new Float64Array([NaN]) };
   }
 
   /** The index as bytes: a JSON header, then postings, offsets, NaN rows and the values. */
   serialize(): Buffer {
     const strings = this.kind === 'string';
     const valueBytes = strings ? Buffer.from(JSON.stringify(this.values), 'utf8') : Buffer.from((this.values as Exclude<Dict, string[]>).buffer, (this.values as Exclude<Dict, string[]>).byteOffset, (this.values as Exclude<Dict, string[]>).byteLength);
-    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, valueBytes: valueBytes.length }), 'utf8');
+    const json = this.json === undefined
+      ? undefined
+      : { path: this.json.path, cast: this.json.cast, looseRows: Array.from(this.json.looseRows), looseValues: this.json.looseValues.map(String) };
+    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, valueBytes: valueBytes.length, indexed: this.rows.length, ...(json === undefined ? {} : { json }) }), 'utf8');
     const head = Buffer.alloc(12);
     head.writeUInt32LE(MAGIC, 0);
     head.writeUInt32LE(VERSION, 4);
@@ -143,7 +235,12 @@ export class ScalarIndex {
     const version = b.readUInt32LE(4);
     if (version !== VERSION) throw new Error(`scalar index file version ${version} is not supported (expected ${VERSION})`);
     const hlen = b.readUInt32LE(8);
-    const h = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as { kind: ScalarIndexKind; numRows: number; distinct: number; nan: number; valueBytes: number };
+    const h = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as {
+      kind: ScalarIndexKind; numRows: number; distinct: number; nan: number; valueBytes: number;
+      /** Rows with a posting (absent in files written before indexes that leave rows out: every non-NaN row). */
+      indexed?: number;
+      json?: { path: PathKey[]; cast: JsonIndexCast; looseRows: number[]; looseValues: string[] };
+    };
     let at = 12 + hlen;
     at += (8 - (at % 8)) % 8;
     // Copies, so the arrays are aligned whatever the buffer's own offset is.
@@ -153,7 +250,7 @@ export class ScalarIndex {
       at += count * 4;
       return out;
     };
-    const rows = u32(h.numRows - h.nan);
+    const rows = u32(h.indexed ?? h.numRows - h.nan);
     const offsets = u32(h.distinct + 1);
     const nanRows = u32(h.nan);
     at += (8 - (at % 8)) % 8;
@@ -183,6 +280,9 @@ export class ScalarIndex {
       default:
         throw new Error(`scalar index file has unknown kind ${String(h.kind)}`);
     }
-    return new ScalarIndex(h.kind, h.numRows, values, offsets, rows, nanRows);
+    const json = h.json === undefined
+      ? undefined
+      : { path: h.json.path, cast: h.json.cast, looseRows: Uint32Array.from(h.json.looseRows), looseValues: h.json.looseValues.map((v) => BigInt(v)) };
+    return new ScalarIndex(h.kind, h.numRows, values, offsets, rows, nanRows, json);
   }
 }

@@ -149,3 +149,10 @@ export function jsonMember(values: readonly Lit[]): (x: unknown) => boolean {
     }
   };
 }
+
+/** The JSON document holding `value` at `path` (what a filter on that path reads as `value`; see walkPath). */
+export function wrapAtPath(path: readonly PathKey[], value: unknown): unknown {
+  let out = value;
+  for (let i = path.length - 1; i >= 0; i--) out = { [String(path[i])]: out };
+  return out;
+}

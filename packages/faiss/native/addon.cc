@@ -510,6 +510,7 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
                            InstanceMethod<&NativeIndex::add>("add"),
                            InstanceMethod<&NativeIndex::search>("search"),
                            InstanceMethod<&NativeIndex::referenceSearch>("referenceSearch"),
+                           InstanceMethod<&NativeIndex::searchRows>("searchRows"),
                            InstanceMethod<&NativeIndex::serialize>("serialize"),
                            InstanceMethod<&NativeIndex::ntotal>("ntotal"),
                            InstanceMethod<&NativeIndex::isTrained>("isTrained"),
@@ -664,6 +665,30 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
   Napi::Value search(const Napi::CallbackInfo& info) { return searchImpl(info, false); }
   // referenceSearch(same arguments as search): faiss's own search call for HNSW and IVF (tests only).
   Napi::Value referenceSearch(const Napi::CallbackInfo& info) { return searchImpl(info, true); }
+
+  // searchRows(queries, k, rows: Int32Array, outDistances, outIds) -> boolean: synchronous exact top-k over the
+  // listed rows (see IndexCore::searchRows); false when this index or size takes search() instead.
+  Napi::Value searchRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto q = argTyped<float>(info, 0, napi_float32_array, "queries", "Float32Array");
+    const int64_t nq = vectorCount(env, q.ElementLength(), core->dim(), "queries");
+    const int64_t k = argInt(info, 1, "k", 1, 1 << 20);
+    auto rows = argTyped<int32_t>(info, 2, napi_int32_array, "rows", "Int32Array");
+    auto outD = argTyped<float>(info, 3, napi_float32_array, "outDistances", "Float32Array");
+    auto outI = argTyped<int64_t>(info, 4, napi_bigint64_array, "outIds", "BigInt64Array");
+    const size_t total = static_cast<size_t>(nq) * static_cast<size_t>(k);
+    if (outD.ElementLength() != total || outI.ElementLength() != total) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "output arrays must hold nq*k = " + std::to_string(total) + " elements");
+    }
+    try {
+      return Napi::Boolean::New(env, core->searchRows(nq, q.Data(), k, rows.Data(), rows.ElementLength(), outD.Data(), outI.Data()));
+    } catch (const CodedError& e) {
+      throwCoded(env, e.code(), e.what());
+    } catch (const std::exception& e) {
+      throwCoded(env, kite::ERR_INTERNAL, e.what());
+    }
+  }
 
   Napi::Value searchImpl(const Napi::CallbackInfo& info, bool reference) {
     Napi::Env env = info.Env();

@@ -526,6 +526,61 @@ void IndexCore::search(const SearchRequest& req) const {
   }
 }
 
+namespace {
+// One query's top-k over `rows` into D/I, as faiss's exhaustive_*_seq with a HeapResultHandler does it.
+template <class C, class Dist>
+void topkOverRows(const float* x, const float* xb, int dim, int64_t ntotal, int64_t k, const int32_t* rows,
+                  size_t nrows, float* D, int64_t* I, Dist dist) {
+  faiss::heap_heapify<C>(k, D, I);
+  float threshold = D[0];
+  for (size_t r = 0; r < nrows; ++r) {
+    const int64_t row = rows[r];
+    if (row < 0 || row >= ntotal) continue;
+    const float d = dist(x, xb + row * dim, static_cast<size_t>(dim));
+    if (C::cmp(threshold, d)) {
+      faiss::heap_replace_top<C>(k, D, I, d, row);
+      threshold = D[0];
+    }
+  }
+  faiss::heap_reorder<C>(k, D, I);
+}
+}  // namespace
+
+bool IndexCore::searchRows(int64_t nq, const float* queries, int64_t k, const int32_t* rows, size_t nrows,
+                           float* outDistances, int64_t* outIds) const {
+  std::shared_lock<RwLock> lk(mu_);
+  if (!flat_ || !identityIds_ || k <= 0 || nq <= 0) return false;
+  if (k >= faiss::distance_compute_min_k_reservoir || nq >= faiss::distance_compute_blas_threshold) return false;
+  std::vector<float> norm;
+  const float* q = queries;
+  if (metric_ == Metric::COSINE) {
+    norm = normalizedCopy(nq, dim_, queries);
+    q = norm.data();
+  }
+  const float* xb = flat_->get_xb();
+  const int64_t n = flat_->ntotal;
+  const bool l2 = flat_->metric_type == faiss::METRIC_L2;
+  for (int64_t i = 0; i < nq; ++i) {
+    float* D = outDistances + i * k;
+    int64_t* I = outIds + i * k;
+    const float* x = q + i * dim_;
+    if (l2) {
+      topkOverRows<faiss::CMax<float, int64_t>>(x, xb, dim_, n, k, rows, nrows, D, I, faiss::fvec_L2sqr);
+    } else {
+      topkOverRows<faiss::CMin<float, int64_t>>(x, xb, dim_, n, k, rows, nrows, D, I, faiss::fvec_inner_product);
+    }
+  }
+  const float miss = missingDistance(metric_);
+  const size_t total = static_cast<size_t>(nq) * static_cast<size_t>(k);
+  for (size_t i = 0; i < total; ++i) {
+    if (outIds[i] < 0) {
+      outIds[i] = -1;
+      outDistances[i] = miss;
+    }
+  }
+  return true;
+}
+
 void IndexCore::searchFlat(const SearchRequest& req, const float* q, int64_t /*allowed*/) const {
   faiss::SearchParameters sp;
   std::unique_ptr<faiss::IDSelector> sel;

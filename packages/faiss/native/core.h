@@ -114,6 +114,13 @@ class IndexCore {
   void train(int64_t n, const float* x);
   void add(int64_t n, const float* x, const int64_t* ids);
   void search(const SearchRequest& req) const;
+  // Exact top-k over the listed rows only (a selective filter's candidates), on the calling thread: FLAT indexes
+  // whose ids are their row numbers, k below faiss's reservoir threshold and nq below its BLAS threshold, where it
+  // is what IndexFlat::search with those rows as the selector computes, bit for bit (the same distance functions,
+  // the same heap, rows visited in ascending order). Returns false (outputs untouched) for any other index or
+  // size, which the caller searches with search(). `rows` must be ascending; rows outside the index are skipped.
+  bool searchRows(int64_t nq, const float* queries, int64_t k, const int32_t* rows, size_t nrows, float* outDistances,
+                  int64_t* outIds) const;
   // Appends the serialised form to `out` (after whatever prefix `out` already holds).
   void serialize(std::vector<uint8_t>& out) const;
 

@@ -22,6 +22,7 @@ export interface NativeIndex {
     queries: Float32Array, k: number, nprobe: number, ef: number, filter: Uint8Array | null,
     outDistances: Float32Array, outIds: BigInt64Array,
   ): Promise<void>;
+  searchRows(queries: Float32Array, k: number, rows: Int32Array, outDistances: Float32Array, outIds: BigInt64Array): boolean;
   serialize(prefix: Uint8Array): Promise<Buffer>;
   ntotal(): number;
   isTrained(): boolean;

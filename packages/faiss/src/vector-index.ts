@@ -222,6 +222,29 @@ export class VectorIndex {
   }
 
   /**
+   * Exact top-k over the listed rows only (a selective filter's candidates, ascending row numbers), synchronously
+   * on the calling thread: no hand-off to the search threads, and no pass over every row. Only for a FLAT index whose
+   * ids are its row numbers, k < 100 and nq < 20, where the result is what search() with a filter of exactly those
+   * rows returns, bit for bit; undefined otherwise (search() then). The caller bounds the work (rows * dim * nq),
+   * since it runs on the event loop.
+   */
+  searchRows(queries: Float32Array, k: number, rows: Int32Array): SearchResult | undefined {
+    const h = this.live();
+    const nq = this.vectorCount('queries', queries);
+    checkTopK(k);
+    if (!(rows instanceof Int32Array)) throw new FaissError('ERR_FAISS_BAD_PARAM', `rows must be an Int32Array (got ${describe(rows)})`);
+    const distances = new Float32Array(nq * k);
+    const ids = new BigInt64Array(nq * k);
+    let done: boolean;
+    try {
+      done = h.searchRows(queries, k, rows, distances, ids);
+    } catch (e) {
+      throw toFaissError(e);
+    }
+    return done ? { distances, ids } : undefined;
+  }
+
+  /**
    * For tests: faiss's own search call in one call of all the queries. HNSW: IndexHNSW::search with efSearch set on
    * the shared index under the write lock (so these calls do not run concurrently; no filter); search() walks the
    * same graph with the same rule but takes ef per call. IVF: IndexIVF::search, which search() replaces with its

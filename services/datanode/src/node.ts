@@ -4,7 +4,7 @@ import type { HostContext, Hosted } from '@kite/host';
 import { BinaryIndex, VectorIndex, type BinaryIndexType, type BinaryMetric, type IndexType, type MetricType } from '@kite/faiss';
 import type { MetaStore } from '@kite/metastore';
 import { SparseIndex, type SparseIndexType } from '@kite/sparse';
-import { ScalarIndex } from '@kite/expr';
+import { jsonCastType, parseJsonPath, ScalarIndex, type Column as ExprColumn } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
@@ -83,6 +83,17 @@ export async function buildSparseIndex(idx: IndexMeta, rows: Extract<Column, { k
 export async function buildScalarIndex(col: Exclude<Column, { kind: 'vector' | 'packed' | 'binary' | 'sparse' | 'json' | 'array' }>): Promise<Buffer> {
   await new Promise((resolve) => setImmediate(resolve));
   return ScalarIndex.build(col).serialize();
+}
+
+/**
+ * Builds a segment's JSON path index file (json_path / json_cast_type): the values of the cast type at the path, in
+ * the same sorted index with postings, rows without such a value left out (@kite/expr ScalarIndex.buildJsonPath).
+ */
+export async function buildJsonPathIndex(idx: IndexMeta, col: Extract<Column, { kind: 'json' }>): Promise<Buffer> {
+  await new Promise((resolve) => setImmediate(resolve));
+  const cast = jsonCastType(idx.params.json_cast_type ?? '');
+  if (cast === undefined) throw new KiteError('IndexNotSupported', `index ${idx.indexName} on JSON field ${idx.fieldName} has json_cast_type ${idx.params.json_cast_type ?? '(none)'}, which this data node does not build`);
+  return ScalarIndex.buildJsonPath(col as ExprColumn, parseJsonPath(idx.params.json_path ?? '', idx.fieldName), cast).serialize();
 }
 
 /**
@@ -332,7 +343,7 @@ export class DataNode implements M.DataNodeApi, Hosted {
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
       const col = data.columns.get(idx.fieldName);
-      if (!col || col.kind === 'json' || col.kind === 'array') continue;
+      if (!col || col.kind === 'array' || (col.kind === 'json' && idx.params.json_path === undefined)) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
       const buf = col.kind === 'sparse'
@@ -341,7 +352,9 @@ export class DataNode implements M.DataNodeApi, Hosted {
           ? await buildBinaryIndex(idx, col)
           : col.kind === 'vector' || col.kind === 'packed'
             ? await buildIndex(idx, floatVectors(col))
-            : await buildScalarIndex(col);
+            : col.kind === 'json'
+              ? await buildJsonPathIndex(idx, col)
+              : await buildScalarIndex(col);
       endIndex();
       const ext = col.kind === 'sparse' ? 'sparse' : col.kind === 'binary' ? 'fbin' : col.kind === 'vector' || col.kind === 'packed' ? 'faiss' : 'scalar';
       const key = buf ? `collections/${c.collectionID}/segments/${segID}/index-${idx.indexID}.${ext}` : '';

@@ -7,7 +7,7 @@ import { validateIndexParams, type IndexType } from '@kite/faiss';
 import type { CreateCollectionRequest } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
 import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
-import { isScalarIndexField, scalarIndexSpec } from './scalar-index';
+import { isScalarIndexField, sameJsonPath, scalarIndexSpec } from './scalar-index';
 import { binaryIndexParams } from './binary-index';
 
 const INDEX_TYPES: IndexType[] = ['FLAT', 'IVF_FLAT', 'IVF_SQ8', 'IVF_PQ', 'HNSW'];
@@ -417,10 +417,14 @@ export class Catalog {
     }
     const spec = scalarIndexSpec(field, requested, user);
     const name = indexName || field.name;
-    const existing = c.indexes.find((i) => i.fieldName === field.name);
+    // A JSON field takes one index per path and cast type (several per field); other fields one index.
+    const existing = c.indexes.find((i) => i.fieldName === field.name && sameJsonPath(i.params, spec.params, field.name));
     if (existing) {
       const same = existing.indexType === spec.indexType && existing.requestedIndexType === requested && JSON.stringify(existing.params) === JSON.stringify(spec.params);
       if (same && existing.indexName === name) return;
+      if (spec.params.json_path !== undefined) {
+        throw new KiteError('IndexDuplicate', `JSON field ${field.name} already has index "${existing.indexName}" on json_path ${existing.params.json_path} with json_cast_type ${existing.params.json_cast_type}; drop it first`);
+      }
       throw new KiteError('IndexDuplicate', `at most one distinct index is allowed per field: field ${field.name} already has index "${existing.indexName}" (${existing.indexType}); drop it first`);
     }
     if (c.indexes.some((i) => i.indexName === name)) {

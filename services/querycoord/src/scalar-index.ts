@@ -1,4 +1,5 @@
 import { KiteError, clip } from '@kite/common';
+import { JSON_CAST_TYPES, jsonCastType, parseJsonPath, scalarIndexKey } from '@kite/expr';
 import type { FieldMeta } from '@kite/segment';
 
 /** Index types of a scalar field (AUTOINDEX resolves per data type, see scalarIndexSpec). */
@@ -27,7 +28,7 @@ export function isScalarIndexField(f: FieldMeta): boolean {
  * - INVERTED: every scalar type; STL_SORT: numeric fields; Trie: VarChar; BITMAP: Bool, integers and VarChar, not
  *   the primary key, bitmap_cardinality_limit in [1, 1000) (default 100);
  * - AUTOINDEX resolves as Milvus's scalarAutoIndex defaults: BITMAP on Bool, INVERTED otherwise;
- * - JSON path indexes (json_path / json_cast_type) and Array fields are refused by name: Kite does not build them.
+ * - JSON fields: an INVERTED (or AUTOINDEX) index on one path, see jsonPathIndexSpec; Array fields are refused.
  * Every kind is built as the same sorted index with postings, so all of them answer the same predicates.
  */
 export function scalarIndexSpec(field: FieldMeta, requested: string, user: Record<string, unknown>): { indexType: ScalarIndexType; params: Record<string, string> } {
@@ -38,9 +39,7 @@ export function scalarIndexSpec(field: FieldMeta, requested: string, user: Recor
     // As Milvus 2.3/2.4 answer; array_contains*, array_length and element filters scan the rows.
     throw new KiteError('ParameterInvalid', `create index on Array field is not supported: field ${field.name} is an Array; drop the index request, filters on ${field.name} scan the rows`);
   }
-  if (t === 'JSON') {
-    throw new KiteError('IndexNotSupported', `index_type ${clip(requested, 32)} on ${t} field ${field.name} is not supported by Kite yet (JSON path and Array indexes are not built); filters on ${field.name} scan the rows`);
-  }
+  if (t === 'JSON') return jsonPathIndexSpec(field, upper, requested, user);
   let indexType: ScalarIndexType;
   if (upper === 'AUTOINDEX' || upper === '') indexType = t === 'Bool' ? 'BITMAP' : 'INVERTED';
   else if ((SCALAR_INDEX_TYPES as readonly string[]).includes(upper)) indexType = upper as ScalarIndexType;
@@ -75,4 +74,47 @@ export function scalarIndexSpec(field: FieldMeta, requested: string, user: Recor
     throw invalid(`index parameter "${clip(k, 64)}" is not supported for a ${indexType} index on field ${field.name}`);
   }
   return { indexType, params };
+}
+
+/**
+ * An index on a path of a JSON field, as Milvus 2.5 takes it: index_type INVERTED or AUTOINDEX, `json_path` (e.g.
+ * `meta["a"]["b"]`, read as a filter reads it) and `json_cast_type` (bool, double, varchar; Milvus 2.6's upper-case
+ * names too). Kept params: json_path as given and json_cast_type upper-cased. Several such indexes may exist on one
+ * field, one per path and cast type (catalog.ts).
+ */
+function jsonPathIndexSpec(field: FieldMeta, upper: string, requested: string, user: Record<string, unknown>): { indexType: ScalarIndexType; params: Record<string, string> } {
+  const invalid = (msg: string): KiteError => new KiteError('ParameterInvalid', msg);
+  if (upper !== 'INVERTED' && upper !== 'AUTOINDEX' && upper !== '') {
+    throw invalid(`invalid index type: ${clip(requested, 32)}: field ${field.name} is JSON; a JSON field takes INVERTED or AUTOINDEX with json_path and json_cast_type`);
+  }
+  const path = user.json_path;
+  const cast = user.json_cast_type;
+  if (typeof path !== 'string' || path.trim() === '') {
+    throw invalid(`json_path is required for an index on JSON field ${field.name}: set it to the path to index, e.g. ${field.name}["key"]`);
+  }
+  if (typeof cast !== 'string' || cast.trim() === '') {
+    throw invalid(`json_cast_type is required for an index on JSON field ${field.name}: set it to one of ${JSON_CAST_TYPES.join(', ')}`);
+  }
+  const castType = jsonCastType(cast);
+  if (castType === undefined) {
+    throw invalid(`json_cast_type ${clip(JSON.stringify(cast), 40)} is not supported for JSON field ${field.name}: Kite builds ${JSON_CAST_TYPES.join(', ')} (also in lower case)`);
+  }
+  try {
+    parseJsonPath(path, field.name);
+  } catch (e) {
+    throw invalid((e as Error).message);
+  }
+  for (const k of Object.keys(user)) {
+    if (k === 'json_path' || k === 'json_cast_type' || k === 'mmap.enabled') continue;
+    throw invalid(`index parameter "${clip(k, 64)}" is not supported for a JSON path index on field ${field.name}${k === 'json_cast_function' ? ' (Kite does not convert values while indexing)' : ''}`);
+  }
+  return { indexType: 'INVERTED', params: { json_path: path, json_cast_type: castType } };
+}
+
+/**
+ * Whether two indexes' params name the same JSON path and cast type (always true for indexes of other fields, which
+ * take one index each). `meta["a"]` and `meta['a']` are one path.
+ */
+export function sameJsonPath(a: Record<string, string>, b: Record<string, string>, field: string): boolean {
+  return scalarIndexKey(field, a) === scalarIndexKey(field, b);
 }

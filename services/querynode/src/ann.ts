@@ -27,6 +27,11 @@ export interface AnnIndex {
   /** True once free() was called. */
   readonly isFreed: boolean;
   search(queries: AnnQueries, k: number, opts: { filter?: Uint8Array; params: AnnSearchParams }): Promise<{ ids: BigInt64Array; distances: Float32Array }>;
+  /**
+   * Exact top-k over the listed rows only (ascending), synchronously, when the index can give what search() with
+   * those rows as the filter gives (a FLAT index); undefined when it cannot (search() then).
+   */
+  searchRows?(queries: AnnQueries, k: number, rows: Int32Array): { ids: BigInt64Array; distances: Float32Array } | undefined;
   /** Sparse indexes: row and document-frequency statistics of some terms over the rows `mask` allows. */
   termStats?(terms: readonly number[], mask?: Uint8Array): TermStats;
   free(): void;
@@ -42,6 +47,10 @@ export function denseAnn(index: VectorIndex): AnnIndex {
     search(q, k, { filter, params }) {
       if (q.kind !== 'dense') throw new KiteError('Internal', 'a FloatVector index was given sparse queries');
       return index.search(q.data, k, { nprobe: params.nprobe, ef: params.ef, filter });
+    },
+    searchRows(q, k, rows) {
+      if (q.kind !== 'dense' || index.indexType !== 'FLAT') return undefined;
+      return index.searchRows(q.data, k, rows);
     },
     free: () => index.free(),
   };

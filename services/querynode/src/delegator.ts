@@ -111,6 +111,11 @@ export class Delegator {
     }
   }
 
+  /** Whether deletes at or after the watermark exist (recentDeleteBatch is not empty). */
+  get hasRecentDeletes(): boolean {
+    return this.recentDeletes.length > 0;
+  }
+
   /** Deletes the sealed segments' workers must apply on top of their delta logs. */
   recentDeleteBatch(): ColumnBatch {
     const set = new DeleteSet();

@@ -1,7 +1,8 @@
+import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
-import { PK, TS } from '@kite/segment';
-import { compileFilter, querySource, searchSource } from './exec';
+import { PARTITION, PK, SCORE, TS } from '@kite/segment';
+import { compileFilter, DeleteSet, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 
 const DIM = 8;
@@ -183,4 +184,101 @@ describe('compileFilter: the plan the proxy checked, or the text from a proxy of
     expect(() => compileFilter(schema, { filter: 'x', filter_params: '', filter_plan: '{"v":99}' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
     expect(() => compileFilter(schema, { filter: 'age >', filter_params: '', filter_plan: '' }, 1 << 20)).toThrow(expect.objectContaining({ kind: 'ExpressionInvalid' }));
   });
+});
+
+describe('a selective filter searches its candidates exactly (AnnIndex.searchRows)', () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+
+  test('maskRows lists the set rows in order', () => {
+    const mask = new Uint8Array(40);
+    const want = [0, 7, 8, 9, 63, 64, 200, 255, 300, 319];
+    for (const r of want) mask[r >> 3]! |= 1 << (r & 7);
+    mask[39]! |= 0x80; // row 319 is past n = 310: left out
+    expect(Array.from(maskRows(mask, 310, want.length - 1))).toEqual(want.slice(0, -1));
+    expect(Array.from(maskRows(new Uint8Array(4), 32, 0))).toEqual([]);
+    // Not on a 4-byte boundary, with set bits in and around zero words: the same rows as a bit-by-bit walk.
+    const big = new Uint8Array(203);
+    for (let i = 0; i < big.length; i++) big[i] = i % 7 === 0 ? (i * 37) & 0xff : 0;
+    for (const offset of [0, 1, 3]) {
+      const m = big.subarray(offset);
+      const n = m.length * 8 - 5;
+      const naive = Array.from({ length: n }, (_, i) => i).filter((i) => (m[i >> 3]! >> (i & 7)) & 1);
+      const seen: number[] = [];
+      forEachSetRow(m, n, (i) => void seen.push(i));
+      expect(seen).toEqual(naive);
+      expect(Array.from(maskRows(m, n, naive.length))).toEqual(naive);
+    }
+  });
+
+  test.each(['L2', 'IP', 'COSINE'])('%s: the hits equal the filtered search over every row', async (metric) => {
+    const c: CollectionMeta = { ...coll, indexes: [{ indexID: 1, indexName: 'v', fieldName: 'vector', fieldID: 101, indexType: 'FLAT', metricType: metric as 'L2', params: {}, createdTs: '0' } as CollectionMeta['indexes'][number]] };
+    const g = new GrowingRows(c);
+    const b = rows(0, 5000);
+    b.columns.set('a', b.columns.get(PK)!);
+    g.append(b, 10);
+    await g.settle();
+    const query = (rows(1234, 1).columns.get('vector') as { data: Float32Array }).data;
+    const ids = Array.from({ length: 40 }, (_, i) => BigInt(i * 97 + 3));
+    const f = { expr: parseExpr(`a in [${ids.join(', ')}]`, schema), deletes: [] };
+    const spec = { field: 'vector', metric, k: 10, nq: 1, queries: { kind: 'dense' as const, data: query }, params: {}, outputs: [] };
+    const calls = jest.spyOn(VectorIndex.prototype, 'searchRows');
+    const fast = await searchSource(g, spec, f);
+    expect(calls).toHaveBeenCalledTimes(1);
+    // The same source with an index that has no candidate search: the search threads' filtered pass.
+    const plain: RowSource = { batch: g.batch, pkIndex: g.pkIndex, baseMask: () => g.baseMask(), index: (x) => ({ ...g.index(x)!, searchRows: undefined, metric: g.index(x)!.metric }) };
+    const slow = await searchSource(plain, spec, f);
+    expect(fast.numRows).toBe(10);
+    expect(Array.from((fast.columns.get(PK) as { data: BigInt64Array }).data)).toEqual(Array.from((slow.columns.get(PK) as { data: BigInt64Array }).data));
+    expect(Array.from((fast.columns.get(SCORE) as { data: Float32Array }).data)).toEqual(Array.from((slow.columns.get(SCORE) as { data: Float32Array }).data));
+    calls.mockRestore();
+    g.free();
+  });
+});
+
+test('partitions and the visibility cut apply to the rows the filter keeps (checked on set rows only)', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const n = 1000;
+  const b = rows(0, n);
+  b.columns.set('a', b.columns.get(PK)!);
+  b.columns.set(PARTITION, { kind: 'int64', data: BigInt64Array.from({ length: n }, (_, i) => BigInt(1 + (i % 3))) });
+  b.columns.set(TS, { kind: 'int64', data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)) });
+  g.append(b, 10);
+  await g.settle();
+  const want = (keep: (i: number) => boolean): bigint[] => Array.from({ length: n }, (_, i) => i).filter(keep).map(BigInt);
+  const got = async (f: Parameters<typeof querySource>[2]): Promise<bigint[]> =>
+    Array.from(((await querySource(g, [], f, 0, false)).rows.columns.get(PK) as { data: BigInt64Array } | undefined)?.data ?? []);
+  const expr = parseExpr('a >= 100 and a < 700', schema);
+  expect(await got({ expr, deletes: [], partitions: new Set([2, 3]), hiddenUpTo: 200n })).toEqual(want((i) => i >= 201 && i < 700 && i % 3 !== 0));
+  expect(await got({ deletes: [], partitions: new Set([1]) })).toEqual(want((i) => i % 3 === 0));
+  expect(await got({ deletes: [], hiddenUpTo: 990n })).toEqual(want((i) => i > 990));
+  expect(await got({ expr, deletes: [], partitions: new Set([7]) })).toEqual([]);
+  g.free();
+});
+
+test('deletes apply the same whether walked by delete or by the rows a selective filter keeps', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const b = rows(0, 1000); // timestamps 1
+  b.columns.set('a', b.columns.get(PK)!);
+  g.append(b, 10);
+  await g.settle();
+  const many = new DeleteSet();
+  for (let k = 0; k < 600; k++) many.add(BigInt(k), 5n); // newer than the rows: deleted
+  many.add(105n, 5n);
+  const older = new DeleteSet();
+  older.add(700n, 1n); // not newer than row 700: kept
+  older.add(701n, 2n); // newer: deleted
+  older.add(5000n, 9n); // no such row
+  const ids = async (filter: string | undefined): Promise<bigint[]> => {
+    const f = { ...(filter === undefined ? {} : { expr: parseExpr(filter, schema) }), deletes: [many, older] };
+    return Array.from(((await querySource(g, [], f, 0, false)).rows.columns.get(PK) as { data: BigInt64Array } | undefined)?.data ?? []);
+  };
+  // 17 rows kept by the filter, 602 deletes: walked by row.
+  expect(await ids('(a >= 100 and a < 110) or (a >= 700 and a < 707)')).toEqual([700n, 702n, 703n, 704n, 705n, 706n]);
+  // Every row kept: walked by delete.
+  const all = await ids(undefined);
+  expect(all.length).toBe(1000 - 600 - 1);
+  expect(all.includes(700n) && !all.includes(701n) && !all.includes(599n) && all.includes(600n)).toBe(true);
+  g.free();
 });

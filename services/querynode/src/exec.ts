@@ -165,23 +165,65 @@ async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefin
   return evaluateAsync(f.expr, exprBatch(v), { deadline: f.deadline });
 }
 
+/**
+ * Calls `visit` with each set row of `mask` below `n`, ascending, until it returns false. Zero words (32 rows) are
+ * skipped at once: the mask of a selective filter is mostly zero.
+ */
+export function forEachSetRow(mask: Uint8Array, n: number, visit: (row: number) => boolean | void): void {
+  const words = (mask.byteOffset & 3) === 0 ? new Uint32Array(mask.buffer, mask.byteOffset, mask.length >>> 2) : undefined;
+  const wordBytes = words === undefined ? 0 : words.length << 2;
+  for (let byte = 0; byte < mask.length; byte++) {
+    if (byte < wordBytes && (byte & 3) === 0 && words![byte >>> 2] === 0) {
+      byte += 3;
+      continue;
+    }
+    let bits = mask[byte]!;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      const i = (byte << 3) + 31 - Math.clz32(low);
+      if (i >= n || visit(i) === false) return;
+    }
+  }
+}
+
 /** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
 function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
   const n = v.batch.numRows;
   const mask = v.base?.slice() ?? bitmapAll(n);
-  if (f.partitions) {
-    const p = v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>;
-    for (let i = 0; i < n; i++) if (!f.partitions.has(Number(p.data[i]))) bitClear(mask, i);
-  }
   if (exprBits) bitAnd(mask, exprBits);
   const ts = v.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
-  if (f.hiddenUpTo !== undefined) {
-    const cut = f.hiddenUpTo;
-    for (let i = 0; i < n; i++) if (ts.data[i]! <= cut) bitClear(mask, i);
+  // Partitions and the visibility cut are checked on the rows still set only: a selective filter leaves few, and
+  // most bytes of the mask zero.
+  const parts = f.partitions;
+  const cut = f.hiddenUpTo;
+  if (parts !== undefined || cut !== undefined) {
+    const p = parts === undefined ? undefined : (v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data;
+    forEachSetRow(mask, n, (i) => {
+      if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) bitClear(mask, i);
+    });
   }
-  for (const d of f.deletes) {
-    for (const [pk, dts] of d.map) {
-      for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);
+  // Deletes: a row is gone when a delete of its key is newer than it. Walked from the cheaper side: every delete
+  // (looking its rows up), or, when the filter kept fewer rows than there are deletes, every row kept (looking its
+  // key up), so a selective filter does not pay for every delete of the collection on every segment.
+  const deletes = f.deletes.reduce((sum, d) => sum + d.size, 0);
+  const pks = v.batch.columns.get(PK);
+  if (deletes > 0 && exprBits !== undefined && pks !== undefined && bitCount(mask) < deletes) {
+    forEachSetRow(mask, n, (i) => {
+      const key = pkAt(pks, i);
+      for (const d of f.deletes) {
+        const dts = d.map.get(key);
+        if (dts !== undefined && ts.data[i]! < dts) {
+          bitClear(mask, i);
+          break;
+        }
+      }
+    });
+  } else if (deletes > 0) {
+    for (const d of f.deletes) {
+      for (const [pk, dts] of d.map) {
+        for (const row of v.pkIndex.rows(pk)) if (row < n && ts.data[row]! < dts) bitClear(mask, row);
+      }
     }
   }
   return mask;
@@ -247,7 +289,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const k = Math.min(spec.k, count);
   const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
     ? await collectHits({ index, queries: spec.queries, nq: spec.nq, k: spec.k, metric: spec.metric, params: spec.params, mask, numRows: n, count, extras: spec.extras, groupColumn: spec.extras.group && batch.columns.get(spec.extras.group.field), deadline })
-    : await topk(index, mask, spec, k, count === n);
+    : await topk(index, mask, spec, k, count === n, count, n);
   const cols = new Map<string, Column>();
   cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
   cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
@@ -256,9 +298,34 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   return { numRows: rows.length, columns: cols };
 }
 
-async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean): Promise<Collected> {
+/**
+ * Distance terms (candidate rows x query floats) a search may compute on the event loop over a selective filter's
+ * candidates instead of handing a pass over every row to the search threads: about a millisecond of work.
+ */
+const SYNC_EXACT_TERMS = 1 << 20;
+
+/** The rows set in the first `n` bits of `mask`, ascending, when there are `count` of them. */
+export function maskRows(mask: Uint8Array, n: number, count: number): Int32Array {
+  const rows = new Int32Array(count);
+  if (count === 0) return rows;
+  let at = 0;
+  forEachSetRow(mask, n, (i) => {
+    rows[at++] = i;
+    return at < count;
+  });
+  return at === count ? rows : rows.subarray(0, at);
+}
+
+async function topk(index: AnnIndex, mask: Uint8Array, spec: SearchSpec, k: number, all: boolean, count: number, n: number): Promise<Collected> {
+  const queryFloats = spec.queries.kind === 'dense' ? spec.queries.data.length : 0;
+  let res: { ids: BigInt64Array; distances: Float32Array } | undefined;
+  // A selective filter: an exact search over its candidates on this thread (what the index's filtered search gives,
+  // without a pass over every row and a hand-off to the search threads; see AnnIndex.searchRows).
+  if (!all && index.searchRows !== undefined && queryFloats > 0 && count * queryFloats <= SYNC_EXACT_TERMS) {
+    res = index.searchRows(spec.queries, k, maskRows(mask, n, count));
+  }
   // The search starts (on the thread pool) before this returns; a compaction after it no longer affects it.
-  const res = await index.search(spec.queries, k, { params: spec.params, filter: all ? undefined : mask });
+  res ??= await index.search(spec.queries, k, { params: spec.params, filter: all ? undefined : mask });
   const rows: number[] = [];
   const queryOf: number[] = [];
   const scores: number[] = [];
@@ -312,15 +379,10 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
   let idx: number[] = [];
   const capped = !orderByPk && limit > 0;
-  // Byte by byte, skipping empty bytes: a selective filter leaves most of a large segment's mask zero.
-  for (let byte = 0; byte < mask.length && !(capped && idx.length >= limit); byte++) {
-    const bits = mask[byte]!;
-    if (bits === 0) continue;
-    for (let j = 0; j < 8 && !(capped && idx.length >= limit); j++) {
-      const i = (byte << 3) + j;
-      if ((bits >> j) & 1 && i < batch.numRows) idx.push(i);
-    }
-  }
+  forEachSetRow(mask, batch.numRows, (i) => {
+    idx.push(i);
+    return !(capped && idx.length >= limit);
+  });
   // An empty growing source has no columns at all: nothing to order.
   if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
   return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };

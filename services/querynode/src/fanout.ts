@@ -35,7 +35,8 @@ export function fanOut<Req, Local, Res = ColumnBatch>(
   const byNode = new Map<string, number[]>();
   for (const s of d.sealed) byNode.set(s.address, [...(byNode.get(s.address) ?? []), s.segment_id]);
   if (byNode.size === 0) return [];
-  const deletes = encodeBatch(d.recentDeleteBatch());
+  // None (the usual case): an empty buffer, which the workers read as no deletes without decoding a batch.
+  const deletes = d.hasRecentDeletes ? encodeBatch(d.recentDeleteBatch()) : Buffer.alloc(0);
   return [...byNode].map(([address, ids]) => {
     const req = make(ids, d.watermark, deletes);
     const peer: Client<M.QueryNodeApi> | Local = address === self.address ? self.node : peers.get(address);

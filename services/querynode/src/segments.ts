@@ -5,7 +5,7 @@ import {
   type Column, type ColumnBatch, type CollectionMeta, type SegmentMeta,
 } from '@kite/segment';
 import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/sparse';
-import { ScalarIndex } from '@kite/expr';
+import { ScalarIndex, scalarIndexKey } from '@kite/expr';
 import { counter } from '@kite/observe';
 import { binaryAnn, denseAnn, sparseAnn, type AnnIndex } from './ann';
 import { PkIndex, type RowSource } from './exec';
@@ -70,7 +70,10 @@ export class SealedSegment implements RowSource {
   readonly pkIndex = new PkIndex();
   readonly textIndexes = new TextIndexes();
   private readonly indexes = new Map<string, { index: AnnIndex; indexID: number }>();
-  /** Scalar indexes by field, from the segment's index files (fields whose file is not built yet are scanned). */
+  /**
+   * Scalar indexes by key (a field's name, or a JSON path index's key: @kite/expr scalarIndexKey), from the segment's
+   * index files (those not built yet are scanned).
+   */
   private readonly scalars = new Map<string, { index: ScalarIndex; indexID: number }>();
 
   private constructor(
@@ -138,9 +141,9 @@ export class SealedSegment implements RowSource {
     return this.indexes.get(field)?.index;
   }
 
-  /** The segment's scalar index over a field, when its file is built and loaded. */
-  scalarIndex(field: string): ScalarIndex | undefined {
-    return this.scalars.get(field)?.index;
+  /** The segment's scalar index under `key` (a field, or a JSON path index's key), when its file is built and loaded. */
+  scalarIndex(key: string): ScalarIndex | undefined {
+    return this.scalars.get(key)?.index;
   }
 
   /** Loads the scalar index files of the collection's current scalar indexes; forgets those of dropped indexes. */
@@ -150,11 +153,12 @@ export class SealedSegment implements RowSource {
       if (idx.metricType !== '') continue;
       const file = this.meta.indexes.find((x) => x.indexID === idx.indexID);
       if (!file?.key) continue;
-      wanted.add(idx.fieldName);
-      if (this.scalars.get(idx.fieldName)?.indexID === idx.indexID) continue;
+      const key = scalarIndexKey(idx.fieldName, idx.params);
+      wanted.add(key);
+      if (this.scalars.get(key)?.indexID === idx.indexID) continue;
       const index = ScalarIndex.deserialize(await objects.get(file.key));
       if (index.numRows !== this.batch.numRows) continue; // not this segment's rows: scanned instead
-      this.scalars.set(idx.fieldName, { index, indexID: idx.indexID });
+      this.scalars.set(key, { index, indexID: idx.indexID });
       scalarLoads.inc({ index_type: idx.indexType });
     }
     for (const f of [...this.scalars.keys()]) if (!wanted.has(f)) this.scalars.delete(f);
