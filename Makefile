@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-chaos run \
-        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index
+        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-failover failed searches, latency and recovery time per fault"
 	@echo "make bench-security search QPS with authentication and TLS on vs off, in one run (goal >= 0.9)"
 	@echo "make bench-bm25     BM25 full-text search: insert docs/s, QPS, p50/p99 and recall@10 on a 100k-document corpus"
+	@echo "make docs-matrix    regenerate the compatibility matrix in docs/milvus-wire-notes.md from the code"
 	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
 
 # Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd, Java and Maven for Kafka.
@@ -67,6 +68,11 @@ test-chaos: setup
 
 test-python: setup
 	bash scripts/test-python.sh
+
+# The "Compatibility matrix" section of docs/milvus-wire-notes.md, from running the code's own checks
+# (services/kite/src/compat-matrix.ts); its unit test fails when the two disagree.
+docs-matrix: node-deps
+	node scripts/run-ts.js scripts/compat-matrix.ts
 
 run: setup
 	bin/kite standalone --data-dir $(DATA_DIR)
