@@ -5,12 +5,13 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-chaos run \
+.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
         cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
 	@echo "make test           set up and run every test (lint, unit, integration, pymilvus)"
+	@echo "make test-vs-milvus differential pymilvus runs against real Milvus 2.3.5 (installs it into .cache/milvus-venv)"
 	@echo "make test-chaos     fault injection under load (kill -9 of components, etcd/Kafka restarts)"
 	@echo "make cluster-up     start a local cluster (etcd, Kafka, coordinator, query/data nodes, proxy) under $(CLUSTER_DIR)"
 	@echo "make cluster-down   stop it"
@@ -73,6 +74,12 @@ test-python: setup
 # (services/kite/src/compat-matrix.ts); its unit test fails when the two disagree.
 docs-matrix: node-deps
 	node scripts/run-ts.js scripts/compat-matrix.ts
+
+# The same pymilvus scripts on Kite and on real Milvus 2.3.5, both checked against brute force and against each
+# other (test/python/test_vs_milvus.py; a few minutes, so not part of make test).
+test-vs-milvus: setup
+	bash scripts/install-milvus-venv.sh
+	KITE_VS_MILVUS=1 KITE_PYTHON_TESTS=test/python/test_vs_milvus.py bash scripts/test-python.sh
 
 run: setup
 	bin/kite standalone --data-dir $(DATA_DIR)
