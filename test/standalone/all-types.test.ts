@@ -13,7 +13,7 @@
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
-import { bf16BytesToF32Array, ConsistencyLevelEnum, DataType, f16BytesToF32Array, f32ArrayToBf16Bytes, f32ArrayToF16Bytes, LoadState, MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { bf16BytesToF32Array, ConsistencyLevelEnum, DataType, f16BytesToF32Array, f32ArrayToBf16Bytes, f32ArrayToF16Bytes, LoadState, MilvusClient, type RowData } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
 import { chunks, clusteredVectors, dynamicValue, eventually, expectOk, queriesNear, rng, waitIndexBuilt } from './helpers';
 
@@ -371,7 +371,7 @@ async function checkSearches(what: string): Promise<void> {
       } as never);
       expectOk(res.status, `search ${f.name}`);
       // The SDK names each hit's primary key after the primary field (pk).
-      const results = (NQ === 1 ? [res.results] : res.results) as unknown as { pk: string; score: number }[][];
+      const results = res.results as unknown as { pk: string; score: number }[][];
       const rows = live().filter((r) => !flt || flt.keep(r));
       v.queries.forEach((q, qi) => {
         const scored = new Map(rows.map((r) => [r.pk as string, v.score(r[f.name], q)]));
@@ -418,7 +418,7 @@ async function checkAll(what: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------------
 
 test('every field type, a partition key and scalar and vector indexes: filled, searched, queried, and again after kill -9', async () => {
-  const fields = FIELDS.filter((f) => f.schema).map((f) => ({ name: f.name, ...f.schema }));
+  const fields: Record<string, unknown>[] = FIELDS.filter((f) => f.schema).map((f) => ({ name: f.name, ...f.schema }));
   expectOk(
     await client.createCollection({ collection_name: NAME, fields: fields as never, enable_dynamic_field: true, num_partitions: NUM_PARTITIONS, consistency_level: 'Strong' } as never),
     'createCollection',
@@ -431,7 +431,7 @@ test('every field type, a partition key and scalar and vector indexes: filled, s
   expect(desc.schema.fields.map((f) => [f.name, f.data_type])).toEqual(fields.map((f) => [f.name, DataType[f.data_type as DataType]]));
 
   // Sealed rows: inserted and flushed; then the indexes are built on them.
-  for (const part of chunks(ROWS.slice(0, SEALED), 400)) expectOk((await client.insert({ collection_name: NAME, data: part })).status, 'insert');
+  for (const part of chunks(ROWS.slice(0, SEALED), 400)) expectOk((await client.insert({ collection_name: NAME, data: part as RowData[] })).status, 'insert');
   const flush = await client.flush({ collection_names: [NAME] });
   expectOk(flush.status, 'flush');
   const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((x) => x.data);
@@ -439,7 +439,7 @@ test('every field type, a partition key and scalar and vector indexes: filled, s
   for (const f of FIELDS.filter((x) => x.index)) await waitIndexBuilt(client, NAME, f.name, 180_000);
   await client.loadCollectionSync({ collection_name: NAME });
   // Growing rows, and deletes of rows of both kinds.
-  for (const part of chunks(ROWS.slice(SEALED), 200)) expectOk((await client.insert({ collection_name: NAME, data: part })).status, 'insert');
+  for (const part of chunks(ROWS.slice(SEALED), 200)) expectOk((await client.insert({ collection_name: NAME, data: part as RowData[] })).status, 'insert');
   const del = await client.delete({ collection_name: NAME, filter: `pk in [${[...DELETED].map((p) => `"${p}"`).join(', ')}]` });
   expectOk(del.status, 'delete');
   expect(DELETED.size).toBeGreaterThan(20);
