@@ -152,6 +152,7 @@ export const FILTER_PROBES: readonly FilterProbe[] = [
   { group: 'membership', operator: 'in', expr: 'i64 in [1, 2, 3]' },
   { group: 'membership', operator: 'not in', expr: 's not in ["x", "y"]', needs: ['VarChar'] },
   { group: 'string', operator: 'like (prefix, infix, suffix)', expr: 's like "ab%" or s like "%b%" or s like "%c"', needs: ['VarChar'] },
+  { group: 'string', operator: 'like with _ (one character)', expr: 's like "a_p%"', needs: ['VarChar'] },
   { group: 'logical', operator: 'and, or, not', expr: 'not (i64 == 1 or i8 == 2) and b' },
   { group: 'logical', operator: '&&, ||, !', expr: '!(i64 == 1 || i8 == 2) && b' },
   { group: 'logical', operator: 'upper-case keywords', expr: 'i64 IN [1, 2] AND NOT (s LIKE "a%") OR b == TRUE', needs: ['VarChar'] },
