@@ -5,12 +5,13 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-chaos run \
-        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering
+.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
+        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
 	@echo "make test           set up and run every test (lint, unit, integration, pymilvus)"
+	@echo "make test-vs-milvus differential pymilvus runs against real Milvus 2.3.5 (installs it into .cache/milvus-venv)"
 	@echo "make test-chaos     fault injection under load (kill -9 of components, etcd/Kafka restarts)"
 	@echo "make cluster-up     start a local cluster (etcd, Kafka, coordinator, query/data nodes, proxy) under $(CLUSTER_DIR)"
 	@echo "make cluster-down   stop it"
@@ -21,6 +22,7 @@ help:
 	@echo "make bench-security search QPS with authentication and TLS on vs off, in one run (goal >= 0.9)"
 	@echo "make bench-bm25     BM25 full-text search: insert docs/s, QPS, p50/p99 and recall@10 on a 100k-document corpus"
 	@echo "make bench-clustering a filter on the clustering key over 500k rows: segments scanned and latency before/after clustering compaction"
+	@echo "make docs-matrix    regenerate the compatibility matrix in docs/milvus-wire-notes.md from the code"
 	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
 
 # Debian packages: libfaiss-dev (the vector index), build tools for the N-API addon, etcd, Java and Maven for Kafka.
@@ -68,6 +70,17 @@ test-chaos: setup
 
 test-python: setup
 	bash scripts/test-python.sh
+
+# The "Compatibility matrix" section of docs/milvus-wire-notes.md, from running the code's own checks
+# (services/kite/src/compat-matrix.ts); its unit test fails when the two disagree.
+docs-matrix: node-deps
+	node scripts/run-ts.js scripts/compat-matrix.ts
+
+# The same pymilvus scripts on Kite and on real Milvus 2.3.5, both checked against brute force and against each
+# other (test/python/test_vs_milvus.py, test_array_vs_milvus.py; a few minutes, so not part of make test).
+test-vs-milvus: setup
+	bash scripts/install-milvus-venv.sh
+	KITE_VS_MILVUS=1 KITE_PYTHON_TESTS="test/python/test_vs_milvus.py test/python/test_array_vs_milvus.py" bash scripts/test-python.sh
 
 run: setup
 	bin/kite standalone --data-dir $(DATA_DIR)

@@ -1,7 +1,7 @@
 // Runs a TypeScript file in a plain Node process, for crash tests that must SIGKILL a real child process.
 // Jest (ts-jest) only transpiles inside its own process, so the child registers a require hook that transpiles
 // `.ts` files with the workspace's `typescript` (transpileModule: no type check, a few ms per file) and maps
-// `@kite/<pkg>` to packages/<pkg>/src/index.ts as jest.config.js does. Usage: node run-ts.js <file.ts> [args...]
+// `@kite/<pkg>` to packages/<pkg>/src/index.ts (or services/<pkg>/src/index.ts) as jest.config.js does. Usage: node run-ts.js <file.ts> [args...]
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -13,8 +13,10 @@ const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, parent, ...rest) {
   const m = /^@kite\/([^/]+)$/.exec(request);
   if (m) {
-    const src = path.join(workspace, 'packages', m[1], 'src', 'index.ts');
-    if (fs.existsSync(src)) return src;
+    for (const dir of ['packages', 'services']) {
+      const src = path.join(workspace, dir, m[1], 'src', 'index.ts');
+      if (fs.existsSync(src)) return src;
+    }
   }
   return resolve.call(this, request, parent, ...rest);
 };

@@ -13,7 +13,7 @@
 # .cache/venv/.install-errors/<name>.txt, the tests that need the set skip with a message naming it and that error,
 # and the set is tried again on the next run.
 #
-# Then runs pytest on test/python in .cache/venv and on test/python/test_langchain.py in .cache/venv-langchain
+# Then runs pytest on test/python in .cache/venv (only the files in KITE_PYTHON_TESTS, when set) and on test/python/test_langchain.py in .cache/venv-langchain
 # (in .cache/venv, where it skips naming the error, if that environment could not be set up).
 # Exits non-zero if either run fails; "no tests collected" (pytest's 5) in both runs is a failure too. Extra
 # arguments go to both pytest runs. Needs the built server (make build): the tests start `node bin/kite standalone`.
@@ -80,8 +80,14 @@ if optional_set langchain "$LC_VENV"; then
 fi
 
 cd "$ROOT"
+# KITE_PYTHON_TESTS: run only these test files in .cache/venv (e.g. make test-vs-milvus), not the whole directory.
+if [ -n "${KITE_PYTHON_TESTS:-}" ]; then
+  # shellcheck disable=SC2086 # a space-separated list of paths
+  exec "$VENV/bin/python" -m pytest $KITE_PYTHON_TESTS -p no:cacheprovider "$@"
+fi
 set +e
-"$VENV/bin/python" -m pytest test/python --ignore=test/python/test_langchain.py -p no:cacheprovider "$@"
+"$VENV/bin/python" -m pytest test/python --ignore=test/python/test_langchain.py \
+  --ignore=test/python/test_vs_milvus.py --ignore=test/python/test_array_vs_milvus.py -p no:cacheprovider "$@"
 rc=$?
 "$LC_PYTHON" -m pytest test/python/test_langchain.py -p no:cacheprovider "$@"
 rc_lc=$?

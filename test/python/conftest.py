@@ -254,3 +254,29 @@ def target_server(request):
         yield from _serve(start=_start_milvus_lite)
     else:
         raise pytest.UsageError(f"KITE_TEST_TARGET={target!r}: use 'kite' (the default) or 'milvus-lite'")
+
+
+@pytest.fixture(scope="session")
+def milvus_235():
+    """Real Milvus 2.3.5 (milvus_ref.py), the reference side of test_vs_milvus.py; skips, naming the path, when its
+    virtualenv is missing. KITE_MILVUS_URI points at an already running one instead (it is then left running)."""
+    from milvus_ref import milvus_python, missing_reason, start_milvus
+
+    uri = os.environ.get("KITE_MILVUS_URI")
+    if uri:
+        yield _Attached(uri)
+        return
+    if milvus_python() is None:
+        pytest.skip(missing_reason())
+    yield from _serve(start=start_milvus)
+
+
+@dataclass
+class _Attached:
+    """A server started elsewhere (KITE_MILVUS_URI)."""
+
+    uri: str
+    running: bool = True
+
+    def stop(self) -> None:
+        pass
