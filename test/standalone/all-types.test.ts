@@ -1,6 +1,6 @@
 /**
  * An Attu-style schema through the Node SDK on Kite standalone: one collection with a field of every type Kite
- * serves (all scalars, JSON, a VarChar primary key, FloatVector, BinaryVector, Float16Vector, BFloat16Vector,
+ * serves (all scalars, JSON, Array fields of Int64 and VarChar, a VarChar primary key, FloatVector, BinaryVector, Float16Vector, BFloat16Vector,
  * Int8Vector and SparseFloatVector, a dynamic key), a partition key, scalar indexes (BITMAP, STL_SORT, INVERTED,
  * Trie) and vector indexes. It is created, filled (sealed and growing rows, some deletes), loaded, searched on each
  * vector field and queried with filters on each scalar field; then the process is killed with SIGKILL, restarted on
@@ -216,6 +216,24 @@ const FIELDS: FieldCase[] = [
       { expr: 'j["k"] == 3', keep: (r) => (r.j as { k: number }).k === 3 },
       { expr: 'json_contains(j["arr"], 4) and j["nested"]["x"] > 4', keep: (r) => (r.j as { arr: number[] }).arr.includes(4) && (r.j as { nested: { x: number } }).nested.x > 4 },
     ],
+  },
+  {
+    name: 'ai',
+    schema: { data_type: DataType.Array, element_type: DataType.Int64, max_capacity: 6 },
+    value: (i, next) => Array.from({ length: i % 7 === 0 ? 0 : 1 + Math.floor(next() * 6) }, () => Math.floor(next() * 20)),
+    same: (got, want) => JSON.stringify((got as unknown[]).map(Number)) === JSON.stringify(want),
+    filters: [
+      { expr: 'array_contains(ai, 7)', keep: (r) => (r.ai as number[]).includes(7) },
+      { expr: 'array_contains_all(ai, [1, 2])', keep: (r) => [1, 2].every((x) => (r.ai as number[]).includes(x)) },
+      { expr: 'array_length(ai) == 0 or ai[2] > 17', keep: (r) => (r.ai as number[]).length === 0 || ((r.ai as number[])[2] ?? -Infinity) > 17 },
+    ],
+  },
+  {
+    name: 'as',
+    schema: { data_type: DataType.Array, element_type: DataType.VarChar, max_capacity: 3, max_length: 16 },
+    value: (_i, next) => Array.from({ length: Math.floor(next() * 4) }, () => WORDS[Math.floor(next() * WORDS.length)]!),
+    same: (got, want) => JSON.stringify(got) === JSON.stringify(want),
+    filters: [{ expr: 'array_contains_any(as, ["fig", "zebra"]) and as[0] != "fig"', keep: (r) => (r.as as string[]).some((x) => x === 'fig' || x === 'zebra') && (r.as as string[]).length > 0 && (r.as as string[])[0] !== 'fig' }],
   },
   {
     name: 'extra',
