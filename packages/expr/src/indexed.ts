@@ -118,7 +118,7 @@ function intersect(a: [number, number][], b: [number, number][]): [number, numbe
 
 /**
  * The rows of the whole indexed column that satisfy every leaf of `leaves` (all on column `col`), as a byte bitmap;
- * NULL slots are included by their stored value (the caller applies validity). The candidates are the intersection
+ * NULL rows are in no posting (the caller applies validity). The candidates are the intersection
  * of each leaf's ranges, and the leaves' own scan code decides which candidate values match.
  */
 function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], col: Col, bound: BoundCompiler): Uint8Array {

@@ -24,6 +24,8 @@ export interface FieldSchema {
   nullable: boolean;
   /** Accepted and described back; clustering by it comes with compaction. */
   is_clustering_key?: boolean;
+  /** The default value as JSON text (Int64 as a JSON string); '' or absent = none. */
+  default_value?: string;
 }
 
 export interface AllocRequest { count: number }
@@ -60,6 +62,7 @@ export interface AliasRequest { op: 'create' | 'alter' | 'drop'; alias: string; 
 export interface AlterCollectionRequest { collection_name: string; properties: Record<string, string>; db_name: string; delete_keys?: string[] }
 export interface RenameCollectionRequest { db_name: string; old_name: string; new_name: string; new_db_name: string }
 export interface TruncateCollectionRequest { collection_name: string; db_name: string }
+export interface AddFieldRequest { collection_name: string; db_name: string; field: FieldSchema }
 export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
@@ -178,6 +181,7 @@ export interface QueryCoordApi {
   RenameCollection(r: RenameCollectionRequest): Promise<StatusResponse>;
   TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
   AlterField(r: AlterFieldRequest): Promise<StatusResponse>;
+  AddField(r: AddFieldRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;

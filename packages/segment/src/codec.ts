@@ -1,4 +1,4 @@
-import type { Column, ColumnBatch, SparseRow } from './columns';
+import { validOf, type Column, type ColumnBatch, type SparseRow } from './columns';
 import type { PackedType } from './halfvec';
 
 /**
@@ -6,6 +6,8 @@ import type { PackedType } from './halfvec';
  * Layout: "KCB1" | u32 header length | header JSON | zero padding to 8 | column bodies, each 8-aligned.
  * Fixed-width columns are the typed array's bytes (little endian); strings and JSON are u32 offsets + UTF-8;
  * sparse vectors are u32 row offsets (n + 1, counted in entries), then every row's u32 indices, then its f32 values.
+ * A nullable column's validity (one byte a row, 0 = NULL) follows its body, 8-aligned, when the header has `valid`;
+ * batches written before nullable fields existed have no such column and decode as before.
  * Decoding makes typed arrays that view the buffer where alignment allows, so large segments load without copies.
  */
 const MAGIC = 0x3142434b; // "KCB1" little endian
@@ -18,6 +20,8 @@ interface ColumnHeader {
   /** 'packed' columns: Float16Vector, BFloat16Vector or Int8Vector. */
   vtype?: PackedType;
   bytes: number;
+  /** The column has a validity body of numRows bytes after its values. */
+  valid?: true;
 }
 
 const align8 = (n: number): number => (n + 7) & ~7;
@@ -99,6 +103,11 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     }
     headers.push(h);
     bodies.push(body);
+    const valid = validOf(c);
+    if (valid !== undefined) {
+      h.valid = true;
+      bodies.push(Buffer.from(valid.buffer, valid.byteOffset, valid.byteLength));
+    }
   }
   const header = Buffer.from(JSON.stringify({ numRows: batch.numRows, columns: headers }), 'utf8');
   const start = align8(8 + header.length);
@@ -171,8 +180,12 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         c = { kind: 'json', data: decodeStrings(body, n).map((s) => (s === '' ? undefined : (JSON.parse(s) as unknown))) };
         break;
     }
-    columns.set(h.name, c);
     o += align8(h.bytes);
+    if (h.valid) {
+      (c as { valid?: Uint8Array }).valid = view(Uint8Array, buf, o, n);
+      o += align8(n);
+    }
+    columns.set(h.name, c);
   }
   return { numRows: n, columns };
 }

@@ -1,7 +1,8 @@
 import { KiteError } from '@kite/common';
-import type { Column, ColumnBatch, SparseRow } from './columns';
+import { columnLength, validOf, type Column, type ColumnBatch, type SparseRow } from './columns';
 import { firstNonFinite } from './halfvec';
-import type { DataTypeName, FieldMeta } from './meta';
+import { SCALAR_TYPES, type DataTypeName, type FieldMeta } from './meta';
+import { absentFieldColumn, applyDefault, expandColumn } from './nullable';
 
 /**
  * Conversion between Milvus's wire FieldData (as @grpc/proto-loader decodes it with keepCase, longs as strings,
@@ -141,8 +142,28 @@ export function jsonDepth(text: string): number {
   return max;
 }
 
-/** Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. */
+/**
+ * Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. With
+ * valid_data (nullable fields and fields with a default value; the SDKs send values for the valid rows only, or one a
+ * row), NULL rows get the field's default value, or stay NULL on a nullable field.
+ */
 export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+  const flags = fd.valid_data;
+  if (flags === undefined || flags.length === 0 || !SCALAR_TYPES.includes(field.dataType)) return valuesToColumn(fd, field, numRows);
+  const name = field.name;
+  if (flags.length !== numRows) throw bad(name, `valid_data has ${flags.length} flags but the request has ${numRows} rows; send one flag per row`);
+  const valid = Uint8Array.from(flags, (v) => (v ? 1 : 0));
+  let nValid = 0;
+  for (const v of valid) nValid += v;
+  if (nValid < numRows && !field.nullable && field.defaultValue === undefined) {
+    throw bad(name, `row ${valid.indexOf(0)} is null, but the field is not nullable and has no default value; give every row a value or declare the field nullable`);
+  }
+  const sent = wireRowCount(fd);
+  const compact = sent === 0 && nValid === 0 ? absentFieldColumn({ ...field, defaultValue: undefined }, 0) : valuesToColumn(fd, field, sent === numRows ? numRows : nValid);
+  return applyDefault(expandColumn(compact, valid), field);
+}
+
+function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
   const name = field.name;
   const s = fd.scalars;
   const want = field.dataType;
@@ -308,8 +329,11 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
 };
 
 /** Builds outbound FieldData for a column of `field`. */
-export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fieldID' | 'dataType' | 'isDynamic'>): WireFieldData {
-  const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
+export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fieldID' | 'dataType' | 'isDynamic'> & { nullable?: boolean }): WireFieldData {
+  // Nullable columns: one value a row (placeholders where NULL) and one valid_data flag a row, as Milvus replies.
+  const valid = validOf(c);
+  const validData = valid !== undefined ? Array.from(valid, (b) => b !== 0) : field.nullable ? new Array<boolean>(columnLength(c)).fill(true) : [];
+  const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: validData };
   if (c.kind === 'vector') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
   }

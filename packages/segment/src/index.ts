@@ -9,3 +9,4 @@ export * from './layout';
 export * from './groups';
 export * from './visibility';
 export * from './halfvec';
+export * from './nullable';

@@ -3,6 +3,8 @@
  * segments and channel checkpoints; everyone reads them.
  */
 
+import type { DefaultValue } from './nullable';
+
 export type DataTypeName =
   | 'Bool'
   | 'Int8'
@@ -33,7 +35,10 @@ export interface FieldMeta {
   typeParams: Record<string, string>;
   isDynamic: boolean;
   isPartitionKey: boolean;
+  /** The field holds SQL NULLs (its columns carry validity); never on the primary key or vectors. */
   nullable: boolean;
+  /** Filled into rows sent without a value for the field (see nullable.ts); absent = none. */
+  defaultValue?: DefaultValue;
   /** Accepted and described back (Milvus clusters segments by it in compaction; Kite does not yet). */
   isClusteringKey?: boolean;
 }

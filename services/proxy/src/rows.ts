@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldData, InsertRequest, UpsertRequest } from '@kite/proto';
-import { META, PARTITION, PK, TS, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
+import { META, PARTITION, PK, TS, absentFieldColumn, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
 import type { ProxyCore } from './core';
 import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
@@ -11,6 +11,7 @@ const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) }
 
 /** Rows in one column as sent: the set scalar array's length, or the float vectors' values / dim. */
 function rowsOf(fd: FieldData): number {
+  if (fd.valid_data?.length) return fd.valid_data.length;
   const s = fd.scalars;
   if (s) {
     const d = s.data ? s[s.data] : undefined;
@@ -69,6 +70,11 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
     if (!fd) {
       if (f.isDynamic) {
         columns.set(META, { kind: 'json', data: Array.from({ length: numRows }, () => ({})) });
+        continue;
+      }
+      // Milvus: a field left out reads NULL (nullable) or its default value.
+      if (f.nullable || f.defaultValue !== undefined) {
+        columns.set(f.name, absentFieldColumn(f, numRows));
         continue;
       }
       throw new KiteError('ParameterMissing', `field "${f.name}" is missing: every row needs a value for it`);

@@ -146,6 +146,12 @@ export class Coordinator implements QueryCoordApi {
     return { status: OK_STATUS };
   }
 
+  async AddField(r: M.AddFieldRequest): Promise<M.StatusResponse> {
+    if (!r.field) throw new KiteError('ParameterInvalid', 'AddField needs a field');
+    await this.catalog.addField(r.collection_name, r.db_name, r.field);
+    return { status: OK_STATUS };
+  }
+
   async TruncateCollection(r: M.TruncateCollectionRequest): Promise<M.StatusResponse> {
     // A fresh oracle timestamp: every write acknowledged before this call has a smaller one.
     const ts = await this.tso.alloc(1);
