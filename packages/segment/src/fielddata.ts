@@ -148,6 +148,19 @@ export function jsonDepth(text: string): number {
  * row), NULL rows get the field's default value, or stay NULL on a nullable field.
  */
 export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+  const col = columnOf(fd, field, numRows);
+  // Empty JSON bytes in a nullable JSON field are NULL (the Node SDK sends a null JSON value so, marked valid).
+  if (col.kind === 'json' && field.nullable && !field.isDynamic && col.data.some((v) => v === undefined)) {
+    const valid = col.valid ?? new Uint8Array(col.data.length).fill(1);
+    col.data.forEach((v, i) => {
+      if (v === undefined) valid[i] = 0;
+    });
+    return { ...col, valid };
+  }
+  return col;
+}
+
+function columnOf(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
   const flags = fd.valid_data;
   if (flags === undefined || flags.length === 0 || !SCALAR_TYPES.includes(field.dataType)) return valuesToColumn(fd, field, numRows);
   const name = field.name;
@@ -318,8 +331,11 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
         : { data: 'float_data', float_data: { data: Array.from(c.data) } };
     case 'string':
       return { data: 'string_data', string_data: { data: c.data } };
-    case 'json':
-      return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
+    case 'json': {
+      // A NULL row is sent as empty bytes, as Milvus does (the Node SDK reads empty JSON bytes as null).
+      const valid = c.valid;
+      return { data: 'json_data', json_data: { data: c.data.map((v, i) => (valid !== undefined && valid[i] === 0 ? Buffer.alloc(0) : Buffer.from(v === undefined ? '{}' : JSON.stringify(v)))) } };
+    }
     case 'vector':
     case 'packed':
     case 'binary':

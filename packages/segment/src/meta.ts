@@ -110,6 +110,8 @@ export interface CollectionMeta {
   dbName?: string;
   /** Functions (BM25) computing output fields from input fields; absent = none. */
   functions?: FunctionMeta[];
+  /** The timestamp of the last schema change (AddCollectionField); absent = createdTs. */
+  schemaTs?: string;
   /** TruncateCollection: rows with a timestamp at or below this one are gone for every reader; absent = never. */
   truncatedTs?: string;
 }

@@ -38,8 +38,21 @@ function partitionColumn(core: ProxyCore, c: CollectionMeta, name: string | unde
   return { kind: 'int64', data: out };
 }
 
+/**
+ * Refuses rows built from a schema older than the collection's (Milvus's check; the SDKs send the update_timestamp
+ * they described): pymilvus then describes the collection again and resends, so fields added since are not taken for
+ * dynamic keys. "0" or absent: not checked.
+ */
+function checkSchemaTimestamp(c: CollectionMeta, sent: string | number | undefined): void {
+  if (c.schemaTs === undefined || sent === undefined || !/^\d+$/.test(String(sent)) || BigInt(sent) === 0n) return;
+  if (BigInt(sent) < BigInt(c.schemaTs)) {
+    throw new KiteError('CollectionSchemaMismatch', `collection schema mismatch[collection=${c.name}]: the rows were built from a schema older than the collection's (a field was added since); describe the collection again and resend`);
+  }
+}
+
 /** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
 export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertRequest | UpsertRequest, ts: bigint, upsert: boolean, deadline: number): Promise<ColumnBatch> {
+  checkSchemaTimestamp(c, r.schema_timestamp);
   const fds = r.fields_data ?? [];
   const numRows = Number(r.num_rows) || (fds[0] ? rowsOf(fds[0]) : 0);
   if (numRows <= 0) throw new KiteError('ParameterInvalid', 'the request has no rows: num_rows is 0');

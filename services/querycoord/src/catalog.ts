@@ -526,7 +526,7 @@ export class Catalog {
    * Appends a field (AddCollectionField; the proxy checked it is a nullable scalar). Its id follows the largest one;
    * rows written before read NULL, or its default value.
    */
-  addField(collection: string, db: string, f: FieldSchema): Promise<void> {
+  addField(collection: string, db: string, f: FieldSchema, ts: bigint): Promise<void> {
     return this.inTurn(async () => {
       const c = this.get(collection, db);
       if (c.fields.some((x) => x.name === f.name)) throw new KiteError('ParameterInvalid', `duplicate field name: ${clip(f.name, 128)}`);
@@ -538,7 +538,7 @@ export class Catalog {
       };
       // The dynamic field stays last, as in a created collection.
       const dyn = c.fields.filter((x) => x.isDynamic);
-      await this.save({ ...c, fields: [...c.fields.filter((x) => !x.isDynamic), field, ...dyn] });
+      await this.save({ ...c, fields: [...c.fields.filter((x) => !x.isDynamic), field, ...dyn], schemaTs: ts.toString() });
       this.log.info({ collection: c.name, id: c.collectionID, field: f.name, fieldID }, 'field added');
     });
   }

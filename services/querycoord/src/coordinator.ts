@@ -148,7 +148,8 @@ export class Coordinator implements QueryCoordApi {
 
   async AddField(r: M.AddFieldRequest): Promise<M.StatusResponse> {
     if (!r.field) throw new KiteError('ParameterInvalid', 'AddField needs a field');
-    await this.catalog.addField(r.collection_name, r.db_name, r.field);
+    // A fresh timestamp marks the schema change: inserts built from an older schema are refused (SchemaMismatch).
+    await this.catalog.addField(r.collection_name, r.db_name, r.field, await this.tso.alloc(1));
     return { status: OK_STATUS };
   }
 
