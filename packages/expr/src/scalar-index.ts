@@ -126,7 +126,8 @@ export class ScalarIndex {
   serialize(): Buffer {
     const strings = this.kind === 'string';
     const valueBytes = strings ? Buffer.from(JSON.stringify(this.values), 'utf8') : Buffer.from((this.values as Exclude<Dict, string[]>).buffer, (this.values as Exclude<Dict, string[]>).byteOffset, (this.values as Exclude<Dict, string[]>).byteLength);
-    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, valueBytes: valueBytes.length }), 'utf8');
+    // `indexed`: the rows in postings (NULL rows are in none); files written before NULLs existed lack it.
+    const header = Buffer.from(JSON.stringify({ kind: this.kind, numRows: this.numRows, distinct: this.distinct, nan: this.nanRows.length, indexed: this.rows.length, valueBytes: valueBytes.length }), 'utf8');
     const head = Buffer.alloc(12);
     head.writeUInt32LE(MAGIC, 0);
     head.writeUInt32LE(VERSION, 4);
@@ -145,7 +146,7 @@ export class ScalarIndex {
     const version = b.readUInt32LE(4);
     if (version !== VERSION) throw new Error(`scalar index file version ${version} is not supported (expected ${VERSION})`);
     const hlen = b.readUInt32LE(8);
-    const h = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as { kind: ScalarIndexKind; numRows: number; distinct: number; nan: number; valueBytes: number };
+    const h = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as { kind: ScalarIndexKind; numRows: number; distinct: number; nan: number; indexed?: number; valueBytes: number };
     let at = 12 + hlen;
     at += (8 - (at % 8)) % 8;
     // Copies, so the arrays are aligned whatever the buffer's own offset is.
@@ -155,7 +156,7 @@ export class ScalarIndex {
       at += count * 4;
       return out;
     };
-    const rows = u32(h.numRows - h.nan);
+    const rows = u32(h.indexed ?? h.numRows - h.nan);
     const offsets = u32(h.distinct + 1);
     const nanRows = u32(h.nan);
     at += (8 - (at % 8)) % 8;

@@ -137,7 +137,7 @@ export function applyDefault(c: Column, f: Pick<FieldMeta, 'defaultValue'>): Col
   const valid = validOf(c);
   if (valid === undefined || f.defaultValue === undefined || c.kind === 'vector' || c.kind === 'packed' || c.kind === 'binary' || c.kind === 'sparse') return c;
   const v = slotValue(c, f.defaultValue);
-  const data = (c.kind === 'string' || c.kind === 'json' ? c.data.slice() : c.data.slice()) as unknown as unknown[];
+  const data = (c.data as unknown as { slice(): unknown[] }).slice();
   for (let i = 0; i < valid.length; i++) if (valid[i] === 0) data[i] = v;
   const { valid: _drop, ...rest } = c as Column & { valid?: Uint8Array };
   void _drop;
