@@ -8,7 +8,7 @@ import { ScalarIndex } from '@kite/expr';
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  absentFieldColumn, applyDefault, codecs, concatBatches, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
+  absentFieldColumn, applyDefault, SCALAR_TYPES, codecs, concatBatches, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
@@ -331,10 +331,13 @@ export class DataNode implements M.DataNodeApi, Hosted {
     const out: SegmentIndexFile[] = [...have];
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
-      // Rows written before a field with a default value was added read that value: index them by it.
+      // Rows written before a field was added read NULL, or its default value: index them so (a segment without
+      // the column gets an index of NULLs, with no postings, or of the default).
       const stored = data.columns.get(idx.fieldName);
       const field = c.fields.find((f) => f.name === idx.fieldName);
-      const col = field?.defaultValue !== undefined ? (stored ? applyDefault(stored, field) : absentFieldColumn(field, data.numRows)) : stored;
+      const col = field !== undefined && (field.nullable || field.defaultValue !== undefined) && SCALAR_TYPES.includes(field.dataType)
+        ? stored ? applyDefault(stored, field) : absentFieldColumn(field, data.numRows)
+        : stored;
       if (!col || col.kind === 'json') continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });
