@@ -148,7 +148,7 @@ export function jsonDepth(text: string): number {
  * row), NULL rows get the field's default value, or stay NULL on a nullable field.
  */
 export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
-  const col = columnOf(fd, field, numRows);
+  const col = columnFromWire(fd, field, numRows);
   // Empty JSON bytes in a nullable JSON field are NULL (the Node SDK sends a null JSON value so, marked valid).
   if (col.kind === 'json' && field.nullable && !field.isDynamic && col.data.some((v) => v === undefined)) {
     const valid = col.valid ?? new Uint8Array(col.data.length).fill(1);
@@ -160,7 +160,7 @@ export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: 
   return col;
 }
 
-function columnOf(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+function columnFromWire(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
   const flags = fd.valid_data;
   if (flags === undefined || flags.length === 0 || !SCALAR_TYPES.includes(field.dataType)) return valuesToColumn(fd, field, numRows);
   const name = field.name;
@@ -172,6 +172,9 @@ function columnOf(fd: WireFieldData, field: FieldMeta, numRows: number): Column 
     throw bad(name, `row ${valid.indexOf(0)} is null, but the field is not nullable and has no default value; give every row a value or declare the field nullable`);
   }
   const sent = wireRowCount(fd);
+  if (sent !== nValid && sent !== numRows) {
+    throw bad(name, `has ${sent} values for ${nValid} valid rows (valid_data) of ${numRows}; send one value per valid row, or one per row`);
+  }
   const compact = sent === 0 && nValid === 0 ? absentFieldColumn({ ...field, defaultValue: undefined }, 0) : valuesToColumn(fd, field, sent === numRows ? numRows : nValid);
   return applyDefault(expandColumn(compact, valid), field);
 }

@@ -39,6 +39,7 @@ test('defaults fill NULL and missing rows; a field neither nullable nor with a d
   expect(applyDefault({ kind: 'int', data: Int32Array.from([3, 0]), valid: Uint8Array.from([1, 0]) }, { defaultValue: 9 })).toEqual({ kind: 'int', data: Int32Array.from([3, 9]) });
   const strict = field('x', 'Int32', { nullable: false });
   expect(message(() => fieldDataToColumn({ valid_data: [true, false], scalars: { data: 'int_data', int_data: { data: [1] } } }, strict, 2))).toMatch(/field "x": row 1 is null.*not nullable/);
+  expect(message(() => fieldDataToColumn({ valid_data: [true, false, true], scalars: { data: 'int_data', int_data: { data: [1] } } }, field('y', 'Int32'), 3))).toMatch(/field "y": has 1 values for 2 valid rows/);
 });
 
 test('empty JSON bytes in a nullable JSON field are NULL (the Node SDK sends a null JSON value so)', () => {
