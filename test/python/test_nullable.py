@@ -135,6 +135,19 @@ def test_nulls_and_defaults_on_every_scalar_type_against_brute_force(client: Mil
         assert h["entity"]["s"] is None and h["entity"]["i32"] == want[h["id"]]["i32"] and h["entity"]["j"] == want[h["id"]]["j"]
 
 
+def test_group_by_a_nullable_field_is_refused(client: MilvusClient, collection_name: str):
+    s = client.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    s.add_field("g", DataType.INT64, nullable=True)
+    ip = client.prepare_index_params()
+    ip.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_collection(collection_name, schema=s, index_params=ip, consistency_level="Strong")
+    client.insert(collection_name, [{"id": i, "vector": [i, 0, 0, 0], "g": None if i % 2 else i % 3} for i in range(10)])
+    with pytest.raises(MilvusException, match="group_by_field g is nullable"):
+        client.search(collection_name, [[0, 0, 0, 0]], limit=3, group_by_field="g")
+
+
 @pytest.mark.parametrize(
     "field, message",
     [
