@@ -102,8 +102,9 @@ test("default values: Milvus's type checks and messages, and the wire form Descr
 
 test("nullable: Milvus's refusals on the primary key, vectors and the partition key", () => {
   const f = { name: 'x', dataType: 'Int64' as DataTypeName, isPrimaryKey: false, isPartitionKey: false, nullable: true };
-  expect(() => checkNullable(f, true)).not.toThrow();
-  expect(message(() => checkNullable({ ...f, isPrimaryKey: true }, true))).toBe('primary field not support null');
-  expect(message(() => checkNullable({ ...f, dataType: 'FloatVector' }, false))).toBe('vector type not support null, type:FloatVector, fieldName:x');
-  expect(message(() => checkNullable({ ...f, isPartitionKey: true }, true))).toBe('partition key field not support nullable');
+  expect(() => checkNullable(f, 'scalar')).not.toThrow();
+  expect(() => checkNullable({ ...f, nullable: false, dataType: 'FloatVector' }, 'vector')).not.toThrow();
+  expect(message(() => checkNullable({ ...f, isPrimaryKey: true }, 'scalar'))).toBe('primary field not support null');
+  expect(message(() => checkNullable({ ...f, dataType: 'FloatVector' }, 'vector'))).toBe('vector type not support null, type:FloatVector, fieldName:x');
+  expect(message(() => checkNullable({ ...f, isPartitionKey: true }, 'scalar'))).toBe('partition key field not support nullable');
 });

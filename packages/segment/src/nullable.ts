@@ -175,10 +175,14 @@ export function absentFieldColumn(f: Pick<FieldMeta, 'dataType' | 'name' | 'defa
   return applyDefault(nullColumnFor(f, n), f);
 }
 
-/** Milvus's refusals of `nullable` on a field (primary key, vectors, partition key). */
-export function checkNullable(f: { name: string; dataType: DataTypeName; isPrimaryKey: boolean; isPartitionKey: boolean; nullable: boolean }, scalar: boolean): void {
+/**
+ * Milvus's refusals of `nullable` on a field (primary key, vectors, partition key); `kind` says what the field's type
+ * is. Types Kite keeps no validity for ('other') are refused naming the field.
+ */
+export function checkNullable(f: { name: string; dataType: DataTypeName; isPrimaryKey: boolean; isPartitionKey: boolean; nullable: boolean }, kind: 'scalar' | 'vector' | 'other'): void {
   if (!f.nullable) return;
   if (f.isPrimaryKey) throw new KiteError('ParameterInvalid', 'primary field not support null');
-  if (!scalar) throw new KiteError('ParameterInvalid', `vector type not support null, type:${f.dataType}, fieldName:${f.name}`);
+  if (kind === 'vector') throw new KiteError('ParameterInvalid', `vector type not support null, type:${f.dataType}, fieldName:${f.name}`);
+  if (kind === 'other') throw new KiteError('ParameterInvalid', `field "${f.name}": nullable ${f.dataType} fields are not supported by Kite; make it not nullable`);
   if (f.isPartitionKey) throw new KiteError('ParameterInvalid', 'partition key field not support nullable');
 }

@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import { SCALAR_TYPES, checkNullable, dbOf, defaultFromWire, defaultToWire, isDenseType, type WireValueField, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
+import { SCALAR_TYPES, checkNullable, dbOf, defaultFromWire, defaultToWire, isDenseType, isVectorType, type WireValueField, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
 import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
 
@@ -86,7 +86,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
     }
     checkTextParams(f.name, type, params);
     // Milvus's checks and messages: nullable and default values on scalar fields other than the primary key.
-    checkNullable({ name: f.name, dataType: type, isPrimaryKey: !!f.is_primary_key, isPartitionKey: !!f.is_partition_key, nullable: !!f.nullable }, SCALAR_TYPES.includes(type));
+    checkNullable({ name: f.name, dataType: type, isPrimaryKey: !!f.is_primary_key, isPartitionKey: !!f.is_partition_key, nullable: !!f.nullable }, isVectorType(type) ? 'vector' : SCALAR_TYPES.includes(type) ? 'scalar' : 'other');
     const defaultValue = defaultFromWire({ name: f.name, dataType: type, isPrimaryKey: !!f.is_primary_key, typeParams: params }, f.default_value as WireValueField | null);
     if (f.is_partition_key) {
       partitionKeys.push(f.name);
