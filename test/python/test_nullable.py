@@ -229,3 +229,18 @@ def test_add_collection_field_to_a_loaded_collection(client: MilvusClient, colle
     ]:
         ids = sorted(r["id"] for r in client.query(collection_name, filter=expr, output_fields=["id"], limit=1000))
         assert ids == sorted(i for i, t in truth.items() if pred(t)), f"indexed: {expr}"
+
+
+def test_recreate_with_other_nullability_or_default_is_refused(client: MilvusClient, collection_name: str):
+    def schema(nullable: bool, default):
+        s = client.create_schema(auto_id=False)
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+        s.add_field("n", DataType.INT64, nullable=nullable, **({} if default is None else {"default_value": default}))
+        return s
+
+    client.create_collection(collection_name, schema=schema(True, 1))
+    client.create_collection(collection_name, schema=schema(True, 1))  # identical: accepted, as Milvus does
+    for nullable, default in ((False, 1), (True, 2), (True, None)):
+        with pytest.raises(MilvusException, match="already exists with a different schema"):
+            client.create_collection(collection_name, schema=schema(nullable, default))

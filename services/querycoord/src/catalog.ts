@@ -229,8 +229,8 @@ export class Catalog {
         JSON.stringify((r.functions ?? []).map((f) => [f.name, f.input_field_names, f.output_field_names]));
       const same =
         sameFunctions &&
-        JSON.stringify(existing.fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams])) ===
-          JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams]));
+        JSON.stringify(existing.fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams, f.nullable, f.defaultValue ?? null])) ===
+          JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams, f.nullable, f.defaultValue ?? null]));
       if (same) return existing.collectionID; // Milvus treats an identical re-create as success
       throw new KiteError('CollectionAlreadyExists', `collection ${r.name} already exists with a different schema; drop it first or use another name`);
     }
