@@ -158,7 +158,8 @@ def test_alter_collection_field(client, collection_name):
         client.alter_collection_field(collection_name, "id", field_params={"max_length": 8})
 
 
-def test_add_collection_field_is_refused_naming_what_is_missing(client, collection_name):
+def test_add_collection_field_refuses_a_field_that_is_not_nullable(client, collection_name):
+    # test_nullable.py covers adding nullable fields.
     client.create_collection(collection_name, dimension=4)
-    with pytest.raises(MilvusException, match="cannot add field extra .*must be nullable.*Kite does not support nullable fields yet"):
-        client.add_collection_field(collection_name, "extra", DataType.INT64, nullable=True)
+    with pytest.raises(MilvusException, match="added field must be nullable, please check it, field name = extra"):
+        client.add_collection_field(collection_name, "extra", DataType.INT64)

@@ -2,7 +2,7 @@
  * Schema evolution through the official Node SDK: TruncateCollection (count 0 after, new rows visible, still
  * truncated after kill -9 and restart), RenameCollection (aliases follow, load state kept; into another database),
  * dropCollectionProperties, the collection TTL hiding expired rows from search, query and count(*), and
- * AddCollectionField refused naming what is missing.
+ * AddCollectionField refusing a field that is not nullable.
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
@@ -110,9 +110,9 @@ test('dropCollectionProperties drops; the collection TTL hides expired rows from
   expect(await count('evo_ttl')).toBe(50);
 });
 
-test('AddCollectionField is refused naming what Kite lacks', async () => {
+test('AddCollectionField refuses a field that is not nullable, with Milvus\'s message (nullable.test.ts covers the rest)', async () => {
   await create('evo_add');
   const out = await expectFailure('addCollectionField', () =>
-    client.addCollectionField({ collection_name: 'evo_add', field: { name: 'extra', data_type: DataType.Int64, nullable: true } as never }));
-  expect(out.message).toMatch(/must be nullable.*Kite does not support nullable fields yet/);
+    client.addCollectionField({ collection_name: 'evo_add', field: { name: 'extra', data_type: DataType.Int64 } as never }));
+  expect(out.message).toMatch(/added field must be nullable, please check it, field name = extra/);
 });

@@ -19,6 +19,7 @@ export const LegacyCode = {
   IllegalTOPK: 10,
   IndexNotExist: 25,
   NotReadyServe: 56,
+  SchemaMismatch: 62,
 } as const;
 
 interface ErrorSpec {
@@ -88,6 +89,11 @@ export const ErrorCodes = {
   AliasCollectionNameConflict: { code: 1601, legacy: LegacyCode.IllegalArgument, retriable: false },
   /** The alias already exists (for another collection). */
   AliasAlreadyExists: { code: 1602, legacy: LegacyCode.IllegalArgument, retriable: false },
+  /**
+   * An insert or upsert was built from a schema older than the collection's (schema_timestamp below its last schema
+   * change, e.g. AddCollectionField): pymilvus describes the collection again and retries on the legacy code.
+   */
+  CollectionSchemaMismatch: { code: 106, legacy: LegacyCode.SchemaMismatch, retriable: false },
   /** The collection already exists (with a different schema). */
   CollectionAlreadyExists: {
     code: 1100,

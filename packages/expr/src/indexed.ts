@@ -207,9 +207,8 @@ function intersect(a: [number, number][], b: [number, number][]): [number, numbe
 
 /**
  * The rows of the whole indexed column that satisfy every leaf of `leaves` (all on one target), as 32-bit words
- * (bit r & 31 of word r >> 5 for row r); NULL slots are included by their stored value (the caller applies
- * validity). The candidates are the intersection of each leaf's ranges, and the leaves' own scan code decides which
- * candidate values match.
+ * (bit r & 31 of word r >> 5 for row r); NULL rows are in no posting (the caller applies validity). The candidates
+ * are the intersection of each leaf's ranges, and the leaves' own scan code decides which candidate values match.
  */
 function rowsFromIndex(index: ScalarIndex, leaves: Pred[], scans: PredFn[], target: IndexTarget, bound: BoundCompiler): Uint32Array {
   let ranges: [number, number][] = [[0, index.distinct]];

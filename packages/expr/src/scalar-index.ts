@@ -2,12 +2,12 @@
  * A scalar index over one column (what INVERTED, STL_SORT, Trie and BITMAP indexes are built as): the column's
  * distinct values in ascending order and, per value, the rows holding it (row ids grouped by value, ascending in
  * each group). Predicates on the column (comparisons with a constant, `in`, `like 'prefix%'`) are answered by
- * binary search over the distinct values and by reading the postings of the matching ones, instead of a scan.
+ * binary search over the distinct values and by reading the postings of the matching ones, instead of a scan. NULL rows are in no posting.
  *
  * The answer is always the scan's: the candidate distinct values are found by binary search with the scan's own
  * comparison (compiled from the same IR), and the predicate is then evaluated by the scan's code over those distinct
- * values only. NaN (unordered) values are kept aside and tested on their own. NULL rows are indexed by the value their
- * slot holds and masked by the caller with the column's validity, exactly as the scan does.
+ * values only. NaN (unordered) values are kept aside and tested on their own. NULL rows are not indexed; the caller masks
+ * the result with the column's validity, exactly as the scan does, so a NULL row is neither true nor false.
  */
 import type { PathKey } from './ir';
 import type { Column } from './types';
@@ -102,9 +102,11 @@ export class ScalarIndex {
     if (col.kind === 'json') throw new Error('a scalar index cannot be built over a JSON column');
     const order: number[] = [];
     const nan: number[] = [];
+    // NULL rows are left out, as Milvus builds indexes on nullable fields: no posting holds them.
+    const valid = col.valid;
     if (col.kind === 'float') {
-      for (let i = 0; i < n; i++) (Number.isNaN(col.data[i] as number) ? nan : order).push(i);
-    } else for (let i = 0; i < n; i++) order.push(i);
+      for (let i = 0; i < n; i++) if (valid === undefined || valid[i] !== 0) (Number.isNaN(col.data[i] as number) ? nan : order).push(i);
+    } else for (let i = 0; i < n; i++) if (valid === undefined || valid[i] !== 0) order.push(i);
     const data = col.data as ArrayLike<number | bigint | string>;
     // Stable: rows of one value stay ascending.
     order.sort((a, b) => {

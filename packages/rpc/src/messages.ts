@@ -26,6 +26,8 @@ export interface FieldSchema {
   is_clustering_key?: boolean;
   /** Array fields: the elements' data type; '' (or absent) for other types. */
   element_type?: string;
+  /** The default value as JSON text (Int64 as a JSON string); '' or absent = none. */
+  default_value?: string;
 }
 
 export interface AllocRequest { count: number }
@@ -65,6 +67,7 @@ export interface TruncateCollectionRequest { collection_name: string; db_name: s
 export interface ManualCompactionRequest { collection_id: number; clustering: boolean }
 export interface ManualCompactionResponse { status?: Status; compaction_id: number; plan_count: number }
 export interface CompactPlanRequest { compaction_id: number; plan_id: number }
+export interface AddFieldRequest { collection_name: string; db_name: string; field: FieldSchema }
 export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
 export interface ReleaseRequest { collection_name: string; partition_names: string[]; db_name: string }
@@ -184,6 +187,7 @@ export interface QueryCoordApi {
   TruncateCollection(r: TruncateCollectionRequest): Promise<StatusResponse>;
   ManualCompaction(r: ManualCompactionRequest): Promise<ManualCompactionResponse>;
   AlterField(r: AlterFieldRequest): Promise<StatusResponse>;
+  AddField(r: AddFieldRequest): Promise<StatusResponse>;
   LoadCollection(r: LoadRequest): Promise<StatusResponse>;
   ReleaseCollection(r: ReleaseRequest): Promise<StatusResponse>;
   GetLoadInfo(r: CollectionNameRequest): Promise<LoadInfoResponse>;

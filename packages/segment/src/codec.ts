@@ -1,4 +1,4 @@
-import type { ArrayElementType, Column, ColumnBatch, ScalarColumn, SparseRow } from './columns';
+import { validOf, type ArrayElementType, type Column, type ColumnBatch, type ScalarColumn, type SparseRow } from './columns';
 import type { PackedType } from './halfvec';
 
 /**
@@ -9,6 +9,8 @@ import type { PackedType } from './halfvec';
  * Array fields are u32 row offsets (n + 1, counted in elements), zero padding to 8, then the flat element column's
  * body as above (its kind and float width follow from the header's `elem`). Batches written before Array fields
  * existed have no 'array' column and read as before.
+ * A nullable column's validity (one byte a row, 0 = NULL) follows its body, 8-aligned, when the header has `valid`;
+ * batches written before nullable fields existed have no such column and decode as before.
  * Decoding makes typed arrays that view the buffer where alignment allows, so large segments load without copies.
  */
 const MAGIC = 0x3142434b; // "KCB1" little endian
@@ -23,6 +25,8 @@ interface ColumnHeader {
   /** 'array' columns: the element type. */
   elem?: ArrayElementType;
   bytes: number;
+  /** The column has a validity body of numRows bytes after its values. */
+  valid?: true;
 }
 
 const align8 = (n: number): number => (n + 7) & ~7;
@@ -110,6 +114,11 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     if (c.kind === 'array') h.elem = c.elem;
     headers.push(h);
     bodies.push(body);
+    const valid = validOf(c);
+    if (valid !== undefined) {
+      h.valid = true;
+      bodies.push(Buffer.from(valid.buffer, valid.byteOffset, valid.byteLength));
+    }
   }
   const header = Buffer.from(JSON.stringify({ numRows: batch.numRows, columns: headers }), 'utf8');
   const start = align8(8 + header.length);
@@ -185,8 +194,12 @@ export function decodeBatch(buf: Buffer): ColumnBatch {
         c = decodeArray(buf, o, h.bytes, n, h.elem ?? 'Int64');
         break;
     }
-    columns.set(h.name, c);
     o += align8(h.bytes);
+    if (h.valid) {
+      (c as { valid?: Uint8Array }).valid = view(Uint8Array, buf, o, n);
+      o += align8(n);
+    }
+    columns.set(h.name, c);
   }
   return { numRows: n, columns };
 }

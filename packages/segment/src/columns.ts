@@ -5,13 +5,17 @@ import { elementBytes, type PackedType } from './halfvec';
  * segment files all hold a ColumnBatch; the expression evaluator reads the same columns.
  */
 
+/**
+ * Scalar columns of nullable fields carry `valid`: one byte per row, 0 where the row holds NULL (the data slot then
+ * holds a placeholder: 0, '' or undefined). Absent `valid` means every row holds a value.
+ */
 export type Column =
-  | { kind: 'bool'; data: Uint8Array }
-  | { kind: 'int'; data: Int32Array }
-  | { kind: 'int64'; data: BigInt64Array }
-  | { kind: 'float'; data: Float32Array | Float64Array }
-  | { kind: 'string'; data: string[] }
-  | { kind: 'json'; data: unknown[] }
+  | { kind: 'bool'; data: Uint8Array; valid?: Uint8Array }
+  | { kind: 'int'; data: Int32Array; valid?: Uint8Array }
+  | { kind: 'int64'; data: BigInt64Array; valid?: Uint8Array }
+  | { kind: 'float'; data: Float32Array | Float64Array; valid?: Uint8Array }
+  | { kind: 'string'; data: string[]; valid?: Uint8Array }
+  | { kind: 'json'; data: unknown[]; valid?: Uint8Array }
   | { kind: 'vector'; dim: number; data: Float32Array }
   /**
    * Float16Vector / BFloat16Vector / Int8Vector: the values as sent, dim elements a row of elementBytes(type) bytes each
@@ -63,8 +67,19 @@ export function columnLength(c: Column): number {
   return c.data.length;
 }
 
-/** Picks rows `idx` (in that order) of a column. */
+/** Picks rows `idx` (in that order) of a column, with their validity. */
 export function takeColumn(c: Column, idx: ArrayLike<number>): Column {
+  const out = takeValues(c, idx);
+  const valid = validOf(c);
+  if (valid !== undefined) {
+    const v = new Uint8Array(idx.length);
+    for (let i = 0; i < idx.length; i++) v[i] = valid[idx[i]!]!;
+    (out as { valid?: Uint8Array }).valid = v;
+  }
+  return out;
+}
+
+function takeValues(c: Column, idx: ArrayLike<number>): Column {
   const n = idx.length;
   switch (c.kind) {
     case 'bool': {
@@ -136,11 +151,58 @@ export function takeBatch(b: ColumnBatch, idx: ArrayLike<number>): ColumnBatch {
   return { numRows: idx.length, columns };
 }
 
-/** Concatenates columns of the same kind. */
+/** Concatenates columns of the same kind, with their validity (rows of a column without it are valid). */
 export function concatColumns(cs: Column[]): Column {
   const first = cs[0];
   if (!first) throw new Error('concatColumns needs at least one column');
   if (cs.length === 1) return first;
+  const out = concatValues(cs);
+  if (cs.some((c) => validOf(c) !== undefined)) {
+    const valid = new Uint8Array(columnLength(out));
+    let o = 0;
+    for (const c of cs) {
+      const v = validOf(c);
+      const len = columnLength(c);
+      if (v === undefined) valid.fill(1, o, o + len);
+      else valid.set(v, o);
+      o += len;
+    }
+    (out as { valid?: Uint8Array }).valid = valid;
+  }
+  return out;
+}
+
+/** A column's validity bytes (undefined: every row valid). */
+export function validOf(c: Column): Uint8Array | undefined {
+  return 'valid' in c ? c.valid : undefined;
+}
+
+/**
+ * An all-NULL column of `n` rows shaped like `like` (same kind, width, dim): what a batch written before a field was
+ * added holds for it. Vector kinds cannot be NULL and are refused.
+ */
+export function nullColumnLike(like: Column, n: number): Column {
+  const valid = new Uint8Array(n);
+  switch (like.kind) {
+    case 'bool':
+      return { kind: 'bool', data: new Uint8Array(n), valid };
+    case 'int':
+      return { kind: 'int', data: new Int32Array(n), valid };
+    case 'int64':
+      return { kind: 'int64', data: new BigInt64Array(n), valid };
+    case 'float':
+      return { kind: 'float', data: like.data instanceof Float32Array ? new Float32Array(n) : new Float64Array(n), valid };
+    case 'string':
+      return { kind: 'string', data: new Array<string>(n).fill(''), valid };
+    case 'json':
+      return { kind: 'json', data: new Array<unknown>(n).fill(undefined), valid };
+    default:
+      throw new Error(`a ${like.kind} column cannot be NULL`);
+  }
+}
+
+function concatValues(cs: Column[]): Column {
+  const first = cs[0]!;
   const total = cs.reduce((s, c) => s + columnLength(c), 0);
   const copyTyped = <T extends { set(a: ArrayLike<number | bigint>, o: number): void }>(out: T): T => {
     let o = 0;
@@ -189,20 +251,27 @@ export function concatColumns(cs: Column[]): Column {
   }
 }
 
+/**
+ * Concatenates batches. A column some batches lack (a field added to the collection after they were written) is
+ * NULL in their rows.
+ */
 export function concatBatches(bs: ColumnBatch[]): ColumnBatch {
   if (bs.length === 1) return bs[0]!;
   const numRows = bs.reduce((s, b) => s + b.numRows, 0);
   const columns = new Map<string, Column>();
   const first = bs[0];
   if (!first) return { numRows: 0, columns };
-  for (const name of first.columns.keys()) {
+  const like = new Map<string, Column>();
+  for (const b of bs) for (const [name, c] of b.columns) if (!like.has(name)) like.set(name, c);
+  for (const [name, template] of like) {
     columns.set(
       name,
       concatColumns(
         bs.map((b) => {
           const c = b.columns.get(name);
-          if (!c) throw new Error(`column ${name} missing from a batch`);
-          return c;
+          if (c) return c;
+          if (b.numRows === 0) return takeColumn(template, []);
+          return nullColumnLike(template, b.numRows);
         }),
       ),
     );

@@ -1,8 +1,9 @@
 import { KiteError } from '@kite/common';
-import type { Column, ColumnBatch, SparseRow } from './columns';
+import { columnLength, validOf, type Column, type ColumnBatch, type SparseRow } from './columns';
 import { arrayDataToColumn, columnToArrayData, emptyArrayColumn, type WireArrayArray } from './arraydata';
 import { firstNonFinite } from './halfvec';
-import type { DataTypeName, FieldMeta } from './meta';
+import { SCALAR_TYPES, type DataTypeName, type FieldMeta } from './meta';
+import { absentFieldColumn, applyDefault, expandColumn } from './nullable';
 
 /**
  * Conversion between Milvus's wire FieldData (as @grpc/proto-loader decodes it with keepCase, longs as strings,
@@ -143,8 +144,44 @@ export function jsonDepth(text: string): number {
   return max;
 }
 
-/** Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. */
+/**
+ * Converts inbound FieldData into a column for `field`, checking it holds `numRows` values of the right type. With
+ * valid_data (nullable fields and fields with a default value; the SDKs send values for the valid rows only, or one a
+ * row), NULL rows get the field's default value, or stay NULL on a nullable field.
+ */
 export function fieldDataToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+  const col = columnFromWire(fd, field, numRows);
+  // Empty JSON bytes in a nullable JSON field are NULL (the Node SDK sends a null JSON value so, marked valid).
+  if (col.kind === 'json' && field.nullable && !field.isDynamic && col.data.some((v) => v === undefined)) {
+    const valid = col.valid ?? new Uint8Array(col.data.length).fill(1);
+    col.data.forEach((v, i) => {
+      if (v === undefined) valid[i] = 0;
+    });
+    return { ...col, valid };
+  }
+  return col;
+}
+
+function columnFromWire(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
+  const flags = fd.valid_data;
+  if (flags === undefined || flags.length === 0 || !SCALAR_TYPES.includes(field.dataType)) return valuesToColumn(fd, field, numRows);
+  const name = field.name;
+  if (flags.length !== numRows) throw bad(name, `valid_data has ${flags.length} flags but the request has ${numRows} rows; send one flag per row`);
+  const valid = Uint8Array.from(flags, (v) => (v ? 1 : 0));
+  let nValid = 0;
+  for (const v of valid) nValid += v;
+  if (nValid < numRows && !field.nullable && field.defaultValue === undefined) {
+    throw bad(name, `row ${valid.indexOf(0)} is null, but the field is not nullable and has no default value; give every row a value or declare the field nullable`);
+  }
+  const sent = wireRowCount(fd);
+  if (sent !== nValid && sent !== numRows) {
+    throw bad(name, `has ${sent} values for ${nValid} valid rows (valid_data) of ${numRows}; send one value per valid row, or one per row`);
+  }
+  const compact = sent === 0 && nValid === 0 ? absentFieldColumn({ ...field, defaultValue: undefined }, 0) : valuesToColumn(fd, field, sent === numRows ? numRows : nValid);
+  return applyDefault(expandColumn(compact, valid), field);
+}
+
+function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): Column {
   const name = field.name;
   const s = fd.scalars;
   const want = field.dataType;
@@ -301,8 +338,11 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
         : { data: 'float_data', float_data: { data: Array.from(c.data) } };
     case 'string':
       return { data: 'string_data', string_data: { data: c.data } };
-    case 'json':
-      return { data: 'json_data', json_data: { data: c.data.map((v) => Buffer.from(v === undefined ? '{}' : JSON.stringify(v))) } };
+    case 'json': {
+      // A NULL row is sent as empty bytes, as Milvus does (the Node SDK reads empty JSON bytes as null).
+      const valid = c.valid;
+      return { data: 'json_data', json_data: { data: c.data.map((v, i) => (valid !== undefined && valid[i] === 0 ? Buffer.alloc(0) : Buffer.from(v === undefined ? '{}' : JSON.stringify(v)))) } };
+    }
     case 'array':
       return { data: 'array_data', array_data: columnToArrayData(c) as WireArrayArray };
     case 'vector':
@@ -314,8 +354,11 @@ const typeForKind = (c: Column, dataType: DataTypeName): WireFieldData['scalars'
 };
 
 /** Builds outbound FieldData for a column of `field`. */
-export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fieldID' | 'dataType' | 'isDynamic'>): WireFieldData {
-  const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: [] as boolean[] };
+export function columnToFieldData(c: Column, field: Pick<FieldMeta, 'name' | 'fieldID' | 'dataType' | 'isDynamic'> & { nullable?: boolean }): WireFieldData {
+  // Nullable columns: one value a row (placeholders where NULL) and one valid_data flag a row, as Milvus replies.
+  const valid = validOf(c);
+  const validData = valid !== undefined ? Array.from(valid, (b) => b !== 0) : field.nullable ? new Array<boolean>(columnLength(c)).fill(true) : [];
+  const base = { type: field.dataType, field_name: field.name, field_id: String(field.fieldID), is_dynamic: field.isDynamic, valid_data: validData };
   if (c.kind === 'vector') {
     return { ...base, field: 'vectors', vectors: { dim: String(c.dim), data: 'float_vector', float_vector: { data: Array.from(c.data) } } };
   }

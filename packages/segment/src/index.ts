@@ -12,3 +12,4 @@ export * from './halfvec';
 export * from './arraydata';
 export * from './stats';
 export * from './compaction';
+export * from './nullable';

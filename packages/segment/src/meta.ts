@@ -3,6 +3,8 @@
  * segments and channel checkpoints; everyone reads them.
  */
 
+import type { DefaultValue } from './nullable';
+
 export type DataTypeName =
   | 'Bool'
   | 'Int8'
@@ -34,7 +36,10 @@ export interface FieldMeta {
   typeParams: Record<string, string>;
   isDynamic: boolean;
   isPartitionKey: boolean;
+  /** The field holds SQL NULLs (its columns carry validity); never on the primary key or vectors. */
   nullable: boolean;
+  /** Filled into rows sent without a value for the field (see nullable.ts); absent = none. */
+  defaultValue?: DefaultValue;
   /** Clustering compaction range-partitions a channel's sealed rows by this field (one per collection). */
   isClusteringKey?: boolean;
   /** Array fields: the elements' type (Bool, Int8..Int64, Float, Double, VarChar); typeParams hold max_capacity (and max_length for VarChar elements). */
@@ -108,6 +113,8 @@ export interface CollectionMeta {
   dbName?: string;
   /** Functions (BM25) computing output fields from input fields; absent = none. */
   functions?: FunctionMeta[];
+  /** The timestamp of the last schema change (AddCollectionField); absent = createdTs. */
+  schemaTs?: string;
   /** TruncateCollection: rows with a timestamp at or below this one are gone for every reader; absent = never. */
   truncatedTs?: string;
 }

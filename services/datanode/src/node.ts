@@ -8,7 +8,7 @@ import { jsonCastType, parseJsonPath, ScalarIndex, type Column as ExprColumn } f
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION,
+  absentFieldColumn, applyDefault, SCALAR_TYPES, codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
@@ -342,7 +342,13 @@ export class DataNode implements M.DataNodeApi, Hosted {
     const out: SegmentIndexFile[] = [...have];
     for (const idx of c.indexes) {
       if (out.some((f) => f.indexID === idx.indexID)) continue;
-      const col = data.columns.get(idx.fieldName);
+      // Rows written before a field was added read NULL, or its default value: index them so (a segment without
+      // the column gets an index of NULLs, with no postings, or of the default).
+      const stored = data.columns.get(idx.fieldName);
+      const field = c.fields.find((f) => f.name === idx.fieldName);
+      const col = field !== undefined && (field.nullable || field.defaultValue !== undefined) && SCALAR_TYPES.includes(field.dataType)
+        ? stored ? applyDefault(stored, field) : absentFieldColumn(field, data.numRows)
+        : stored;
       if (!col || col.kind === 'array' || (col.kind === 'json' && idx.params.json_path === undefined)) continue;
       const t0 = Date.now();
       const endIndex = indexDuration.startTimer({ index_type: idx.indexType });

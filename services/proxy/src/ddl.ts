@@ -89,8 +89,8 @@ export function ddlHandlers(core: ProxyCore): Handlers {
         properties: Object.entries(c.properties).map(([key, value]) => ({ key, value })),
         db_name: dbOf(c),
         num_partitions: String(c.partitions.length),
-        update_timestamp: c.createdTs,
-        update_timestamp_str: c.createdTs,
+        update_timestamp: c.schemaTs ?? c.createdTs,
+        update_timestamp_str: c.schemaTs ?? c.createdTs,
         db_id: String((await core.database(ctx, dbOf(c))).id),
       };
     },

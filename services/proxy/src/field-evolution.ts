@@ -1,5 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import { decodeMessage, type FieldSchema as WireFieldSchema } from '@kite/proto';
+import { addedField } from './add-field';
 import type { Handlers, ProxyCore } from './core';
 import { checkAlteredCapacity } from './array-fields';
 import { OK, kvs } from './status';
@@ -9,9 +10,9 @@ const ALTERABLE = ['max_length', 'max_capacity', 'mmap.enabled'] as const;
 
 /**
  * AlterCollectionField (max_length of a VarChar field or of an Array field's VarChar elements, max_capacity of an
- * Array field, mmap.enabled; stored in the field's type params and
- * described back) and AddCollectionField, which Kite refuses: Milvus only adds nullable fields (old rows read
- * null), and Kite has no nullable fields yet.
+ * Array field, mmap.enabled; stored in the field's type params and described back) and AddCollectionField (a
+ * nullable scalar field appended to a live collection, loaded or not: rows written before read NULL, or the
+ * field's default value).
  */
 export function fieldEvolutionHandlers(core: ProxyCore): Handlers {
   const { coordinator } = core;
@@ -50,16 +51,16 @@ export function fieldEvolutionHandlers(core: ProxyCore): Handlers {
 
     async AddCollectionField(r, ctx) {
       const c = await core.collection(r.collection_name, ctx);
-      let name = '';
+      let wf: WireFieldSchema;
       try {
-        name = decodeMessage<WireFieldSchema>('milvus.proto.schema.FieldSchema', r.schema ?? Buffer.alloc(0)).name;
-      } catch {
-        // The refusal below does not depend on the field.
+        wf = decodeMessage<WireFieldSchema>('milvus.proto.schema.FieldSchema', r.schema ?? Buffer.alloc(0));
+      } catch (e) {
+        throw new KiteError('ParameterInvalid', `the schema of the field to add is not a FieldSchema message: ${clip((e as Error).message, 200)}`);
       }
-      throw new KiteError(
-        'ParameterInvalid',
-        `cannot add field ${clip(name, 128) || '(unnamed)'} to collection ${c.name}: a field added to a live collection must be nullable (its old rows read null), and Kite does not support nullable fields yet; create a new collection with the field instead`,
-      );
+      const field = addedField(c, wf);
+      await coordinator.api().AddField({ collection_name: c.name, db_name: ctx.db, field }, coordinator.within(ctx.deadline));
+      await core.synced(ctx);
+      return OK;
     },
   };
 }

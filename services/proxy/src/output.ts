@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldDataOut, IDsOut } from '@kite/proto';
-import { META, isDenseType, isVectorType, vectorBytesOf, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
+import { META, absentFieldColumn, isDenseType, isVectorType, vectorBytesOf, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
 import { isFunctionOutput } from './functions';
 
 /** Which stored columns a read returns, which dynamic keys it picks from `$meta`, and the names the client sees. */
@@ -48,7 +48,8 @@ export function fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string
   const out: FieldDataOut[] = [];
   for (const name of columns) {
     const f = c.fields.find((x) => (name === META ? x.isDynamic : x.name === name)) as FieldMeta;
-    let col = batch.columns.get(name) ?? emptyColumn(f);
+    // A field added after the rows were written: they read NULL, or its default value.
+    let col = batch.columns.get(name) ?? (batch.numRows > 0 && f.nullable ? absentFieldColumn(f, batch.numRows) : emptyColumn(f));
     if (name === META) col = pickDynamicKeys(col, dynamicKeys);
     out.push(columnToFieldData(col, f) as FieldDataOut);
   }

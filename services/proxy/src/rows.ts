@@ -1,6 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldData, InsertRequest, UpsertRequest } from '@kite/proto';
-import { META, PARTITION, PK, TS, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
+import { META, PARTITION, PK, TS, absentFieldColumn, fieldDataToColumn, type CollectionMeta, type Column, type ColumnBatch, type WireFieldData } from '@kite/segment';
 import type { ProxyCore } from './core';
 import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
@@ -11,6 +11,7 @@ const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) }
 
 /** Rows in one column as sent: the set scalar array's length, or the float vectors' values / dim. */
 function rowsOf(fd: FieldData): number {
+  if (fd.valid_data?.length) return fd.valid_data.length;
   const s = fd.scalars;
   if (s) {
     const d = s.data ? s[s.data] : undefined;
@@ -37,8 +38,21 @@ function partitionColumn(core: ProxyCore, c: CollectionMeta, name: string | unde
   return { kind: 'int64', data: out };
 }
 
+/**
+ * Refuses rows built from a schema older than the collection's (Milvus's check; the SDKs send the update_timestamp
+ * they described): pymilvus then describes the collection again and resends, so fields added since are not taken for
+ * dynamic keys. "0" or absent: not checked.
+ */
+function checkSchemaTimestamp(c: CollectionMeta, sent: string | number | undefined): void {
+  if (c.schemaTs === undefined || sent === undefined || !/^\d+$/.test(String(sent)) || BigInt(sent) === 0n) return;
+  if (BigInt(sent) < BigInt(c.schemaTs)) {
+    throw new KiteError('CollectionSchemaMismatch', `collection schema mismatch[collection=${c.name}]: the rows were built from a schema older than the collection's (a field was added since); describe the collection again and resend`);
+  }
+}
+
 /** Builds the rows of an insert or upsert as one batch with $pk, $ts, $partition, the fields and $meta. */
 export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertRequest | UpsertRequest, ts: bigint, upsert: boolean, deadline: number): Promise<ColumnBatch> {
+  checkSchemaTimestamp(c, r.schema_timestamp);
   const fds = r.fields_data ?? [];
   const numRows = Number(r.num_rows) || (fds[0] ? rowsOf(fds[0]) : 0);
   if (numRows <= 0) throw new KiteError('ParameterInvalid', 'the request has no rows: num_rows is 0');
@@ -69,6 +83,11 @@ export async function buildRows(core: ProxyCore, c: CollectionMeta, r: InsertReq
     if (!fd) {
       if (f.isDynamic) {
         columns.set(META, { kind: 'json', data: Array.from({ length: numRows }, () => ({})) });
+        continue;
+      }
+      // Milvus: a field left out reads NULL (nullable) or its default value.
+      if (f.nullable || f.defaultValue !== undefined) {
+        columns.set(f.name, absentFieldColumn(f, numRows));
         continue;
       }
       throw new KiteError('ParameterMissing', `field "${f.name}" is missing: every row needs a value for it`);

@@ -1,7 +1,7 @@
 import { KiteError, clip } from '@kite/common';
 import { CONSISTENCY_LEVELS, type CollectionSchema, type CollectionSchemaOut, type ConsistencyLevel, type FieldSchemaOut, type KeyValuePair } from '@kite/proto';
 import type { FieldSchema } from '@kite/rpc';
-import { dbOf, isDenseType, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
+import { SCALAR_TYPES, checkNullable, dbOf, defaultFromWire, defaultToWire, isDenseType, isVectorType, type WireValueField, type CollectionMeta, type DataTypeName, type FieldMeta, type FunctionMeta } from '@kite/segment';
 import { checkArrayField } from './array-fields';
 import { checkFunctions, functionsToWire, isFunctionOutput } from './functions';
 import { checkTextParams } from './text-fields';
@@ -87,12 +87,9 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       }
     }
     checkTextParams(f.name, type, params);
-    if (f.nullable) {
-      throw new KiteError('IllegalSchema', `field "${f.name}": nullable fields are not supported by Kite; give every row a value instead`);
-    }
-    if (f.default_value) {
-      throw new KiteError('IllegalSchema', `field "${f.name}": default values are not supported by Kite; give every row a value instead`);
-    }
+    // Milvus's checks and messages: nullable and default values on scalar fields other than the primary key.
+    checkNullable({ name: f.name, dataType: type, isPrimaryKey: !!f.is_primary_key, isPartitionKey: !!f.is_partition_key, nullable: !!f.nullable }, isVectorType(type) ? 'vector' : SCALAR_TYPES.includes(type) ? 'scalar' : 'other');
+    const defaultValue = defaultFromWire({ name: f.name, dataType: type, isPrimaryKey: !!f.is_primary_key, typeParams: params }, f.default_value as WireValueField | null);
     if (f.is_partition_key) {
       partitionKeys.push(f.name);
       // Milvus's checks and messages (proxy: validatePartitionKey).
@@ -123,6 +120,7 @@ export function schemaToFields(schema: CollectionSchema, collectionName: string)
       nullable: !!f.nullable,
       is_clustering_key: !!f.is_clustering_key,
       ...(elementType === undefined ? {} : { element_type: elementType }),
+      ...(defaultValue === undefined ? {} : { default_value: JSON.stringify(defaultValue) }),
     });
   });
   if (pk !== 1) throw new KiteError('IllegalSchema', `a collection needs exactly one primary key field, found ${pk}`);
@@ -151,6 +149,7 @@ export function fieldToWire(f: FieldMeta, functionOutput = false): FieldSchemaOu
     state: 'FieldCreated',
     element_type: f.elementType ?? 'None',
     nullable: f.nullable,
+    default_value: defaultToWire(f),
     is_dynamic: f.isDynamic,
     is_partition_key: f.isPartitionKey,
     is_clustering_key: !!f.isClusteringKey,

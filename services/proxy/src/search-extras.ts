@@ -82,6 +82,8 @@ export function groupOf(c: CollectionMeta, get: (k: string) => unknown): GroupSp
   if (!GROUPABLE.includes(field.dataType)) {
     throw new KiteError('ParameterInvalid', `group_by_field ${field.name} is a ${field.dataType} field: grouping search groups by ${GROUPABLE.join(', ')} fields only`);
   }
+  // Milvus (nullable-and-default.md): a nullable field cannot be the group_by_field.
+  if (field.nullable) throw new KiteError('ParameterInvalid', `group_by_field ${field.name} is nullable: grouping search cannot group by a nullable field; group by a field that is not nullable`);
   const size = present(get('group_size')) ? intIn('group_size', get('group_size'), 1, 1024) : 1;
   return { field: field.name, size, strict: truthy(get('strict_group_size')) };
 }

@@ -4,7 +4,7 @@ import type { Wal } from '@kite/wal';
 import type { ObjectStore } from '@kite/objectstore';
 import { DEFAULT_DB, isDenseType, aliasOfKey, codecs, databaseOfKey, dbOf, keys, type CollectionMeta, type DatabaseRecord, type FieldMeta, type IndexMeta, type LoadMeta, type PartitionMeta } from '@kite/segment';
 import { validateIndexParams, type IndexType } from '@kite/faiss';
-import type { CreateCollectionRequest } from '@kite/rpc';
+import type { CreateCollectionRequest, FieldSchema } from '@kite/rpc';
 import type { IdAllocator, Tso } from './tso';
 import { isBm25Output, sparseIndexParams, SPARSE_INDEX_TYPES } from './sparse-index';
 import { isScalarIndexField, sameJsonPath, scalarIndexSpec } from './scalar-index';
@@ -222,6 +222,7 @@ export class Catalog {
       nullable: f.nullable,
       ...(f.is_clustering_key ? { isClusteringKey: true } : {}),
       ...(f.data_type === 'Array' && f.element_type ? { elementType: f.element_type as FieldMeta['dataType'] } : {}),
+      ...defaultOf(f),
     }));
     if (existing) {
       const sameFunctions =
@@ -229,8 +230,8 @@ export class Catalog {
         JSON.stringify((r.functions ?? []).map((f) => [f.name, f.input_field_names, f.output_field_names]));
       const same =
         sameFunctions &&
-        JSON.stringify(existing.fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams])) ===
-          JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams]));
+        JSON.stringify(existing.fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams, f.nullable, f.defaultValue ?? null])) ===
+          JSON.stringify(fields.map((f) => [f.name, f.dataType, f.isPrimaryKey, f.typeParams, f.nullable, f.defaultValue ?? null]));
       if (same) return existing.collectionID; // Milvus treats an identical re-create as success
       throw new KiteError('CollectionAlreadyExists', `collection ${r.name} already exists with a different schema; drop it first or use another name`);
     }
@@ -526,6 +527,27 @@ export class Catalog {
     });
   }
 
+  /**
+   * Appends a field (AddCollectionField; the proxy checked it is a nullable scalar). Its id follows the largest one;
+   * rows written before read NULL, or its default value.
+   */
+  addField(collection: string, db: string, f: FieldSchema, ts: bigint): Promise<void> {
+    return this.inTurn(async () => {
+      const c = this.get(collection, db);
+      if (c.fields.some((x) => x.name === f.name)) throw new KiteError('ParameterInvalid', `duplicate field name: ${clip(f.name, 128)}`);
+      const fieldID = Math.max(...c.fields.map((x) => x.fieldID)) + 1;
+      const field: FieldMeta = {
+        fieldID, name: f.name, dataType: f.data_type as FieldMeta['dataType'], isPrimaryKey: false, autoID: false,
+        description: f.description, typeParams: f.type_params, isDynamic: false, isPartitionKey: false, nullable: true,
+        ...defaultOf(f),
+      };
+      // The dynamic field stays last, as in a created collection.
+      const dyn = c.fields.filter((x) => x.isDynamic);
+      await this.save({ ...c, fields: [...c.fields.filter((x) => !x.isDynamic), field, ...dyn], schemaTs: ts.toString() });
+      this.log.info({ collection: c.name, id: c.collectionID, field: f.name, fieldID }, 'field added');
+    });
+  }
+
   /** Sets and removes a field's type params (the proxy checks which: max_length of a VarChar, mmap.enabled). */
   alterField(collection: string, db: string, field: string, set: Record<string, string>, deleteKeys: string[]): Promise<void> {
     return this.inTurn(async () => {
@@ -560,4 +582,10 @@ export class Catalog {
     await this.save(next);
     return next;
   }
+}
+
+/** The default value of an internal FieldSchema (JSON text) as FieldMeta keeps it. */
+function defaultOf(f: FieldSchema): Pick<FieldMeta, 'defaultValue'> {
+  if (!f.default_value) return {};
+  return { defaultValue: JSON.parse(f.default_value) as NonNullable<FieldMeta['defaultValue']> };
 }

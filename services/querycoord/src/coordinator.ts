@@ -154,6 +154,13 @@ export class Coordinator implements QueryCoordApi {
     return { status: OK_STATUS };
   }
 
+  async AddField(r: M.AddFieldRequest): Promise<M.StatusResponse> {
+    if (!r.field) throw new KiteError('ParameterInvalid', 'AddField needs a field');
+    // A fresh timestamp marks the schema change: inserts built from an older schema are refused (SchemaMismatch).
+    await this.catalog.addField(r.collection_name, r.db_name, r.field, await this.tso.alloc(1));
+    return { status: OK_STATUS };
+  }
+
   async TruncateCollection(r: M.TruncateCollectionRequest): Promise<M.StatusResponse> {
     // A fresh oracle timestamp: every write acknowledged before this call has a smaller one.
     const ts = await this.tso.alloc(1);

@@ -4,8 +4,8 @@ import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
 import {
-  arrayForFilter, bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkAt, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
-  type Column, type ColumnBatch,
+  absentFieldColumn, applyDefault, arrayForFilter, bitAnd, bitClear, bitCount, bitGet, bitmapAll, pkAt, pkOrder, PARTITION, PK, QUERY, SCORE, TS, takeBatch,
+  type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
 import type { TextIndexes } from './text-index';
 
@@ -114,6 +114,20 @@ export interface Filters {
   deadline?: number;
   /** Rows with a timestamp at or below this are invisible (truncate, collection TTL; see visibility.ts). */
   hiddenUpTo?: bigint;
+  /** The collection's fields with a default value, by name (see columnOf); absent = none. */
+  defaults?: ReadonlyMap<string, FieldMeta>;
+}
+
+/**
+ * A column as the collection reads it. NULL slots of a field with a default value can only be rows written before
+ * the field was added (inserts fill in the default), and those read the default; so does a batch without the column.
+ * Any other absent column stays absent (NULL for the evaluator, filled in by the proxy on output).
+ */
+function columnOf(b: ColumnBatch, name: string, defaults: Filters['defaults']): Column | undefined {
+  const c = b.columns.get(name);
+  const field = defaults?.get(name);
+  if (field === undefined) return c;
+  return c ? applyDefault(c, field) : absentFieldColumn(field, b.numRows);
 }
 
 /**
@@ -135,13 +149,12 @@ const viewOf = (src: RowSource): View => ({
 });
 
 /** The view's rows as the expression evaluator reads them: columns, and the source's text indexes. */
-function exprBatch(v: View): ExprBatch {
-  const cols = v.batch.columns;
+function exprBatch(v: View, defaults: Filters['defaults']): ExprBatch {
   const { text, scalar } = v;
   return {
     numRows: v.batch.numRows,
     column: (name: string) => {
-      const c = cols.get(name);
+      const c = columnOf(v.batch, name, defaults);
       // Array fields: the evaluator reads the offsets and flat values in place.
       return (c?.kind === 'array' ? arrayForFilter(c) : c) as never;
     },
@@ -162,7 +175,7 @@ async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefin
   if (!f.expr) return undefined;
   const text = textIndexesOf(f.expr);
   if (text.length > 0 && v.text !== undefined) await v.text.prepare(v.batch, text, f.deadline);
-  return evaluateAsync(f.expr, exprBatch(v), { deadline: f.deadline });
+  return evaluateAsync(f.expr, exprBatch(v, f.defaults), { deadline: f.deadline });
 }
 
 /**
@@ -261,9 +274,9 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
   // settle and evaluates again; the third attempt evaluates without yielding.
   for (let attempt = 0; ; attempt++) {
     const v = viewOf(src);
-    const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr);
+    const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr, f.defaults);
     if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
-      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline);
+      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline, f.defaults);
       onStart?.();
       return hits;
     }
@@ -271,11 +284,11 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
   }
 }
 
-function evaluateNow(v: View, expr: Expr): Uint8Array {
-  return evaluate(expr, exprBatch(v));
+function evaluateNow(v: View, expr: Expr, defaults: Filters['defaults']): Uint8Array {
+  return evaluate(expr, exprBatch(v, defaults));
 }
 
-async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec, deadline?: number): Promise<ColumnBatch> {
+async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: SearchSpec, deadline?: number, defaults?: Filters['defaults']): Promise<ColumnBatch> {
   const batch = v.batch;
   const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
@@ -293,7 +306,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const cols = new Map<string, Column>();
   cols.set(QUERY, { kind: 'int', data: Int32Array.from(queryOf) });
   cols.set(SCORE, { kind: 'float', data: Float32Array.from(scores) });
-  const picked = takeBatch(projection(batch, [PK, ...spec.outputs]), rows);
+  const picked = takeBatch(projection(batch, [PK, ...spec.outputs], defaults), rows);
   for (const [name, c] of picked.columns) cols.set(name, c);
   return { numRows: rows.length, columns: cols };
 }
@@ -359,11 +372,14 @@ export function termStatsOf(src: RowSource, field: string, terms: readonly numbe
   return index.termStats(terms, maskOf(v, hiddenUpTo === undefined ? { deletes } : { deletes, hiddenUpTo }, undefined));
 }
 
-/** The named columns of a batch (absent ones, such as an empty dynamic field, are skipped). */
-export function projection(b: ColumnBatch, names: string[]): ColumnBatch {
+/**
+ * The named columns of a batch (absent ones, such as an empty dynamic field or a field added since, are skipped;
+ * fields with a default value read it, see columnOf).
+ */
+export function projection(b: ColumnBatch, names: string[], defaults?: Filters['defaults']): ColumnBatch {
   const columns = new Map<string, Column>();
   for (const name of names) {
-    const c = b.columns.get(name);
+    const c = columnOf(b, name, defaults);
     if (c) columns.set(name, c);
   }
   return { numRows: b.numRows, columns };
@@ -385,5 +401,5 @@ export async function querySource(src: RowSource, outputs: string[], f: Filters,
   });
   // An empty growing source has no columns at all: nothing to order.
   if (orderByPk && idx.length > 0) idx = pkOrder(batch.columns.get(PK)!, idx, limit);
-  return { rows: takeBatch(projection(batch, [PK, ...outputs]), idx), count: idx.length };
+  return { rows: takeBatch(projection(batch, [PK, ...outputs], f.defaults), idx), count: idx.length };
 }

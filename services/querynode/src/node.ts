@@ -28,7 +28,7 @@ const MAX_CACHED_FILTER = 64 * 1024;
 
 export function schemaInfo(c: CollectionMeta): SchemaInfo {
   return {
-    fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey, typeParams: f.typeParams, ...(f.elementType ? { elementType: f.elementType } : {}) })),
+    fields: c.fields.filter((f) => !f.isDynamic).map((f) => ({ name: f.name, type: f.dataType, isPrimaryKey: f.isPrimaryKey, nullable: f.nullable, typeParams: f.typeParams, ...(f.elementType ? { elementType: f.elementType } : {}) })),
     enableDynamicField: c.enableDynamicField,
   };
 }
@@ -257,7 +257,12 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     const expr = this.expr(c, r);
     const deadline = Date.now() + (r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs);
     const hidden = hiddenUpTo(c);
-    return { expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline, ...(hidden === undefined ? {} : { hiddenUpTo: hidden }) };
+    const withDefault = c.fields.filter((x) => x.defaultValue !== undefined);
+    return {
+      expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline,
+      ...(hidden === undefined ? {} : { hiddenUpTo: hidden }),
+      ...(withDefault.length === 0 ? {} : { defaults: new Map(withDefault.map((x) => [x.name, x])) }),
+    };
   }
 
   private requestDeletes(buf: Buffer): DeleteSet {
