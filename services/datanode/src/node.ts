@@ -8,7 +8,7 @@ import { jsonCastType, parseJsonPath, ScalarIndex, type Column as ExprColumn } f
 import type { ObjectStore } from '@kite/objectstore';
 import { parseChannel, type Subscription, type Wal, type WalRecord } from '@kite/wal';
 import {
-  absentFieldColumn, applyDefault, SCALAR_TYPES, codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION, TS,
+  absentFieldColumn, applyDefault, SCALAR_TYPES, codecs, concatBatches, fieldStatsOf, tsRange, floatVectors, decodeBatch, decodeWalMsg, encodeBatch, keys, PARTITION,
   type ChannelCheckpoint, type Column, type CollectionMeta, type ColumnBatch, type IndexMeta, type SegmentIndexFile, type SegmentMeta,
 } from '@kite/segment';
 import { addService, connect, OK_STATUS, type Client } from '@kite/rpc';
