@@ -1,6 +1,6 @@
 /**
  * An Attu-style schema through the Node SDK on Kite standalone: one collection with a field of every type Kite
- * serves (all scalars, JSON, Array fields of Int64 and VarChar, a VarChar primary key, FloatVector, BinaryVector, Float16Vector, BFloat16Vector,
+ * serves (all scalars, JSON, nullable and default-valued columns, Array fields of Int64 and VarChar, a VarChar primary key, FloatVector, BinaryVector, Float16Vector, BFloat16Vector,
  * Int8Vector and SparseFloatVector, a dynamic key), a partition key, scalar indexes (BITMAP, STL_SORT, INVERTED,
  * Trie) and vector indexes. It is created, filled (sealed and growing rows, some deletes), loaded, searched on each
  * vector field and queried with filters on each scalar field; then the process is killed with SIGKILL, restarted on
@@ -234,6 +234,44 @@ const FIELDS: FieldCase[] = [
     value: (_i, next) => Array.from({ length: Math.floor(next() * 4) }, () => WORDS[Math.floor(next() * WORDS.length)]!),
     same: (got, want) => JSON.stringify(got) === JSON.stringify(want),
     filters: [{ expr: 'array_contains_any(as, ["fig", "zebra"]) and as[0] != "fig"', keep: (r) => (r.as as string[]).some((x) => x === 'fig' || x === 'zebra') && (r.as as string[]).length > 0 && (r.as as string[])[0] !== 'fig' }],
+  },
+  {
+    name: 'n32',
+    schema: { data_type: DataType.Int32, nullable: true },
+    value: (i) => (i % 5 === 0 ? null : i % 100),
+    index: { index_type: 'INVERTED' },
+    same: eq,
+    filters: [
+      { expr: 'n32 is null and i32 < 10', keep: (r) => r.n32 === null && (r.i32 as number) < 10 },
+      // A NULL row matches no comparison, != included.
+      { expr: 'n32 > 90 or n32 != n32', keep: (r) => r.n32 !== null && (r.n32 as number) > 90 },
+      { expr: 'n32 != 3 and key == 7', keep: (r) => r.n32 !== null && r.n32 !== 3 && r.key === 7 },
+    ],
+  },
+  {
+    name: 'ns',
+    schema: { data_type: DataType.VarChar, max_length: 16, nullable: true, default_value: 'none' },
+    // Left out of some rows, NULL in others: both read as the default.
+    value: (i) => (i % 6 === 0 ? undefined : i % 9 === 0 ? null : WORDS[i % WORDS.length]),
+    stored: (v) => (v === undefined || v === null ? 'none' : v),
+    same: eq,
+    filters: [{ expr: 'ns == "none"', keep: (r) => r.ns === 'none' }, { expr: 'ns is not null and ns like "b%"', keep: (r) => (r.ns as string).startsWith('b') }],
+  },
+  {
+    name: 'nd',
+    schema: { data_type: DataType.Double, default_value: 1.5 },
+    value: (i, next) => (i % 3 === 0 ? undefined : Math.floor(next() * 100) / 4),
+    stored: (v) => (v === undefined ? 1.5 : v),
+    index: { index_type: 'STL_SORT' },
+    same: eq,
+    filters: [{ expr: 'nd == 1.5', keep: (r) => r.nd === 1.5 }],
+  },
+  {
+    name: 'nj',
+    schema: { data_type: DataType.JSON, nullable: true },
+    value: (i) => (i % 4 === 0 ? null : { a: i % 3 }),
+    same: sameJson,
+    filters: [{ expr: 'nj is null and b == true', keep: (r) => r.nj === null && r.b === true }, { expr: 'nj["a"] == 1', keep: (r) => r.nj !== null && (r.nj as { a: number }).a === 1 }],
   },
   {
     name: 'extra',
