@@ -147,8 +147,10 @@ afterEach(async () => {
 });
 
 describe('undecodable bytes', () => {
-  // Field 1 declared as a 2^32-byte string: no decoder can read past the end of these six bytes.
-  const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+  // Field 1 as a length-delimited value whose length is a varint longer than any: a string or message field reads a
+  // 2^32-byte length past the end, an int64 field an 11-byte varint, a bool or number field stops early and then
+  // meets wire type 7, which does not exist. No message type decodes these bytes.
+  const garbage = Buffer.from([0x0a, ...Array<number>(10).fill(0xff), 0x7f]);
   const methods = Object.keys(def).filter((m) => !/^(Connect|GetVersion)$/.test(m));
 
   test.each(methods)('%s answers a Milvus status naming the malformed request', async (method) => {
