@@ -1,8 +1,10 @@
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { KiteError } from '@kite/common';
 import { registry } from '@kite/observe';
-import { addService, bindServer, connect, serveInProcess, type Client } from './rpc';
-import type { LocalRegistration } from './local';
+import { addService, bindServer, connect, PROTO_ROOT, serveInProcess, type Client } from './rpc';
+import { messageConverter, type LocalRegistration } from './local';
 import type { QueryNodeApi, QueryRequest, SearchRequest } from './messages';
 import { useInternalSecret } from './security';
 
@@ -174,5 +176,67 @@ test('a server stopped at once fails in-process calls in flight with a retriable
   } finally {
     l2.close();
     r2.close();
+  }
+});
+
+test('every internal message converts in process as a protobuf round trip decodes it', () => {
+  const def = protoLoader.loadSync(path.join(PROTO_ROOT, 'kite', 'internal.proto'), {
+    keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, oneofs: true, bytes: Buffer,
+  });
+  const types = def as unknown as Record<string, { type?: Descriptor }>;
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  interface Descriptor { name: string; field: { name: string; label: string; type: string; typeName: string }[]; nestedType?: Descriptor[]; options?: { mapEntry?: boolean } | null }
+  const find = (scope: Descriptor, typeName: string): Descriptor => {
+    const bare = typeName.replace(/^\./, '');
+    return scope.nestedType?.find((n) => n.name === bare) ?? types[bare]?.type ?? types[`kite.internal.${bare}`]!.type!;
+  };
+  const scalar = (type: string): unknown => {
+    switch (type) {
+      case 'TYPE_INT64': return Math.floor((rnd() - 0.5) * 2 ** 40);
+      case 'TYPE_UINT32': return Math.floor(rnd() * 2 ** 31);
+      case 'TYPE_INT32': return Math.floor((rnd() - 0.5) * 2 ** 20);
+      case 'TYPE_FLOAT': case 'TYPE_DOUBLE': return rnd() * 100 - 50;
+      case 'TYPE_BOOL': return rnd() < 0.5;
+      case 'TYPE_STRING': return `s${Math.floor(rnd() * 1000)}`;
+      case 'TYPE_BYTES': return new Uint8Array(Array.from({ length: Math.floor(rnd() * 5) }, () => Math.floor(rnd() * 256)));
+      default: throw new Error(`no sample for ${type}`);
+    }
+  };
+  const sample = (d: Descriptor, depth: number): Record<string, unknown> => {
+    const out: Record<string, unknown> = { not_a_field: 1 };
+    for (const f of d.field) {
+      if (rnd() < 0.3) continue; // absent: the default
+      if (f.type === 'TYPE_MESSAGE') {
+        const t = find(d, f.typeName);
+        if (t.options?.mapEntry) out[f.name] = Object.fromEntries(Array.from({ length: Math.floor(rnd() * 3) }, (_, i) => [`k${i}`, `v${i}`]));
+        else if (depth > 3) continue;
+        else if (f.label === 'LABEL_REPEATED') out[f.name] = Array.from({ length: Math.floor(rnd() * 3) }, () => sample(t, depth + 1));
+        else out[f.name] = sample(t, depth + 1);
+      } else if (f.label === 'LABEL_REPEATED') out[f.name] = Array.from({ length: Math.floor(rnd() * 4) }, () => scalar(f.type));
+      else out[f.name] = scalar(f.type);
+    }
+    return out;
+  };
+  // Every request and response type of the three services, with grpc-js's own (de)serializers.
+  const pkg = (grpc.loadPackageDefinition(def).kite as grpc.GrpcObject).internal as grpc.GrpcObject;
+  const codecs = new Map<string, { serialize: (v: unknown) => Buffer; deserialize: (b: Buffer) => unknown }>();
+  for (const svc of ['QueryCoord', 'QueryNode', 'DataNode']) {
+    const service = (pkg[svc] as grpc.ServiceClientConstructor).service as unknown as Record<string, {
+      requestSerialize: (v: unknown) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown;
+      requestType: { type: { name: string } }; responseType: { type: { name: string } };
+    }>;
+    for (const m of Object.values(service)) {
+      codecs.set(`kite.internal.${m.requestType.type.name}`, { serialize: m.requestSerialize, deserialize: m.requestDeserialize });
+      codecs.set(`kite.internal.${m.responseType.type.name}`, { serialize: m.responseSerialize, deserialize: m.responseDeserialize });
+    }
+  }
+  expect(codecs.size).toBeGreaterThan(30);
+  for (const [name, codec] of codecs) {
+    const convert = messageConverter(types as never, name);
+    for (let i = 0; i < 20; i++) {
+      const v = sample(types[name]!.type!, 0);
+      expect([name, convert(v)]).toEqual([name, codec.deserialize(codec.serialize(v))]);
+    }
   }
 });

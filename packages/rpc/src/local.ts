@@ -158,9 +158,9 @@ function toBuffer(v: unknown): Buffer {
   return EMPTY_BYTES;
 }
 
-function toNumber64(v: unknown): number {
+function toNumber64(v: unknown, unsigned = false): number {
   if (typeof v === 'number') return Math.trunc(v);
-  if (typeof v === 'bigint') return Number(BigInt.asIntN(64, v));
+  if (typeof v === 'bigint') return Number(unsigned ? BigInt.asUintN(64, v) : BigInt.asIntN(64, v));
   const n = Number(v);
   return Number.isFinite(n) ? Math.trunc(n) : 0;
 }
@@ -171,9 +171,10 @@ function scalar(type: string): [Convert, unknown] {
     case 'TYPE_INT64':
     case 'TYPE_SINT64':
     case 'TYPE_SFIXED64':
+      return [(v) => toNumber64(v), 0];
     case 'TYPE_UINT64':
     case 'TYPE_FIXED64':
-      return [toNumber64, 0];
+      return [(v) => toNumber64(v, true), 0];
     case 'TYPE_INT32':
     case 'TYPE_SINT32':
     case 'TYPE_SFIXED32':
@@ -226,9 +227,9 @@ export function messageConverter(types: Record<string, { type?: MessageDescripto
       if (f.type === 'TYPE_MESSAGE') {
         const target = resolve(f.typeName);
         if (target.desc.options?.mapEntry) {
-          const [kf, vf] = [target.desc.field.find((x) => x.name === 'key')!, target.desc.field.find((x) => x.name === 'value')!];
+          // Keys of a map are strings here (every map of internal.proto is keyed by string).
+          const vf = target.desc.field.find((x) => x.name === 'value')!;
           const value = vf.type === 'TYPE_MESSAGE' ? build(resolve(vf.typeName).name, resolve(vf.typeName).desc, scope) : scalar(vf.type)[0];
-          void kf;
           return {
             name: f.name,
             convert: (v) => {
