@@ -241,8 +241,9 @@ export const ConfigSchema = z
          * Filters the proxy keeps parsed and checked, least recently used first out, keyed by the filter text, the
          * collection's schema and the names and kinds of its template parameters (their values are bound per
          * request). A hit skips the parser (0.1-0.2 ms of the proxy's event loop for a short filter, more for
-         * long ones); a schema change (add, alter or rename a field) keys new entries. Each entry holds the
-         * checked plan, about as large as the filter text; filters longer than 64 KiB are not kept. 0: no cache.
+         * long ones); a schema change (add, alter or rename a field) keys new entries. Filters longer than 4096
+         * characters are not kept; an entry takes about 3 KB of heap for a short filter and up to about 50 KB
+         * for a 4096-character id list, so the default bounds the cache at about 50 MB. 0: no cache.
          */
         filterCacheSize: z.number().int().min(0).default(1000),
         /**

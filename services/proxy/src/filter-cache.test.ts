@@ -1,6 +1,6 @@
 import { decodePlan, evaluate, templateParams, type ColumnBatch } from '@kite/expr';
 import type { CollectionMeta, FieldMeta } from '@kite/segment';
-import { FilterCache } from './filter-cache';
+import { FilterCache, MAX_CACHED_LENGTH } from './filter-cache';
 import { schemaInfo } from './util';
 
 const field = (name: string, dataType: FieldMeta['dataType'], extra: Partial<FieldMeta> = {}): FieldMeta => ({
@@ -76,4 +76,14 @@ test('the length limit still applies', () => {
   const cache = new FilterCache(10, { maxLength: 1024 });
   const c = collection([field('a', 'Int64')]);
   expect(() => cache.check(c, `a in [${Array.from({ length: 400 }, (_, i) => i).join(',')}]`, undefined)).toThrow(/proxy.maxFilterLength/);
+});
+
+test('filters longer than MAX_CACHED_LENGTH are checked every time, not kept', () => {
+  const cache = new FilterCache(10, {});
+  const c = collection([field('a', 'Int64')]);
+  let text = 'a in [0';
+  for (let i = 1; text.length < MAX_CACHED_LENGTH; i++) text += `,${i}`;
+  text += ']';
+  expect(cache.check(c, text, undefined)).not.toBe(cache.check(c, text, undefined));
+  expect(cache.size).toBe(0);
 });
