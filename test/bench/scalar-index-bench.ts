@@ -19,6 +19,7 @@
  * It starts `bin/kite standalone` on a temporary data directory and stops it at the end. Every loop is bounded.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ConsistencyLevelEnum, DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
@@ -232,15 +233,24 @@ async function main(): Promise<void> {
     // Timed after the other cases, warmed up as they are.
     const floorQ: number[] = [];
     const floorS: number[] = [];
+    // Server CPU (all threads) of the measured floor requests, per request.
+    const total = (m: Map<string, number>): number => [...m.values()].reduce((x, y) => x + y, 0);
+    let floorCpuQ = 0;
+    let floorCpuS = 0;
     for (let r = 0; r < o.repeats * 2; r++) {
+      let c = total(threadCpu(server?.pid));
       let t = performance.now();
       const fq = await client.query({ collection_name: FLOOR, filter: fa, output_fields: ['id'], limit: 16384, consistency_level: BOUNDED });
+      floorQ.push(performance.now() - t);
+      if (r >= o.repeats) floorCpuQ += total(threadCpu(server?.pid)) - c;
       expectOk(fq.status, 'floor query');
       if (fq.data.length !== want) throw new Error(`floor query returned ${fq.data.length} rows, expected ${want}`);
-      floorQ.push(performance.now() - t);
+      c = total(threadCpu(server?.pid));
       t = performance.now();
-      expectOk((await client.search({ collection_name: FLOOR, data: [q], limit: 10, filter: fa, output_fields: ['id'], consistency_level: BOUNDED })).status, 'floor search');
+      const fs0 = await client.search({ collection_name: FLOOR, data: [q], limit: 10, filter: fa, output_fields: ['id'], consistency_level: BOUNDED });
       floorS.push(performance.now() - t);
+      if (r >= o.repeats) floorCpuS += total(threadCpu(server?.pid)) - c;
+      expectOk(fs0.status, 'floor search');
     }
     // The first half warms up.
     floorQ.splice(0, o.repeats);
@@ -266,6 +276,8 @@ async function main(): Promise<void> {
     row('search top 10, STL_SORT (b)', sorted.search, `scan / index ${ratio(scanB.search, sorted.search)}`);
     row('search top 10, scan (t)', scanT.search, '');
     row('search top 10, Trie (t)', trie.search, `scan / index ${ratio(scanT.search, trie.search)}`);
+    out.push(['server CPU per request, floor', '', '', `query ${((floorCpuQ / o.repeats) * 1000).toFixed(2)} ms, search ${((floorCpuS / o.repeats) * 1000).toFixed(2)} ms (all threads, /proc, 10 ms ticks)`]);
+    out.push(['load average at the end', '', '', os.loadavg().map((x) => x.toFixed(2)).join(' ')]);
     for (const [name, r] of [['scan (a)', scan], ['INVERTED (a)', inv], ['scan (b)', scanB], ['STL_SORT (b)', sorted], ['scan (t)', scanT], ['Trie (t)', trie]] as const) {
       out.push([`server CPU, query ${name}`, '', '', r.cpu.query]);
       out.push([`server CPU, search ${name}`, '', '', r.cpu.search]);

@@ -170,3 +170,39 @@ test('an Int64 list template parameter: id in {ids} for query, search and delete
   expectOk(after.status, 'query after delete');
   expect(after.data.map((r) => Number(r.id))).toEqual([3]);
 });
+
+test('a filter the proxy has cached is checked again against a recreated collection of the same name and another schema', async () => {
+  const C = 'filters_recreated';
+  const create = async (field: string): Promise<void> => {
+    expectOk(
+      await client.createCollection({
+        collection_name: C,
+        fields: [
+          { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+          { name: field, data_type: DataType.Int64 },
+          { name: 'vector', data_type: DataType.FloatVector, dim: 4 },
+        ],
+        consistency_level: 'Strong',
+      }),
+      `create ${C} with ${field}`,
+    );
+    expectOk((await client.insert({ collection_name: C, data: [{ id: 1, [field]: 5, vector: [1, 0, 0, 0] }] })).status, 'insert');
+    expectOk(await client.createIndex({ collection_name: C, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' }), 'createIndex');
+    await client.loadCollectionSync({ collection_name: C });
+  };
+  await create('x');
+  for (let i = 0; i < 2; i++) {
+    const q = await client.query({ collection_name: C, filter: 'x > 1', output_fields: ['id'], consistency_level: STRONG });
+    expectOk(q.status, `query x > 1 (#${i + 1})`);
+    expect(q.data.map((r) => Number(r.id))).toEqual([1]);
+  }
+  expectOk(await client.dropCollection({ collection_name: C }), 'drop');
+  await create('y');
+  const q = await client.query({ collection_name: C, filter: 'x > 1', output_fields: ['id'], consistency_level: STRONG });
+  expect(statusOf(q)?.error_code).not.toBe('Success');
+  expect(statusOf(q)?.reason).toMatch(/\bx\b/);
+  const y = await client.query({ collection_name: C, filter: 'y > 1', output_fields: ['id'], consistency_level: STRONG });
+  expectOk(y.status, 'query y > 1');
+  expect(y.data.map((r) => Number(r.id))).toEqual([1]);
+  expectOk(await client.dropCollection({ collection_name: C }), 'drop again');
+});

@@ -167,6 +167,21 @@ function checkDepth(text: string, root: Node): void {
  * expression is an error: callers treat an empty filter as "no filter" before calling this.
  */
 export function parseExpr(text: string, schema: SchemaInfo, params?: Record<string, unknown>, options: ParseOptions = {}): Expr {
+  return checkSyntax(parseSyntaxTree(text, options), schema, params);
+}
+
+/**
+ * A filter's syntax, parsed but not checked against a schema or bound to parameters: what parseExpr's parser
+ * produces, for a caller that keeps it to check again with other template values (checkSyntax). Read-only.
+ */
+export interface FilterSyntax {
+  readonly text: string;
+  /** @internal */
+  readonly tree: Node;
+}
+
+/** The first half of parseExpr: the length, emptiness, brackets, grammar and depth checks (throws ExprError). */
+export function parseSyntaxTree(text: string, options: ParseOptions = {}): FilterSyntax {
   const { maxLength } = options;
   if (maxLength !== undefined && text.length > maxLength) {
     throw new ExprError(
@@ -184,6 +199,12 @@ export function parseExpr(text: string, schema: SchemaInfo, params?: Record<stri
     throw e;
   }
   checkDepth(text, tree);
+  return { text, tree };
+}
+
+/** The second half of parseExpr: checks `syntax` against `schema`, binding `params` (throws ExprError). */
+export function checkSyntax(syntax: FilterSyntax, schema: SchemaInfo, params?: Record<string, unknown>): Expr {
+  const { text, tree } = syntax;
   const checker = new Checker(schema, params, MAX_EXPR_DEPTH);
   let ir: Pred;
   try {

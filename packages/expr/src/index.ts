@@ -5,6 +5,9 @@
  */
 export {
   parseExpr,
+  parseSyntaxTree,
+  checkSyntax,
+  type FilterSyntax,
   evaluate,
   evaluateAsync,
   primaryKeyTerms,

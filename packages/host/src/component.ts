@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { KiteError, Lifecycle, type KiteConfig, type LifecycleState, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
 import { gauge } from '@kite/observe';
-import { bindServer, publicServerCredentials, SERVER_OPTIONS } from '@kite/rpc';
+import { bindServer, publicServerCredentials, serveInProcess, SERVER_OPTIONS, type LocalRegistration } from '@kite/rpc';
 import { Session, type Role } from '@kite/session';
 import { INTERNAL_LISTEN_HOST, listening, LISTEN_HOST, type Setting } from './startup';
 
@@ -80,6 +80,11 @@ export interface ComponentOptions {
   portSetting?: Setting;
   /** Name in logs, errors and the state gauge (default: the role). */
   name?: string;
+  /**
+   * Also serve the internal services to clients in this process directly (@kite/rpc serveInProcess), from the
+   * bind until the gRPC server shuts down. Standalone only: a cluster process's components are called over gRPC.
+   */
+  inProcess?: boolean;
 }
 
 /** A hosted component: start it once, stop it once (stop also undoes a start that failed half-way). */
@@ -87,6 +92,7 @@ export class RunningComponent {
   readonly name: string;
   private readonly lifecycle: Lifecycle;
   private server: grpc.Server | undefined;
+  private local: LocalRegistration | undefined;
   private sessionValue: Session | undefined;
   private stopping: Promise<void> | undefined;
   address = '';
@@ -157,6 +163,7 @@ export class RunningComponent {
     const credentials = isPublic ? publicServerCredentials(cfg) : undefined;
     this.port = await listening(what, this.opts.portSetting, () => bindServer(server, host, this.opts.port, credentials), isPublic ? LISTEN_HOST : INTERNAL_LISTEN_HOST);
     this.address = `${cfg.common.advertiseHost}:${this.port}`;
+    if (this.opts.inProcess && !isPublic) this.local = serveInProcess(server, this.address);
     if (!isPublic && isLoopback(host) && !isLoopback(cfg.common.advertiseHost)) {
       log.warn(
         { listenHost: host, advertiseHost: cfg.common.advertiseHost },
@@ -221,16 +228,25 @@ export class RunningComponent {
   private async shutdown(deadline: number): Promise<void> {
     const server = this.server;
     if (!server) return;
+    // New in-process calls go to the (closing) gRPC port from here on, as a remote caller's do.
+    this.local?.close(!this.component.gracefulShutdown);
     if (!this.component.gracefulShutdown) {
       server.forceShutdown();
       return;
     }
     let timer: NodeJS.Timeout | undefined;
+    const local = this.local;
     await new Promise<void>((resolve) => {
-      server.tryShutdown(() => resolve());
+      let waiting = local ? 2 : 1;
+      const one = (): void => {
+        if (--waiting === 0) resolve();
+      };
+      server.tryShutdown(one);
+      void local?.idle().then(one);
       timer = setTimeout(() => {
         this.opts.log.warn({ component: this.name }, 'calls still running at the stop deadline: cancelling them');
         server.forceShutdown();
+        local?.close(true);
         resolve();
       }, Math.max(0, deadline - Date.now()));
     });

@@ -21,11 +21,14 @@ export class ComponentHost {
   private readonly members: Member[] = [];
   private readonly lifecycle: Lifecycle;
   private stopping: Promise<void> | undefined;
+  /** Components' internal services are also callable in process (standalone with internal.inProcessCalls). */
+  private readonly inProcess: boolean;
   http: HttpServer | undefined;
 
   /**
    * `opts.singleProcess`: every internal call stays inside this process (standalone), so without internal.secret a
-   * random secret of its own guards the internal ports; a cluster role without it accepts any internal call (and
+   * random secret of its own guards the internal ports, and (with internal.inProcessCalls) the components call each
+   * other's handlers directly rather than over gRPC (@kite/rpc serveInProcess); a cluster role without it accepts any internal call (and
    * says so in a warning).
    */
   constructor(
@@ -33,6 +36,7 @@ export class ComponentHost {
     private readonly log: Logger,
     opts: { singleProcess?: boolean } = {},
   ) {
+    this.inProcess = opts.singleProcess === true && cfg.internal.inProcessCalls;
     const secret = cfg.internal.secret || (opts.singleProcess ? randomInternalSecret() : '');
     useInternalSecret(secret);
     if (secret === '') {
@@ -66,7 +70,7 @@ export class ComponentHost {
 
   /** Starts a component on its own gRPC server and session; stopped (gracefully) before what was added earlier. */
   async serve(component: Hosted, opts: { store: MetaStore; port: number; portSetting?: Setting; log?: Logger; name?: string }): Promise<RunningComponent> {
-    const running = new RunningComponent(component, { ...opts, cfg: this.cfg, log: opts.log ?? this.log });
+    const running = new RunningComponent(component, { ...opts, cfg: this.cfg, log: opts.log ?? this.log, inProcess: this.inProcess });
     this.parts.add(running.name, () => running.stop(this.deadline ?? Date.now() + this.cfg.common.stopTimeoutMs));
     this.members.push({ name: running.name, ready: () => running.ready(), details: () => running.details() });
     await running.start();

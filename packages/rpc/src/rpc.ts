@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KiteError, listenFailed, toKiteError, type ErrorKind } from '@kite/common';
 import { internalCallAllowed, internalMetadata, internalRefusal } from './security';
-import { serviceMetrics, unaryHandler, type CallContext } from './unary';
+import { serviceMetrics, unaryInvoker, type CallContext } from './unary';
+import { callLocal, localBinding, messageConverter, registerLocal, type LocalBinding, type LocalRegistration } from './local';
 import type { DataNodeApi, QueryCoordApi, QueryNodeApi, Status } from './messages';
 
 /** Repo's proto/ directory, found from this file in src/ (jest) or dist/ (built). */
@@ -41,9 +42,10 @@ interface ApiOf {
 }
 
 let loaded: grpc.GrpcObject | undefined;
+let definition: protoLoader.PackageDefinition | undefined;
 function internalPackage(): grpc.GrpcObject {
   if (!loaded) {
-    const def = protoLoader.loadSync(path.join(PROTO_ROOT, 'kite', 'internal.proto'), {
+    const def = (definition = protoLoader.loadSync(path.join(PROTO_ROOT, 'kite', 'internal.proto'), {
       keepCase: true,
       longs: Number,
       enums: String,
@@ -51,7 +53,7 @@ function internalPackage(): grpc.GrpcObject {
       arrays: true,
       oneofs: true,
       bytes: Buffer,
-    });
+    }));
     loaded = grpc.loadPackageDefinition(def);
   }
   return loaded;
@@ -85,10 +87,11 @@ export function addService<S extends ServiceName>(server: grpc.Server, name: S, 
   const ctor = serviceCtor(name);
   const metrics = serviceMetrics(name.toLowerCase(), { requests: `${name} internal RPCs by method and status code`, latency: `${name} internal RPC latency` });
   const handlers: grpc.UntypedServiceImplementation = {};
+  const local = new Map<string, LocalBinding>();
   for (const method of Object.keys(ctor.service)) {
     const fn = (impl as unknown as Record<string, ((req: unknown, ctx: CallContext) => Promise<unknown>) | undefined>)[method];
     if (typeof fn !== 'function') continue;
-    const handle = unaryHandler(method, (req: unknown, ctx: CallContext) => fn.call(impl, req, ctx), {
+    const invoke = unaryInvoker(method, (req: unknown, ctx: CallContext) => fn.call(impl, req, ctx), {
       metrics,
       errorResponse: (err) => ({ status: toStatus(err) }),
     });
@@ -99,11 +102,37 @@ export function addService<S extends ServiceName>(server: grpc.Server, name: S, 
         cb(internalRefusal(name, method));
         return;
       }
-      handle(call, cb);
+      void invoke(call.request, call.getDeadline(), call.metadata).then((res) => cb(null, res));
     };
     handlers[method] = guarded;
+    local.set(method, { invoke, ...messageConverters(name, method) });
   }
   server.addService(ctor.service, handlers);
+  let services = servedBy.get(server);
+  if (!services) servedBy.set(server, (services = new Map()));
+  services.set(name, local);
+}
+
+/** The in-process bindings of the internal services added to each server (addService), for serveInProcess. */
+const servedBy = new WeakMap<grpc.Server, Map<string, Map<string, LocalBinding>>>();
+
+/** The request and response conversions of `name.method` for in-process calls (local.ts). */
+function messageConverters(name: ServiceName, method: string): Pick<LocalBinding, 'request' | 'response'> {
+  const def = serviceCtor(name).service[method] as unknown as { requestType: { type: { name: string } }; responseType: { type: { name: string } } };
+  const types = definition as unknown as Record<string, { type?: never } | undefined>;
+  const full = (t: { type: { name: string } }): string => `kite.internal.${t.type.name}`;
+  return { request: messageConverter(types, full(def.requestType)), response: messageConverter(types, full(def.responseType)) };
+}
+
+/**
+ * Makes the internal services added to `server` (addService) callable in process at `address` (the advertised
+ * address clients are given): clients of this process call the handlers directly (local.ts), other processes
+ * still use the gRPC port. `close(force)` withdraws them when the server stops (`force`: calls in flight fail with
+ * NodeOffline, as forceShutdown cancels them).
+ */
+export function serveInProcess(server: grpc.Server, address: string): LocalRegistration | undefined {
+  const services = servedBy.get(server);
+  return services ? registerLocal(address, services) : undefined;
 }
 
 /**
@@ -145,9 +174,15 @@ export function connect<S extends ServiceName>(name: S, address: string, default
     channelState: () => raw.getChannel().getConnectivityState(false),
   };
   for (const method of Object.keys(ctor.service)) {
-    client[method] = (req: unknown, o?: CallOptions) =>
-      new Promise((resolve, reject) => {
-        const deadline = Date.now() + (o?.timeoutMs ?? defaultTimeoutMs);
+    const names = { service: name, method, address };
+    client[method] = (req: unknown, o?: CallOptions) => {
+      const timeoutMs = o?.timeoutMs ?? defaultTimeoutMs;
+      // The server lives in this process: call its handler directly (local.ts). A call with another secret than
+      // this process's always goes over gRPC, where the secret is checked.
+      const local = opts.secret === undefined ? localBinding(address, name, method) : undefined;
+      if (local) return callLocal(local, names, req, timeoutMs, internalMetadata(), fromStatus as (s: unknown) => KiteError | undefined);
+      return new Promise((resolve, reject) => {
+        const deadline = Date.now() + timeoutMs;
         raw[method]!.call(raw, req, internalMetadata(opts.secret), { deadline }, (err, res) => {
           if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED) {
@@ -162,6 +197,7 @@ export function connect<S extends ServiceName>(name: S, address: string, default
           else resolve(res);
         });
       });
+    };
   }
   return client as Client<ApiOf[S]>;
 }

@@ -89,8 +89,45 @@ export interface UnaryOptions<Res> {
 }
 
 /**
- * The one unary handler wrapper of every Kite gRPC server: it builds the call's context (method, deadline,
- * metadata), runs `fn` within the deadline, counts the call by method and status code and times it, and answers a
+ * The body of every unary handler, independent of the transport: builds the call's context (method, deadline,
+ * metadata), runs `fn` within the deadline, counts the call by method and status code and times it, and resolves
+ * with the response, or with `errorResponse` for a thrown error (never rejects). The gRPC handler (unaryHandler)
+ * and the in-process path (local.ts) both run it, so a call is bounded, counted and answered the same either way.
+ */
+export function unaryInvoker<Req, Res>(
+  method: string,
+  fn: (req: Req, ctx: CallContext) => Promise<Res>,
+  opts: UnaryOptions<Res>,
+): (request: Req, clientDeadline: Date | number | undefined, metadata: grpc.Metadata) => Promise<Res> {
+  const { metrics, bound } = opts;
+  return (request, clientDeadline, metadata) => {
+    const end = metrics.latency.startTimer({ method });
+    const ctx: CallContext = { method, deadline: requestDeadline(clientDeadline, bound?.ms), metadata };
+    let work: Promise<Res>;
+    try {
+      work = withDeadline(ctx, fn(request, ctx), bound?.name ?? 'the server bound');
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    return work.then(
+      (res) => {
+        end();
+        metrics.requests.inc({ method, status: '0' });
+        return res;
+      },
+      (err: unknown) => {
+        end();
+        const k = toKiteError(err);
+        metrics.requests.inc({ method, status: String(k.code) });
+        opts.onError?.(method, k);
+        return opts.errorResponse(k);
+      },
+    );
+  };
+}
+
+/**
+ * The one unary handler wrapper of every Kite gRPC server: it runs unaryInvoker's body for the call and answers a
  * thrown error with `errorResponse` (a Milvus or internal status), never with a failed call.
  */
 export function unaryHandler<Req, Res>(
@@ -98,29 +135,8 @@ export function unaryHandler<Req, Res>(
   fn: (req: Req, ctx: CallContext) => Promise<Res>,
   opts: UnaryOptions<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
-  const { metrics, bound } = opts;
+  const invoke = unaryInvoker(method, fn, opts);
   return (call, cb) => {
-    const end = metrics.latency.startTimer({ method });
-    const ctx: CallContext = { method, deadline: requestDeadline(call.getDeadline(), bound?.ms), metadata: call.metadata };
-    let work: Promise<Res>;
-    try {
-      work = withDeadline(ctx, fn(call.request, ctx), bound?.name ?? 'the server bound');
-    } catch (err) {
-      work = Promise.reject(err);
-    }
-    work.then(
-      (res) => {
-        end();
-        metrics.requests.inc({ method, status: '0' });
-        cb(null, res);
-      },
-      (err: unknown) => {
-        end();
-        const k = toKiteError(err);
-        metrics.requests.inc({ method, status: String(k.code) });
-        opts.onError?.(method, k);
-        cb(null, opts.errorResponse(k));
-      },
-    );
+    void invoke(call.request, call.getDeadline(), call.metadata).then((res) => cb(null, res));
   };
 }

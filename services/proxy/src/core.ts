@@ -6,6 +6,7 @@ import type { CollectionMeta, DatabaseRecord } from '@kite/segment';
 import { MetaCache } from '@kite/session';
 import type { Wal } from '@kite/wal';
 import { Coordinator } from './coordinator';
+import { FilterCache } from './filter-cache';
 import { DATABASE_FREE, type RequestContext } from './request';
 import { Router } from './router';
 import { checkName } from './schema';
@@ -24,6 +25,8 @@ export class ProxyCore {
   readonly router: Router;
   /** Timestamps for writes, from ranges of the coordinator's oracle. */
   readonly tso: TimestampAllocator;
+  /** Filters parsed and checked (proxy.filterCacheSize). */
+  readonly filters: FilterCache;
 
   constructor(
     readonly cfg: KiteConfig,
@@ -32,6 +35,7 @@ export class ProxyCore {
     readonly log: Logger,
   ) {
     this.meta = new MetaCache(store, cfg.common.rootPath, false);
+    this.filters = new FilterCache(cfg.proxy.filterCacheSize, { maxLength: cfg.proxy.maxFilterLength });
     this.coordinator = new Coordinator(cfg, store);
     this.router = new Router(cfg, store, this.coordinator, log);
     this.tso = new TimestampAllocator((count, deadline) => this.coordinator.timestamps(count, deadline), {

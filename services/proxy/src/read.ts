@@ -1,5 +1,5 @@
 import { KiteError, clip } from '@kite/common';
-import { encodeParams, encodePlan, parseExpr, templateParams, type Expr } from '@kite/expr';
+import { encodeParams, templateParams, type Expr } from '@kite/expr';
 import type { TemplateValue } from '@kite/proto';
 import { beforeDeadline } from '@kite/rpc';
 import { channelsOf, concatBatches, decodeBatch, emptyColumn, firstByPk, takeBatch, PK, SCORE, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta, type KeyRange } from '@kite/segment';
@@ -14,7 +14,6 @@ import { rerankedSearch, runSearch, withRankInput } from './search';
 import { idsFilter, vectorsOfRows, type PrimaryKeys } from './search-ids';
 import { keyPartitions, partitionKeyField, prunePartitions, refuseManualPartitions } from './partition-key';
 import { OK } from './status';
-import { schemaInfo } from './util';
 import { onWal } from './wal';
 
 const searchNq = histogram('kite_proxy_search_nq', 'query vectors per Search request', [], [1, 2, 5, 10, 20, 50, 100, 500, 1000]);
@@ -33,19 +32,19 @@ export interface ShippedFilter {
 const NO_FILTER: ShippedFilter = { text: '', params: '', plan: '' };
 
 /**
- * Parses and checks a filter against the collection's schema once, here, so that a bad filter fails on the proxy
+ * Parses and checks a filter against the collection's schema once, here (or takes it from the proxy's filter cache), so that a bad filter fails on the proxy
  * rather than on every node, and the nodes get the checked plan instead of text to parse again.
  */
 export function checkFilter(core: Pick<ProxyCore, 'cfg'>, c: CollectionMeta, text: string, values: Record<string, TemplateValue> | null | undefined): { shipped: ShippedFilter; expr?: Expr } {
   const tparams = templateParams(values);
   if (!text) return { shipped: NO_FILTER };
-  let expr: Expr;
+  let checked: { expr: Expr; plan: string };
   try {
-    expr = parseExpr(text, schemaInfo(c), tparams, { maxLength: core.cfg.proxy.maxFilterLength });
+    checked = core.filters.check(c, text, tparams);
   } catch (e) {
     throw new KiteError('ExpressionInvalid', `cannot parse expression: ${clip(text, 512)}: ${(e as Error).message}`);
   }
-  return { shipped: { text, params: encodeParams(tparams), plan: encodePlan(expr) }, expr };
+  return { shipped: { text, params: encodeParams(tparams), plan: checked.plan }, expr: checked.expr };
 }
 
 export function ensureLoaded(c: CollectionMeta): NonNullable<CollectionMeta['load']> {
