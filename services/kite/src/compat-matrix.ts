@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { KiteError, loadConfig, silentLogger } from '@kite/common';
 import { EmbeddedMetaStore } from '@kite/metastore';
 import { LocalObjectStore } from '@kite/objectstore';
-import { checkFilter, schemaToFields } from '@kite/proxy';
+import { FilterCache, checkFilter, schemaToFields } from '@kite/proxy';
 import { Catalog, IdAllocator, Tso } from '@kite/querycoord';
 import { EmbeddedWal } from '@kite/wal';
 
@@ -385,7 +385,7 @@ export async function computeMatrix(): Promise<Matrix> {
         continue;
       }
       const values = p.params ? templateValues(p.params) : undefined;
-      filters.push({ probe: p, status: await attempt(async () => checkFilter({ cfg }, meta, p.expr, values)) });
+      filters.push({ probe: p, status: await attempt(async () => checkFilter({ filters: new FilterCache(0, { maxLength: cfg.proxy.maxFilterLength }) }, meta, p.expr, values)) });
     }
     return { dataTypes, options, indexes, metrics, filters };
   } finally {

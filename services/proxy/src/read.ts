@@ -35,7 +35,7 @@ const NO_FILTER: ShippedFilter = { text: '', params: '', plan: '' };
  * Parses and checks a filter against the collection's schema once, here (or takes it from the proxy's filter cache), so that a bad filter fails on the proxy
  * rather than on every node, and the nodes get the checked plan instead of text to parse again.
  */
-export function checkFilter(core: Pick<ProxyCore, 'cfg'>, c: CollectionMeta, text: string, values: Record<string, TemplateValue> | null | undefined): { shipped: ShippedFilter; expr?: Expr } {
+export function checkFilter(core: Pick<ProxyCore, 'filters'>, c: CollectionMeta, text: string, values: Record<string, TemplateValue> | null | undefined): { shipped: ShippedFilter; expr?: Expr } {
   const tparams = templateParams(values);
   if (!text) return { shipped: NO_FILTER };
   let checked: { expr: Expr; plan: string };
