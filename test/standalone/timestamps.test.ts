@@ -72,7 +72,10 @@ async function countRows(c: MilvusClient): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startStandalone();
+  // The proxy shares one oracle call among writes that arrive while it is in flight: a gRPC round trip to the
+  // coordinator, as in a cluster. In-process calls in standalone answer within the same turn of the event loop, so
+  // nothing arrives meanwhile; this file checks the sharing over gRPC.
+  server = await startStandalone({ env: { KITE_INTERNAL_IN_PROCESS_CALLS: 'false' } });
   client = new MilvusClient({ address: server.address, timeout: 60_000 });
   await client.connectPromise;
   await prepare(client);
