@@ -106,7 +106,7 @@ describe.each(VALUES_FILES)('helm/kite with ci/%s-values.yaml', (values) => {
     expect(cfg.common.listenHost).toBe('0.0.0.0');
     expect(cfg.common.metricsListenHost).toBe('0.0.0.0');
     expect(cfg.common.advertiseHost).toBe('10.1.2.3');
-    expect(cfg.internal).toEqual({ listenHost: '10.1.2.3', secret: 'x' });
+    expect(cfg.internal).toEqual({ listenHost: '10.1.2.3', secret: 'x', inProcessCalls: true });
     expect(cfg.tls.mode).toBe(0);
     expect(cfg.meta.type).toBe('etcd');
     expect(cfg.wal.type).toBe('kafka');

@@ -4,16 +4,16 @@ describe('tls and internal keys', () => {
   it('defaults keep the public port plaintext, internal ports on loopback and no cluster secret', () => {
     const cfg = loadConfig({ env: {} });
     expect(cfg.tls).toEqual({ mode: 0, serverPemPath: '', serverKeyPath: '', caPemPath: '' });
-    expect(cfg.internal).toEqual({ listenHost: '127.0.0.1', secret: '' });
+    expect(cfg.internal).toEqual({ listenHost: '127.0.0.1', secret: '', inProcessCalls: true });
     expect(cfg.common.metricsListenHost).toBe('127.0.0.1');
   });
 
   it('reads them from KITE_* variables', () => {
     const cfg = loadConfig({
-      env: { KITE_TLS_MODE: '2', KITE_TLS_SERVER_PEM_PATH: '/s.pem', KITE_TLS_SERVER_KEY_PATH: '/s.key', KITE_TLS_CA_PEM_PATH: '/ca.pem', KITE_INTERNAL_SECRET: 'x', KITE_INTERNAL_LISTEN_HOST: '10.0.0.5', KITE_COMMON_METRICS_LISTEN_HOST: '0.0.0.0' },
+      env: { KITE_TLS_MODE: '2', KITE_TLS_SERVER_PEM_PATH: '/s.pem', KITE_TLS_SERVER_KEY_PATH: '/s.key', KITE_TLS_CA_PEM_PATH: '/ca.pem', KITE_INTERNAL_SECRET: 'x', KITE_INTERNAL_LISTEN_HOST: '10.0.0.5', KITE_INTERNAL_IN_PROCESS_CALLS: 'false', KITE_COMMON_METRICS_LISTEN_HOST: '0.0.0.0' },
     });
     expect(cfg.tls).toEqual({ mode: 2, serverPemPath: '/s.pem', serverKeyPath: '/s.key', caPemPath: '/ca.pem' });
-    expect(cfg.internal).toEqual({ listenHost: '10.0.0.5', secret: 'x' });
+    expect(cfg.internal).toEqual({ listenHost: '10.0.0.5', secret: 'x', inProcessCalls: false });
     expect(cfg.common.metricsListenHost).toBe('0.0.0.0');
   });
 
