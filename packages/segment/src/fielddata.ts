@@ -1,6 +1,6 @@
 import { KiteError } from '@kite/common';
 import { columnLength, validOf, type Column, type ColumnBatch, type SparseRow } from './columns';
-import { arrayDataToColumn, columnToArrayData, emptyArrayColumn, type WireArrayArray } from './arraydata';
+import { arrayDataToColumn, columnToArrayData, emptyArrayColumn, type WireArrayArray, type WireArrayRow } from './arraydata';
 import { firstNonFinite } from './halfvec';
 import { SCALAR_TYPES, type DataTypeName, type FieldMeta } from './meta';
 import { absentFieldColumn, applyDefault, expandColumn } from './nullable';
@@ -18,17 +18,8 @@ export interface WireFieldData {
   is_dynamic?: boolean;
   valid_data?: boolean[];
   field?: string;
-  scalars?: {
-    data?: string;
-    bool_data?: { data: boolean[] };
-    int_data?: { data: number[] };
-    long_data?: { data: (string | number)[] };
-    float_data?: { data: number[] };
-    double_data?: { data: number[] };
-    string_data?: { data: string[] };
-    json_data?: { data: Buffer[] };
-    array_data?: WireArrayArray;
-  } | null;
+  /** The scalar members: those of one Array row, plus array_data. */
+  scalars?: (WireArrayRow & { array_data?: WireArrayArray }) | null;
   vectors?: {
     dim?: string | number;
     data?: string;

@@ -8,6 +8,18 @@ export function statsFields(c: Pick<CollectionMeta, 'fields'>): FieldMeta[] {
   return c.fields.filter((f) => NUMERIC.has(f.dataType) || (f.isClusteringKey === true && f.dataType === 'VarChar'));
 }
 
+/** The least and greatest of `n` values read at `at(0..n-1)` (n >= 1; no NaN among them). */
+function extent<T extends number | bigint | string>(data: ArrayLike<T>, n: number, at: (i: number) => number): [T, T] {
+  let lo = data[at(0)]!;
+  let hi = lo;
+  for (let i = 1; i < n; i++) {
+    const v = data[at(i)]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 /**
  * The range of one column's values over the rows in `rows` (all rows when absent). A value stored for a null row
  * may widen the range, never narrow it, so a range is always safe for skipping. Undefined when no value counts.
@@ -16,24 +28,8 @@ export function columnRange(col: Column, rows?: ArrayLike<number>): FieldRange |
   const n = rows ? rows.length : col.kind === 'int' || col.kind === 'int64' || col.kind === 'float' || col.kind === 'string' ? col.data.length : 0;
   if (n === 0) return undefined;
   const at = (i: number): number => (rows ? rows[i]! : i);
-  if (col.kind === 'int') {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const v = col.data[at(i)]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    return { kind: 'int', min: String(lo), max: String(hi) };
-  }
-  if (col.kind === 'int64') {
-    let lo = col.data[at(0)]!;
-    let hi = lo;
-    for (let i = 1; i < n; i++) {
-      const v = col.data[at(i)]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+  if (col.kind === 'int' || col.kind === 'int64') {
+    const [lo, hi] = extent<number | bigint>(col.data, n, at);
     return { kind: 'int', min: lo.toString(), max: hi.toString() };
   }
   if (col.kind === 'float') {
@@ -51,13 +47,7 @@ export function columnRange(col: Column, rows?: ArrayLike<number>): FieldRange |
     return { kind: 'float', min: lo, max: hi };
   }
   if (col.kind === 'string') {
-    let lo = col.data[at(0)]!;
-    let hi = lo;
-    for (let i = 1; i < n; i++) {
-      const v = col.data[at(i)]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+    const [lo, hi] = extent(col.data, n, at);
     return { kind: 'string', min: lo, max: hi };
   }
   return undefined;
