@@ -15,7 +15,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { bf16BytesToF32Array, ConsistencyLevelEnum, DataType, f16BytesToF32Array, f32ArrayToBf16Bytes, f32ArrayToF16Bytes, LoadState, MilvusClient, type RowData } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { chunks, clusteredVectors, dynamicValue, eventually, expectOk, queriesNear, rng, waitIndexBuilt } from './helpers';
+import { chunks, clusteredVectors, dynamicValue, eventually, flushAndWait, expectOk, queriesNear, rng, waitIndexBuilt } from './helpers';
 
 jest.setTimeout(600_000);
 
@@ -488,10 +488,7 @@ test('every field type, a partition key and scalar and vector indexes: filled, s
 
   // Sealed rows: inserted and flushed; then the indexes are built on them.
   for (const part of chunks(ROWS.slice(0, SEALED), 400)) expectOk((await client.insert({ collection_name: NAME, data: part as RowData[] })).status, 'insert');
-  const flush = await client.flush({ collection_names: [NAME] });
-  expectOk(flush.status, 'flush');
-  const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((x) => x.data);
-  await eventually('flushed', async () => ((await client.getFlushState({ segmentIDs: segIDs as unknown as number[] })).flushed ? true : undefined), 120_000);
+  await flushAndWait(client, NAME, 120_000);
   for (const f of FIELDS.filter((x) => x.index)) await waitIndexBuilt(client, NAME, f.name, 180_000);
   await client.loadCollectionSync({ collection_name: NAME });
   // Growing rows, and deletes of rows of both kinds.

@@ -9,7 +9,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { ConsistencyLevelEnum, DataType, LoadState, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { eventually, expectFailure, expectOk, rng } from './helpers';
+import { eventually, flushAndWait, expectFailure, expectOk, rng } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -90,17 +90,6 @@ async function expectBruteForce(what: string, field: Field, opts: { k?: number; 
   });
 }
 
-async function flushAndWait(): Promise<void> {
-  const flush = await client.flush({ collection_names: [NAME] });
-  expectOk(flush.status, 'flush');
-  const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-  await eventually('flushed', async () => {
-    const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
-    expectOk(st.status, 'getFlushState');
-    return st.flushed ? true : undefined;
-  });
-}
-
 async function waitIndexed(field: Field): Promise<void> {
   await eventually(`index on ${field} built`, async () => {
     const res = await client.describeIndex({ collection_name: NAME, field_name: field });
@@ -178,7 +167,7 @@ test('insert, search growing and sealed (HAMMING BIN_IVF_FLAT, JACCARD AUTOINDEX
   await expectBruteForce('growing HAMMING, filtered', 'bin', { filter: 'tag < 30', keep: (r) => r.tag < 30 });
   await expectStored('growing', [0, 1, 777, 1499]);
 
-  await flushAndWait();
+  await flushAndWait(client, NAME);
   await waitIndexed('bin');
   await waitIndexed('jac');
   await insert(makeRows(5000, 200, 2));

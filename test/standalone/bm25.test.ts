@@ -10,7 +10,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 import { ConsistencyLevelEnum, DataType, FunctionType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
 import { bm25Reference as reference, expectSameRanking, standardTerms } from './bm25-reference';
-import { eventually, expectFailure, expectOk, waitIndexBuilt } from './helpers';
+import { flushAndWait, expectFailure, expectOk, waitIndexBuilt } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -55,13 +55,7 @@ async function createBm25Collection(name: string, analyzer: Record<string, unkno
 }
 
 async function flush(name: string): Promise<void> {
-  const res = await client.flush({ collection_names: [name] });
-  expectOk(res.status, 'flush');
-  const segIDs = Object.values(res.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-  await eventually('flushed', async () => {
-    const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
-    return st.flushed ? true : undefined;
-  });
+  await flushAndWait(client, name);
   await waitIndexBuilt(client, name, 'sparse');
 }
 

@@ -174,6 +174,22 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 /** Waits until describeIndex reports every row of the field indexed (Milvus builds indexes asynchronously). */
+/** Flushes a collection and waits until every segment the flush sealed is persisted (GetFlushState). */
+export async function flushAndWait(client: MilvusClient, collection: string, timeoutMs = 60_000): Promise<void> {
+  const flush = await client.flush({ collection_names: [collection] });
+  expectOk(flush.status, 'flush');
+  const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
+  await eventually(
+    `${collection} flushed`,
+    async () => {
+      const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
+      expectOk(st.status, 'getFlushState');
+      return st.flushed ? true : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 export async function waitIndexBuilt(client: MilvusClient, collection: string, field: string, timeoutMs = 90_000): Promise<void> {
   await eventually(
     `index on ${collection}.${field} built`,

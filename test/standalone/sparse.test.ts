@@ -9,7 +9,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { ConsistencyLevelEnum, DataType, LoadState, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { eventually, expectFailure, expectOk, rng, waitIndexBuilt } from './helpers';
+import { eventually, flushAndWait, expectFailure, expectOk, rng, waitIndexBuilt } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -127,17 +127,6 @@ async function expectBruteForce(what: string, k = 10, keep?: (r: Row) => boolean
   });
 }
 
-async function flushAndWait(): Promise<void> {
-  const flush = await client.flush({ collection_names: [NAME] });
-  expectOk(flush.status, 'flush');
-  const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-  await eventually('flushed', async () => {
-    const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
-    expectOk(st.status, 'getFlushState');
-    return st.flushed ? true : undefined;
-  });
-}
-
 beforeAll(async () => {
   server = await startStandalone();
   client = new MilvusClient({ address: server.address, timeout: 60_000 });
@@ -234,7 +223,7 @@ test('insert, search growing and sealed (both index types), filters, deletes, dr
   expect(new Map(Object.entries(byId.get(7)!).map(([k, v]) => [Number(k), v]))).toEqual(live.get(7)!.sv);
 
   // Sealed and indexed.
-  await flushAndWait();
+  await flushAndWait(client, NAME);
   await waitIndexBuilt(client, NAME, 'sv');
   await insert(makeRows(1000, 300, 2)); // growing again, next to the sealed segment
   await expectBruteForce('sealed (SPARSE_INVERTED_INDEX) + growing');
@@ -256,7 +245,7 @@ test('insert, search growing and sealed (both index types), filters, deletes, dr
   expectOk(await client.dropIndex({ collection_name: NAME, field_name: 'sv' }), 'dropIndex');
   expectOk(await client.createIndex({ collection_name: NAME, field_name: 'sv', index_type: 'SPARSE_WAND', metric_type: 'IP' }), 'SPARSE_WAND');
   await client.loadCollectionSync({ collection_name: NAME });
-  await flushAndWait();
+  await flushAndWait(client, NAME);
   await waitIndexBuilt(client, NAME, 'sv');
   await expectBruteForce('SPARSE_WAND');
   await expectBruteForce('SPARSE_WAND, filtered', 10, (r) => r.tag >= 50, 'tag >= 50');

@@ -10,7 +10,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 import { createAnalyzer } from '@kite/analyzer';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { eventually, expectFailure, expectOk, rng } from './helpers';
+import { flushAndWait, expectFailure, expectOk, rng } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -102,14 +102,7 @@ async function insert(rows: Row[]): Promise<void> {
 }
 
 async function flush(): Promise<void> {
-  const res = await client.flush({ collection_names: [NAME] });
-  expectOk(res.status, 'flush');
-  const segIDs = Object.values(res.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-  await eventually('flushed', async () => {
-    const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
-    expectOk(st.status, 'getFlushState');
-    return st.flushed ? true : undefined;
-  });
+  await flushAndWait(client, NAME);
 }
 
 beforeAll(async () => {

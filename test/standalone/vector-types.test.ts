@@ -9,7 +9,7 @@ jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { bf16BytesToF32Array, ConsistencyLevelEnum, DataType, f16BytesToF32Array, f32ArrayToBf16Bytes, f32ArrayToF16Bytes, LoadState, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { startStandalone, type Standalone } from '../support/kite';
-import { bruteForce, clusteredVectors, eventually, expectFailure, expectOk, recall, score, type Metric } from './helpers';
+import { bruteForce, clusteredVectors, eventually, flushAndWait, expectFailure, expectOk, recall, score, type Metric } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -110,17 +110,6 @@ async function expectStoredBytes(what: string, ids: number[]): Promise<void> {
   }
 }
 
-async function flushAndWait(): Promise<void> {
-  const flush = await client.flush({ collection_names: [NAME] });
-  expectOk(flush.status, 'flush');
-  const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-  await eventually('flushed', async () => {
-    const st = await client.getFlushState({ segmentIDs: segIDs as unknown as number[] });
-    expectOk(st.status, 'getFlushState');
-    return st.flushed ? true : undefined;
-  });
-}
-
 async function waitIndexed(field: Field): Promise<void> {
   await eventually(`index on ${field} built`, async () => {
     const res = await client.describeIndex({ collection_name: NAME, field_name: field });
@@ -214,7 +203,7 @@ test('insert, search growing and sealed (IVF_FLAT, HNSW), filters, range and gro
   expect((grouped.results as unknown as { id: string }[]).map((h) => String(h.id))).toEqual([...bestPerTag.values()].slice(0, 5));
 
   // Sealed and indexed; more growing rows beside them.
-  await flushAndWait();
+  await flushAndWait(client, NAME);
   await waitIndexed('f16');
   await waitIndexed('bf16');
   await insert(makeRows(5000, 200, 2));
