@@ -495,6 +495,80 @@ class CoreWrap : public Napi::ObjectWrap<Self> {
     };
   }
 
+  // A new wrapper (made by `ctor`) owning `core`, its memory reported to V8.
+  static Napi::Object wrapCore(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Core> core) {
+    Napi::Object obj = ctor.New({});
+    Self* self = Self::Unwrap(obj);
+    self->core_ = std::move(core);
+    self->syncExternalMemory(env);
+    return obj;
+  }
+
+  // The deserialize job of both index kinds. At buf[offset]: u64 payload length, u64 checksum, payload. The frame is
+  // checked here; the checksum and `load(payload, length)` run off the event loop, and the promise resolves to a new
+  // wrapper of the loaded core.
+  template <class Load>
+  static Napi::Value deserializeFrame(Napi::Env env, const Napi::TypedArrayOf<uint8_t>& buf, size_t offset, Load load) {
+    const uint8_t* base = buf.Data();
+    const size_t size = buf.ByteLength();
+    if (size - offset < kFrameBytes) throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated (no payload frame)");
+    const uint64_t payloadLen = getU64(base + offset);
+    const uint64_t sum = getU64(base + offset + 8);
+    if (payloadLen != size - offset - kFrameBytes) {
+      throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated or padded: payload should be " +
+                                              std::to_string(payloadLen) + " bytes, buffer holds " +
+                                              std::to_string(size - offset - kFrameBytes));
+    }
+    auto result = std::make_shared<std::shared_ptr<Core>>();
+    const uint8_t* payload = base + offset + kFrameBytes;
+    Job* job = new Job(
+        env,
+        [=]() {
+          if (checksum(payload, payloadLen) != sum) {
+            throw CodedError(kite::ERR_BAD_DATA, "serialized index is corrupt (checksum mismatch)");
+          }
+          *result = std::shared_ptr<Core>(load(payload, static_cast<size_t>(payloadLen)));
+        },
+        [=](Napi::Env e) -> Napi::Value { return Self::wrap(e, *result); });
+    job->keep(buf);
+    return job->start();
+  }
+
+  // train(vectors) and add(vectors, ids) of both index kinds: `vectors` a typed array of T (`type`, named `typeName`),
+  // `rows(env, core, vectors)` the number of vectors it holds. Both run off the event loop and then report the new memory.
+  template <class T, class Rows>
+  Napi::Value trainRows(const Napi::CallbackInfo& info, napi_typedarray_type type, const char* typeName, Rows rows) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<T>(info, 0, type, "vectors", typeName);
+    const int64_t n = rows(env, *core, x);
+    const T* data = x.Data();
+    Job* job = new Job(env, [core, n, data]() { core->train(n, data); }, syncDone());
+    job->keep(x);
+    job->keep(info.This());
+    return job->start();
+  }
+
+  template <class T, class Rows>
+  Napi::Value addRows(const Napi::CallbackInfo& info, napi_typedarray_type type, const char* typeName, Rows rows) {
+    Napi::Env env = info.Env();
+    auto core = live(env);
+    auto x = argTyped<T>(info, 0, type, "vectors", typeName);
+    auto ids = argTyped<int64_t>(info, 1, napi_bigint64_array, "ids", "BigInt64Array");
+    const int64_t n = rows(env, *core, x);
+    if (static_cast<int64_t>(ids.ElementLength()) != n) {
+      throwCoded(env, kite::ERR_BAD_PARAM, "ids length " + std::to_string(ids.ElementLength()) +
+                                               " does not match the number of vectors " + std::to_string(n));
+    }
+    const T* data = x.Data();
+    const int64_t* idData = ids.Data();
+    Job* job = new Job(env, [core, n, data, idData]() { core->add(n, data, idData); }, syncDone());
+    job->keep(x);
+    job->keep(ids);
+    job->keep(info.This());
+    return job->start();
+  }
+
   std::shared_ptr<Core> core_;
   int64_t reported_ = 0;
 };
@@ -523,13 +597,10 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
   explicit NativeIndex(const Napi::CallbackInfo& info) : CoreWrap(info) {}
 
  private:
+  friend class CoreWrap<NativeIndex, kite::IndexCore>;
+
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::IndexCore> core) {
-    auto* data = env.GetInstanceData<AddonData>();
-    Napi::Object obj = data->ctor.New({});
-    NativeIndex* self = NativeIndex::Unwrap(obj);
-    self->core_ = std::move(core);
-    self->syncExternalMemory(env);
-    return obj;
+    return wrapCore(env, env.GetInstanceData<AddonData>()->ctor, std::move(core));
   }
 
   static kite::BuildParams readParams(const Napi::CallbackInfo& info, size_t i) {
@@ -594,33 +665,12 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
     const kite::BuildParams p = readParams(info, 3);
     auto buf = argTyped<uint8_t>(info, 4, napi_uint8_array, "buffer", "Uint8Array or Buffer");
     const size_t offset = static_cast<size_t>(argInt(info, 5, "offset", 0, static_cast<int64_t>(buf.ByteLength())));
-    const uint8_t* base = buf.Data();
-    const size_t size = buf.ByteLength();
-    if (size - offset < kFrameBytes) throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated (no payload frame)");
-    const uint64_t payloadLen = getU64(base + offset);
-    const uint64_t sum = getU64(base + offset + 8);
-    if (payloadLen != size - offset - kFrameBytes) {
-      throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated or padded: payload should be " +
-                                              std::to_string(payloadLen) + " bytes, buffer holds " +
-                                              std::to_string(size - offset - kFrameBytes));
-    }
-    auto result = std::make_shared<std::shared_ptr<kite::IndexCore>>();
-    const uint8_t* payload = base + offset + kFrameBytes;
-    Job* job = new Job(
-        env,
-        [=]() {
-          if (checksum(payload, payloadLen) != sum) {
-            throw CodedError(kite::ERR_BAD_DATA, "serialized index is corrupt (checksum mismatch)");
-          }
-          *result = std::shared_ptr<kite::IndexCore>(
-              kite::IndexCore::deserialize(kind, metric, dim, p, payload, static_cast<size_t>(payloadLen)));
-        },
-        [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
-    job->keep(buf);
-    return job->start();
+    return deserializeFrame(env, buf, offset, [=](const uint8_t* payload, size_t len) {
+      return kite::IndexCore::deserialize(kind, metric, dim, p, payload, len);
+    });
   }
 
-  int64_t vectorCount(Napi::Env env, size_t floats, int dim, const char* what) const {
+  static int64_t vectorCount(Napi::Env env, size_t floats, int dim, const char* what) {
     if (floats % static_cast<size_t>(dim) != 0) {
       throwCoded(env, kite::ERR_DIMENSION, std::string(what) + " length " + std::to_string(floats) +
                                                " is not a multiple of dim " + std::to_string(dim));
@@ -628,37 +678,19 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
     return static_cast<int64_t>(floats / static_cast<size_t>(dim));
   }
 
+  // The vectors `x` holds for train and add: a whole number of dim floats.
+  static int64_t floatRows(Napi::Env env, const kite::IndexCore& core, const Napi::Float32Array& x) {
+    return vectorCount(env, x.ElementLength(), core.dim(), "vectors");
+  }
+
   // train(vectors: Float32Array) -> Promise<void>
   Napi::Value train(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto core = live(env);
-    auto x = argTyped<float>(info, 0, napi_float32_array, "vectors", "Float32Array");
-    const int64_t n = vectorCount(env, x.ElementLength(), core->dim(), "vectors");
-    const float* data = x.Data();
-    Job* job = new Job(env, [core, n, data]() { core->train(n, data); }, syncDone());
-    job->keep(x);
-    job->keep(info.This());
-    return job->start();
+    return trainRows<float>(info, napi_float32_array, "Float32Array", floatRows);
   }
 
   // add(vectors: Float32Array, ids: BigInt64Array) -> Promise<void>
   Napi::Value add(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto core = live(env);
-    auto x = argTyped<float>(info, 0, napi_float32_array, "vectors", "Float32Array");
-    auto ids = argTyped<int64_t>(info, 1, napi_bigint64_array, "ids", "BigInt64Array");
-    const int64_t n = vectorCount(env, x.ElementLength(), core->dim(), "vectors");
-    if (static_cast<int64_t>(ids.ElementLength()) != n) {
-      throwCoded(env, kite::ERR_BAD_PARAM, "ids length " + std::to_string(ids.ElementLength()) +
-                                               " does not match the number of vectors " + std::to_string(n));
-    }
-    const float* data = x.Data();
-    const int64_t* idData = ids.Data();
-    Job* job = new Job(env, [core, n, data, idData]() { core->add(n, data, idData); }, syncDone());
-    job->keep(x);
-    job->keep(ids);
-    job->keep(info.This());
-    return job->start();
+    return addRows<float>(info, napi_float32_array, "Float32Array", floatRows);
   }
 
   // search(queries, k, nprobe, ef, filter: Uint8Array|null, outDistances: Float32Array, outIds: BigInt64Array)
@@ -822,13 +854,10 @@ class NativeBinaryIndex : public CoreWrap<NativeBinaryIndex, kite::BinaryCore> {
   explicit NativeBinaryIndex(const Napi::CallbackInfo& info) : CoreWrap(info) {}
 
  private:
+  friend class CoreWrap<NativeBinaryIndex, kite::BinaryCore>;
+
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<kite::BinaryCore> core) {
-    auto* data = env.GetInstanceData<AddonData>();
-    Napi::Object obj = data->binaryCtor.New({});
-    NativeBinaryIndex* self = NativeBinaryIndex::Unwrap(obj);
-    self->core_ = std::move(core);
-    self->syncExternalMemory(env);
-    return obj;
+    return wrapCore(env, env.GetInstanceData<AddonData>()->binaryCtor, std::move(core));
   }
 
   static void readKindMetric(const Napi::CallbackInfo& info, kite::BinaryKind* kind, kite::BinaryMetric* metric) {
@@ -875,31 +904,12 @@ class NativeBinaryIndex : public CoreWrap<NativeBinaryIndex, kite::BinaryCore> {
     const int dim = readDim(info, 2);
     auto buf = argTyped<uint8_t>(info, 3, napi_uint8_array, "buffer", "Uint8Array or Buffer");
     const size_t offset = static_cast<size_t>(argInt(info, 4, "offset", 0, static_cast<int64_t>(buf.ByteLength())));
-    const uint8_t* base = buf.Data();
-    const size_t size = buf.ByteLength();
-    if (size - offset < kFrameBytes) throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated (no payload frame)");
-    const uint64_t payloadLen = getU64(base + offset);
-    const uint64_t sum = getU64(base + offset + 8);
-    if (payloadLen != size - offset - kFrameBytes) {
-      throwCoded(env, kite::ERR_BAD_DATA, "serialized index is truncated or padded");
-    }
-    auto result = std::make_shared<std::shared_ptr<kite::BinaryCore>>();
-    const uint8_t* payload = base + offset + kFrameBytes;
-    Job* job = new Job(
-        env,
-        [=]() {
-          if (checksum(payload, payloadLen) != sum) {
-            throw CodedError(kite::ERR_BAD_DATA, "serialized index is corrupt (checksum mismatch)");
-          }
-          *result = std::shared_ptr<kite::BinaryCore>(
-              kite::BinaryCore::deserialize(kind, metric, dim, payload, static_cast<size_t>(payloadLen)));
-        },
-        [=](Napi::Env e) -> Napi::Value { return wrap(e, *result); });
-    job->keep(buf);
-    return job->start();
+    return deserializeFrame(env, buf, offset, [=](const uint8_t* payload, size_t len) {
+      return kite::BinaryCore::deserialize(kind, metric, dim, payload, len);
+    });
   }
 
-  int64_t codeCount(Napi::Env env, size_t bytes, int codeSize, const char* what) const {
+  static int64_t codeCount(Napi::Env env, size_t bytes, int codeSize, const char* what) {
     if (bytes % static_cast<size_t>(codeSize) != 0) {
       throwCoded(env, kite::ERR_DIMENSION, std::string(what) + " length " + std::to_string(bytes) +
                                                " bytes is not a multiple of dim/8 = " + std::to_string(codeSize));
@@ -907,37 +917,19 @@ class NativeBinaryIndex : public CoreWrap<NativeBinaryIndex, kite::BinaryCore> {
     return static_cast<int64_t>(bytes / static_cast<size_t>(codeSize));
   }
 
+  // The codes `x` holds for train and add: a whole number of dim/8 bytes.
+  static int64_t codeRows(Napi::Env env, const kite::BinaryCore& core, const Napi::Uint8Array& x) {
+    return codeCount(env, x.ByteLength(), core.codeSize(), "vectors");
+  }
+
   // train(codes: Uint8Array) -> Promise<void>
   Napi::Value train(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto core = live(env);
-    auto x = argTyped<uint8_t>(info, 0, napi_uint8_array, "vectors", "Uint8Array");
-    const int64_t n = codeCount(env, x.ByteLength(), core->codeSize(), "vectors");
-    const uint8_t* data = x.Data();
-    Job* job = new Job(env, [core, n, data]() { core->train(n, data); }, syncDone());
-    job->keep(x);
-    job->keep(info.This());
-    return job->start();
+    return trainRows<uint8_t>(info, napi_uint8_array, "Uint8Array", codeRows);
   }
 
   // add(codes: Uint8Array, ids: BigInt64Array) -> Promise<void>
   Napi::Value add(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto core = live(env);
-    auto x = argTyped<uint8_t>(info, 0, napi_uint8_array, "vectors", "Uint8Array");
-    auto ids = argTyped<int64_t>(info, 1, napi_bigint64_array, "ids", "BigInt64Array");
-    const int64_t n = codeCount(env, x.ByteLength(), core->codeSize(), "vectors");
-    if (static_cast<int64_t>(ids.ElementLength()) != n) {
-      throwCoded(env, kite::ERR_BAD_PARAM, "ids length " + std::to_string(ids.ElementLength()) +
-                                               " does not match the number of vectors " + std::to_string(n));
-    }
-    const uint8_t* data = x.Data();
-    const int64_t* idData = ids.Data();
-    Job* job = new Job(env, [core, n, data, idData]() { if (n > 0) core->add(n, data, idData); }, syncDone());
-    job->keep(x);
-    job->keep(ids);
-    job->keep(info.This());
-    return job->start();
+    return addRows<uint8_t>(info, napi_uint8_array, "Uint8Array", codeRows);
   }
 
   // search(queries: Uint8Array, k, nprobe, filter: Uint8Array|null, outDistances: Float32Array, outIds: BigInt64Array)

@@ -170,6 +170,7 @@ void BinaryCore::train(int64_t n, const uint8_t* codes) {
 }
 
 void BinaryCore::add(int64_t n, const uint8_t* codes, const int64_t* ids) {
+  if (n == 0) return;  // nothing to add, trained or not
   std::unique_lock<RwLock> lk(mu_);
   if (!index_->is_trained) throw CodedError(ERR_NOT_TRAINED, "the index must be trained before vectors are added");
   useOmpThreads(threadConfig().build.load());
