@@ -285,7 +285,7 @@ describe('RESTful API v2, authorization off', () => {
     expect(await ok(server, 'databases/describe', { dbName: 'rest_db' })).toMatchObject({ dbName: 'rest_db' });
     await ok(server, 'collections/create', { dbName: 'rest_db', collectionName: 'in_db', dimension: 2 });
     expect(await ok(server, 'collections/list', { dbName: 'rest_db' })).toEqual(['in_db']);
-    expect((await client.listCollections({ db_name: 'rest_db' })).collection_names).toEqual(['in_db']);
+    expect((await client.listCollections({ db_name: 'rest_db' })).data.map((c) => c.name)).toEqual(['in_db']);
     expect(await rest(server, 'collections/list', { dbName: 'no_db' })).toMatchObject({ code: 800 });
     await ok(server, 'collections/drop', { dbName: 'rest_db', collectionName: 'in_db' });
     await ok(server, 'databases/drop', { dbName: 'rest_db' });
