@@ -123,7 +123,7 @@ describe('RESTful API v2, authorization off', () => {
     expect(await ok(server, 'entities/get', { collectionName: 'quick_setup', id: 1, outputFields: ['id'] }, { 'Accept-Type-Allow-Int64': 'false' })).toEqual([{ id: '1' }]);
 
     const query = [0.3580376395471989, -0.6023495712049978, 0.18414012509913835, -0.26286205330961354, 0.9029438446296592];
-    const hits = await rest(server, 'entities/search', { collectionName: 'quick_setup', data: [query], annsField: 'vector', limit: 3, outputFields: ['color'], consistencyLevel: 'Strong' });
+    const hits = await rest(server, 'entities/search', { collectionName: 'quick_setup', data: [query], annsField: 'vector', limit: 3, outputFields: ['color'], searchParams: { metricType: 'COSINE' }, consistencyLevel: 'Strong' });
     expect(hits.code).toBe(0);
     expect(hits.topks).toEqual([3]);
     const sdkHits = await client.search({ collection_name: 'quick_setup', data: [query], anns_field: 'vector', limit: 3, output_fields: ['color'], consistency_level: STRONG });
@@ -206,7 +206,7 @@ describe('RESTful API v2, authorization off', () => {
     const hybrid = await ok<Row[]>(server, 'entities/hybrid_search', {
       collectionName: 'custom_setup',
       search: [
-        { data: [[1, 0, 0, 0, 0]], annsField: 'my_vector', limit: 2 },
+        { data: [[1, 0, 0, 0, 0]], annsField: 'my_vector', limit: 2, params: { metricType: 'L2' } },
         { data: [[0, 0, 1, 0, 0]], annsField: 'my_vector', limit: 2, filter: 'my_id > 7' },
       ],
       rerank: { strategy: 'rrf', params: { k: 10 } },
@@ -364,5 +364,9 @@ describe('RESTful API v2, authorization on', () => {
     expect(denied).toMatchObject({ httpStatus: 200, code: 1401 });
     expect(await rest(server, 'collections/drop', { collectionName: 'secured' }, { Authorization: 'Bearer reader:reader-pw-1' })).toMatchObject({ code: 1401 });
     expect((await root.hasCollection({ collection_name: 'secured' })).value).toBe(true);
+    // Refusals are counted by Milvus code like every other answer.
+    const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/kite_proxy_requests_total\{method="ShowCollections",status="1800"\} [1-9]/);
+    expect(metrics).toMatch(/kite_proxy_requests_total\{method="Query",status="1401"\} [1-9]/);
   });
 });

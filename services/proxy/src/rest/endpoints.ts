@@ -289,7 +289,7 @@ const subSearch = {
   offset: z.number().int().nonnegative().optional(),
   groupingField: z.string().optional(),
   searchParams: searchParams.optional(),
-  params: jsonObject.optional(),
+  params: searchParams.optional(),
 };
 
 const searchBody = z.object({
@@ -322,9 +322,10 @@ function searchRequest(ctx: EndpointContext, schema: Schema, collectionName: str
   const field = vectorFields.find((f) => f.name === anns);
   if (!field) throw invalid(`annsField "${clip(anns, 128)}" is not a vector field of ${clip(collectionName, 128)}; name one of ${vectorFields.map((f) => f.name).join(', ')}`);
   const { type, values } = queryVectors(field, s.data, (what) => invalid(`data: ${what}`));
-  const sp = s.searchParams ?? {};
-  const { metricType, params, ...rest } = sp;
-  const inner = { ...(s.params ?? {}), ...(params ?? {}) };
+  // Search parameters come as `searchParams` (search) or `params` (a hybrid search's sub-search), both of the form
+  // {metricType, params: {...}, <other search params>}.
+  const { metricType, params, ...rest } = { ...(s.params ?? {}), ...(s.searchParams ?? {}) } as z.infer<typeof searchParams>;
+  const inner = { ...(params ?? {}) };
   const kvs = [
     { key: 'anns_field', value: anns },
     { key: 'topk', value: String(limit) },

@@ -65,6 +65,11 @@ export class MilvusInvoker {
     return inv;
   }
 
+  /** Counts a call refused before its handler ran (credentials), by Milvus code, as the gRPC server counts it. */
+  countRefused(method: MilvusMethodName, code: number): void {
+    metrics.requests.inc({ method, status: String(code) });
+  }
+
   /** The deadline a call of `method` gets now (for the checks made before it). */
   deadline(method: MilvusMethodName, call: RestCall): number {
     const ms = READ_METHODS.has(method) ? this.cfg.proxy.defaultTimeoutMs : this.cfg.proxy.writeTimeoutMs;
@@ -85,7 +90,14 @@ export class MilvusInvoker {
     } catch (e) {
       throw new KiteError('ParameterInvalid', `the ${method} request cannot be encoded: ${clip(toKiteError(e).message, 256)}`);
     }
-    if (authorize && this.security?.enabled) this.security.authorize(call.user, method, decoded, call.metadata);
+    if (authorize && this.security?.enabled) {
+      try {
+        this.security.authorize(call.user, method, decoded, call.metadata);
+      } catch (e) {
+        this.countRefused(method, toKiteError(e).code);
+        throw e;
+      }
+    }
     const res = await this.invoker(method)(decoded, call.clientDeadline, call.metadata);
     const out = m.responseDeserialize(m.responseSerialize(res)) as Decoded;
     const status = ('error_code' in out ? out : out.status) as Status | null | undefined;

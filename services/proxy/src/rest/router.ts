@@ -8,8 +8,9 @@
 import * as grpc from '@grpc/grpc-js';
 import express from 'express';
 import { z } from 'zod';
-import { ErrorCodes, KiteError, clip, toKiteError, type KiteConfig, type Logger } from '@kite/common';
+import { KiteError, clip, toKiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MilvusMethodName } from '@kite/proto';
+import { beforeDeadline } from '@kite/rpc';
 import { DEFAULT_DB } from '@kite/segment';
 import type { Handlers } from '../core';
 import type { Security } from '../security';
@@ -32,9 +33,27 @@ interface Failure {
 function failureOf(e: unknown): Failure {
   if (e instanceof StatusError) return { code: e.code, message: clip(e.message, 2048) };
   const k = toKiteError(e);
-  // Milvus's REST server answers a call without valid credentials with its own code (1800), not the gRPC one.
-  const code = k.kind === 'NotAuthenticated' ? ErrorCodes.RestNotAuthenticated.code : k.code;
-  return { code, message: clip(k.message, 2048) };
+  return { code: k.code, message: clip(k.message, 2048) };
+}
+
+/**
+ * The call's user, checked as the gRPC server checks it (security/guard.ts) within the call's deadline. Milvus's
+ * REST server answers missing or wrong credentials with its own code (1800) and the gRPC message; a refusal is
+ * counted like one over gRPC.
+ */
+async function authenticate(security: Security, invoker: MilvusInvoker, method: MilvusMethodName, call: RestCall, address: string): Promise<string | undefined> {
+  try {
+    return await beforeDeadline(security.authenticate(method, call.metadata, `ipv4:${address}`), invoker.deadline(method, call), 'credential check');
+  } catch (e) {
+    const k =
+      e instanceof KiteError
+        ? e.kind === 'NotAuthenticated'
+          ? new KiteError('RestNotAuthenticated', e.message)
+          : e
+        : new KiteError('ServiceUnavailable', `${method}: ${toKiteError(e).message}`, { retriable: true });
+    invoker.countRefused(method, k.code);
+    throw k;
+  }
 }
 
 /** A zod issue as Milvus's REST errors read: the path of the field and what is wrong with it. */
@@ -60,7 +79,7 @@ function authorization(req: express.Request): string | undefined {
   const raw = req.get('Authorization');
   if (raw === undefined) return undefined;
   const m = /^Bearer\s+(.+)$/i.exec(raw.trim());
-  if (!m) throw new KiteError('NotAuthenticated', 'the Authorization header must be "Bearer <user>:<password>"');
+  if (!m) throw new KiteError('RestNotAuthenticated', 'the Authorization header must be "Bearer <user>:<password>"');
   return Buffer.from(m[1]!, 'utf8').toString('base64');
 }
 
@@ -87,15 +106,7 @@ export function restRouter(opts: RestOptions): express.Router {
       const auth = authorization(req);
       if (auth !== undefined) metadata.set('authorization', auth);
       const call: RestCall = { metadata, user: undefined, clientDeadline: clientDeadline(req) };
-      if (opts.security?.enabled) {
-        const method: MilvusMethodName = ep.method;
-        const deadline = invoker.deadline(method, call);
-        const remaining = Math.max(0, deadline - Date.now());
-        call.user = await Promise.race([
-          opts.security.authenticate(method, metadata, `ipv4:${req.socket.remoteAddress ?? ''}`),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new KiteError('DeadlineExceeded', `no credential check within ${remaining} ms`)), remaining).unref()),
-        ]);
-      }
+      if (opts.security?.enabled) call.user = await authenticate(opts.security, invoker, ep.method, call, req.socket.remoteAddress ?? '');
       const allow = req.get('Accept-Type-Allow-Int64');
       const ctx: EndpointContext = {
         db,
