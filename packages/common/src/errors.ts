@@ -153,6 +153,14 @@ export const ErrorCodes = {
     retriable: false,
     sharesCodeOf: { kind: 'ServiceUnavailable', why: 'start-up only: the process does not start, so no client ever sees it' },
   },
+  /** RESTful API: a call without valid credentials while authorization is on (Milvus's ErrNeedAuthenticate). */
+  RestNotAuthenticated: { code: 1800, legacy: LegacyCode.UnexpectedError, retriable: false },
+  /** RESTful API: the request body is not a JSON object of the endpoint's shape (Milvus's ErrIncorrectParameterFormat). */
+  RestBodyInvalid: { code: 1801, legacy: LegacyCode.IllegalArgument, retriable: false },
+  /** RESTful API: a field the endpoint needs is absent (Milvus's ErrMissingRequiredParameters). */
+  RestParameterMissing: { code: 1802, legacy: LegacyCode.IllegalArgument, retriable: false },
+  /** RESTful API: rows of an insert or upsert that do not fit the collection's schema (Milvus's ErrInvalidInsertData). */
+  RestInsertDataInvalid: { code: 1804, legacy: LegacyCode.IllegalArgument, retriable: false },
   /** A store's directory is locked by another running process (its LOCK file names a live pid). */
   DirectoryLocked: {
     code: 1001,

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { KiteError, Lifecycle, type KiteConfig, type LifecycleState, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
-import { gauge } from '@kite/observe';
+import { gauge, type HttpHandler } from '@kite/observe';
 import { bindServer, publicServerCredentials, serveInProcess, SERVER_OPTIONS, type LocalRegistration } from '@kite/rpc';
 import { Session, type Role } from '@kite/session';
 import { INTERNAL_LISTEN_HOST, listening, LISTEN_HOST, type Setting } from './startup';
@@ -67,6 +67,8 @@ export interface Hosted {
   ready?(): boolean;
   /** Extra fields for /ready and /healthz. */
   details?(): Record<string, unknown>;
+  /** Routes the component serves on the process's HTTP server (the proxy's RESTful API), once it serves. */
+  httpHandler?(): HttpHandler;
 }
 
 export interface ComponentOptions {

@@ -5,7 +5,7 @@
  */
 import { Lifecycle, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
-import { startHttp, type HttpServer } from '@kite/observe';
+import { startHttp, type HttpHandler, type HttpServer } from '@kite/observe';
 import { randomInternalSecret, useInternalSecret } from '@kite/rpc';
 import { RunningComponent, type Hosted } from './component';
 import { listening, METRICS_LISTEN_HOST, StartedParts, type Setting } from './startup';
@@ -24,6 +24,8 @@ export class ComponentHost {
   /** Components' internal services are also callable in process (standalone with internal.inProcessCalls). */
   private readonly inProcess: boolean;
   http: HttpServer | undefined;
+  /** HTTP routes of the components that serve (Hosted.httpHandler), tried in order of start. */
+  private readonly httpRoutes: HttpHandler[] = [];
 
   /**
    * `opts.singleProcess`: every internal call stays inside this process (standalone), so without internal.secret a
@@ -60,12 +62,23 @@ export class ComponentHost {
   async startHttp(port: number, setting: Setting): Promise<HttpServer> {
     const checks = { ready: () => this.ready(), details: () => this.details() };
     const http = await listening('HTTP server for /metrics /healthz /ready', setting, () =>
-      startHttp(this.cfg.common.metricsListenHost, port, checks, this.log),
+      startHttp(this.cfg.common.metricsListenHost, port, checks, this.log, (req, res, next) => this.routeHttp(req, res, next)),
       METRICS_LISTEN_HOST,
     );
     this.http = http;
     this.parts.add('HTTP server', () => http.close());
     return http;
+  }
+
+  /** Passes an HTTP request through the components' routes, in order; `next` when none answers it. */
+  private routeHttp(req: Parameters<HttpHandler>[0], res: Parameters<HttpHandler>[1], next: (err?: unknown) => void): void {
+    const routes = [...this.httpRoutes];
+    const step = (i: number, err?: unknown): void => {
+      const route = routes[i];
+      if (err !== undefined || !route) return next(err);
+      route(req, res, (e) => step(i + 1, e));
+    };
+    step(0);
   }
 
   /** Starts a component on its own gRPC server and session; stopped (gracefully) before what was added earlier. */
@@ -74,6 +87,9 @@ export class ComponentHost {
     this.parts.add(running.name, () => running.stop(this.deadline ?? Date.now() + this.cfg.common.stopTimeoutMs));
     this.members.push({ name: running.name, ready: () => running.ready(), details: () => running.details() });
     await running.start();
+    // Its HTTP routes answer once it serves (before that, a request to them gets the server's 404).
+    const route = component.httpHandler?.();
+    if (route) this.httpRoutes.push(route);
     return running;
   }
 

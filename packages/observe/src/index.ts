@@ -43,6 +43,12 @@ export interface HealthChecks {
   details?(): Record<string, unknown>;
 }
 
+/**
+ * More routes on the HTTP server (a component's own API, e.g. the proxy's RESTful API): called for every request
+ * the built-in endpoints do not answer; `next()` passes the request on (to the final 404).
+ */
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void;
+
 export interface HttpServer {
   port: number;
   close(): Promise<void>;
@@ -52,7 +58,7 @@ export interface HttpServer {
  * Serves /metrics, /healthz and /ready on `host:port` (0: any free port). Resolves once the port listens, and only
  * then logs that the endpoints are up; a port that cannot be bound rejects with a `ListenFailed` naming it.
  */
-export async function startHttp(host: string, port: number, checks: HealthChecks, log: Logger): Promise<HttpServer> {
+export async function startHttp(host: string, port: number, checks: HealthChecks, log: Logger, extra?: HttpHandler): Promise<HttpServer> {
   const app = express();
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', ...(checks.details?.() ?? {}) });
@@ -70,6 +76,7 @@ export async function startHttp(host: string, port: number, checks: HealthChecks
       (e: unknown) => res.status(500).send(String(e)),
     );
   });
+  if (extra) app.use(extra);
   // Not app.listen(): Express 5 calls its callback on a listen error too, which read as success here.
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

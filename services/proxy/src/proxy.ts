@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { KiteConfig, Logger } from '@kite/common';
 import type { HostContext, Hosted } from '@kite/host';
+import type { HttpHandler } from '@kite/observe';
 import type { MetaStore } from '@kite/metastore';
 import type { MetaCache, Session } from '@kite/session';
 import type { Wal } from '@kite/wal';
@@ -13,7 +14,9 @@ import { fieldEvolutionHandlers } from './field-evolution';
 import { indexHandlers } from './indexes';
 import { hybridHandlers } from './hybrid';
 import { readHandlers } from './read';
+import { restRouter } from './rest';
 import { Security, credentialHandlers, rbacHandlers } from './security';
+import type { Handlers } from './core';
 import { addMilvusService, milvusServerOptions } from './server';
 import { writeHandlers } from './write';
 
@@ -70,8 +73,11 @@ export class Proxy implements Hosted {
     await this.security.start();
   }
 
-  addServices(server: grpc.Server): void {
-    addMilvusService(server, this.cfg, {
+  /** MilvusService's handlers, shared by the gRPC server and the RESTful API. */
+  private handlersValue: Handlers | undefined;
+
+  private get handlers(): Handlers {
+    this.handlersValue ??= {
       ...inDatabase(this.core, {
         ...adminHandlers(this.core, () => this.serverID),
         ...ddlHandlers(this.core),
@@ -86,7 +92,17 @@ export class Proxy implements Hosted {
       // Users, roles and grants are cluster-wide (a grant names its own database).
       ...credentialHandlers(this.security),
       ...rbacHandlers(this.security),
-    }, this.log, this.security);
+    };
+    return this.handlersValue;
+  }
+
+  addServices(server: grpc.Server): void {
+    addMilvusService(server, this.cfg, this.handlers, this.log, this.security);
+  }
+
+  /** Milvus's RESTful API v2 (/v2/vectordb/...) on the process's HTTP port, through the same handlers and checks. */
+  httpHandler(): HttpHandler {
+    return restRouter({ cfg: this.cfg, handlers: this.handlers, log: this.log, security: this.security }) as unknown as HttpHandler;
   }
 
   attach(ctx: HostContext): void {

@@ -1,0 +1,1 @@
+export { restRouter, type RestOptions } from './router';
