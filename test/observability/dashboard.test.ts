@@ -153,7 +153,8 @@ describe('scrape configuration', () => {
     for (const t of targets) {
       const c = cluster.info.components.find((x) => t.scrapeUrl === `http://127.0.0.1:${x.metrics}/metrics`);
       expect(c).toBeDefined();
-      expect(t.labels).toEqual({ instance: `127.0.0.1:${c!.metrics}`, job: 'kite', component: c!.role, serverID: String(c!.serverID) });
+      // namespace="local" comes from prometheus.yml's relabelling, as a Kubernetes scrape gets the pod's namespace.
+      expect(t.labels).toEqual({ instance: `127.0.0.1:${c!.metrics}`, job: 'kite', component: c!.role, serverID: String(c!.serverID), namespace: 'local' });
     }
   });
 
