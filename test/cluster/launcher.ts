@@ -27,7 +27,7 @@ export interface ComponentEntry {
   log: string;
 }
 
-/** DIR/cluster.json, as `cluster up` writes it (DESIGN.md "Command line"). */
+/** DIR/cluster.json, as `cluster up` writes it (docs/deploy.md, "A local cluster"). */
 export interface ClusterFile {
   dataDir: string;
   proxy: { grpc: number; metrics: number };

@@ -21,6 +21,7 @@ import {
   type Container,
   type Deployment,
   type Hpa,
+  type PodDisruptionBudget,
   type Rendered,
   type Secret,
   type Service,
@@ -256,6 +257,9 @@ describe('ci/scale-values.yaml', () => {
     const sm = r.one<ServiceMonitor>('ServiceMonitor', `${RELEASE}-kite`);
     expect(sm.metadata.labels?.release).toBe('prometheus');
     expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    // Series carry the Service's component label, so dashboards and alerts tell the components apart.
+    expect(sm.spec.targetLabels).toEqual(['component']);
+    for (const svc of r.of<Service>('Service')) expect(COMPONENTS).toContain(svc.metadata.labels?.component);
     const selected = r.of<Service>('Service').filter((s) => {
       const labels = s.metadata.labels ?? {};
       const byLabels = Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => labels[k] === v);
@@ -279,6 +283,82 @@ describe('ci/scale-values.yaml', () => {
     expect(envOf(container(proxy), 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=3072' }]);
     for (const d of [qn, proxy]) expect(d.spec.template.metadata.annotations?.team).toBe('search');
     expect(r.one<Service>('Service', name('proxy')).spec.type).toBe('LoadBalancer');
+  });
+});
+
+describe('helm/kite for a cluster of several nodes: disruption budgets, spreading, graceful stop', () => {
+  const pdbs = (r: Rendered): Record<string, PodDisruptionBudget['spec']> =>
+    Object.fromEntries(r.of<PodDisruptionBudget>('PodDisruptionBudget').map((p) => [p.metadata.name, p.spec]));
+  const selector = (c: Component): Record<string, string> => ({ 'app.kubernetes.io/name': 'kite', 'app.kubernetes.io/instance': RELEASE, component: c });
+
+  it('gives a PodDisruptionBudget (one replica unavailable at a time) to each component with more than one replica', () => {
+    // Defaults: coordinator 2, query nodes 2; proxy and data node 1 (a budget there would block every node drain).
+    expect(pdbs(render('default'))).toEqual({
+      [name('querycoord')]: { maxUnavailable: 1, selector: { matchLabels: selector('querycoord') } },
+      [name('querynode')]: { maxUnavailable: 1, selector: { matchLabels: selector('querynode') } },
+    });
+    // scale: HPAs with minReplicas 2 (proxy) and 3 (query nodes), 3 coordinators, 2 data nodes.
+    expect(Object.keys(pdbs(render('scale'))).sort()).toEqual(COMPONENTS.map(name).sort());
+    for (const p of render('scale').of<PodDisruptionBudget>('PodDisruptionBudget')) {
+      expect(p.metadata.labels?.component).toBe(p.spec.selector.matchLabels.component);
+    }
+  });
+
+  it('takes minAvailable or maxUnavailable from the values, and enabled true/false over the replica count', async () => {
+    const r = await template(CHART, {
+      release: RELEASE,
+      set: ['querynode.podDisruptionBudget.minAvailable=50%', 'querynode.podDisruptionBudget.maxUnavailable=', 'datanode.podDisruptionBudget.enabled=true', 'querycoord.podDisruptionBudget.enabled=false'],
+    });
+    expect(pdbs(r)).toEqual({
+      [name('querynode')]: { minAvailable: '50%', selector: { matchLabels: selector('querynode') } },
+      [name('datanode')]: { maxUnavailable: 1, selector: { matchLabels: selector('datanode') } },
+    });
+  });
+
+  it('spreads every component over nodes, softly by default, and keeps the standby coordinator off the active one\'s node', async () => {
+    const soft = render('default');
+    for (const c of COMPONENTS) {
+      const spec = soft.one<Deployment>('Deployment', name(c)).spec.template.spec;
+      expect(spec.topologySpreadConstraints).toEqual([
+        { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector(c) } },
+      ]);
+    }
+    const term = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector('querycoord') } };
+    expect(soft.one<Deployment>('Deployment', name('querycoord')).spec.template.spec.affinity).toEqual({
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+    });
+    expect(soft.one<Deployment>('Deployment', name('querynode')).spec.template.spec.affinity).toBeUndefined();
+
+    const hard = await template(CHART, {
+      release: RELEASE,
+      set: ['global.topologySpread.whenUnsatisfiable=DoNotSchedule', 'querycoord.podAntiAffinity=hard', 'querynode.podAntiAffinity=hard', 'querynode.topologySpread.enabled=false'],
+    });
+    expect(hard.one<Deployment>('Deployment', name('proxy')).spec.template.spec.topologySpreadConstraints?.[0]?.whenUnsatisfiable).toBe('DoNotSchedule');
+    expect(hard.one<Deployment>('Deployment', name('querynode')).spec.template.spec.topologySpreadConstraints).toBeUndefined();
+    expect(hard.one<Deployment>('Deployment', name('querycoord')).spec.template.spec.affinity).toEqual({
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] },
+    });
+    // An anti-affinity of the values' own is kept as it is.
+    const own = await template(CHART, { release: RELEASE, set: ['querycoord.affinity.podAntiAffinity.x=1'] });
+    expect(own.one<Deployment>('Deployment', name('querycoord')).spec.template.spec.affinity).toEqual({ podAntiAffinity: { x: 1 } });
+  });
+
+  it('pauses the proxy before SIGTERM and gives every pod the pause plus common.stopTimeoutMs plus a margin', async () => {
+    const grace = (r: Rendered): Record<string, number | undefined> =>
+      Object.fromEntries(COMPONENTS.map((c) => [c, r.one<Deployment>('Deployment', name(c)).spec.template.spec.terminationGracePeriodSeconds]));
+    const r = render('default');
+    const { cfg } = kiteConfig(r);
+    expect(cfg.common.stopTimeoutMs).toBe(50_000);
+    expect(container(r.one<Deployment>('Deployment', name('proxy'))).lifecycle).toEqual({ preStop: { exec: { command: ['sleep', '5'] } } });
+    for (const c of ['querycoord', 'querynode', 'datanode'] as const) expect(container(r.one<Deployment>('Deployment', name(c))).lifecycle).toBeUndefined();
+    expect(grace(r)).toEqual({ proxy: 65, querycoord: 60, querynode: 60, datanode: 60 });
+    // A longer stop in the config lengthens the grace period with it.
+    const longer = await template(CHART, { release: RELEASE, set: ['extraConfig.common.stopTimeoutMs=90500', 'proxy.preStopSleepSeconds=10'] });
+    expect(kiteConfig(longer).cfg.common.stopTimeoutMs).toBe(90_500);
+    expect(grace(longer)).toEqual({ proxy: 111, querycoord: 101, querynode: 101, datanode: 101 });
+    // A value of one's own is kept when it leaves the stop its time.
+    const own = await template(CHART, { release: RELEASE, set: ['global.terminationGracePeriodSeconds=120', 'datanode.terminationGracePeriodSeconds=300'] });
+    expect(grace(own)).toEqual({ proxy: 120, querycoord: 120, querynode: 120, datanode: 300 });
   });
 });
 
@@ -429,6 +509,11 @@ describe('helm/kite values that change or break the render', () => {
     [['proxy.hpa.targetCPUUtilizationPercentage=120'], /at '\/proxy\/hpa\/targetCPUUtilizationPercentage'/],
     [['datanode.hpa.enabled=true'], /datanode.hpa.enabled: only proxy and querynode/],
     [['externalS3.existingSecret=', 'externalS3.accessKeyId=AK'], /externalS3.secretAccessKey is required/],
+    [['global.terminationGracePeriodSeconds=30'], /(querycoord|querynode|datanode): terminationGracePeriodSeconds 30 is shorter than preStopSleepSeconds \(0\) \+ common.stopTimeoutMs \(50 s\)/],
+    [['proxy.terminationGracePeriodSeconds=52'], /proxy: terminationGracePeriodSeconds 52 is shorter than preStopSleepSeconds \(5\)/],
+    [['querynode.podDisruptionBudget.minAvailable=1'], /querynode.podDisruptionBudget: set minAvailable or maxUnavailable, not both/],
+    [['querycoord.podAntiAffinity=always'], /at '\/querycoord\/podAntiAffinity': value must be one of '', 'soft', 'hard'/],
+    [['global.topologySpread.whenUnsatisfiable=Never'], /at '\/global\/topologySpread\/whenUnsatisfiable'/],
   ])('refuses %j with a message naming the value', async (set, message) => {
     const err = await template(CHART, { release: RELEASE, set }).then(
       () => undefined,

@@ -1,13 +1,13 @@
 /**
  * What Kite's configuration accepts, derived from its schema's defaults: the key paths of the config file and the
- * KITE_* environment variable names. Kite's loader (zod) drops keys it does not know without a word, and ignores
- * unknown KITE_* variables, so a deployment artefact with a misspelt key would silently run on a default; these
+ * KITE_* environment variable names. Kite's loader (zod) drops keys it does not know without a word, and only warns
+ * about unknown KITE_* variables, so a deployment artefact with a misspelt key would silently run on a default; these
  * checks catch that.
  */
-import { ConfigSchema, envName } from '@kite/common';
+import { ConfigSchema, envName, OTHER_KITE_ENV } from '@kite/common';
 
-/** Environment variables Kite reads that are not config keys. */
-export const EXTRA_KITE_ENV = new Set(['KITE_LOG_LEVEL']);
+/** Environment variables Kite reads that are not config keys (the table `kite` checks the environment against). */
+export const EXTRA_KITE_ENV = new Set(Object.keys(OTHER_KITE_ENV));
 
 type Tree = Record<string, unknown>;
 

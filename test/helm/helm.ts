@@ -81,6 +81,7 @@ export interface Container {
   readinessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
 }
 
 export interface Volume {
@@ -103,6 +104,13 @@ export interface Deployment extends K8sObject {
         nodeSelector?: Record<string, string>;
         affinity?: { podAntiAffinity?: Record<string, unknown> };
         securityContext?: Record<string, unknown>;
+        terminationGracePeriodSeconds?: number;
+        topologySpreadConstraints?: {
+          maxSkew: number;
+          topologyKey: string;
+          whenUnsatisfiable: string;
+          labelSelector: { matchLabels: Record<string, string> };
+        }[];
       };
     };
   };
@@ -139,7 +147,24 @@ export interface ServiceMonitor extends K8sObject {
   spec: {
     selector: { matchLabels: Record<string, string>; matchExpressions?: { key: string; operator: string; values: string[] }[] };
     endpoints: { port: string; path: string }[];
+    targetLabels?: string[];
   };
+}
+
+export interface PodDisruptionBudget extends K8sObject {
+  spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } };
+}
+
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface PrometheusRule extends K8sObject {
+  spec: { groups: { name: string; rules: AlertRule[] }[] };
 }
 
 /** The objects of a multi-document YAML stream (empty documents dropped); throws on a YAML error. */

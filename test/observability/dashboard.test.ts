@@ -39,6 +39,7 @@ jest.setTimeout(240_000);
 const ROOT = repoRoot();
 const DASHBOARD_FILE = path.join(ROOT, 'deploy', 'grafana', 'kite-dashboard.json');
 const CONFIG_FILE = path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml');
+const RULES_FILE = path.join(ROOT, 'deploy', 'prometheus', 'kite-alerts.yml');
 const TARGETS_SCRIPT = path.join(ROOT, 'scripts', 'prometheus-targets.js');
 
 /** The test's scrape interval (the shipped config says 5 s; 1 s keeps the run short). */
@@ -59,6 +60,8 @@ const BREAKER_WINDOW_MS = 10_000;
 const MAY_STAY_ZERO: Record<string, string> = {
   'Storage failures/A': 'meta store requests do not fail in a healthy run; the query shows 0 per operation',
   'Storage failures/B': 'object store requests do not fail in a healthy run; the query shows 0 per operation',
+  'etcd failure ratio/A': 'meta store requests do not fail in a healthy run; the query shows 0 per component',
+  'Object store requests and failure ratio by component/B': 'object store requests do not fail in a healthy run; the query shows 0 per component',
   'Tasks/B':
     'the in-flight gauge is a point sample; load/release tasks finish within a second or two, so 5 s scrapes can miss every one (Tasks/A counts them)',
   'Consume lag/A':
@@ -100,6 +103,8 @@ beforeAll(async () => {
   config.global.scrape_timeout = `${SCRAPE_S}s`;
   config.global.evaluation_interval = `${SCRAPE_S}s`;
   fs.writeFileSync(path.join(promDir, 'prometheus.yml'), YAML.stringify(config));
+  // The alert rules it names, relative to it as in deploy/prometheus.
+  fs.copyFileSync(RULES_FILE, path.join(promDir, 'kite-alerts.yml'));
   prom = await PrometheusServer.start(path.join(promDir, 'prometheus.yml'), promDir);
   client = new MilvusClient({ address: cluster.address, timeout: 60_000, logLevel: 'info' });
   await client.connectPromise;
@@ -119,6 +124,7 @@ describe('scrape configuration', () => {
     const copy = promtoolCheckConfig(path.join(promDir, 'prometheus.yml'));
     expect({ code: copy.code, output: copy.output }).toEqual({ code: 0, output: expect.stringContaining('SUCCESS') });
     expect(copy.output).not.toContain('WARNING');
+    expect(copy.output).toMatch(/kite-alerts\.yml\s+SUCCESS: \d+ rules found/);
 
     const shippedConfig = YAML.parse(fs.readFileSync(CONFIG_FILE, 'utf8')) as {
       global: { scrape_interval: string };
@@ -147,7 +153,8 @@ describe('scrape configuration', () => {
     for (const t of targets) {
       const c = cluster.info.components.find((x) => t.scrapeUrl === `http://127.0.0.1:${x.metrics}/metrics`);
       expect(c).toBeDefined();
-      expect(t.labels).toEqual({ instance: `127.0.0.1:${c!.metrics}`, job: 'kite', component: c!.role, serverID: String(c!.serverID) });
+      // namespace="local" comes from prometheus.yml's relabelling, as a Kubernetes scrape gets the pod's namespace.
+      expect(t.labels).toEqual({ instance: `127.0.0.1:${c!.metrics}`, job: 'kite', component: c!.role, serverID: String(c!.serverID), namespace: 'local' });
     }
   });
 
@@ -167,11 +174,11 @@ describe('dashboard file', () => {
     expect(dashboard.uid).toBeTruthy();
     const ds = dashboard.templating.list.find((v) => v.type === 'datasource');
     expect(ds).toMatchObject({ name: 'DS_PROMETHEUS', query: 'prometheus' });
-    expect(dashboard.templating.list.map((v) => v.name)).toEqual(['DS_PROMETHEUS', 'job', 'instance']);
+    expect(dashboard.templating.list.map((v) => v.name)).toEqual(['DS_PROMETHEUS', 'namespace', 'job', 'instance']);
 
     const panels = allPanels(dashboard);
     const rows = panels.filter((p) => p.type === 'row').map((p) => p.title);
-    expect(rows).toEqual(['Service quality (proxy)', 'Failover', 'Query coordinator', 'Query nodes', 'Data nodes', 'WAL', 'Storage', 'Process']);
+    expect(rows).toEqual(['Service quality (proxy)', 'Failover', 'Query coordinator', 'Query nodes', 'Data nodes', 'WAL', 'Storage', 'Backends by component (etcd, Kafka, object store)', 'Process']);
     const ids = panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(overlappingPanels(panels)).toEqual([]);
@@ -182,18 +189,19 @@ describe('dashboard file', () => {
       expect(p.targets?.length ?? 0).toBeGreaterThan(0);
       for (const t of p.targets ?? []) expect({ panel: p.title, ds: t.datasource }).toEqual({ panel: p.title, ds: p.datasource });
     }
-    // Every query honours the job and instance selection.
+    // Every query honours the namespace, job and instance selection.
     for (const q of panelQueries(dashboard)) {
-      expect({ panel: q.panel, job: q.expr.includes('job=~"$job"'), instance: q.expr.includes('instance=~"$instance"') }).toEqual({
+      const filters = q.expr.match(/\{[^}]*\}/g) ?? [];
+      expect({ panel: q.panel, selectors: filters.length > 0, filtered: filters.every((f) => f.startsWith('{namespace=~"$namespace", job=~"$job", instance=~"$instance"')) }).toEqual({
         panel: q.panel,
-        job: true,
-        instance: true,
+        selectors: true,
+        filtered: true,
       });
     }
     // The p99 latency of the proxy is the quantile over per-method bucket rates.
     const p99 = panelQueries(dashboard).find((q) => q.panel === 'Latency p99 by method');
     expect(p99?.expr).toBe(
-      'histogram_quantile(0.99, sum by (le, method)(rate(kite_proxy_request_duration_seconds_bucket{job=~"$job", instance=~"$instance"}[2m])))',
+      'histogram_quantile(0.99, sum by (le, method)(rate(kite_proxy_request_duration_seconds_bucket{namespace=~"$namespace", job=~"$job", instance=~"$instance"}[2m])))',
     );
   });
 });

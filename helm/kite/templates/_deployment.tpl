@@ -67,12 +67,23 @@ spec:
       securityContext:
         {{- . | nindent 8 }}
       {{- end }}
-      terminationGracePeriodSeconds: {{ $g.terminationGracePeriodSeconds }}
+      terminationGracePeriodSeconds: {{ include "kite.terminationGracePeriod" . }}
+      {{- with include "kite.spread" . | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
       containers:
         - name: {{ $name }}
           image: {{ include "kite.image" . | quote }}
           imagePullPolicy: {{ include "kite.imagePullPolicy" . }}
           args: [{{ $name | quote }}, "--config", "/etc/kite/kite.yaml"]
+          {{- with $c.preStopSleepSeconds }}
+          # Kubernetes takes a terminating pod out of its Service's endpoints while this runs, so clients stop
+          # being sent here before SIGTERM closes the port to new calls.
+          lifecycle:
+            preStop:
+              exec:
+                command: ["sleep", {{ . | quote }}]
+          {{- end }}
           ports:
             - name: grpc
               containerPort: {{ $c.port }}
@@ -200,10 +211,6 @@ spec:
       tolerations:
         {{- . | nindent 8 }}
       {{- end }}
-      {{- with include "kite.pick" (dict "root" $root "component" $name "key" "affinity") }}
-      affinity:
-        {{- . | nindent 8 }}
-      {{- end }}
 {{- end -}}
 
 {{/* "true" when the component has an HorizontalPodAutoscaler (proxy and querynode offer one), else empty. */}}
@@ -305,5 +312,103 @@ spec:
 {{- $env = concat $env ($c.extraEnv | default list) -}}
 {{- if $env -}}
 {{- toYaml $env -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The component's replicas as the scheduler will see them: hpa.minReplicas under an HPA, else replicaCount. */}}
+{{- define "kite.minReplicas" -}}
+{{- $c := index .root.Values .component -}}
+{{- if include "kite.hpaEnabled" . -}}
+{{- $c.hpa.minReplicas -}}
+{{- else -}}
+{{- $c.replicaCount -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds of a component's pods. Kubernetes counts it from the start of the preStop hook, then
+sends SIGTERM; Kite then stops within config common.stopTimeoutMs (50 s unless extraConfig sets it). Computed, when
+not set: preStop pause + stop timeout + 10 s for the process to exit; a value set below pause + stop timeout would
+kill a stop that is still handing work over, so it is refused.
+*/}}
+{{- define "kite.terminationGracePeriod" -}}
+{{- $root := .root -}}
+{{- $c := index $root.Values .component -}}
+{{- $common := (($root.Values.extraConfig | default dict).common | default dict) -}}
+{{- $stopMs := int ($common.stopTimeoutMs | default 50000) -}}
+{{- $stopS := div (add $stopMs 999) 1000 -}}
+{{- $pause := int ($c.preStopSleepSeconds | default 0) -}}
+{{- $set := $c.terminationGracePeriodSeconds | default $root.Values.global.terminationGracePeriodSeconds -}}
+{{- if kindIs "string" $set -}}{{- $set = "" -}}{{- end -}}
+{{- if eq (toString $set) "" -}}
+{{- add $pause $stopS 10 -}}
+{{- else if lt (int $set) (add $pause $stopS) -}}
+{{- fail (printf "%s: terminationGracePeriodSeconds %d is shorter than preStopSleepSeconds (%d) + common.stopTimeoutMs (%d s): Kubernetes would kill the graceful stop; raise it or leave it empty (computed)" .component (int $set) $pause $stopS) -}}
+{{- else -}}
+{{- int $set -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Scheduling of a component's replicas apart from each other: a topology spread constraint (global.topologySpread,
+or the component's own when not empty) and, by the component's podAntiAffinity (soft or hard), a pod anti-affinity
+term on the node, added to the affinity the values give unless those already have one.
+*/}}
+{{- define "kite.spread" -}}
+{{- $root := .root -}}
+{{- $c := index $root.Values .component -}}
+{{- $s := $c.topologySpread | default $root.Values.global.topologySpread | default dict -}}
+{{- if $s.enabled }}
+topologySpreadConstraints:
+  - maxSkew: {{ $s.maxSkew | default 1 }}
+    topologyKey: {{ $s.topologyKey | default "kubernetes.io/hostname" }}
+    whenUnsatisfiable: {{ $s.whenUnsatisfiable | default "ScheduleAnyway" }}
+    labelSelector:
+      matchLabels:
+        {{- include "kite.selectorLabels" . | nindent 8 }}
+{{- end }}
+{{- $affinity := fromYaml (include "kite.pick" (dict "root" $root "component" .component "key" "affinity")) | default dict -}}
+{{- $mode := $c.podAntiAffinity | default "" -}}
+{{- if and $mode (not (hasKey $affinity "podAntiAffinity")) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (fromYaml (include "kite.selectorLabels" .))) -}}
+{{- if eq $mode "hard" -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) -}}
+{{- else -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) -}}
+{{- end -}}
+{{- end -}}
+{{- with $affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's PodDisruptionBudget: podDisruptionBudget.enabled true, or auto with more than one replica. */}}
+{{- define "kite.pdb" -}}
+{{- $c := index .root.Values .component -}}
+{{- $p := $c.podDisruptionBudget | default dict -}}
+{{- $on := or (eq (toString $p.enabled) "true") (and (eq (toString $p.enabled) "auto") (gt (int (include "kite.minReplicas" .)) 1)) -}}
+{{- if $on -}}
+{{- if and (ne (toString $p.minAvailable) "") (ne (toString $p.maxUnavailable) "") -}}
+{{- fail (printf "%s.podDisruptionBudget: set minAvailable or maxUnavailable, not both (empty the other with \"\")" .component) -}}
+{{- end -}}
+{{- if and (eq (toString $p.minAvailable) "") (eq (toString $p.maxUnavailable) "") -}}
+{{- fail (printf "%s.podDisruptionBudget: set minAvailable or maxUnavailable" .component) -}}
+{{- end -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "kite.componentName" . }}
+  labels:
+    {{- include "kite.labels" . | nindent 4 }}
+spec:
+  {{- if ne (toString $p.minAvailable) "" }}
+  minAvailable: {{ $p.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $p.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "kite.selectorLabels" . | nindent 6 }}
 {{- end -}}
 {{- end -}}

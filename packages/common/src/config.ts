@@ -544,3 +544,84 @@ export function loadConfig(options: {
   }
   return result.data;
 }
+
+/**
+ * KITE_* environment variables that are not configuration keys, in one table: what Kite's processes read besides
+ * the config (log level, the faiss addon's search threads) and what its scripts and tests read. `kite` warns about
+ * any other KITE_* variable, which is most likely a misspelt key that would otherwise be ignored silently.
+ */
+export const OTHER_KITE_ENV: Readonly<Record<string, string>> = {
+  KITE_LOG_LEVEL: 'log level of every process (pino: fatal error warn info debug trace silent); --log-level overrides it',
+  KITE_FAISS_SEARCH_THREADS: 'faiss addon: search threads (default: cores), read when the addon loads',
+  KITE_FAISS_SEARCH_SPIN_US: 'faiss addon: how long an idle search thread spins before it sleeps',
+  KITE_FAISS_SEARCH_POLL_US: 'faiss addon: how long the event loop polls for a pending search',
+  KITE_KAFKA_HOME: 'scripts/kafka-server.sh, install-kafka.sh: where the Kafka libs are',
+  KITE_KAFKA_JVM_OPTS: 'scripts/kafka-server.sh: extra JVM flags',
+  KITE_KAFKA_CDS_DUMP: 'scripts/kafka-server.sh: write a class-data-sharing archive',
+  KITE_ETCD_BIN: 'tests: the etcd binary',
+  KITE_MINIO_BIN: 'tests: the MinIO binary',
+  KITE_MINIO_HOME: 'tests, scripts/install-s3-server.sh: where MinIO is installed',
+  KITE_HELM: 'tests: the helm binary',
+  KITE_HELM_BIN_DIR: 'scripts/install-helm.sh: where helm is installed',
+  KITE_PROMTOOL_BIN: 'tests: the promtool binary',
+  KITE_PROMETHEUS_BIN: 'tests: the prometheus binary',
+  KITE_KEEP_TEST_DATA: 'tests: keep data and logs of a test run',
+  KITE_CHAOS: 'tests: run the fault-injection suite',
+  KITE_PYTHON_TESTS: 'tests: the pymilvus suite',
+  KITE_TEST_TARGET: 'pymilvus tests: the server under test',
+  KITE_TEST_VENV: 'pymilvus tests: the Python environment',
+  KITE_TEST_LANGCHAIN_VENV: 'pymilvus tests: the LangChain environment',
+  KITE_MILVUS_VENV: 'differential tests: the Milvus environment',
+  KITE_MILVUS_URI: 'differential tests: the Milvus server',
+  KITE_VS_MILVUS: 'differential tests: run them',
+  KITE_ARRAY_DIFF_OUT: 'differential tests: where to write the array report',
+};
+
+/** Every KITE_* variable that sets a config key, mapped to the key's path. */
+export function configEnvNames(): Map<string, string> {
+  const names = new Map<string, string>();
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const p = prefix ? `${prefix}.${key}` : key;
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) walk(value as Record<string, unknown>, p);
+      else names.set(envName(p), p);
+    }
+  };
+  walk(ConfigSchema.parse({}) as Record<string, unknown>, '');
+  return names;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * One warning per KITE_* variable in `env` that Kite does not know (neither a config key's variable nor one of
+ * OTHER_KITE_ENV), with the closest known name when one is near (edit distance at most a third of the name).
+ */
+export function unknownKiteEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = [...configEnvNames().keys(), ...Object.keys(OTHER_KITE_ENV)];
+  const knownSet = new Set(known);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).filter((n) => n.startsWith('KITE_')).sort()) {
+    if (knownSet.has(name)) continue;
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const k of known) {
+      const d = editDistance(name, k);
+      if (d < bestDistance) [best, bestDistance] = [k, d];
+    }
+    const hint = best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean ${best}?` : '';
+    warnings.push(`${name} is not a Kite configuration variable and is ignored${hint}`);
+  }
+  return warnings;
+}

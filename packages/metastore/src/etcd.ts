@@ -2,7 +2,7 @@
  * EtcdMetaStore: the cluster MetaStore, over etcd v3 through `etcd3`. Revisions are etcd's revisions.
  *
  * Only etcd3's connection pool and raw RPC clients are used. Watches and lease keep-alives are our own, because of
- * the library's known gaps (DESIGN.md, "Known pitfalls"):
+ * the library's known gaps (docs/architecture.md, "Backends"):
  * - Its watchers resume from the revision in the last response *header*, which can be ahead of the events actually
  *   delivered (catch-up batches, the creation response), so a reconnect can skip events. Here a watch resumes from
  *   the revision after the last event it delivered, and a compacted resume point becomes an `onResync` re-list.

@@ -9,7 +9,8 @@ import { KiteError } from '@kite/common';
 
 /**
  * `kite cluster up|down|status`: etcd, a Kafka broker and every component as separate background processes on
- * loopback, with logs under `<dataDir>/logs` and the layout written to `<dataDir>/cluster.json` (DESIGN.md).
+ * loopback, with logs under `<dataDir>/logs` and the layout written to `<dataDir>/cluster.json` (docs/deploy.md,
+ * "A local cluster").
  */
 
 export interface ComponentEntry {
@@ -38,6 +39,10 @@ export interface UpOptions {
   proxies: number;
   port: number;
   sessionTtlSeconds?: number;
+  /** KITE_LOG_LEVEL for the components (else they inherit this process's environment). */
+  logLevel?: string;
+  /** Called with a line as each process starts and when it is ready ("querynode 2/3 ready in 1.2 s"). */
+  progress?: (line: string) => void;
 }
 
 /**
@@ -181,9 +186,17 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   const kafkaPort = prev?.kafka.port ?? (await pick());
   const controllerPort = prev?.kafka.controllerPort ?? (await pick());
 
+  const say = o.progress ?? ((): void => undefined);
+  /** Announces a process, waits for it to be ready, then says how long that took. */
+  const starting = (name: string): (() => void) => {
+    const t = Date.now();
+    say(`starting ${name}`);
+    return () => say(`${name} ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  };
   const etcdLog = path.join(logs, 'etcd.log');
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  const etcdReady = starting('etcd');
   const etcdPid = launch('etcd', [
     '--name', 'kite', '--data-dir', path.join(dir, 'etcd'),
     '--listen-client-urls', client, '--advertise-client-urls', client,
@@ -192,11 +205,14 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     '--logger', 'zap', '--log-outputs', 'stderr',
   ], etcdLog);
   const kafkaLog = path.join(logs, 'kafka.log');
+  const kafkaReady = starting('Kafka');
   const kafkaPid = launch(path.join(REPO, 'scripts', 'kafka-server.sh'), [
     '--data-dir', path.join(dir, 'kafka'), '--port', String(kafkaPort), '--controller-port', String(controllerPort),
   ], kafkaLog);
   await waitFor('etcd', etcdPid, etcdLog, WAIT.etcdUpMs, () => canConnect(clientPort));
+  etcdReady();
   await waitFor('Kafka', kafkaPid, kafkaLog, WAIT.kafkaUpMs, () => canConnect(kafkaPort));
+  kafkaReady();
 
   const config = {
     common: { dataDir: dir, rootPath: 'kite', ...(o.sessionTtlSeconds ? { sessionTtlSeconds: o.sessionTtlSeconds } : {}) },
@@ -212,14 +228,17 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   fs.chmodSync(configFile, 0o600);
 
   const components: ComponentEntry[] = [];
+  const counts: Record<string, number> = { querycoord: 1, datanode: o.datanodes, querynode: o.querynodes, proxy: o.proxies };
   const start = async (role: string, i: number, grpcPort?: number): Promise<ComponentEntry> => {
     const grpc = grpcPort ?? (await pick());
     const metrics = await pick();
     const upper = role.toUpperCase();
     const log = path.join(logs, `${role}-${i}.log`);
+    const ready = starting(`${role} ${i + 1}/${counts[role] ?? 1}`);
     const pid = launch(process.execPath, [KITE_BIN, role, '--config', configFile], log, {
       [`KITE_${upper}_PORT`]: String(grpc),
       [`KITE_${upper}_METRICS_PORT`]: String(metrics),
+      ...(o.logLevel ? { KITE_LOG_LEVEL: o.logLevel } : {}),
     });
     let serverID = 0;
     await waitFor(`${role} ${i}`, pid, log, WAIT.componentUpMs, async () => {
@@ -227,6 +246,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
       serverID = Number(r.body.serverID ?? 0);
       return r.status === 200;
     });
+    ready();
     const entry = { role, serverID, pid, grpc, metrics, log };
     components.push(entry);
     return entry;

@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { createLogger, loadConfig, toKiteError, type KiteConfig } from '@kite/common';
-import type { Role } from '@kite/session';
+import { createLogger, KiteError, loadConfig, toKiteError, unknownKiteEnvWarnings, type KiteConfig } from '@kite/common';
+import { KITE_VERSION, type Role } from '@kite/session';
 import { clusterDown, clusterStatus, clusterUp } from './cluster';
+import { explainConfig, formatConfig } from './config-print';
 import { runRole } from './role';
 import { startStandalone } from './standalone';
 
@@ -11,8 +14,35 @@ const int = (v: string): number => {
   return n;
 };
 
+/** pino's levels, quietest last. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+
 const program = new Command();
-program.name('kite').description('Kite: a Milvus-compatible vector database').showHelpAfterError();
+program
+  .name('kite')
+  .description('Kite: a Milvus-compatible vector database')
+  .version(`kite ${pkg.version} (Milvus server version ${KITE_VERSION})`, '-V, --version', 'print the version and exit')
+  .addOption(new Option('--log-level <level>', 'log level (default: KITE_LOG_LEVEL, else info)').choices(LOG_LEVELS))
+  .showHelpAfterError();
+
+/** The log level: --log-level, else KITE_LOG_LEVEL (checked here, so a bad value is an error rather than a crash), else info. */
+function logLevel(): string {
+  const flag = (program.opts() as { logLevel?: string }).logLevel;
+  if (flag) return flag;
+  const env = process.env.KITE_LOG_LEVEL;
+  if (env === undefined || env === '') return 'info';
+  if (!LOG_LEVELS.includes(env)) {
+    throw new KiteError('ParameterInvalid', `KITE_LOG_LEVEL=${env} is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return env;
+}
+
+program.hook('preAction', () => {
+  logLevel();
+  for (const w of unknownKiteEnvWarnings(process.env)) process.stderr.write(`kite: warning: ${w}\n`);
+});
 
 program
   .command('standalone')
@@ -23,7 +53,7 @@ program
   .option('--metrics-port <port>', 'HTTP port for /metrics, /healthz, /ready', int)
   .action(async (opts: { config?: string; dataDir?: string; port?: number; metricsPort?: number }) => {
     const cfg = loadConfig({ file: opts.config, overrides: { common: { dataDir: opts.dataDir }, proxy: { port: opts.port, metricsPort: opts.metricsPort } } });
-    const log = createLogger({ role: 'standalone' });
+    const log = createLogger({ role: 'standalone' }, logLevel());
     const s = await startStandalone(cfg, log);
     s.host.stopOnSignals();
   });
@@ -37,7 +67,7 @@ for (const role of ['proxy', 'querycoord', 'querynode', 'datanode'] as Role[]) {
     .option('--metrics-port <port>', 'HTTP port for /metrics, /healthz, /ready', int)
     .action(async (opts: { config?: string; port?: number; metricsPort?: number }) => {
       const cfg: KiteConfig = loadConfig({ file: opts.config, overrides: { [role]: { port: opts.port, metricsPort: opts.metricsPort } } });
-      const log = createLogger({ role });
+      const log = createLogger({ role }, logLevel());
       const r = await runRole(role, cfg, log);
       log.info({ grpcPort: r.grpcPort, metricsPort: r.host.http?.port, serverID: r.serverID() }, `${role} is ready`);
       r.host.stopOnSignals();
@@ -54,7 +84,13 @@ cluster
   .addOption(new Option('--port <port>', 'Milvus gRPC port of the first proxy').argParser(int).default(19530))
   .option('--session-ttl <seconds>', 'session lease TTL', int)
   .action(async (o: { dataDir: string; querynodes: number; datanodes: number; proxies: number; port: number; sessionTtl?: number }) => {
-    const c = await clusterUp({ ...o, sessionTtlSeconds: o.sessionTtl });
+    const flag = (program.opts() as { logLevel?: string }).logLevel;
+    const c = await clusterUp({
+      ...o,
+      sessionTtlSeconds: o.sessionTtl,
+      logLevel: flag,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
     process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
   });
 cluster
@@ -66,6 +102,16 @@ cluster
   .requiredOption('--data-dir <dir>', 'cluster data directory')
   .action(async (o: { dataDir: string }) => {
     process.stdout.write(`${JSON.stringify(await clusterStatus(o.dataDir), null, 2)}\n`);
+  });
+
+program
+  .command('config')
+  .description('the configuration')
+  .command('print')
+  .description('print the effective configuration, each key with its value and where it came from (default, file, env, flag); secrets masked')
+  .option('--config <file>', 'YAML configuration file')
+  .action((o: { config?: string }) => {
+    process.stdout.write(formatConfig(explainConfig({ file: o.config }).entries));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
