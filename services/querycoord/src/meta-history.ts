@@ -26,7 +26,7 @@ export class HistoryCompactor {
   private busy = false;
 
   constructor(
-    private readonly store: MetaStore,
+    private readonly store: Pick<MetaStore, 'getPrefix' | 'compact'>,
     private readonly o: HistoryCompactionOptions,
     private readonly log: Logger,
   ) {}
