@@ -131,7 +131,8 @@ export const ConfigSchema = z
         /**
          * The active coordinator compacts etcd's revision history this often (0: never; then etcd's own
          * --auto-compaction-* must bound it). Without compaction etcd keeps every old value of every key until its
-         * backend quota (quota-backend-bytes) fills and it refuses writes. The embedded store keeps no history.
+         * backend quota (quota-backend-bytes) fills and it refuses writes. The embedded store bounds its own
+         * history; the schedule trims it too.
          */
         etcdCompactionIntervalSeconds: z.number().int().min(0).default(300),
         /**
