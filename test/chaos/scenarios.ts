@@ -48,6 +48,8 @@ export interface FixtureOptions {
   seed: number;
   /** Rows per insert call while seeding. */
   batch?: number;
+  /** HNSW build parameters of the vector index (default scenario.ts's HNSW); larger ones make builds slower. */
+  hnsw?: { M: number; efConstruction: number };
 }
 
 /** Creates, fills (rows flushed into sealed segments), indexes and loads a collection; picks search probes. */
@@ -57,7 +59,8 @@ export async function setupCollection(chaos: ChaosCluster, admin: MilvusClient, 
   const collectionID = Number(await createCollection(admin, name, o.shards));
   await insertRows(admin, name, data.model, initial, o.batch ?? 1000);
   await flushAndWait(admin, name);
-  await createHnswIndex(admin, name);
+  if (o.hnsw) expectOk(await admin.createIndex({ collection_name: name, field_name: 'vector', index_name: 'vec_hnsw', index_type: 'HNSW', metric_type: 'L2', params: o.hnsw }), `createIndex(${name}, HNSW ${JSON.stringify(o.hnsw)})`);
+  else await createHnswIndex(admin, name);
   await waitIndexBuilt(admin, name, 'vector', 120_000);
   await loadAndWait(admin, name, o.replicas, 120_000);
   const reps = await admin.getReplicas({ collectionID: collectionID as unknown as number });

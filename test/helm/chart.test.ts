@@ -214,6 +214,8 @@ describe('ci/external-values.yaml', () => {
     expect(cfg.datanode.segmentMaxRows).toBe(200000);
     expect(cfg.proxy.defaultTimeoutMs).toBe(10000);
     expect(cfg.querycoord.taskRetryMs).toBe(20000);
+    expect(cfg.compaction.gcGraceSeconds).toBe(7200);
+    expect(cfg.meta.etcdCompactionIntervalSeconds).toBe(600);
   });
 
   it('keeps the S3 credentials out of the config, in a Secret the pods read', () => {

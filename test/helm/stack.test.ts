@@ -18,7 +18,7 @@ jest.setTimeout(60_000);
 const RELEASE = 'demo';
 let stack: string;
 
-function stub(dir: string, chart: string, port: number, withSecret: boolean): void {
+function stub(dir: string, chart: string, port: number, withSecret: boolean, values = ''): void {
   fs.mkdirSync(path.join(dir, 'templates'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'Chart.yaml'), YAML.stringify({ apiVersion: 'v2', name: chart, version: '0.0.0-stub', description: `test stand-in for bitnami/${chart}` }));
   const svc = {
@@ -28,6 +28,8 @@ function stub(dir: string, chart: string, port: number, withSecret: boolean): vo
     spec: { ports: [{ name: 'client', port }], selector: { stub: chart } },
   };
   let text = YAML.stringify(svc);
+  // The values the umbrella passes, as the stand-in received them.
+  if (values) text += `---\n${YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `{{ .Release.Name }}-${chart}-values`, labels: { stub: chart } } })}data:\n  values: ${values}\n`;
   if (withSecret) {
     text += `---\n${YAML.stringify({
       apiVersion: 'v1',
@@ -43,7 +45,7 @@ beforeAll(() => {
   stack = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kite-stack-')), 'kite-stack');
   fs.cpSync(STACK_CHART, stack, { recursive: true });
   fs.cpSync(CHART, path.join(stack, 'charts', 'kite'), { recursive: true });
-  stub(path.join(stack, 'charts', 'etcd'), 'etcd', 2379, false);
+  stub(path.join(stack, 'charts', 'etcd'), 'etcd', 2379, false, '{{ toJson .Values | quote }}');
   stub(path.join(stack, 'charts', 'kafka'), 'kafka', 9092, false);
   stub(path.join(stack, 'charts', 'minio'), 'minio', 9000, true);
 });
@@ -98,6 +100,17 @@ describe('helm/kite-stack', () => {
       expect(Object.keys({ ...secrets.get(ref.name)?.stringData, ...secrets.get(ref.name)?.data })).toContain(ref.key);
     }
     expect(secrets.get(`${RELEASE}-minio`)?.stringData?.['root-user']).toBe('kite');
+  });
+
+  it('runs etcd with revision auto-compaction and a backend quota (the backstop of Kite\'s own history compaction)', async () => {
+    const r = await template(stack, { release: RELEASE });
+    const values = JSON.parse(r.one<ConfigMap>('ConfigMap', `${RELEASE}-etcd-values`).data.values ?? '{}') as { autoCompactionMode?: string; autoCompactionRetention?: string; extraEnvVars?: { name: string; value: string }[] };
+    expect(values.autoCompactionMode).toBe('revision');
+    expect(Number(values.autoCompactionRetention)).toBeGreaterThanOrEqual(1000);
+    const quota = Number(values.extraEnvVars?.find((e) => e.name === 'ETCD_QUOTA_BACKEND_BYTES')?.value);
+    // Above etcd's 2 GiB default, at most its recommended 8 GiB.
+    expect(quota).toBeGreaterThan(2 * 1024 ** 3);
+    expect(quota).toBeLessThanOrEqual(8 * 1024 ** 3);
   });
 
   it('drops a dependency whose condition is off; Kite then uses the external service given', async () => {

@@ -23,3 +23,21 @@ describe('tls and internal keys', () => {
     expect(() => loadConfig({ env: { KITE_TLS_MODE: '3' } })).toThrow(/tls.mode/);
   });
 });
+
+describe('data lifecycle keys', () => {
+  it('defaults: compaction sources kept an hour, looked at every minute; etcd history compacted every 5 min to 10000 revisions', () => {
+    const cfg = loadConfig({ env: {} });
+    expect(cfg.compaction).toMatchObject({ gcGraceSeconds: 3600, gcIntervalSeconds: 60 });
+    expect(cfg.meta).toMatchObject({ etcdCompactionIntervalSeconds: 300, etcdCompactionRetainRevisions: 10000 });
+  });
+
+  it('reads them from KITE_* variables and refuses values out of range, naming the key', () => {
+    const cfg = loadConfig({
+      env: { KITE_COMPACTION_GC_GRACE_SECONDS: '0', KITE_COMPACTION_GC_INTERVAL_SECONDS: '5', KITE_META_ETCD_COMPACTION_INTERVAL_SECONDS: '0', KITE_META_ETCD_COMPACTION_RETAIN_REVISIONS: '500' },
+    });
+    expect(cfg.compaction).toMatchObject({ gcGraceSeconds: 0, gcIntervalSeconds: 5 });
+    expect(cfg.meta).toMatchObject({ etcdCompactionIntervalSeconds: 0, etcdCompactionRetainRevisions: 500 });
+    expect(() => loadConfig({ env: { KITE_COMPACTION_GC_INTERVAL_SECONDS: '0' } })).toThrow(/compaction.gcIntervalSeconds/);
+    expect(() => loadConfig({ env: { KITE_META_ETCD_COMPACTION_RETAIN_REVISIONS: '0' } })).toThrow(/meta.etcdCompactionRetainRevisions/);
+  });
+});

@@ -128,6 +128,18 @@ export const ConfigSchema = z
         etcdCertPemPath: z.string().default(''),
         /** Private key (PEM file) of etcdCertPemPath (Milvus's etcd.ssl.tlsKey). */
         etcdKeyPemPath: z.string().default(''),
+        /**
+         * The active coordinator compacts etcd's revision history this often (0: never; then etcd's own
+         * --auto-compaction-* must bound it). Without compaction etcd keeps every old value of every key until its
+         * backend quota (quota-backend-bytes) fills and it refuses writes. The embedded store bounds its own
+         * history; the schedule trims it too.
+         */
+        etcdCompactionIntervalSeconds: z.number().int().min(0).default(300),
+        /**
+         * Revisions kept behind the current one at each compaction. A watcher that falls further behind (a process
+         * paused or cut off that long) re-lists its prefix instead of resuming; more keeps more history in etcd.
+         */
+        etcdCompactionRetainRevisions: z.number().int().min(1).default(10000),
       })
       .strict()
       .default({}),
@@ -447,6 +459,15 @@ export const ConfigSchema = z
          * releasing them, so that reads already fanned out to the sources finish. Longer holds memory longer.
          */
         sourceReleaseGraceMs: z.number().int().min(0).default(10000),
+        /**
+         * Garbage collection of compaction's sources: their files (data, delete log, indexes) are removed, with the
+         * plan's record, this long after the plan completed and once no query node serves them. Longer keeps the
+         * old files for reads that started on them, for a backup taken by copying the bucket, or for diagnosis, at
+         * the price of storage (up to a second copy of everything compacted in that window); shorter frees it sooner.
+         */
+        gcGraceSeconds: z.number().int().min(0).default(3600),
+        /** How often the coordinator looks for garbage; a pass reads the plans and one collection's segments at a time. */
+        gcIntervalSeconds: z.number().int().min(1).default(60),
       })
       .strict()
       .default({}),

@@ -98,6 +98,7 @@ export const keys = {
   checkpoints: (root: string, coll?: number) => under(root, `meta/checkpoint/${coll === undefined ? '' : `${coll}/`}`),
   /** A compaction (manual or automatic) and its plans, one key each (`CompactionRecord`, `CompactionPlanRecord`). */
   compaction: (root: string, id: number) => under(root, `meta/compaction/${id}`),
+  compactions: (root: string) => under(root, 'meta/compaction/'),
   compactionPlan: (root: string, compactionID: number, planID: number) => under(root, `meta/compaction-plan/${compactionID}/${planID}`),
   compactionPlans: (root: string, compactionID?: number) => under(root, `meta/compaction-plan/${compactionID === undefined ? '' : `${compactionID}/`}`),
   replica: (root: string, coll: number) => under(root, `meta/replica/${coll}`),

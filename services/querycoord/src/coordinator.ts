@@ -5,9 +5,11 @@ import type { Wal } from '@kite/wal';
 import { OK_STATUS, type QueryCoordApi } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
-import { annFields } from '@kite/segment';
+import { annFields, keys } from '@kite/segment';
 import { Catalog } from './catalog';
 import { CompactionManager } from './compaction';
+import { GarbageCollector } from './gc';
+import { HistoryCompactor } from './meta-history';
 import { grpcConnector, type NodeConnector } from './nodes';
 import { Reconciler } from './reconciler';
 import { IdAllocator, Tso } from './tso';
@@ -24,6 +26,8 @@ export class Coordinator implements QueryCoordApi {
   readonly catalog: Catalog;
   readonly reconciler: Reconciler;
   readonly compaction: CompactionManager;
+  readonly gc: GarbageCollector;
+  readonly history: HistoryCompactor;
   private readonly view: SessionView;
 
   constructor(
@@ -46,6 +50,13 @@ export class Coordinator implements QueryCoordApi {
       store, root, metaTimeoutMs: qc.metaTimeoutMs, allocIds: (n) => this.ids.alloc(n), collections: () => this.catalog.all(),
       targets: this.reconciler.targets, dist: this.reconciler.dist, replicas: (id) => this.reconciler.replicas.get(id) ?? [], log: log.child({ part: 'compaction' }),
     });
+    this.gc = new GarbageCollector(cfg.compaction, {
+      store, objects, root, metaTimeoutMs: qc.metaTimeoutMs, snapshot: () => this.reconciler.dist.snapshot(),
+      queryNodes: () => this.reconciler.dist.members('querynode'), log: log.child({ part: 'gc' }),
+    });
+    this.history = new HistoryCompactor(store, {
+      intervalSeconds: cfg.meta.etcdCompactionIntervalSeconds, retainRevisions: cfg.meta.etcdCompactionRetainRevisions, probeKey: keys.tso(root),
+    }, log.child({ part: 'meta-history' }));
   }
 
   async start(): Promise<void> {
@@ -58,9 +69,13 @@ export class Coordinator implements QueryCoordApi {
     await this.view.start();
     for (const s of this.view.sessions.values()) this.reconciler.nodeUp(s);
     await this.compaction.start();
+    this.gc.start();
+    this.history.start();
   }
 
   async stop(): Promise<void> {
+    this.history.stop();
+    this.gc.stop();
     this.compaction.stop();
     await this.reconciler.stop();
     await this.view.close();
