@@ -8,7 +8,7 @@ import type { Task } from './tasks';
  * A segment move asked for by LoadBalance, in one replica. It goes through:
  * - loading: the segment is loaded on `dst` (an ordinary load task);
  * - switching: `dst` holds it; from this pass on the delegators are told to search it there (placement prefers dst);
- * - releasing: one pass later, the copies elsewhere in the replica are released;
+ * - releasing: from the next pass on, the copies elsewhere in the replica are released;
  * - done: only `dst` holds it. The move stays as a pin: automatic balance leaves the segment where the operator put
  *   it while `dst` holds it (the pin goes with the segment, a release of the collection, or a coordinator restart).
  * A search planned on the old copy while it is released fails with a retriable error, and the proxy retries it on
@@ -105,15 +105,16 @@ export class ManualMoves {
         continue;
       }
       const onDst = on.includes(m.dst);
+      if (m.state === 'done' && onDst) continue;
       if (m.state === 'loading') {
         if (onDst) m.state = 'switching';
         else out.push({ kind: 'load', node: m.dst, collection: coll, replica: m.replica, segment: m.segment, rows: m.rows, why: 'load balance' });
       } else if (!onDst) {
         // dst lost it: the pin goes and the ordinary checkers place the segment again.
         this.drop(k, `node ${m.dst} lost segment ${m.segment} during the move`);
-      } else if (m.state === 'switching') {
+      } else {
+        // switching: the delegators were told to search dst in the last pass; from now on the old copies go.
         m.state = 'releasing';
-      } else if (m.state === 'releasing') {
         const others = on.filter((id) => id !== m.dst);
         if (others.length === 0) m.state = 'done';
         for (const id of others) out.push({ kind: 'release', node: id, collection: coll, replica: m.replica, segments: [m.segment] });
