@@ -40,12 +40,12 @@ async function placement(): Promise<Map<string, string[]>> {
   return new Map(res.infos.map((s) => [String(s.segmentID), s.nodeIds.map(String)]));
 }
 
-/** Reads until stopped: each must succeed and see every row exactly once. */
+/** Three concurrent readers until stopped: each read must succeed and see every row exactly once. */
 function readLoop(): { stop: () => Promise<{ reads: number; failures: string[] }> } {
   let running = true;
   let reads = 0;
   const failures: string[] = [];
-  const loop = (async () => {
+  const one = async (): Promise<void> => {
     // Stops by itself after a while, so a failed test cannot leave it running.
     const until = Date.now() + 240_000;
     while (running && Date.now() < until) {
@@ -61,7 +61,8 @@ function readLoop(): { stop: () => Promise<{ reads: number; failures: string[] }
         failures.push(`read failed: ${(e as Error).message}`);
       }
     }
-  })();
+  };
+  const loop = Promise.all([one(), one(), one()]);
   return {
     stop: async () => {
       running = false;
@@ -109,7 +110,7 @@ test('LoadBalance moves the segments to the named node while reads keep succeedi
   try {
     expectOk(await client.loadBalance({ src_nodeID: Number(src), dst_nodeIDs: [Number(dst)], collectionName: NAME }), 'loadBalance');
     tookMs = Date.now() - started;
-    // Answered once done: every moved segment is on dst alone.
+    // Answered once done: every moved segment is on dst alone, and stays there (pinned against automatic balance).
     after = await placement();
     // A few more reads after the switch, then the verdict.
     await eventually('reads after the move', async () => ((await count(client, NAME)) === ROWS ? true : undefined));
@@ -118,7 +119,7 @@ test('LoadBalance moves the segments to the named node while reads keep succeedi
   }
   const { reads, failures } = verdict;
   for (const s of moving) expect(after.get(s)).toEqual([dst]);
-  expect([...after.values()].every((ns) => ns.length === 1 && ns[0] === dst)).toBe(true);
+  // (Segments that were on dst already are not pinned: automatic balance may move some of them to the emptied src.)
   expect(failures).toEqual([]);
   expect(reads).toBeGreaterThan(0);
   console.log(`moved ${moving.length} segments in ${tookMs} ms; ${reads} read rounds meanwhile`);
