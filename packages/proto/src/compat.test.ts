@@ -15,6 +15,9 @@ const ourRoot = milvusProtobufRoot();
 /** Fields of SDK messages Kite deliberately leaves out (unserved features); everything else must be declared. */
 const OMITTED: Record<string, string[]> = {
   'milvus.proto.milvus.FlushResponse': ['channel_cps'],
+  // Milvus 2.6's streaming-service details of FlushAll; the SDKs wait on flush_all_ts without them.
+  'milvus.proto.milvus.FlushAllResponse': ['flush_all_msgs', 'cluster_info'],
+  'milvus.proto.milvus.FlushCollectionResult': ['channel_cps'],
   'milvus.proto.schema.SearchResultData': ['highlight_results'],
 };
 

@@ -64,6 +64,12 @@ export type IndexState = keyof typeof INDEX_STATES;
 export const LOAD_STATES = { LoadStateNotExist: 0, LoadStateNotLoad: 1, LoadStateLoading: 2, LoadStateLoaded: 3 } as const;
 export type LoadState = keyof typeof LOAD_STATES;
 
+export const SEGMENT_STATES = { SegmentStateNone: 0, NotExist: 1, Growing: 2, Sealed: 3, Flushed: 4, Flushing: 5, Dropped: 6, Importing: 7 } as const;
+export type SegmentState = keyof typeof SEGMENT_STATES;
+
+export const SEGMENT_LEVELS = { Legacy: 0, L0: 1, L1: 2, L2: 3 } as const;
+export type SegmentLevel = keyof typeof SEGMENT_LEVELS;
+
 export const COMPACTION_STATES = { UndefiedState: 0, Executing: 1, Completed: 2 } as const;
 export type CompactionState = keyof typeof COMPACTION_STATES;
 
@@ -1598,6 +1604,126 @@ export interface KiteUnsupportedResponse {
   status?: Status | null;
 }
 
+// ---- Operations: FlushAll, segment information, LoadBalance, GetMetrics ----
+
+export interface FlushAllTarget {
+  db_name: string;
+  collection_names: string[];
+}
+
+export interface FlushAllRequest {
+  base: MsgBase | null;
+  db_name: string;
+  flush_targets: FlushAllTarget[];
+}
+
+export interface FlushCollectionResult {
+  collection_name?: string;
+  segment_ids?: LongArrayOut | null;
+  flush_segment_ids?: LongArrayOut | null;
+  seal_time?: Int64Like;
+  flush_ts?: Int64Like;
+}
+
+export interface FlushAllResult {
+  db_name?: string;
+  collection_results?: FlushCollectionResult[];
+}
+
+export interface FlushAllResponse {
+  status?: Status | null;
+  flush_all_ts?: Int64Like;
+  flush_results?: FlushAllResult[];
+}
+
+export interface GetFlushAllStateRequest {
+  base: MsgBase | null;
+  flush_all_ts: Int64;
+  db_name: string;
+  flush_targets: FlushAllTarget[];
+  flush_all_tss: Record<string, Int64>;
+}
+
+export interface FlushAllState {
+  db_name?: string;
+  collection_flush_states?: Record<string, boolean>;
+}
+
+export interface GetFlushAllStateResponse {
+  status?: Status | null;
+  flushed?: boolean;
+  flush_states?: FlushAllState[];
+}
+
+export interface GetPersistentSegmentInfoRequest {
+  base: MsgBase | null;
+  dbName: string;
+  collectionName: string;
+}
+
+export interface PersistentSegmentInfo {
+  segmentID?: Int64Like;
+  collectionID?: Int64Like;
+  partitionID?: Int64Like;
+  num_rows?: Int64Like;
+  state?: SegmentState | number;
+  level?: SegmentLevel | number;
+  is_sorted?: boolean;
+  storage_version?: Int64Like;
+}
+
+export interface GetPersistentSegmentInfoResponse {
+  status?: Status | null;
+  infos?: PersistentSegmentInfo[];
+}
+
+export interface GetQuerySegmentInfoRequest {
+  base: MsgBase | null;
+  dbName: string;
+  collectionName: string;
+}
+
+export interface QuerySegmentInfo {
+  segmentID?: Int64Like;
+  collectionID?: Int64Like;
+  partitionID?: Int64Like;
+  mem_size?: Int64Like;
+  num_rows?: Int64Like;
+  index_name?: string;
+  indexID?: Int64Like;
+  nodeID?: Int64Like;
+  state?: SegmentState | number;
+  nodeIds?: Int64Like[];
+  level?: SegmentLevel | number;
+  is_sorted?: boolean;
+  storage_version?: Int64Like;
+}
+
+export interface GetQuerySegmentInfoResponse {
+  status?: Status | null;
+  infos?: QuerySegmentInfo[];
+}
+
+export interface LoadBalanceRequest {
+  base: MsgBase | null;
+  src_nodeID: Int64;
+  dst_nodeIDs: Int64[];
+  sealed_segmentIDs: Int64[];
+  collectionName: string;
+  db_name: string;
+}
+
+export interface GetMetricsRequest {
+  base: MsgBase | null;
+  request: string;
+}
+
+export interface GetMetricsResponse {
+  status?: Status | null;
+  response?: string;
+  component_name?: string;
+}
+
 export interface MilvusMethods {
   CreateCollection: [CreateCollectionRequest, Status];
   DropCollection: [DropCollectionRequest, Status];
@@ -1672,13 +1798,13 @@ export interface MilvusMethods {
   AlterIndex: [KiteUnsupportedRequest, Status];
   GetIndexStatistics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
   CalcDistance: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  FlushAll: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  FlushAll: [FlushAllRequest, FlushAllResponse];
   AddCollectionField: [AddCollectionFieldRequest, Status];
-  GetFlushAllState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  GetPersistentSegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  GetQuerySegmentInfo: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  GetMetrics: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  LoadBalance: [KiteUnsupportedRequest, Status];
+  GetFlushAllState: [GetFlushAllStateRequest, GetFlushAllStateResponse];
+  GetPersistentSegmentInfo: [GetPersistentSegmentInfoRequest, GetPersistentSegmentInfoResponse];
+  GetQuerySegmentInfo: [GetQuerySegmentInfoRequest, GetQuerySegmentInfoResponse];
+  GetMetrics: [GetMetricsRequest, GetMetricsResponse];
+  LoadBalance: [LoadBalanceRequest, Status];
   GetCompactionState: [GetCompactionStateRequest, GetCompactionStateResponse];
   ManualCompaction: [ManualCompactionRequest, ManualCompactionResponse];
   GetCompactionStateWithPlans: [GetCompactionPlansRequest, GetCompactionPlansResponse];

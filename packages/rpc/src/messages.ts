@@ -169,6 +169,10 @@ export interface QueryRequest {
   filter_plan: string;
 }
 export interface QueryResponse { status?: Status; rows: Buffer; count: number }
+export interface BalanceRequest { collection_id: number; src_node: number; dst_nodes: number[]; segment_ids: number[]; timeout_ms: number }
+export interface PlacementRequest { collection_id: number }
+export interface NodePlacement { node_id: number; role: string; address: string; state: string; segments: SegmentDist[] }
+export interface PlacementResponse { status?: Status; nodes: NodePlacement[] }
 export interface BuildIndexesRequest { collection_id: number; segment_ids: number[]; index_ids?: number[] }
 
 /** Handlers a QueryCoord server implements (and a client calls). */
@@ -196,6 +200,8 @@ export interface QueryCoordApi {
   CreateDatabase(r: DatabaseRequest): Promise<StatusResponse>;
   DropDatabase(r: DatabaseRequest): Promise<StatusResponse>;
   AlterDatabase(r: DatabaseRequest): Promise<StatusResponse>;
+  LoadBalance(r: BalanceRequest): Promise<StatusResponse>;
+  GetPlacement(r: PlacementRequest): Promise<PlacementResponse>;
 }
 
 export interface QueryNodeApi {

@@ -12,6 +12,7 @@ import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { fieldEvolutionHandlers } from './field-evolution';
 import { indexHandlers } from './indexes';
+import { operationHandlers } from './operations';
 import { hybridHandlers } from './hybrid';
 import { readHandlers } from './read';
 import { restRouter } from './rest';
@@ -88,6 +89,7 @@ export class Proxy implements Hosted {
         ...hybridHandlers(this.core),
         ...analyzeHandlers(this.core),
         ...compactionHandlers(this.core),
+        ...operationHandlers(this.core),
       }),
       // Users, roles and grants are cluster-wide (a grant names its own database).
       ...credentialHandlers(this.security),

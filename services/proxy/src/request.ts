@@ -11,11 +11,11 @@ export interface RequestContext extends CallContext {
 export const READ_METHODS: ReadonlySet<string> = new Set(['Search', 'Query', 'GetPartitionStatistics', 'GetCollectionStatistics']);
 
 /**
- * Calls that do not act within a database, so the database of the call need not exist: health and version, the
+ * Calls that do not act within a database, so the database of the call need not exist: health, version and metrics, the
  * oracle, and the database DDL (whose `db_name` names the database they create, drop, alter or describe).
  */
 export const DATABASE_FREE: ReadonlySet<string> = new Set([
-  'GetVersion', 'CheckHealth', 'GetComponentStates', 'AllocTimestamp',
+  'GetVersion', 'CheckHealth', 'GetComponentStates', 'AllocTimestamp', 'GetMetrics',
   'ListDatabases', 'CreateDatabase', 'DropDatabase', 'AlterDatabase', 'DescribeDatabase',
 ]);
 

@@ -47,6 +47,25 @@ function mutation(pk: Column, n: number, ts: bigint, extra: Partial<Record<'inse
   };
 }
 
+/** Seals the collection's growing data: a flush message with timestamp `ts` on each of its channels. */
+export async function flushCollection(core: ProxyCore, c: CollectionMeta, ts: bigint, deadline: number): Promise<void> {
+  const value = encodeWalMsg({ type: 'flush', collectionID: c.collectionID, ts });
+  await Promise.all(channelsOf(c).map((ch) => appendBefore(core, parseChannel(ch), value, deadline)));
+}
+
+/** Whether every channel of the collection is checkpointed at `ts` or later, or has nothing left to consume. */
+export async function flushedSince(core: ProxyCore, c: CollectionMeta, ts: bigint): Promise<boolean> {
+  for (const ch of channelsOf(c)) {
+    const kv = await core.store.get(keys.checkpoint(core.cfg.common.rootPath, c.collectionID, ch));
+    const cp = kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
+    if (cp && BigInt(cp.ts) >= ts) continue;
+    const end = await core.wal.endOffset(parseChannel(ch));
+    if ((cp?.offset ?? 0) >= end) continue;
+    return false;
+  }
+  return true;
+}
+
 /**
  * Insert, upsert and delete (written to the WAL with a timestamp from the proxy's cached ranges, see tso.ts, and
  * acknowledged once durable there), and flush with its state.
@@ -54,17 +73,7 @@ function mutation(pk: Column, n: number, ts: bigint, extra: Partial<Record<'inse
 export function writeHandlers(core: ProxyCore): Handlers {
   const flushTickets = new Map<string, { collectionID: number; ts: bigint }>();
 
-  async function flushedAt(c: CollectionMeta, ts: bigint): Promise<boolean> {
-    for (const ch of channelsOf(c)) {
-      const kv = await core.store.get(keys.checkpoint(core.cfg.common.rootPath, c.collectionID, ch));
-      const cp = kv ? codecs.checkpoint.decode(kv.value, kv.key) : undefined;
-      if (cp && BigInt(cp.ts) >= ts) continue;
-      const end = await core.wal.endOffset(parseChannel(ch));
-      if ((cp?.offset ?? 0) >= end) continue;
-      return false;
-    }
-    return true;
-  }
+  const flushedAt = (c: CollectionMeta, ts: bigint): Promise<boolean> => flushedSince(core, c, ts);
 
   return {
     async Insert(r, ctx) {
@@ -123,8 +132,7 @@ export function writeHandlers(core: ProxyCore): Handlers {
       for (const name of r.collection_names ?? []) {
         const c = await core.collection(name, ctx);
         const ts = await core.tso.alloc(ctx.deadline);
-        const value = encodeWalMsg({ type: 'flush', collectionID: c.collectionID, ts });
-        await Promise.all(channelsOf(c).map((ch) => appendBefore(core, parseChannel(ch), value, ctx.deadline)));
+        await flushCollection(core, c, ts, ctx.deadline);
         const ticket = ts.toString();
         flushTickets.set(ticket, { collectionID: c.collectionID, ts });
         segIDs[name] = { data: [ticket] };

@@ -6,6 +6,7 @@ import { OK_STATUS, type QueryCoordApi } from '@kite/rpc';
 import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
 import { annFields, keys } from '@kite/segment';
+import { activeNodes, rowsOn } from './distribution';
 import { Catalog } from './catalog';
 import { CompactionManager } from './compaction';
 import { GarbageCollector } from './gc';
@@ -29,6 +30,8 @@ export class Coordinator implements QueryCoordApi {
   readonly gc: GarbageCollector;
   readonly history: HistoryCompactor;
   private readonly view: SessionView;
+  /** How long a LoadBalance call waits for its moves when the caller set no timeout. */
+  private readonly balanceTimeoutMs: number;
 
   constructor(
     cfg: KiteConfig,
@@ -41,6 +44,7 @@ export class Coordinator implements QueryCoordApi {
   ) {
     const root = cfg.common.rootPath;
     const qc = cfg.querycoord;
+    this.balanceTimeoutMs = qc.loadTimeoutMs;
     this.tso = new Tso(store, root, { windowMs: qc.tsoWindowMs, renewBeforeMs: qc.tsoRenewBeforeMs });
     this.ids = new IdAllocator(store, root, qc.idBatchSize);
     this.catalog = new Catalog(store, wal, objects, root, this.ids, this.tso, log.child({ part: 'catalog' }));
@@ -260,5 +264,76 @@ export class Coordinator implements QueryCoordApi {
       indexed_rows: built.reduce((s, x) => s + x.numRows, 0),
       pending_segments: segs.length - built.length,
     };
+  }
+
+  /**
+   * LoadBalance: the collection's sealed segments on `src_node` (or the listed ones) move to `dst_nodes` of the same
+   * replica (the least loaded first), or to the other active members of that replica when none are named. Answers
+   * once every move is done: loaded on its destination, searched there, and released from the source.
+   */
+  async LoadBalance(r: M.BalanceRequest): Promise<M.StatusResponse> {
+    const c = this.catalog.byID(r.collection_id);
+    if (!c) throw new KiteError('CollectionNotFound', `collection not found[collection=${r.collection_id}]`);
+    if (!c.load) throw new KiteError('CollectionNotLoaded', `collection not loaded[collection=${c.name}]: load it before balancing its segments`);
+    const snap = this.reconciler.dist.snapshot();
+    const src = snap.nodes.get(r.src_node);
+    if (!src || src.role !== 'querynode' || src.state === 'gone') {
+      throw new KiteError('ParameterInvalid', `src_nodeID ${r.src_node} is not a query node of this cluster: pass the id of a query node holding the segments (GetQuerySegmentInfo lists them)`);
+    }
+    const replica = (this.reconciler.replicas.get(c.collectionID) ?? []).find((x) => x.nodes.includes(r.src_node));
+    if (!replica) throw new KiteError('ParameterInvalid', `src_nodeID ${r.src_node} serves no replica of collection ${c.name}`);
+    const active = activeNodes(snap, replica).filter((n) => n.id !== r.src_node);
+    let dsts = active;
+    if (r.dst_nodes.length > 0) {
+      dsts = [];
+      for (const id of new Set(r.dst_nodes)) {
+        const n = active.find((x) => x.id === id);
+        if (!n) {
+          const why = id === r.src_node ? 'is the source node' : replica.nodes.includes(id) ? 'is not serving (joining, suspect or stopping)' : `is not in replica ${replica.replicaID} of the source node (members: ${replica.nodes.join(', ')})`;
+          throw new KiteError('ParameterInvalid', `dst_nodeIDs: node ${id} ${why}; pass active query nodes of the source node's replica, or none to let the coordinator choose`);
+        }
+        dsts.push(n);
+      }
+    }
+    if (dsts.length === 0) throw new KiteError('ParameterInvalid', `replica ${replica.replicaID} of collection ${c.name} has no other active query node to move segments to; add a query node`);
+    const onSrc = (src.dist?.segments ?? []).filter((s) => s.collection_id === c.collectionID && s.replica_id === replica.replicaID);
+    const target = this.reconciler.targets.next(c);
+    let chosen = onSrc;
+    if (r.segment_ids.length > 0) {
+      chosen = [];
+      for (const id of new Set(r.segment_ids)) {
+        const s = onSrc.find((x) => x.segment_id === id);
+        if (!s || !target.all.has(id)) throw new KiteError('ParameterInvalid', `sealed_segmentIDs: segment ${id} is not a sealed segment of collection ${c.name} loaded on node ${r.src_node}`);
+        chosen.push(s);
+      }
+    }
+    const rows = new Map(dsts.map((n) => [n.id, rowsOn(n)]));
+    const moves = [...chosen]
+      .sort((a, b) => b.num_rows - a.num_rows)
+      .map((s) => {
+        const dst = dsts.reduce((a, b) => ((rows.get(b.id) ?? 0) < (rows.get(a.id) ?? 0) ? b : a));
+        rows.set(dst.id, (rows.get(dst.id) ?? 0) + s.num_rows);
+        return { collection: c.collectionID, replica: replica.replicaID, segment: s.segment_id, rows: s.num_rows, src: r.src_node, dst: dst.id };
+      });
+    if (moves.length === 0) return { status: OK_STATUS };
+    const done = this.reconciler.moves.start(moves, r.timeout_ms > 0 ? r.timeout_ms : this.balanceTimeoutMs);
+    this.trigger();
+    await done;
+    return { status: OK_STATUS };
+  }
+
+  /** The nodes the coordinator knows and the segments each reports loaded (of one collection, or all). */
+  async GetPlacement(r: M.PlacementRequest): Promise<M.PlacementResponse> {
+    const snap = this.reconciler.dist.snapshot();
+    const nodes = [...snap.nodes.values()]
+      .filter((n) => n.state !== 'gone')
+      .map((n) => ({
+        node_id: n.id,
+        role: n.role,
+        address: n.address,
+        state: n.stopping ? 'stopping' : n.state,
+        segments: (n.dist?.segments ?? []).filter((s) => r.collection_id === 0 || s.collection_id === r.collection_id),
+      }));
+    return { status: OK_STATUS, nodes };
   }
 }

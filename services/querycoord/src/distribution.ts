@@ -90,10 +90,13 @@ export function holders(collection: number, r: ReplicaRecord, nodes: readonly No
   return out;
 }
 
-/** One serving node per segment in the replica: an active holder when there is one. */
-export function placement(snap: DistSnapshot, collection: number, r: ReplicaRecord): Map<number, NodeView> {
+/**
+ * One serving node per segment in the replica: the node `prefer` names for it when that node holds it (the target
+ * of a LoadBalance move), else an active holder when there is one.
+ */
+export function placement(snap: DistSnapshot, collection: number, r: ReplicaRecord, prefer: ReadonlyMap<number, number> = new Map()): Map<number, NodeView> {
   const out = new Map<number, NodeView>();
-  for (const [seg, ns] of holders(collection, r, replicaNodes(snap, r))) out.set(seg, ns.find((n) => !n.stopping) ?? ns[0]!);
+  for (const [seg, ns] of holders(collection, r, replicaNodes(snap, r))) out.set(seg, ns.find((n) => n.id === prefer.get(seg)) ?? ns.find((n) => !n.stopping) ?? ns[0]!);
   return out;
 }
 

@@ -16,6 +16,7 @@ import { within } from './deadline';
 import { DistributionManager, nodesOf, type DistSnapshot, type NodeRole } from './distribution';
 import { handoffOf } from './handoff';
 import { LeaderPublisher, leadersOf } from './leaders';
+import { ManualMoves } from './manual-balance';
 import type { NodeConnector } from './nodes';
 import { loadInfo, servedEverywhere } from './progress';
 import { ReplicaStore } from './replicas';
@@ -44,6 +45,8 @@ export class Reconciler {
   readonly targets: TargetManager;
   readonly replicas: ReplicaStore;
   readonly scheduler: Scheduler;
+  /** Segment moves asked for by LoadBalance. */
+  readonly moves = new ManualMoves();
   private readonly publisher: LeaderPublisher;
   private readonly lastPlace = new Map<string, SealedPlacement>();
   private readonly synced = new Map<string, string>();
@@ -176,14 +179,17 @@ export class Reconciler {
       for (const r of this.replicasOf(c)) {
         const handoff = handoffOf(t, r, snap, this.switchedAt, now, this.cfg.sourceReleaseGraceMs ?? 0);
         for (const [k, at] of handoff.switched) switched.set(k, at);
+        const manual = this.moves.check(t, r, snap);
+        submit(manual);
         const lacking = checkSegments(t, r, snap);
         submit(lacking);
-        const moves = checkSegmentBalance(t, r, snap, this.scheduler.pending(), lacking);
+        const moving = this.moves.moving(r.replicaID);
+        const moves = checkSegmentBalance(t, r, snap, this.scheduler.pending(), lacking, this.moves.pinned(r.replicaID), moving.size > 0);
         submit(moves);
-        submit(checkRedundantSegments(t, r, snap, [...lacking, ...moves], handoff.keep));
+        submit(checkRedundantSegments(t, r, snap, [...lacking, ...moves], handoff.keep, moving));
         submit(checkChannels(t, r, snap, this.scheduler.pending()));
         submit(checkChannelBalance(t, r, snap, this.scheduler.pending()));
-        const leaders = checkLeaders(t, r, snap, { lastPlace: this.lastPlace, synced: this.synced }, handoff);
+        const leaders = checkLeaders(t, r, snap, { lastPlace: this.lastPlace, synced: this.synced }, handoff, this.moves.preferred(r.replicaID));
         for (const [k, p] of leaders.placed) this.lastPlace.set(k, p);
         for (const [k, sig] of leaders.synced) this.synced.set(k, sig);
         submit(leaders.tasks);
@@ -233,6 +239,7 @@ export class Reconciler {
   /** Forgets a released or dropped collection's replicas and targets. */
   async forget(collectionID: number, dropped: boolean): Promise<void> {
     this.targets.drop(collectionID, dropped);
+    this.moves.forget(collectionID);
     await this.replicas.remove(collectionID);
   }
 

@@ -48,6 +48,7 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   HybridSearch: { object: 'Collection', privilege: 'Search' },
   Query: { object: 'Collection', privilege: 'Query' },
   Flush: { object: 'Collection', privilege: 'Flush' },
+  LoadBalance: { object: 'Collection', privilege: 'LoadBalance' },
   ManualCompaction: { object: 'Collection', privilege: 'Compaction' },
   GetFlushState: { object: 'Collection', privilege: 'GetFlushState' },
   GetLoadingProgress: { object: 'Collection', privilege: 'GetLoadState' },
@@ -150,6 +151,7 @@ export function objectNamesOf(method: string, object: ObjectType, request: unkno
     return [typeof r.username === 'string' ? r.username : ''];
   }
   if (method === 'Flush') return Array.isArray(r.collection_names) ? r.collection_names.map(String) : [];
+  if (method === 'LoadBalance') return [typeof r.collectionName === 'string' ? r.collectionName : ''];
   return [typeof r.collection_name === 'string' ? r.collection_name : ''];
 }
 

@@ -8,18 +8,19 @@ import { delegatorCount, heaviest, lightest, loadsPending, watches, watermark } 
 /**
  * Segment balance within a replica: when no load is pending in it, one segment moves from the active member with
  * the most rows to the one with the fewest, if the gap is at least twice its rows (the smallest such segment held
- * only there). The copy left behind is released once the move shows (see checkRedundantSegments).
+ * only there). The copy left behind is released once the move shows (see checkRedundantSegments). Segments a
+ * LoadBalance call placed (`pinned`) stay where they are, and nothing moves while such a call is in progress (`busy`).
  */
-export function checkSegmentBalance(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, pending: readonly PendingTask[], planned: readonly Task[] = []): Task[] {
+export function checkSegmentBalance(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, pending: readonly PendingTask[], planned: readonly Task[] = [], pinned: ReadonlySet<number> = new Set(), busy = false): Task[] {
   const active = activeNodes(snap, r);
-  if (active.length < 2 || loadsPending(r, pending, planned)) return [];
+  if (busy || active.length < 2 || loadsPending(r, pending, planned)) return [];
   const coll = t.collection.collectionID;
   const onActive = holders(coll, r, active);
   const heavy = heaviest(active, rowsOn);
   const light = lightest(active, rowsOn);
   const gap = rowsOn(heavy) - rowsOn(light);
   const candidate = heavy.dist.segments
-    .filter((s) => s.collection_id === coll && s.replica_id === r.replicaID && (onActive.get(s.segment_id)?.length ?? 0) === 1)
+    .filter((s) => s.collection_id === coll && s.replica_id === r.replicaID && !pinned.has(s.segment_id) && (onActive.get(s.segment_id)?.length ?? 0) === 1)
     .sort((a, b) => a.num_rows - b.num_rows)
     .find((s) => s.num_rows * 2 <= gap);
   const meta = candidate && t.all.get(candidate.segment_id);

@@ -31,9 +31,9 @@ export const syncKey = (node: number, replica: number, channel: string): string 
  * watermark never goes back. A request is sent again until the delegator reports serviceable at its watermark (a
  * delegator started anew on the same node, after an unwatch, has the same key and request but has not been told).
  */
-export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, memory: LeaderMemory, handoff: Handoff = NO_HANDOFF): LeaderPlan {
+export function checkLeaders(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, memory: LeaderMemory, handoff: Handoff = NO_HANDOFF, prefer: ReadonlyMap<number, number> = new Map()): LeaderPlan {
   const coll = t.collection.collectionID;
-  const placed = placement(snap, coll, r);
+  const placed = placement(snap, coll, r, prefer);
   const plan: LeaderPlan = { tasks: [], placed: [], synced: [] };
   const places = new Map(memory.lastPlace);
   for (const channel of t.channels) {

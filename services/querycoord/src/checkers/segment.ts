@@ -40,9 +40,10 @@ function preferredHolder(ns: readonly NodeView[], rows: ReadonlyMap<number, numb
 /**
  * Copies nobody needs are released: segments not in the target, and copies also held by an active member
  * elsewhere (the copy on a stopping node, or on the more loaded of two active nodes, once a move has loaded it).
- * `planned` are the loads planned in this pass (they count towards rows); `keep` are compaction sources kept.
+ * `planned` are the loads planned in this pass (they count towards rows); `keep` are compaction sources kept;
+ * `moving` are segments a LoadBalance move is moving (it releases their old copies itself).
  */
-export function checkRedundantSegments(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, planned: readonly Task[], keep: ReadonlySet<number> = new Set()): Task[] {
+export function checkRedundantSegments(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, planned: readonly Task[], keep: ReadonlySet<number> = new Set(), moving: ReadonlySet<number> = new Set()): Task[] {
   const active = activeNodes(snap, r);
   if (active.length === 0) return [];
   const coll = t.collection.collectionID;
@@ -52,7 +53,7 @@ export function checkRedundantSegments(t: CollectionTarget, r: ReplicaRecord, sn
   const out: Task[] = [];
   for (const n of replicaNodes(snap, r)) {
     const extra = n.dist.segments.filter((s) => {
-      if (s.collection_id !== coll || s.replica_id !== r.replicaID) return false;
+      if (s.collection_id !== coll || s.replica_id !== r.replicaID || moving.has(s.segment_id)) return false;
       // A compaction's sources stay while the replica serves them or switched from them a moment ago (handoff.ts).
       if (!targetIds.has(s.segment_id)) return !keep.has(s.segment_id);
       const others = (onActive.get(s.segment_id) ?? []).filter((o) => o !== n);
