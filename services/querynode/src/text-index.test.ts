@@ -93,7 +93,7 @@ describe('building text indexes ahead of filters', () => {
     const g = new GrowingRows(coll);
     try {
       const until = async (what: string, ok: () => boolean): Promise<void> => {
-        const deadline = Date.now() + 4_000;
+        const deadline = Date.now() + 30_000;
         while (!ok()) {
           if (Date.now() > deadline) throw new Error(`${what}: not reached`);
           await new Promise((resolve) => setTimeout(resolve, 5));
@@ -150,8 +150,9 @@ describe('indexing a large segment on its first text filter', () => {
     const want = texts.filter((t) => /\brun(s|ning)\b/.test(t) && / gamma delta\b|^gamma delta\b/.test(t)).length;
     expect(result.count).toBe(want);
     // Indexing 120,000 rows takes about a second here; the timer still gets its turn between slices
-    // (the margin allows for a busy machine). Built in one piece, the gap would be the whole time.
+    // Built in one piece, the gap would be the whole time; the bound is relative to the whole time so that a busy
+    // machine, which stretches both, does not fail it.
     expect(ms).toBeGreaterThan(300);
-    expect(gap).toBeLessThan(Math.min(250, ms / 3));
+    expect(gap).toBeLessThan(ms / 3);
   });
 });
