@@ -8,6 +8,7 @@ import { SessionView, type SessionInfo } from '@kite/session';
 import { annFields } from '@kite/segment';
 import { Catalog } from './catalog';
 import { CompactionManager } from './compaction';
+import { ImportManager } from './import';
 import { grpcConnector, type NodeConnector } from './nodes';
 import { Reconciler } from './reconciler';
 import { IdAllocator, Tso } from './tso';
@@ -24,6 +25,7 @@ export class Coordinator implements QueryCoordApi {
   readonly catalog: Catalog;
   readonly reconciler: Reconciler;
   readonly compaction: CompactionManager;
+  readonly imports: ImportManager;
   private readonly view: SessionView;
 
   constructor(
@@ -46,6 +48,7 @@ export class Coordinator implements QueryCoordApi {
       store, root, metaTimeoutMs: qc.metaTimeoutMs, allocIds: (n) => this.ids.alloc(n), collections: () => this.catalog.all(),
       targets: this.reconciler.targets, dist: this.reconciler.dist, replicas: (id) => this.reconciler.replicas.get(id) ?? [], log: log.child({ part: 'compaction' }),
     });
+    this.imports = new ImportManager(cfg.bulkImport, { store, root, metaTimeoutMs: qc.metaTimeoutMs, dist: this.reconciler.dist, log: log.child({ part: 'import' }) });
   }
 
   async start(): Promise<void> {
@@ -58,10 +61,12 @@ export class Coordinator implements QueryCoordApi {
     await this.view.start();
     for (const s of this.view.sessions.values()) this.reconciler.nodeUp(s);
     await this.compaction.start();
+    this.imports.start();
   }
 
   async stop(): Promise<void> {
     this.compaction.stop();
+    this.imports.stop();
     await this.reconciler.stop();
     await this.view.close();
   }

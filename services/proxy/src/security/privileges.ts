@@ -49,6 +49,7 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   Query: { object: 'Collection', privilege: 'Query' },
   Flush: { object: 'Collection', privilege: 'Flush' },
   ManualCompaction: { object: 'Collection', privilege: 'Compaction' },
+  Import: { object: 'Collection', privilege: 'Import' },
   GetFlushState: { object: 'Collection', privilege: 'GetFlushState' },
   GetLoadingProgress: { object: 'Collection', privilege: 'GetLoadState' },
   GetLoadState: { object: 'Collection', privilege: 'GetLoadState' },
