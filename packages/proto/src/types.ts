@@ -1214,6 +1214,7 @@ export interface ImportRequest {
   files: string[];
   options: KeyValuePair[];
   db_name: string;
+  clustering_info: Buffer;
 }
 
 export interface ImportResponse {

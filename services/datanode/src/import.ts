@@ -41,7 +41,6 @@ let parquetApi: Promise<ParquetApi> | undefined;
  * would turn `import()` into `require()`).
  */
 function parquet(): Promise<ParquetApi> {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   parquetApi ??= (new Function('m', 'return import(m)') as (m: string) => Promise<ParquetApi>)('hyparquet');
   return parquetApi;
 }
