@@ -213,6 +213,16 @@ describe('bulk import of JSON files', () => {
     expect(r3.status.reason).toMatch(/import task 12345 not found/);
   });
 
+  it('fails a task whose collection is dropped while it runs', async () => {
+    const name = 'imp_dropped';
+    await createPlain(name);
+    const task = await bulkInsert(name, [writeFile('import/dropped/rows.json', makeRows(0, 30_000, 9))]);
+    expectOk(await client.dropCollection({ collection_name: name }), 'drop');
+    const done = await waitDone(task);
+    expect(done.state).toBe('ImportFailed');
+    expect(info(done, 'failed_reason')).toMatch(/imp_dropped was dropped during the import/);
+  });
+
   it('runs a task again after a restart right after Import: every row once', async () => {
     const name = 'imp_restart';
     await createPlain(name);

@@ -198,14 +198,19 @@ export async function runImport(h: ImportHost, taskID: number): Promise<ImportTa
     for (let s = 0; s < channels.length; s++) await writeSegment(s);
     await save({ ...task, state: 'Persisted', rowCount: rows, progress: 95, idRanges: [...ids], updatedAt: Date.now() });
     const finished: ImportTaskRecord = { ...task, state: 'Completed', progress: 100, segmentIDs: segments.map((s) => s.segmentID), updatedAt: Date.now() };
+    const collKey = keys.collection(h.root, c.collectionID);
     const res = await h.store.txn(
-      [{ key, target: 'modRevision', op: '==', value: rev }],
+      // Guarded by the collection too: a collection dropped meanwhile gets no segment records.
+      [{ key, target: 'modRevision', op: '==', value: rev }, { key: collKey, target: 'version', op: '>', value: 0 }],
       [
         ...segments.map((s) => ({ type: 'put' as const, key: keys.segment(h.root, s.collectionID, s.segmentID), value: codecs.segment.encode(s) })),
         { type: 'put', key, value: codecs.importTask.encode(finished) },
       ],
     );
-    if (!res.succeeded) throw new Superseded(`import task ${taskID} changed before its segments were recorded`);
+    if (!res.succeeded) {
+      if (!(await h.store.get(collKey))) throw new KiteError('CollectionNotFound', `collection ${task.collectionName} was dropped during the import`);
+      throw new Superseded(`import task ${taskID} changed before its segments were recorded`);
+    }
     tasksRun.inc({ outcome: 'completed' });
     rowsImported.inc(rows);
     endTimer();

@@ -83,10 +83,9 @@ export class ImportManager {
         dispatched.inc({ outcome: 'failed' });
         this.d.log.warn({ task: t.taskID, attempt: t.attempts, err: String(e) }, 'import task run failed; sent again on a later check');
       })
-      .finally(() => {
-        this.inFlight.delete(t.taskID);
-        if (!this.stopped) void this.check();
-      });
+      // The next check (bulkImport.checkIntervalMs) sends it again if it is still open: no hot loop on a node
+      // that fails at once.
+      .finally(() => this.inFlight.delete(t.taskID));
   }
 
   private async fail(key: string, rev: number, t: ImportTaskRecord, reason: string): Promise<void> {
