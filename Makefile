@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
-        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering docs-matrix
+        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-security search QPS with authentication and TLS on vs off, in one run (goal >= 0.9)"
 	@echo "make bench-bm25     BM25 full-text search: insert docs/s, QPS, p50/p99 and recall@10 on a 100k-document corpus"
 	@echo "make bench-clustering a filter on the clustering key over 500k rows: segments scanned and latency before/after clustering compaction"
+	@echo "make bench-import    bulk import of 1M rows x 128-d (JSON files) vs the same rows inserted through the SDK: rows/s, total time"
 	@echo "make docs-matrix    regenerate the compatibility matrix in docs/milvus-wire-notes.md from the code"
 	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
 
@@ -114,3 +115,6 @@ bench-scalar-index: setup
 
 bench-clustering: setup
 	pnpm --filter @kite/test run bench:clustering
+
+bench-import: setup
+	pnpm --filter @kite/test run bench:import

@@ -3,8 +3,9 @@
 #
 # Virtualenvs (created once, reinstalled only when their requirements change, so reruns are quick):
 # - .cache/venv (KITE_TEST_VENV overrides the path): test/python/requirements.txt (pymilvus 2.6, pytest), then the
-#   optional sets requirements-milvus-lite.txt (milvus-lite 3.x for the differential tests) and
-#   requirements-llamaindex.txt, constrained to the pins of requirements.txt so pymilvus stays the version every
+#   optional sets requirements-milvus-lite.txt (milvus-lite 3.x for the differential tests),
+#   requirements-llamaindex.txt and requirements-bulk-writer.txt (pymilvus's BulkWriter, for test_import.py),
+#   constrained to the pins of requirements.txt so pymilvus stays the version every
 #   test uses;
 # - .cache/venv-langchain (KITE_TEST_LANGCHAIN_VENV): requirements-langchain.txt. langchain-milvus 0.4 needs pymilvus
 #   3, and 0.3.x does not work with pymilvus 2.6.17 (it looks the client up in the ORM connection registry, which
@@ -74,6 +75,7 @@ optional_set() {
 
 optional_set milvus-lite "$VENV" -c "$REQ" || true
 optional_set llamaindex "$VENV" -c "$REQ" || true
+optional_set bulk-writer "$VENV" -c "$REQ" || true
 LC_PYTHON="$VENV/bin/python"
 if optional_set langchain "$LC_VENV"; then
   LC_PYTHON="$LC_VENV/bin/python"

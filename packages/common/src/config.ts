@@ -489,6 +489,26 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    bulkImport: z
+      .object({
+        /**
+         * How often the coordinator looks for import tasks to send to a data node (new ones, and those whose data
+         * node died). Shorter starts an import sooner after Import returns; longer reads the task list less often.
+         */
+        checkIntervalMs: z.number().int().min(50).default(1000),
+        /**
+         * Bound of one run of an import task on a data node (read, check, write and index every row, commit); a run
+         * that exceeds it, or whose data node dies, is sent again, up to maxAttempts runs, then the task fails.
+         * Longer lets bigger imports finish in one run; shorter notices a stuck node sooner.
+         */
+        taskTimeoutMs: z.number().int().min(1000).default(3600000),
+        /** Runs of one task before it is marked failed (each starts over from its files). */
+        maxAttempts: z.number().int().min(1).default(3),
+        /** Most rows in one imported segment; a shard with more gets several. Bigger: fewer segments, longer index builds. */
+        segmentMaxRows: z.number().int().min(1).default(1000000),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});

@@ -73,6 +73,9 @@ export type SegmentLevel = keyof typeof SEGMENT_LEVELS;
 export const COMPACTION_STATES = { UndefiedState: 0, Executing: 1, Completed: 2 } as const;
 export type CompactionState = keyof typeof COMPACTION_STATES;
 
+export const IMPORT_STATES = { ImportPending: 0, ImportFailed: 1, ImportStarted: 2, ImportPersisted: 5, ImportFlushed: 8, ImportCompleted: 6, ImportFailedAndCleaned: 7 } as const;
+export type ImportState = keyof typeof IMPORT_STATES;
+
 export const STATE_CODES = { Initializing: 0, Healthy: 1, Abnormal: 2, StandBy: 3, Stopping: 4 } as const;
 export type StateCode = keyof typeof STATE_CODES;
 
@@ -1209,6 +1212,49 @@ export interface ManualCompactionResponse {
   compactionPlanCount?: number;
 }
 
+export interface ImportRequest {
+  collection_name: string;
+  partition_name: string;
+  channel_names: string[];
+  row_based: boolean;
+  files: string[];
+  options: KeyValuePair[];
+  db_name: string;
+  clustering_info: Buffer;
+}
+
+export interface ImportResponse {
+  status?: Status | null;
+  tasks?: Int64Like[];
+}
+
+export interface GetImportStateRequest {
+  task: Int64;
+}
+
+export interface GetImportStateResponse {
+  status?: Status | null;
+  state?: ImportState | number;
+  row_count?: Int64Like;
+  id_list?: Int64Like[];
+  infos?: KeyValuePair[];
+  id?: Int64Like;
+  collection_id?: Int64Like;
+  segment_ids?: Int64Like[];
+  create_ts?: Int64Like;
+}
+
+export interface ListImportTasksRequest {
+  collection_name: string;
+  limit: Int64;
+  db_name: string;
+}
+
+export interface ListImportTasksResponse {
+  status?: Status | null;
+  tasks?: GetImportStateResponse[];
+}
+
 export interface GetCompactionStateRequest {
   compactionID: Int64;
 }
@@ -1808,9 +1854,9 @@ export interface MilvusMethods {
   GetCompactionState: [GetCompactionStateRequest, GetCompactionStateResponse];
   ManualCompaction: [ManualCompactionRequest, ManualCompactionResponse];
   GetCompactionStateWithPlans: [GetCompactionPlansRequest, GetCompactionPlansResponse];
-  Import: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  GetImportState: [KiteUnsupportedRequest, KiteUnsupportedResponse];
-  ListImportTasks: [KiteUnsupportedRequest, KiteUnsupportedResponse];
+  Import: [ImportRequest, ImportResponse];
+  GetImportState: [GetImportStateRequest, GetImportStateResponse];
+  ListImportTasks: [ListImportTasksRequest, ListImportTasksResponse];
   CreateResourceGroup: [KiteUnsupportedRequest, Status];
   DropResourceGroup: [KiteUnsupportedRequest, Status];
   UpdateResourceGroups: [KiteUnsupportedRequest, Status];

@@ -67,6 +67,7 @@ export interface TruncateCollectionRequest { collection_name: string; db_name: s
 export interface ManualCompactionRequest { collection_id: number; clustering: boolean }
 export interface ManualCompactionResponse { status?: Status; compaction_id: number; plan_count: number }
 export interface CompactPlanRequest { compaction_id: number; plan_id: number }
+export interface ImportTaskRequest { task_id: number }
 export interface AddFieldRequest { collection_name: string; db_name: string; field: FieldSchema }
 export interface AlterFieldRequest { collection_name: string; db_name: string; field_name: string; properties: Record<string, string>; delete_keys: string[] }
 export interface LoadRequest { collection_name: string; replica_number: number; partition_names: string[]; db_name: string }
@@ -221,4 +222,5 @@ export interface DataNodeApi {
   GetDistribution(r: Empty): Promise<DistributionResponse>;
   BuildIndexes(r: BuildIndexesRequest): Promise<StatusResponse>;
   Compact(r: CompactPlanRequest): Promise<StatusResponse>;
+  Import(r: ImportTaskRequest): Promise<StatusResponse>;
 }

@@ -13,3 +13,5 @@ export * from './arraydata';
 export * from './stats';
 export * from './compaction';
 export * from './nullable';
+export * from './import';
+export * from './partition-key';

@@ -1,5 +1,6 @@
 import { KiteError } from '@kite/common';
 import type { CompactionPlanRecord, CompactionRecord } from './compaction';
+import type { ImportTaskRecord } from './import';
 import { DEFAULT_DB, type ChannelCheckpoint, type CollectionMeta, type SegmentMeta } from './meta';
 
 /**
@@ -17,6 +18,7 @@ import { DEFAULT_DB, type ChannelCheckpoint, type CollectionMeta, type SegmentMe
  * <root>/meta/alias/<db>/<alias>        alias in another database -> collection name  text
  * <root>/meta/segment/<coll>/<seg>      a flushed or dropped segment                   SegmentMeta
  * <root>/meta/checkpoint/<coll>/<ch>    a channel's durable WAL position               ChannelCheckpoint
+ * <root>/meta/import/<task>             a bulk import task                             ImportTaskRecord
  * <root>/meta/replica/<coll>            replica groups of a loaded collection          ReplicaRecord[]
  * <root>/meta/id-allocator, /meta/tso   allocator high-water marks                     decimal
  * <root>/leaders/<coll>                 shard leaders published for proxies            PublishedReplica[]
@@ -101,6 +103,9 @@ export const keys = {
   compactions: (root: string) => under(root, 'meta/compaction/'),
   compactionPlan: (root: string, compactionID: number, planID: number) => under(root, `meta/compaction-plan/${compactionID}/${planID}`),
   compactionPlans: (root: string, compactionID?: number) => under(root, `meta/compaction-plan/${compactionID === undefined ? '' : `${compactionID}/`}`),
+  /** A bulk import task (`ImportTaskRecord`). */
+  importTask: (root: string, id: number) => under(root, `meta/import/${id}`),
+  importTasks: (root: string) => under(root, 'meta/import/'),
   replica: (root: string, coll: number) => under(root, `meta/replica/${coll}`),
   replicas: (root: string) => under(root, 'meta/replica/'),
   idAllocator: (root: string) => under(root, 'meta/id-allocator'),
@@ -293,6 +298,7 @@ export const codecs = {
   checkpoint: record<ChannelCheckpoint>('channel checkpoint', num('offset'), str('channel', 'ts')),
   compaction: record<CompactionRecord>('compaction', num('compactionID', 'collectionID', 'createdAt'), arr('planIDs')),
   compactionPlan: record<CompactionPlanRecord>('compaction plan', num('compactionID', 'planID', 'collectionID'), str('channel', 'type', 'state'), arr('sources', 'results')),
+  importTask: record<ImportTaskRecord>('import task', num('taskID', 'collectionID', 'rowCount', 'progress', 'attempts', 'createdAt'), str('collectionName', 'state', 'reason'), arr('files', 'segmentIDs', 'idRanges')),
   replicas: list<ReplicaRecord>('replica list', num('replicaID'), arr('nodes')),
   leaders: list<PublishedReplica>('shard leader list', num('replica_id'), arr('shards', 'node_ids')),
   credential: record<CredentialRecord>('credential', num('createdAt', 'updatedAt'), str('username', 'passwordHash')),

@@ -164,6 +164,11 @@ export interface SegmentMeta {
    * as of `compaction.purgedUpTo`). Every result of one plan names the same sources and covers the same offsets.
    */
   compaction?: CompactionOrigin;
+  /**
+   * Set on a segment written by a bulk import (no WAL offsets: startOffset = endOffset = 0; its rows carry the
+   * task's timestamp): the task. A replica serves a task's segments together, once all are loaded in it.
+   */
+  importTaskID?: number;
 }
 
 /** A field's value range in one segment: integers as decimal text (Int64 exact), floats as numbers, VarChar as text. */

@@ -16,6 +16,7 @@ import type * as M from '@kite/rpc';
 import { MetaCache, type Session } from '@kite/session';
 import { counter, gauge, histogram } from '@kite/observe';
 import { runPlan, type CompactorHost } from './compactor';
+import { runImport, type ImportHost } from './import';
 
 const flushed = counter('kite_datanode_segments_flushed_total', 'segments sealed and flushed to object storage', []);
 const flushedRows = counter('kite_datanode_rows_flushed_total', 'rows flushed to object storage', []);
@@ -432,6 +433,33 @@ export class DataNode implements M.DataNodeApi, Hosted {
       this.compactChain = run;
       this.compacting.set(key, run);
       void run.catch(() => undefined).finally(() => this.compacting.delete(key));
+    }
+    await run;
+    return { status: OK_STATUS };
+  }
+
+  /** Import tasks running here, by id: a repeated request for one waits for the run in progress. */
+  private readonly importing = new Map<number, Promise<unknown>>();
+
+  /** Runs a bulk import task (import.ts) and answers when it completed, failed or gave way to another run. */
+  async Import(r: M.ImportTaskRequest): Promise<M.StatusResponse> {
+    const id = Number(r.task_id);
+    let run = this.importing.get(id);
+    if (!run) {
+      const host: ImportHost = {
+        root: this.root,
+        store: this.store,
+        objects: this.objects,
+        log: this.log,
+        collection: (cid) => this.meta.byID(cid),
+        allocIds: async (count) => Number((await this.coord().AllocIds({ count })).start),
+        allocTimestamp: async () => BigInt((await this.coord().AllocTimestamp({ count: 1 })).start),
+        buildIndexes: (c, segID, data) => this.buildIndexes(c, segID, data),
+        segmentMaxRows: this.cfg.bulkImport.segmentMaxRows,
+      };
+      run = runImport(host, id);
+      this.importing.set(id, run);
+      void run.catch(() => undefined).finally(() => this.importing.delete(id));
     }
     await run;
     return { status: OK_STATUS };

@@ -8,6 +8,7 @@ import type { Wal } from '@kite/wal';
 import { adminHandlers } from './admin';
 import { analyzeHandlers } from './analyze';
 import { compactionHandlers } from './compaction';
+import { importHandlers } from './import';
 import { ProxyCore, inDatabase } from './core';
 import { ddlHandlers } from './ddl';
 import { fieldEvolutionHandlers } from './field-evolution';
@@ -90,6 +91,7 @@ export class Proxy implements Hosted {
         ...analyzeHandlers(this.core),
         ...compactionHandlers(this.core),
         ...operationHandlers(this.core),
+        ...importHandlers(this.core),
       }),
       // Users, roles and grants are cluster-wide (a grant names its own database).
       ...credentialHandlers(this.security),

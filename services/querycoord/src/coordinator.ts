@@ -11,6 +11,7 @@ import { Catalog } from './catalog';
 import { CompactionManager } from './compaction';
 import { GarbageCollector } from './gc';
 import { HistoryCompactor } from './meta-history';
+import { ImportManager } from './import';
 import { grpcConnector, type NodeConnector } from './nodes';
 import { Reconciler } from './reconciler';
 import { IdAllocator, Tso } from './tso';
@@ -29,6 +30,7 @@ export class Coordinator implements QueryCoordApi {
   readonly compaction: CompactionManager;
   readonly gc: GarbageCollector;
   readonly history: HistoryCompactor;
+  readonly imports: ImportManager;
   private readonly view: SessionView;
   /** How long a LoadBalance call waits for its moves when the caller set no timeout. */
   private readonly balanceTimeoutMs: number;
@@ -61,6 +63,7 @@ export class Coordinator implements QueryCoordApi {
     this.history = new HistoryCompactor(store, {
       intervalSeconds: cfg.meta.etcdCompactionIntervalSeconds, retainRevisions: cfg.meta.etcdCompactionRetainRevisions, probeKey: keys.tso(root),
     }, log.child({ part: 'meta-history' }));
+    this.imports = new ImportManager(cfg.bulkImport, { store, root, metaTimeoutMs: qc.metaTimeoutMs, dist: this.reconciler.dist, log: log.child({ part: 'import' }) });
   }
 
   async start(): Promise<void> {
@@ -75,12 +78,14 @@ export class Coordinator implements QueryCoordApi {
     await this.compaction.start();
     this.gc.start();
     this.history.start();
+    this.imports.start();
   }
 
   async stop(): Promise<void> {
     this.history.stop();
     this.gc.stop();
     this.compaction.stop();
+    this.imports.stop();
     await this.reconciler.stop();
     await this.view.close();
   }

@@ -68,3 +68,19 @@ test('the watermark never passes a segment with rows that is not loaded; results
   expect(watermark(T, CH, placed([201, 103, 104]))).toBe(0);
   expect(watermark(T, CH, placed([201, 202, 104]))).toBe(200);
 });
+
+test("a bulk import's segments join the delegators' lists together, once all are loaded in the replica, and do not hold the watermark back", () => {
+  const imported = (id: number): SegmentMeta => ({ ...segment(C, id, 0, 0, 50), startOffset: 0, endOffset: 0, numRows: 50, importTaskID: 77 });
+  const t = makeTarget(C, [segment(C, 103, 0, 0, 200), imported(301), imported(302)]);
+  const sealed = (s: DistSnapshot): number[] => {
+    const h = handoffOf(t, R, s, new Map(), 0, 1000);
+    const plan = checkLeaders(t, R, s, { lastPlace: new Map(), synced: new Map() }, h);
+    const sync = plan.tasks[0];
+    return sync?.kind === 'sync' ? sync.req.sealed.map((p) => p.segment_id) : [];
+  };
+  const one = snap({ 1: [103, 301] });
+  expect(sealed(one)).toEqual([103]);
+  expect(handoffPending(t, [R], one)).toEqual(new Set([301, 302]));
+  expect(watermark(t, CH, new Map([[103, 1], [301, 1]]))).toBe(200);
+  expect(sealed(snap({ 1: [103, 301], 2: [302] }))).toEqual([103, 301, 302]);
+});

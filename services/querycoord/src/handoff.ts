@@ -10,7 +10,10 @@ import type { CollectionTarget } from './target';
  * were fanned out to them before the switch, and are released after.
  */
 export interface Handoff {
-  /** Results not yet loaded everywhere in the replica: left out of its delegators' sealed lists. */
+  /**
+   * Results not yet loaded everywhere in the replica, and segments of a bulk import not all loaded in it yet: left
+   * out of its delegators' sealed lists.
+   */
   readonly hiddenResults: ReadonlySet<number>;
   /** Sources the replica serves in their results' place, with where they are and the results' channel and end. */
   readonly servedSources: ReadonlyMap<number, { node: NodeView; channel: string; endOffset: number }>;
@@ -35,6 +38,16 @@ export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnaps
   const servedSources = new Map<number, { node: NodeView; channel: string; endOffset: number }>();
   const keep = new Set<number>();
   const switched = new Map<string, number>();
+  // A bulk import's segments join the lists together too, once all are loaded in the replica: the task's rows
+  // become visible at once, never some of them.
+  const imports = new Map<number, number[]>();
+  for (const s of t.all.values()) {
+    if (s.importTaskID === undefined || s.numRows === 0) continue;
+    let ids = imports.get(s.importTaskID);
+    if (!ids) imports.set(s.importTaskID, (ids = []));
+    ids.push(s.segmentID);
+  }
+  for (const ids of imports.values()) if (!ids.every((id) => placed.has(id))) for (const id of ids) hiddenResults.add(id);
   for (const [planID, g] of groups) {
     const held = g.sources.filter((id) => placed.has(id) && !t.all.has(id));
     if (held.length === 0) continue;

@@ -19,6 +19,7 @@ export interface DataNodeClient {
   UnwatchChannel(r: M.ChannelRequest, o?: CallOptions): Promise<M.StatusResponse>;
   BuildIndexes(r: M.BuildIndexesRequest, o?: CallOptions): Promise<M.StatusResponse>;
   Compact(r: M.CompactPlanRequest, o?: CallOptions): Promise<M.StatusResponse>;
+  Import(r: M.ImportTaskRequest, o?: CallOptions): Promise<M.StatusResponse>;
   close(): void;
 }
 

@@ -9,8 +9,9 @@ function servedIn(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot): { 
   const placed = placement(snap, t.collection.collectionID, r);
   // A segment not loaded yet still counts as served while a serviceable delegator holds its rows as growing data
   // (its watermark is at or below the segment's start and it consumed past the segment's end).
+  // Imported segments never were growing rows (they have no WAL offsets).
   const growing = (seg: SegmentMeta): boolean =>
-    delegators(snap, r, seg.channel).some((n) => {
+    seg.importTaskID === undefined && delegators(snap, r, seg.channel).some((n) => {
       const ch = channelOn(n, r.replicaID, seg.channel)!;
       return ch.serviceable && ch.watermark <= seg.startOffset && ch.consumed_offset >= seg.endOffset;
     });

@@ -235,6 +235,15 @@ describe('a selective filter searches its candidates exactly (AnnIndex.searchRow
   });
 });
 
+test('growing rows that never held a row answer a read of some partitions with nothing (imported collections)', async () => {
+  const g = new GrowingRows(coll);
+  const res = await querySource(g, [], { deletes: [], partitions: new Set([1]) }, 0, false);
+  expect(res.count).toBe(0);
+  const counted = await querySource(g, [], { deletes: [], partitions: new Set([1]), hiddenUpTo: 5n }, 0, true);
+  expect(counted.count).toBe(0);
+  g.free();
+});
+
 test('partitions and the visibility cut apply to the rows the filter keeps (checked on set rows only)', async () => {
   const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
   const g = new GrowingRows(coll);

@@ -211,7 +211,11 @@ function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Arr
   const parts = f.partitions;
   const cut = f.hiddenUpTo;
   if (parts !== undefined || cut !== undefined) {
-    const p = parts === undefined ? undefined : (v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }>).data;
+    // A view that never held a row (a delegator of a collection whose rows all came from sealed segments, e.g. a
+    // bulk import) has no columns at all: none of its rows is in any partition.
+    const pcol = v.batch.columns.get(PARTITION) as Extract<Column, { kind: 'int64' }> | undefined;
+    if (parts !== undefined && pcol === undefined) return new Uint8Array(mask.length);
+    const p = parts === undefined ? undefined : pcol!.data;
     forEachSetRow(mask, n, (i) => {
       if ((p !== undefined && !parts!.has(Number(p[i]))) || (cut !== undefined && ts.data[i]! <= cut)) bitClear(mask, i);
     });

@@ -50,6 +50,7 @@ export const METHOD_PRIVILEGES: Readonly<Record<string, { object: ObjectType; pr
   Flush: { object: 'Collection', privilege: 'Flush' },
   LoadBalance: { object: 'Collection', privilege: 'LoadBalance' },
   ManualCompaction: { object: 'Collection', privilege: 'Compaction' },
+  Import: { object: 'Collection', privilege: 'Import' },
   GetFlushState: { object: 'Collection', privilege: 'GetFlushState' },
   GetLoadingProgress: { object: 'Collection', privilege: 'GetLoadState' },
   GetLoadState: { object: 'Collection', privilege: 'GetLoadState' },

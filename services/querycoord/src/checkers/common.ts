@@ -17,7 +17,9 @@ export function watermark(t: CollectionTarget, channel: string, placed: Readonly
     if (s.startOffset > w) break;
     w = Math.max(w, s.endOffset);
   }
-  for (const s of segs) if (s.numRows > 0 && !placed.has(s.segmentID) && s.startOffset < w) w = s.startOffset;
+  // An imported segment (no WAL offsets) holds no rows a delegator could serve as growing rows: it does not hold the
+  // watermark back.
+  for (const s of segs) if (s.numRows > 0 && s.importTaskID === undefined && !placed.has(s.segmentID) && s.startOffset < w) w = s.startOffset;
   return w;
 }
 

@@ -136,6 +136,10 @@ export class FakeDataNode extends FakeNode implements DataNodeClient {
   Compact(r: M.CompactPlanRequest): Promise<M.StatusResponse> {
     return this.handle('Compact', r, () => undefined);
   }
+
+  Import(r: M.ImportTaskRequest): Promise<M.StatusResponse> {
+    return this.handle('Import', r, () => undefined);
+  }
 }
 
 /** A set of fake nodes reachable by address `fake:<id>`. */
