@@ -6,8 +6,9 @@
 #
 # Idempotent, and never fails the caller: on a CPU without AVX2, with KITE_FAISS_SIMD=off, or when any step fails
 # (source download, cmake, compile, timeout), it prints a warning and exits 0, and the addon links Debian's generic
-# library. Static library only: no tests, no Python, no GPU, no C API. faiss 1.7.3 has no AVX-512 code paths (only
-# "generic" and "avx2" in its CMakeLists), so AVX2 is the best level it offers.
+# library. A failure leaves .cache/faiss-avx2/build-<version>.failed, and later runs only warn until it is removed.
+# Static library only: no tests, no Python, no GPU, no C API. faiss 1.7.3 has no AVX-512 code paths (its
+# CMakeLists knows "generic" and "avx2"), so AVX2 is the best level it offers.
 #
 # Environment: KITE_FAISS_SIMD (auto | off; default auto), KITE_FAISS_SIMD_TIMEOUT (seconds for the compile,
 # default 2400), KITE_FAISS_SIMD_JOBS (parallel compile jobs, default: cores).
@@ -32,6 +33,13 @@ if [ -z "$version" ]; then
 fi
 dest="$root/.cache/faiss-avx2/$version"
 if [ -f "$dest/lib/libfaiss_avx2.a" ]; then
+  exit 0
+fi
+
+# A failed build is not retried on every `make build` (it costs minutes): remove the marker to try again.
+failed="$root/.cache/faiss-avx2/build-$version.failed"
+if [ -f "$failed" ]; then
+  warn "an earlier build failed ($(cat "$failed"); remove that file to retry)"
   exit 0
 fi
 
@@ -77,7 +85,7 @@ build() {
   timeout "${KITE_FAISS_SIMD_TIMEOUT:-2400}" cmake --build "$work/build" --target faiss_avx2 -j "$jobs"
   local seconds=$((SECONDS - t0))
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/lib" "$dest.tmp/include"
-  cp "$(find "$work/build" -name libfaiss_avx2.a | head -n1)" "$dest.tmp/lib/"
+  cp "$work/build/faiss/libfaiss_avx2.a" "$dest.tmp/lib/"
   (cd "$src" && find faiss -name '*.h' -not -path 'faiss/gpu/*' -not -path 'faiss/python/*' -exec cp --parents {} "$dest.tmp/include/" \;)
   printf 'faiss %s, FAISS_OPT_LEVEL=avx2 (-mavx2 -mfma -mf16c -mpopcnt), CMAKE_BUILD_TYPE=Release, %s jobs, %s s\n' \
     "$version" "$jobs" "$seconds" >"$dest.tmp/BUILD-INFO"
@@ -85,12 +93,16 @@ build() {
   echo "faiss AVX2 build: done in ${seconds} s ($dest)"
 }
 
-if (build) >"$log" 2>&1; then
+# Not `if (build)`: bash ignores `set -e` inside a command whose status a condition tests.
+(build) >"$log" 2>&1
+status=$?
+if [ "$status" = 0 ] && [ -f "$dest/lib/libfaiss_avx2.a" ]; then
   tail -n1 "$log"
   rm -rf "$work"
 else
   tail -n 20 "$log" >&2
-  warn "it failed (full log: $log)"
-  rm -rf "$work" "$dest.tmp"
+  echo "$(date -u +%FT%TZ), status $status, log $log" >"$failed"
+  warn "it failed with status $status (full log: $log; it is not retried while $failed exists)"
+  rm -rf "$work" "$dest.tmp" "$dest"
 fi
 exit 0
