@@ -61,9 +61,10 @@ function compareTable(results) {
   const builds = [['hnsw', 'HNSW M=16 efConstruction=200 build'], ['ivf', 'IVF_FLAT nlist=1024 train+add']];
   for (const [key, label] of builds) {
     if (!a.builds[key] || !g.builds[key]) continue;
-    const x = (s) => `${s.avx2.toFixed(1)} s vs ${s.generic.toFixed(1)} s (x${(s.generic / s.avx2).toFixed(2)} faster)`;
-    console.log(`${label}: binding ${x({ avx2: a.builds[key].binding, generic: g.builds[key].binding })}; ` +
-      `C++ ${x({ avx2: a.builds[key].cpp, generic: g.builds[key].cpp })}`);
+    const x = (s) => `${s.avx2.toFixed(1)} s vs ${s.generic.toFixed(1)} s (generic / AVX2 = ${(s.generic / s.avx2).toFixed(2)})`;
+    const b = (side) => `${x({ avx2: a.builds[key][side], generic: g.builds[key][side] })}, CPU ` +
+      `${x({ avx2: a.builds[key][`${side}Cpu`], generic: g.builds[key][`${side}Cpu`] })}`;
+    console.log(`${label}: binding ${b('binding')}; C++ ${b('cpp')}`);
   }
   const head = '| index    | param      | mode           | binding QPS avx2 | generic |     x | C++ QPS avx2 | generic |     x |';
   console.log(`\n${head}\n${head.replace(/[^|]/g, '-')}`);
