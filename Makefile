@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
-        cluster-up cluster-down bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import docs-matrix
+        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -15,7 +15,7 @@ help:
 	@echo "make test-chaos     fault injection under load (kill -9 of components, etcd/Kafka restarts)"
 	@echo "make cluster-up     start a local cluster (etcd, Kafka, coordinator, query/data nodes, proxy) under $(CLUSTER_DIR)"
 	@echo "make cluster-down   stop it"
-	@echo "make bench-faiss    faiss binding vs C++ benchmark"
+	@echo "make bench-faiss    faiss binding vs C++ benchmark, on the AVX2 and the generic faiss in one run"
 	@echo "make bench-standalone  insert and search throughput through the Node SDK"
 	@echo "make bench-cluster  the same, standalone against a local cluster, in one run"
 	@echo "make bench-failover failed searches, latency and recovery time per fault"
@@ -48,7 +48,14 @@ s3-server:
 
 setup deps: system-deps kafka helm s3-server node-deps build
 
-build:
+# faiss built with AVX2 from Debian's source into .cache/faiss-avx2/ (once, several minutes; skipped on a CPU without
+# AVX2 or with KITE_FAISS_SIMD=off). The addon links it when present, else Debian's generic libfaiss; a failed build
+# only warns (scripts/install-faiss-simd.sh).
+faiss-simd: system-deps
+	@bash scripts/install-faiss-simd.sh
+
+build: faiss-simd
+	@node packages/faiss/scripts/faiss-link.js
 	pnpm --filter @kite/faiss run build:native
 	pnpm run build
 

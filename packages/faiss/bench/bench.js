@@ -15,8 +15,10 @@
 // flight for those rows; default: UV_THREADPOOL_SIZE or 4), BENCH_SEARCH_THREADS / BENCH_PARALLELISM (override the
 // binding's thread settings, see src/threads.ts), BENCH_JSON=1 (also print every row as JSON),
 // BENCH_INDEXES ("hnsw,ivf"), BENCH_MODES ("nq=1,nq=1 x streams,batch"): run a subset.
-// BENCH_FAISS_LIB: a faiss archive to link the C++ program against instead of -lfaiss (the binding must be built
-// against it too).
+// The C++ program is linked against the faiss library the binding was built against (scripts/faiss-link.js: the
+// AVX2 archive or Debian's generic libfaiss, with KITE_FAISS_SIMD=off forcing the latter); BENCH_FAISS_LIB names
+// another archive instead. KITE_FAISS_ADDON: another build of the binding (src/native.ts). bench/run.js (`make
+// bench-faiss`) runs this once per faiss library. BENCH_SUMMARY_FILE: write the build times and rows there as JSON.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -32,7 +34,7 @@ if (!fs.existsSync(path.join(dist, 'index.js'))) {
 }
 const { VectorIndex, getThreadSettings, setThreadSettings, searchBusySeconds } = require(path.join(dist, 'index.js'));
 const { clustered, sequentialIds, recallAtK } = require(path.join(dist, 'synthetic.js'));
-const { NATIVE_ENV_DEFAULTS } = require(path.join(dist, 'native.js'));
+const { NATIVE_ENV_DEFAULTS, faissBuildInfo } = require(path.join(dist, 'native.js'));
 
 const env = (name, dflt) => (process.env[name] !== undefined && process.env[name] !== '' ? process.env[name] : dflt);
 const N = Number(env('BENCH_N', 100000));
@@ -90,8 +92,11 @@ function buildBaseline(dir) {
   const out = path.join(dir, 'baseline');
   // BENCH_FAISS_LIB: link that faiss archive instead of -lfaiss, to compare another faiss build (an AVX2 one, say);
   // the binding must then be built against the same archive.
-  const faiss = process.env.BENCH_FAISS_LIB ? [process.env.BENCH_FAISS_LIB] : ['-lfaiss'];
-  const args = ['-O2', '-std=c++17', '-fopenmp', path.join(__dirname, 'baseline.cc'), '-o', out, ...faiss, '-lopenblas'];
+  const link = (key) => execFileSync(process.execPath, [path.join(pkgRoot, 'scripts', 'faiss-link.js'), key], { encoding: 'utf8' })
+    .split('\n').filter(Boolean);
+  const faiss = process.env.BENCH_FAISS_LIB ? [process.env.BENCH_FAISS_LIB] : link('libraries');
+  const include = process.env.BENCH_FAISS_LIB ? [] : link('include').map((d) => `-I${d}`);
+  const args = ['-O2', '-std=c++17', '-fopenmp', ...include, path.join(__dirname, 'baseline.cc'), '-o', out, ...faiss, '-lopenblas'];
   log(`g++ ${args.join(' ')}`);
   execFileSync('g++', args, { stdio: 'inherit' });
   return out;
@@ -101,6 +106,11 @@ let GT;
 let QUERIES;
 
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+/** CPU seconds of this process (all its threads: the event loop, the addon's OpenMP team) since `u0`. */
+const cpuSince = (u0) => {
+  const u = process.cpuUsage(u0);
+  return (u.user + u.system) / 1e6;
+};
 
 /**
  * One timed slice of the binding: calls until SLICE seconds passed, going round the query set. `busyUs`: the
@@ -227,6 +237,8 @@ async function main() {
   if (process.env.BENCH_SEARCH_THREADS) setThreadSettings({ searchThreads: Number(process.env.BENCH_SEARCH_THREADS) });
   if (process.env.BENCH_PARALLELISM) setThreadSettings({ searchParallelism: Number(process.env.BENCH_PARALLELISM) });
   const threads = getThreadSettings();
+  const faiss = faissBuildInfo();
+  log(`faiss library: ${faiss.simd} ("${faiss.compileOptions}"), addon ${faiss.addonPath}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kite-faiss-bench-'));
   const baseline = new Baseline(buildBaseline(dir));
   try {
@@ -255,9 +267,12 @@ async function main() {
     if (INDEXES.includes('hnsw')) {
       log(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: building (binding, then C++)`);
       const t0 = process.hrtime.bigint();
+      const u0 = process.cpuUsage();
       const hnsw = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: HNSW });
       await hnsw.add(base, ids);
-      builds.hnsw = { binding: seconds(t0), cpp: (await baseline.send(`build_hnsw ${HNSW.M} ${HNSW.efConstruction}`)).build };
+      const binding = { s: seconds(t0), cpu: cpuSince(u0) };
+      const cpp = await baseline.send(`build_hnsw ${HNSW.M} ${HNSW.efConstruction}`);
+      builds.hnsw = { binding: binding.s, bindingCpu: binding.cpu, cpp: cpp.build, cppCpu: cpp.cpu };
       await shareIndex(baseline, dir, 'hnsw', hnsw);
       for (const ef of EFS) await compare(rows, baseline, hnsw, 'hnsw', 'ef', ef, { ef });
       hnsw.free();
@@ -265,17 +280,23 @@ async function main() {
     if (INDEXES.includes('ivf')) {
       log(`IVF_FLAT nlist=${NLIST}: training and adding (binding, then C++)`);
       const t0 = process.hrtime.bigint();
+      const u0 = process.cpuUsage();
       const ivf = VectorIndex.create({ indexType: 'IVF_FLAT', metric: 'L2', dim: DIM, params: { nlist: NLIST } });
       await ivf.train(base);
       await ivf.add(base, ids);
-      builds.ivf = { binding: seconds(t0), cpp: (await baseline.send(`build_ivf ${NLIST}`)).build };
+      const binding = { s: seconds(t0), cpu: cpuSince(u0) };
+      const cpp = await baseline.send(`build_ivf ${NLIST}`);
+      builds.ivf = { binding: binding.s, bindingCpu: binding.cpu, cpp: cpp.build, cppCpu: cpp.cpu };
       await shareIndex(baseline, dir, 'ivf', ivf);
       for (const nprobe of NPROBES) await compare(rows, baseline, ivf, 'ivf', 'nprobe', nprobe, { nprobe });
       ivf.free();
     }
 
     if (process.env.BENCH_JSON === '1') for (const r of rows) console.log(JSON.stringify(r));
-    printTable(rows, builds, threads);
+    printTable(rows, builds, threads, faiss);
+    if (process.env.BENCH_SUMMARY_FILE) {
+      fs.writeFileSync(process.env.BENCH_SUMMARY_FILE, JSON.stringify({ faiss, threads, cores: CORES, builds, rows }));
+    }
   } finally {
     baseline.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -289,10 +310,10 @@ function split(r) {
   return `${perCall.toFixed(0)} = ${r.binding.busyUs.toFixed(0)} + ${(perCall - r.binding.busyUs).toFixed(0)}`;
 }
 
-function printTable(rows, builds, threads) {
+function printTable(rows, builds, threads, faiss) {
   const pad = (s, n) => String(s).padStart(n);
   const padR = (s, n) => String(s).padEnd(n);
-  console.log(`\nfaiss binding vs C++ on the same libfaiss: ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
+  console.log(`\nfaiss binding vs C++ on the same libfaiss (${faiss.simd}: "${faiss.compileOptions}"): ${N} x ${DIM} clustered (${CLUSTERS} clusters), ${NQ} queries, ` +
     `k=${K}, ${CORES} cores; per row ${PAIRS} pairs of back-to-back ${SLICE}s slices (binding, C++; order alternating): ` +
     `median QPS per side, median and quartiles of the pairs' ratios; steal: CPU time the host gave to other guests during the row`);
   console.log(`binding: searchThreads=${threads.searchThreads}, searchParallelism=${threads.searchParallelism}, ` +
@@ -306,9 +327,10 @@ function printTable(rows, builds, threads) {
   console.log(`modes: "nq=1" one query per call, one call at a time | "nq=1 x streams" one query per call, binding ` +
     `${INFLIGHT} calls in flight vs C++ ${STREAMS} threads | "batch" ${BATCH} queries per call, one call at a time`);
   const built = [];
-  if (builds.hnsw) built.push(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: binding ${builds.hnsw.binding.toFixed(1)}, C++ ${builds.hnsw.cpp.toFixed(1)}`);
-  if (builds.ivf) built.push(`IVF_FLAT nlist=${NLIST} train+add: binding ${builds.ivf.binding.toFixed(1)}, C++ ${builds.ivf.cpp.toFixed(1)}`);
-  console.log(`build (s): ${built.join(' | ')}\n`);
+  const cpu = (b) => `binding ${b.binding.toFixed(1)} (CPU ${b.bindingCpu.toFixed(1)}), C++ ${b.cpp.toFixed(1)} (CPU ${b.cppCpu.toFixed(1)})`;
+  if (builds.hnsw) built.push(`HNSW M=${HNSW.M} efConstruction=${HNSW.efConstruction}: ${cpu(builds.hnsw)}`);
+  if (builds.ivf) built.push(`IVF_FLAT nlist=${NLIST} train+add: ${cpu(builds.ivf)}`);
+  console.log(`build, wall seconds (CPU seconds of all threads; OpenMP on all ${CORES} cores on both sides): ${built.join(' | ')}\n`);
   const head = '| index    | param      | mode           | binding QPS |  C++ QPS | ratio | ratio p25-p75 | binding us/call: search + hand-off | C++ with hand-off: QPS, ratio | steal | recall@10 binding | recall@10 C++ |';
   console.log(head);
   console.log(head.replace(/[^|]/g, '-'));

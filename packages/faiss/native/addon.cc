@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <faiss/impl/FaissException.h>
+#include <faiss/utils/utils.h>
 
 #include <atomic>
 #include <chrono>
@@ -1031,6 +1032,24 @@ Napi::Value getThreads(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// binding.gyp defines KITE_FAISS_LIBRARY as a bare word (avx2 or generic): gyp does not keep quotes in defines.
+#ifndef KITE_FAISS_LIBRARY
+#define KITE_FAISS_LIBRARY unknown
+#endif
+#define KITE_STRINGIFY_(x) #x
+#define KITE_STRINGIFY(x) KITE_STRINGIFY_(x)
+
+// Which faiss the addon was linked against: `library` is binding.gyp's choice (scripts/faiss-link.js: "avx2" for
+// the archive built by scripts/install-faiss-simd.sh, "generic" for Debian's libfaiss); `compileOptions` is what
+// that library itself says it was compiled with (faiss::get_compile_options(), e.g. "OPTIMIZE AVX2 ").
+Napi::Value buildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("library", KITE_STRINGIFY(KITE_FAISS_LIBRARY));
+  o.Set("compileOptions", faiss::get_compile_options());
+  return o;
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function ctor = NativeIndex::define(env);
@@ -1043,6 +1062,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeBinaryIndex", binaryCtor);
   exports.Set("setThreads", Napi::Function::New<setThreads>(env, "setThreads"));
   exports.Set("getThreads", Napi::Function::New<getThreads>(env, "getThreads"));
+  exports.Set("buildInfo", Napi::Function::New<buildInfo>(env, "buildInfo"));
   return exports;
 }
 

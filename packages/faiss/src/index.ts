@@ -1,4 +1,5 @@
-// @kite/faiss: Kite's binding over faiss (Debian's libfaiss, built from native/ by node-gyp).
+// @kite/faiss: Kite's binding over faiss (an AVX2 build of Debian's faiss source, or Debian's generic libfaiss;
+// see scripts/faiss-link.js), built from native/ by node-gyp.
 export { VectorIndex, MAX_RESULT_ROWS } from './vector-index';
 export type { SearchResult, CreateOptions } from './vector-index';
 export {
@@ -8,6 +9,8 @@ export {
 } from './params';
 export type { MetricType, IndexType, IndexParams, SearchOptions } from './params';
 export { FaissError, isFaissError } from './errors';
+export { faissBuildInfo } from './native';
+export type { FaissBuildInfo } from './native';
 export type { FaissErrorCode } from './errors';
 export { getThreadSettings, searchBusySeconds, setThreadSettings } from './threads';
 export type { SearchPoolInfo, ThreadSettings } from './threads';

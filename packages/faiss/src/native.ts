@@ -41,10 +41,16 @@ export interface NativeAddon {
     search: number; build: number; hardware: number; blas: number; searchPool: number; searchSpinUs: number;
     searchPollUs: number; searchBusyNs: number;
   };
+  buildInfo(): { library: string; compileOptions: string };
 }
 
-/** Where the addon is expected; src/ and dist/ both sit one level below the package root. */
-export const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'kite_faiss.node');
+/**
+ * Where the addon is expected; src/ and dist/ both sit one level below the package root. KITE_FAISS_ADDON names
+ * another build of it (the benchmark loads an AVX2 and a generic build side by side this way).
+ */
+export const ADDON_PATH = process.env.KITE_FAISS_ADDON
+  ? path.resolve(process.env.KITE_FAISS_ADDON)
+  : path.join(__dirname, '..', 'build', 'Release', 'kite_faiss.node');
 
 /**
  * Read once by libgomp and OpenBLAS when the addon loads them; applied only where the environment does not set them.
@@ -83,4 +89,29 @@ export function loadAddon(): NativeAddon {
     for (const name of applied) delete process.env[name];
   }
   return addon;
+}
+
+/** Which faiss library the loaded addon was linked against. */
+export interface FaissBuildInfo {
+  /**
+   * The SIMD level of the linked faiss, from faiss's own get_compile_options(): "avx2" for the archive built by
+   * scripts/install-faiss-simd.sh, "generic" for Debian's libfaiss (the fallback on any other CPU or build failure).
+   */
+  simd: 'avx2' | 'generic';
+  /** binding.gyp's choice when the addon was built (packages/faiss/scripts/faiss-link.js). */
+  library: string;
+  /** faiss::get_compile_options() of the linked library, e.g. "OPTIMIZE AVX2". */
+  compileOptions: string;
+  addonPath: string;
+}
+
+export function faissBuildInfo(): FaissBuildInfo {
+  const info = loadAddon().buildInfo();
+  const compileOptions = info.compileOptions.trim();
+  return {
+    simd: /\bAVX2\b/.test(compileOptions) ? 'avx2' : 'generic',
+    library: info.library,
+    compileOptions,
+    addonPath: ADDON_PATH,
+  };
 }
