@@ -106,7 +106,9 @@ test('searches share the index, adds wait for them, and searches arriving behind
   await index.add(base, ids);
   const filter = new Uint8Array(N / 8).fill(0xff); // forces the exact per-row scan: slow enough to overlap
   const extra = gen.points(10, 56); // rows added while the long search runs, with ids N..N+9
-  const longQueries = gen.points(600, 54);
+  // ~0.3 s on one thread with the AVX2 library (twice that with the generic one): long enough that the short search,
+  // the add queuing behind it and the late search all arrive while it runs, on a busy machine too.
+  const longQueries = gen.points(2400, 54);
   longQueries.set(extra); // the long search looks for them too
   let shortDoneFirst = false;
   let longDone = false;
