@@ -30,9 +30,9 @@ export function searchParallelism(): number {
 export interface SearchPoolInfo {
   /** Search threads (KITE_FAISS_SEARCH_THREADS, default: cores). */
   searchPool: number;
-  /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 50). */
+  /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 0 = off). */
   searchSpinUs: number;
-  /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 1000). */
+  /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 0 = off). */
   searchPollUs: number;
 }
 
