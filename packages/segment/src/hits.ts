@@ -49,24 +49,6 @@ export function hitsByQuery(all: ColumnBatch, nq: number, metric: string): numbe
   return byQuery;
 }
 
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-/**
- * Rows `idx` sorted by their keys compared as doubles (stable, as the BigInt sort is), or undefined when a key is
- * beyond ±2^53, where a double could not order it exactly.
- */
-function sortBySafeKeys(keys: BigInt64Array, idx: ArrayLike<number>): number[] | undefined {
-  const m = idx.length;
-  const vals = new Float64Array(m);
-  for (let j = 0; j < m; j++) {
-    const k = keys[idx[j]!]!;
-    if (k > SAFE || k < -SAFE) return undefined;
-    vals[j] = Number(k);
-  }
-  const order = Array.from({ length: m }, (_, j) => j).sort((x, y) => vals[x]! - vals[y]!);
-  return order.map((j) => idx[j]!);
-}
-
 /**
  * Of the rows `idx` of a primary-key column, the `limit` with the smallest keys (all of them when limit <= 0), in
  * ascending key order: what a query with a limit returns at every level (segment, delegator, proxy), so that pages
@@ -77,11 +59,6 @@ export function pkOrder(pk: Column, idx: ArrayLike<number>, limit: number): numb
   if (pk.kind !== 'int64' && pk.kind !== 'string') throw new Error(`primary keys must be int64 or string, got a ${pk.kind} column`);
   const keys = pk.data as ArrayLike<bigint | string>;
   const cmp = (a: number, b: number): number => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
-  if ((limit <= 0 || idx.length <= limit * 4) && pk.kind === 'int64') {
-    // Integer keys within ±2^53 (all in practice) sort as doubles, exactly and much faster than as BigInts.
-    const all = sortBySafeKeys(pk.data, idx);
-    if (all !== undefined) return limit > 0 && all.length > limit ? all.slice(0, limit) : all;
-  }
   if (limit <= 0 || idx.length <= limit * 4) {
     const all = Array.from(idx).sort(cmp);
     return limit > 0 && all.length > limit ? all.slice(0, limit) : all;
