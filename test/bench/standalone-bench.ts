@@ -131,8 +131,8 @@ async function main(): Promise<void> {
     const flush = await client.flush({ collection_names: [name] });
     expectOk(flush.status, 'flush');
     const segIDs = Object.values(flush.coll_segIDs as Record<string, { data: string[] }>).flatMap((v) => v.data);
-    await eventually('flushed', async () => ((await client.getFlushState({ segmentIDs: segIDs as unknown as number[] })).flushed ? true : undefined), 300_000);
-    await waitIndexBuilt(client, name, 'vector', 600_000);
+    await eventually('flushed', async () => ((await client.getFlushState({ segmentIDs: segIDs as unknown as number[] })).flushed ? true : undefined), 900_000);
+    await waitIndexBuilt(client, name, 'vector', 900_000);
     out.push(['flush + index build', `${((performance.now() - flushStart) / 1000).toFixed(1)} s`, `HNSW M=16 efConstruction=128, ${segIDs.length} segment(s)`]);
 
     const loadStart = performance.now();
