@@ -30,7 +30,7 @@ export function searchParallelism(): number {
 export interface SearchPoolInfo {
   /** Search threads (KITE_FAISS_SEARCH_THREADS, default: cores). */
   searchPool: number;
-  /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 0 = off). */
+  /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 50). */
   searchSpinUs: number;
   /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 0 = off). */
   searchPollUs: number;
