@@ -207,29 +207,31 @@ describe.each([
   });
 });
 
-// Search threads spin briefly for their next search and the event loop polls for a pending one instead of
-// sleeping (src/threads.ts). With both off (0), or with a poll so short that it always ends before the search does
-// (the loop then falls back to the uv_async wake-up), every answer must be the same.
+// Search threads may spin briefly for their next search and the event loop poll for a pending one instead of
+// sleeping (src/threads.ts; by default the threads spin and the loop does not poll). With both on, both off, or with
+// a poll so short that it always ends before the search does (the loop then falls back to the uv_async wake-up),
+// every answer must be the same.
 describe('spinning and polling change no answer', () => {
   const runner = path.join(__dirname, '..', '..', '..', 'scripts', 'run-ts.js');
   const child = path.join(__dirname, 'testing', 'search-child.ts');
   const run = async (spinUs: number, pollUs: number) => {
     const env = { ...process.env, KITE_FAISS_SEARCH_SPIN_US: String(spinUs), KITE_FAISS_SEARCH_POLL_US: String(pollUs) };
     const { stdout } = await promisify(execFile)(process.execPath, [runner, child], { env, maxBuffer: 16 << 20 });
-    return JSON.parse(stdout) as { spinUs: number; pollUs: number; ids: string[][] };
+    return JSON.parse(stdout) as { spinUs: number; pollUs: number; ids: string[][]; idleCpuMs: number };
   };
   let expected: string[][];
 
   beforeAll(async () => {
     const t = getThreadSettings();
-    expect(t.searchSpinUs).toBeGreaterThan(0); // the defaults: both on
-    expect(t.searchPollUs).toBeGreaterThan(0);
+    expect(t.searchSpinUs).toBe(50); // the defaults: spin on, poll off (README: CPU per search)
+    expect(t.searchPollUs).toBe(0);
     expected = await searchScenario();
     expect(expected).toHaveLength(160);
     expect(expected.every((ids) => ids.length === 5 && ids.every((id) => id !== '-1'))).toBe(true);
   });
 
   test.each([
+    [50, 1000],
     [0, 0],
     [0, 1],
     [1000, 0],
@@ -237,10 +239,13 @@ describe('spinning and polling change no answer', () => {
     const got = await run(spinUs, pollUs);
     expect({ spinUs: got.spinUs, pollUs: got.pollUs }).toEqual({ spinUs, pollUs });
     expect(got.ids).toEqual(expected);
+    // Once no search is pending the loop stops polling and the threads stop spinning: a loop left polling would
+    // burn the whole 500 ms after the last search.
+    expect(got.idleCpuMs).toBeLessThan(200);
   });
 });
 
-test('once no search is pending the event loop stops polling (an idle process uses no CPU)', async () => {
+test('after its searches an idle process uses no CPU (the defaults here; other settings: the children above)', async () => {
   const index = VectorIndex.create({ indexType: 'FLAT', metric: 'L2', dim: DIM });
   await index.add(base.subarray(0, 2000 * DIM), sequentialIds(2000));
   for (let i = 0; i < 50; i++) await index.search(base.subarray(i * DIM, (i + 1) * DIM), 3);

@@ -32,7 +32,7 @@ export interface SearchPoolInfo {
   searchPool: number;
   /** How long an idle search thread spins for its next search before it sleeps (KITE_FAISS_SEARCH_SPIN_US, 50). */
   searchSpinUs: number;
-  /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 1000). */
+  /** How long the event loop polls for a pending search instead of sleeping (KITE_FAISS_SEARCH_POLL_US, 0 = off). */
   searchPollUs: number;
 }
 

@@ -36,6 +36,17 @@ describe('pkOrder', () => {
     expect(b.columns.get(PK)!.data).toEqual(['a', 'b', 'c']);
     expect(Array.from(b.columns.get('n')!.data as Int32Array)).toEqual([1, 2, 3]);
   });
+
+  test('firstByPk returns a batch already in $pk order within the limit as it is, and still cuts one over it', () => {
+    const sorted: ColumnBatch = { numRows: 4, columns: new Map<string, Column>([[PK, { kind: 'int64', data: BigInt64Array.from([1n, 3n, 3n, 9n]) }], ['n', { kind: 'int', data: Int32Array.from([1, 2, 3, 4]) }]]) };
+    expect(firstByPk(sorted, 0)).toBe(sorted);
+    expect(firstByPk(sorted, 4)).toBe(sorted);
+    const cut = firstByPk(sorted, 2);
+    expect(Array.from(cut.columns.get(PK)!.data as BigInt64Array)).toEqual([1n, 3n]);
+    expect(Array.from(cut.columns.get('n')!.data as Int32Array)).toEqual([1, 2]);
+    const unsorted: ColumnBatch = { numRows: 3, columns: new Map<string, Column>([[PK, { kind: 'int64', data: BigInt64Array.from([5n, 2n, 7n]) }]]) };
+    expect(Array.from(firstByPk(unsorted, 0).columns.get(PK)!.data as BigInt64Array)).toEqual([2n, 5n, 7n]);
+  });
 });
 
 describe('mergeHits', () => {

@@ -95,9 +95,22 @@ export function pkOrder(pk: Column, idx: ArrayLike<number>, limit: number): numb
   return heap.sort(cmp);
 }
 
-/** A batch's rows in ascending `$pk` order, at most `limit` of them (all when limit <= 0). */
+/**
+ * A batch's rows in ascending `$pk` order, at most `limit` of them (all when limit <= 0). A batch already in that
+ * order within the limit (what one node's or one channel's answer is) is returned as it is, after one pass over its
+ * keys, instead of being sorted and copied again at every level.
+ */
 export function firstByPk(b: ColumnBatch, limit: number): ColumnBatch {
   const pk = b.columns.get(PK);
   if (!pk || b.numRows === 0) return b;
+  if ((limit <= 0 || b.numRows <= limit) && ascending(pk, b.numRows)) return b;
   return takeBatch(b, pkOrder(pk, Array.from({ length: b.numRows }, (_, i) => i), limit));
+}
+
+/** Whether the first `n` primary keys are in ascending order (keys compare as pkOrder compares them). */
+function ascending(pk: Column, n: number): boolean {
+  if (pk.kind !== 'int64' && pk.kind !== 'string') return false;
+  const keys = pk.data as ArrayLike<bigint | string>;
+  for (let i = 1; i < n; i++) if (keys[i - 1]! > keys[i]!) return false;
+  return true;
 }

@@ -291,3 +291,18 @@ test('deletes apply the same whether walked by delete or by the rows a selective
   expect(all.includes(700n) && !all.includes(701n) && !all.includes(599n) && all.includes(600n)).toBe(true);
   g.free();
 });
+
+test('a filter that sets the bits past the last row counts and returns only real rows', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const b = rows(0, 1003); // not a whole number of bytes of mask
+  b.columns.set('a', b.columns.get(PK)!);
+  g.append(b, 10);
+  await g.settle();
+  for (const filter of ['not (a == 3)', 'a >= 0', 'not (a < 0)']) {
+    const f = { expr: parseExpr(filter, schema), deletes: [] };
+    expect((await querySource(g, [], f, 0, true)).count).toBe(filter === 'not (a == 3)' ? 1002 : 1003);
+    expect((await querySource(g, [], f, 0, false)).rows.numRows).toBe(filter === 'not (a == 3)' ? 1002 : 1003);
+  }
+  g.free();
+});

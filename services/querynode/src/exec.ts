@@ -203,8 +203,14 @@ export function forEachSetRow(mask: Uint8Array, n: number, visit: (row: number) 
 /** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
 function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
   const n = v.batch.numRows;
-  const mask = v.base?.slice() ?? bitmapAll(n);
-  if (exprBits) bitAnd(mask, exprBits);
+  let mask: Uint8Array;
+  if (v.base) mask = exprBits ? bitAnd(v.base.slice(), exprBits) : v.base.slice();
+  else if (exprBits && exprBits.length === (n + 7) >> 3) {
+    // A copy of the filter's bits (the evaluator may share them) instead of an all-set mask and a pass ANDing them
+    // in; bits past the last row are cleared, as bitmapAll leaves them.
+    mask = exprBits.slice();
+    if (n & 7) mask[mask.length - 1]! &= (1 << (n & 7)) - 1;
+  } else mask = exprBits ? bitAnd(bitmapAll(n), exprBits) : bitmapAll(n);
   const ts = v.batch.columns.get(TS) as Extract<Column, { kind: 'int64' }>;
   // Partitions and the visibility cut are checked on the rows still set only: a selective filter leaves few, and
   // most bytes of the mask zero.
