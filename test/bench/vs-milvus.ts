@@ -7,7 +7,9 @@
  *
  *   test/node_modules/.bin/tsx test/bench/vs-milvus.ts [--rows 100000] [--seconds 15] [--insert-concurrency 2]
  *       [--cluster] [--querynodes 1] [--datanodes 1] [--bin .cache/bin/bench-vs-milvus] [--only kite|milvus] [--smoke]
+ *       [--cpu-prof DIR]
  *
+ * --cpu-prof DIR writes a V8 CPU profile of Kite standalone (the whole run) into DIR when it stops.
  * --smoke runs every operation once on 2,000 rows and checks the answers (`make test-go-sdk`: the Go SDK against Kite).
  *
  * --rows defaults to BENCH_N (100000). Milvus comes from KITE_MILVUS_VENV (default .cache/milvus-venv;
@@ -37,12 +39,14 @@ interface Options {
   only?: string;
   /** Every operation once on a small collection, answers checked (the Go SDK compatibility check). */
   smoke: boolean;
+  /** Directory for a V8 CPU profile of Kite standalone (node --cpu-prof), written when it stops. */
+  cpuProf?: string;
 }
 
 function readOptions(argv: string[]): Options {
   const a = benchArgs(
     argv,
-    { rows: 'int', seconds: 'int', 'insert-concurrency': 'int', cluster: 'flag', querynodes: 'int', datanodes: 'int', bin: 'string', only: 'string', smoke: 'flag' },
+    { rows: 'int', seconds: 'int', 'insert-concurrency': 'int', cluster: 'flag', querynodes: 'int', datanodes: 'int', bin: 'string', only: 'string', smoke: 'flag', 'cpu-prof': 'string' },
     __filename,
   );
   const envRows = process.env.BENCH_N === undefined ? undefined : Number(process.env.BENCH_N);
@@ -60,6 +64,7 @@ function readOptions(argv: string[]): Options {
     bin: a.bin ?? path.join(repoRoot(), '.cache', 'bin', 'bench-vs-milvus'),
     only: a.only,
     smoke: a.smoke ?? false,
+    cpuProf: a['cpu-prof'] === undefined ? undefined : path.resolve(a['cpu-prof']),
   };
 }
 
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
   };
   if (o.only !== 'milvus') {
     await measure(async () => {
-      const s = await startStandalone();
+      const s = await startStandalone(o.cpuProf === undefined ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] });
       return { label: 'Kite standalone', address: s.address, pids: [s.pid!], dispose: () => s.dispose() };
     });
   }
