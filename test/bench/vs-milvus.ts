@@ -105,8 +105,8 @@ const MILVUS_READY_MS = 240_000;
 
 /**
  * Starts Milvus 2.3.5 with test/python/milvus_ref.py's bootstrap and port list: a Python of the Milvus virtualenv
- * picks the free ports with milvus_ref's own helper, prints the proxy port, then replaces itself with the bootstrap,
- * so the pid seen here is the server's parent (the `milvus run standalone` binary is its child).
+ * picks the free ports with milvus_ref's own free-port function, prints the proxy port, then replaces itself with
+ * the bootstrap, so the pid seen here is the server's parent (the `milvus run standalone` binary is its child).
  */
 async function startMilvus(): Promise<Target> {
   const venv = process.env.KITE_MILVUS_VENV ?? path.join(repoRoot(), '.cache', 'milvus-venv');
