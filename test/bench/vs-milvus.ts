@@ -264,7 +264,8 @@ async function main(): Promise<void> {
 
   const first = runs[0]!.result;
   console.log(`\n${first.n} x ${first.dim} clustered vectors, 1 shard, HNSW M 16 efConstruction 200, search ef 64 top 10, Bounded consistency;`);
-  console.log(`load generator: Milvus Go SDK client/v2, ${o.seconds} s per search/query row, inserts ${o.insertConcurrency} in flight; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
+  const pace = o.smoke ? 'smoke run: every operation once' : `${o.seconds} s per search/query row, inserts ${o.insertConcurrency} in flight`;
+  console.log(`load generator: Milvus Go SDK client/v2, ${pace}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
   for (const r of runs) console.log(`  ${r.label} (server ${r.result.serverVersion || '?'}): load average before ${r.load}`);
   console.log(`  after: ${loadavg()}`);
   console.log('value ratios are Kite / Milvus (higher is better for rows/s and QPS, lower for s); CPU ratios: lower is better.\n');
