@@ -16,7 +16,7 @@ export interface ClusterNode {
   id: number;
   role: Role;
   address: string;
-  /** serving | stopping (the session), or the coordinator's view of a worker: joining | healthy | suspect | stopping. */
+  /** serving | stopping (the session), or the coordinator's view of a worker: joining | healthy | suspect | stopping (unknown without it). */
   state: string;
   /** When its session started (ms since the epoch). */
   startedAt: number;
@@ -114,7 +114,8 @@ export async function clusterJson(core: ProxyCore, deadline: number): Promise<Cl
       id: s.serverID,
       role: s.role,
       address: s.address,
-      state: worker && v ? v.state : s.stopping ? 'stopping' : worker && view ? 'joining' : 'serving',
+      // A worker the coordinator does not list yet is joining; without the coordinator's view its state is unknown.
+      state: worker ? (v ? v.state : view ? 'joining' : 'unknown') : s.stopping ? 'stopping' : 'serving',
       startedAt: s.startedAt,
       version: s.version,
       ...(s.role === 'querycoord' ? { active: coordinator?.id === s.serverID } : {}),
