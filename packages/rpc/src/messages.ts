@@ -174,6 +174,13 @@ export interface BalanceRequest { collection_id: number; src_node: number; dst_n
 export interface PlacementRequest { collection_id: number }
 export interface NodePlacement { node_id: number; role: string; address: string; state: string; segments: SegmentDist[] }
 export interface PlacementResponse { status?: Status; nodes: NodePlacement[] }
+export interface ClusterViewRequest { max_events: number }
+export interface ViewNode { node_id: number; role: string; address: string; state: string; state_since_ms: number; segments: SegmentDist[]; channels: ChannelDist[] }
+export interface ViewReplica { replica_id: number; node_ids: number[] }
+export interface ViewCollection { collection_id: number; load_state: string; progress: number; replicas: ViewReplica[] }
+export interface ViewTask { kind: string; node_id: number; collection_id: number; state: string; created_ms: number; detail: string }
+export interface ViewEvent { seq: number; at_ms: number; kind: string; node_id: number; collection_id: number; message: string }
+export interface ClusterViewResponse { status?: Status; nodes: ViewNode[]; collections: ViewCollection[]; tasks: ViewTask[]; events: ViewEvent[]; coordinator_started_ms: number }
 export interface BuildIndexesRequest { collection_id: number; segment_ids: number[]; index_ids?: number[] }
 
 /** Handlers a QueryCoord server implements (and a client calls). */
@@ -203,6 +210,7 @@ export interface QueryCoordApi {
   AlterDatabase(r: DatabaseRequest): Promise<StatusResponse>;
   LoadBalance(r: BalanceRequest): Promise<StatusResponse>;
   GetPlacement(r: PlacementRequest): Promise<PlacementResponse>;
+  GetClusterView(r: ClusterViewRequest): Promise<ClusterViewResponse>;
 }
 
 export interface QueryNodeApi {

@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import express from 'express';
 import type { KiteConfig, Logger } from '@kite/common';
 import type { HostContext, Hosted } from '@kite/host';
 import type { HttpHandler } from '@kite/observe';
@@ -17,6 +18,7 @@ import { operationHandlers } from './operations';
 import { hybridHandlers } from './hybrid';
 import { readHandlers } from './read';
 import { restRouter } from './rest';
+import { webUiRouter } from './webui';
 import { Security, credentialHandlers, rbacHandlers } from './security';
 import type { Handlers } from './core';
 import { addMilvusService, milvusServerOptions } from './server';
@@ -104,9 +106,15 @@ export class Proxy implements Hosted {
     addMilvusService(server, this.cfg, this.handlers, this.log, this.security);
   }
 
-  /** Milvus's RESTful API v2 (/v2/vectordb/...) on the process's HTTP port, through the same handlers and checks. */
+  /**
+   * On the process's HTTP port: the web UI (/webui, webui/index.ts), and Milvus's RESTful API v2 (/v2/vectordb/...)
+   * through the same handlers and checks as the gRPC server.
+   */
   httpHandler(): HttpHandler {
-    return restRouter({ cfg: this.cfg, handlers: this.handlers, log: this.log, security: this.security }) as unknown as HttpHandler;
+    const routes = express.Router();
+    routes.use(webUiRouter({ cfg: this.cfg, core: this.core, log: this.log, security: this.security }));
+    routes.use(restRouter({ cfg: this.cfg, handlers: this.handlers, log: this.log, security: this.security }));
+    return routes as unknown as HttpHandler;
   }
 
   attach(ctx: HostContext): void {

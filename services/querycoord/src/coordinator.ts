@@ -7,6 +7,8 @@ import type * as M from '@kite/rpc';
 import { SessionView, type SessionInfo } from '@kite/session';
 import { annFields, keys } from '@kite/segment';
 import { activeNodes, rowsOn } from './distribution';
+import { loadInfo } from './progress';
+import type { Task } from './tasks';
 import { Catalog } from './catalog';
 import { CompactionManager } from './compaction';
 import { GarbageCollector } from './gc';
@@ -34,6 +36,8 @@ export class Coordinator implements QueryCoordApi {
   private readonly view: SessionView;
   /** How long a LoadBalance call waits for its moves when the caller set no timeout. */
   private readonly balanceTimeoutMs: number;
+  /** When this coordinator started serving (its term as the active one). */
+  private startedAt = 0;
 
   constructor(
     cfg: KiteConfig,
@@ -79,6 +83,8 @@ export class Coordinator implements QueryCoordApi {
     this.gc.start();
     this.history.start();
     this.imports.start();
+    this.startedAt = Date.now();
+    this.reconciler.events.record('coordinator-started', 'this coordinator became the active one');
   }
 
   async stop(): Promise<void> {
@@ -327,6 +333,43 @@ export class Coordinator implements QueryCoordApi {
     return { status: OK_STATUS };
   }
 
+  /**
+   * The cluster as this coordinator sees it, for the web UI: every node it knows (not gone) with the segments and
+   * channels it last reported, each loaded collection's progress and replicas, the scheduler's tasks and the newest
+   * `max_events` events (all kept when 0).
+   */
+  async GetClusterView(r: M.ClusterViewRequest): Promise<M.ClusterViewResponse> {
+    const snap = this.reconciler.dist.snapshot();
+    const nodes = [...snap.nodes.values()]
+      .filter((n) => n.state !== 'gone')
+      .sort((a, b) => a.id - b.id)
+      .map((n) => ({
+        node_id: n.id,
+        role: n.role,
+        address: n.address,
+        state: n.stopping ? 'stopping' : n.state,
+        state_since_ms: n.since,
+        segments: n.dist?.segments ?? [],
+        channels: n.dist?.channels ?? [],
+      }));
+    const collections = this.catalog
+      .all()
+      .filter((c) => c.load)
+      .map((c) => {
+        const info = loadInfo(this.reconciler.targets.next(c), this.reconciler.replicas.get(c.collectionID) ?? [], snap);
+        const replicas = (this.reconciler.replicas.get(c.collectionID) ?? []).map((x) => ({ replica_id: x.replicaID, node_ids: [...x.nodes] }));
+        return { collection_id: c.collectionID, load_state: info.state, progress: info.progress, replicas };
+      });
+    const tasks = this.reconciler.scheduler
+      .pending()
+      .sort((a, b) => a.created - b.created)
+      .map((p) => ({ kind: p.task.kind, node_id: p.task.node, collection_id: collectionOf(p.task), state: p.state, created_ms: p.created, detail: taskDetail(p.task) }));
+    const events = this.reconciler.events.recent(r.max_events > 0 ? r.max_events : undefined).map((e) => ({
+      seq: e.seq, at_ms: e.atMs, kind: e.kind, node_id: e.nodeId, collection_id: e.collectionId, message: e.message,
+    }));
+    return { status: OK_STATUS, nodes, collections, tasks, events, coordinator_started_ms: this.startedAt };
+  }
+
   /** The nodes the coordinator knows and the segments each reports loaded (of one collection, or all). */
   async GetPlacement(r: M.PlacementRequest): Promise<M.PlacementResponse> {
     const snap = this.reconciler.dist.snapshot();
@@ -340,5 +383,30 @@ export class Coordinator implements QueryCoordApi {
         segments: (n.dist?.segments ?? []).filter((s) => r.collection_id === 0 || s.collection_id === r.collection_id),
       }));
     return { status: OK_STATUS, nodes };
+  }
+}
+
+function collectionOf(t: Task): number {
+  return t.kind === 'sync' ? t.req.collection_id : t.collection;
+}
+
+/** What a task does, in a few words. */
+function taskDetail(t: Task): string {
+  switch (t.kind) {
+    case 'load':
+      return `segment ${t.segment} (${t.rows} rows, replica ${t.replica}): ${t.why}`;
+    case 'release':
+      return `segment(s) ${t.segments.join(', ')} (replica ${t.replica})`;
+    case 'watch':
+      return `channel ${t.channel} (replica ${t.replica}) from offset ${t.from}: ${t.why}`;
+    case 'unwatch':
+      return `channel ${t.channel} (replica ${t.replica})`;
+    case 'dn-watch':
+    case 'dn-unwatch':
+      return `channel ${t.channel}`;
+    case 'sync':
+      return `channel ${t.req.channel} (replica ${t.req.replica_id})`;
+    case 'index':
+      return `segment ${t.segment}, index ${t.index}`;
   }
 }

@@ -1,6 +1,6 @@
 import { KiteError, type KiteConfig, type Logger } from '@kite/common';
 import type { MetaStore } from '@kite/metastore';
-import type { ReplicaInfo, SealedPlacement } from '@kite/rpc';
+import type { DistributionResponse, ReplicaInfo, SealedPlacement } from '@kite/rpc';
 import type { CollectionMeta, ReplicaRecord } from '@kite/segment';
 import type { SessionInfo } from '@kite/session';
 import { gauge, histogram } from '@kite/observe';
@@ -23,6 +23,12 @@ import { ReplicaStore } from './replicas';
 import { Scheduler } from './scheduler';
 import { TargetManager } from './target';
 import { effectOf, type Task } from './tasks';
+import { EventLog } from './events';
+
+/** Recent cluster events kept for the web UI (a ring: the oldest goes first). */
+const EVENT_CAPACITY = 500;
+/** How long a lost node's segments and channels are remembered, to tell a failover move from a first load. */
+const ORPHAN_MEMORY_MS = 30 * 60_000;
 
 const sessionsGauge = gauge('kite_querycoord_sessions', 'node sessions by role and state (alive, joining, suspect, stopping)', ['role', 'state']);
 const loadProgress = gauge('kite_querycoord_load_progress_percent', 'load progress of each loaded collection', ['collection']);
@@ -47,6 +53,13 @@ export class Reconciler {
   readonly scheduler: Scheduler;
   /** Segment moves asked for by LoadBalance. */
   readonly moves = new ManualMoves();
+  /** Recent cluster events (events.ts), for the web UI. */
+  readonly events = new EventLog(EVENT_CAPACITY);
+  /** What lost nodes served, by `seg/<replica>/<segment>` or `ch/<replica>/<channel>`: the node and when it went. */
+  private readonly orphaned = new Map<string, { node: number; why: string; at: number }>();
+  /** Each node's state at the end of the last pass, to record changes; collections seen fully loaded. */
+  private readonly lastState = new Map<number, string>();
+  private readonly fullyLoaded = new Set<number>();
   private readonly publisher: LeaderPublisher;
   private readonly lastPlace = new Map<string, SealedPlacement>();
   private readonly synced = new Map<string, string>();
@@ -80,6 +93,7 @@ export class Reconciler {
             return !s || s.indexes.some((f) => f.indexID === idx);
           }),
         onReturned: () => this.trigger(),
+        onDone: (t) => this.recordDone(t),
         onAbandoned: (t, outcome) => {
           if (t.kind === 'sync' && outcome === 'failed') this.synced.delete(syncKey(t.node, t.req.replica_id, t.req.channel));
         },
@@ -104,17 +118,26 @@ export class Reconciler {
 
   /** A node session came up. */
   nodeUp(s: SessionInfo): void {
-    if (!this.stopped && this.dist.join(s)) this.trigger();
+    if (!this.stopped && this.dist.join(s)) {
+      this.events.record('node-joined', `${s.role} ${s.serverID} joined at ${s.address}`, { node: s.serverID });
+      this.trigger();
+    }
   }
 
   /** A node session changed (e.g. it is stopping). */
   nodeUpdated(s: SessionInfo): void {
+    const was = this.dist.snapshot().nodes.get(s.serverID);
     this.dist.update(s);
+    if (s.stopping && was && !was.stopping && was.state !== 'gone') this.events.record('node-stopping', `${s.role} ${s.serverID} is stopping; its work moves to other nodes`, { node: s.serverID });
   }
 
   /** A node session is gone: it leaves its replicas at once and its work is reassigned. */
   nodeDown(s: SessionInfo): void {
+    const held = this.dist.snapshot().nodes.get(s.serverID)?.dist;
     if (!this.dist.leave(s)) return;
+    this.remember(s.serverID, held, 'lost');
+    const what = held ? `; it held ${held.segments.length} segment(s) and ${held.channels.length} channel(s)` : '';
+    this.events.record('node-lost', `${s.role} ${s.serverID} lost (session gone)${what}`, { node: s.serverID });
     for (const coll of this.replicas.dropNode(s.serverID)) {
       this.replicas.save(coll, [...(this.replicas.get(coll) ?? [])]).catch((e: unknown) => this.log.warn({ err: String(e), collection: coll }, 'saving replicas failed'));
     }
@@ -212,9 +235,47 @@ export class Reconciler {
     return loadInfo(this.targets.next(c), this.replicasOf(c), this.dist.snapshot());
   }
 
+  /**
+   * Notes what a node that was lost or stopped answering served, so that the loads replacing it are recorded as
+   * moves (recordDone). `why`: lost | not answering.
+   */
+  private remember(node: number, held: DistributionResponse | undefined, why: string): void {
+    const now = Date.now();
+    for (const [k, v] of this.orphaned) if (now - v.at > ORPHAN_MEMORY_MS) this.orphaned.delete(k);
+    for (const s of held?.segments ?? []) this.orphaned.set(`seg/${s.replica_id}/${s.segment_id}`, { node, why, at: now });
+    for (const c of held?.channels ?? []) this.orphaned.set(`ch/${c.replica_id}/${c.channel}`, { node, why, at: now });
+  }
+
+  /** A task was seen done: a segment or delegator placed elsewhere than at first load becomes an event. */
+  private recordDone(t: Task): void {
+    if (t.kind === 'load') {
+      const k = `seg/${t.replica}/${t.segment}`;
+      const lost = this.orphaned.get(k);
+      this.orphaned.delete(k);
+      if (lost) this.events.record('segment-moved', `segment ${t.segment} moved from node ${lost.node} (${lost.why}) to node ${t.node} (replica ${t.replica})`, { node: t.node, collection: t.collection });
+      else if (t.why !== 'lacks segment') this.events.record('segment-moved', `segment ${t.segment} moved to node ${t.node} (replica ${t.replica}, ${t.why})`, { node: t.node, collection: t.collection });
+    } else if (t.kind === 'watch') {
+      const k = `ch/${t.replica}/${t.channel}`;
+      const lost = this.orphaned.get(k);
+      this.orphaned.delete(k);
+      if (lost) this.events.record('delegator-rebuilt', `delegator of ${t.channel} rebuilt on node ${t.node}, moved from node ${lost.node} (${lost.why}) (replica ${t.replica})`, { node: t.node, collection: t.collection });
+      else if (t.why !== 'lacks delegator') this.events.record('delegator-rebuilt', `delegator of ${t.channel} moved to node ${t.node} (replica ${t.replica}, ${t.why})`, { node: t.node, collection: t.collection });
+      else this.events.record('delegator-started', `delegator of ${t.channel} started on node ${t.node} (replica ${t.replica})`, { node: t.node, collection: t.collection });
+    }
+  }
+
   /** Gauges that describe the cluster as the coordinator sees it after a pass; fully served targets become current. */
   private observe(): void {
     const snap = this.dist.snapshot();
+    for (const n of snap.nodes.values()) {
+      const before = this.lastState.get(n.id);
+      if (n.state === 'suspect' && before !== undefined && before !== 'suspect') {
+        this.events.record('node-suspect', `${n.role} ${n.id} does not answer distribution pulls (${n.failures} failed)`, { node: n.id });
+        this.remember(n.id, n.dist, 'not answering');
+      }
+      if (n.state === 'gone') this.lastState.delete(n.id);
+      else this.lastState.set(n.id, n.state);
+    }
     sessionsGauge.reset();
     for (const n of snap.nodes.values()) {
       if (n.state === 'gone') continue;
@@ -233,12 +294,17 @@ export class Reconciler {
       segmentsGauge.set({ collection: c.name, state: 'served' }, served);
       segmentsGauge.set({ collection: c.name, state: 'pending' }, t.segments.length - served);
       if (info.progress >= 100) this.targets.promote(t);
+      if (info.progress >= 100 && !this.fullyLoaded.has(c.collectionID)) {
+        this.fullyLoaded.add(c.collectionID);
+        this.events.record('collection-loaded', `collection ${c.name} loaded: ${t.segments.length} segment(s) on ${reps.length} replica(s)`, { collection: c.collectionID });
+      }
     }
   }
 
   /** Forgets a released or dropped collection's replicas and targets. */
   async forget(collectionID: number, dropped: boolean): Promise<void> {
     this.targets.drop(collectionID, dropped);
+    this.fullyLoaded.delete(collectionID);
     this.moves.forget(collectionID);
     await this.replicas.remove(collectionID);
   }

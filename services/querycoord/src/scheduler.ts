@@ -51,6 +51,8 @@ export interface SchedulerHooks {
   effect(task: Task, snap: DistSnapshot): Effect;
   /** A task's RPC returned (e.g. to pull again at once). */
   onReturned?(task: Task): void;
+  /** A task was seen done (its effect showed in a snapshot). */
+  onDone?(task: Task): void;
   /** A task ended without being seen done (failed, timed out, dropped): the checkers may plan it again. */
   onAbandoned?(task: Task, outcome: 'failed' | 'timeout' | 'dropped'): void;
 }
@@ -111,7 +113,8 @@ export class Scheduler {
     if (this.entries.get(e.key) !== e) return;
     this.entries.delete(e.key);
     taskOutcomes.inc({ type: e.task.kind, outcome });
-    if (outcome !== 'ok') this.hooks.onAbandoned?.(e.task, outcome);
+    if (outcome === 'ok') this.hooks.onDone?.(e.task);
+    else this.hooks.onAbandoned?.(e.task, outcome);
     tasksInflight.set(this.entries.size);
   }
 
