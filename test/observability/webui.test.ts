@@ -4,12 +4,14 @@
  * lists every process with its role and state, the loaded collection and its replica, and which segments and
  * channels each query node serves. Then a query node is killed with SIGKILL: without a reload, the page drops the
  * node, shows every segment on the surviving node, and its event timeline records the loss and the moves.
- * Screenshots before and after the kill go to docs/images/webui-*.png (the README shows them). The JSON document
+ * Screenshots before and after the kill go to $WEBUI_SCREENSHOT_DIR (default: a temporary directory), so a test run
+ * leaves the checkout alone; `WEBUI_SCREENSHOT_DIR=docs/images` refreshes the README's pictures. The JSON document
  * and the server-rendered page (readable without JavaScript) are checked too.
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -22,7 +24,7 @@ jest.setTimeout(300_000);
 
 /** Debian's package (scripts/install-system-deps.sh installs it); KITE_CHROMIUM overrides the path. */
 const CHROMIUM = process.env.KITE_CHROMIUM ?? '/usr/bin/chromium';
-const IMAGES = path.join(repoRoot(), 'docs', 'images');
+const IMAGES = process.env.WEBUI_SCREENSHOT_DIR ? path.resolve(repoRoot(), process.env.WEBUI_SCREENSHOT_DIR) : path.join(os.tmpdir(), 'kite-webui-screenshots');
 const NAME = 'webui_demo';
 const ROWS = 1500;
 /** Short sessions: the killed node's session expires within seconds. */
