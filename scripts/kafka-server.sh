@@ -65,6 +65,14 @@ fi
 if ! [[ "$node" =~ ^[0-9]+$ ]] || ! [[ "$replicas" =~ ^[1-9][0-9]*$ ]]; then
   echo "kafka-server.sh: --node-id must be a number >= 0 and --replicas a number >= 1" >&2; exit 2
 fi
+# Several controllers: a lost active controller is noticed after 1 s without its answer (2 s by default) and the
+# next is elected within 0.5–1 s (1–2 s), so the partitions it led move sooner; a busy machine may see a spurious
+# election now and then, which costs a moment of appends, nothing more. One node has no one to elect.
+quorum_props=""
+if [ -n "$voters" ]; then
+  quorum_props="controller.quorum.fetch.timeout.ms=1000
+controller.quorum.election.timeout.ms=500"
+fi
 voters="${voters:-$node@127.0.0.1:$cport}"
 # Two in-sync replicas once there are three: one broker may be lost without refusing acks=all appends.
 min_isr=1
@@ -99,6 +107,7 @@ cat >"$data/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$node
 controller.quorum.voters=$voters
+$quorum_props
 listeners=$listeners,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=$listeners
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
