@@ -240,9 +240,9 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     const kafkaReady = starting(kafkaCount > 1 ? `Kafka (${kafkaCount} brokers)` : 'Kafka');
     const clusterId = kafkaClusterId();
     for (const n of kafkaNodes) launched.push((n.pid = launchKafka(dir, n, kafkaNodes, clusterId)));
-    for (const m of etcdMembers) await waitFor(`etcd ${m.name}`, m.pid, m.log, WAIT.etcdUpMs, () => canConnect(m.clientPort));
+    for (const m of etcdMembers) await waitFor(etcdCount > 1 ? `etcd ${m.name}` : 'etcd', m.pid, m.log, WAIT.etcdUpMs, () => canConnect(m.clientPort));
     etcdReady();
-    for (const n of kafkaNodes) await waitFor(`Kafka ${n.nodeId}`, n.pid, n.log, WAIT.kafkaUpMs, () => canConnect(n.port));
+    for (const n of kafkaNodes) await waitFor(kafkaCount > 1 ? `Kafka node ${n.nodeId}` : 'Kafka', n.pid, n.log, WAIT.kafkaUpMs, () => canConnect(n.port));
     kafkaReady();
   } catch (e) {
     for (const p of launched) killQuietly(p);
