@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs a single-node Kafka 3.9 broker+controller (KRaft) on loopback, in the foreground (the java process replaces
-# this shell, so its pid is the broker's). Needs scripts/install-kafka.sh first.
+# Runs a Kafka 3.9 broker+controller (KRaft) on loopback, in the foreground (the java process replaces this shell,
+# so its pid is the broker's): a single node by default, or one node of a replicated cluster. Needs
+# scripts/install-kafka.sh first.
 #
 #   scripts/kafka-server.sh --data-dir DIR --port PORT --controller-port PORT [--heap 512m] [--fast-start]
+#                           [--node-id N --voters 1@127.0.0.1:P1,2@127.0.0.1:P2,... --cluster-id ID --replicas R]
 #                           [--sasl-port PORT --sasl-user NAME --sasl-password PW]
 #                           [--ssl-port PORT --ssl-keystore PEM --ssl-truststore PEM [--ssl-client-auth]]
 #
@@ -10,6 +12,12 @@
 # SCRAM-SHA-512 for one user (its SCRAM credentials are written when the storage is first formatted).
 # --ssl-port adds an SSL (TLS) listener: --ssl-keystore is one PEM file with the broker's private key (unencrypted
 # PKCS#8) and certificate, --ssl-truststore the CA's PEM; --ssl-client-auth requires client certificates.
+#
+# --voters makes this node one of several combined broker+controller nodes: every node gets the same --voters (the
+# controller quorum), the same --cluster-id (its storage is formatted with it) and its own --node-id. --replicas R
+# (default 1) is the replication factor of the topics the brokers create (default.replication.factor, so also Kite's
+# WAL topics) and of the internal ones; with R >= 3, min.insync.replicas is 2, so an acks=all append is on two
+# brokers before it is acknowledged and one broker may fail without losing it or stopping appends.
 #
 # --fast-start trades throughput for start time (tests): the JIT stops at C1, which starts the broker ~0.5 s sooner
 # but serves about a third of the appends per second under load.
@@ -20,13 +28,17 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${KITE_KAFKA_HOME:-$root/.cache/kafka}"
-data="" port="" cport="" heap="512m" fast=0 sport="" suser="" spass="" tport="" tkeystore="" ttrust="" tclient=none
+data="" port="" cport="" node=1 voters="" cluster_id="" replicas=1 heap="512m" fast=0 sport="" suser="" spass="" tport="" tkeystore="" ttrust="" tclient=none
 while (($#)); do
   case "$1" in
     --data-dir) data="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --controller-port) cport="$2"; shift 2 ;;
     --heap) heap="$2"; shift 2 ;;
+    --node-id) node="$2"; shift 2 ;;
+    --voters) voters="$2"; shift 2 ;;
+    --cluster-id) cluster_id="$2"; shift 2 ;;
+    --replicas) replicas="$2"; shift 2 ;;
     --fast-start) fast=1; shift ;;
     --sasl-port) sport="$2"; shift 2 ;;
     --sasl-user) suser="$2"; shift 2 ;;
@@ -35,7 +47,7 @@ while (($#)); do
     --ssl-keystore) tkeystore="$2"; shift 2 ;;
     --ssl-truststore) ttrust="$2"; shift 2 ;;
     --ssl-client-auth) tclient=required; shift ;;
-    *) echo "kafka-server.sh: unknown argument $1 (expected --data-dir, --port, --controller-port, --heap, --fast-start, --sasl-port, --sasl-user, --sasl-password, --ssl-port, --ssl-keystore, --ssl-truststore, --ssl-client-auth)" >&2; exit 2 ;;
+    *) echo "kafka-server.sh: unknown argument $1 (expected --data-dir, --port, --controller-port, --heap, --node-id, --voters, --cluster-id, --replicas, --fast-start, --sasl-port, --sasl-user, --sasl-password, --ssl-port, --ssl-keystore, --ssl-truststore, --ssl-client-auth)" >&2; exit 2 ;;
   esac
 done
 if [ -z "$data" ] || [ -z "$port" ] || [ -z "$cport" ]; then
@@ -47,6 +59,24 @@ fi
 if [ -n "$sport" ] && { [ -z "$suser" ] || [ -z "$spass" ]; }; then
   echo "kafka-server.sh: --sasl-port needs --sasl-user and --sasl-password" >&2; exit 2
 fi
+if [ -n "$voters" ] && [ -z "$cluster_id" ]; then
+  echo "kafka-server.sh: --voters needs --cluster-id (the same for every node)" >&2; exit 2
+fi
+if ! [[ "$node" =~ ^[0-9]+$ ]] || ! [[ "$replicas" =~ ^[1-9][0-9]*$ ]]; then
+  echo "kafka-server.sh: --node-id must be a number >= 0 and --replicas a number >= 1" >&2; exit 2
+fi
+# Several controllers: a lost active controller is noticed after 1 s without its answer (2 s by default) and the
+# next is elected within 0.5–1 s (1–2 s), so the partitions it led move sooner; a busy machine may see a spurious
+# election now and then, which costs a moment of appends, nothing more. One node has no one to elect.
+quorum_props=""
+if [ -n "$voters" ]; then
+  quorum_props="controller.quorum.fetch.timeout.ms=1000
+controller.quorum.election.timeout.ms=500"
+fi
+voters="${voters:-$node@127.0.0.1:$cport}"
+# Two in-sync replicas once there are three: one broker may be lost without refusing acks=all appends.
+min_isr=1
+if ((replicas >= 3)); then min_isr=2; fi
 mkdir -p "$data"
 data="$(cd "$data" && pwd)"
 
@@ -75,8 +105,9 @@ fi
 # Rewritten on every start so a restart may change ports; the storage (and so the cluster id) is kept.
 cat >"$data/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$node
+controller.quorum.voters=$voters
+$quorum_props
 listeners=$listeners,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=$listeners
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
@@ -85,13 +116,13 @@ $ssl_props
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data/kraft
-# One node: every internal topic has one replica, and one partition where that is allowed.
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
+# --replicas replicas of every topic (one on a single node), and one partition where that is allowed.
+default.replication.factor=$replicas
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$replicas
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$replicas
+transaction.state.log.min.isr=$min_isr
 transaction.state.log.num.partitions=1
 # Kite creates its topics explicitly (one per collection, a partition per shard).
 auto.create.topics.enable=false
@@ -152,7 +183,6 @@ fi
 jvm+=(${KITE_KAFKA_JVM_OPTS:-})
 
 if [ ! -f "$data/kraft/meta.properties" ]; then
-  cluster_id=""
   while [ -z "$cluster_id" ] || [ "${cluster_id:0:1}" = "-" ]; do
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
   done

@@ -31,8 +31,10 @@ export interface ComponentEntry {
 export interface ClusterFile {
   dataDir: string;
   proxy: { grpc: number; metrics: number };
-  etcd: { endpoints: string[]; pid: number; clientPort?: number; peerPort?: number };
-  kafka: { brokers: string[]; pid: number; port?: number; controllerPort?: number };
+  /** The first etcd member; `members` lists each when `--etcd-members` is above 1. */
+  etcd: { endpoints: string[]; pid: number; clientPort?: number; peerPort?: number; members?: { name: string; pid: number; clientPort: number; peerPort: number; log: string }[] };
+  /** The first Kafka broker; `nodes` lists each when `--kafka-brokers` is above 1. */
+  kafka: { brokers: string[]; pid: number; port?: number; controllerPort?: number; nodes?: { nodeId: number; pid: number; port: number; controllerPort: number; log: string }[] };
   components: ComponentEntry[];
   startedAt?: string;
   upSeconds: number;
@@ -46,6 +48,10 @@ export interface ClusterOptions {
   sessionTtlSeconds?: number;
   /** Extra environment for `cluster up`, which hands its environment to every child (e.g. KITE_DATANODE_SEGMENT_MAX_ROWS). */
   env?: Record<string, string>;
+  /** `--etcd-members` (1 or 3; the command's default of 1 when omitted). */
+  etcdMembers?: number;
+  /** `--kafka-brokers` (1 or 3; the command's default of 1 when omitted). */
+  kafkaBrokers?: number;
   /** How long `cluster up` may take; Kafka alone takes 5–25 s on a busy 2-core machine. */
   upTimeoutMs?: number;
 }
@@ -123,7 +129,9 @@ function killHard(pid: number): void {
 
 /** Every pid cluster.json names. */
 function filePids(c: ClusterFile): number[] {
-  return [c.etcd.pid, c.kafka.pid, ...c.components.map((x) => x.pid)];
+  const etcd = c.etcd.members?.map((m) => m.pid) ?? [c.etcd.pid];
+  const kafka = c.kafka.nodes?.map((n) => n.pid) ?? [c.kafka.pid];
+  return [...etcd, ...kafka, ...c.components.map((x) => x.pid)];
 }
 
 const liveClusters = new Set<KiteCluster>();
@@ -207,6 +215,8 @@ export class KiteCluster {
     const args = ['cluster', 'up', '--data-dir', this.dataDir, '--port', String(this.port)];
     args.push('--querynodes', String(o.querynodes ?? 2), '--datanodes', String(o.datanodes ?? 1), '--proxies', String(o.proxies ?? 1));
     if (o.sessionTtlSeconds !== undefined) args.push('--session-ttl', String(o.sessionTtlSeconds));
+    if (o.etcdMembers !== undefined) args.push('--etcd-members', String(o.etcdMembers));
+    if (o.kafkaBrokers !== undefined) args.push('--kafka-brokers', String(o.kafkaBrokers));
     // Automatic compaction off unless a test asks for it: tests here read segment records from etcd and wait for
     // those segments, which a compaction would replace (test/cluster/compaction.test.ts runs it on purpose).
     const res = await runKite(args, { KITE_COMPACTION_ENABLED: 'false', ...process.env, ...o.env }, o.upTimeoutMs ?? DEFAULT_UP_TIMEOUT_MS);

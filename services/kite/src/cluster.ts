@@ -10,7 +10,8 @@ import { KiteError } from '@kite/common';
 /**
  * `kite cluster up|down|status`: etcd, a Kafka broker and every component as separate background processes on
  * loopback, with logs under `<dataDir>/logs` and the layout written to `<dataDir>/cluster.json` (docs/deploy.md,
- * "A local cluster").
+ * "A local cluster"). `--etcd-members N` and `--kafka-brokers N` replicate the two (docs/failover.md, "Replicated
+ * etcd and Kafka").
  */
 
 export interface ComponentEntry {
@@ -25,11 +26,31 @@ export interface ComponentEntry {
 export interface ClusterFile {
   dataDir: string;
   proxy: { grpc: number; metrics: number };
-  etcd: { endpoints: string[]; pid: number; clientPort: number; peerPort: number };
-  kafka: { brokers: string[]; pid: number; port: number; controllerPort: number };
+  /** The first member's pid and ports; `members` lists every member when there are several. */
+  etcd: { endpoints: string[]; pid: number; clientPort: number; peerPort: number; members?: EtcdMember[] };
+  /** The first broker's pid and ports; `nodes` lists every broker when there are several. */
+  kafka: { brokers: string[]; pid: number; port: number; controllerPort: number; nodes?: KafkaNode[] };
   components: ComponentEntry[];
   startedAt: string;
   upSeconds: number;
+}
+
+/** One member of a replicated etcd. */
+export interface EtcdMember {
+  name: string;
+  pid: number;
+  clientPort: number;
+  peerPort: number;
+  log: string;
+}
+
+/** One combined broker+controller of a replicated Kafka. */
+export interface KafkaNode {
+  nodeId: number;
+  pid: number;
+  port: number;
+  controllerPort: number;
+  log: string;
 }
 
 export interface UpOptions {
@@ -39,6 +60,10 @@ export interface UpOptions {
   proxies: number;
   port: number;
   sessionTtlSeconds?: number;
+  /** etcd members (1 or 3; default 1): 3 survive the loss of any one. */
+  etcdMembers?: number;
+  /** Kafka brokers (1 or 3; default 1): 3 replicate every topic 3 times with min.insync.replicas 2. */
+  kafkaBrokers?: number;
   /** KITE_LOG_LEVEL for the components (else they inherit this process's environment). */
   logLevel?: string;
   /** Called with a line as each process starts and when it is ready ("querynode 2/3 ready in 1.2 s"). */
@@ -148,8 +173,12 @@ function readCluster(dataDir: string): ClusterFile | undefined {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile) : undefined;
 }
 
+function backendPids(c: ClusterFile): number[] {
+  return [...(c.kafka.nodes?.map((n) => n.pid) ?? [c.kafka.pid]), ...(c.etcd.members?.map((m) => m.pid) ?? [c.etcd.pid])];
+}
+
 function pids(c: ClusterFile): number[] {
-  return [c.etcd.pid, c.kafka.pid, ...c.components.map((x) => x.pid)];
+  return [...backendPids(c), ...c.components.map((x) => x.pid)];
 }
 
 /**
@@ -180,11 +209,18 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     throw new KiteError('ParameterInvalid', `a cluster already runs on ${dir} (see cluster.json); run "kite cluster down --data-dir ${dir}" first`);
   }
   // etcd keeps its peer URL in its data, so a restart on the same data dir reuses the ports it had.
-  const pick = portPicker([o.port, prev?.etcd.clientPort, prev?.etcd.peerPort, prev?.kafka.port, prev?.kafka.controllerPort]);
-  const clientPort = prev?.etcd.clientPort ?? (await pick());
-  const peerPort = prev?.etcd.peerPort ?? (await pick());
-  const kafkaPort = prev?.kafka.port ?? (await pick());
-  const controllerPort = prev?.kafka.controllerPort ?? (await pick());
+  const prevEtcd = prev ? (prev.etcd.members ?? [{ name: 'kite', pid: prev.etcd.pid, clientPort: prev.etcd.clientPort, peerPort: prev.etcd.peerPort, log: '' }]) : undefined;
+  const prevKafka = prev ? (prev.kafka.nodes ?? [{ nodeId: 1, pid: prev.kafka.pid, port: prev.kafka.port, controllerPort: prev.kafka.controllerPort, log: '' }]) : undefined;
+  // A restart without the flags keeps the sizes the data dir was started with.
+  const etcdCount = memberCount(o.etcdMembers ?? prevEtcd?.length, '--etcd-members');
+  const kafkaCount = memberCount(o.kafkaBrokers ?? prevKafka?.length, '--kafka-brokers');
+  if ((prevEtcd && prevEtcd.length !== etcdCount) || (prevKafka && prevKafka.length !== kafkaCount)) {
+    throw new KiteError(
+      'ParameterInvalid',
+      `${dir} holds a cluster of ${prevEtcd?.length} etcd members and ${prevKafka?.length} Kafka brokers; start it with --etcd-members ${prevEtcd?.length} --kafka-brokers ${prevKafka?.length}, or use a new --data-dir`,
+    );
+  }
+  const pick = portPicker([o.port, ...(prevEtcd ?? []).flatMap((m) => [m.clientPort, m.peerPort]), ...(prevKafka ?? []).flatMap((n) => [n.port, n.controllerPort])]);
 
   const say = o.progress ?? ((): void => undefined);
   /** Announces a process, waits for it to be ready, then says how long that took. */
@@ -193,31 +229,36 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     say(`starting ${name}`);
     return () => say(`${name} ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   };
-  const etcdLog = path.join(logs, 'etcd.log');
-  const client = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const etcdReady = starting('etcd');
-  const etcdPid = launch('etcd', [
-    '--name', 'kite', '--data-dir', path.join(dir, 'etcd'),
-    '--listen-client-urls', client, '--advertise-client-urls', client,
-    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `kite=${peer}`, '--initial-cluster-state', 'new', '--initial-cluster-token', 'kite',
-    '--logger', 'zap', '--log-outputs', 'stderr',
-  ], etcdLog);
-  const kafkaLog = path.join(logs, 'kafka.log');
-  const kafkaReady = starting('Kafka');
-  const kafkaPid = launch(path.join(REPO, 'scripts', 'kafka-server.sh'), [
-    '--data-dir', path.join(dir, 'kafka'), '--port', String(kafkaPort), '--controller-port', String(controllerPort),
-  ], kafkaLog);
-  await waitFor('etcd', etcdPid, etcdLog, WAIT.etcdUpMs, () => canConnect(clientPort));
-  etcdReady();
-  await waitFor('Kafka', kafkaPid, kafkaLog, WAIT.kafkaUpMs, () => canConnect(kafkaPort));
-  kafkaReady();
+  const etcdMembers = await planEtcd(etcdCount, logs, prevEtcd, pick);
+  const kafkaNodes = await planKafka(kafkaCount, logs, prevKafka, pick);
+  const launched: number[] = [];
+  const etcdEndpoints = etcdMembers.map((m) => `http://127.0.0.1:${m.clientPort}`);
+  const kafkaBrokers = kafkaNodes.map((n) => `127.0.0.1:${n.port}`);
+  try {
+    const etcdReady = starting(etcdCount > 1 ? `etcd (${etcdCount} members)` : 'etcd');
+    for (const m of etcdMembers) launched.push((m.pid = launchEtcd(dir, m, etcdMembers)));
+    const kafkaReady = starting(kafkaCount > 1 ? `Kafka (${kafkaCount} brokers)` : 'Kafka');
+    const clusterId = kafkaClusterId();
+    for (const n of kafkaNodes) launched.push((n.pid = launchKafka(dir, n, kafkaNodes, clusterId)));
+    for (const m of etcdMembers) await waitFor(etcdCount > 1 ? `etcd ${m.name}` : 'etcd', m.pid, m.log, WAIT.etcdUpMs, () => canConnect(m.clientPort));
+    etcdReady();
+    for (const n of kafkaNodes) await waitFor(kafkaCount > 1 ? `Kafka node ${n.nodeId}` : 'Kafka', n.pid, n.log, WAIT.kafkaUpMs, () => canConnect(n.port));
+    kafkaReady();
+  } catch (e) {
+    for (const p of launched) killQuietly(p);
+    throw e;
+  }
+  const etcdPid = etcdMembers[0]!.pid;
+  const kafkaPid = kafkaNodes[0]!.pid;
+  const clientPort = etcdMembers[0]!.clientPort;
+  const peerPort = etcdMembers[0]!.peerPort;
+  const kafkaPort = kafkaNodes[0]!.port;
+  const controllerPort = kafkaNodes[0]!.controllerPort;
 
   const config = {
     common: { dataDir: dir, rootPath: 'kite', ...(o.sessionTtlSeconds ? { sessionTtlSeconds: o.sessionTtlSeconds } : {}) },
-    meta: { type: 'etcd', etcdEndpoints: [client] },
-    wal: { type: 'kafka', kafkaBrokers: [`127.0.0.1:${kafkaPort}`] },
+    meta: { type: 'etcd', etcdEndpoints },
+    wal: { type: 'kafka', kafkaBrokers },
     storage: { type: 'local', path: path.join(dir, 'objects') },
     // One cluster secret for every process (also those restarted later on this file): KITE_INTERNAL_SECRET when
     // set, else a fresh random one; the file is readable by its owner only.
@@ -263,8 +304,8 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     const c: ClusterFile = {
       dataDir: dir,
       proxy: { grpc: first.grpc, metrics: first.metrics },
-      etcd: { endpoints: [client], pid: etcdPid, clientPort, peerPort },
-      kafka: { brokers: [`127.0.0.1:${kafkaPort}`], pid: kafkaPid, port: kafkaPort, controllerPort },
+      etcd: { endpoints: etcdEndpoints, pid: etcdPid, clientPort, peerPort, ...(etcdCount > 1 ? { members: etcdMembers } : {}) },
+      kafka: { brokers: kafkaBrokers, pid: kafkaPid, port: kafkaPort, controllerPort, ...(kafkaCount > 1 ? { nodes: kafkaNodes } : {}) },
       components,
       startedAt: new Date(t0).toISOString(),
       upSeconds: (Date.now() - t0) / 1000,
@@ -272,13 +313,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     fs.writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify(c, null, 2));
     return c;
   } catch (e) {
-    for (const p of [...components.map((x) => x.pid), kafkaPid, etcdPid]) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    for (const p of [...components.map((x) => x.pid), ...kafkaNodes.map((n) => n.pid), ...etcdMembers.map((m) => m.pid)]) killQuietly(p);
     throw e;
   }
 }
@@ -306,14 +341,105 @@ export async function clusterDown(dataDir: string): Promise<void> {
   if (!c) throw new KiteError('ParameterInvalid', `no cluster.json under ${dataDir}: nothing to stop`);
   const order = ['proxy', 'querynode', 'datanode', 'querycoord'];
   for (const role of order) await Promise.all(c.components.filter((x) => x.role === role).map((x) => stopPid(x.pid, WAIT.componentStopMs)));
-  await stopPid(c.kafka.pid, WAIT.kafkaStopMs);
-  await stopPid(c.etcd.pid, WAIT.etcdStopMs);
+  await Promise.all((c.kafka.nodes?.map((n) => n.pid) ?? [c.kafka.pid]).map((p) => stopPid(p, WAIT.kafkaStopMs)));
+  await Promise.all((c.etcd.members?.map((m) => m.pid) ?? [c.etcd.pid]).map((p) => stopPid(p, WAIT.etcdStopMs)));
 }
 
 export async function clusterStatus(dataDir: string): Promise<ClusterFile & { alive: Record<string, boolean> }> {
   const c = readCluster(path.resolve(dataDir));
   if (!c) throw new KiteError('ParameterInvalid', `no cluster.json under ${dataDir}`);
   const live: Record<string, boolean> = { etcd: alive(c.etcd.pid), kafka: alive(c.kafka.pid) };
+  for (const m of c.etcd.members ?? []) live[`etcd-${m.name}`] = alive(m.pid);
+  for (const n of c.kafka.nodes ?? []) live[`kafka-${n.nodeId}`] = alive(n.pid);
   for (const x of c.components) live[`${x.role}-${x.serverID}`] = alive(x.pid) && (await getJson(x.metrics, '/ready')).status === 200;
   return { ...c, alive: live };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+/** `--etcd-members` / `--kafka-brokers`: 1 (no replication) or 3 (survives the loss of one). */
+function memberCount(n: number | undefined, flag: string): number {
+  const v = n ?? 1;
+  if (v !== 1 && v !== 3) throw new KiteError('ParameterInvalid', `${flag} must be 1 or 3 (a quorum of 3 survives the loss of one), not ${v}`);
+  return v;
+}
+
+/**
+ * The etcd members of this start: their names, ports (those of `prev` on a restart: etcd keeps its peer URLs in its
+ * data) and logs. One member keeps the single-node layout (name `kite`, `<dataDir>/etcd`, `logs/etcd.log`).
+ */
+async function planEtcd(n: number, logs: string, prev: EtcdMember[] | undefined, pick: () => Promise<number>): Promise<EtcdMember[]> {
+  const out: EtcdMember[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = n === 1 ? 'kite' : `kite-${i + 1}`;
+    const p = prev?.[i];
+    out.push({
+      name,
+      pid: 0,
+      clientPort: p?.clientPort ?? (await pick()),
+      peerPort: p?.peerPort ?? (await pick()),
+      log: path.join(logs, n === 1 ? 'etcd.log' : `etcd-${i + 1}.log`),
+    });
+  }
+  return out;
+}
+
+/** The Kafka nodes of this start (node ids 1..n); one keeps the single-node layout (`<dataDir>/kafka`, `logs/kafka.log`). */
+async function planKafka(n: number, logs: string, prev: KafkaNode[] | undefined, pick: () => Promise<number>): Promise<KafkaNode[]> {
+  const out: KafkaNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = prev?.[i];
+    out.push({
+      nodeId: i + 1,
+      pid: 0,
+      port: p?.port ?? (await pick()),
+      controllerPort: p?.controllerPort ?? (await pick()),
+      log: path.join(logs, n === 1 ? 'kafka.log' : `kafka-${i + 1}.log`),
+    });
+  }
+  return out;
+}
+
+/** One etcd member, its data in `<dataDir>/etcd` (one member) or `<dataDir>/etcd-<name>`; `all` is the initial cluster. */
+function launchEtcd(dir: string, m: EtcdMember, all: EtcdMember[]): number {
+  const client = `http://127.0.0.1:${m.clientPort}`;
+  const peer = `http://127.0.0.1:${m.peerPort}`;
+  const initial = all.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+  return launch('etcd', [
+    '--name', m.name, '--data-dir', path.join(dir, all.length === 1 ? 'etcd' : `etcd-${m.name}`),
+    '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'kite',
+    '--logger', 'zap', '--log-outputs', 'stderr',
+  ], m.log);
+}
+
+/**
+ * One Kafka node through scripts/kafka-server.sh, its data in `<dataDir>/kafka` (one node) or `<dataDir>/kafka-<id>`.
+ * Several nodes are all combined broker+controllers: every one a controller voter, topics replicated on each.
+ */
+function launchKafka(dir: string, n: KafkaNode, all: KafkaNode[], clusterId: string): number {
+  const args = ['--data-dir', path.join(dir, all.length === 1 ? 'kafka' : `kafka-${n.nodeId}`), '--port', String(n.port), '--controller-port', String(n.controllerPort)];
+  if (all.length > 1) {
+    const voters = all.map((x) => `${x.nodeId}@127.0.0.1:${x.controllerPort}`).join(',');
+    args.push('--node-id', String(n.nodeId), '--voters', voters, '--cluster-id', clusterId, '--replicas', String(all.length));
+  }
+  return launch(path.join(REPO, 'scripts', 'kafka-server.sh'), args, n.log);
+}
+
+/**
+ * A KRaft cluster id (16 random bytes, URL-safe base64, not starting with "-"), shared by the nodes of one start.
+ * Nodes already formatted keep the id in their storage and ignore this one.
+ */
+function kafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

@@ -83,7 +83,9 @@ cluster
   .addOption(new Option('--proxies <n>', 'proxies').argParser(int).default(1))
   .addOption(new Option('--port <port>', 'Milvus gRPC port of the first proxy').argParser(int).default(19530))
   .option('--session-ttl <seconds>', 'session lease TTL', int)
-  .action(async (o: { dataDir: string; querynodes: number; datanodes: number; proxies: number; port: number; sessionTtl?: number }) => {
+  .option('--etcd-members <n>', 'etcd members: 1, or 3 to survive the loss of one (default 1, or what the data dir has)', int)
+  .option('--kafka-brokers <n>', 'Kafka brokers: 1, or 3 with replication factor 3 and min.insync.replicas 2 (default 1, or what the data dir has)', int)
+  .action(async (o: { dataDir: string; querynodes: number; datanodes: number; proxies: number; port: number; sessionTtl?: number; etcdMembers?: number; kafkaBrokers?: number }) => {
     const flag = (program.opts() as { logLevel?: string }).logLevel;
     const c = await clusterUp({
       ...o,
