@@ -116,6 +116,7 @@ test('one query node stopped 300 ms of every second: search p99 within 2x steady
     await phase(client, 2_000);
     const steady = await phase(client, STEADY_MS);
     const hedgesBefore = await counterByOutcome('kite_proxy_hedged_requests_total');
+    const ejectionsBefore = await proxyMetric('kite_proxy_outlier_ejections_total');
 
     const victim = chaos.components('querynode')[0]!;
     let stopping = true;
@@ -149,7 +150,7 @@ test('one query node stopped 300 ms of every second: search p99 within 2x steady
       `gray failure (querynode-${victim.serverID} SIGSTOP 300 ms every 1 s, ${cycles} cycles; ${WORKERS} loops x 1 search / ${PACE_MS} ms)`,
       describePhase('steady', steady),
       describePhase('fault ', fault),
-      `  fault p99 / steady p99 = ${(faultP99 / steadyP99).toFixed(2)} (goal <= ${P99_FACTOR}); hedges in the fault phase ${JSON.stringify(hedged)}; outlier ejections ${ejections}`,
+      `  fault p99 / steady p99 = ${(faultP99 / steadyP99).toFixed(2)} (goal <= ${P99_FACTOR}); hedges in the fault phase ${JSON.stringify(hedged)}; outlier ejections ${ejectionsBefore} before the fault, ${ejections - ejectionsBefore} during it`,
     );
     expect(steady.latencies.length).toBeGreaterThanOrEqual(MIN_REQUESTS);
     expect(fault.latencies.length + fault.failed).toBeGreaterThanOrEqual(MIN_REQUESTS);
