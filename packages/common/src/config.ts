@@ -300,6 +300,47 @@ export const ConfigSchema = z
         coordinatorMinTimeoutMs: z.number().int().min(1).default(50),
         /** The same floor for a search or query sent to a query node. */
         nodeMinTimeoutMs: z.number().int().min(1).default(100),
+        /**
+         * Hedged reads: when a search or query sent to one replica of a shard has not answered after the hedge delay,
+         * the same call goes to another replica too and the first answer wins (the other is cancelled). Only reads are
+         * hedged (writes go to the WAL, never through this path). Off: a slow (not failed) replica delays every read it
+         * gets. Costs at most hedgeBudgetPercent more node calls.
+         */
+        hedgeEnabled: z.boolean().default(true),
+        /**
+         * The hedge delay is this quantile of the shard's recent call latencies (the last hedgeWindowSize answered
+         * calls). Lower hedges sooner and more often (more load); higher hedges only the far tail.
+         */
+        hedgeQuantile: z.number().gt(0.5).lt(1).default(0.95),
+        /** Floor of the hedge delay: no hedge sooner than this, however fast the shard is (bounds the extra load). */
+        hedgeMinDelayMs: z.number().int().min(1).default(10),
+        /** Cap of the hedge delay (and the delay while a shard has fewer than 20 samples): a stalled call waits no longer. */
+        hedgeMaxDelayMs: z.number().int().min(1).default(500),
+        /** Latencies per shard the hedge delay is computed from: more is steadier, fewer follows changes sooner. */
+        hedgeWindowSize: z.number().int().min(20).max(10000).default(200),
+        /**
+         * Most hedges, as a percentage of reads (a token bucket): when every replica is slow, hedging cannot more than
+         * add this share of calls. Higher covers more of a gray failure before outlier detection ejects the node.
+         */
+        hedgeBudgetPercent: z.number().min(0).max(100).default(30),
+        /**
+         * Outlier detection: a query node whose share of slow calls (slower than the shard's hedge delay, or beaten by
+         * a hedge) over the last outlierWindowMs is at least outlierSlowRatio times its peers' median share and at
+         * least outlierMinSlowPercent, or whose share of retriable failures is at least outlierErrorPercent (and twice
+         * its peers'), leaves read routing for outlierEjectMs (doubling on each repeated ejection up to
+         * outlierMaxEjectMs), then gets reads again. Never the last replica of a channel: reads fall back to it.
+         */
+        outlierEnabled: z.boolean().default(true),
+        /** Shorter reacts sooner; longer needs more evidence and ejects less on a brief hiccup. */
+        outlierWindowMs: z.number().int().min(100).default(2000),
+        /** Calls a node (and a peer) must have in the window before it is judged. */
+        outlierMinSamples: z.number().int().min(1).default(20),
+        outlierSlowRatio: z.number().min(1).default(3),
+        outlierMinSlowPercent: z.number().min(1).max(100).default(20),
+        outlierErrorPercent: z.number().min(1).max(100).default(50),
+        /** First back-off of an ejected node; longer keeps a flapping node out longer, shorter probes it sooner. */
+        outlierEjectMs: z.number().int().min(100).default(5000),
+        outlierMaxEjectMs: z.number().int().min(100).default(60000),
       })
       .strict()
       .default({}),

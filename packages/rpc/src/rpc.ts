@@ -149,6 +149,8 @@ export async function bindServer(server: grpc.Server, host: string, port: number
 
 export interface CallOptions {
   timeoutMs?: number;
+  /** Aborting it cancels the call (gRPC CANCELLED to the server); the promise then rejects as a transport failure. */
+  signal?: AbortSignal;
 }
 
 export type Client<T> = {
@@ -183,7 +185,7 @@ export function connect<S extends ServiceName>(name: S, address: string, default
       if (local) return callLocal(local, names, req, timeoutMs, internalMetadata(), fromStatus as (s: unknown) => KiteError | undefined);
       return new Promise((resolve, reject) => {
         const deadline = Date.now() + timeoutMs;
-        raw[method]!.call(raw, req, internalMetadata(opts.secret), { deadline }, (err, res) => {
+        const call = raw[method]!.call(raw, req, internalMetadata(opts.secret), { deadline }, (err, res) => {
           if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED) {
               reject(new KiteError('DeadlineExceeded', `${name}.${method} at ${address} timed out`, { cause: err }));
@@ -195,7 +197,12 @@ export function connect<S extends ServiceName>(name: S, address: string, default
           const failure = fromStatus((res as { status?: Status }).status);
           if (failure) reject(failure);
           else resolve(res);
-        });
+        }) as unknown as grpc.ClientUnaryCall | undefined;
+        const signal = o?.signal;
+        if (signal) {
+          if (signal.aborted) call?.cancel();
+          else signal.addEventListener('abort', () => call?.cancel(), { once: true });
+        }
       });
     };
   }

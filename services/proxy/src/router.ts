@@ -5,11 +5,43 @@ import { gauge, counter } from '@kite/observe';
 import { connect, type Client, type QueryNodeApi, type ShardLeader } from '@kite/rpc';
 import { codecs, dbOf, idAfter, keys, type CollectionMeta } from '@kite/segment';
 import type { Coordinator } from './coordinator';
+import { HedgeBudget, HedgeDelays, OutlierDetector } from './hedge';
 
 export type Leader = ShardLeader & { replica_id: number };
 
 const breakerState = gauge('kite_proxy_circuit_breaker_state', 'per query node: 0 closed, 1 half-open, 2 open', ['node']);
 const retries = counter('kite_proxy_retries_total', 'reads retried on another replica or after refreshing shard leaders', ['reason']);
+const hedges = counter(
+  'kite_proxy_hedged_requests_total',
+  'reads hedged to a second replica, by outcome: hedge_won, primary_won, failed (no replica answered), budget_exhausted (not sent)',
+  ['outcome'],
+);
+
+/** The error of a call cancelled because another replica answered first; not a failure of the node. */
+const CANCELLED = Symbol('hedge loser');
+
+function cancelled(): Error {
+  return Object.assign(new Error('cancelled: another replica answered first'), { [CANCELLED]: true });
+}
+
+/**
+ * `n` whose calls carry `signal` (aborting it cancels the gRPC call) and reject at once when it aborts, also for
+ * in-process calls, which cannot be cancelled.
+ */
+function withSignal(n: Client<QueryNodeApi>, signal: AbortSignal): Client<QueryNodeApi> {
+  return new Proxy(n, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || prop === 'close' || prop === 'channelState') return v;
+      return (req: unknown, o?: { timeoutMs?: number }) =>
+        new Promise((resolve, reject) => {
+          if (signal.aborted) return reject(cancelled());
+          signal.addEventListener('abort', () => reject(cancelled()), { once: true });
+          (v as (r: unknown, o: unknown) => Promise<unknown>).call(target, req, { ...o, signal }).then(resolve, reject);
+        });
+    },
+  });
+}
 
 /** The value of `<root>/leaders/<collection>` as the coordinator publishes it, one list of shards per replica. */
 function parseLeaders(v: string, key: string): Leader[][] {
@@ -26,13 +58,24 @@ export class Router {
   private readonly leaders = new Map<number, Leader[][]>();
   private closeWatch: (() => Promise<void>) | undefined;
   private rr = 0;
+  private readonly delays: HedgeDelays;
+  private readonly budget: HedgeBudget;
+  readonly outliers: OutlierDetector;
 
   constructor(
     private readonly cfg: KiteConfig,
     private readonly store: MetaStore,
     private readonly coordinator: Coordinator,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const p = cfg.proxy;
+    this.delays = new HedgeDelays({ quantile: p.hedgeQuantile, minDelayMs: p.hedgeMinDelayMs, maxDelayMs: p.hedgeMaxDelayMs, windowSize: p.hedgeWindowSize, minSamples: 20 });
+    this.budget = new HedgeBudget(p.hedgeBudgetPercent);
+    this.outliers = new OutlierDetector({
+      enabled: p.outlierEnabled, windowMs: p.outlierWindowMs, minSamples: p.outlierMinSamples, slowRatio: p.outlierSlowRatio,
+      minSlowPercent: p.outlierMinSlowPercent, errorPercent: p.outlierErrorPercent, ejectMs: p.outlierEjectMs, maxEjectMs: p.outlierMaxEjectMs,
+    }, log);
+  }
 
   /** The coordinator publishes shard leaders when they change; the cache takes them at once instead of expiring. */
   async start(): Promise<void> {
@@ -66,6 +109,7 @@ export class Router {
   /** Drops the cached leaders of a collection (after a release). */
   forget(collectionID: number): void {
     this.leaders.delete(collectionID);
+    this.delays.forget(`${collectionID}/`);
   }
 
   /**
@@ -101,7 +145,7 @@ export class Router {
         volumeThreshold: p.breakerVolumeThreshold,
         rollingCountTimeout: p.breakerWindowMs,
         resetTimeout: p.breakerResetMs,
-        errorFilter: (err: unknown) => !toKiteError(err).retriable,
+        errorFilter: (err: unknown) => (err as { [CANCELLED]?: boolean })[CANCELLED] === true || !toKiteError(err).retriable,
       });
       b.on('open', () => {
         breakerState.set({ node: address }, 2);
@@ -127,32 +171,115 @@ export class Router {
   }
 
   /**
-   * Calls `fn` on the channel's delegator in some replica: on a failure it tries the next replica at once, then
-   * refreshes the leaders and retries with backoff until the deadline. The error names the channel and why.
+   * Calls `fn` (a read: Search, Query, statistics; writes never come here) on the channel's delegator in some
+   * replica: replicas that outlier detection took out of routing come last. When the first call has not answered
+   * after the shard's hedge delay it is hedged (the same call to the next replica; the first answer wins, the other
+   * is cancelled); on a failure the next replica is tried at once; when every replica failed the leaders are
+   * refreshed and the read retried with backoff until the deadline. The error names the channel and why.
    */
   async onChannel<T>(c: CollectionMeta, channel: string, deadline: number, fn: (n: Client<QueryNodeApi>, leader: Leader) => Promise<T>): Promise<T> {
     let refresh = false;
     let lastErr: KiteError | undefined;
     const { retryInitialDelayMs, retryMaxDelayMs } = this.cfg.proxy;
+    const shard = `${c.collectionID}/${channel}`;
+    this.budget.earn();
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const replicas = await this.shardLeaders(c, refresh, deadline);
-      const candidates = replicas.map((shards) => shards.find((s) => s.channel === channel && s.serviceable)).filter((s): s is Leader => !!s);
+      const serviceable = replicas.map((shards) => shards.find((s) => s.channel === channel && s.serviceable)).filter((s): s is Leader => !!s);
       const start = this.rr++;
-      for (let i = 0; i < candidates.length; i++) {
-        const leader = candidates[(start + i) % candidates.length]!;
-        try {
-          return (await this.breaker(leader.address).fire(() => fn(this.node(leader.address), leader))) as T;
-        } catch (e) {
-          lastErr = (e as { code?: string }).code === 'EOPENBREAKER'
-            ? new KiteError('NodeOffline', `node ${leader.address} is failing (circuit open)`)
-            : toKiteError(e);
-          if (!lastErr.retriable) throw lastErr;
-          retries.inc({ reason: lastErr.kind });
-        }
-      }
+      const rotated = serviceable.map((_, i) => serviceable[(start + i) % serviceable.length]!);
+      const res = await this.race(shard, this.outliers.order(rotated), deadline, fn);
+      if (res.ok) return res.value;
+      if (res.err) lastErr = res.err;
       refresh = true;
       await new Promise((r) => setTimeout(r, Math.min(retryMaxDelayMs, retryInitialDelayMs * 2 ** attempt)));
     }
     throw new KiteError('ChannelNotAvailable', `channel ${channel} of collection ${c.name}: no replica answered in time${lastErr ? ` (last error: ${lastErr.message})` : ' (no serviceable delegator)'}`);
+  }
+
+  /**
+   * One round over `candidates` in order: a call to the first; the next one on a retriable failure, or when the
+   * running call has not answered after the hedge delay (and the hedge budget allows). Resolves with the first
+   * answer (cancelling the calls still running) or, once every candidate failed, the last error; rejects at once on
+   * an error that is not retriable.
+   */
+  private race<T>(shard: string, candidates: Leader[], deadline: number, fn: (n: Client<QueryNodeApi>, leader: Leader) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err?: KiteError }> {
+    const { hedgeEnabled } = this.cfg.proxy;
+    const delay = this.delays.delayMs(shard);
+    return new Promise((resolve, reject) => {
+      if (!candidates.length) return resolve({ ok: false });
+      let next = 0;
+      let running = 0;
+      let done = false;
+      let hedged = false;
+      let timer: NodeJS.Timeout | undefined;
+      let lastErr: KiteError | undefined;
+      const calls: AbortController[] = [];
+      const finish = (): void => {
+        done = true;
+        if (timer) clearTimeout(timer);
+        for (const a of calls) a.abort();
+      };
+      const scheduleHedge = (): void => {
+        if (!hedgeEnabled || next >= candidates.length || Date.now() + delay >= deadline) return;
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (done || next >= candidates.length) return;
+          if (!this.budget.take()) return hedges.inc({ outcome: 'budget_exhausted' });
+          hedged = true;
+          launch(true);
+        }, delay);
+      };
+      const launch = (isHedge: boolean): void => {
+        const leader = candidates[next++]!;
+        const address = leader.address;
+        const ac = new AbortController();
+        calls.push(ac);
+        running++;
+        const t0 = Date.now();
+        this.breaker(address).fire(() => fn(withSignal(this.node(address), ac.signal), leader)).then(
+          (v) => {
+            running--;
+            const ms = Date.now() - t0;
+            this.delays.record(shard, ms);
+            this.outliers.record(address, ms > delay, false);
+            if (done) return;
+            if (hedged) hedges.inc({ outcome: isHedge ? 'hedge_won' : 'primary_won' });
+            finish();
+            resolve({ ok: true, value: v as T });
+          },
+          (e: unknown) => {
+            running--;
+            if (ac.signal.aborted) {
+              // Cancelled: a call that another replica beat after the hedge delay was slow; a losing hedge says nothing.
+              if (!isHedge) this.outliers.record(address, true, false);
+              return;
+            }
+            const err = (e as { code?: string }).code === 'EOPENBREAKER'
+              ? new KiteError('NodeOffline', `node ${address} is failing (circuit open)`)
+              : toKiteError(e);
+            if (err.retriable && (e as { code?: string }).code !== 'EOPENBREAKER') this.outliers.record(address, false, true);
+            if (done) return;
+            if (!err.retriable) {
+              finish();
+              return reject(err);
+            }
+            retries.inc({ reason: err.kind });
+            lastErr = err;
+            if (next < candidates.length && Date.now() < deadline) {
+              launch(false);
+              return;
+            }
+            if (running === 0) {
+              if (hedged) hedges.inc({ outcome: 'failed' });
+              finish();
+              resolve({ ok: false, err: lastErr });
+            }
+          },
+        );
+        if (!isHedge && !timer) scheduleHedge();
+      };
+      launch(false);
+    });
   }
 }

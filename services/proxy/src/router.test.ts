@@ -1,0 +1,100 @@
+import { ConfigSchema, KiteError, silentLogger, type KiteConfig } from '@kite/common';
+import type { MetaStore } from '@kite/metastore';
+import { registry } from '@kite/observe';
+import type { Client, QueryNodeApi } from '@kite/rpc';
+import type { CollectionMeta } from '@kite/segment';
+import type { Coordinator } from './coordinator';
+import { Router, type Leader } from './router';
+
+/**
+ * The router's hedging over fake query nodes: each node answers a call after its `delayMs` (or never, -1), or
+ * fails with `fail`; calls record whether they were cancelled.
+ */
+interface FakeNode {
+  delayMs: number;
+  fail?: KiteError;
+  calls: number;
+  cancelled: number;
+}
+
+const coll = { collectionID: 7, name: 'c' } as unknown as CollectionMeta;
+const leader = (address: string, replica: number): Leader => ({ channel: 'ch0', node_id: replica, address, serviceable: true, replica_id: replica });
+
+function router(proxy: Partial<KiteConfig['proxy']>, nodes: Record<string, FakeNode>): Router {
+  const cfg = ConfigSchema.parse({ proxy }) as KiteConfig;
+  const r = new Router(cfg, {} as MetaStore, {} as Coordinator, silentLogger);
+  const internals = r as unknown as { leaders: Map<number, Leader[][]>; node: (a: string) => unknown };
+  internals.leaders.set(7, Object.keys(nodes).map((a, i) => [leader(a, i + 1)]));
+  internals.node = (address: string) => ({ address, Search: (_req: unknown, o: { signal?: AbortSignal }) => call(nodes[address]!, o.signal) });
+  return r;
+}
+
+function call(n: FakeNode, signal: AbortSignal | undefined): Promise<string> {
+  n.calls++;
+  return new Promise((resolve, reject) => {
+    signal?.addEventListener('abort', () => {
+      n.cancelled++;
+      reject(new KiteError('NodeOffline', 'cancelled'));
+    });
+    if (n.fail) return reject(n.fail);
+    if (n.delayMs >= 0) setTimeout(() => resolve(`answer after ${n.delayMs}`), n.delayMs);
+  });
+}
+
+const search = (r: Router, deadline = Date.now() + 5000): Promise<unknown> =>
+  r.onChannel(coll, 'ch0', deadline, (n: Client<QueryNodeApi>) => (n as unknown as { Search: (r: unknown, o: unknown) => Promise<unknown> }).Search({}, { timeoutMs: 1000 }));
+
+async function hedgeCount(outcome: string): Promise<number> {
+  const m = await registry.getSingleMetricAsString('kite_proxy_hedged_requests_total');
+  const line = m.split('\n').find((l) => l.includes(`outcome="${outcome}"`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** The next read goes to node `a` (the first replica) first: the round-robin counter is even. */
+function aFirst(r: Router): void {
+  (r as unknown as { rr: number }).rr = 0;
+}
+
+describe('hedged reads', () => {
+  test('a call that has not answered after the hedge delay goes to the other replica; the first answer wins and the slow call is cancelled', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 50, outlierEnabled: false }, nodes);
+    const won = await hedgeCount('hedge_won');
+    // a never answers; a read that starts on a is hedged to b after the delay (the cap, 50 ms: no samples yet).
+    aFirst(r);
+    nodes.a!.delayMs = -1;
+    const t0 = Date.now();
+    await expect(search(r)).resolves.toBe('answer after 0');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(nodes.a!.cancelled).toBe(1);
+    expect(await hedgeCount('hedge_won')).toBe(won + 1);
+    await r.close();
+  });
+
+  test('with hedging off the read waits for the slow replica', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeEnabled: false, outlierEnabled: false }, nodes);
+    aFirst(r);
+    nodes.a!.delayMs = 300;
+    const t0 = Date.now();
+    await expect(search(r)).resolves.toBe('answer after 300');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(nodes.b!.calls).toBe(0);
+    await r.close();
+  });
+
+  test('no hedge when the delay would pass the deadline; an error that is not retriable ends the read at once', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 200, hedgeMaxDelayMs: 200, outlierEnabled: false }, nodes);
+    aFirst(r);
+    nodes.a!.delayMs = 150;
+    const bCalls = nodes.b!.calls;
+    await expect(search(r, Date.now() + 180)).resolves.toBe('answer after 150');
+    expect(nodes.b!.calls).toBe(bCalls);
+    nodes.a!.fail = new KiteError('ExpressionInvalid', 'bad filter');
+    nodes.b!.fail = new KiteError('ExpressionInvalid', 'bad filter');
+    await expect(search(r)).rejects.toThrow('bad filter');
+    await r.close();
+  });
+});
