@@ -70,11 +70,11 @@ class TwoProxyClient extends ProxyClient {
   }
 
   override async call<T>(fn: (c: MilvusClient) => Promise<T>): Promise<T> {
-    // Each proxy at most twice (a restarted proxy's client reconnects on its next call), within the call deadline.
+    // Alternates between the proxies until one answers, within the call deadline (a restart takes seconds).
     const deadline = Date.now() + 30_000;
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       const i = this.current;
-      const last = attempt >= 3 || Date.now() > deadline;
+      const last = Date.now() > deadline;
       try {
         const res = await fn(this.clients[i]!);
         if (!last && refusedStatus(res)) {
@@ -85,13 +85,22 @@ class TwoProxyClient extends ProxyClient {
       } catch (err) {
         if (last || !(this.idempotent ? unavailable(err) : notSent(err))) throw err;
         this.moveFrom(i);
-        await sleep(50);
+        await sleep(100);
       }
     }
   }
 
+  /**
+   * Moves to the other proxy; the one that failed gets a fresh SDK client, as the old one's channel stays in
+   * gRPC's reconnect backoff (failing fast with "No connection established") for a while after its proxy is back.
+   */
   private moveFrom(i: number): void {
     if (this.current !== i) return;
+    const old = this.clients[i]!;
+    old.closeConnection().catch(() => undefined);
+    const c = new MilvusClient({ address: this.addresses[i]!, timeout: 10_000, maxRetries: 0, logLevel: 'error' });
+    c.connectPromise.catch(() => undefined);
+    this.clients[i] = c;
     this.current = (i + 1) % this.clients.length;
     this.moves++;
   }
@@ -100,6 +109,16 @@ class TwoProxyClient extends ProxyClient {
     await Promise.all(this.clients.map((c) => c.closeConnection().catch(() => undefined)));
     await super.close();
   }
+}
+
+/** Failed requests by kind and error text (ports and numbers dropped), for the report. */
+function failureKinds(load: Workload): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of load.samples.filter((x) => !x.ok)) {
+    const key = `${s.kind}: ${(s.error ?? '?').replace(/\d+/g, 'N').slice(0, 90)}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
 }
 
 let chaos: ChaosCluster;
@@ -192,6 +211,7 @@ test('rolling restart of every component under search and insert load: nothing f
         `  during the restart: inserts ${fmt(inserts)}`,
         `  during the restart: count(*) ${fmt(counts)}`,
         `  whole run: searches ${everySearch.sent}/${everySearch.failed} failed, inserts ${everyInsert.sent}/${everyInsert.failed} failed, count(*) ${everyCount.sent}/${everyCount.failed} failed`,
+        `  failures by kind: ${JSON.stringify(failureKinds(load))}`,
         `  requests moved to the other proxy: ${all.map((c) => `${c.label} ${c.moves}`).join(', ')}`,
         `  verify: acked ${verify.acked}, count(*) ${verify.count}, distinct ${verify.distinct}, missing ${verify.missing.length}, duplicates ${verify.duplicates.length}, failed-but-stored ${verify.failedButStored}`,
         ...(dead.length ? [`  dead: ${dead.join(', ')}`] : []),
