@@ -152,6 +152,8 @@ interface Restart {
   role: string;
   oldServerID: number;
   serverID: number;
+  oldPid: number;
+  pid: number;
   stopSeconds: number;
   killed: boolean;
   readySeconds: number;
@@ -221,6 +223,7 @@ test('rolling restart of every component under search and insert load: nothing f
     // Every component was restarted once, in the order the command documents, and runs now.
     expect(summary.restarts.map((r) => r.role)).toEqual(['querynode', 'querynode', 'datanode', 'datanode', 'querycoord', 'querycoord', 'proxy', 'proxy']);
     for (const b of before) expect(running(b.pid)).toBe(false);
+    expect(summary.restarts.filter((r) => r.pid === r.oldPid || !running(r.pid))).toEqual([]);
     expect(dead).toEqual([]);
     expect(summary.restarts.filter((r) => r.killed).map((r) => `${r.role}-${r.oldServerID}`)).toEqual([]);
     // The load ran through the whole restart, on both proxies.

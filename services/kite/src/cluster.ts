@@ -337,7 +337,10 @@ export interface RollingOptions {
 export interface RestartRecord {
   role: string;
   oldServerID: number;
+  /** The new session's serverID; a coordinator's is kept as it was (a standby reports none over HTTP). */
   serverID: number;
+  oldPid: number;
+  pid: number;
   /** SIGTERM until the process exited. */
   stopSeconds: number;
   /** Whether the stop overran `stopTimeoutMs` and the process was SIGKILLed. */
@@ -485,6 +488,7 @@ export async function clusterRollingRestart(o: RollingOptions): Promise<RestartR
     const channelsBefore = x.role === 'datanode' ? await dataChannels(c) : undefined;
 
     const t0 = Date.now();
+    const oldPid = x.pid;
     const killed = await stopPidReporting(x.pid, stopMs);
     const stopped = Date.now();
     say(`${name} stopped in ${secs(stopped - t0)} s${killed ? ` (SIGKILL after ${stopMs / 1000} s)` : ''}; starting it again`);
@@ -551,6 +555,8 @@ export async function clusterRollingRestart(o: RollingOptions): Promise<RestartR
       role: x.role,
       oldServerID: oldID,
       serverID: x.serverID,
+      oldPid,
+      pid: x.pid,
       stopSeconds: secs(stopped - t0),
       killed,
       readySeconds: secs(ready - stopped),
@@ -559,7 +565,7 @@ export async function clusterRollingRestart(o: RollingOptions): Promise<RestartR
       settled,
     };
     records.push(rec);
-    say(`[${i + 1}/${order.length}] ${x.role} ${oldID} -> ${x.serverID}: stop ${rec.stopSeconds} s, ready ${rec.readySeconds} s, settled ${rec.settleSeconds} s (${settled})`);
+    say(`[${i + 1}/${order.length}] ${x.role} ${oldID} -> ${x.serverID} (pid ${oldPid} -> ${x.pid}): stop ${rec.stopSeconds} s, ready ${rec.readySeconds} s, settled ${rec.settleSeconds} s (${settled})`);
   }
   return records;
 }
