@@ -306,6 +306,23 @@ describe('helm/kite for a cluster of several nodes: disruption budgets, spreadin
     }
   });
 
+  it('rolls query nodes and proxies one surge pod at a time, never below the replica count; the others keep Kubernetes\' default', () => {
+    for (const v of VALUES_FILES) {
+      const r = render(v);
+      for (const c of ['proxy', 'querynode'] as const) {
+        expect(r.one<Deployment>('Deployment', name(c)).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+      }
+      for (const c of ['querycoord', 'datanode'] as const) expect(r.one<Deployment>('Deployment', name(c)).spec.strategy).toBeUndefined();
+    }
+  });
+
+  it('takes another strategy from the values: Recreate without rollingUpdate, null for Kubernetes\' default', async () => {
+    const r = await template(CHART, { release: RELEASE, set: ['querynode.strategy.type=Recreate', 'proxy.strategy=null', 'datanode.strategy.rollingUpdate.maxSurge=2'] });
+    expect(r.one<Deployment>('Deployment', name('querynode')).spec.strategy).toEqual({ type: 'Recreate' });
+    expect(r.one<Deployment>('Deployment', name('proxy')).spec.strategy).toBeUndefined();
+    expect(r.one<Deployment>('Deployment', name('datanode')).spec.strategy).toEqual({ rollingUpdate: { maxSurge: 2 } });
+  });
+
   it('takes minAvailable or maxUnavailable from the values, and enabled true/false over the replica count', async () => {
     const r = await template(CHART, {
       release: RELEASE,

@@ -95,6 +95,7 @@ export interface Volume {
 export interface Deployment extends K8sObject {
   spec: {
     replicas?: number;
+    strategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string; maxSurge?: number | string } };
     selector: { matchLabels: Record<string, string> };
     template: {
       metadata: { labels: Record<string, string>; annotations?: Record<string, string> };

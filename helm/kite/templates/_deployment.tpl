@@ -31,7 +31,8 @@ spec:
   {{- end }}
   {{- with $c.strategy }}
   strategy:
-    {{- toYaml . | nindent 4 }}
+    {{- /* Recreate takes no rollingUpdate (a values file's {type: Recreate} merges over the default's). */ -}}
+    {{- toYaml (eq (toString .type) "Recreate" | ternary (omit . "rollingUpdate") .) | nindent 4 }}
   {{- end }}
   selector:
     matchLabels:

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { KiteError } from '@kite/common';
+import { connect, useInternalSecret, type NodePlacement } from '@kite/rpc';
 
 /**
  * `kite cluster up|down|status`: etcd, a Kafka broker and every component as separate background processes on
@@ -442,4 +443,262 @@ function kafkaClusterId(): string {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
   }
+}
+
+// ------------------------------------------------------------------------------------------- rolling restart
+
+export interface RollingOptions {
+  dataDir: string;
+  /** SIGTERM to SIGKILL for one component; a query node's hand-over runs inside common.stopTimeoutMs (50 s). */
+  stopTimeoutMs?: number;
+  /** The restarted process answering /ready (a coordinator: /healthz). */
+  readyTimeoutMs?: number;
+  /** The restarted process having its work back (segments, channels, an active coordinator). */
+  settleTimeoutMs?: number;
+  /** Called with a line as each step starts and ends ("querynode 3 -> 7 restarted in 9.8 s ..."). */
+  progress?: (line: string) => void;
+}
+
+/** One component's restart, as `cluster rolling-restart` prints it (stdout, JSON) and reports it (stderr). */
+export interface RestartRecord {
+  role: string;
+  oldServerID: number;
+  /** The new session's serverID; a coordinator's is kept as it was (a standby reports none over HTTP). */
+  serverID: number;
+  oldPid: number;
+  pid: number;
+  /** SIGTERM until the process exited. */
+  stopSeconds: number;
+  /** Whether the stop overran `stopTimeoutMs` and the process was SIGKILLed. */
+  killed: boolean;
+  /** Launch until /ready (a standby coordinator: /healthz). */
+  readySeconds: number;
+  /** /ready until its work was back (see `settled`). */
+  settleSeconds: number;
+  totalSeconds: number;
+  /** What "work back" meant for this component. */
+  settled: string;
+}
+
+/** Bounds of `cluster rolling-restart`; generous for a busy 2-core machine (not configuration keys: see WAIT). */
+const ROLLING = {
+  /** Above common.stopTimeoutMs (50 s) so a component ends its own graceful stop. */
+  stopMs: 70_000,
+  readyMs: 60_000,
+  settleMs: 120_000,
+  /** One internal RPC (placement, distribution). */
+  rpcMs: 3000,
+  /** The coordinator's placement must hold still this long to count as settled. */
+  stableMs: 2000,
+} as const;
+
+function secs(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
+
+async function pollUntil(what: string, timeoutMs: number, check: () => Promise<string | undefined>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const why = await check().catch((e: unknown) => `${(e as Error).message}`);
+    if (why === undefined) return;
+    last = why;
+    if (Date.now() > deadline) throw new KiteError('ServiceUnavailable', `${what} not within ${timeoutMs / 1000} s: ${last}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The coordinator whose /ready says 200 (the active one; a standby answers 503). */
+async function activeCoordinatorOf(c: ClusterFile): Promise<ComponentEntry | undefined> {
+  for (const x of c.components.filter((y) => y.role === 'querycoord' && alive(y.pid))) {
+    if ((await getJson(x.metrics, '/ready')).status === 200) return x;
+  }
+  return undefined;
+}
+
+/** Segments loaded per "collection/replica" as the active coordinator sees them, and the nodes it knows. */
+async function placement(c: ClusterFile): Promise<{ served: Map<string, Set<number>>; nodes: NodePlacement[] }> {
+  const qc = await activeCoordinatorOf(c);
+  if (!qc) throw new KiteError('ServiceUnavailable', 'no active coordinator');
+  const client = connect('QueryCoord', `127.0.0.1:${qc.grpc}`, ROLLING.rpcMs);
+  try {
+    const r = await client.GetPlacement({ collection_id: 0 });
+    const served = new Map<string, Set<number>>();
+    for (const n of r.nodes) {
+      if (n.role !== 'querynode' || n.state === 'stopping') continue;
+      for (const s of n.segments) {
+        const key = `${s.collection_id}/${s.replica_id}`;
+        const set = served.get(key) ?? new Set<number>();
+        set.add(Number(s.segment_id));
+        served.set(key, set);
+      }
+    }
+    return { served, nodes: r.nodes };
+  } finally {
+    client.close();
+  }
+}
+
+/** Channels the live data nodes consume. */
+async function dataChannels(c: ClusterFile): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const dn of c.components.filter((x) => x.role === 'datanode' && alive(x.pid))) {
+    const client = connect('DataNode', `127.0.0.1:${dn.grpc}`, ROLLING.rpcMs);
+    try {
+      for (const ch of (await client.GetDistribution({})).channels) out.add(ch.channel);
+    } catch {
+      // a node that does not answer consumes nothing
+    } finally {
+      client.close();
+    }
+  }
+  return out;
+}
+
+function missingFrom(before: Map<string, Set<number>>, now: Map<string, Set<number>>): string[] {
+  const out: string[] = [];
+  for (const [key, segs] of before) {
+    const lacking = [...segs].filter((s) => !now.get(key)?.has(s));
+    if (lacking.length) out.push(`collection/replica ${key} lacks segments ${lacking.slice(0, 5).join(',')}`);
+  }
+  return out;
+}
+
+/**
+ * `kite cluster rolling-restart`: restarts every component of a local cluster one at a time — query nodes, data
+ * nodes, coordinators (standbys first, the active one last), proxies — each with SIGTERM (its graceful stop hands
+ * its work over first) and the very command, ports and log `cluster up` gave it, and waits until the new process
+ * is ready and has its work back before the next:
+ * - query node: the coordinator's placement serves every segment of every replica that was served before the stop,
+ *   the new node holds segments again when the old one held some, no node is stopping, and the placement has held
+ *   still for 2 s;
+ * - data node: every channel consumed before the stop is consumed again;
+ * - coordinator: an active coordinator (a standby that took over, or the new process);
+ * - proxy: /ready.
+ * cluster.json is rewritten after each restart (new pid and serverID), so `cluster down` still stops everything.
+ */
+export async function clusterRollingRestart(o: RollingOptions): Promise<RestartRecord[]> {
+  const dir = path.resolve(o.dataDir);
+  const c = readCluster(dir);
+  if (!c) throw new KiteError('ParameterInvalid', `no cluster.json under ${dir}: start one with "kite cluster up --data-dir ${dir}"`);
+  const down = c.components.filter((x) => !alive(x.pid)).map((x) => `${x.role}-${x.serverID} (pid ${x.pid})`);
+  if (!alive(c.etcd.pid) || !alive(c.kafka.pid)) down.push('etcd or Kafka');
+  if (down.length) throw new KiteError('ParameterInvalid', `not every process of ${dir} runs (${down.join(', ')}): a rolling restart needs the whole cluster; restart it with "kite cluster down" and "kite cluster up"`);
+  const configFile = path.join(dir, 'kite.yaml');
+  const cfg = YAML.parse(fs.readFileSync(configFile, 'utf8')) as { internal?: { secret?: string } };
+  useInternalSecret(cfg.internal?.secret ?? '');
+  const say = o.progress ?? ((): void => undefined);
+  const stopMs = o.stopTimeoutMs ?? ROLLING.stopMs;
+  const readyMs = o.readyTimeoutMs ?? ROLLING.readyMs;
+  const settleMs = o.settleTimeoutMs ?? ROLLING.settleMs;
+  const save = (): void => fs.writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify(c, null, 2));
+
+  const active = await activeCoordinatorOf(c);
+  const byRole = (role: string): ComponentEntry[] => c.components.filter((x) => x.role === role);
+  const coords = byRole('querycoord');
+  const order = [
+    ...byRole('querynode'),
+    ...byRole('datanode'),
+    ...coords.filter((x) => x !== active),
+    ...coords.filter((x) => x === active),
+    ...byRole('proxy'),
+  ];
+  const records: RestartRecord[] = [];
+  for (const [i, x] of order.entries()) {
+    const name = `${x.role}-${x.serverID}`;
+    const wasActive = x === active;
+    say(`[${i + 1}/${order.length}] stopping ${name} (pid ${x.pid})${wasActive ? ', the active coordinator' : ''}`);
+    // What the component has now, to wait for after its restart.
+    const before = x.role === 'querynode' ? await placement(c) : undefined;
+    const ownSegments = before?.nodes.find((n) => n.node_id === x.serverID)?.segments.length ?? 0;
+    const channelsBefore = x.role === 'datanode' ? await dataChannels(c) : undefined;
+
+    const t0 = Date.now();
+    const oldPid = x.pid;
+    const killed = await stopPidReporting(x.pid, stopMs);
+    const stopped = Date.now();
+    say(`${name} stopped in ${secs(stopped - t0)} s${killed ? ` (SIGKILL after ${stopMs / 1000} s)` : ''}; starting it again`);
+    const upper = x.role.toUpperCase();
+    x.pid = launch(process.execPath, [KITE_BIN, x.role, '--config', configFile], x.log, {
+      [`KITE_${upper}_PORT`]: String(x.grpc),
+      [`KITE_${upper}_METRICS_PORT`]: String(x.metrics),
+    });
+    save();
+    const oldID = x.serverID;
+    await waitFor(name, x.pid, x.log, readyMs, async () => {
+      // A coordinator may come back as a standby, which answers /healthz only.
+      const r = await getJson(x.metrics, x.role === 'querycoord' ? '/healthz' : '/ready');
+      if (x.role !== 'querycoord') x.serverID = Number(r.body.serverID ?? 0);
+      return r.status === 200;
+    });
+    const ready = Date.now();
+    let settled: string;
+    if (x.role === 'querynode') {
+      const want = before!.served;
+      let sig = '';
+      let since = Date.now();
+      await pollUntil(`${name}'s segments served again`, settleMs, async () => {
+        const now = await placement(c);
+        const miss = missingFrom(want, now.served);
+        if (miss.length) return miss[0];
+        if (now.nodes.some((n) => n.role === 'querynode' && n.state === 'stopping')) return 'a query node is still stopping';
+        const mine = now.nodes.find((n) => n.node_id === x.serverID);
+        if (!mine) return `the coordinator does not know query node ${x.serverID} yet`;
+        if (ownSegments > 0 && mine.segments.length === 0) return `query node ${x.serverID} holds no segments yet (it held ${ownSegments})`;
+        const s = now.nodes.map((n) => `${n.node_id}:${n.state}:${n.segments.map((y) => `${y.replica_id}.${y.segment_id}`).sort().join(',')}`).sort().join(' ');
+        if (s !== sig) {
+          sig = s;
+          since = Date.now();
+        }
+        return Date.now() - since >= ROLLING.stableMs ? undefined : 'placement still changing';
+      });
+      const mine = (await placement(c)).nodes.find((n) => n.node_id === x.serverID)?.segments.length ?? 0;
+      settled = `every segment served again; ${mine} on the new node (${ownSegments} before)`;
+    } else if (x.role === 'datanode') {
+      const want = channelsBefore!;
+      await pollUntil(`${name}'s channels consumed again`, settleMs, async () => {
+        const now = await dataChannels(c);
+        const lacking = [...want].filter((ch) => !now.has(ch));
+        return lacking.length ? `channels ${lacking.slice(0, 4).join(', ')} have no data node` : undefined;
+      });
+      settled = `all ${want.size} channels consumed`;
+    } else if (x.role === 'querycoord') {
+      let now: ComponentEntry | undefined;
+      await pollUntil('an active coordinator', settleMs, async () => {
+        now = await activeCoordinatorOf(c);
+        return now ? undefined : 'no coordinator answers /ready';
+      });
+      // A standby reports no serverID over HTTP; its session in etcd names it (kept as it was until then).
+      const r = await getJson(x.metrics, '/ready');
+      if (r.status === 200) x.serverID = Number(r.body.serverID ?? x.serverID);
+      settled = now === x ? 'it is the active coordinator' : `coordinator on :${now!.grpc} is active`;
+    } else {
+      settled = 'ready';
+    }
+    save();
+    const end = Date.now();
+    const rec: RestartRecord = {
+      role: x.role,
+      oldServerID: oldID,
+      serverID: x.serverID,
+      oldPid,
+      pid: x.pid,
+      stopSeconds: secs(stopped - t0),
+      killed,
+      readySeconds: secs(ready - stopped),
+      settleSeconds: secs(end - ready),
+      totalSeconds: secs(end - t0),
+      settled,
+    };
+    records.push(rec);
+    say(`[${i + 1}/${order.length}] ${x.role} ${oldID} -> ${x.serverID} (pid ${oldPid} -> ${x.pid}): stop ${rec.stopSeconds} s, ready ${rec.readySeconds} s, settled ${rec.settleSeconds} s (${settled})`);
+  }
+  return records;
+}
+
+/** stopPid, saying whether the stop overran and the process was SIGKILLed. */
+async function stopPidReporting(pid: number, graceMs: number): Promise<boolean> {
+  const t0 = Date.now();
+  await stopPid(pid, graceMs);
+  return Date.now() - t0 >= graceMs;
 }

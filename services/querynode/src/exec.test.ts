@@ -74,6 +74,23 @@ test('a search on growing rows stays consistent when the rows compact under it',
   }
 });
 
+// A segment released (moved to another node, or handed over by a stopping node) while a search on it waits has
+// no index any more: the search must fail retriably, so the proxy sends it to another replica (before the fix: a
+// non-retriable IndexNotFound that failed the client's search during a rolling restart).
+test('a search on rows released under it fails retriably, naming the release', async () => {
+  const g = new GrowingRows(coll);
+  g.append(rows(0, 100), 10);
+  await g.settle();
+  const query = rows(50, 1).columns.get('vector') as { data: Float32Array };
+  g.free();
+  const err = await searchSource(g, { field: 'vector', metric: 'COSINE', k: 5, nq: 1, queries: { kind: 'dense', data: query.data }, params: {}, outputs: [] }, { deletes: [] }).then(
+    () => undefined,
+    (e: unknown) => e as { kind?: string; retriable?: boolean; message?: string },
+  );
+  expect({ kind: err?.kind, retriable: err?.retriable }).toEqual({ kind: 'ReplicaNotAvailable', retriable: true });
+  expect(err?.message).toMatch(/released during the search/);
+});
+
 describe('filters on many long strings', () => {
   const textColl: CollectionMeta = {
     ...coll,

@@ -303,7 +303,10 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   const n = batch.numRows;
   if (n === 0) return { numRows: 0, columns: new Map() };
   const index = src.index(spec.field);
-  if (!index) throw new KiteError('IndexNotFound', `no index on field ${spec.field} for a loaded segment`);
+  // Every source with rows has an index per vector field until it is freed, so none here means the segment was
+  // released while the search waited (moved to another node, or this node handing its work over as it stops):
+  // retriable, so the proxy sends the search to another replica instead of failing it.
+  if (!index) throw new KiteError('ReplicaNotAvailable', `the segment searched for field ${spec.field} was released during the search (moved off this node); retry on another replica`);
   if (index.metric !== spec.metric) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index of field ${spec.field} uses ${index.metric}, the search asked for ${spec.metric}; search with ${index.metric} or rebuild the index`);
   }
