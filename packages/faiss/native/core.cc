@@ -718,6 +718,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
   const faiss::Index::idx_t* idMap = idmap_->id_map.data();
   const bool identity = identityIds_;
   const int64_t want = std::min<int64_t>(k, allowed);
+  const auto* storage = dynamic_cast<const faiss::IndexFlat*>(hnsw_->storage);  // checked when the index was made
 
   const int nt = static_cast<int>(std::min<int64_t>(std::max(1, omp_get_max_threads()), req.nq));
   std::vector<std::vector<int64_t>> redoPerThread(static_cast<size_t>(nt));
@@ -730,6 +731,27 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       std::vector<int64_t>& redo = redoPerThread[static_cast<size_t>(omp_get_thread_num())];
       std::unique_ptr<faiss::DistanceComputer> dc(hnsw_->storage->get_distance_computer());
       VisitedMarks& visited = tlsVisited;
+      // Layer 0 expands a node in two passes: first its unvisited neighbours are listed (and marked) with a
+      // prefetch of each one's vector, then their distances are computed and offered in the same order. The
+      // vectors of a large index are not in cache, so each distance waited for its own memory loads one after the
+      // other; with the loads started together they overlap. The answers are the same: the distances, and the
+      // order in which they reach the heaps, do not change.
+      const char* xb = reinterpret_cast<const char*>(storage->get_xb());
+      const size_t vecBytes = sizeof(float) * static_cast<size_t>(dim_);
+      std::vector<faiss::HNSW::storage_idx_t> fresh;
+      auto unvisitedNeighbours = [&](faiss::HNSW::storage_idx_t node) {
+        fresh.clear();
+        size_t begin, end;
+        g.neighbor_range(node, 0, &begin, &end);
+        for (size_t j = begin; j < end; ++j) {
+          const faiss::HNSW::storage_idx_t v = g.neighbors[j];
+          if (v < 0) break;
+          if (visited.testAndSet(static_cast<size_t>(v))) continue;
+          const char* at = xb + static_cast<size_t>(v) * vecBytes;
+          for (size_t o = 0; o < vecBytes; o += 64) __builtin_prefetch(at + o);
+          fresh.push_back(v);
+        }
+      };
       using Hit = std::pair<float, int64_t>;
       std::vector<Hit> best;  // max-heap on distance: the best allowed rows so far
       faiss::HNSW::MinimaxHeap minimax(filtered ? 1 : efSearch);
@@ -793,12 +815,8 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
               float d0 = 0;
               const int v0 = minimax.pop_min(&d0);
               if (minimax.count_below(d0) >= efSearch) break;
-              size_t begin, end;
-              g.neighbor_range(v0, 0, &begin, &end);
-              for (size_t j = begin; j < end; ++j) {
-                const faiss::HNSW::storage_idx_t v = g.neighbors[j];
-                if (v < 0) break;
-                if (visited.testAndSet(static_cast<size_t>(v))) continue;
+              unvisitedNeighbours(v0);
+              for (const faiss::HNSW::storage_idx_t v : fresh) {
                 const float d = dist(v);
                 offer(d, v, static_cast<size_t>(k));
                 minimax.push(v, d);
@@ -817,12 +835,8 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
               if (best.size() >= cap && cur.first > best.front().first) break;
               std::pop_heap(frontier.begin(), frontier.end(), minFirst);
               frontier.pop_back();
-              size_t begin, end;
-              g.neighbor_range(cur.second, 0, &begin, &end);
-              for (size_t j = begin; j < end; ++j) {
-                const faiss::HNSW::storage_idx_t v = g.neighbors[j];
-                if (v < 0) break;
-                if (visited.testAndSet(static_cast<size_t>(v))) continue;
+              unvisitedNeighbours(static_cast<faiss::HNSW::storage_idx_t>(cur.second));
+              for (const faiss::HNSW::storage_idx_t v : fresh) {
                 const float d = dist(v);
                 if (best.size() < cap || d < best.front().first) {
                   frontier.emplace_back(d, v);

@@ -6,6 +6,7 @@ import type { Handler, Handlers } from './core';
 import { READ_METHODS, requestContext } from './request';
 import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
+import { queryReplyForWire, searchReplyForWire } from './wire-int64';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
 
@@ -17,6 +18,13 @@ interface Malformed {
 const MALFORMED = Symbol('malformed request');
 const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !== null && MALFORMED in r;
 
+/** Replies whose int64 values are handed to the encoder as numbers where exact (wire-int64.ts): the read path's. */
+const REPLY_FOR_WIRE: Record<string, (reply: unknown) => unknown> = {
+  Search: searchReplyForWire,
+  HybridSearch: searchReplyForWire,
+  Query: queryReplyForWire,
+};
+
 /**
  * The service definition with request decoding that does not throw: grpc-js would answer a malformed request with a
  * bare INTERNAL status; the handler answers it with a Milvus status naming the request instead.
@@ -24,8 +32,10 @@ const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !
 function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(def)) {
+    const forWire = REPLY_FOR_WIRE[name];
     out[name] = {
       ...m,
+      ...(forWire === undefined ? {} : { responseSerialize: (reply: unknown): Buffer => m.responseSerialize(forWire(reply)) }),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
           return m.requestDeserialize(bytes);
