@@ -249,6 +249,7 @@ export interface BoolArray { data: boolean[] }
 export interface IntArray { data: number[] }
 export interface LongArray { data: Int64[] }
 export interface FloatArray { data: number[] }
+export interface FloatVectorArray { data: number[] | Float32Array }
 export interface DoubleArray { data: number[] }
 export interface BytesArray { data: Buffer[] }
 export interface StringArray { data: string[] }
@@ -335,7 +336,8 @@ export type VectorDataKind =
 export interface VectorField {
   dim: Int64;
   data?: VectorDataKind;
-  float_vector?: FloatArray;
+  /** A Float32Array when decoded by the proxy's Insert/Upsert decoder, numbers otherwise. */
+  float_vector?: FloatVectorArray;
   binary_vector?: Buffer;
   float16_vector?: Buffer;
   bfloat16_vector?: Buffer;

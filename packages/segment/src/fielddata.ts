@@ -23,7 +23,7 @@ export interface WireFieldData {
   vectors?: {
     dim?: string | number;
     data?: string;
-    float_vector?: { data: number[] };
+    float_vector?: { data: number[] | Float32Array };
     float16_vector?: Uint8Array;
     bfloat16_vector?: Uint8Array;
     binary_vector?: Uint8Array;
@@ -258,7 +258,8 @@ function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): C
       if (data.length !== numRows * dim) {
         throw bad(name, `has ${data.length / dim} vectors but the request has ${numRows} rows`);
       }
-      const out = Float32Array.from(data);
+      // A Float32Array (the proxy's Insert/Upsert decoder) is the request's own copy: taken as is.
+      const out = data instanceof Float32Array ? data : Float32Array.from(data);
       for (let i = 0; i < out.length; i++) {
         if (!Number.isFinite(out[i]!)) throw bad(name, `row ${Math.floor(i / dim)} holds ${out[i]}: vector values must be finite numbers (no NaN or Infinity)`);
       }

@@ -6,6 +6,7 @@ import type { Handler, Handlers } from './core';
 import { READ_METHODS, requestContext } from './request';
 import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
+import { withFloatVectors } from './insert-decode';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
 
@@ -24,11 +25,13 @@ const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !
 function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(def)) {
+    // Insert and Upsert carry the bulk of the bytes: their float vectors decode straight into a Float32Array.
+    const decode = name === 'Insert' || name === 'Upsert' ? withFloatVectors(m.requestDeserialize) : m.requestDeserialize;
     out[name] = {
       ...m,
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          return m.requestDeserialize(bytes);
+          return decode(bytes);
         } catch (e) {
           return { [MALFORMED]: true, error: clip((e as Error).message, 256) } satisfies Malformed;
         }
