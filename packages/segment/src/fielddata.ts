@@ -19,7 +19,7 @@ export interface WireFieldData {
   valid_data?: boolean[];
   field?: string;
   /** The scalar members: those of one Array row, plus array_data. */
-  scalars?: (WireArrayRow & { array_data?: WireArrayArray }) | null;
+  scalars?: (Omit<WireArrayRow, 'long_data'> & { long_data?: { data: (string | number)[] | BigInt64Array }; array_data?: WireArrayArray }) | null;
   vectors?: {
     dim?: string | number;
     data?: string;
@@ -201,6 +201,8 @@ function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): C
     case 'Int64': {
       const d = need(s?.long_data, 'long_data').data;
       count(d.length);
+      // A BigInt64Array (the proxy's Insert/Upsert decoder) is the request's own copy: taken as is.
+      if (d instanceof BigInt64Array) return { kind: 'int64', data: d };
       const out = new BigInt64Array(d.length);
       for (let i = 0; i < d.length; i++) out[i] = BigInt(d[i]!);
       return { kind: 'int64', data: out };

@@ -15,7 +15,7 @@ function rowsOf(fd: FieldData): number {
   const s = fd.scalars;
   if (s) {
     const d = s.data ? s[s.data] : undefined;
-    return d && 'data' in d && Array.isArray(d.data) ? d.data.length : 0;
+    return d && 'data' in d && (Array.isArray(d.data) || ArrayBuffer.isView(d.data)) ? d.data.length : 0;
   }
   const v = fd.vectors;
   if (v?.sparse_float_vector) return v.sparse_float_vector.contents?.length ?? 0;

@@ -6,7 +6,7 @@ import type { Handler, Handlers } from './core';
 import { READ_METHODS, requestContext } from './request';
 import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
-import { withFloatVectors } from './insert-decode';
+import { withColumns } from './insert-decode';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
 
@@ -25,8 +25,8 @@ const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !
 function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(def)) {
-    // Insert and Upsert carry the bulk of the bytes: their float vectors decode straight into a Float32Array.
-    const decode = name === 'Insert' || name === 'Upsert' ? withFloatVectors(m.requestDeserialize) : m.requestDeserialize;
+    // Insert and Upsert carry the bulk of the bytes: their float vectors and Int64 values decode straight into typed arrays.
+    const decode = name === 'Insert' || name === 'Upsert' ? withColumns(m.requestDeserialize) : m.requestDeserialize;
     out[name] = {
       ...m,
       requestDeserialize: (bytes: Buffer): unknown => {
