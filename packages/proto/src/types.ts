@@ -249,8 +249,6 @@ export interface BoolArray { data: boolean[] }
 export interface IntArray { data: number[] }
 export interface LongArray { data: Int64[] }
 export interface FloatArray { data: number[] }
-export interface FloatVectorArray { data: number[] | Float32Array }
-export interface LongColumn { data: Int64[] | BigInt64Array }
 export interface DoubleArray { data: number[] }
 export interface BytesArray { data: Buffer[] }
 export interface StringArray { data: string[] }
@@ -285,9 +283,6 @@ export interface ArrayArrayOut {
 export type ScalarDataKind =
   | 'bool_data' | 'int_data' | 'long_data' | 'float_data' | 'double_data' | 'string_data' | 'bytes_data'
   | 'array_data' | 'json_data' | 'geometry_data' | 'timestamptz_data' | 'geometry_wkt_data';
-
-/** A whole column's scalars: long_data is a BigInt64Array when the proxy's Insert/Upsert decoder read it. */
-export type ColumnScalarField = Omit<ScalarField, 'long_data'> & { long_data?: LongColumn };
 
 /** A scalar column (or one Array cell). `data` names the set member. */
 export interface ScalarField {
@@ -340,8 +335,7 @@ export type VectorDataKind =
 export interface VectorField {
   dim: Int64;
   data?: VectorDataKind;
-  /** A Float32Array when decoded by the proxy's Insert/Upsert decoder, numbers otherwise. */
-  float_vector?: FloatVectorArray;
+  float_vector?: FloatArray;
   binary_vector?: Buffer;
   float16_vector?: Buffer;
   bfloat16_vector?: Buffer;
@@ -390,7 +384,7 @@ export interface FieldData {
   type: DataType | number;
   field_name: string;
   field?: 'scalars' | 'vectors' | 'struct_arrays';
-  scalars?: ColumnScalarField;
+  scalars?: ScalarField;
   vectors?: VectorField;
   struct_arrays?: StructArrayField;
   field_id: Int64;

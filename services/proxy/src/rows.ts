@@ -6,7 +6,12 @@ import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
 import { keyIndex, keyPartitions, partitionKeyField, refuseManualPartitions } from './partition-key';
 
-/** The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). */
+/**
+ * The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). Insert
+ * and Upsert requests come through insert-decode.ts: their float_vector.data is a Float32Array and a column's
+ * long_data.data a BigInt64Array at run time (WireFieldData allows both), though FieldData types them as the loader
+ * decodes them.
+ */
 const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) });
 
 /** Rows in one column as sent: the set scalar array's length, or the float vectors' values / dim. */
