@@ -100,6 +100,14 @@ function bodyOf(c: Column): Buffer {
 }
 
 export function encodeBatch(batch: ColumnBatch): Buffer {
+  return encodeBatchAfter(batch, 0);
+}
+
+/**
+ * encodeBatch's bytes after `prefix` bytes left for the caller to fill (a WAL message's head): one allocation and
+ * one copy of the column bodies for the whole message.
+ */
+export function encodeBatchAfter(batch: ColumnBatch, prefix: number): Buffer {
   const headers: ColumnHeader[] = [];
   const bodies: Buffer[] = [];
   for (const [name, c] of batch.columns) {
@@ -123,7 +131,8 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
   const header = Buffer.from(JSON.stringify({ numRows: batch.numRows, columns: headers }), 'utf8');
   const start = align8(8 + header.length);
   const total = bodies.reduce((s, b) => s + align8(b.length), start);
-  const out = Buffer.alloc(total);
+  const whole = Buffer.alloc(prefix + total);
+  const out = whole.subarray(prefix);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt32LE(header.length, 4);
   header.copy(out, 8);
@@ -132,7 +141,7 @@ export function encodeBatch(batch: ColumnBatch): Buffer {
     b.copy(out, o);
     o += align8(b.length);
   }
-  return out;
+  return whole;
 }
 
 /** Views `bytes` of `buf` at `offset` as a T, copying only when the offset is not aligned for T. */

@@ -19,11 +19,11 @@ export interface WireFieldData {
   valid_data?: boolean[];
   field?: string;
   /** The scalar members: those of one Array row, plus array_data. */
-  scalars?: (WireArrayRow & { array_data?: WireArrayArray }) | null;
+  scalars?: (Omit<WireArrayRow, 'long_data'> & { long_data?: { data: (string | number)[] | BigInt64Array }; array_data?: WireArrayArray }) | null;
   vectors?: {
     dim?: string | number;
     data?: string;
-    float_vector?: { data: number[] };
+    float_vector?: { data: number[] | Float32Array };
     float16_vector?: Uint8Array;
     bfloat16_vector?: Uint8Array;
     binary_vector?: Uint8Array;
@@ -201,6 +201,8 @@ function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): C
     case 'Int64': {
       const d = need(s?.long_data, 'long_data').data;
       count(d.length);
+      // A BigInt64Array (the proxy's Insert/Upsert decoder) is the request's own copy: taken as is.
+      if (d instanceof BigInt64Array) return { kind: 'int64', data: d };
       const out = new BigInt64Array(d.length);
       for (let i = 0; i < d.length; i++) out[i] = BigInt(d[i]!);
       return { kind: 'int64', data: out };
@@ -258,7 +260,8 @@ function valuesToColumn(fd: WireFieldData, field: FieldMeta, numRows: number): C
       if (data.length !== numRows * dim) {
         throw bad(name, `has ${data.length / dim} vectors but the request has ${numRows} rows`);
       }
-      const out = Float32Array.from(data);
+      // A Float32Array (the proxy's Insert/Upsert decoder) is the request's own copy: taken as is.
+      const out = data instanceof Float32Array ? data : Float32Array.from(data);
       for (let i = 0; i < out.length; i++) {
         if (!Number.isFinite(out[i]!)) throw bad(name, `row ${Math.floor(i / dim)} holds ${out[i]}: vector values must be finite numbers (no NaN or Infinity)`);
       }

@@ -1,4 +1,4 @@
-import { decodeBatch, encodeBatch } from './codec';
+import { decodeBatch, encodeBatchAfter } from './codec';
 import type { ColumnBatch } from './columns';
 
 /**
@@ -15,12 +15,12 @@ const TYPES = ['insert', 'delete', 'flush'] as const;
 
 export function encodeWalMsg(m: WalMsg): Buffer {
   const header = Buffer.from(JSON.stringify({ collectionID: m.collectionID, ts: m.ts.toString() }), 'utf8');
-  const head = Buffer.alloc(5);
-  head.writeUInt8(TYPES.indexOf(m.type), 0);
-  head.writeUInt32LE(header.length, 1);
-  const parts: Buffer[] = [head, header];
-  if (m.type !== 'flush') parts.push(encodeBatch(m.batch));
-  return Buffer.concat(parts);
+  // The batch is encoded after room for the head, so the message is built without a second copy of its columns.
+  const out = m.type === 'flush' ? Buffer.alloc(5 + header.length) : encodeBatchAfter(m.batch, 5 + header.length);
+  out.writeUInt8(TYPES.indexOf(m.type), 0);
+  out.writeUInt32LE(header.length, 1);
+  header.copy(out, 5);
+  return out;
 }
 
 export function decodeWalMsg(buf: Buffer): WalMsg {

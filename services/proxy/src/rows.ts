@@ -6,7 +6,12 @@ import { functionOf, runFunctions } from './functions';
 import { primaryField } from './output';
 import { keyIndex, keyPartitions, partitionKeyField, refuseManualPartitions } from './partition-key';
 
-/** The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). */
+/**
+ * The decoded FieldData in the shape @kite/segment converts (the loader's shape; enums as names or numbers). Insert
+ * and Upsert requests come through insert-decode.ts: their float_vector.data is a Float32Array and a column's
+ * long_data.data a BigInt64Array at run time (WireFieldData allows both), though FieldData types them as the loader
+ * decodes them.
+ */
 const wire = (fd: FieldData): WireFieldData => ({ ...fd, type: String(fd.type) });
 
 /** Rows in one column as sent: the set scalar array's length, or the float vectors' values / dim. */
@@ -15,7 +20,7 @@ function rowsOf(fd: FieldData): number {
   const s = fd.scalars;
   if (s) {
     const d = s.data ? s[s.data] : undefined;
-    return d && 'data' in d && Array.isArray(d.data) ? d.data.length : 0;
+    return d && 'data' in d && (Array.isArray(d.data) || ArrayBuffer.isView(d.data)) ? d.data.length : 0;
   }
   const v = fd.vectors;
   if (v?.sparse_float_vector) return v.sparse_float_vector.contents?.length ?? 0;

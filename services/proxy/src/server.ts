@@ -7,6 +7,7 @@ import { READ_METHODS, requestContext } from './request';
 import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
 import { queryReplyForWire, searchReplyForWire } from './wire-int64';
+import { withColumns } from './insert-decode';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
 
@@ -33,12 +34,14 @@ function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(def)) {
     const forWire = REPLY_FOR_WIRE[name];
+    // Insert and Upsert carry the bulk of the bytes: their float vectors and Int64 values decode straight into typed arrays.
+    const decode = name === 'Insert' || name === 'Upsert' ? withColumns(m.requestDeserialize) : m.requestDeserialize;
     out[name] = {
       ...m,
       ...(forWire === undefined ? {} : { responseSerialize: (reply: unknown): Buffer => m.responseSerialize(forWire(reply)) }),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          return m.requestDeserialize(bytes);
+          return decode(bytes);
         } catch (e) {
           return { [MALFORMED]: true, error: clip((e as Error).message, 256) } satisfies Malformed;
         }

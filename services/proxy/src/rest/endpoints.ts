@@ -245,8 +245,9 @@ const outputOf = (res: Decoded, ctx: EndpointContext, requested: readonly string
 };
 
 const idsOut = (ids: unknown, ctx: EndpointContext): unknown[] => {
-  const i = ids as { int_id?: { data: string[] }; str_id?: { data: string[] } } | null;
-  if (i?.int_id) return i.int_id.data.map((x) => (ctx.int64AsText ? x : Number(x)));
+  // Int64 keys of a write's answer may be numbers (see write.ts), of other answers decimal strings.
+  const i = ids as { int_id?: { data: (string | number)[] }; str_id?: { data: string[] } } | null;
+  if (i?.int_id) return i.int_id.data.map((x) => (ctx.int64AsText ? String(x) : Number(x)));
   return i?.str_id?.data ?? [];
 };
 
