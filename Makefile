@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
-        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus test-go-sdk docs-matrix
+        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus soak test-go-sdk docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -127,6 +127,12 @@ bench-clustering: setup
 
 bench-import: setup
 	pnpm --filter @kite/test run bench:import
+
+# Mixed insert/upsert/delete/search/query load on a local cluster for SOAK_MINUTES minutes (30 by default, 1-240):
+# per-minute throughput, p99, errors and RSS of every process, RSS and p99 verdicts, and every acknowledged row checked
+# at the end; docs/performance.md, "Soak".
+soak: setup
+	test/node_modules/.bin/tsx test/bench/soak.ts
 
 # Kite standalone (and with BENCH_ARGS=--cluster a Kite cluster) against real Milvus 2.3.5, the same workload through
 # the official Milvus Go SDK, in one run; docs/performance.md. Installs Milvus into .cache/milvus-venv and builds the
