@@ -6,7 +6,9 @@
  *   SOAK_MINUTES=30 test/node_modules/.bin/tsx test/bench/soak.ts     (or `make soak`)
  *
  * Per minute: operations and p99 latency per kind, errors, the RSS of every process (VmRSS of /proc/<pid>/status,
- * children included, so Kafka's JVM counts under its launcher) and the segments the query coordinator serves.
+ * children included, so Kafka's JVM counts under its launcher) and the segments the query coordinator serves; under
+ * each row, from the components' metrics, the JS heap in use (and external memory) per process, the segments and rows
+ * each query node holds (sealed + growing), and the compaction plans created, completed and the rows they purged.
  *
  * The load: one writer (so that acknowledgements are ordered and the client's model of the collection is exact)
  * cycles insert of 200 fresh ids, upsert of 50 live ids (new values) and delete of live ids, at most
@@ -277,6 +279,50 @@ async function main(): Promise<number> {
       }
     };
 
+    /** Sum of the samples of `name` (any labels, optionally only those whose labels contain `label`) in a metrics text. */
+    const metricSum = (text: string, name: string, label = ''): number => {
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        const m = /^([a-z_]+)(\{[^}]*\})? ([-0-9.e+]+)$/.exec(line);
+        if (m && m[1] === name && (m[2] ?? '').includes(label)) sum += Number(m[3]);
+      }
+      return sum;
+    };
+    /** One line per minute from the components' metrics: JS heap in use per process, what each query node holds, compaction. */
+    const internals = async (): Promise<string> => {
+      const parts: string[] = [];
+      let qn = 0;
+      for (const c of cluster.info.components) {
+        let text: string;
+        try {
+          text = await (await fetch(`http://127.0.0.1:${c.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+        } catch {
+          parts.push(`${c.role}: metrics unavailable`);
+          continue;
+        }
+        const heap = (metricSum(text, 'nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(0);
+        const ext = (metricSum(text, 'nodejs_external_memory_bytes') / 2 ** 20).toFixed(0);
+        let tag: string = c.role;
+        let more = '';
+        if (c.role === 'querynode') {
+          tag = `qn${++qn}`;
+          more =
+            ` segs ${metricSum(text, 'kite_querynode_segments', 'sealed')}+${metricSum(text, 'kite_querynode_segments', 'growing')}g` +
+            ` rows ${metricSum(text, 'kite_querynode_rows', 'sealed')}+${metricSum(text, 'kite_querynode_rows', 'growing')}g`;
+        } else if (c.role === 'querycoord') {
+          tag = 'coord';
+          more = ` plans ${metricSum(text, 'kite_querycoord_compaction_plans_total')}`;
+        } else if (c.role === 'datanode') {
+          tag = 'dn';
+          more =
+            ` plans ${metricSum(text, 'kite_datanode_compaction_plans_total', 'completed')} ok/${metricSum(text, 'kite_datanode_compaction_plans_total')}` +
+            ` purged ${metricSum(text, 'kite_datanode_compaction_rows_purged_total')} buffered ${metricSum(text, 'kite_datanode_buffered_rows')}`;
+        }
+        parts.push(`${tag} heap ${heap} ext ${ext}${more}`);
+      }
+      return parts.join('; ');
+    };
+
     const header = ['min', ...KINDS.flatMap((k) => [`${k}/s`, `${k} p99`]), 'errors', 'segs', 'live', ...procs.map((p) => `${p.name} MiB`)];
     const printed: string[][] = [header];
     console.log(header.join(' | '));
@@ -312,6 +358,7 @@ async function main(): Promise<number> {
           ];
           printed.push(row);
           console.log(row.join(' | '));
+          console.log(`    ${await internals()}`);
         }
       }
     })();
