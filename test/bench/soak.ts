@@ -124,7 +124,9 @@ async function main(): Promise<number> {
       { name: 'kafka', pid: cluster.info.kafka.pid },
     ];
     const roleCount: Record<string, number> = {};
-    for (const c of cluster.info.components) {
+    const roleOrder = ['querycoord', 'querynode', 'datanode', 'proxy'];
+    const components = [...cluster.info.components].sort((a, b) => roleOrder.indexOf(a.role) - roleOrder.indexOf(b.role) || a.serverID - b.serverID);
+    for (const c of components) {
       roleCount[c.role] = (roleCount[c.role] ?? 0) + 1;
       const short = { querycoord: 'coord', querynode: 'qn', datanode: 'dn', proxy: 'proxy' }[c.role];
       procs.push({ name: c.role === 'querynode' ? `${short}${roleCount[c.role]}` : short, pid: c.pid });
@@ -292,7 +294,7 @@ async function main(): Promise<number> {
     const internals = async (): Promise<string> => {
       const parts: string[] = [];
       let qn = 0;
-      for (const c of cluster.info.components) {
+      for (const c of components) {
         let text: string;
         try {
           text = await (await fetch(`http://127.0.0.1:${c.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
