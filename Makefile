@@ -24,6 +24,7 @@ help:
 	@echo "make bench-clustering a filter on the clustering key over 500k rows: segments scanned and latency before/after clustering compaction"
 	@echo "make bench-import    bulk import of 1M rows x 128-d (JSON files) vs the same rows inserted through the SDK: rows/s, total time"
 	@echo "make bench-vs-milvus Kite vs real Milvus 2.3.5 through the Go SDK, one table (BENCH_N=1000000 for 1M rows, BENCH_ARGS=--cluster adds a Kite cluster)"
+	@echo "make soak           mixed write/read load on a local cluster for SOAK_MINUTES (30): per-minute p99 and RSS, verdicts, data check"
 	@echo "make test-go-sdk    compatibility smoke run of the official Milvus Go SDK against Kite standalone"
 	@echo "make docs-matrix    regenerate the compatibility matrix in docs/milvus-wire-notes.md from the code"
 	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
