@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
-        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus test-go-sdk docs-matrix
+        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus soak test-go-sdk docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-clustering a filter on the clustering key over 500k rows: segments scanned and latency before/after clustering compaction"
 	@echo "make bench-import    bulk import of 1M rows x 128-d (JSON files) vs the same rows inserted through the SDK: rows/s, total time"
 	@echo "make bench-vs-milvus Kite vs real Milvus 2.3.5 through the Go SDK, one table (BENCH_N=1000000 for 1M rows, BENCH_ARGS=--cluster adds a Kite cluster)"
+	@echo "make soak           mixed write/read load on a local cluster for SOAK_MINUTES (30): per-minute p99 and RSS, verdicts, data check"
 	@echo "make test-go-sdk    compatibility smoke run of the official Milvus Go SDK against Kite standalone"
 	@echo "make docs-matrix    regenerate the compatibility matrix in docs/milvus-wire-notes.md from the code"
 	@echo "make bench-scalar-index a filter matching 0.1% of 1M rows: query and search, scan vs INVERTED/STL_SORT (goal >= 10x)"
@@ -127,6 +128,12 @@ bench-clustering: setup
 
 bench-import: setup
 	pnpm --filter @kite/test run bench:import
+
+# Mixed insert/upsert/delete/search/query load on a local cluster for SOAK_MINUTES minutes (30 by default, 1-240):
+# per-minute throughput, p99, errors and RSS of every process, RSS and p99 verdicts, and every acknowledged row checked
+# at the end; docs/performance.md, "Soak".
+soak: setup
+	test/node_modules/.bin/tsx test/bench/soak.ts
 
 # Kite standalone (and with BENCH_ARGS=--cluster a Kite cluster) against real Milvus 2.3.5, the same workload through
 # the official Milvus Go SDK, in one run; docs/performance.md. Installs Milvus into .cache/milvus-venv and builds the
