@@ -1,25 +1,45 @@
-// Regenerates the "Compatibility matrix" section of docs/milvus-wire-notes.md from the code (see
-// services/kite/src/compat-matrix.ts). `make docs-matrix`; with --check, exits 1 instead of writing when the section
-// is out of date.
+// Regenerates the "Compatibility matrix" section of docs/milvus-wire-notes.md and its summary in README.md from the
+// code (see services/kite/src/compat-matrix.ts). `make docs-matrix`; with --check, exits 1 instead of writing when
+// either section is out of date.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { computeMatrix, currentMatrix, renderMatrix, replaceMatrix } from '../services/kite/src/compat-matrix';
+import {
+  BEGIN_MARKER,
+  END_MARKER,
+  SUMMARY_BEGIN_MARKER,
+  SUMMARY_END_MARKER,
+  computeMatrix,
+  renderMatrix,
+  renderSummary,
+  replaceBetween,
+  textBetween,
+} from '../services/kite/src/compat-matrix';
 
 async function main(): Promise<void> {
-  const doc = path.resolve(__dirname, '..', 'docs', 'milvus-wire-notes.md');
-  const text = fs.readFileSync(doc, 'utf8');
-  const body = renderMatrix(await computeMatrix());
-  if (process.argv.includes('--check')) {
-    if (currentMatrix(text) !== body) {
-      console.error(`${doc}: the compatibility matrix is out of date; run make docs-matrix`);
-      process.exit(1);
+  const root = path.resolve(__dirname, '..');
+  const matrix = await computeMatrix();
+  const targets = [
+    { file: path.join(root, 'docs', 'milvus-wire-notes.md'), begin: BEGIN_MARKER, end: END_MARKER, body: renderMatrix(matrix), what: 'compatibility matrix' },
+    { file: path.join(root, 'README.md'), begin: SUMMARY_BEGIN_MARKER, end: SUMMARY_END_MARKER, body: renderSummary(matrix), what: 'compatibility summary' },
+  ];
+  const check = process.argv.includes('--check');
+  let stale = false;
+  for (const { file, begin, end, body, what } of targets) {
+    const text = fs.readFileSync(file, 'utf8');
+    if (check) {
+      if (textBetween(text, begin, end) !== body) {
+        console.error(`${file}: the ${what} is out of date; run make docs-matrix`);
+        stale = true;
+      } else {
+        console.log(`${what} up to date`);
+      }
+      continue;
     }
-    console.log('compatibility matrix up to date');
-    return;
+    const next = replaceBetween(text, begin, end, body);
+    if (next !== text) fs.writeFileSync(file, next);
+    console.log(next === text ? `${what} unchanged` : `${what} written to ${file}`);
   }
-  const next = replaceMatrix(text, body);
-  if (next !== text) fs.writeFileSync(doc, next);
-  console.log(next === text ? 'compatibility matrix unchanged' : `compatibility matrix written to ${doc}`);
+  if (stale) process.exit(1);
 }
 
 main().catch((e: unknown) => {

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { computeMatrix, currentMatrix, renderMatrix } from './compat-matrix';
+import { SUMMARY_BEGIN_MARKER, SUMMARY_END_MARKER, computeMatrix, currentMatrix, renderMatrix, renderSummary, textBetween } from './compat-matrix';
 
 const DOC = path.resolve(__dirname, '../../../docs/milvus-wire-notes.md');
+const README = path.resolve(__dirname, '../../../README.md');
 
 test('the compatibility matrix in docs/milvus-wire-notes.md is what the code does (re-run `make docs-matrix` if not)', async () => {
   const doc = fs.readFileSync(DOC, 'utf8');
@@ -11,6 +12,12 @@ test('the compatibility matrix in docs/milvus-wire-notes.md is what the code doe
   const fromCode = renderMatrix(await computeMatrix());
   // Compared line by line, so a failure names the rows that changed.
   expect(inDoc!.split('\n')).toEqual(fromCode.split('\n'));
+}, 60_000);
+
+test('the compatibility summary in README.md is what the code does (re-run `make docs-matrix` if not)', async () => {
+  const inReadme = textBetween(fs.readFileSync(README, 'utf8'), SUMMARY_BEGIN_MARKER, SUMMARY_END_MARKER);
+  expect(inReadme).toBeDefined();
+  expect(inReadme!.split('\n')).toEqual(renderSummary(await computeMatrix()).split('\n'));
 }, 60_000);
 
 test('the matrix probes every Milvus type, metric and operator the code supports today (a sanity check of the probes)', async () => {
