@@ -13,8 +13,8 @@ const plansRun = counter('kite_datanode_compaction_plans_total', 'compaction pla
 const rowsPurged = counter('kite_datanode_compaction_rows_purged_total', 'rows compaction dropped, by reason (deleted, expired)', ['reason']);
 const planDuration = histogram('kite_datanode_compaction_duration_seconds', 'running one compaction plan: read, filter, write, index, commit', ['type'], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
 
-/** What the compactor needs of its data node. */
-export interface CompactorHost {
+/** What a job that writes new sealed segments (a compaction plan, an import task) needs of its data node. */
+export interface SegmentWriterHost {
   readonly root: string;
   readonly store: MetaStore;
   readonly objects: ObjectStore;
@@ -22,6 +22,10 @@ export interface CompactorHost {
   collection(id: number): CollectionMeta | undefined;
   allocIds(count: number): Promise<number>;
   buildIndexes(c: CollectionMeta, segID: number, data: ColumnBatch): Promise<SegmentIndexFile[]>;
+}
+
+/** What the compactor needs of its data node. */
+export interface CompactorHost extends SegmentWriterHost {
   readonly opts: { maxSegmentRows: number; clusteringSegmentRows: number };
 }
 

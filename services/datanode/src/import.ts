@@ -1,11 +1,10 @@
-import { KiteError, clip, shardOf, toKiteError, type Logger } from '@kite/common';
-import type { MetaStore } from '@kite/metastore';
-import type { ObjectStore } from '@kite/objectstore';
+import { KiteError, clip, shardOf, toKiteError } from '@kite/common';
 import {
   channelsOf, codecs, concatBatches, encodeBatch, fieldStatsOf, importDone, keys, pkAt, takeBatch, tsRange, PARTITION, PK,
-  type CollectionMeta, type Column, type ColumnBatch, type ImportTaskRecord, type SegmentIndexFile, type SegmentMeta,
+  type Column, type ColumnBatch, type ImportTaskRecord, type SegmentMeta,
 } from '@kite/segment';
 import { counter, histogram } from '@kite/observe';
+import type { SegmentWriterHost } from './compactor';
 import { rowsToBatch, type FileRow } from './import-rows';
 
 const tasksRun = counter('kite_datanode_import_tasks_total', 'bulk import task runs on a data node, by outcome (completed, failed, superseded)', ['outcome']);
@@ -16,15 +15,8 @@ const taskDuration = histogram('kite_datanode_import_duration_seconds', 'one bul
 const CHUNK_ROWS = 20000;
 
 /** What an import run needs of its data node. */
-export interface ImportHost {
-  readonly root: string;
-  readonly store: MetaStore;
-  readonly objects: ObjectStore;
-  readonly log: Logger;
-  collection(id: number): CollectionMeta | undefined;
-  allocIds(count: number): Promise<number>;
+export interface ImportHost extends SegmentWriterHost {
   allocTimestamp(): Promise<bigint>;
-  buildIndexes(c: CollectionMeta, segID: number, data: ColumnBatch): Promise<SegmentIndexFile[]>;
   readonly segmentMaxRows: number;
 }
 
