@@ -77,6 +77,25 @@ function longestInsertGap(w: Workload): { ms: number; at: number } {
   return gap;
 }
 
+/** Records the fault's result and its longest gap between acknowledged inserts in the suite's report. */
+function reportInsertGap(r: FaultResult): { ms: number; at: number } {
+  const gap = longestInsertGap(r.workload);
+  reports.push(`${describeResult(r)}\n  longest gap between acknowledged inserts: ${gap.ms} ms (${gap.at >= r.faultAt - 1000 ? 'at the fault' : 'before the fault'})`);
+  return gap;
+}
+
+/** The goals both faults share: no search, insert or count failed, writes resumed in time, every acknowledged row is there. */
+function expectNothingFailedOrLost(r: FaultResult, gap: { ms: number }): void {
+  expect(r.searches.errors).toEqual([]);
+  expect(r.searches.failed).toBe(0);
+  expect(r.inserts.failed).toBe(0);
+  expect(r.counts.failed).toBe(0);
+  expect(r.inserts.sent).toBeGreaterThan(5);
+  expect(gap.ms).toBeLessThan(MAX_INSERT_GAP_MS);
+  expect(intact(r.verify)).toEqual(INTACT);
+  expect(r.dead).toEqual([]);
+}
+
 function clients(): ReturnType<typeof clientsOn> {
   const c = clientsOn(`127.0.0.1:${chaos.info.proxy.grpc}`);
   open.push(...c.all);
@@ -137,17 +156,9 @@ test('kill -9 of the etcd leader: no request fails, no acknowledged row is lost,
     while (!(next = await etcdLeader(members)) && Date.now() - t0 < 30_000) await sleep(100);
     return { victim: leader.name, newLeader: next?.name ?? 'none', electedSeconds: (Date.now() - t0) / 1000 };
   });
-  const gap = longestInsertGap(r.workload);
-  reports.push(`${describeResult(r)}\n  longest gap between acknowledged inserts: ${gap.ms} ms (${gap.at >= r.faultAt - 1000 ? 'at the fault' : 'before the fault'})`);
+  const gap = reportInsertGap(r);
   expect(r.notes.newLeader).not.toBe('none');
-  expect(r.searches.errors).toEqual([]);
-  expect(r.searches.failed).toBe(0);
-  expect(r.inserts.failed).toBe(0);
-  expect(r.counts.failed).toBe(0);
-  expect(r.inserts.sent).toBeGreaterThan(5);
-  expect(gap.ms).toBeLessThan(MAX_INSERT_GAP_MS);
-  expect(intact(r.verify)).toEqual(INTACT);
-  expect(r.dead).toEqual([]);
+  expectNothingFailedOrLost(r, gap);
 });
 
 test('kill -9 of the Kafka broker leading a WAL partition: no request fails, no acknowledged row is lost', async () => {
@@ -166,16 +177,8 @@ test('kill -9 of the Kafka broker leading a WAL partition: no request fails, no 
     }
     return { victim: victim.nodeId, leadersBefore: before.leaders.join(','), leadersAfter: leaders.join(','), leaderMovedSeconds: (Date.now() - t0) / 1000 };
   });
-  const gap = longestInsertGap(r.workload);
-  reports.push(`${describeResult(r)}\n  longest gap between acknowledged inserts: ${gap.ms} ms (${gap.at >= r.faultAt - 1000 ? 'at the fault' : 'before the fault'})`);
+  const gap = reportInsertGap(r);
   expect(String(r.notes.leadersAfter).split(',').map(Number)).not.toContain(victim.nodeId);
-  expect(r.searches.errors).toEqual([]);
-  expect(r.searches.failed).toBe(0);
   expect(r.inserts.errors).toEqual([]);
-  expect(r.inserts.failed).toBe(0);
-  expect(r.counts.failed).toBe(0);
-  expect(r.inserts.sent).toBeGreaterThan(5);
-  expect(gap.ms).toBeLessThan(MAX_INSERT_GAP_MS);
-  expect(intact(r.verify)).toEqual(INTACT);
-  expect(r.dead).toEqual([]);
+  expectNothingFailedOrLost(r, gap);
 });
