@@ -78,6 +78,14 @@ function cpuDelta(before: Map<string, number>, after: Map<string, number>): stri
     .join(', ');
 }
 
+/** Sum and count of the server's filter-stage histogram, both paths (kite_querynode_filter_duration_seconds). */
+async function filterMetric(metricsPort: number): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const pick = (what: string): number =>
+    [...text.matchAll(new RegExp(`^kite_querynode_filter_duration_seconds_${what}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((x, m) => x + Number(m[1]), 0);
+  return { sum: pick('sum'), count: pick('count') };
+}
+
 /** The filter stage alone: evaluate() over one column of all the rows, scanning it and with its scalar index. */
 function filterStage(field: string, filter: string, col: Column, repeats: number): { scan: number[]; index: number[] } {
   const n = col.data.length;
@@ -164,8 +172,10 @@ async function main(): Promise<void> {
     const q = Array.from({ length: DIM }, () => next() * 2 - 1);
 
     /** p50 and p99 of `repeats` runs of a query and of a filtered search with `filter`; checks the rows found. */
-    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[]; cpu: { query: string; search: string } }> => {
+    const time = async (filter: string, expect = want): Promise<{ query: number[]; search: number[]; cpu: { query: string; search: string }; filterMs: number; clientMs: number }> => {
       const startUs = Number(process.hrtime.bigint() / 1000n);
+      const f0 = await filterMetric(server!.metricsPort);
+      const c0 = process.cpuUsage();
       const query: number[] = [];
       const search: number[] = [];
       const pid = server?.pid;
@@ -186,11 +196,22 @@ async function main(): Promise<void> {
         cpuS = addCpu(cpuS, c, threadCpu(pid));
         expectOk(s.status, `search ${filter}`);
       }
+      const c1 = process.cpuUsage(c0);
+      const f1 = await filterMetric(server!.metricsPort);
       // The phase's span on the monotonic clock the server's .cpuprofile timestamps use, to cut the profile by case.
       phases.push({ filter, startUs, endUs: Number(process.hrtime.bigint() / 1000n) });
       query.sort((x, y) => x - y);
       search.sort((x, y) => x - y);
-      return { query, search, cpu: { query: cpuDelta(new Map(), cpuQ), search: cpuDelta(new Map(), cpuS) } };
+      const requests = 2 * o.repeats;
+      return {
+        query,
+        search,
+        cpu: { query: cpuDelta(new Map(), cpuQ), search: cpuDelta(new Map(), cpuS) },
+        // The server's filter stage per request (every segment and growing source it evaluated on), and this
+        // process's CPU per request: the Node SDK client's share of the latency.
+        filterMs: ((f1.sum - f0.sum) * 1000) / requests,
+        clientMs: (c1.user + c1.system) / 1000 / requests,
+      };
     };
     // The floor: the same query and search on a collection holding only the rows the filter matches (as many as in
     // the big one, so the same result size), what a request costs whatever the filter's work.
@@ -276,6 +297,15 @@ async function main(): Promise<void> {
     row('search top 10, STL_SORT (b)', sorted.search, `scan / index ${ratio(scanB.search, sorted.search)}`);
     row('search top 10, scan (t)', scanT.search, '');
     row('search top 10, Trie (t)', trie.search, `scan / index ${ratio(scanT.search, trie.search)}`);
+    const stageRow = (name: string, scanned: { filterMs: number }, indexed: { filterMs: number }): void => {
+      out.push([`filter stage in the server, ${name}`, '', '', `${scanned.filterMs.toFixed(2)} ms scan, ${indexed.filterMs.toFixed(2)} ms index per request (kite_querynode_filter_duration_seconds): scan / index ${(scanned.filterMs / indexed.filterMs).toFixed(1)}x`]);
+    };
+    stageRow('INVERTED (a)', scan, inv);
+    stageRow('STL_SORT (b)', scanB, sorted);
+    stageRow('Trie (t)', scanT, trie);
+    const bound = (scanned: number[], floor: number[]): string => (percentile(scanned, 50) / percentile(floor, 50)).toFixed(1);
+    out.push(['bound of the end-to-end ratio', '', '', `scan / floor (p50): query ${bound(scan.query, floorQ)}x (a), ${bound(scanB.query, floorQ)}x (b), ${bound(scanT.query, floorQ)}x (t); search ${bound(scan.search, floorS)}x, ${bound(scanB.search, floorS)}x, ${bound(scanT.search, floorS)}x: what an index that cost nothing would reach`]);
+    out.push(['client CPU per request (this process)', '', '', [['scan (a)', scan], ['INVERTED (a)', inv], ['Trie (t)', trie]].map(([n, r]) => `${n as string} ${(r as { clientMs: number }).clientMs.toFixed(2)} ms`).join(', ') + ': the Node SDK encoding and decoding, on the same 2 cores']);
     out.push(['server CPU per request, floor', '', '', `query ${((floorCpuQ / o.repeats) * 1000).toFixed(2)} ms, search ${((floorCpuS / o.repeats) * 1000).toFixed(2)} ms (all threads, /proc, 10 ms ticks)`]);
     out.push(['load average at the end', '', '', os.loadavg().map((x) => x.toFixed(2)).join(' ')]);
     for (const [name, r] of [['scan (a)', scan], ['INVERTED (a)', inv], ['scan (b)', scanB], ['STL_SORT (b)', sorted], ['scan (t)', scanT], ['Trie (t)', trie]] as const) {

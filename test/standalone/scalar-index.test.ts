@@ -200,6 +200,17 @@ test('scalar indexes answer filters as the unindexed collection does, before and
   expect(await ids(INDEXED, 's2 like "ban%"')).toEqual(data.filter((x) => x.s2.startsWith('ban')).map((x) => x.id));
   await compareAll('before restart');
 
+  // The filter metric tells an index's answer from a scan: the indexed collection's segments count under
+  // path="index", the plain one's only under "scan".
+  const filterCount = async (path: string): Promise<number> =>
+    metricValue(await metrics(), new RegExp(`kite_querynode_filter_duration_seconds_count\\{path="${path}"\\} (\\d+)`, 'g'));
+  const [index0, scan0] = [await filterCount('index'), await filterCount('scan')];
+  await ids(PLAIN, 'i32 == 17');
+  const [index1, scan1] = [await filterCount('index'), await filterCount('scan')];
+  expect({ index: index1 - index0, scanned: scan1 > scan0 }).toEqual({ index: 0, scanned: true });
+  await ids(INDEXED, 'i32 == 17');
+  expect(await filterCount('index')).toBeGreaterThan(index1);
+
   // The query node read the index files (one per segment and scalar index).
   const loaded = metricValue(await metrics(), /kite_querynode_scalar_index_files_loaded_total\{[^}]*\} (\d+)/g);
   expect(loaded).toBeGreaterThanOrEqual(INDEXES.length);

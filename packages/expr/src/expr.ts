@@ -352,6 +352,14 @@ function putBits(out: Uint8Array, bits: Uint8Array, start: number, len: number):
 let running = 0;
 
 /**
+ * Whether a scalar index of `batch` answers every condition of `expr` (no column is scanned): what evaluate() will
+ * do, for metrics and plans. Text matches and conditions on unindexed fields make it false.
+ */
+export function answeredByScalarIndexes(expr: Expr, batch: ColumnBatch): boolean {
+  return answeredByIndexes(compiled(expr).ir, batch);
+}
+
+/**
  * evaluate(), in slices of rows that return to the event loop, so one heavy filter (long strings, many rows) does
  * not hold up everything else on the process. The evaluations in progress share options.sliceMs of work per turn
  * of the event loop (each gets sliceMs divided by their number). Slices start at one row (a row of a long string

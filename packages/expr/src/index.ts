@@ -10,6 +10,7 @@ export {
   type FilterSyntax,
   evaluate,
   evaluateAsync,
+  answeredByScalarIndexes,
   primaryKeyTerms,
   countMatches,
   textIndexesOf,

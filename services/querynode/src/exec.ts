@@ -1,5 +1,5 @@
 import { KiteError } from '@kite/common';
-import { decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type ScalarIndex, type Expr, type SchemaInfo } from '@kite/expr';
+import { answeredByScalarIndexes, decodeParams, decodePlan, evaluate, evaluateAsync, parseExpr, textIndexesOf, type ColumnBatch as ExprBatch, type ScalarIndex, type Expr, type SchemaInfo } from '@kite/expr';
 import type { TermStats } from '@kite/sparse';
 import type { AnnIndex, AnnQueries, AnnSearchParams } from './ann';
 import { collectHits, type Collected, type SearchExtras } from './range';
@@ -8,6 +8,7 @@ import {
   type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
 import type { TextIndexes } from './text-index';
+import { timeFilter } from './metrics';
 
 /** Deletes: primary key -> the largest delete timestamp seen. A row is deleted when a delete is newer than it. */
 export class DeleteSet {
@@ -175,7 +176,13 @@ async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefin
   if (!f.expr) return undefined;
   const text = textIndexesOf(f.expr);
   if (text.length > 0 && v.text !== undefined) await v.text.prepare(v.batch, text, f.deadline);
-  return evaluateAsync(f.expr, exprBatch(v, f.defaults), { deadline: f.deadline });
+  const batch = exprBatch(v, f.defaults);
+  const done = timeFilter(answeredByScalarIndexes(f.expr, batch) ? 'index' : 'scan');
+  try {
+    return await evaluateAsync(f.expr, batch, { deadline: f.deadline });
+  } finally {
+    done();
+  }
 }
 
 /**

@@ -5,6 +5,12 @@ import type { SealedSegment } from './segments';
 const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
 const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
 const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by state (serviceable, replaying)', ['state']);
+const filterDuration = histogram(
+  'kite_querynode_filter_duration_seconds',
+  'time to evaluate a filter over one segment or growing source (wall clock, yields included): path index when scalar indexes answer every condition, scan otherwise',
+  ['path'],
+  [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+);
 const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 
 /** Sets the query node's gauges from what it holds. */
@@ -21,5 +27,11 @@ export function observeHoldings(segments: Map<number, SealedSegment>, delegators
 /** Starts timing one sealed segment's load; call the result when it is loaded. */
 export function timeSegmentLoad(): () => void {
   const end = loadDuration.startTimer();
+  return () => void end();
+}
+
+/** Starts timing one filter evaluation; call the result when its bits are ready. */
+export function timeFilter(path: 'index' | 'scan'): () => void {
+  const end = filterDuration.startTimer({ path });
   return () => void end();
 }
