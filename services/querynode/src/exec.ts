@@ -234,11 +234,12 @@ function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Arr
     });
   }
   // Deletes: a row is gone when a delete of its key is newer than it. Walked from the cheaper side: every delete
-  // (looking its rows up), or, when the filter kept fewer rows than there are deletes, every row kept (looking its
-  // key up), so a selective filter does not pay for every delete of the collection on every segment.
+  // (looking its rows up), or, when fewer rows are still set than there are deletes, every row set (looking its key
+  // up). The channel's delete sets hold every delete it ever carried, so a small segment searched without a filter
+  // must not pay for all of them either: a mixed workload's searches slowed down without bound as deletes piled up.
   const deletes = f.deletes.reduce((sum, d) => sum + d.size, 0);
   const pks = v.batch.columns.get(PK);
-  if (deletes > 0 && exprBits !== undefined && pks !== undefined && bitCount(mask) < deletes) {
+  if (deletes > 0 && pks !== undefined && bitCount(mask) < deletes) {
     forEachSetRow(mask, n, (i) => {
       const key = pkAt(pks, i);
       for (const d of f.deletes) {
