@@ -5,12 +5,17 @@
  * searches, queries, deletes, a few user errors, and a query node killed with SIGKILL during reads so that
  * node events, retries and an open circuit breaker show up. Then every query of every panel of
  * deploy/grafana/kite-dashboard.json, with the dashboard's variables resolved through Prometheus as Grafana
- * would, must return series — and, over the run, non-zero data.
+ * would, must return series — and, over the run, non-zero data. Last, the dashboard is drawn from that run
+ * (test/observability/dashboard-render.ts, as scripts/render-dashboard.ts does for any Prometheus) and
+ * screenshotted in headless Chromium to $DASHBOARD_SCREENSHOT_DIR/dashboard.png (default: a temporary
+ * directory, so a test run leaves the checkout alone; `DASHBOARD_SCREENSHOT_DIR=docs/images` refreshes the
+ * README's picture).
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ConsistencyLevelEnum, MilvusClient, type ResStatus } from '@zilliz/milvus2-sdk-node';
 import YAML from 'yaml';
@@ -32,6 +37,7 @@ import {
   type Dashboard,
   type PanelQuery,
 } from './panels';
+import { DEFAULT_CHROMIUM, DRAWN_TYPES, renderDashboard } from './dashboard-render';
 import { PROMETHEUS_BIN, PROMTOOL_BIN, PrometheusServer, promtoolCheckConfig, requireBinary, type InstantSeries } from './prometheus';
 
 jest.setTimeout(240_000);
@@ -41,6 +47,9 @@ const DASHBOARD_FILE = path.join(ROOT, 'deploy', 'grafana', 'kite-dashboard.json
 const CONFIG_FILE = path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml');
 const RULES_FILE = path.join(ROOT, 'deploy', 'prometheus', 'kite-alerts.yml');
 const TARGETS_SCRIPT = path.join(ROOT, 'scripts', 'prometheus-targets.js');
+const IMAGES = process.env.DASHBOARD_SCREENSHOT_DIR
+  ? path.resolve(ROOT, process.env.DASHBOARD_SCREENSHOT_DIR)
+  : path.join(os.tmpdir(), 'kite-dashboard-screenshots');
 
 /** The test's scrape interval (the shipped config says 5 s; 1 s keeps the run short). */
 const SCRAPE_S = 1;
@@ -81,6 +90,7 @@ const model = new Model();
 beforeAll(async () => {
   requireBinary(PROMETHEUS_BIN);
   requireBinary(PROMTOOL_BIN);
+  if (!fs.existsSync(DEFAULT_CHROMIUM)) throw new Error(`${DEFAULT_CHROMIUM} is missing: run scripts/install-system-deps.sh (Debian's chromium package) or set KITE_CHROMIUM`);
   dashboard = loadDashboard(DASHBOARD_FILE);
   cluster = await KiteCluster.start({
     querynodes: 2,
@@ -227,6 +237,19 @@ function scalar(series: InstantSeries[]): number {
   return series.length === 0 ? NaN : Number(series[0]!.value[1]);
 }
 
+/**
+ * Waits until Prometheus has scraped every target at least `n` times since `since` (unix seconds): the newest
+ * `up` sample of the least recently scraped target is at least n - 1 scrape intervals after it. A killed
+ * process's target keeps being scraped (up = 0), so it counts too.
+ */
+async function scrapedSince(since: number, n: number): Promise<void> {
+  await eventually(
+    `every target scraped ${n} times since ${since.toFixed(1)}`,
+    async () => (scalar(await prom.query('min(timestamp(up{job="kite"}))')) >= since + (n - 1) * SCRAPE_S ? true : undefined),
+    30_000,
+  );
+}
+
 describe('load through the Node SDK', () => {
   const rows = makeRows(3000, 0, 41);
   const queries = queriesNear(rows.map((r) => r.vector), 30, 43);
@@ -260,7 +283,7 @@ describe('load through the Node SDK', () => {
       await expectFailure('search with a vector of the wrong dimension', () =>
         client.search({ collection_name: NAME, data: [[0.1, 0.2, 0.3]], anns_field: 'vector', limit: 3 }),
       );
-      await sleep(2.5 * SCRAPE_S * 1000);
+      await scrapedSince(Date.now() / 1000, 2);
     }
     expect(await count(client, NAME)).toBe(model.rows.size);
     expect(model.rows.size).toBe(2500 - 60);
@@ -293,7 +316,6 @@ describe('load through the Node SDK', () => {
     const instance = `127.0.0.1:${victim!.metrics}`;
     killed = { instance, pid: victim!.pid, serverID: victim!.serverID };
     process.kill(victim!.pid, 'SIGKILL');
-    await sleep(20);
     // Reads right away, from several clients at once, before the coordinator (checking every 500 ms) has moved
     // the shard: their calls to the dead leader fail, are retried, and open that node's circuit breaker (opossum:
     // at least breakerVolumeThreshold calls, 1 here, and more than half of them failed within its window).
@@ -343,8 +365,9 @@ describe('load through the Node SDK', () => {
     expect({ breakerMax, retried: retries > 0, retries, outcomes }).toEqual({ breakerMax: 2, retried: true, retries, outcomes });
     expect(scalar(await prom.query(`up{instance="${instance}"}`))).toBe(0);
 
-    // A few more scrapes (and a WAL lag refresh, every 5 s) after the last requests.
-    await sleep(Math.max(6, 4 * SCRAPE_S) * 1000);
+    // A few more scrapes after the last requests, so that the rate windows ($__rate_interval: 4 scrapes) hold
+    // their last increments.
+    await scrapedSince(Date.now() / 1000, 4);
   });
 });
 
@@ -395,5 +418,35 @@ describe('every panel query against Prometheus', () => {
   test('the exemptions name real panel queries', () => {
     const keys = new Set(queries.map((q) => `${q.panel}/${q.refId}`));
     for (const k of Object.keys(MAY_STAY_ZERO)) expect(keys.has(k)).toBe(true);
+  });
+
+  test('the dashboard drawn from this run: every panel with data, the picture written', async () => {
+    const out = path.join(IMAGES, 'dashboard.png');
+    fs.rmSync(out, { force: true });
+    const res = await renderDashboard({
+      dashboard,
+      prom,
+      // From a little before the load, so that the picture shows the cluster idle first.
+      start: range.start - 20,
+      end: Math.ceil(Date.now() / 1000),
+      step: STEP_S,
+      scrapeSeconds: SCRAPE_S,
+      out,
+      htmlOut: path.join(promDir, 'dashboard.html'),
+      caption:
+        "Kite's dashboard JSON (deploy/grafana/kite-dashboard.json) drawn by scripts/render-dashboard.ts from a live Prometheus " +
+        'scraping a local cluster (2 query nodes, 1 data node) under load from test/observability/dashboard.test.ts, ' +
+        'a query node killed with SIGKILL midway. Grafana draws the same JSON in a real install.',
+    });
+    const drawn = allPanels(dashboard).filter((p) => p.type !== 'row');
+    expect(drawn.filter((p) => !DRAWN_TYPES.includes(p.type)).map((p) => `${p.title} (${p.type})`)).toEqual([]);
+    expect(res.data.queries.filter((q) => q.error !== undefined)).toEqual([]);
+    expect(res.data.queries.map((q) => q.key).sort()).toEqual(queries.map((q) => `${q.panel}/${q.refId}`).sort());
+    expect(res.noData).toEqual([]);
+    // A PNG as wide as the page and as tall as the whole grid (IHDR: width and height at bytes 16 and 20).
+    const png = fs.readFileSync(out);
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect({ width: png.readUInt32BE(16), tall: png.readUInt32BE(20) >= res.height }).toEqual({ width: res.width, tall: true });
+    console.log(`[dashboard] picture ${out}: ${res.width}x${res.height} px, ${png.length} bytes`);
   });
 });

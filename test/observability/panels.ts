@@ -5,7 +5,7 @@
  * interval variables ($__rate_interval and friends) computed from a scrape interval and a step.
  */
 import fs from 'node:fs';
-import type { PrometheusServer } from './prometheus';
+import type { PrometheusApi } from './prometheus';
 
 export interface DataSourceRef {
   type?: string;
@@ -26,6 +26,28 @@ export interface GridPos {
   h: number;
 }
 
+export interface ThresholdStep {
+  color: string;
+  value: number | null;
+}
+
+/** A value mapping of type "value": raw value -> shown text and colour. */
+export interface ValueMapping {
+  type: string;
+  options?: Record<string, { text?: string; color?: string; index?: number }>;
+}
+
+/** The part of a panel's fieldConfig.defaults that a renderer needs. */
+export interface FieldDefaults {
+  unit?: string;
+  decimals?: number;
+  min?: number;
+  max?: number;
+  thresholds?: { mode?: string; steps: ThresholdStep[] };
+  mappings?: ValueMapping[];
+  custom?: { lineInterpolation?: string; fillOpacity?: number; lineWidth?: number; axisSoftMin?: number };
+}
+
 export interface Panel {
   id: number;
   type: string;
@@ -34,6 +56,8 @@ export interface Panel {
   datasource?: DataSourceRef;
   gridPos: GridPos;
   targets?: Target[];
+  fieldConfig?: { defaults?: FieldDefaults; overrides?: unknown[] };
+  options?: Record<string, unknown>;
   /** A collapsed row keeps its panels here. */
   panels?: Panel[];
 }
@@ -52,6 +76,7 @@ export interface Variable {
 export interface Dashboard {
   uid: string;
   title: string;
+  description?: string;
   schemaVersion: number;
   panels: Panel[];
   templating: { list: Variable[] };
@@ -141,7 +166,7 @@ function variableQuery(v: Variable): string {
  * variable with no values fails: every panel using it would be empty. The data source variable is not
  * substituted into expressions (Grafana uses it to pick the data source).
  */
-export async function resolveVariables(d: Dashboard, prom: PrometheusServer, builtins: Record<string, string>): Promise<Record<string, string>> {
+export async function resolveVariables(d: Dashboard, prom: Pick<PrometheusApi, 'labelValues'>, builtins: Record<string, string>): Promise<Record<string, string>> {
   const vars: Record<string, string> = { ...builtins };
   for (const v of d.templating.list) {
     if (v.type === 'datasource') continue;

@@ -1,7 +1,8 @@
 /**
  * Debian's `prometheus` and `promtool` (apt-get install prometheus) for tests: start a server on a free loopback
- * port with a temporary storage directory, ask its HTTP API (/api/v1/query, query_range, label values, targets),
- * and stop it. The server is a child of the test process; `stop()` ends it by pid (SIGTERM, then SIGKILL).
+ * port with a temporary storage directory, ask its HTTP API (/api/v1/query, query_range, label values, targets;
+ * PrometheusApi, which also talks to any other server by URL), and stop it. The server is a child of the test
+ * process; `stop()` ends it by pid (SIGTERM, then SIGKILL).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,7 +49,67 @@ export function promtoolCheckConfig(file: string): { code: number | null; output
   return { code: res.status, output: `${res.stdout ?? ''}${res.stderr ?? ''}${res.error ? res.error.message : ''}` };
 }
 
-export class PrometheusServer {
+/**
+ * Prometheus's HTTP API at `url` (a server this module started, or any other, e.g. for scripts/render-dashboard.ts).
+ * Every call ends within `timeoutMs`.
+ */
+export class PrometheusApi {
+  constructor(
+    readonly url: string,
+    readonly timeoutMs = 30_000,
+  ) {}
+
+  protected async api<T>(endpoint: string, params: Record<string, string | string[]>): Promise<T> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) for (const one of Array.isArray(v) ? v : [v]) qs.append(k, one);
+    const res = await fetch(`${this.url}${endpoint}?${qs.toString()}`, { signal: AbortSignal.timeout(this.timeoutMs) }).catch((e: Error) => {
+      const cause = (e.cause as Error | undefined)?.message;
+      throw new Error(`cannot reach Prometheus at ${this.url} within ${this.timeoutMs} ms (${e.message}${cause ? `: ${cause}` : ''}); is it running there?`);
+    });
+    const json = (await res.json().catch(() => {
+      throw new Error(`${this.url}${endpoint} answered HTTP ${res.status} without JSON: is ${this.url} a Prometheus server?`);
+    })) as { status: string; data?: T; error?: string; errorType?: string };
+    if (json.status !== 'success' || json.data === undefined) {
+      throw new Error(`${endpoint} ${JSON.stringify(params)}: ${json.errorType ?? res.status}: ${json.error ?? 'no data'}`);
+    }
+    return json.data;
+  }
+
+  /** An instant query at `time` (unix seconds; now when omitted); a vector result as series, a scalar as one. */
+  async query(expr: string, time?: number): Promise<InstantSeries[]> {
+    const data = await this.api<{ resultType: string; result: unknown }>('/api/v1/query', {
+      query: expr,
+      ...(time !== undefined ? { time: String(time) } : {}),
+    });
+    if (data.resultType === 'vector') return data.result as InstantSeries[];
+    if (data.resultType === 'scalar') return [{ metric: {}, value: data.result as Sample }];
+    throw new Error(`query ${expr} returned a ${data.resultType}, not a vector`);
+  }
+
+  async queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<RangeSeries[]> {
+    const data = await this.api<{ resultType: string; result: RangeSeries[] }>('/api/v1/query_range', {
+      query: expr,
+      start: String(start),
+      end: String(end),
+      step: String(stepSeconds),
+    });
+    return data.result;
+  }
+
+  /** Values of `label` over series matching `match` (what Grafana's label_values(match, label) lists). */
+  async labelValues(label: string, match: string): Promise<string[]> {
+    return this.api<string[]>(`/api/v1/label/${encodeURIComponent(label)}/values`, { 'match[]': match });
+  }
+
+  async targets(): Promise<ActiveTarget[]> {
+    const res = await fetch(`${this.url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(this.timeoutMs) });
+    const json = (await res.json()) as { data: { activeTargets: ActiveTarget[] } };
+    return json.data.activeTargets;
+  }
+
+}
+
+export class PrometheusServer extends PrometheusApi {
   private exited = false;
   private readonly exit: Promise<void>;
 
@@ -58,6 +119,7 @@ export class PrometheusServer {
     private readonly child: ChildProcess,
     readonly logFile: string,
   ) {
+    super(`http://127.0.0.1:${port}`);
     this.exit = new Promise<void>((resolve) => {
       const done = (): void => {
         this.exited = true;
@@ -66,10 +128,6 @@ export class PrometheusServer {
       child.once('exit', done);
       child.once('error', done);
     });
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
   }
 
   /** Starts `prometheus --config.file=configFile` with its TSDB under `dir`; resolves once /-/ready answers 200. */
@@ -110,49 +168,6 @@ export class PrometheusServer {
     } catch {
       return '(no log)';
     }
-  }
-
-  private async api<T>(endpoint: string, params: Record<string, string | string[]>): Promise<T> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) for (const one of Array.isArray(v) ? v : [v]) qs.append(k, one);
-    const res = await fetch(`${this.url}${endpoint}?${qs.toString()}`);
-    const json = (await res.json()) as { status: string; data?: T; error?: string; errorType?: string };
-    if (json.status !== 'success' || json.data === undefined) {
-      throw new Error(`${endpoint} ${JSON.stringify(params)}: ${json.errorType ?? res.status}: ${json.error ?? 'no data'}`);
-    }
-    return json.data;
-  }
-
-  /** An instant query at `time` (unix seconds; now when omitted); a vector result as series, a scalar as one. */
-  async query(expr: string, time?: number): Promise<InstantSeries[]> {
-    const data = await this.api<{ resultType: string; result: unknown }>('/api/v1/query', {
-      query: expr,
-      ...(time !== undefined ? { time: String(time) } : {}),
-    });
-    if (data.resultType === 'vector') return data.result as InstantSeries[];
-    if (data.resultType === 'scalar') return [{ metric: {}, value: data.result as Sample }];
-    throw new Error(`query ${expr} returned a ${data.resultType}, not a vector`);
-  }
-
-  async queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<RangeSeries[]> {
-    const data = await this.api<{ resultType: string; result: RangeSeries[] }>('/api/v1/query_range', {
-      query: expr,
-      start: String(start),
-      end: String(end),
-      step: String(stepSeconds),
-    });
-    return data.result;
-  }
-
-  /** Values of `label` over series matching `match` (what Grafana's label_values(match, label) lists). */
-  async labelValues(label: string, match: string): Promise<string[]> {
-    return this.api<string[]>(`/api/v1/label/${encodeURIComponent(label)}/values`, { 'match[]': match });
-  }
-
-  async targets(): Promise<ActiveTarget[]> {
-    const res = await fetch(`${this.url}/api/v1/targets?state=active`);
-    const json = (await res.json()) as { data: { activeTargets: ActiveTarget[] } };
-    return json.data.activeTargets;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
