@@ -220,12 +220,22 @@ export class Router {
         if (timer) clearTimeout(timer);
         for (const a of calls) a.abort();
       };
+      let refused = false;
       const scheduleHedge = (): void => {
         if (!hedgeEnabled || next >= candidates.length || Date.now() + delay >= deadline) return;
         timer = setTimeout(() => {
           timer = undefined;
           if (done || next >= candidates.length) return;
-          if (!this.budget.take()) return hedges.inc({ outcome: 'budget_exhausted' });
+          // A hedge away from a node taken out of routing since the call was sent (unresponsive, or an outlier) costs
+          // no budget: it is not extra load on a cluster that is slow everywhere.
+          const away = this.outliers.isEjected(candidates[next - 1]!.address);
+          if (!away && !this.budget.take()) {
+            if (!refused) hedges.inc({ outcome: 'budget_exhausted' });
+            refused = true;
+            // Asked again after another delay: reads earn tokens meanwhile, or the node is ejected.
+            scheduleHedge();
+            return;
+          }
           hedged = true;
           launch(true);
         }, delay);
@@ -251,8 +261,9 @@ export class Router {
           (e: unknown) => {
             running--;
             if (ac.signal.aborted) {
-              // Cancelled: a call that another replica beat after the hedge delay was slow; a losing hedge says nothing.
-              if (!isHedge) this.outliers.record(address, true, false);
+              // Cancelled: a call that another replica beat after the hedge delay was slow and got no answer; a
+              // losing hedge says nothing.
+              if (!isHedge) this.outliers.record(address, true, false, false);
               return;
             }
             const err = (e as { code?: string }).code === 'EOPENBREAKER'
