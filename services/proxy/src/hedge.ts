@@ -135,6 +135,8 @@ interface NodeState {
   missSince: number;
   /** When it last answered a call (0: never). */
   lastAnswer: number;
+  /** Why it was last ejected. */
+  reason: string;
 }
 
 /** Unanswered calls in a row that, over a whole window with a peer answering, make a node unresponsive. */
@@ -169,7 +171,7 @@ export class OutlierDetector {
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
-    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, misses: 0, missSince: 0, lastAnswer: 0 }));
+    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, misses: 0, missSince: 0, lastAnswer: 0, reason: '' }));
     return s;
   }
 
@@ -213,6 +215,11 @@ export class OutlierDetector {
     return false;
   }
 
+  /** Whether `node` is out of routing now because it answered nothing (see `record`). */
+  isUnresponsive(node: string): boolean {
+    return this.isEjected(node) && this.nodes.get(node)?.reason === 'unresponsive';
+  }
+
   /** Candidates in routing first, in their order, then ejected ones (used only when the others fail). */
   order<T extends { address: string }>(candidates: T[]): T[] {
     const in_: T[] = [];
@@ -248,6 +255,7 @@ export class OutlierDetector {
     const backoff = Math.min(this.o.maxEjectMs, this.o.ejectMs * 2 ** s.strikes);
     s.strikes++;
     s.ejectedUntil = t + backoff;
+    s.reason = reason;
     s.samples = [];
     s.misses = 0;
     s.missSince = 0;

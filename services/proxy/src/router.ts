@@ -247,8 +247,17 @@ export class Router {
         calls.push(ac);
         running++;
         const t0 = Date.now();
+        // A node out of routing as unresponsive is called only when the other replicas failed; it gets one outlier
+        // window to answer, so that the read does not wait its whole deadline on it instead of trying the others again.
+        const cap = this.outliers.isUnresponsive(address) ? this.cfg.proxy.outlierWindowMs : undefined;
+        let timedOut = false;
+        const capTimer = cap === undefined ? undefined : setTimeout(() => {
+          timedOut = true;
+          ac.abort();
+        }, cap);
         this.breaker(address).fire(() => fn(withSignal(this.node(address), ac.signal), leader)).then(
           (v) => {
+            clearTimeout(capTimer);
             running--;
             const ms = Date.now() - t0;
             this.delays.record(shard, ms);
@@ -259,16 +268,19 @@ export class Router {
             resolve({ ok: true, value: v as T });
           },
           (e: unknown) => {
+            clearTimeout(capTimer);
             running--;
-            if (ac.signal.aborted) {
+            if (ac.signal.aborted && !timedOut) {
               // Cancelled: a call that another replica beat after the hedge delay was slow and got no answer; a
               // losing hedge says nothing.
               if (!isHedge) this.outliers.record(address, true, false, false);
               return;
             }
-            const err = (e as { code?: string }).code === 'EOPENBREAKER'
-              ? new KiteError('NodeOffline', `node ${address} is failing (circuit open)`)
-              : toKiteError(e);
+            const err = timedOut
+              ? new KiteError('NodeOffline', `node ${address} did not answer within ${cap} ms (out of routing: unresponsive)`)
+              : (e as { code?: string }).code === 'EOPENBREAKER'
+                ? new KiteError('NodeOffline', `node ${address} is failing (circuit open)`)
+                : toKiteError(e);
             if (err.retriable && (e as { code?: string }).code !== 'EOPENBREAKER') this.outliers.record(address, false, true);
             if (done) return;
             if (!err.retriable) {
