@@ -154,7 +154,15 @@ describe('outlier detection', () => {
       d.record('b', false, false);
     }
     expect(d.isEjected('a')).toBe(true);
+    expect(d.isUnresponsive('a')).toBe(true);
     expect(d.isEjected('b')).toBe(false);
+    // Back after its back-off it stays unresponsive (on probation) until it answers.
+    now += o.ejectMs + 1;
+    expect(d.isEjected('a')).toBe(false);
+    expect(d.isUnresponsive('a')).toBe(true);
+    now += 10;
+    d.record('a', false, false);
+    expect(d.isUnresponsive('a')).toBe(false);
     // Not while the peers answer nothing either, nor when the node answers in between, nor before a whole window.
     const none = new OutlierDetector(o, silentLogger, clock);
     for (let i = 0; i < 4; i++) {

@@ -215,9 +215,14 @@ export class OutlierDetector {
     return false;
   }
 
-  /** Whether `node` is out of routing now because it answered nothing (see `record`). */
+  /**
+   * Whether `node` was last ejected because it answered nothing (see `record`) and has not answered since: out of
+   * routing now, or back in on probation after its back-off.
+   */
   isUnresponsive(node: string): boolean {
-    return this.isEjected(node) && this.nodes.get(node)?.reason === 'unresponsive';
+    const s = this.nodes.get(node);
+    if (!s || s.reason !== 'unresponsive') return false;
+    return this.isEjected(node) || s.lastAnswer < s.returnedAt;
   }
 
   /** Candidates in routing first, in their order, then ejected ones (used only when the others fail). */

@@ -128,7 +128,7 @@ describe('hedged reads', () => {
   // node: the read used to wait its whole deadline on it (1 of 145 searches failed at 10 s in the partition test).
   test('a call to a node ejected as unresponsive gets one outlier window, then the round ends and the others are tried again', async () => {
     const nodes: Record<string, FakeNode> = { a: { delayMs: -1, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
-    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30, outlierWindowMs: 200, retryInitialDelayMs: 10 }, nodes);
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30, outlierWindowMs: 200, retryInitialDelayMs: 10, breakerVolumeThreshold: 1000 }, nodes);
     const internals = r as unknown as { outliers: { state: (n: string) => { ejectedUntil: number; reason: string } }; shardLeaders: () => Promise<Leader[][]> };
     // A refresh of the leaders finds the same ones.
     internals.shardLeaders = () => Promise.resolve([[leader('a', 1)], [leader('b', 2)]]);
@@ -142,6 +142,13 @@ describe('hedged reads', () => {
     await expect(Promise.race([search(r), hung])).resolves.toBe('answer after 0');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     expect(nodes.a!.calls).toBeGreaterThanOrEqual(1);
+    // Back in routing after its back-off but silent still: on probation, the same bound.
+    st.ejectedUntil = Date.now() - 1;
+    nodes.b!.fail = new KiteError('ChannelNotAvailable', 'delegator moving');
+    setTimeout(() => delete nodes.b!.fail, 50);
+    const t1 = Date.now();
+    await expect(Promise.race([search(r), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 2000))])).resolves.toBe('answer after 0');
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(190);
     await r.close();
   });
 });

@@ -247,8 +247,9 @@ export class Router {
         calls.push(ac);
         running++;
         const t0 = Date.now();
-        // A node out of routing as unresponsive is called only when the other replicas failed; it gets one outlier
-        // window to answer, so that the read does not wait its whole deadline on it instead of trying the others again.
+        // A node ejected as unresponsive that has not answered since (out of routing, or back on probation) gets one
+        // outlier window to answer, so that a read does not wait its whole deadline on it instead of trying the
+        // replicas again (when the other one failed, say, it is the last candidate of the round, with no hedge).
         const cap = this.outliers.isUnresponsive(address) ? this.cfg.proxy.outlierWindowMs : undefined;
         let timedOut = false;
         const capTimer = cap === undefined ? undefined : setTimeout(() => {
