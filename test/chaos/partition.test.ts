@@ -2,14 +2,16 @@
  * Network partitions (test/chaos/netns.ts): one cluster of 3 query nodes, 2 proxies and a collection of 3000 rows
  * in 2 shards loaded with 2 replicas, under Strong searches, 10-row inserts and count(*) through the Node SDK (no
  * SDK retries, 10 s deadlines). Query node Q and proxy P2 run in network namespaces of their own (joined to each
- * other by a veth pair); everything else runs on the host. Three partitions, each healed before the next:
+ * other by a veth pair); everything else runs on the host. Three partitions, each healed before the next, in this
+ * order:
  *
+ *   b. (run first, while Q may still be a shard leader) Q keeps its etcd lease (and Kafka) but nothing reaches it
+ *      and it reaches nothing else. Reads go to the other replica; the coordinator, whose distribution pulls fail,
+ *      marks Q suspect, takes it out of routing and places its work on the other members of its replica; after the
+ *      heal Q answers again under the same serverID and the duplicate copies are released.
  *   a. Q cannot reach etcd; the proxies and the coordinator still reach Q. Its lease expires: Q must drop its work
  *      (fencing) and hold none while cut off; the coordinator reassigns it; after the heal Q registers again under
  *      a new serverID and gets work.
- *   b. Q keeps its etcd lease (and Kafka) but nothing reaches it and it reaches nothing else. Reads go to the other
- *      replica; the coordinator, whose distribution pulls fail, takes Q out of routing and places its work on the
- *      other members of its replica; after the heal the duplicate copies are released.
  *   c. P2 cannot reach one query node of the host (the other proxy and the coordinator can): P2's reads go around it.
  *
  * After each: every acknowledged row is there exactly once, no search failed, the published shard leaders never
@@ -70,6 +72,46 @@ async function holdings(c: ComponentEntry): Promise<{ segments: number; channels
   } catch {
     return undefined;
   }
+}
+
+/** What a query node holds of the collection, as `<replica>/<segment>` and `<replica>/<channel>` keys. */
+async function heldKeys(c: ComponentEntry): Promise<{ segments: string[]; channels: string[] }> {
+  const d = await nodeDistribution('QueryNode', chaos.address(c), 1500);
+  return {
+    segments: d.segments.filter((s) => Number(s.collection_id) === fx.collectionID).map((s) => `${s.replica_id}/${s.segment_id}`),
+    channels: d.channels.filter((s) => Number(s.collection_id) === fx.collectionID).map((s) => `${s.replica_id}/${s.channel}`),
+  };
+}
+
+/** Whether the query nodes other than `victim` hold every one of `keys` (channels: a serviceable delegator). */
+async function coveredByOthers(victim: ComponentEntry, keys: { segments: string[]; channels: string[] }): Promise<boolean> {
+  const segs = new Set<string>();
+  const chans = new Set<string>();
+  for (const qn of chaos.live('querynode')) {
+    if (qn === victim) continue;
+    const d = await nodeDistribution('QueryNode', chaos.address(qn), 1500).catch(() => undefined);
+    for (const s of d?.segments ?? []) segs.add(`${s.replica_id}/${s.segment_id}`);
+    for (const ch of d?.channels ?? []) if (ch.serviceable) chans.add(`${ch.replica_id}/${ch.channel}`);
+  }
+  return keys.segments.every((k) => segs.has(k)) && keys.channels.every((k) => chans.has(k));
+}
+
+/** The value of the coordinator's metric line that starts with `prefix` and contains every one of `parts`. */
+async function coordinatorMetric(prefix: string, ...parts: string[]): Promise<number> {
+  const coord = chaos.components('querycoord')[0]!;
+  const text = await (await fetch(`http://127.0.0.1:${coord.metrics}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(prefix) && parts.every((p) => l.includes(p)));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** The coordinator's count of query nodes in `state` (its kite_querycoord_sessions gauge). */
+function coordinatorSessions(state: string): Promise<number> {
+  return coordinatorMetric('kite_querycoord_sessions{', 'role="querynode"', `state="${state}"`);
+}
+
+/** Reconcile passes the coordinator has run. */
+function reconcilePasses(): Promise<number> {
+  return coordinatorMetric('kite_querycoord_reconcile_duration_seconds_count');
 }
 
 /**
@@ -229,9 +271,82 @@ suite(`network partitions${reason ? ` (skipped: ${reason})` : ''}`, () => {
     expect(r.dead).toEqual([]);
   }
 
+  test('b. a query node that keeps its lease but that nothing reaches: reads go to the other replica, its work moves, duplicates go after the heal', async () => {
+    const id = Q.serverID;
+    const before = await holdings(Q);
+    const held = await heldKeys(Q);
+    const etcdPorts = chaos.cluster.etcdEndpoints.map((e) => Number(new URL(e).port));
+    const kafkaPorts = chaos.cluster.kafkaBrokers.map((b) => Number(b.split(':').pop()));
+    let watch: PartitionWatch | undefined;
+    let healAt = 0;
+    let cutAt = 0;
+    const leaseKept: boolean[] = [];
+    const r = await runFault({
+      name: 'b. query node unreachable by proxies, coordinator and peers; keeps its etcd lease; 2 replicas',
+      goal: 'zero failed searches; out of the leaders while cut; its work placed elsewhere in its replica; one owner after the heal',
+      fixture: fx,
+      load: clients(chaos.address(chaos.components('proxy')[0]!)),
+      checker: open[open.length - 1]!,
+      inject: async () => {
+        watch = new PartitionWatch(id, undefined);
+        cutAt = Date.now();
+        await nsQ.cut('nothing reaches the query node; it reaches etcd and Kafka only', { inboundPorts: [Q.grpc], allHostPortsExcept: [...etcdPorts, ...kafkaPorts] });
+        return { victim: `querynode-${id}`, victimSegments: before?.segments ?? 0, victimChannels: before?.channels ?? 0 };
+      },
+      observe: async (faultAt) => {
+        const suspectSeconds = await secondsUntil(faultAt, 30_000, async () => (await coordinatorSessions('suspect')) > 0);
+        const outOfLeadersSeconds = await secondsUntil(faultAt, 30_000, async () => !leaderNodes(await leaders()).has(id));
+        const members = (await leaders()).filter((rep) => rep.node_ids.includes(id));
+        const others = members.flatMap((rep) => rep.node_ids).filter((n) => n !== id);
+        // Its work is placed on the other members of its replica, if it has any.
+        const reassignedSeconds = others.length ? await secondsUntil(faultAt, 60_000, () => coveredByOthers(Q, held)) : undefined;
+        // Cut off for 5 TTLs in all: its lease must hold throughout (it still reaches etcd).
+        const passes0 = await reconcilePasses();
+        const since = Date.now();
+        while (Date.now() < faultAt + 5 * TTL_S * 1000) {
+          leaseKept.push(await sessionLive(id));
+          await sleep(500);
+        }
+        const passesPerSecond = ((await reconcilePasses()) - passes0) / ((Date.now() - since) / 1000);
+        healAt = Date.now();
+        await nsQ.healAll();
+        const backSeconds = await secondsUntil(healAt, 60_000, async () => (await holdings(Q)) !== undefined && (await coordinatorSessions('suspect')) === 0);
+        await watch!.stop();
+        return {
+          suspectSeconds: s1(suspectSeconds),
+          outOfLeadersSeconds: s1(outOfLeadersSeconds),
+          replicaMembers: members.map((rep) => `${rep.replica_id}:[${rep.node_ids.join(',')}]`).join(' '),
+          reassignedSeconds: others.length ? s1(reassignedSeconds) : 'no other member',
+          answersAgainSecondsAfterHeal: s1(backSeconds),
+          reconcilePassesPerSecondWhileCut: Number(passesPerSecond.toFixed(2)),
+        };
+      },
+      minWindowMs: 10_000,
+      maxMs: 240_000,
+    });
+    const settled = await settledSeconds(healAt);
+    r.notes.settledSecondsAfterHeal = s1(settled.seconds);
+    r.notes.sameServerID = (await chaos.ready(Q)).serverID === id;
+    const out = watch!.outOfLeadersSince;
+    r.notes.leadersNamedQWhileCut = out === undefined ? 'to the end' : watch!.namedAfter(Math.max(out, cutAt)) - watch!.namedAfter(healAt);
+    reports.push(describeResult(r));
+    common(r);
+    expect(leaseKept.length).toBeGreaterThan(0);
+    expect(leaseKept.every(Boolean)).toBe(true);
+    expect(r.notes.suspectSeconds).toEqual(expect.any(Number));
+    expect(r.notes.outOfLeadersSeconds).toEqual(expect.any(Number));
+    expect(r.notes.leadersNamedQWhileCut).toBe(0);
+    if (r.notes.reassignedSeconds !== 'no other member') expect(r.notes.reassignedSeconds).toEqual(expect.any(Number));
+    // The unreachable node holds one reconcile pass for the pull timeout, not every pass (checkIntervalMs 500 ms).
+    expect(r.notes.reconcilePassesPerSecondWhileCut as number).toBeGreaterThan(1);
+    expect(r.notes.answersAgainSecondsAfterHeal).toEqual(expect.any(Number));
+    expect(settled.problem).toBe('');
+  });
+
   test('a. a query node cut off from etcd drops its work when its lease expires, holds none while cut off, and rejoins after the heal', async () => {
     const oldID = Q.serverID;
     const before = await holdings(Q);
+    const held = await heldKeys(Q);
     const etcdPorts = chaos.cluster.etcdEndpoints.map((e) => Number(new URL(e).port));
     let watch: PartitionWatch | undefined;
     let goneAt = 0;
@@ -254,15 +369,7 @@ suite(`network partitions${reason ? ` (skipped: ${reason})` : ''}`, () => {
         });
         const sessionGoneSeconds = await secondsUntil(faultAt, 30_000, async () => !(await sessionLive(oldID)));
         goneAt = faultAt + (sessionGoneSeconds ?? 30) * 1000;
-        const others = chaos.live('querynode').filter((c) => c !== Q);
-        const reassignedSeconds = await secondsUntil(faultAt, 60_000, async () => {
-          const ls = await leaders();
-          if (leaderNodes(ls).has(oldID)) return false;
-          for (const rep of ls) for (const ch of new Set(rep.shards.map((s) => s.channel))) if (!rep.shards.some((s) => s.channel === ch && s.serviceable)) return false;
-          let segs = 0;
-          for (const o of others) segs += (await holdings(o))?.segments ?? 0;
-          return segs > 0 && ls.every((rep) => rep.shards.length >= 2);
-        });
+        const reassignedSeconds = await secondsUntil(faultAt, 60_000, async () => !leaderNodes(await leaders()).has(oldID) && (await coveredByOthers(Q, held)));
         // Stay cut off for two more TTLs: Q keeps failing to register and must keep holding nothing.
         await sleep(2 * TTL_S * 1000);
         healAt = Date.now();
@@ -305,72 +412,6 @@ suite(`network partitions${reason ? ` (skipped: ${reason})` : ''}`, () => {
     expect(r.notes.rejoinSecondsAfterHeal).toEqual(expect.any(Number));
     expect(r.notes.newServerID).not.toBe(oldID);
     expect(r.notes.workSecondsAfterHeal).toEqual(expect.any(Number));
-    expect(settled.problem).toBe('');
-  });
-
-  test('b. a query node that keeps its lease but that nothing reaches: reads go to the other replica, its work moves, duplicates go after the heal', async () => {
-    const id = Q.serverID;
-    const before = await holdings(Q);
-    const etcdPorts = chaos.cluster.etcdEndpoints.map((e) => Number(new URL(e).port));
-    const kafkaPorts = chaos.cluster.kafkaBrokers.map((b) => Number(b.split(':').pop()));
-    let watch: PartitionWatch | undefined;
-    let healAt = 0;
-    let cutAt = 0;
-    const leaseKept: boolean[] = [];
-    const r = await runFault({
-      name: 'b. query node unreachable by proxies, coordinator and peers; keeps its etcd lease; 2 replicas',
-      goal: 'zero failed searches; out of the leaders while cut; its work placed elsewhere in its replica; one owner after the heal',
-      fixture: fx,
-      load: clients(chaos.address(chaos.components('proxy')[0]!)),
-      checker: open[open.length - 1]!,
-      inject: async () => {
-        watch = new PartitionWatch(id, undefined);
-        cutAt = Date.now();
-        await nsQ.cut('nothing reaches the query node; it reaches etcd and Kafka only', { inboundPorts: [Q.grpc], allHostPortsExcept: [...etcdPorts, ...kafkaPorts] });
-        return { victim: `querynode-${id}`, victimSegments: before?.segments ?? 0, victimChannels: before?.channels ?? 0 };
-      },
-      observe: async (faultAt) => {
-        const outOfLeadersSeconds = await secondsUntil(faultAt, 30_000, async () => !leaderNodes(await leaders()).has(id));
-        const members = (await leaders()).filter((rep) => rep.node_ids.includes(id));
-        const others = members.flatMap((rep) => rep.node_ids).filter((n) => n !== id);
-        // Its work is placed on the other members of its replica, if it has any.
-        const replacedSeconds = others.length
-          ? await secondsUntil(faultAt, 60_000, async () => {
-              const ls = await leaders();
-              return ls.filter((rep) => rep.node_ids.includes(id)).every((rep) => new Set(rep.shards.filter((s) => s.serviceable).map((s) => s.channel)).size === 2);
-            })
-          : undefined;
-        // Cut off for 4 TTLs in all: its lease must hold throughout (it still reaches etcd).
-        while (Date.now() < faultAt + 4 * TTL_S * 1000) {
-          leaseKept.push(await sessionLive(id));
-          await sleep(500);
-        }
-        healAt = Date.now();
-        await nsQ.healAll();
-        const backSeconds = await secondsUntil(healAt, 60_000, async () => (await holdings(Q)) !== undefined);
-        await watch!.stop();
-        return {
-          outOfLeadersSeconds: s1(outOfLeadersSeconds),
-          replicaMembers: members.map((rep) => `${rep.replica_id}:[${rep.node_ids.join(',')}]`).join(' '),
-          replacedSeconds: others.length ? s1(replacedSeconds) : 'no other member',
-          answersAgainSecondsAfterHeal: s1(backSeconds),
-        };
-      },
-      minWindowMs: 10_000,
-      maxMs: 240_000,
-    });
-    const settled = await settledSeconds(healAt);
-    r.notes.settledSecondsAfterHeal = s1(settled.seconds);
-    r.notes.sameServerID = (await chaos.ready(Q)).serverID === id;
-    const out = watch!.outOfLeadersSince;
-    r.notes.leadersNamedQWhileCut = out === undefined ? 'to the end' : watch!.namedAfter(Math.max(out, cutAt)) - watch!.namedAfter(healAt);
-    reports.push(describeResult(r));
-    common(r);
-    expect(leaseKept.length).toBeGreaterThan(0);
-    expect(leaseKept.every(Boolean)).toBe(true);
-    expect(r.notes.outOfLeadersSeconds).toEqual(expect.any(Number));
-    expect(r.notes.leadersNamedQWhileCut).toBe(0);
-    expect(r.notes.answersAgainSecondsAfterHeal).toEqual(expect.any(Number));
     expect(settled.problem).toBe('');
   });
 
