@@ -161,16 +161,9 @@ class PartitionWatch {
     })();
   }
 
-  /** The first time from which the leaders never named the node again (undefined: they named it to the end). */
-  get outOfLeadersSince(): number | undefined {
-    let since: number | undefined;
-    for (const s of this.leaderSamples) since = s.names ? undefined : (since ?? s.at);
-    return since;
-  }
-
-  /** Samples after `from` in which the leaders named the node. */
-  namedAfter(from: number): number {
-    return this.leaderSamples.filter((s) => s.at >= from && s.names).length;
+  /** Samples in [from, to) in which the leaders named the node. */
+  namedBetween(from: number, to = Number.MAX_SAFE_INTEGER): number {
+    return this.leaderSamples.filter((s) => s.at >= from && s.at < to && s.names).length;
   }
 
   async stop(): Promise<void> {
@@ -327,8 +320,9 @@ suite(`network partitions${reason ? ` (skipped: ${reason})` : ''}`, () => {
     const settled = await settledSeconds(healAt);
     r.notes.settledSecondsAfterHeal = s1(settled.seconds);
     r.notes.sameServerID = (await chaos.ready(Q)).serverID === id;
-    const out = watch!.outOfLeadersSince;
-    r.notes.leadersNamedQWhileCut = out === undefined ? 'to the end' : watch!.namedAfter(Math.max(out, cutAt)) - watch!.namedAfter(healAt);
+    // From the first sample without Q (after the cut) until the heal, no sample may name it again.
+    const firstOut = watch!.leaderSamples.find((x) => x.at >= cutAt && !x.names)?.at;
+    r.notes.leadersNamedQWhileCut = firstOut === undefined ? 'never out' : watch!.namedBetween(firstOut, healAt);
     reports.push(describeResult(r));
     common(r);
     expect(leaseKept.length).toBeGreaterThan(0);
@@ -400,7 +394,7 @@ suite(`network partitions${reason ? ` (skipped: ${reason})` : ''}`, () => {
     const stale = w.holdingSamples.filter((s) => s.at >= goneAt && s.at < healAt && s.h && (s.h.segments > 0 || s.h.channels > 0));
     const settled = await settledSeconds(Date.now());
     r.notes.staleHoldingSamples = `${stale.length}/${w.holdingSamples.filter((s) => s.at >= goneAt && s.at < healAt).length}`;
-    r.notes.leadersNamedQAfterSessionGone = w.namedAfter(goneAt + 1000);
+    r.notes.leadersNamedQAfterSessionGone = w.namedBetween(goneAt + 1000);
     r.notes.settledSecondsAfterTest = s1(settled.seconds);
     reports.push(describeResult(r));
     common(r);
