@@ -20,10 +20,10 @@ import { canConnect, fileTail, freePort, repoRoot, sleep } from '../harness/util
 export type Role = ComponentEntry['role'];
 export type { ComponentEntry };
 
-/** GET http://127.0.0.1:<port><path> as JSON; status 0 when nothing answers. */
-export function httpJson(port: number, p: string, timeoutMs = 1000): Promise<{ status: number; body: Record<string, unknown> }> {
+/** GET http://<host>:<port><path> as JSON; status 0 when nothing answers. */
+export function httpJson(port: number, p: string, timeoutMs = 1000, host = '127.0.0.1'): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host, port, path: p, timeout: timeoutMs }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
       res.on('end', () => {
@@ -67,8 +67,15 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Starts a detached background process with its output appended to `log`; returns its pid. */
-function launch(command: string, args: string[], log: string, env: NodeJS.ProcessEnv): number {
+/**
+ * Starts a detached background process with its output appended to `log`; returns its pid. In a network namespace
+ * it runs through `ip netns exec`, which execs the command in place (same pid).
+ */
+function launch(command: string, args: string[], log: string, env: NodeJS.ProcessEnv, netns?: string): number {
+  if (netns) {
+    args = ['netns', 'exec', netns, command, ...args];
+    command = 'ip';
+  }
   const fd = fs.openSync(log, 'a');
   fs.writeSync(fd, `\n[chaos] ${new Date().toISOString()} starting: ${command} ${args.join(' ')}\n`);
   const child = spawn(command, args, { cwd: repoRoot(), detached: true, stdio: ['ignore', fd, fd], env });
@@ -110,12 +117,16 @@ export class ChaosCluster {
   }
 
   address(c: ComponentEntry): string {
-    return `127.0.0.1:${c.grpc}`;
+    return `${c.host ?? '127.0.0.1'}:${c.grpc}`;
   }
 
-  private env(role: Role, grpc: number, metrics: number): NodeJS.ProcessEnv {
-    const upper = role.toUpperCase();
-    return { ...process.env, ...this.options.env, [`KITE_${upper}_PORT`]: String(grpc), [`KITE_${upper}_METRICS_PORT`]: String(metrics) };
+  private env(c: Pick<ComponentEntry, 'role' | 'grpc' | 'metrics' | 'host'>): NodeJS.ProcessEnv {
+    const upper = c.role.toUpperCase();
+    // A component in a network namespace listens on and advertises the namespace's address.
+    const placed = c.host
+      ? { KITE_COMMON_LISTEN_HOST: c.host, KITE_INTERNAL_LISTEN_HOST: c.host, KITE_COMMON_METRICS_LISTEN_HOST: c.host, KITE_COMMON_ADVERTISE_HOST: c.host }
+      : {};
+    return { ...process.env, ...this.options.env, ...placed, [`KITE_${upper}_PORT`]: String(c.grpc), [`KITE_${upper}_METRICS_PORT`]: String(c.metrics) };
   }
 
   /** The command `cluster up` runs for a component (services/kite/src/cluster.ts). */
@@ -157,7 +168,7 @@ export class ChaosCluster {
   async restart(c: ComponentEntry, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000): Promise<ComponentEntry> {
     if (running(c.pid)) throw new Error(`${c.role} ${c.serverID} (pid ${c.pid}) still runs; stop it first`);
     const { command, args } = this.command(c.role);
-    const pid = launch(command, args, c.log, this.env(c.role, c.grpc, c.metrics));
+    const pid = launch(command, args, c.log, this.env(c), c.netns);
     c.pid = pid;
     this.save();
     c.serverID = await this.waitStarted(c, readyCheck, timeoutMs);
@@ -165,14 +176,18 @@ export class ChaosCluster {
     return c;
   }
 
-  /** Starts one more component of `role` on fresh ports (e.g. a standby coordinator) and adds it to cluster.json. */
-  async addComponent(role: Role, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000): Promise<ComponentEntry> {
+  /**
+   * Starts one more component of `role` on fresh ports (e.g. a standby coordinator) and adds it to cluster.json.
+   * With `placement`, it runs in that network namespace and listens on and advertises `placement.host`
+   * (test/chaos/netns.ts).
+   */
+  async addComponent(role: Role, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000, placement?: { netns: string; host: string }): Promise<ComponentEntry> {
     const grpc = await freePort();
     const metrics = await freePort();
     const log = path.join(this.dataDir, 'logs', `${role}-extra-${this.extras++}.log`);
     const { command, args } = this.command(role);
-    const pid = launch(command, args, log, this.env(role, grpc, metrics));
-    const c: ComponentEntry = { role, serverID: 0, pid, grpc, metrics, log };
+    const c: ComponentEntry = { role, serverID: 0, pid: 0, grpc, metrics, log, ...placement };
+    c.pid = launch(command, args, log, this.env(c), c.netns);
     this.cluster.info.components.push(c);
     this.save();
     c.serverID = await this.waitStarted(c, readyCheck, timeoutMs);
@@ -184,9 +199,9 @@ export class ChaosCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (check === 'ready') {
-        const r = await httpJson(c.metrics, '/ready');
+        const r = await httpJson(c.metrics, '/ready', 1000, c.host);
         if (r.status === 200) return Number(r.body.serverID ?? 0);
-      } else if ((await httpJson(c.metrics, '/healthz')).status === 200) {
+      } else if ((await httpJson(c.metrics, '/healthz', 1000, c.host)).status === 200) {
         // A standby coordinator reports no serverID over HTTP; its session in etcd names it once registered.
         const id = await this.sessionID(c).catch(() => 0);
         if (id > 0) return id;
@@ -202,13 +217,13 @@ export class ChaosCluster {
     const sessions = await readJsonPrefix<{ serverID?: number; address?: string }>(this.cluster.etcdEndpoints, `${ROOT}/session/${c.role}-`);
     // The newest one: a killed predecessor on the same port keeps its key until its lease expires.
     let id = 0;
-    for (const v of sessions.values()) if (v.address === `127.0.0.1:${c.grpc}` && (v.serverID ?? 0) > id && v.serverID !== c.serverID) id = v.serverID!;
+    for (const v of sessions.values()) if (v.address === this.address(c) && (v.serverID ?? 0) > id && v.serverID !== c.serverID) id = v.serverID!;
     return id;
   }
 
   /** Whether the component answers /ready with 200 now, and its serverID. */
   async ready(c: ComponentEntry): Promise<{ ready: boolean; serverID: number }> {
-    const r = await httpJson(c.metrics, '/ready');
+    const r = await httpJson(c.metrics, '/ready', 1000, c.host);
     return { ready: r.status === 200, serverID: Number(r.body.serverID ?? 0) };
   }
 

@@ -25,6 +25,10 @@ export interface ComponentEntry {
   grpc: number;
   metrics: number;
   log: string;
+  /** The address it listens on and advertises when not 127.0.0.1 (a component started in a network namespace). */
+  host?: string;
+  /** The network namespace it runs in (`ip netns exec`), when not the host's. */
+  netns?: string;
 }
 
 /** DIR/cluster.json, as `cluster up` writes it (docs/deploy.md, "A local cluster"). */

@@ -142,4 +142,48 @@ describe('outlier detection', () => {
     traffic(off, { a: { slow: 9 }, b: { slow: 0 } });
     expect(off.isEjected('a')).toBe(false);
   });
+
+  // A node a proxy cannot reach answers nothing; with little traffic the share rules never have minSamples calls.
+  test('a node that answered none of 3 or more calls over a whole window, while a peer answered, is ejected as unresponsive', () => {
+    const d = new OutlierDetector(o, silentLogger, clock);
+    d.record('a', false, false);
+    d.record('b', false, false);
+    for (let i = 0; i < 4; i++) {
+      now += 400;
+      d.record('a', true, false, false);
+      d.record('b', false, false);
+    }
+    expect(d.isEjected('a')).toBe(true);
+    expect(d.isUnresponsive('a')).toBe(true);
+    expect(d.isEjected('b')).toBe(false);
+    // Back after its back-off it stays unresponsive (on probation) until it answers.
+    now += o.ejectMs + 1;
+    expect(d.isEjected('a')).toBe(false);
+    expect(d.isUnresponsive('a')).toBe(true);
+    now += 10;
+    d.record('a', false, false);
+    expect(d.isUnresponsive('a')).toBe(false);
+    // Not while the peers answer nothing either, nor when the node answers in between, nor before a whole window.
+    const none = new OutlierDetector(o, silentLogger, clock);
+    for (let i = 0; i < 4; i++) {
+      now += 400;
+      none.record('a', false, true);
+      none.record('b', false, true);
+    }
+    expect(none.isEjected('a') || none.isEjected('b')).toBe(false);
+    const between = new OutlierDetector(o, silentLogger, clock);
+    for (let i = 0; i < 8; i++) {
+      now += 200;
+      between.record('a', true, false, i % 3 === 2);
+      between.record('b', false, false);
+    }
+    expect(between.isEjected('a')).toBe(false);
+    const soon = new OutlierDetector(o, silentLogger, clock);
+    for (let i = 0; i < 5; i++) {
+      now += 150;
+      soon.record('a', true, false, false);
+      soon.record('b', false, false);
+    }
+    expect(soon.isEjected('a')).toBe(false);
+  });
 });

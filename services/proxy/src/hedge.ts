@@ -129,7 +129,18 @@ interface NodeState {
   /** Consecutive ejections: each doubles the back-off, up to maxEjectMs; reset after a clean window back in. */
   strikes: number;
   returnedAt: number;
+  /** Calls since its last answer that got none (failed retriably, or cancelled because a hedge answered first). */
+  misses: number;
+  /** When the first of those was recorded (0: none). */
+  missSince: number;
+  /** When it last answered a call (0: never). */
+  lastAnswer: number;
+  /** Why it was last ejected. */
+  reason: string;
 }
+
+/** Unanswered calls in a row that, over a whole window with a peer answering, make a node unresponsive. */
+export const UNRESPONSIVE_MIN_CALLS = 3;
 
 const ejections = counter('kite_proxy_outlier_ejections_total', 'query nodes taken out of read routing as outliers, by reason', ['node', 'reason']);
 const ejectedGauge = gauge('kite_proxy_node_ejected', 'per query node: 1 while out of read routing as an outlier, else 0', ['node']);
@@ -141,6 +152,12 @@ const ejectedGauge = gauge('kite_proxy_node_ejected', 'per query node: 1 while o
  * to again: that is the probe; if it is still an outlier it goes out again for longer. A node is never ejected
  * when no other node it was compared with is in routing, and routing falls back to ejected nodes when a channel has
  * no other replica (router.ts), so the last replica always serves.
+ *
+ * The shares need `minSamples` calls in the window, which a proxy with little traffic may never see. So, in
+ * addition, a node that answered none of its last UNRESPONSIVE_MIN_CALLS or more calls over a whole window, while a
+ * peer in routing answered since, is ejected as `unresponsive` (the node a proxy cannot reach through a network
+ * partition: its calls hang until a hedge wins or their deadline passes). A node that stalls for less than the
+ * window answers in between and is left to the share rules.
  */
 export class OutlierDetector {
   private readonly nodes = new Map<string, NodeState>();
@@ -154,15 +171,30 @@ export class OutlierDetector {
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
-    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0 }));
+    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, misses: 0, missSince: 0, lastAnswer: 0, reason: '' }));
     return s;
   }
 
-  /** One finished call to `node`. Checks for outliers at most every windowMs/8. */
-  record(node: string, slow: boolean, error: boolean): void {
+  /**
+   * One finished call to `node`; `answered` false when it got no answer (by default: when it failed). Checks for
+   * outliers at most every windowMs/8, and for an unresponsive node at every unanswered call.
+   */
+  record(node: string, slow: boolean, error: boolean, answered = !error): void {
     if (!this.o.enabled) return;
     const t = this.now();
-    this.state(node).samples.push({ t, slow, error });
+    const s = this.state(node);
+    s.samples.push({ t, slow, error });
+    if (answered) {
+      s.lastAnswer = t;
+      s.misses = 0;
+      s.missSince = 0;
+    } else {
+      if (s.misses++ === 0) s.missSince = t;
+      if (!s.ejectedUntil && s.misses >= UNRESPONSIVE_MIN_CALLS && t - s.missSince >= this.o.windowMs) {
+        const peerAnswered = [...this.nodes].some(([n, p]) => n !== node && !p.ejectedUntil && p.lastAnswer >= s.missSince);
+        if (peerAnswered) this.eject(node, s, t, 'unresponsive', { n: s.misses, slow: 0, errors: 1 });
+      }
+    }
     if (t - this.lastCheck >= this.o.windowMs / 8) {
       this.lastCheck = t;
       this.check(t);
@@ -181,6 +213,16 @@ export class OutlierDetector {
     ejectedGauge.set({ node }, 0);
     this.log.info({ node, strikes: s.strikes }, 'query node back in read routing after its back-off (probing)');
     return false;
+  }
+
+  /**
+   * Whether `node` was last ejected because it answered nothing (see `record`) and has not answered since: out of
+   * routing now, or back in on probation after its back-off.
+   */
+  isUnresponsive(node: string): boolean {
+    const s = this.nodes.get(node);
+    if (!s || s.reason !== 'unresponsive') return false;
+    return this.isEjected(node) || s.lastAnswer < s.returnedAt;
   }
 
   /** Candidates in routing first, in their order, then ejected ones (used only when the others fail). */
@@ -218,7 +260,10 @@ export class OutlierDetector {
     const backoff = Math.min(this.o.maxEjectMs, this.o.ejectMs * 2 ** s.strikes);
     s.strikes++;
     s.ejectedUntil = t + backoff;
+    s.reason = reason;
     s.samples = [];
+    s.misses = 0;
+    s.missSince = 0;
     ejections.inc({ node, reason });
     ejectedGauge.set({ node }, 1);
     this.log.warn({ node, reason, backoffMs: backoff, calls: x.n, slowShare: round(x.slow), errorShare: round(x.errors) }, 'query node taken out of read routing (outlier)');

@@ -97,4 +97,58 @@ describe('hedged reads', () => {
     await expect(search(r)).rejects.toThrow('bad filter');
     await r.close();
   });
+
+  // A proxy cut off from one replica's node: its calls hang. With the hedge budget spent, a call used to wait for
+  // its deadline (one refusal ended its hedging); now the hedge is asked again after each delay, and goes without
+  // budget once the node is out of routing.
+  test('a hedge the budget refused is asked again; away from a node ejected meanwhile it needs no budget', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: -1, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30 }, nodes);
+    const internals = r as unknown as { budget: { tokens: number }; outliers: { state: (n: string) => { ejectedUntil: number } } };
+    const hung = (ms: number): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('still waiting'), ms));
+    const refused = await hedgeCount('budget_exhausted');
+    // Budget spent; tokens come back after 150 ms.
+    internals.budget.tokens = 0;
+    aFirst(r);
+    const first = search(r);
+    setTimeout(() => (internals.budget.tokens = 100), 150);
+    await expect(Promise.race([first, hung(1500)])).resolves.toBe('answer after 0');
+    expect(await hedgeCount('budget_exhausted')).toBe(refused + 1);
+    // Budget spent for good; the node is ejected after 150 ms: the hedge goes anyway.
+    internals.budget.tokens = 0;
+    aFirst(r);
+    const second = search(r);
+    setTimeout(() => (internals.outliers.state('a').ejectedUntil = Date.now() + 60_000), 150);
+    await expect(Promise.race([second, hung(1500)])).resolves.toBe('answer after 0');
+    expect(nodes.a!.cancelled).toBe(2);
+    await r.close();
+  });
+
+  // The other replica failed once (its delegator moving, say) and the last candidate left was the unresponsive
+  // node: the read used to wait its whole deadline on it (1 of 145 searches failed at 10 s in the partition test).
+  test('a call to a node ejected as unresponsive gets one outlier window, then the round ends and the others are tried again', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: -1, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30, outlierWindowMs: 200, retryInitialDelayMs: 10, breakerVolumeThreshold: 1000 }, nodes);
+    const internals = r as unknown as { outliers: { state: (n: string) => { ejectedUntil: number; reason: string } }; shardLeaders: () => Promise<Leader[][]> };
+    // A refresh of the leaders finds the same ones.
+    internals.shardLeaders = () => Promise.resolve([[leader('a', 1)], [leader('b', 2)]]);
+    const st = internals.outliers.state('a');
+    st.ejectedUntil = Date.now() + 60_000;
+    st.reason = 'unresponsive';
+    nodes.b!.fail = new KiteError('ChannelNotAvailable', 'delegator moving');
+    setTimeout(() => delete nodes.b!.fail, 50);
+    const hung = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 2000));
+    const t0 = Date.now();
+    await expect(Promise.race([search(r), hung])).resolves.toBe('answer after 0');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(nodes.a!.calls).toBeGreaterThanOrEqual(1);
+    // Back in routing after its back-off but silent still: on probation, the same bound.
+    st.ejectedUntil = Date.now() - 1;
+    nodes.b!.fail = new KiteError('ChannelNotAvailable', 'delegator moving');
+    setTimeout(() => delete nodes.b!.fail, 50);
+    const t1 = Date.now();
+    await expect(Promise.race([search(r), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 2000))])).resolves.toBe('answer after 0');
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(190);
+    await r.close();
+  });
 });

@@ -220,12 +220,22 @@ export class Router {
         if (timer) clearTimeout(timer);
         for (const a of calls) a.abort();
       };
+      let refused = false;
       const scheduleHedge = (): void => {
         if (!hedgeEnabled || next >= candidates.length || Date.now() + delay >= deadline) return;
         timer = setTimeout(() => {
           timer = undefined;
           if (done || next >= candidates.length) return;
-          if (!this.budget.take()) return hedges.inc({ outcome: 'budget_exhausted' });
+          // A hedge away from a node taken out of routing since the call was sent (unresponsive, or an outlier) costs
+          // no budget: it is not extra load on a cluster that is slow everywhere.
+          const away = this.outliers.isEjected(candidates[next - 1]!.address);
+          if (!away && !this.budget.take()) {
+            if (!refused) hedges.inc({ outcome: 'budget_exhausted' });
+            refused = true;
+            // Asked again after another delay: reads earn tokens meanwhile, or the node is ejected.
+            scheduleHedge();
+            return;
+          }
           hedged = true;
           launch(true);
         }, delay);
@@ -237,8 +247,18 @@ export class Router {
         calls.push(ac);
         running++;
         const t0 = Date.now();
+        // A node ejected as unresponsive that has not answered since (out of routing, or back on probation) gets one
+        // outlier window to answer, so that a read does not wait its whole deadline on it instead of trying the
+        // replicas again (when the other one failed, say, it is the last candidate of the round, with no hedge).
+        const cap = this.outliers.isUnresponsive(address) ? this.cfg.proxy.outlierWindowMs : undefined;
+        let timedOut = false;
+        const capTimer = cap === undefined ? undefined : setTimeout(() => {
+          timedOut = true;
+          ac.abort();
+        }, cap);
         this.breaker(address).fire(() => fn(withSignal(this.node(address), ac.signal), leader)).then(
           (v) => {
+            clearTimeout(capTimer);
             running--;
             const ms = Date.now() - t0;
             this.delays.record(shard, ms);
@@ -249,15 +269,19 @@ export class Router {
             resolve({ ok: true, value: v as T });
           },
           (e: unknown) => {
+            clearTimeout(capTimer);
             running--;
-            if (ac.signal.aborted) {
-              // Cancelled: a call that another replica beat after the hedge delay was slow; a losing hedge says nothing.
-              if (!isHedge) this.outliers.record(address, true, false);
+            if (ac.signal.aborted && !timedOut) {
+              // Cancelled: a call that another replica beat after the hedge delay was slow and got no answer; a
+              // losing hedge says nothing.
+              if (!isHedge) this.outliers.record(address, true, false, false);
               return;
             }
-            const err = (e as { code?: string }).code === 'EOPENBREAKER'
-              ? new KiteError('NodeOffline', `node ${address} is failing (circuit open)`)
-              : toKiteError(e);
+            const err = timedOut
+              ? new KiteError('NodeOffline', `node ${address} did not answer within ${cap} ms (out of routing: unresponsive)`)
+              : (e as { code?: string }).code === 'EOPENBREAKER'
+                ? new KiteError('NodeOffline', `node ${address} is failing (circuit open)`)
+                : toKiteError(e);
             if (err.retriable && (e as { code?: string }).code !== 'EOPENBREAKER') this.outliers.record(address, false, true);
             if (done) return;
             if (!err.retriable) {

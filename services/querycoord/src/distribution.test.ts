@@ -48,3 +48,36 @@ test('node states: joining, healthy, suspect on a failed or hung pull, healthy a
   // It may come back.
   expect(dm.join(s1)).toBe(true);
 });
+
+// A query node nobody can reach (a network partition) but whose session lives: every pull of it hangs until the
+// pull timeout. Each reconcile pass used to wait that long for it, so the whole cluster's reconciliation (moving
+// its work elsewhere included) ran one pass per pullTimeoutMs instead of per checkIntervalMs.
+test('a suspect node holds one pass for the pull timeout, not every pass; once it answers again it is pulled as usual', async () => {
+  const fakes = new FakeCluster();
+  let answered = 0;
+  const dm = new DistributionManager(fakes, { pullTimeoutMs: 400, suspectWaitMs: 20, onSuspectAnswered: () => answered++ }, silentLogger);
+  dm.join(fakes.queryNodeSession(1));
+  dm.join(fakes.queryNodeSession(2));
+  await dm.pull();
+  let release: (() => void) | undefined;
+  fakes.qn(2).GetDistribution = () => new Promise((resolve) => (release = () => resolve({ status: { code: 0, error_code: 'Success', reason: '' }, node_id: 2, channels: [], segments: [], indexing_segments: [] } as never)));
+  let t0 = Date.now();
+  let snap = await dm.pull();
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+  expect(snap.nodes.get(2)).toMatchObject({ state: 'suspect', failures: 1 });
+  // Later passes wait 20 ms for it, or not at all while its pull is still out.
+  for (let i = 0; i < 3; i++) {
+    t0 = Date.now();
+    snap = await dm.pull();
+    expect(Date.now() - t0).toBeLessThan(200);
+    expect(snap.nodes.get(1)!.state).toBe('healthy');
+    expect(snap.nodes.get(2)!.state).toBe('suspect');
+  }
+  // The pull still out answers: the next pass pulls it and it is healthy.
+  release!();
+  await new Promise((r) => setTimeout(r, 10));
+  expect(answered).toBe(1);
+  delete (fakes.qn(2) as { GetDistribution?: unknown }).GetDistribution;
+  snap = await dm.pull();
+  expect(snap.nodes.get(2)).toMatchObject({ state: 'healthy', failures: 0 });
+});

@@ -1,4 +1,4 @@
-import type { Logger } from '@kite/common';
+import { KiteError, type Logger } from '@kite/common';
 import type { DistributionResponse, ChannelDist } from '@kite/rpc';
 import type { ReplicaRecord } from '@kite/segment';
 import type { SessionInfo } from '@kite/session';
@@ -115,10 +115,22 @@ interface NodeRecord {
   dist?: DistributionResponse;
   qn?: QueryNodeClient;
   dn?: DataNodeClient;
+  /** A suspect node's pull still out after its pass stopped waiting for it (see `pull`). */
+  probe?: Promise<unknown>;
+  /** That pull answered: the next pass pulls the node as usual. */
+  probeAnswered?: boolean;
 }
 
 export interface DistributionOptions {
   pullTimeoutMs: number;
+  /**
+   * How long a pass waits for the pull of a node that is already suspect (its last pull failed), at most
+   * pullTimeoutMs. Such a pull goes on in the background up to pullTimeoutMs; when it answers, `onSuspectAnswered`
+   * is called and the next pass pulls the node as usual. So a node that does not answer (a network partition)
+   * holds one pass for pullTimeoutMs, not every pass. Default: pullTimeoutMs (every pass waits).
+   */
+  suspectWaitMs?: number;
+  onSuspectAnswered?: () => void;
   now?: () => number;
 }
 
@@ -217,7 +229,37 @@ export class DistributionManager {
         if (n.state === 'gone') return;
         const api = n.qn ?? n.dn!;
         try {
-          const dist = await within(api.GetDistribution({}, { timeoutMs: this.opts.pullTimeoutMs }), this.opts.pullTimeoutMs, `distribution pull from node ${n.info.serverID}`);
+          const timeoutMs = this.opts.pullTimeoutMs;
+          const waitMs = Math.min(timeoutMs, this.opts.suspectWaitMs ?? timeoutMs);
+          const probing = n.state === 'suspect' && !n.probeAnswered && waitMs < timeoutMs;
+          // Already suspect, and a pull of an earlier pass is still out: no second one, and no waiting.
+          if (probing && n.probe) throw new KiteError('DeadlineExceeded', `node ${n.info.serverID}: the pull of an earlier pass is still out`);
+          n.probeAnswered = false;
+          const pull = within(api.GetDistribution({}, { timeoutMs }), timeoutMs, `distribution pull from node ${n.info.serverID}`);
+          let dist: DistributionResponse;
+          if (probing) {
+            // A suspect node's pull gets waitMs of this pass, then goes on in the background; only its answering is
+            // used then (its result predates the next pass's start): the next pass pulls the node as usual.
+            let left = false;
+            n.probe = pull
+              .then(
+                () => {
+                  if (!left || gone(n)) return;
+                  n.probeAnswered = true;
+                  this.opts.onSuspectAnswered?.();
+                },
+                () => undefined,
+              )
+              .finally(() => (n.probe = undefined));
+            try {
+              dist = await within(pull, waitMs, `distribution pull from suspect node ${n.info.serverID}`);
+            } catch (e) {
+              left = true;
+              throw e;
+            }
+          } else {
+            dist = await pull;
+          }
           // The session may have gone while the pull was out.
           if (gone(n)) return;
           n.dist = dist;

@@ -79,7 +79,9 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly sessionOf: (role: NodeRole, id: number) => SessionInfo | undefined = () => undefined,
   ) {
-    this.dist = new DistributionManager(connector, { pullTimeoutMs: cfg.pullTimeoutMs }, log);
+    // A node whose pull failed (unreachable, say) holds one pass for pullTimeoutMs, not every pass: later pulls of
+    // it get checkIntervalMs of a pass, and one that answers later triggers a pass that pulls it as usual.
+    this.dist = new DistributionManager(connector, { pullTimeoutMs: cfg.pullTimeoutMs, suspectWaitMs: cfg.checkIntervalMs, onSuspectAnswered: () => this.trigger() }, log);
     this.targets = new TargetManager(store, root, cfg.metaTimeoutMs, () => this.trigger());
     this.replicas = new ReplicaStore(store, root, cfg.metaTimeoutMs);
     this.publisher = new LeaderPublisher(store, root, cfg.metaTimeoutMs);

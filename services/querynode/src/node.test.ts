@@ -6,6 +6,7 @@ import { EmbeddedMetaStore } from '@kite/metastore';
 import { LocalObjectStore } from '@kite/objectstore';
 import { codecs, keys, type CollectionMeta } from '@kite/segment';
 import { EmbeddedWal } from '@kite/wal';
+import type { Session } from '@kite/session';
 import { QueryNode } from './node';
 
 let dir = '';
@@ -63,4 +64,45 @@ test('an assignment for a collection that never arrives fails at querynode.colle
   const t0 = Date.now();
   await expect(node.LoadSegments({ collection_id: 6, replica_id: 1, segment_ids: [] })).rejects.toMatchObject({ kind: 'CollectionNotFound' });
   expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+});
+
+/** A session stand-in whose liveness the test sets (the host's Session reports `live` the same way). */
+function fakeSession(live: { value: boolean }, serverID = 7): Session {
+  return { get live() { return live.value; }, info: { serverID } } as unknown as Session;
+}
+
+// Fencing: a query node cut off from etcd but reachable by the coordinator used to report itself healthy and empty
+// once it had dropped its work, take new assignments before etcd expired its session, and keep them, unseen, after
+// the coordinator had forgotten it.
+test('a query node whose lease is lost takes no assignment and reports no distribution until it registers again', async () => {
+  await store.put(keys.collection(cfg.common.rootPath, 5), codecs.collection.encode(collection(5)));
+  await wal.createTopic('t5', 1);
+  const live = { value: true };
+  node.session = fakeSession(live);
+  await expect(node.GetDistribution()).resolves.toMatchObject({ node_id: 7 });
+  live.value = false;
+  await node.sessionLost();
+  await expect(node.LoadSegments({ collection_id: 5, replica_id: 1, segment_ids: [] })).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  await expect(node.WatchChannel({ collection_id: 5, channel: 't5#0', replica_id: 1, from_offset: 0 })).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  await expect(node.SyncDistribution({ collection_id: 5, channel: 't5#0', replica_id: 1, sealed: [], watermark: 0 })).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  await expect(node.GetDistribution()).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  expect(node.delegators.size).toBe(0);
+  live.value = true; // registered again
+  await expect(node.WatchChannel({ collection_id: 5, channel: 't5#0', replica_id: 1, from_offset: 0 })).resolves.toMatchObject({ status: { code: 0 } });
+  expect(node.delegators.size).toBe(1);
+});
+
+test('an assignment that began before the lease was lost is undone when it completes', async () => {
+  await wal.createTopic('t6', 1);
+  const live = { value: true };
+  node.session = fakeSession(live);
+  // The collection record is late, so the watch is still waiting for it when the lease goes (and comes back).
+  const watch = node.WatchChannel({ collection_id: 6, channel: 't6#0', replica_id: 1, from_offset: 0 });
+  await new Promise((r) => setTimeout(r, 100));
+  live.value = false;
+  await node.sessionLost();
+  live.value = true;
+  await store.put(keys.collection(cfg.common.rootPath, 6), codecs.collection.encode(collection(6)));
+  await expect(watch).rejects.toMatchObject({ kind: 'ServiceNotReady' });
+  expect(node.delegators.size).toBe(0);
 });

@@ -51,6 +51,8 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   readonly meta: MetaCache;
   session: Session | undefined;
   address = '';
+  /** Incremented by each lease loss: an assignment that began under an older lease is undone when it completes. */
+  private leaseEpoch = 0;
 
   constructor(
     private readonly cfg: KiteConfig,
@@ -99,6 +101,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
 
   /** Fencing: a node whose lease expired drops everything it was assigned; the host then registers it anew. */
   async sessionLost(): Promise<void> {
+    this.leaseEpoch++;
     this.log.error('lease lost: releasing all segments and channels, then re-registering');
     // Synchronously, before any await: the loss is declared from a timer, which on a process resumed after a pause
     // runs before the requests that queued up meanwhile, so none of them finds a stale delegator or segment.
@@ -137,13 +140,39 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
 
   // ---------------------------------------------------------------- assignments
 
+  /**
+   * Fencing of assignments: a node whose lease is lost (until it has registered again under a new serverID) takes
+   * no work and reports no distribution. Otherwise a node cut off from etcd but reachable by the coordinator would
+   * report itself empty, be given work again in the moment before etcd expires its session, and keep that work,
+   * unowned and unseen, after the coordinator has forgotten it. Returns the lease epoch the call runs under.
+   */
+  private leased(what: string): number {
+    if (this.session && !this.session.live) {
+      throw new KiteError('ServiceNotReady', `query node ${this.nodeID} refuses ${what}: its session lease is lost and it has not registered again yet`);
+    }
+    return this.leaseEpoch;
+  }
+
+  /** True when the lease was lost while an assignment that began under `epoch` was running. */
+  private lostSince(epoch: number): boolean {
+    return epoch !== this.leaseEpoch || (this.session !== undefined && !this.session.live);
+  }
+
   async WatchChannel(r: M.WatchChannelRequest): Promise<M.StatusResponse> {
+    const epoch = this.leased(`to watch channel ${r.channel}`);
     const key = `${r.replica_id}/${r.channel}`;
     if (this.delegators.has(key)) return { status: OK_STATUS };
     const c = this.meta.byID(r.collection_id) ?? (await this.reloadCollection(r.collection_id));
+    if (this.lostSince(epoch)) throw new KiteError('ServiceNotReady', `query node ${this.nodeID} lost its lease while watch of ${r.channel} was starting`);
     const d = new Delegator(c, r.channel, r.replica_id, r.from_offset, this.wal, this.log.child({ channel: r.channel }));
     this.delegators.set(key, d);
     await d.start();
+    if (this.lostSince(epoch)) {
+      // sessionLost() cleared the map while the delegator was starting; make sure it does not run on.
+      if (this.delegators.get(key) === d) this.delegators.delete(key);
+      await d.stop();
+      throw new KiteError('ServiceNotReady', `query node ${this.nodeID} lost its lease while watch of ${r.channel} was starting`);
+    }
     this.log.info({ channel: r.channel, replica: r.replica_id, from: r.from_offset }, 'watching channel');
     return { status: OK_STATUS };
   }
@@ -165,6 +194,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   }
 
   async LoadSegments(r: M.SegmentsRequest): Promise<M.StatusResponse> {
+    const epoch = this.leased(`to load segments ${r.segment_ids.join(',')}`);
     const c = this.meta.byID(r.collection_id) ?? (await this.reloadCollection(r.collection_id));
     for (const id of r.segment_ids) {
       if (this.segments.has(id)) continue;
@@ -178,8 +208,13 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
         const end = timeSegmentLoad();
         const seg = await SealedSegment.load(meta, r.replica_id, c, this.objects);
         end();
+        if (this.lostSince(epoch)) {
+          seg.free();
+          throw new KiteError('ServiceNotReady', `query node ${this.nodeID} lost its lease while segment ${id} was loading`);
+        }
         this.segments.set(id, seg);
       } catch (e) {
+        if (e instanceof KiteError && e.kind === 'ServiceNotReady') throw e;
         throw new KiteError('SegmentLoadFailed', `segment ${id} failed to load: ${(e as Error).message}`, { cause: e });
       }
     }
@@ -199,6 +234,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   }
 
   async SyncDistribution(r: M.SyncDistributionRequest): Promise<M.StatusResponse> {
+    this.leased(`to sync the distribution of ${r.channel}`);
     const d = this.delegators.get(`${r.replica_id}/${r.channel}`);
     if (!d) throw new KiteError('ChannelNotAvailable', `no delegator for channel ${r.channel} on node ${this.nodeID}`);
     d.sync(r.sealed, r.watermark);
@@ -206,6 +242,8 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   }
 
   async GetDistribution(): Promise<M.DistributionResponse> {
+    // Without a lease it holds nothing and its serverID is stale: the coordinator sees it as not answering.
+    this.leased('to report a distribution');
     observeHoldings(this.segments, this.delegators);
     return {
       status: OK_STATUS,
