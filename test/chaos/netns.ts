@@ -30,7 +30,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const NS_PREFIX = 'kitepart-';
 const LINK_PREFIX = 'kp';
-/** Third octets of 169.254.X.0/24 this helper picks from (one /24 per run; 64 namespaces or links each). */
+/** Third octets of 169.254.X.0/24 this module picks from (one /24 per run; 64 namespaces or links each). */
 const OCTETS = { from: 200, to: 249 };
 const CMD_TIMEOUT_MS = 15_000;
 
@@ -105,7 +105,7 @@ export function unavailableReason(): string | undefined {
   }
 }
 
-/** Owner pid encoded in a namespace or link name of this helper, or undefined for other names. */
+/** Owner pid encoded in a namespace or link name made here, or undefined for other names. */
 function ownerOfNamespace(name: string): number | undefined {
   const m = new RegExp(`^${NS_PREFIX}(\\d+)-`).exec(name);
   return m ? Number(m[1]) : undefined;
