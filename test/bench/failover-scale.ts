@@ -171,22 +171,22 @@ async function allServed(chaos: ChaosCluster, collectionID: number, want: Map<nu
   return true;
 }
 
-/** Time (epoch ms) of the coordinator's first `loading segment` log line at or after `since`. */
-function firstLoadLogAfter(chaos: ChaosCluster, since: number): number | undefined {
-  let first: number | undefined;
+/** Times (epoch ms) of the coordinator's `loading segment` log lines at or after `since`, ascending. */
+function loadLogsAfter(chaos: ChaosCluster, since: number): number[] {
+  const out: number[] = [];
   for (const c of chaos.components('querycoord')) {
     if (!fs.existsSync(c.log)) continue;
     for (const line of fs.readFileSync(c.log, 'utf8').split('\n')) {
       if (!line.includes('"loading segment"')) continue;
       try {
         const t = Date.parse((JSON.parse(line) as { time: string }).time);
-        if (t >= since && (first === undefined || t < first)) first = t;
+        if (t >= since) out.push(t);
       } catch {
         // not a JSON log line
       }
     }
   }
-  return first;
+  return out.sort((a, b) => a - b);
 }
 
 interface CaseResult {
@@ -200,6 +200,9 @@ interface CaseResult {
   victimBytes: number;
   detectMs: number | undefined;
   reloadMs: number | undefined;
+  /** Loads the coordinator started after the fault, and from the first to the last of them. */
+  loadsStarted: number;
+  loadsSpreadMs: number;
   errors: string[];
 }
 
@@ -262,7 +265,8 @@ async function runCase(o: {
     const firstGood = searches.find((s) => s.start >= faultAt && s.outcome === 'complete');
     const lastBad = bad.length ? Math.max(...bad.map((s) => s.end)) : faultAt;
     const completeAfterMs = firstGood ? Math.max(firstGood.end, lastBad) - faultAt : undefined;
-    const loadLog = firstLoadLogAfter(chaos, faultAt);
+    const loads = loadLogsAfter(chaos, faultAt);
+    const loadLog = loads[0];
     const failed = windowed.filter((s) => s.outcome === 'failed').length;
     const incomplete = windowed.filter((s) => s.outcome === 'incomplete').length;
     const goal = o.replicas === 1 ? 'no failed search; complete answers again ≤ 10 s' : 'zero failed, zero incomplete searches';
@@ -280,6 +284,8 @@ async function runCase(o: {
       victimBytes,
       detectMs: loadLog === undefined ? undefined : loadLog - faultAt,
       reloadMs: loadLog === undefined || servedAt === undefined ? undefined : servedAt - loadLog,
+      loadsStarted: loads.length,
+      loadsSpreadMs: loads.length ? loads[loads.length - 1]! - loads[0]! : 0,
       errors: [...new Set(bad.map((s) => `${s.kind} ${s.outcome}: ${s.detail ?? ''}`))].slice(0, 4),
       victim,
     };
@@ -411,7 +417,10 @@ async function main(): Promise<void> {
   console.log(table([header, ...body]));
   console.log('');
   for (const [what, t] of phases) console.log(`- ${what}: ${secs(t)} s`);
-  for (const r of results) if (r.errors.length) console.log(`- ${r.name}: ${r.errors.join(' | ')}`);
+  for (const r of results) {
+    console.log(`- ${r.name}: the coordinator started ${r.loadsStarted} segment loads after the fault, the last ${secs(r.loadsSpreadMs)} s after the first`);
+    if (r.errors.length) console.log(`- ${r.name}: ${r.errors.join(' | ')}`);
+  }
 }
 
 main().then(
