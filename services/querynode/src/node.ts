@@ -179,7 +179,11 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   }
 
   private async loadSegment(c: CollectionMeta, replicaID: number, id: number): Promise<void> {
-    if (this.segments.has(id)) return;
+    const held = this.segments.get(id);
+    if (held) {
+      held.replicas.add(replicaID);
+      return;
+    }
     let meta = this.meta.segment(c.collectionID, id);
     if (!meta) {
       const kv = await this.store.get(keys.segment(this.cfg.common.rootPath, c.collectionID, id));
@@ -188,13 +192,20 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     }
     const m = meta;
     await this.loads.run(segmentLoadBytes(m, c), async () => {
-      if (this.segments.has(id)) return; // loaded by a concurrent request meanwhile
+      const loaded = this.segments.get(id); // by a concurrent request meanwhile
+      if (loaded) {
+        loaded.replicas.add(replicaID);
+        return;
+      }
       try {
         const end = timeSegmentLoad();
         const seg = await SealedSegment.load(m, replicaID, c, this.objects);
         end();
-        if (this.segments.has(id)) seg.free();
-        else this.segments.set(id, seg);
+        const raced = this.segments.get(id);
+        if (raced) {
+          raced.replicas.add(replicaID);
+          seg.free();
+        } else this.segments.set(id, seg);
       } catch (e) {
         throw new KiteError('SegmentLoadFailed', `segment ${id} failed to load: ${(e as Error).message}`, { cause: e });
       }
@@ -204,7 +215,10 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   async ReleaseSegments(r: M.SegmentsRequest): Promise<M.StatusResponse> {
     for (const id of r.segment_ids) {
       const s = this.segments.get(id);
-      if (s) {
+      if (!s) continue;
+      // The copy goes once no replica it serves here is left.
+      s.replicas.delete(r.replica_id);
+      if (s.replicas.size === 0) {
         this.segments.delete(id);
         s.free();
       }
@@ -234,13 +248,15 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
         growing_rows: d.growing.numRows,
         serviceable: d.serviceable,
       })),
-      segments: [...this.segments.values()].map((s) => ({
-        collection_id: s.meta.collectionID,
-        segment_id: s.meta.segmentID,
-        replica_id: s.replicaID,
-        num_rows: s.meta.numRows,
-        channel: s.meta.channel,
-      })),
+      segments: [...this.segments.values()].flatMap((s) =>
+        [...s.replicas].map((replica) => ({
+          collection_id: s.meta.collectionID,
+          segment_id: s.meta.segmentID,
+          replica_id: replica,
+          num_rows: s.meta.numRows,
+          channel: s.meta.channel,
+        })),
+      ),
       indexing_segments: [],
     };
   }
