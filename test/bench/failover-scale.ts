@@ -14,10 +14,11 @@
  * first `loading segment` after the fault until every segment is served again in every replica) with the load
  * bandwidth that makes, beside the goal. Not a test; it prints a table.
  *
- *   test/node_modules/.bin/tsx test/bench/failover-scale.ts [--rows 1000000] [--ttl 3] [--pre 5] [--only r1,r2]
+ *   test/node_modules/.bin/tsx test/bench/failover-scale.ts [--rows 1000000] [--ttl 3] [--pre 5] [--only r1,r2] [--load-concurrency N]
  *   (or: make bench-failover-1m, BENCH_N=200000 for fewer rows)
  *
- * The cluster runs with `--session-ttl` --ttl (3 s, as `make bench-failover`) on a temporary data directory and
+ * --load-concurrency sets querynode.loadConcurrency (default: the config's). The cluster runs with `--session-ttl`
+ * --ttl (3 s, as `make bench-failover`) on a temporary data directory and
  * is stopped at the end (`cluster down`). The killed node is started again between the two cases. Every wait is
  * bounded.
  */
@@ -41,7 +42,7 @@ const DEADLINE_MS = 10_000;
 const NAME = 'scale';
 
 function readOptions(argv: string[]) {
-  const a = benchArgs(argv, { rows: 'int', ttl: 'int', pre: 'int', only: 'string' }, __filename);
+  const a = benchArgs(argv, { rows: 'int', ttl: 'int', pre: 'int', only: 'string', 'load-concurrency': 'int' }, __filename);
   const envRows = process.env.BENCH_N ? Number(process.env.BENCH_N) : undefined;
   if (envRows !== undefined && (!Number.isInteger(envRows) || envRows <= 0)) throw new Error(`BENCH_N needs a positive integer, got ${process.env.BENCH_N}`);
   const only = new Set((a.only ?? 'r1,r2').split(',').filter(Boolean));
@@ -49,7 +50,7 @@ function readOptions(argv: string[]) {
   const rows = a.rows ?? envRows ?? 1_000_000;
   // 10 segments at any size (100,000 rows each at 1M), so the three nodes' shares stay alike when scaled down.
   const segmentRows = Math.max(10_000, Math.ceil(rows / 10));
-  return { rows, segmentRows, ttl: a.ttl ?? 3, preMs: (a.pre ?? 5) * 1000, only };
+  return { rows, segmentRows, ttl: a.ttl ?? 3, preMs: (a.pre ?? 5) * 1000, only, loadConcurrency: a['load-concurrency'] };
 }
 
 const secs = (ms: number): string => (ms / 1000).toFixed(1);
@@ -319,7 +320,12 @@ async function main(): Promise<void> {
       datanodes: 1,
       proxies: 1,
       sessionTtlSeconds: o.ttl,
-      env: { KITE_BULK_IMPORT_SEGMENT_MAX_ROWS: String(o.segmentRows), KITE_DATANODE_SEGMENT_MAX_ROWS: String(o.segmentRows), KITE_BULK_IMPORT_CHECK_INTERVAL_MS: '200' },
+      env: {
+        KITE_BULK_IMPORT_SEGMENT_MAX_ROWS: String(o.segmentRows),
+        KITE_DATANODE_SEGMENT_MAX_ROWS: String(o.segmentRows),
+        KITE_BULK_IMPORT_CHECK_INTERVAL_MS: '200',
+        ...(o.loadConcurrency ? { KITE_QUERYNODE_LOAD_CONCURRENCY: String(o.loadConcurrency) } : {}),
+      },
     }),
   );
   const proxy = `127.0.0.1:${chaos.info.proxy.grpc}`;
@@ -411,7 +417,7 @@ async function main(): Promise<void> {
       r.met ? 'yes' : 'NO',
     ];
   });
-  console.log(`\nKite failover at scale — ${o.rows.toLocaleString('en-US')} rows x ${DIM}-d, IVF_SQ8 nlist 256, 2 shards, ${o.segmentRows.toLocaleString('en-US')}-row segments, 3 query nodes; ${os.cpus().length} cores, Node ${process.version}, session TTL ${o.ttl} s; ${secs(Date.now() - t0)} s in all`);
+  console.log(`\nKite failover at scale — ${o.rows.toLocaleString('en-US')} rows x ${DIM}-d, IVF_SQ8 nlist 256, 2 shards, ${o.segmentRows.toLocaleString('en-US')}-row segments, 3 query nodes, querynode.loadConcurrency ${o.loadConcurrency ?? 'default'}; ${os.cpus().length} cores, Node ${process.version}, session TTL ${o.ttl} s; ${secs(Date.now() - t0)} s in all`);
   console.log(`Strong searches (2 loops, top ${TOPK}, nprobe ${NPROBE}, ${DEADLINE_MS / 1000} s deadline, no SDK retries) and count(*); window = fault → 5 s after every segment is served again.`);
   console.log(`Collection files: ${mb(totalBytes)} MB; first load ${secs(loadMs)} s (${loadMs ? (totalBytes / 1e6 / (loadMs / 1000)).toFixed(0) : '-'} MB/s over 3 query nodes).\n`);
   console.log(table([header, ...body]));
