@@ -18,9 +18,8 @@
  *   (or: make bench-failover-1m, BENCH_N=200000 for fewer rows)
  *
  * --load-concurrency sets querynode.loadConcurrency (default: the config's). The cluster runs with `--session-ttl`
- * --ttl (3 s, as `make bench-failover`) on a temporary data directory and
- * is stopped at the end (`cluster down`). The killed node is started again between the two cases. Every wait is
- * bounded.
+ * --ttl (3 s, as `make bench-failover`) on a temporary data directory and is stopped at the end (`cluster down`).
+ * The killed node is started again between the two cases. Every wait is bounded.
  */
 import fs from 'node:fs';
 import os from 'node:os';
