@@ -434,6 +434,18 @@ export const ConfigSchema = z
          * the assignment (the coordinator retries it) sooner.
          */
         collectionWaitMs: z.number().int().min(1).default(200),
+        /**
+         * Sealed-segment loads (data file and prebuilt index files read from the object store, decoded) a query node
+         * runs at once, e.g. when a failed node's segments are reassigned to it. Higher: a node's share is back sooner
+         * while the object store has bandwidth to spare; lower: less CPU taken from searches meanwhile.
+         */
+        loadConcurrency: z.number().int().min(1).default(4),
+        /**
+         * Estimated bytes (rows x row width from the schema, plus the index files) of the loads in flight at once.
+         * Bounds the memory a reassignment holds beyond what it keeps; a single segment larger than this still
+         * loads, alone. Higher: more loads overlap; lower: a smaller peak.
+         */
+        loadMemoryBytes: z.number().int().min(1).default(1073741824),
       })
       .strict()
       .default({}),

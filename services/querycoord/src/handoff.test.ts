@@ -84,3 +84,24 @@ test("a bulk import's segments join the delegators' lists together, once all are
   expect(watermark(t, CH, new Map([[103, 1], [301, 1]]))).toBe(200);
   expect(sealed(snap({ 1: [103, 301], 2: [302] }))).toEqual([103, 301, 302]);
 });
+
+test("a bulk import's segments, once served together, keep their last known places when a node holding some of them fails", () => {
+  const imported = (id: number): SegmentMeta => ({ ...segment(C, id, 0, 0, 50), startOffset: 0, endOffset: 0, numRows: 50, importTaskID: 77 });
+  const t = makeTarget(C, [imported(301), imported(302), imported(303)]);
+  // Both nodes hold the import: it joins the list, and the coordinator remembers where each segment was.
+  const whole = snap({ 1: [301, 302], 2: [303] });
+  const h1 = handoffOf(t, R, whole, new Map(), 0, 1000);
+  const first = checkLeaders(t, R, whole, { lastPlace: new Map(), synced: new Map() }, h1);
+  const lastPlace = new Map(first.placed);
+  // Node 2 dies (its segment 303 is not placed anywhere yet): the delegator must not lose 301 and 302 from its list,
+  // which would answer every search and count(*) with a third of the rows missing, and 303 stays at its last place.
+  const after = snap({ 1: [301, 302] });
+  const h2 = handoffOf(t, R, after, new Map(), 0, 1000, h1.joinedImports);
+  const plan = checkLeaders(t, R, after, { lastPlace, synced: new Map() }, h2);
+  const sync = plan.tasks[0];
+  expect(sync?.kind === 'sync' ? sync.req.sealed.map((p) => [p.segment_id, p.node_id]) : []).toEqual([[301, 1], [302, 1], [303, 2]]);
+  expect(h2.hiddenResults.size).toBe(0);
+  expect([...h1.joinedImports, ...h2.joinedImports]).toEqual(['11/77', '11/77']);
+  // A replica that never served the import whole still waits for all of it.
+  expect([...handoffOf(t, R, after, new Map(), 0, 1000).hiddenResults].sort()).toEqual([301, 302, 303]);
+});

@@ -21,11 +21,24 @@ export interface Handoff {
   readonly keep: ReadonlySet<number>;
   /** Plans whose results the replica serves, by `<replica>/<plan>`, with when it switched (for the caller to keep). */
   readonly switched: ReadonlyMap<string, number>;
+  /**
+   * Bulk imports whose segments the replica has served together, by `<replica>/<task>` (for the caller to keep and
+   * pass back): once joined, an import's segments are never hidden again.
+   */
+  readonly joinedImports: ReadonlySet<string>;
 }
 
-export const NO_HANDOFF: Handoff = { hiddenResults: new Set(), servedSources: new Map(), keep: new Set(), switched: new Map() };
+export const NO_HANDOFF: Handoff = { hiddenResults: new Set(), servedSources: new Map(), keep: new Set(), switched: new Map(), joinedImports: new Set() };
 
-export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnapshot, switchedAt: ReadonlyMap<string, number>, now: number, graceMs: number): Handoff {
+export function handoffOf(
+  t: CollectionTarget,
+  r: ReplicaRecord,
+  snap: DistSnapshot,
+  switchedAt: ReadonlyMap<string, number>,
+  now: number,
+  graceMs: number,
+  joined: ReadonlySet<string> = new Set(),
+): Handoff {
   const placed = placement(snap, t.collection.collectionID, r);
   const groups = new Map<number, { sources: number[]; results: { id: number; rows: number; channel: string; end: number }[] }>();
   for (const s of t.all.values()) {
@@ -39,7 +52,9 @@ export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnaps
   const keep = new Set<number>();
   const switched = new Map<string, number>();
   // A bulk import's segments join the lists together too, once all are loaded in the replica: the task's rows
-  // become visible at once, never some of them.
+  // become visible at once, never some of them. Only the first time: when a node holding some of them fails later,
+  // they keep their last known places (leader.ts), as any segment does, so a search waits for them or fails over
+  // to another replica instead of getting the rows of the others only.
   const imports = new Map<number, number[]>();
   for (const s of t.all.values()) {
     if (s.importTaskID === undefined || s.numRows === 0) continue;
@@ -47,7 +62,12 @@ export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnaps
     if (!ids) imports.set(s.importTaskID, (ids = []));
     ids.push(s.segmentID);
   }
-  for (const ids of imports.values()) if (!ids.every((id) => placed.has(id))) for (const id of ids) hiddenResults.add(id);
+  const joinedImports = new Set<string>();
+  for (const [task, ids] of imports) {
+    const key = `${r.replicaID}/${task}`;
+    if (joined.has(key) || ids.every((id) => placed.has(id))) joinedImports.add(key);
+    else for (const id of ids) hiddenResults.add(id);
+  }
   for (const [planID, g] of groups) {
     const held = g.sources.filter((id) => placed.has(id) && !t.all.has(id));
     if (held.length === 0) continue;
@@ -65,7 +85,7 @@ export function handoffOf(t: CollectionTarget, r: ReplicaRecord, snap: DistSnaps
       keep.add(id);
     }
   }
-  return { hiddenResults, servedSources, keep, switched };
+  return { hiddenResults, servedSources, keep, switched, joinedImports };
 }
 
 /**

@@ -65,6 +65,8 @@ export class Reconciler {
   private readonly synced = new Map<string, string>();
   /** When each replica switched to a compaction plan's results, by `<replica>/<plan>` (handoff.ts). */
   private readonly switchedAt = new Map<string, number>();
+  /** Bulk imports each replica has served together once, by `<replica>/<task>` (handoff.ts). */
+  private readonly joinedImports = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private running: Promise<void> = Promise.resolve();
@@ -193,6 +195,7 @@ export class Reconciler {
     const loaded = all.filter((c) => c.load);
     const now = Date.now();
     const switched = new Map<string, number>();
+    const joined = new Set<string>();
     // Membership follows sessions as they are now: a node whose session went during the pull does not rejoin.
     const live = new Set(this.dist.members('querynode').map((n) => n.id));
     const queryNodes = nodesOf(snap, 'querynode').filter((n) => live.has(n.id));
@@ -202,8 +205,9 @@ export class Reconciler {
       if (plan.changed) await this.replicas.save(c.collectionID, plan.replicas);
       const t = this.targets.next(c);
       for (const r of this.replicasOf(c)) {
-        const handoff = handoffOf(t, r, snap, this.switchedAt, now, this.cfg.sourceReleaseGraceMs ?? 0);
+        const handoff = handoffOf(t, r, snap, this.switchedAt, now, this.cfg.sourceReleaseGraceMs ?? 0, this.joinedImports);
         for (const [k, at] of handoff.switched) switched.set(k, at);
+        for (const k of handoff.joinedImports) joined.add(k);
         const manual = this.moves.check(t, r, snap);
         submit(manual);
         const lacking = checkSegments(t, r, snap);
@@ -223,6 +227,9 @@ export class Reconciler {
     // Replica and plan ids are unique cluster-wide; plans no replica is switching any more are forgotten.
     this.switchedAt.clear();
     for (const [k, at] of switched) this.switchedAt.set(k, at);
+    // Imports of released collections (and of dropped replicas) are forgotten with them.
+    this.joinedImports.clear();
+    for (const k of joined) this.joinedImports.add(k);
     submit(checkReleases(new Map(loaded.map((c) => [c.collectionID, this.replicasOf(c)])), snap));
     submit(checkIndexes(all.map((c) => this.targets.next(c)), snap));
     this.scheduler.dispatch();

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { loadConfig, silentLogger, type KiteConfig } from '@kite/common';
 import { EmbeddedMetaStore } from '@kite/metastore';
 import { LocalObjectStore } from '@kite/objectstore';
-import { codecs, keys, type CollectionMeta } from '@kite/segment';
+import { codecs, encodeBatch, keys, PK, type CollectionMeta, type SegmentMeta } from '@kite/segment';
 import { EmbeddedWal } from '@kite/wal';
 import type { Session } from '@kite/session';
 import { QueryNode } from './node';
@@ -105,4 +105,27 @@ test('an assignment that began before the lease was lost is undone when it compl
   await store.put(keys.collection(cfg.common.rootPath, 6), codecs.collection.encode(collection(6)));
   await expect(watch).rejects.toMatchObject({ kind: 'ServiceNotReady' });
   expect(node.delegators.size).toBe(0);
+});
+
+test('a segment held for one replica is served for a second one without a second copy, and kept until both release it', async () => {
+  await store.put(keys.collection(cfg.common.rootPath, 7), codecs.collection.encode(collection(7)));
+  const meta: SegmentMeta = {
+    segmentID: 70, collectionID: 7, channel: 't7#0', startOffset: 0, endOffset: 3, numRows: 3, dataKey: 'collections/7/70',
+    deltaKey: '', numDeletes: 0, indexes: [], maxTs: '0', createdAt: 0,
+  };
+  await objects.put(meta.dataKey, encodeBatch({ numRows: 3, columns: new Map([[PK, { kind: 'int64', data: new BigInt64Array([1n, 2n, 3n]) }]]) }));
+  await store.put(keys.segment(cfg.common.rootPath, 7, 70), codecs.segment.encode(meta));
+  const held = async (): Promise<number[][]> => (await node.GetDistribution()).segments.map((x) => [x.segment_id, x.replica_id]);
+  await node.LoadSegments({ collection_id: 7, replica_id: 1, segment_ids: [70] });
+  // A node lent to replica 2 (whose own nodes are gone) is asked for the same segment: it reports it for both
+  // replicas, so the coordinator sees the load done (before, it answered OK, reported replica 1 only, and the
+  // coordinator planned the load again after querycoord.taskRetryMs).
+  await node.LoadSegments({ collection_id: 7, replica_id: 2, segment_ids: [70] });
+  expect(await held()).toEqual([[70, 1], [70, 2]]);
+  expect(node.segments.size).toBe(1);
+  await node.ReleaseSegments({ collection_id: 7, replica_id: 1, segment_ids: [70] });
+  expect(await held()).toEqual([[70, 2]]);
+  await node.ReleaseSegments({ collection_id: 7, replica_id: 2, segment_ids: [70] });
+  expect(await held()).toEqual([]);
+  expect(node.segments.size).toBe(0);
 });

@@ -20,6 +20,7 @@ import { SealedDeltas } from './deltas';
 import { fanOut, Peers } from './fanout';
 import { observeHoldings, timeSegmentLoad } from './metrics';
 import { SealedSegment } from './segments';
+import { LoadLimiter, segmentLoadBytes } from './load-limit';
 import { collectionArrival, waitForHandOver } from './waits';
 import { hiddenUpTo, skipSegment } from './visibility';
 
@@ -46,6 +47,8 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   private readonly deltas: SealedDeltas;
   private readonly peers: Peers;
   private readonly exprCache = new Map<string, Expr>();
+  /** Bounds the sealed-segment loads in flight (count and estimated bytes). */
+  readonly loads: LoadLimiter;
   /** Emits `changed` when segments or channels are released here (a stopping node waits for that). */
   private readonly work = new EventEmitter();
   readonly meta: MetaCache;
@@ -64,6 +67,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     this.meta = new MetaCache(store, cfg.common.rootPath);
     this.deltas = new SealedDeltas(cfg.common.rootPath, store, objects, this.meta);
     this.peers = new Peers(cfg.querynode.peerCallTimeoutMs);
+    this.loads = new LoadLimiter(cfg.querynode.loadConcurrency, cfg.querynode.loadMemoryBytes);
   }
 
   get nodeID(): number {
@@ -196,35 +200,60 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   async LoadSegments(r: M.SegmentsRequest): Promise<M.StatusResponse> {
     const epoch = this.leased(`to load segments ${r.segment_ids.join(',')}`);
     const c = this.meta.byID(r.collection_id) ?? (await this.reloadCollection(r.collection_id));
-    for (const id of r.segment_ids) {
-      if (this.segments.has(id)) continue;
-      let meta = this.meta.segment(r.collection_id, id);
-      if (!meta) {
-        const kv = await this.store.get(keys.segment(this.cfg.common.rootPath, r.collection_id, id));
-        if (!kv) throw new KiteError('SegmentLoadFailed', `segment ${id} has no record`);
-        meta = codecs.segment.decode(kv.value, kv.key);
+    // The segments of a request (and of concurrent requests: the coordinator sends several) load in parallel, within
+    // the node's load bounds (querynode.loadConcurrency, querynode.loadMemoryBytes).
+    const results = await Promise.allSettled(r.segment_ids.map((id) => this.loadSegment(c, r.replica_id, id, epoch)));
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
+    return { status: OK_STATUS };
+  }
+
+  private async loadSegment(c: CollectionMeta, replicaID: number, id: number, epoch: number): Promise<void> {
+    const held = this.segments.get(id);
+    if (held) {
+      held.replicas.add(replicaID);
+      return;
+    }
+    let meta = this.meta.segment(c.collectionID, id);
+    if (!meta) {
+      const kv = await this.store.get(keys.segment(this.cfg.common.rootPath, c.collectionID, id));
+      if (!kv) throw new KiteError('SegmentLoadFailed', `segment ${id} has no record`);
+      meta = codecs.segment.decode(kv.value, kv.key);
+    }
+    const m = meta;
+    await this.loads.run(segmentLoadBytes(m, c), async () => {
+      const loaded = this.segments.get(id); // by a concurrent request meanwhile
+      if (loaded) {
+        loaded.replicas.add(replicaID);
+        return;
       }
       try {
         const end = timeSegmentLoad();
-        const seg = await SealedSegment.load(meta, r.replica_id, c, this.objects);
+        const seg = await SealedSegment.load(m, replicaID, c, this.objects);
         end();
         if (this.lostSince(epoch)) {
           seg.free();
           throw new KiteError('ServiceNotReady', `query node ${this.nodeID} lost its lease while segment ${id} was loading`);
         }
-        this.segments.set(id, seg);
+        const raced = this.segments.get(id);
+        if (raced) {
+          raced.replicas.add(replicaID);
+          seg.free();
+        } else this.segments.set(id, seg);
       } catch (e) {
         if (e instanceof KiteError && e.kind === 'ServiceNotReady') throw e;
         throw new KiteError('SegmentLoadFailed', `segment ${id} failed to load: ${(e as Error).message}`, { cause: e });
       }
-    }
-    return { status: OK_STATUS };
+    });
   }
 
   async ReleaseSegments(r: M.SegmentsRequest): Promise<M.StatusResponse> {
     for (const id of r.segment_ids) {
       const s = this.segments.get(id);
-      if (s) {
+      if (!s) continue;
+      // The copy goes once no replica it serves here is left.
+      s.replicas.delete(r.replica_id);
+      if (s.replicas.size === 0) {
         this.segments.delete(id);
         s.free();
       }
@@ -257,13 +286,15 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
         growing_rows: d.growing.numRows,
         serviceable: d.serviceable,
       })),
-      segments: [...this.segments.values()].map((s) => ({
-        collection_id: s.meta.collectionID,
-        segment_id: s.meta.segmentID,
-        replica_id: s.replicaID,
-        num_rows: s.meta.numRows,
-        channel: s.meta.channel,
-      })),
+      segments: [...this.segments.values()].flatMap((s) =>
+        [...s.replicas].map((replica) => ({
+          collection_id: s.meta.collectionID,
+          segment_id: s.meta.segmentID,
+          replica_id: replica,
+          num_rows: s.meta.numRows,
+          channel: s.meta.channel,
+        })),
+      ),
       indexing_segments: [],
     };
   }

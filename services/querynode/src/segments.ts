@@ -76,11 +76,18 @@ export class SealedSegment implements RowSource {
    */
   private readonly scalars = new Map<string, { index: ScalarIndex; indexID: number }>();
 
+  /**
+   * The replicas this node holds the segment for. One copy serves them all: a node lent to a second replica (its
+   * own nodes gone) may be asked to load a segment it already holds for the first, and reports it for both.
+   */
+  readonly replicas: Set<number>;
+
   private constructor(
     public meta: SegmentMeta,
-    readonly replicaID: number,
+    replicaID: number,
     readonly batch: ColumnBatch,
   ) {
+    this.replicas = new Set([replicaID]);
     const pk = batch.columns.get(PK);
     if (pk) this.pkIndex.addColumn(pk, 0);
   }
