@@ -3,21 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** A port that was free on 127.0.0.1 a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not read the port of a listening socket'));
-      });
-    });
-  });
-}
+/** A port that was free on 127.0.0.1 a moment ago, below the kernel's ephemeral range (see @kite/common). */
+export { freePort } from '@kite/common';
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 export function canConnect(port: number, timeoutMs = 500): Promise<boolean> {

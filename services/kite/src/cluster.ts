@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { KiteError } from '@kite/common';
+import { freePort, KiteError } from '@kite/common';
 import { connect, useInternalSecret, type NodePlacement } from '@kite/rpc';
 
 /**
@@ -98,17 +98,6 @@ const WAIT = {
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const KITE_BIN = path.join(REPO, 'bin', 'kite');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
