@@ -165,13 +165,17 @@ export class ChaosCluster {
     return c;
   }
 
-  /** Starts one more component of `role` on fresh ports (e.g. a standby coordinator) and adds it to cluster.json. */
-  async addComponent(role: Role, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000): Promise<ComponentEntry> {
+  /**
+   * Starts one more component of `role` on fresh ports (e.g. a standby coordinator) and adds it to cluster.json;
+   * `env` adds to its environment (e.g. KITE_PROXY_* keys for a proxy configured unlike the others). A restart()
+   * of it later uses the cluster's environment only.
+   */
+  async addComponent(role: Role, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000, env: Record<string, string> = {}): Promise<ComponentEntry> {
     const grpc = await freePort();
     const metrics = await freePort();
     const log = path.join(this.dataDir, 'logs', `${role}-extra-${this.extras++}.log`);
     const { command, args } = this.command(role);
-    const pid = launch(command, args, log, this.env(role, grpc, metrics));
+    const pid = launch(command, args, log, { ...this.env(role, grpc, metrics), ...env });
     const c: ComponentEntry = { role, serverID: 0, pid, grpc, metrics, log };
     this.cluster.info.components.push(c);
     this.save();
