@@ -341,6 +341,14 @@ export const ConfigSchema = z
         /** First back-off of an ejected node; longer keeps a flapping node out longer, shorter probes it sooner. */
         outlierEjectMs: z.number().int().min(100).default(5000),
         outlierMaxEjectMs: z.number().int().min(100).default(60000),
+        /**
+         * After a hedge to another replica answered before a call to a node, that node gets no new reads for this long
+         * while another replica of the channel is in routing (the calls already sent to it run on). A stalled node
+         * then costs one hedge delay per stall instead of one per read until outlier detection ejects it. Longer
+         * covers longer stalls but moves more reads away after a single slow answer; 0 turns it off. Part of outlier
+         * detection (off with outlierEnabled).
+         */
+        outlierHoldMs: z.number().int().min(0).max(10000).default(250),
       })
       .strict()
       .default({}),

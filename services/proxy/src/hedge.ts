@@ -114,6 +114,8 @@ export interface OutlierOptions {
   errorPercent: number;
   ejectMs: number;
   maxEjectMs: number;
+  /** After a hedge beat a call to a node: how long the node gets no new reads (0: never). */
+  holdMs: number;
 }
 
 interface Sample {
@@ -129,9 +131,12 @@ interface NodeState {
   /** Consecutive ejections: each doubles the back-off, up to maxEjectMs; reset after a clean window back in. */
   strikes: number;
   returnedAt: number;
+  /** Held back after a lost hedge race until then (0: not held). */
+  heldUntil: number;
 }
 
 const ejections = counter('kite_proxy_outlier_ejections_total', 'query nodes taken out of read routing as outliers, by reason', ['node', 'reason']);
+const holds = counter('kite_proxy_outlier_holds_total', 'query nodes held back from new reads for proxy.outlierHoldMs because a hedge to another replica answered first', ['node']);
 const ejectedGauge = gauge('kite_proxy_node_ejected', 'per query node: 1 while out of read routing as an outlier, else 0', ['node']);
 
 /**
@@ -154,7 +159,7 @@ export class OutlierDetector {
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
-    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0 }));
+    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, heldUntil: 0 }));
     return s;
   }
 
@@ -183,12 +188,35 @@ export class OutlierDetector {
     return false;
   }
 
-  /** Candidates in routing first, in their order, then ejected ones (used only when the others fail). */
+  /**
+   * A hedge to another replica answered before a call to `node`: the node gets no new reads for holdMs (while
+   * another replica is in routing). A node stopped for a few hundred ms then costs one hedge delay per stall, not one
+   * per read until it is ejected; a node that was slow once loses only holdMs of reads.
+   */
+  hedgeLost(node: string): void {
+    if (!this.o.enabled || this.o.holdMs <= 0) return;
+    const s = this.state(node);
+    const t = this.now();
+    if (s.heldUntil <= t) holds.inc({ node });
+    s.heldUntil = t + this.o.holdMs;
+  }
+
+  /** Whether `node` is held back after a lost hedge race now. */
+  isHeld(node: string): boolean {
+    const s = this.nodes.get(node);
+    return !!s && s.heldUntil > this.now();
+  }
+
+  /**
+   * Candidates in routing first, in their order; then those held back after a lost hedge race; then ejected ones
+   * (used only when the others fail or are slow: they are the hedge and failover targets).
+   */
   order<T extends { address: string }>(candidates: T[]): T[] {
     const in_: T[] = [];
+    const held: T[] = [];
     const out: T[] = [];
-    for (const c of candidates) (this.isEjected(c.address) ? out : in_).push(c);
-    return out.length ? [...in_, ...out] : candidates;
+    for (const c of candidates) (this.isEjected(c.address) ? out : this.isHeld(c.address) ? held : in_).push(c);
+    return held.length || out.length ? [...in_, ...held, ...out] : candidates;
   }
 
   private check(t: number): void {

@@ -97,4 +97,26 @@ describe('hedged reads', () => {
     await expect(search(r)).rejects.toThrow('bad filter');
     await r.close();
   });
+
+  test('a node whose call a hedge beat gets no new reads for outlierHoldMs, then gets them again', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 20, outlierHoldMs: 300 }, nodes);
+    // a stalls: the first read to it is hedged to b after 20 ms...
+    nodes.a!.delayMs = -1;
+    aFirst(r);
+    await expect(search(r)).resolves.toBe('answer after 0');
+    expect(nodes.a!.calls).toBe(1);
+    // ...and the next reads, also those whose turn it is to start on a, go to b alone (no hedge delay to wait).
+    const won = await hedgeCount('hedge_won');
+    for (let i = 0; i < 4; i++) await expect(search(r)).resolves.toBe('answer after 0');
+    expect(nodes.a!.calls).toBe(1);
+    expect(await hedgeCount('hedge_won')).toBe(won);
+    // After the hold a gets reads again (it answers again by then).
+    nodes.a!.delayMs = 0;
+    await new Promise((res) => setTimeout(res, 320));
+    aFirst(r);
+    await search(r);
+    expect(nodes.a!.calls).toBe(2);
+    await r.close();
+  });
 });

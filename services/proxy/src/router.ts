@@ -74,6 +74,7 @@ export class Router {
     this.outliers = new OutlierDetector({
       enabled: p.outlierEnabled, windowMs: p.outlierWindowMs, minSamples: p.outlierMinSamples, slowRatio: p.outlierSlowRatio,
       minSlowPercent: p.outlierMinSlowPercent, errorPercent: p.outlierErrorPercent, ejectMs: p.outlierEjectMs, maxEjectMs: p.outlierMaxEjectMs,
+      holdMs: p.outlierHoldMs,
     }, log);
   }
 
@@ -212,6 +213,8 @@ export class Router {
       let running = 0;
       let done = false;
       let hedged = false;
+      /** The first answer came from a hedge: the calls it cancels lost the race. */
+      let hedgeWon = false;
       let timer: NodeJS.Timeout | undefined;
       let lastErr: KiteError | undefined;
       const calls: AbortController[] = [];
@@ -245,6 +248,7 @@ export class Router {
             this.outliers.record(address, ms > delay, false);
             if (done) return;
             if (hedged) hedges.inc({ outcome: isHedge ? 'hedge_won' : 'primary_won' });
+            hedgeWon = hedged && isHedge;
             finish();
             resolve({ ok: true, value: v as T });
           },
@@ -253,6 +257,7 @@ export class Router {
             if (ac.signal.aborted) {
               // Cancelled: a call that another replica beat after the hedge delay was slow; a losing hedge says nothing.
               if (!isHedge) this.outliers.record(address, true, false);
+              if (!isHedge && hedgeWon) this.outliers.hedgeLost(address);
               return;
             }
             const err = (e as { code?: string }).code === 'EOPENBREAKER'
