@@ -5,7 +5,7 @@
  * the same time: a steady phase, then one query node stopped (SIGSTOP) for 300 ms of every second, then an after
  * phase. `make bench-gray` prints the same run as a table (docs/failover.md, "Gray failures", quotes it).
  *
- * Asserted, per proxy against its own steady p99 (nearest rank over 1200 searches per phase):
+ * Asserted, per proxy against its own steady p99 (nearest rank over 1200 searches per phase, 6 interleaved blocks of 200):
  * - with the defences: fault p99 <= 2 x steady p99, no failed search, hedges sent, the slow node taken out of
  *   routing during the fault and back in routing after it;
  * - without them: fault p99 > 3 x steady p99, i.e. the fault was real and large enough that the first assertion

@@ -51,12 +51,12 @@ export interface GrayOptions {
 
 export const GRAY_DEFAULTS: GrayOptions = {
   requests: 1200,
-  rounds: 3,
+  rounds: 6,
   afterRequests: 600,
   intervalMs: 40,
   maxOutstanding: 64,
   stallMs: 300,
-  warmupMs: 4000,
+  warmupMs: 10_000,
   timeoutMs: 10_000,
   returnTimeoutMs: 120_000,
 };
@@ -302,6 +302,8 @@ export class GrayBench {
         const h1 = await Promise.all(targets.map(hedgeCounts));
         const e1 = await Promise.all(targets.map(ejectionCount));
         const o1 = await Promise.all(targets.map(holdCount));
+        const q = (x: PhaseStats, v: number): string => quantile(x.latencies, v).toFixed(0);
+        this.log(`round ${round}/${o.rounds} ${kind} done: ${targets.map((t, i) => `${t.label} p50 ${q(block[i]!, 0.5)} p99 ${q(block[i]!, 0.99)} ms`).join(', ')}; load ${os.loadavg()[0]!.toFixed(1)}`);
         targets.forEach((_, i) => {
           merge(phases[kind][i]!, block[i]!);
           hedgesIn[kind][i] = add(hedgesIn[kind][i]!, diff(h0[i]!, h1[i]!));
