@@ -2,17 +2,23 @@
  * Gray failure: a query node that answers slowly instead of failing. test/chaos/gray.ts runs the measurement: 2
  * query nodes, a collection loaded with 2 replicas (one on each node), two proxies against the same cluster (one
  * with the defaults: hedged reads and outlier detection; one with both off) under the same open-loop search load at
- * the same time: a steady phase, then one query node stopped (SIGSTOP) for 300 ms of every second, then an after
- * phase. `make bench-gray` prints the same run as a table (docs/failover.md, "Gray failures", quotes it).
+ * the same time: steady blocks and fault blocks (one query node stopped with SIGSTOP for 300 ms of every second)
+ * alternating 6 times, then an after phase. `make bench-gray` prints the same run as a table (docs/failover.md, "Gray failures", quotes it).
  *
- * Asserted, per proxy against its own steady p99 (nearest rank over 1200 searches per phase, 6 interleaved blocks of 200):
- * - with the defences: fault p99 <= 2 x steady p99, no failed search, hedges sent, the slow node taken out of
- *   routing during the fault and back in routing after it;
- * - without them: fault p99 > 3 x steady p99, i.e. the fault was real and large enough that the first assertion
- *   means something (if the machine is so loaded that a 300 ms stall does not show, the test fails here and says so
- *   rather than passing for the wrong reason); and no hedge, no ejection (the configuration took effect).
+ * Two statistics per proxy: the pooled ratio (fault-phase p99 over steady-phase p99, nearest rank over 1200 searches
+ * per phase, 6 interleaved blocks of 200 each) is the goal as issue #17 states it; the median over the 6 rounds of
+ * the ratio of each round's fault block to its steady block (gray.ts, roundRatio) is not moved by a burst of other
+ * work in one or two blocks, which on a shared machine can put the pooled p99 of both phases at the size of the
+ * stall and so hide the fault (and a missing defence) from the pooled ratio.
+ *
+ * Asserted:
+ * - without the defences: round ratio > 3, i.e. the fault was real and large enough that the next assertions mean
+ *   something (if the machine is so loaded that a 300 ms stall does not show, the test fails here and says so); and
+ *   no hedge, no ejection (the configuration took effect);
+ * - with the defences: round ratio <= 2 and pooled ratio <= 2, no failed search, hedges sent and won, the slow node
+ *   taken out of routing during the fault and back in routing after it.
  */
-import { GrayBench, grayTable, p99, ratio, type GrayResult } from './gray';
+import { GrayBench, grayTable, p99, ratio, roundRatio, type GrayResult } from './gray';
 
 jest.setTimeout(900_000);
 
@@ -52,10 +58,11 @@ test('without hedging and outlier detection the stall breaks the goal (the fault
   const off = r.off;
   expect(off.hedges).toEqual({});
   expect(off.faultEjections + off.steadyEjections).toBe(0);
-  if (ratio(off) <= REAL_FAULT) {
+  if (roundRatio(off) <= REAL_FAULT) {
     throw new Error(
-      `the stall raised the off proxy's p99 only ${ratio(off).toFixed(2)}x (steady ${p99(off.steady).toFixed(0)} ms, fault ${p99(off.fault).toFixed(0)} ms): ` +
-        `the steady latency is too high or noisy (load average ${Math.max(...off.steady.loads).toFixed(1)}) for this run to show whether the defences work`,
+      `the stall raised the off proxy's p99 only ${roundRatio(off).toFixed(2)}x (median of the rounds ${off.roundRatios.map((x) => x.toFixed(2)).join(', ')}; ` +
+        `pooled: steady ${p99(off.steady).toFixed(0)} ms, fault ${p99(off.fault).toFixed(0)} ms): the steady latency is too high or noisy ` +
+        `(load average up to ${Math.max(...off.steady.loads).toFixed(1)}) for this run to show whether the defences work`,
     );
   }
 });
@@ -66,5 +73,6 @@ test('with hedging and outlier detection: fault p99 <= 2x steady p99, hedges sen
   expect(on.hedges.hedge_won ?? 0).toBeGreaterThan(0);
   expect(on.faultEjections).toBeGreaterThan(0);
   expect(r.returnedAfterS).toBeDefined();
+  expect(roundRatio(on)).toBeLessThanOrEqual(GOAL);
   expect(ratio(on)).toBeLessThanOrEqual(GOAL);
 });
