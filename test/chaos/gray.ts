@@ -17,9 +17,11 @@
  * latency runs from that search's own send. A closed loop (N clients, each waiting for its answer) would send fewer
  * searches while a node stalls, so fewer searches would meet the stall and the p99 would hide it.
  *
- * The ratio of a proxy is its fault-phase p99 over its own steady-phase p99 (nearest rank). The after phase is
- * printed to show the return of the stalled node to routing; it is not part of the ratio (the on proxy may still
- * have the node out of routing then).
+ * The ratio of a proxy is its fault-phase p99 over the steady-phase p99 of both proxies together (nearest rank):
+ * without a fault the two proxies do the same (hedges are rare and ejections rarer), so the steady searches of both
+ * are one sample of the cluster's steady latency, twice as large as either alone, and both ratios share it. The
+ * after phase is printed to show the return of the stalled node to routing; it is not part of the ratio (the on
+ * proxy may still have the node out of routing then).
  */
 import os from 'node:os';
 import { ConsistencyLevelEnum, MilvusClient } from '@zilliz/milvus2-sdk-node';
@@ -90,7 +92,9 @@ export interface ProxyRun {
   /** Times a node was held back from new reads after losing a hedge race (proxy.outlierHoldMs), per phase. */
   steadyHolds: number;
   faultHolds: number;
-  /** Per round: the p99 of its fault block over the p99 of its steady block (nearest rank over blockN searches each). */
+  /** The steady-phase p99 of both proxies together, the reference of the ratios. */
+  steadyP99: number;
+  /** Per round: the p99 of its fault block over the p99 of the round's steady block of both proxies together. */
   roundRatios: number[];
 }
 
@@ -116,7 +120,7 @@ export function quantile(latencies: number[], q: number): number {
 
 export const p99 = (x: PhaseStats): number => quantile(x.latencies, 0.99);
 export const p50 = (x: PhaseStats): number => quantile(x.latencies, 0.5);
-export const ratio = (r: ProxyRun): number => p99(r.fault) / p99(r.steady);
+export const ratio = (r: ProxyRun): number => p99(r.fault) / r.steadyP99;
 
 /**
  * The median of a proxy's per-round ratios. The pooled p99 of a phase is decided by its slowest 1%: on a shared
@@ -282,7 +286,7 @@ export class GrayBench {
     const ejectionsIn = { steady: targets.map(() => 0), fault: targets.map(() => 0) };
     const holdsIn = { steady: targets.map(() => 0), fault: targets.map(() => 0) };
     const roundRatios: number[][] = targets.map(() => []);
-    let steadyBlock: PhaseStats[] = [];
+    let steadyBlockP99 = NaN;
     let cycles = 0;
     for (let round = 1; round <= o.rounds; round++) {
       for (const kind of ['steady', 'fault'] as const) {
@@ -320,9 +324,9 @@ export class GrayBench {
         const o1 = await Promise.all(targets.map(holdCount));
         const q = (x: PhaseStats, v: number): string => quantile(x.latencies, v).toFixed(0);
         this.log(`round ${round}/${o.rounds} ${kind} done: ${targets.map((t, i) => `${t.label} p50 ${q(block[i]!, 0.5)} p99 ${q(block[i]!, 0.99)} ms`).join(', ')}; load ${os.loadavg()[0]!.toFixed(1)}`);
-        if (kind === 'steady') steadyBlock = block;
+        if (kind === 'steady') steadyBlockP99 = quantile(block.flatMap((x) => x.latencies), 0.99);
         targets.forEach((_, i) => {
-          if (kind === 'fault') roundRatios[i]!.push(p99(block[i]!) / p99(steadyBlock[i]!));
+          if (kind === 'fault') roundRatios[i]!.push(p99(block[i]!) / steadyBlockP99);
           merge(phases[kind][i]!, block[i]!);
           hedgesIn[kind][i] = add(hedgesIn[kind][i]!, diff(h0[i]!, h1[i]!));
           ejectionsIn[kind][i]! += e1[i]! - e0[i]!;
@@ -358,6 +362,7 @@ export class GrayBench {
       steadyEjections: ejectionsIn.steady[i]!, faultEjections: ejectionsIn.fault[i]!,
       steadyHolds: holdsIn.steady[i]!, faultHolds: holdsIn.fault[i]!,
       roundRatios: roundRatios[i]!,
+      steadyP99: quantile([...phases.steady[0]!.latencies, ...phases.steady[1]!.latencies], 0.99),
     });
     return {
       victim, cycles, on: proxyRun(on, 0), off: proxyRun(off, 1), options: o, clusterUpS: this.clusterUpS, setupS,
@@ -383,28 +388,29 @@ const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 /** The result as a Markdown table, one row per phase and proxy, and a line of notes. */
 export function grayTable(r: GrayResult): string {
-  const rows: string[][] = [['phase', 'proxy', 'searches', 'failed', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'p99 / steady p99', 'goal <= 2', 'hedges won / sent', 'ejections / holds', 'load avg']];
+  const rows: string[][] = [['phase', 'proxy', 'searches', 'failed', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'p99 / steady p99 (both)', 'goal <= 2', 'hedges won / sent', 'ejections / holds', 'load avg']];
   const hedgeCell = (h: Record<string, number>): string => `${h.hedge_won ?? 0} / ${(h.hedge_won ?? 0) + (h.primary_won ?? 0) + (h.failed ?? 0)}${h.budget_exhausted ? ` (+${h.budget_exhausted} over budget)` : ''}`;
   for (const run of [r.off, r.on]) {
     const name = run.label === 'on' ? 'hedging + outliers on' : 'hedging + outliers off';
     const line = (phase: string, x: PhaseStats, extra: string[]): void => {
       rows.push([phase, name, String(x.latencies.length + x.failed), String(x.failed), f0(p50(x)), f0(quantile(x.latencies, 0.95)), f0(p99(x)), f0(Math.max(...x.latencies)), ...extra, loadRange(x)]);
     };
-    line('steady', run.steady, ['1.00', '', hedgeCell(run.steadyHedges), `${run.steadyEjections} / ${run.steadyHolds}`]);
+    line('steady', run.steady, [f2(p99(run.steady) / run.steadyP99), '', hedgeCell(run.steadyHedges), `${run.steadyEjections} / ${run.steadyHolds}`]);
     const rt = ratio(run);
     line(`fault (SIGSTOP ${r.options.stallMs} ms/s)`, run.fault, [f2(rt), rt <= 2 ? 'met' : 'not met', hedgeCell(run.hedges), `${run.faultEjections} / ${run.faultHolds}`]);
-    line('after', run.after, [f2(p99(run.after) / p99(run.steady)), '', '', '']);
+    line('after', run.after, [f2(p99(run.after) / run.steadyP99), '', '', '']);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((x) => (x[c] ?? '').length)));
   const fmt = (x: string[]): string => `| ${x.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
   const lines = [fmt(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(fmt)];
   const over = (run: ProxyRun): string => {
-    const n = run.fault.latencies.filter((ms) => ms > 2 * p99(run.steady)).length;
+    const n = run.fault.latencies.filter((ms) => ms > 2 * run.steadyP99).length;
     return `${n} of ${run.fault.latencies.length} (${((100 * n) / run.fault.latencies.length).toFixed(1)}%)`;
   };
   lines.push(
     '',
-    ...[r.off, r.on].map((run) => `${run.label === 'on' ? 'on ' : 'off'} proxy, fault p99 / steady p99 per round (${r.options.requests / r.options.rounds} + ${r.options.requests / r.options.rounds} searches): ${run.roundRatios.map(f2).join(', ')}; median ${f2(roundRatio(run))}`),
+    `steady p99 of both proxies together (the reference): ${f0(r.on.steadyP99)} ms over ${r.on.steady.latencies.length + r.off.steady.latencies.length} searches.`,
+    ...[r.off, r.on].map((run) => `${run.label === 'on' ? 'on ' : 'off'} proxy, fault p99 / steady p99 per round (${r.options.requests / r.options.rounds} searches over 2 x ${r.options.requests / r.options.rounds} steady ones): ${run.roundRatios.map(f2).join(', ')}; median ${f2(roundRatio(run))}`),
     `fault-phase searches slower than 2 x the steady p99: off ${over(r.off)}, on ${over(r.on)}.`,
     `querynode-${r.victim.serverID} stopped ${r.options.stallMs} ms of every second for ${r.cycles} cycles; open-loop load: 1 search / ${r.options.intervalMs} ms per proxy ` +
       `(both proxies at once), top 5, Eventually, no SDK retries; ${r.options.requests} searches per proxy and phase (after: ${r.options.afterRequests}).`,
