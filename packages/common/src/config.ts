@@ -324,6 +324,13 @@ export const ConfigSchema = z
          */
         hedgeBudgetPercent: z.number().min(0).max(100).default(30),
         /**
+         * Hedges the budget holds at most (the token bucket's size): how many reads can be hedged at once, before the
+         * hedgeBudgetPercent rate applies. A query node that stalls for a few hundred ms, or a burst of slow answers on
+         * a busy machine, needs a hedge for every read sent to it meanwhile; a small bucket then runs dry and those
+         * reads wait out the stall. Larger absorbs longer bursts; the long-run share stays hedgeBudgetPercent.
+         */
+        hedgeBudgetBurst: z.number().int().min(0).max(100000).default(50),
+        /**
          * Outlier detection: a query node whose share of slow calls (slower than the shard's hedge delay, or beaten by
          * a hedge) over the last outlierWindowMs is at least outlierSlowRatio times its peers' median share and at
          * least outlierMinSlowPercent, or whose share of retriable failures is at least outlierErrorPercent (and twice

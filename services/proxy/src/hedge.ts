@@ -78,7 +78,8 @@ export class HedgeDelays {
 
 /**
  * Bounds hedges to `percent` of reads: every read earns percent/100 of a token (up to `burst` tokens), a hedge
- * spends one. When the whole cluster is slow, hedging would only double the load; the budget stops that.
+ * spends one. When the whole cluster is slow, hedging would only double the load; the budget stops that. The
+ * bucket starts full.
  */
 export class HedgeBudget {
   /** In hundredths of a hedge, so that the sums stay exact. */
@@ -86,7 +87,7 @@ export class HedgeBudget {
 
   constructor(
     private readonly percent: number,
-    private readonly burst = 10,
+    private readonly burst: number,
   ) {
     this.tokens = burst * 100;
   }

@@ -119,4 +119,18 @@ describe('hedged reads', () => {
     expect(nodes.a!.calls).toBe(2);
     await r.close();
   });
+
+  test('proxy.hedgeBudgetBurst hedges are sent at once; then reads wait for the budget (hedgeBudgetPercent of reads)', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 100, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 20, hedgeBudgetPercent: 0, hedgeBudgetBurst: 2, outlierEnabled: false }, nodes);
+    const exhausted = await hedgeCount('budget_exhausted');
+    const answers: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      aFirst(r);
+      answers.push(await search(r));
+    }
+    expect(answers).toEqual(['answer after 0', 'answer after 0', 'answer after 100']);
+    expect(await hedgeCount('budget_exhausted')).toBe(exhausted + 1);
+    await r.close();
+  });
 });

@@ -70,7 +70,7 @@ export class Router {
   ) {
     const p = cfg.proxy;
     this.delays = new HedgeDelays({ quantile: p.hedgeQuantile, minDelayMs: p.hedgeMinDelayMs, maxDelayMs: p.hedgeMaxDelayMs, windowSize: p.hedgeWindowSize, minSamples: 20 });
-    this.budget = new HedgeBudget(p.hedgeBudgetPercent);
+    this.budget = new HedgeBudget(p.hedgeBudgetPercent, p.hedgeBudgetBurst);
     this.outliers = new OutlierDetector({
       enabled: p.outlierEnabled, windowMs: p.outlierWindowMs, minSamples: p.outlierMinSamples, slowRatio: p.outlierSlowRatio,
       minSlowPercent: p.outlierMinSlowPercent, errorPercent: p.outlierErrorPercent, ejectMs: p.outlierEjectMs, maxEjectMs: p.outlierMaxEjectMs,
