@@ -49,6 +49,7 @@ test('every search answered correctly, in both proxies and every phase', () => {
     for (const x of [run.steady, run.fault, run.after]) {
       expect(x.errors).toEqual([]);
       expect(x.failed).toBe(0);
+      expect(x.skipped).toBe(0);
     }
     expect(run.steady.latencies.length).toBeGreaterThanOrEqual(r.options.requests);
     expect(run.fault.latencies.length).toBeGreaterThanOrEqual(r.options.requests);

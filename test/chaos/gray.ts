@@ -412,6 +412,7 @@ export function grayTable(r: GrayResult): string {
     `steady p99 of both proxies together (the reference): ${f0(r.on.steadyP99)} ms over ${r.on.steady.latencies.length + r.off.steady.latencies.length} searches.`,
     ...[r.off, r.on].map((run) => `${run.label === 'on' ? 'on ' : 'off'} proxy, fault p99 / steady p99 per round (${r.options.requests / r.options.rounds} searches over 2 x ${r.options.requests / r.options.rounds} steady ones): ${run.roundRatios.map(f2).join(', ')}; median ${f2(roundRatio(run))}`),
     `fault-phase searches slower than 2 x the steady p99: off ${over(r.off)}, on ${over(r.on)}.`,
+    `searches not sent because ${r.options.maxOutstanding} were in flight (the open loop saturated): ${[r.off, r.on].map((run) => `${run.label} ${run.steady.skipped + run.fault.skipped + run.after.skipped}`).join(', ')}.`,
     `querynode-${r.victim.serverID} stopped ${r.options.stallMs} ms of every second for ${r.cycles} cycles; open-loop load: 1 search / ${r.options.intervalMs} ms per proxy ` +
       `(both proxies at once), top 5, Eventually, no SDK retries; ${r.options.requests} searches per proxy and phase (after: ${r.options.afterRequests}).`,
     `on proxy: no query node out of routing ${r.returnedAfterS === undefined ? `still not ${r.options.returnTimeoutMs / 1000} s` : `${r.returnedAfterS.toFixed(1)} s`} after the fault ended; cluster up ${r.clusterUpS.toFixed(0)} s, setup ${r.setupS.toFixed(0)} s; ${os.cpus().length} cores.`,
