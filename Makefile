@@ -6,7 +6,7 @@ DATA_DIR ?= $(CURDIR)/.kite/data
 CLUSTER_DIR ?= $(CURDIR)/.kite/cluster
 
 .PHONY: help setup deps system-deps kafka helm hadolint s3-server node-deps build lint test test-unit test-integration test-python test-vs-milvus test-chaos run \
-        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-failover-1m bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus soak test-go-sdk docs-matrix
+        cluster-up cluster-down faiss-simd bench-faiss bench-standalone bench-cluster bench-failover bench-failover-1m bench-gray bench-security bench-bm25 bench-scalar-index bench-clustering bench-import bench-vs-milvus soak test-go-sdk docs-matrix
 
 help:
 	@echo "make run            set up and start Kite standalone on :19530 (data under $(DATA_DIR))"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-cluster  the same, standalone against a local cluster, in one run"
 	@echo "make bench-failover failed searches, latency and recovery time per fault"
 	@echo "make bench-failover-1m kill -9 of a query node with 1M x 128-d rows (BENCH_N for fewer), 1 and 2 replicas: failed/incomplete searches, reload time"
+	@echo "make bench-gray     search p99 while a query node stalls 300 ms/s: hedging + outliers on vs off, one run"
 	@echo "make bench-security search QPS with authentication and TLS on vs off, in one run (goal >= 0.9)"
 	@echo "make bench-bm25     BM25 full-text search: insert docs/s, QPS, p50/p99 and recall@10 on a 100k-document corpus"
 	@echo "make bench-clustering a filter on the clustering key over 500k rows: segments scanned and latency before/after clustering compaction"
@@ -121,6 +122,9 @@ bench-failover: setup
 
 bench-failover-1m: setup
 	pnpm --filter @kite/test run bench:failover-1m
+
+bench-gray: setup
+	pnpm --filter @kite/test run bench:gray
 
 bench-security: setup
 	pnpm --filter @kite/test run bench:security

@@ -179,15 +179,22 @@ export class ChaosCluster {
   /**
    * Starts one more component of `role` on fresh ports (e.g. a standby coordinator) and adds it to cluster.json.
    * With `placement`, it runs in that network namespace and listens on and advertises `placement.host`
-   * (test/chaos/netns.ts).
+   * (test/chaos/netns.ts); `env` adds to its environment (e.g. KITE_PROXY_* keys for a proxy configured unlike the
+   * others). A restart() of it later uses the cluster's environment only.
    */
-  async addComponent(role: Role, readyCheck: 'ready' | 'healthz' = 'ready', timeoutMs = 60_000, placement?: { netns: string; host: string }): Promise<ComponentEntry> {
+  async addComponent(
+    role: Role,
+    readyCheck: 'ready' | 'healthz' = 'ready',
+    timeoutMs = 60_000,
+    placement?: { netns: string; host: string },
+    env: Record<string, string> = {},
+  ): Promise<ComponentEntry> {
     const grpc = await freePort();
     const metrics = await freePort();
     const log = path.join(this.dataDir, 'logs', `${role}-extra-${this.extras++}.log`);
     const { command, args } = this.command(role);
     const c: ComponentEntry = { role, serverID: 0, pid: 0, grpc, metrics, log, ...placement };
-    c.pid = launch(command, args, log, this.env(c), c.netns);
+    c.pid = launch(command, args, log, { ...this.env(c), ...env }, c.netns);
     this.cluster.info.components.push(c);
     this.save();
     c.serverID = await this.waitStarted(c, readyCheck, timeoutMs);

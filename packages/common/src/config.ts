@@ -324,6 +324,13 @@ export const ConfigSchema = z
          */
         hedgeBudgetPercent: z.number().min(0).max(100).default(30),
         /**
+         * Hedges the budget holds at most (the token bucket's size): how many reads can be hedged at once, before the
+         * hedgeBudgetPercent rate applies. A query node that stalls for a few hundred ms, or a burst of slow answers on
+         * a busy machine, needs a hedge for every read sent to it meanwhile; a small bucket then runs dry and those
+         * reads wait out the stall. Larger absorbs longer bursts; the long-run share stays hedgeBudgetPercent.
+         */
+        hedgeBudgetBurst: z.number().int().min(0).max(100000).default(50),
+        /**
          * Outlier detection: a query node whose share of slow calls (slower than the shard's hedge delay, or beaten by
          * a hedge) over the last outlierWindowMs is at least outlierSlowRatio times its peers' median share and at
          * least outlierMinSlowPercent, or whose share of retriable failures is at least outlierErrorPercent (and twice
@@ -341,6 +348,14 @@ export const ConfigSchema = z
         /** First back-off of an ejected node; longer keeps a flapping node out longer, shorter probes it sooner. */
         outlierEjectMs: z.number().int().min(100).default(5000),
         outlierMaxEjectMs: z.number().int().min(100).default(60000),
+        /**
+         * After a hedge to another replica answered before a call to a node, that node gets no new reads for this long
+         * while another replica of the channel is in routing (the calls already sent to it run on). A stalled node
+         * then costs one hedge delay per stall instead of one per read until outlier detection ejects it. Longer
+         * covers longer stalls but moves more reads away after a single slow answer; 0 turns it off. Part of outlier
+         * detection (off with outlierEnabled).
+         */
+        outlierHoldMs: z.number().int().min(0).max(10000).default(250),
       })
       .strict()
       .default({}),

@@ -57,7 +57,7 @@ describe('hedge delay estimator', () => {
 });
 
 describe('outlier detection', () => {
-  const o: OutlierOptions = { enabled: true, windowMs: 1000, minSamples: 10, slowRatio: 3, minSlowPercent: 20, errorPercent: 50, ejectMs: 1000, maxEjectMs: 4000 };
+  const o: OutlierOptions = { enabled: true, windowMs: 1000, minSamples: 10, slowRatio: 3, minSlowPercent: 20, errorPercent: 50, ejectMs: 1000, maxEjectMs: 4000, holdMs: 250 };
   let now = 0;
   const clock = (): number => now;
 
@@ -185,5 +185,31 @@ describe('outlier detection', () => {
       soon.record('b', false, false);
     }
     expect(soon.isEjected('a')).toBe(false);
+  });
+
+  test('a node that lost a hedge race gets no new reads for holdMs: after the nodes in routing, before ejected ones', () => {
+    const d = new OutlierDetector(o, silentLogger, clock);
+    const nodes = [{ address: 'a' }, { address: 'b' }, { address: 'c' }];
+    d.hedgeLost('a');
+    expect(d.isHeld('a')).toBe(true);
+    expect(d.order(nodes).map((x) => x.address)).toEqual(['b', 'c', 'a']);
+    // c is ejected: the held node still comes before it (held is a short pause, ejected a judgement).
+    traffic(d, { a: { slow: 0 }, b: { slow: 0 }, c: { slow: 8 } });
+    expect(d.isEjected('c')).toBe(true);
+    d.hedgeLost('a');
+    expect(d.order(nodes).map((x) => x.address)).toEqual(['b', 'a', 'c']);
+    // The hold ends after holdMs (a later loss restarts it); it does not count towards ejection by itself.
+    now += 249;
+    expect(d.isHeld('a')).toBe(true);
+    now += 1;
+    expect(d.isHeld('a')).toBe(false);
+    expect(d.isEjected('a')).toBe(false);
+    expect(d.order(nodes).map((x) => x.address)).toEqual(['a', 'b', 'c']);
+    // Off with holdMs 0 and with outlier detection off.
+    for (const off of [new OutlierDetector({ ...o, holdMs: 0 }, silentLogger, clock), new OutlierDetector({ ...o, enabled: false }, silentLogger, clock)]) {
+      off.hedgeLost('a');
+      expect(off.isHeld('a')).toBe(false);
+      expect(off.order(nodes).map((x) => x.address)).toEqual(['a', 'b', 'c']);
+    }
   });
 });

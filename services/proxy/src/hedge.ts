@@ -78,7 +78,8 @@ export class HedgeDelays {
 
 /**
  * Bounds hedges to `percent` of reads: every read earns percent/100 of a token (up to `burst` tokens), a hedge
- * spends one. When the whole cluster is slow, hedging would only double the load; the budget stops that.
+ * spends one. When the whole cluster is slow, hedging would only double the load; the budget stops that. The
+ * bucket starts full.
  */
 export class HedgeBudget {
   /** In hundredths of a hedge, so that the sums stay exact. */
@@ -86,7 +87,7 @@ export class HedgeBudget {
 
   constructor(
     private readonly percent: number,
-    private readonly burst = 10,
+    private readonly burst: number,
   ) {
     this.tokens = burst * 100;
   }
@@ -114,6 +115,8 @@ export interface OutlierOptions {
   errorPercent: number;
   ejectMs: number;
   maxEjectMs: number;
+  /** After a hedge beat a call to a node: how long the node gets no new reads (0: never). */
+  holdMs: number;
 }
 
 interface Sample {
@@ -137,12 +140,15 @@ interface NodeState {
   lastAnswer: number;
   /** Why it was last ejected. */
   reason: string;
+  /** Held back after a lost hedge race until then (0: not held). */
+  heldUntil: number;
 }
 
 /** Unanswered calls in a row that, over a whole window with a peer answering, make a node unresponsive. */
 export const UNRESPONSIVE_MIN_CALLS = 3;
 
 const ejections = counter('kite_proxy_outlier_ejections_total', 'query nodes taken out of read routing as outliers, by reason', ['node', 'reason']);
+const holds = counter('kite_proxy_outlier_holds_total', 'query nodes held back from new reads for proxy.outlierHoldMs because a hedge to another replica answered first', ['node']);
 const ejectedGauge = gauge('kite_proxy_node_ejected', 'per query node: 1 while out of read routing as an outlier, else 0', ['node']);
 
 /**
@@ -171,7 +177,7 @@ export class OutlierDetector {
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
-    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, misses: 0, missSince: 0, lastAnswer: 0, reason: '' }));
+    if (!s) this.nodes.set(node, (s = { samples: [], ejectedUntil: 0, strikes: 0, returnedAt: 0, misses: 0, missSince: 0, lastAnswer: 0, reason: '', heldUntil: 0 }));
     return s;
   }
 
@@ -225,12 +231,35 @@ export class OutlierDetector {
     return this.isEjected(node) || s.lastAnswer < s.returnedAt;
   }
 
-  /** Candidates in routing first, in their order, then ejected ones (used only when the others fail). */
+  /**
+   * A hedge to another replica answered before a call to `node`: the node gets no new reads for holdMs (while
+   * another replica is in routing). A node stopped for a few hundred ms then costs one hedge delay per stall, not one
+   * per read until it is ejected; a node that was slow once loses only holdMs of reads.
+   */
+  hedgeLost(node: string): void {
+    if (!this.o.enabled || this.o.holdMs <= 0) return;
+    const s = this.state(node);
+    const t = this.now();
+    if (s.heldUntil <= t) holds.inc({ node });
+    s.heldUntil = t + this.o.holdMs;
+  }
+
+  /** Whether `node` is held back after a lost hedge race now. */
+  isHeld(node: string): boolean {
+    const s = this.nodes.get(node);
+    return !!s && s.heldUntil > this.now();
+  }
+
+  /**
+   * Candidates in routing first, in their order; then those held back after a lost hedge race; then ejected ones
+   * (used only when the others fail or are slow: they are the hedge and failover targets).
+   */
   order<T extends { address: string }>(candidates: T[]): T[] {
     const in_: T[] = [];
+    const held: T[] = [];
     const out: T[] = [];
-    for (const c of candidates) (this.isEjected(c.address) ? out : in_).push(c);
-    return out.length ? [...in_, ...out] : candidates;
+    for (const c of candidates) (this.isEjected(c.address) ? out : this.isHeld(c.address) ? held : in_).push(c);
+    return held.length || out.length ? [...in_, ...held, ...out] : candidates;
   }
 
   private check(t: number): void {

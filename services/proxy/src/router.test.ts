@@ -149,6 +149,41 @@ describe('hedged reads', () => {
     const t1 = Date.now();
     await expect(Promise.race([search(r), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 2000))])).resolves.toBe('answer after 0');
     expect(Date.now() - t1).toBeGreaterThanOrEqual(190);
+  });
+
+  test('a node whose call a hedge beat gets no new reads for outlierHoldMs, then gets them again', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 20, outlierHoldMs: 300 }, nodes);
+    // a stalls: the first read to it is hedged to b after 20 ms...
+    nodes.a!.delayMs = -1;
+    aFirst(r);
+    await expect(search(r)).resolves.toBe('answer after 0');
+    expect(nodes.a!.calls).toBe(1);
+    // ...and the next reads, also those whose turn it is to start on a, go to b alone (no hedge delay to wait).
+    const won = await hedgeCount('hedge_won');
+    for (let i = 0; i < 4; i++) await expect(search(r)).resolves.toBe('answer after 0');
+    expect(nodes.a!.calls).toBe(1);
+    expect(await hedgeCount('hedge_won')).toBe(won);
+    // After the hold a gets reads again (it answers again by then).
+    nodes.a!.delayMs = 0;
+    await new Promise((res) => setTimeout(res, 320));
+    aFirst(r);
+    await search(r);
+    expect(nodes.a!.calls).toBe(2);
+    await r.close();
+  });
+
+  test('proxy.hedgeBudgetBurst hedges are sent at once; then reads wait for the budget (hedgeBudgetPercent of reads)', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 100, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 20, hedgeBudgetPercent: 0, hedgeBudgetBurst: 2, outlierEnabled: false }, nodes);
+    const exhausted = await hedgeCount('budget_exhausted');
+    const answers: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      aFirst(r);
+      answers.push(await search(r));
+    }
+    expect(answers).toEqual(['answer after 0', 'answer after 0', 'answer after 100']);
+    expect(await hedgeCount('budget_exhausted')).toBe(exhausted + 1);
     await r.close();
   });
 });

@@ -70,10 +70,11 @@ export class Router {
   ) {
     const p = cfg.proxy;
     this.delays = new HedgeDelays({ quantile: p.hedgeQuantile, minDelayMs: p.hedgeMinDelayMs, maxDelayMs: p.hedgeMaxDelayMs, windowSize: p.hedgeWindowSize, minSamples: 20 });
-    this.budget = new HedgeBudget(p.hedgeBudgetPercent);
+    this.budget = new HedgeBudget(p.hedgeBudgetPercent, p.hedgeBudgetBurst);
     this.outliers = new OutlierDetector({
       enabled: p.outlierEnabled, windowMs: p.outlierWindowMs, minSamples: p.outlierMinSamples, slowRatio: p.outlierSlowRatio,
       minSlowPercent: p.outlierMinSlowPercent, errorPercent: p.outlierErrorPercent, ejectMs: p.outlierEjectMs, maxEjectMs: p.outlierMaxEjectMs,
+      holdMs: p.outlierHoldMs,
     }, log);
   }
 
@@ -212,6 +213,8 @@ export class Router {
       let running = 0;
       let done = false;
       let hedged = false;
+      /** The first answer came from a hedge: the calls it cancels lost the race. */
+      let hedgeWon = false;
       let timer: NodeJS.Timeout | undefined;
       let lastErr: KiteError | undefined;
       const calls: AbortController[] = [];
@@ -265,6 +268,7 @@ export class Router {
             this.outliers.record(address, ms > delay, false);
             if (done) return;
             if (hedged) hedges.inc({ outcome: isHedge ? 'hedge_won' : 'primary_won' });
+            hedgeWon = hedged && isHedge;
             finish();
             resolve({ ok: true, value: v as T });
           },
@@ -275,6 +279,7 @@ export class Router {
               // Cancelled: a call that another replica beat after the hedge delay was slow and got no answer; a
               // losing hedge says nothing.
               if (!isHedge) this.outliers.record(address, true, false, false);
+              if (!isHedge && hedgeWon) this.outliers.hedgeLost(address);
               return;
             }
             const err = timedOut
