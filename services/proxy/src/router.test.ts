@@ -103,7 +103,8 @@ describe('hedged reads', () => {
   // budget once the node is out of routing.
   test('a hedge the budget refused is asked again; away from a node ejected meanwhile it needs no budget', async () => {
     const nodes: Record<string, FakeNode> = { a: { delayMs: -1, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
-    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30 }, nodes);
+    // No hold after the first hedge wins (outlierHoldMs), so the second read goes to a first again.
+    const r = router({ hedgeMinDelayMs: 20, hedgeMaxDelayMs: 30, outlierHoldMs: 0 }, nodes);
     const internals = r as unknown as { budget: { tokens: number }; outliers: { state: (n: string) => { ejectedUntil: number } } };
     const hung = (ms: number): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('still waiting'), ms));
     const refused = await hedgeCount('budget_exhausted');
