@@ -18,7 +18,7 @@
  *   something (if the machine is so loaded that a 300 ms stall does not show, the test fails here and says so); and
  *   no hedge, no ejection (the configuration took effect);
  * - with the defences: round ratio <= 2 and pooled ratio <= 2, no failed search, hedges sent and won, the slow node
- *   taken out of routing during the fault and back in routing after it.
+ *   taken out of routing (ejected, or held back after lost hedge races) during the fault and back in routing after it.
  */
 import { GrayBench, grayTable, p99, ratio, roundRatio, type GrayResult } from './gray';
 
@@ -70,11 +70,13 @@ test('without hedging and outlier detection the stall breaks the goal (the fault
   }
 });
 
-test('with hedging and outlier detection: fault p99 <= 2x steady p99, hedges sent, the slow node ejected and back', () => {
+test('with hedging and outlier detection: fault p99 <= 2x steady p99, hedges sent, the slow node ejected or held, and back', () => {
   const on = r.on;
   expect((on.hedges.hedge_won ?? 0) + (on.hedges.primary_won ?? 0)).toBeGreaterThan(0);
   expect(on.hedges.hedge_won ?? 0).toBeGreaterThan(0);
-  expect(on.faultEjections).toBeGreaterThan(0);
+  // The stalled node was kept from reads during the fault: ejected, or held after losing hedge races
+  // (proxy.outlierHoldMs). On a quiet machine the holds alone do it (one run: 93 holds, no ejection, ratio 1.29).
+  expect(on.faultEjections + on.faultHolds).toBeGreaterThan(0);
   expect(r.returnedAfterS).toBeDefined();
   expect(roundRatio(on)).toBeLessThanOrEqual(GOAL);
   expect(ratio(on)).toBeLessThanOrEqual(GOAL);

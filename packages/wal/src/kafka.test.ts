@@ -85,6 +85,26 @@ describe('KafkaWal', () => {
     await wal.deleteTopic(topic); // gone already: a no-op
   });
 
+  // A create retried after a first attempt that did create the topic answers "exists"; with several brokers the one
+  // asked next may not list it yet. That used to fail the collection's creation at once (retriable, but the caller
+  // got the error); the metadata is now asked again until it shows the topic.
+  it('waits for a topic the broker says exists to show in the metadata', async () => {
+    const wal = open();
+    const topic = newTopic('late-metadata');
+    let lists = 0;
+    (wal as unknown as { admin: unknown }).admin = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      createTopics: async () => false,
+      listTopics: async () => (++lists < 3 ? [] : [topic]),
+      fetchTopicMetadata: async () => ({ topics: [{ name: topic, partitions: [{}, {}] }] }),
+      fetchTopicOffsets: async () => [],
+    };
+    await wal.createTopic(topic, 2);
+    expect(lists).toBe(3);
+    await wal.close();
+  });
+
   it('keeps working after a topic it used is deleted, by itself or by another client (drop and re-create)', async () => {
     const other = open();
     try {

@@ -518,13 +518,24 @@ export class KafkaWal implements Wal {
     }
   }
 
-  /** Partitions of a topic per broker metadata, 0 when it does not exist. */
+  /**
+   * Partitions of a topic per broker metadata, 0 when it does not exist. With `mustExist` (the broker said the topic
+   * exists, e.g. a create retried after a first attempt that did create it), the broker answering may not have the
+   * topic in its metadata yet (with several brokers it reaches each one a moment later): its list is asked again with
+   * backoff for up to `appendTimeoutMs` before giving up.
+   */
   private async partitionCount(topic: string, mustExist: boolean): Promise<number> {
     await this.ready();
-    const topics = await this.call('list topics', () => this.admin.listTopics());
-    if (!topics.includes(topic)) {
-      if (mustExist) throw new KiteError('ServiceUnavailable', `Kafka: topic ${topic} exists but its metadata is missing; retry`);
-      return 0;
+    const deadline = Date.now() + this.opts.appendTimeoutMs;
+    let delay = 50;
+    for (;;) {
+      const topics = await this.call('list topics', () => this.admin.listTopics());
+      if (topics.includes(topic)) break;
+      if (!mustExist) return 0;
+      if (Date.now() + delay > deadline) throw new KiteError('ServiceUnavailable', `Kafka: topic ${topic} exists but its metadata is missing; retry`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 1000);
+      this.checkOpen();
     }
     const meta = await this.call(`metadata of ${topic}`, () => this.admin.fetchTopicMetadata({ topics: [topic] }));
     const count = meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
