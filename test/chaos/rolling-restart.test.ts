@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import type { RestartRecord } from '@kite/cli';
 import { runKite, type ClusterFile } from '../cluster/launcher';
 import { sleep } from '../harness/util';
 import { ChaosCluster, running } from './chaos';
@@ -148,20 +149,6 @@ afterAll(async () => {
   }
 }, 240_000);
 
-interface Restart {
-  role: string;
-  oldServerID: number;
-  serverID: number;
-  oldPid: number;
-  pid: number;
-  stopSeconds: number;
-  killed: boolean;
-  readySeconds: number;
-  settleSeconds: number;
-  totalSeconds: number;
-  settled: string;
-}
-
 test('rolling restart of every component under search and insert load: nothing fails, nothing is lost', async () => {
   const proxies = chaos.components('proxy').map((p) => chaos.address(p));
   expect(proxies).toHaveLength(2);
@@ -190,7 +177,7 @@ test('rolling restart of every component under search and insert load: nothing f
 
     console.log(`[rolling] bin/kite cluster rolling-restart: exit ${res.code} after ${(rollMs / 1000).toFixed(1)} s\n${res.stderr.trim()}`);
     expect({ code: res.code, stderr: res.code === 0 ? '' : res.stderr }).toEqual({ code: 0, stderr: '' });
-    const summary = JSON.parse(res.stdout) as { restarts: Restart[]; totalSeconds: number };
+    const summary = JSON.parse(res.stdout) as { restarts: RestartRecord[]; totalSeconds: number };
     const times = summary.restarts.map(
       (r) =>
         `  ${r.role.padEnd(10)} ${String(r.oldServerID).padStart(3)} -> ${String(r.serverID).padEnd(3)} stop ${r.stopSeconds.toFixed(1)} s${r.killed ? ' (SIGKILL)' : ''}, ready ${r.readySeconds.toFixed(1)} s, settled ${r.settleSeconds.toFixed(1)} s, total ${r.totalSeconds.toFixed(1)} s — ${r.settled}`,

@@ -1,1 +1,2 @@
 export * from './standalone';
+export type { RestartRecord } from './cluster';
