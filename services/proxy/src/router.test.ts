@@ -72,6 +72,22 @@ describe('hedged reads', () => {
     await r.close();
   });
 
+  test('the call that answered is not aborted afterwards (only calls still running are cancelled)', async () => {
+    const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
+    const r = router({ outlierEnabled: false }, nodes);
+    const signals: AbortSignal[] = [];
+    const internals = r as unknown as { node: (a: string) => unknown };
+    internals.node = (address: string) => ({
+      address,
+      Search: (_req: unknown, o: { signal?: AbortSignal }) => (signals.push(o.signal!), call(nodes[address]!, o.signal)),
+    });
+    for (let i = 0; i < 5; i++) await expect(search(r)).resolves.toBe('answer after 0');
+    expect(signals).toHaveLength(5);
+    expect(signals.filter((s) => s.aborted)).toHaveLength(0);
+    expect(nodes.a!.cancelled + nodes.b!.cancelled).toBe(0);
+    await r.close();
+  });
+
   test('with hedging off the read waits for the slow replica', async () => {
     const nodes: Record<string, FakeNode> = { a: { delayMs: 0, calls: 0, cancelled: 0 }, b: { delayMs: 0, calls: 0, cancelled: 0 } };
     const r = router({ hedgeEnabled: false, outlierEnabled: false }, nodes);

@@ -36,8 +36,13 @@ function withSignal(n: Client<QueryNodeApi>, signal: AbortSignal): Client<QueryN
       return (req: unknown, o?: { timeoutMs?: number }) =>
         new Promise((resolve, reject) => {
           if (signal.aborted) return reject(cancelled());
-          signal.addEventListener('abort', () => reject(cancelled()), { once: true });
-          (v as (r: unknown, o: unknown) => Promise<unknown>).call(target, req, { ...o, signal }).then(resolve, reject);
+          const onAbort = (): void => reject(cancelled());
+          signal.addEventListener('abort', onAbort, { once: true });
+          // The listener goes when the call settles, so that a call that answered holds nothing on the signal.
+          (v as (r: unknown, o: unknown) => Promise<unknown>).call(target, req, { ...o, signal }).then(
+            (r) => (signal.removeEventListener('abort', onAbort), resolve(r)),
+            (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+          );
         });
     },
   });
@@ -217,11 +222,13 @@ export class Router {
       let hedgeWon = false;
       let timer: NodeJS.Timeout | undefined;
       let lastErr: KiteError | undefined;
-      const calls: AbortController[] = [];
+      /** The calls not settled yet: finish() cancels these only (aborting a settled one would only cost). */
+      const calls = new Set<AbortController>();
       const finish = (): void => {
         done = true;
         if (timer) clearTimeout(timer);
         for (const a of calls) a.abort();
+        calls.clear();
       };
       let refused = false;
       const scheduleHedge = (): void => {
@@ -247,7 +254,7 @@ export class Router {
         const leader = candidates[next++]!;
         const address = leader.address;
         const ac = new AbortController();
-        calls.push(ac);
+        calls.add(ac);
         running++;
         const t0 = Date.now();
         // A node ejected as unresponsive that has not answered since (out of routing, or back on probation) gets one
@@ -261,6 +268,7 @@ export class Router {
         }, cap);
         this.breaker(address).fire(() => fn(withSignal(this.node(address), ac.signal), leader)).then(
           (v) => {
+            calls.delete(ac);
             clearTimeout(capTimer);
             running--;
             const ms = Date.now() - t0;
@@ -273,6 +281,7 @@ export class Router {
             resolve({ ok: true, value: v as T });
           },
           (e: unknown) => {
+            calls.delete(ac);
             clearTimeout(capTimer);
             running--;
             if (ac.signal.aborted && !timedOut) {
