@@ -15,8 +15,13 @@ import { GrowingRows } from './segments';
  */
 export class Delegator {
   readonly growing: GrowingRows;
-  /** Every delete consumed; growing rows are checked against all of them. */
-  readonly deletes = new DeleteSet();
+  /**
+   * The deletes the growing rows are checked against: those at or after the watermark. A delete applies only to rows
+   * older than itself, and rows below the watermark are masked out of the growing view (sealed segments serve
+   * them), so a delete below the watermark can no longer hide a growing row that is seen; sync() drops them. Without
+   * that the set held every delete the channel ever carried, and grew without bound under a steady delete load.
+   */
+  deletes = new DeleteSet();
   /** Deletes at or after the watermark, which the sealed segments' delta logs do not hold yet. */
   private recentDeletes: { pk: bigint | string; ts: bigint; offset: number }[] = [];
   consumed: number;
@@ -107,6 +112,10 @@ export class Delegator {
       this.watermark = watermark;
       this.growing.setWatermark(watermark);
       this.recentDeletes = this.recentDeletes.filter((d) => d.offset >= watermark);
+      // A new set rather than removals: a search already running keeps the set it started with.
+      const kept = new DeleteSet();
+      for (const d of this.recentDeletes) kept.add(d.pk, d.ts);
+      this.deletes = kept;
       void this.growing.compact().catch((e: unknown) => this.log.warn({ err: String(e) }, 'growing compaction failed'));
     }
   }
