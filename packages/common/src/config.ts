@@ -461,6 +461,13 @@ export const ConfigSchema = z
          * loads, alone. Higher: more loads overlap; lower: a smaller peak.
          */
         loadMemoryBytes: z.number().int().min(1).default(1073741824),
+        /**
+         * A channel's delete set on a query node (the union of its sealed segments' delete logs) is pruned to the
+         * deletes whose keys the node's segments hold once it reaches this many entries (then each time it doubles).
+         * Lower: less memory under a steady delete load, more pruning passes and, after a prune, the delete logs read
+         * again when a segment is loaded; higher: the reverse.
+         */
+        deletePruneMinSize: z.number().int().min(1).default(10000),
       })
       .strict()
       .default({}),

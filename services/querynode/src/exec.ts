@@ -60,6 +60,10 @@ export class PkIndex {
     if (c.kind === 'int64' || c.kind === 'string') for (let i = 0; i < c.data.length; i++) this.add(c.data[i]!, base + i);
   }
 
+  has(pk: bigint | string): boolean {
+    return this.first.has(pk);
+  }
+
   rows(pk: bigint | string): number[] {
     const f = this.first.get(pk);
     if (f === undefined) return [];

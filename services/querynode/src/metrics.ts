@@ -4,6 +4,11 @@ import type { SealedSegment } from './segments';
 
 const segmentsGauge = gauge('kite_querynode_segments', 'segments on this query node by state (sealed: loaded; growing: delegator channels)', ['state']);
 const rowsGauge = gauge('kite_querynode_rows', 'rows held by state (sealed, growing)', ['state']);
+const deletesGauge = gauge(
+  'kite_querynode_deletes',
+  'entries in the delete sets this query node checks rows against: sealed (its channels\' sealed-segment delete logs, pruned to the keys its segments hold) and growing (its delegators\' deletes above the watermark)',
+  ['set'],
+);
 const delegatorsGauge = gauge('kite_querynode_delegators', 'shard delegators by state (serviceable, replaying)', ['state']);
 const filterDuration = histogram(
   'kite_querynode_filter_duration_seconds',
@@ -14,12 +19,14 @@ const filterDuration = histogram(
 const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 
 /** Sets the query node's gauges from what it holds. */
-export function observeHoldings(segments: Map<number, SealedSegment>, delegators: Map<string, Delegator>): void {
+export function observeHoldings(segments: Map<number, SealedSegment>, delegators: Map<string, Delegator>, sealedDeletes: number): void {
   segmentsGauge.set({ state: 'sealed' }, segments.size);
   segmentsGauge.set({ state: 'growing' }, delegators.size);
   rowsGauge.set({ state: 'sealed' }, [...segments.values()].reduce((s, x) => s + x.meta.numRows, 0));
   rowsGauge.set({ state: 'growing' }, [...delegators.values()].reduce((s, d) => s + d.growing.numRows, 0));
   const ds = [...delegators.values()];
+  deletesGauge.set({ set: 'sealed' }, sealedDeletes);
+  deletesGauge.set({ set: 'growing' }, ds.reduce((s, d) => s + d.deletes.size, 0));
   delegatorsGauge.set({ state: 'serviceable' }, ds.filter((d) => d.serviceable).length);
   delegatorsGauge.set({ state: 'replaying' }, ds.filter((d) => !d.serviceable).length);
 }

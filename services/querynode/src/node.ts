@@ -65,7 +65,9 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     private readonly log: Logger,
   ) {
     this.meta = new MetaCache(store, cfg.common.rootPath);
-    this.deltas = new SealedDeltas(cfg.common.rootPath, store, objects, this.meta);
+    this.deltas = new SealedDeltas(cfg.common.rootPath, store, objects, this.meta, (channel) =>
+      [...this.segments.values()].filter((s) => s.meta.channel === channel).map((s) => ({ segmentID: s.meta.segmentID, pkIndex: s.pkIndex })),
+    cfg.querynode.deletePruneMinSize);
     this.peers = new Peers(cfg.querynode.peerCallTimeoutMs);
     this.loads = new LoadLimiter(cfg.querynode.loadConcurrency, cfg.querynode.loadMemoryBytes);
   }
@@ -258,6 +260,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
         s.free();
       }
     }
+    this.deltas.forgetUnheld();
     this.work.emit('changed');
     return { status: OK_STATUS };
   }
@@ -273,7 +276,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   async GetDistribution(): Promise<M.DistributionResponse> {
     // Without a lease it holds nothing and its serverID is stale: the coordinator sees it as not answering.
     this.leased('to report a distribution');
-    observeHoldings(this.segments, this.delegators);
+    observeHoldings(this.segments, this.delegators, this.deltas.size);
     return {
       status: OK_STATUS,
       node_id: this.nodeID,
