@@ -171,6 +171,63 @@ async function runLoad(o: Options, t: Target): Promise<Result> {
   return JSON.parse(out) as Result;
 }
 
+/** `pids` and all their descendants, from /proc (a process that exits meanwhile is skipped). */
+function processTree(pids: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(e));
+      children.set(ppid, list);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  for (const p of pids) walk(p);
+  return out;
+}
+
+/** Resident memory (VmRSS) of `pids` and their descendants, in bytes. */
+function treeRss(pids: number[]): number {
+  let kb = 0;
+  for (const p of processTree(pids)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone
+    }
+  }
+  return kb * 1024;
+}
+
+/** Samples the server's resident memory every 500 ms while a run lasts: the peak and the last sample. */
+function rssSampler(pids: number[]): { stop(): { peak: number; end: number } } {
+  let peak = 0;
+  let last = 0;
+  const sample = (): void => {
+    last = treeRss(pids);
+    peak = Math.max(peak, last);
+  };
+  sample();
+  const t = setInterval(sample, 500);
+  return {
+    stop: () => {
+      clearInterval(t);
+      sample();
+      return { peak, end: last };
+    },
+  };
+}
+
 const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function table(rows: string[][]): string {
@@ -206,7 +263,7 @@ const ratio = (a: number | undefined, b: number | undefined): string => (a === u
 async function main(): Promise<void> {
   const o = readOptions(process.argv.slice(2));
   if (!fs.existsSync(o.bin)) throw new Error(`no load generator at ${o.bin}: make bench-vs-milvus builds it (cd test/bench/go && go build -o ${o.bin} .)`);
-  const runs: { label: string; load: string; result: Result }[] = [];
+  const runs: { label: string; load: string; result: Result; rss: { peak: number; end: number } }[] = [];
   const failures: string[] = [];
   // A server that fails to start or a run that fails is reported under the table; the others still print.
   const measure = async (start: () => Promise<Target>): Promise<void> => {
@@ -214,7 +271,9 @@ async function main(): Promise<void> {
     let t: Target | undefined;
     try {
       t = await start();
-      runs.push({ label: t.label, load: before, result: await runLoad(o, t) });
+      const rss = rssSampler(t.pids);
+      const result = await runLoad(o, t);
+      runs.push({ label: t.label, load: before, result, rss: rss.stop() });
     } catch (e) {
       failures.push(`${t?.label ?? 'a server'}: ${(e as Error).message}`);
       console.error(e);
@@ -261,6 +320,14 @@ async function main(): Promise<void> {
   const recallLine = ['recall@10 (ef 64, nq=1, against brute force)'];
   for (const r of runs) recallLine.push(r.result.recall.toFixed(3));
   lines.push(recallLine);
+  // Resident memory of the server's processes (all of them, descendants included), sampled every 500 ms over the run.
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  for (const which of ['end', 'peak'] as const) {
+    const line = [which === 'end' ? 'server RSS at the end (all processes)' : 'server RSS peak (all processes)'];
+    for (const r of runs) line.push(mib(r.rss[which]));
+    if (milvus) for (const k of kites) line.push(ratio(k.rss[which], milvus.rss[which]));
+    lines.push(line);
+  }
 
   const first = runs[0]!.result;
   console.log(`\n${first.n} x ${first.dim} clustered vectors, 1 shard, HNSW M 16 efConstruction 200, search ef 64 top 10, Bounded consistency;`);
