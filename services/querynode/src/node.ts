@@ -375,26 +375,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     const c = this.meta.mustByID(r.collection_id);
     if (r.bm25_stats_only) return this.termStats(c, r);
     const spec = this.spec(c, r);
-    if (!r.delegator) {
-      const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
-      const f = this.filters(c, r, deletes);
-      const parts: ColumnBatch[] = [];
-      for (const id of r.segment_ids) {
-        const seg = this.segments.get(id);
-        if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
-        if (skipSegment(seg.meta, f)) continue;
-        try {
-          parts.push(await searchSource(seg, spec, f));
-        } catch (e) {
-          // The filter yields while it runs, so the segment may have been released (its index freed) meanwhile.
-          if (this.segments.get(id) !== seg) {
-            throw new KiteError('SegmentLoadFailed', `segment ${id} was released from node ${this.nodeID} during the search`, { retriable: true, cause: e });
-          }
-          throw e;
-        }
-      }
-      return { status: OK_STATUS, hits: encodeBatch(mergeSearchHits(parts, r.nq, r.topk, r.metric_type, spec.extras ?? {})) };
-    }
+    if (!r.delegator) return { status: OK_STATUS, hits: encodeBatch(await this.searchSegments(c, r, spec)) };
     const d = this.delegatorFor(r.replica_id, r.channel);
     await d.waitConsumed(r.min_consumed_offset, Math.max(1000, r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs));
     await d.growing.settle();
@@ -402,7 +383,10 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     // The sealed segments' nodes are asked when the growing rows' search starts, with the same watermark.
     const growing = searchSource(d.growing, spec, this.filters(c, r, [d.deletes]), () => {
       remote = this.fanOut(d, (ids, watermark, deletes) => ({ ...r, delegator: false, segment_ids: ids, watermark, deletes }), (client, req) =>
-        client.Search(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs }).then((x) => decodeBatch(x.hits)),
+        // This node's own segments: their hits as they are, not encoded and decoded again.
+        client === this
+          ? this.searchSegments(c, req, spec)
+          : client.Search(req, { timeoutMs: r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs }).then((x) => decodeBatch(x.hits)),
       );
     });
     const mine = await growing.catch(async (e: unknown) => {
@@ -411,6 +395,28 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
     });
     const parts = [mine, ...(await Promise.all(remote))];
     return { status: OK_STATUS, hits: encodeBatch(mergeSearchHits(parts, r.nq, r.topk, r.metric_type, spec.extras ?? {})) };
+  }
+
+  /** A worker's part of a search: the hits of the listed sealed segments, merged. */
+  private async searchSegments(c: CollectionMeta, r: M.SearchRequest, spec: SearchSpec): Promise<ColumnBatch> {
+    const deletes = [await this.channelDeltas(c, r.channel, r.watermark), this.requestDeletes(r.deletes)];
+    const f = this.filters(c, r, deletes);
+    const parts: ColumnBatch[] = [];
+    for (const id of r.segment_ids) {
+      const seg = this.segments.get(id);
+      if (!seg) throw new KiteError('SegmentLoadFailed', `segment ${id} is not loaded on node ${this.nodeID}`, { retriable: true });
+      if (skipSegment(seg.meta, f)) continue;
+      try {
+        parts.push(await searchSource(seg, spec, f));
+      } catch (e) {
+        // The filter yields while it runs, so the segment may have been released (its index freed) meanwhile.
+        if (this.segments.get(id) !== seg) {
+          throw new KiteError('SegmentLoadFailed', `segment ${id} was released from node ${this.nodeID} during the search`, { retriable: true, cause: e });
+        }
+        throw e;
+      }
+    }
+    return mergeSearchHits(parts, r.nq, r.topk, r.metric_type, spec.extras ?? {});
   }
 
   /**
