@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { walContract } from './contract';
 import { EmbeddedWal, type EmbeddedWalOptions } from './embedded';
 import { crashValue } from './testing/crash-child';
@@ -94,6 +95,75 @@ describe('EmbeddedWal', () => {
     expect(await wal.endOffset(ch)).toBe(100);
     expect((await wal.read(ch, 0, 1000)).map(text)).toEqual(all.map(text));
     expect(await wal.append(ch, [msg('next')])).toEqual([100]);
+  });
+
+  it('writes each record as one contiguous frame: length, crc32 of the body, offset, key length, key, value', async () => {
+    // The frame as a plain reference encoder builds it (body in one buffer, crc32 over it), byte for byte.
+    const frame = (offset: number, key: string | undefined, value: Buffer): Buffer => {
+      const k = key === undefined ? Buffer.alloc(0) : Buffer.from(key, 'utf8');
+      const fixed = Buffer.alloc(12);
+      fixed.writeUInt32LE(offset % 0x1_0000_0000, 0);
+      fixed.writeUInt32LE(Math.floor(offset / 0x1_0000_0000), 4);
+      fixed.writeInt32LE(key === undefined ? -1 : k.length, 8);
+      const body = Buffer.concat([fixed, k, value]);
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(body.length, 0);
+      head.writeUInt32LE(zlib.crc32(body) >>> 0, 4);
+      return Buffer.concat([head, body]);
+    };
+    await open();
+    await wal.createTopic('t', 1);
+    const big = Buffer.alloc(300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
+    const msgs = [{ value: Buffer.from('plain') }, { key: 'kéy', value: big.subarray(3, 200_003) }, { key: '', value: Buffer.alloc(0) }];
+    await wal.append(ch, msgs.slice(0, 1));
+    await Promise.all([wal.append(ch, msgs.slice(1, 2)), wal.append(ch, msgs.slice(2))]);
+    const [seg] = await segments();
+    const bytes = await fs.promises.readFile(path.join(dir, 'channels', 't', '0', seg as string));
+    expect(bytes.equals(Buffer.concat(msgs.map((m, i) => frame(i, m.key, m.value))))).toBe(true);
+    await wal.close();
+    await open();
+    expect(wal.stats().recovered).toBe(3);
+    const back = await wal.read(ch, 0, 10);
+    expect(back.map((r) => r.key)).toEqual([undefined, 'kéy', '']);
+    expect(back.map((r) => r.value.equals(msgs[r.offset]!.value))).toEqual([true, true, true]);
+  });
+
+  it('serves subscribers from memory the records a read of the file gives, bounded by tailBytes', async () => {
+    for (const tailBytes of [64 * 1024 * 1024, 0, 3000]) {
+      dir = await tmpDir();
+      await open({ tailBytes, maxReadBytes: 2500 });
+      await wal.createTopic('t', 1);
+      const seen: WalRecord[] = [];
+      const sub = wal.subscribe(ch, 0, async (records) => {
+        seen.push(...records);
+      });
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 20; i++) {
+        const batch = Array.from({ length: 1 + (i % 3) }, (_, j) => Buffer.alloc(100 + 300 * j + i, i));
+        sent.push(...batch);
+        await Promise.all(batch.map((value, j) => wal.append(ch, [j % 2 === 0 ? { value } : { key: `k${i}`, value }])));
+      }
+      const deadline = Date.now() + 10_000;
+      while (seen.length < sent.length && Date.now() < deadline) await sleep(5);
+      await sub.close();
+      const fromMemory = wal.stats().fromMemory;
+      if (tailBytes === 0) expect(fromMemory).toBe(0);
+      else if (tailBytes > 1_000_000) expect(fromMemory).toBe(sent.length);
+      else expect(fromMemory).toBeGreaterThan(0);
+      expect(seen.map((r) => r.offset)).toEqual(sent.map((_, i) => i));
+      expect(seen.every((r, i) => r.value.equals(sent[i]!))).toBe(true);
+      // A plain read (from memory where the tail holds the records) matches the file after a reopen.
+      const before = await wal.read(ch, 0, 1000);
+      const tailRead = await wal.read(ch, sent.length - 2, 10);
+      await wal.close();
+      await open({ tailBytes, maxReadBytes: 2500 });
+      const after = await wal.read(ch, 0, 1000);
+      expect(after.map((r) => [r.offset, r.key, r.value.toString('hex')])).toEqual(before.map((r) => [r.offset, r.key, r.value.toString('hex')]));
+      const fileRead = await wal.read(ch, sent.length - 2, 10);
+      expect(tailRead.map((r) => [r.offset, r.key, r.value.toString('hex')])).toEqual(fileRead.map((r) => [r.offset, r.key, r.value.toString('hex')]));
+      await wal.close();
+    }
   });
 
   it('caps a read by bytes but always returns at least one record', async () => {

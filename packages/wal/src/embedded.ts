@@ -14,6 +14,13 @@
  *
  * Readers (read, subscribe, endOffset) see a record only once it is durable. Subscribers are woken by the append
  * itself, so tailing has no polling delay.
+ *
+ * An append writes each record's 20-byte head and the caller's value buffer with one vectored write (the value is not
+ * copied into a frame; the checksum runs over head and value in turn). While a channel has subscribers, its newest
+ * durable records stay in memory (up to `tailBytes` per channel, dropped once every subscriber has passed them), and
+ * a read within them is served from memory: a subscriber that keeps up never reads the file back or checks the
+ * checksum of what this process has just written. Records served that way hold the appended buffers themselves, so
+ * a caller must not change a value buffer after appending it, and a reader must not change a record's value.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,6 +45,11 @@ export interface EmbeddedWalOptions {
   defaultMaxBatch?: number;
   /** Wait before a subscription retries after its read or its handler failed. */
   retryDelayMs?: number;
+  /**
+   * Most bytes of a channel's newest records kept in memory for its subscribers (0: none, every read goes to the
+   * file). Memory held per subscribed channel against a file read and a checksum pass per record and subscriber.
+   */
+  tailBytes?: number;
   logger?: Logger;
 }
 
@@ -45,6 +57,7 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_READ_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_BATCH = 1000;
 export const DEFAULT_RETRY_DELAY_MS = 200;
+export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 /** Largest single record; larger messages are refused. */
 export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 
@@ -55,6 +68,8 @@ export interface EmbeddedWalStats {
   records: number;
   /** Records found on open. */
   recovered: number;
+  /** Records reads returned from the in-memory tail (not read back from a file). */
+  fromMemory: number;
 }
 
 const FRAME_HEADER = 8;
@@ -75,7 +90,11 @@ interface Segment {
 }
 
 interface PendingAppend {
-  buf: Buffer;
+  /** Head and value of each record in turn (and the key between them when there is one). */
+  parts: Buffer[];
+  /** The records, in memory for the tail once durable. */
+  records: WalRecord[];
+  bytes: number;
   sizes: number[];
   base: number;
   resolve: (offsets: number[]) => void;
@@ -96,6 +115,10 @@ class Channel {
   closed = false;
   /** Subscribers waiting for records; called (and dropped) whenever durableEnd moves or the channel closes. */
   readonly waiters = new Set<() => void>();
+  /** The newest durable records, offsets tail[0].offset .. durableEnd - 1 (see tailBytes). */
+  tail: WalRecord[] = [];
+  tailStart = 0;
+  tailBytes = 0;
 
   constructor(
     readonly ref: ChannelRef,
@@ -133,11 +156,16 @@ function checkTopic(topic: string): void {
   }
 }
 
-/** Encodes messages as consecutive records starting at offset `base`. */
-function encode(base: number, messages: WalMessage[]): { buf: Buffer; sizes: number[] } {
-  const keys: Array<Buffer | undefined> = [];
+/**
+ * Encodes messages as consecutive records starting at offset `base`: per record a head (frame header, offset, key
+ * length, key) followed by the value itself, not copied; the checksum covers the body (head after the frame header,
+ * then the value), so the bytes written are those of one contiguous frame.
+ */
+function encode(base: number, messages: WalMessage[]): Omit<PendingAppend, 'base' | 'resolve' | 'reject'> {
+  const parts: Buffer[] = [];
+  const records: WalRecord[] = [];
   const sizes: number[] = [];
-  let total = 0;
+  let bytes = 0;
   for (const [i, m] of messages.entries()) {
     if (!Buffer.isBuffer(m.value)) {
       throw new KiteError('ParameterInvalid', `message ${i}: value must be a Buffer`);
@@ -147,27 +175,20 @@ function encode(base: number, messages: WalMessage[]): { buf: Buffer; sizes: num
     if (size > MAX_RECORD_BYTES) {
       throw new KiteError('RequestTooLarge', `message ${i} is ${size} bytes; the WAL takes records up to ${MAX_RECORD_BYTES}`);
     }
-    keys.push(key);
-    sizes.push(size);
-    total += size;
-  }
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (const [i, m] of messages.entries()) {
-    const key = keys[i];
-    const size = sizes[i] as number;
     const offset = base + i;
-    buf.writeUInt32LE(size - FRAME_HEADER, pos);
-    buf.writeUInt32LE(offset >>> 0, pos + 8);
-    buf.writeUInt32LE(Math.floor(offset / 0x1_0000_0000), pos + 12);
-    buf.writeInt32LE(key === undefined ? -1 : key.length, pos + 16);
-    let p = pos + FRAME_HEADER + BODY_FIXED;
-    if (key) p += key.copy(buf, p);
-    m.value.copy(buf, p);
-    buf.writeUInt32LE(crc32(buf.subarray(pos + FRAME_HEADER, pos + size)), pos + 4);
-    pos += size;
+    const head = Buffer.allocUnsafe(FRAME_HEADER + BODY_FIXED + (key?.length ?? 0));
+    head.writeUInt32LE(size - FRAME_HEADER, 0);
+    head.writeUInt32LE(offset >>> 0, 8);
+    head.writeUInt32LE(Math.floor(offset / 0x1_0000_0000), 12);
+    head.writeInt32LE(key === undefined ? -1 : key.length, 16);
+    if (key) key.copy(head, FRAME_HEADER + BODY_FIXED);
+    head.writeUInt32LE(crc32(m.value, crc32(head.subarray(FRAME_HEADER))), 4);
+    parts.push(head, m.value);
+    records.push(m.key === undefined ? { offset, value: m.value } : { offset, key: m.key, value: m.value });
+    sizes.push(size);
+    bytes += size;
   }
-  return { buf, sizes };
+  return { parts, records, bytes, sizes };
 }
 
 /** Decodes one record whose frame starts at `pos` in `buf`; the caller has checked the frame fits. */
@@ -258,6 +279,7 @@ export class EmbeddedWal implements Wal {
   private syncs = 0;
   private records = 0;
   private recovered = 0;
+  private fromMemory = 0;
 
   private constructor(
     private readonly dir: string,
@@ -272,6 +294,7 @@ export class EmbeddedWal implements Wal {
       maxReadBytes: options.maxReadBytes ?? DEFAULT_MAX_READ_BYTES,
       defaultMaxBatch: options.defaultMaxBatch ?? DEFAULT_MAX_BATCH,
       retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      tailBytes: options.tailBytes ?? DEFAULT_TAIL_BYTES,
     };
     if (!(opts.segmentBytes >= 1 && opts.segmentBytes <= 1024 * 1024 * 1024)) {
       throw new KiteError('ParameterInvalid', `segmentBytes must be from 1 to 1 GiB, got ${opts.segmentBytes}`);
@@ -418,9 +441,9 @@ export class EmbeddedWal implements Wal {
     }
     if (messages.length === 0) return [];
     const base = ch.nextOffset;
-    const { buf, sizes } = encode(base, messages);
+    const encoded = encode(base, messages);
     ch.nextOffset += messages.length;
-    const done = new Promise<number[]>((resolve, reject) => ch.pending.push({ buf, sizes, base, resolve, reject }));
+    const done = new Promise<number[]>((resolve, reject) => ch.pending.push({ ...encoded, base, resolve, reject }));
     if (!ch.flushing) ch.flushing = this.flushLoop(ch);
     return done;
   }
@@ -434,12 +457,12 @@ export class EmbeddedWal implements Wal {
         batch = ch.pending;
         ch.pending = [];
         let seg = ch.segments[ch.segments.length - 1];
-        const bytes = batch.reduce((n, b) => n + b.buf.length, 0);
+        const bytes = batch.reduce((n, b) => n + b.bytes, 0);
         // Positions are 32-bit: a segment never grows past 4 GiB, whatever segmentBytes says.
         const full = seg !== undefined && seg.count > 0 && (seg.size >= this.opts.segmentBytes || seg.size + bytes > 0xffff_ffff);
         if (!seg || !ch.writer || full) seg = await this.roll(ch);
         const writer = ch.writer as fs.promises.FileHandle;
-        await writevAll(writer, batch.map((b) => b.buf));
+        await writevAll(writer, batch.flatMap((b) => b.parts));
         await writer.datasync();
         this.syncs++;
         let pos = seg.size;
@@ -454,6 +477,9 @@ export class EmbeddedWal implements Wal {
         seg.size = pos;
         ch.durableEnd += count;
         this.records += count;
+        if (this.opts.tailBytes > 0 && this.lowestSubscriber(ch) !== undefined) {
+          for (const b of batch) this.keepTail(ch, b.records, b.sizes);
+        }
         for (const b of batch) b.resolve(b.sizes.map((_, i) => b.base + i));
         batch = [];
         ch.wake();
@@ -469,6 +495,58 @@ export class EmbeddedWal implements Wal {
     } finally {
       ch.flushing = undefined;
     }
+  }
+
+  /** Adds durable records to the channel's in-memory tail, dropping the oldest beyond tailBytes. */
+  private keepTail(ch: Channel, records: WalRecord[], sizes: number[]): void {
+    const first = records[0];
+    if (first === undefined) return;
+    if (ch.tail.length === 0 || ch.tailStart + ch.tail.length !== first.offset) {
+      ch.tail = [];
+      ch.tailStart = first.offset;
+      ch.tailBytes = 0;
+    }
+    for (const [i, r] of records.entries()) {
+      ch.tail.push(r);
+      ch.tailBytes += sizes[i] as number;
+    }
+    let drop = 0;
+    while (drop < ch.tail.length - 1 && ch.tailBytes > this.opts.tailBytes) ch.tailBytes -= frameBytes(ch.tail[drop++] as WalRecord);
+    if (ch.tailBytes > this.opts.tailBytes) {
+      drop = ch.tail.length;
+      ch.tailBytes = 0;
+    }
+    this.dropTail(ch, drop);
+  }
+
+  private dropTail(ch: Channel, n: number): void {
+    if (n <= 0) return;
+    ch.tail = ch.tail.slice(n);
+    ch.tailStart += n;
+  }
+
+  /** The lowest next offset of the channel's subscriptions; undefined when it has none. */
+  private lowestSubscriber(ch: Channel): number | undefined {
+    let low: number | undefined;
+    for (const s of this.subscriptions) {
+      if (s.ref.topic === ch.ref.topic && s.ref.partition === ch.ref.partition) low = Math.min(low ?? Infinity, s.position);
+    }
+    return low;
+  }
+
+  /** @internal A subscriber of the channel moved to `next` (or left): drops tail records every subscriber passed. */
+  released(ref: ChannelRef): void {
+    const ch = this.topics.get(ref.topic)?.[ref.partition];
+    if (!ch) return;
+    const low = this.lowestSubscriber(ch);
+    if (low === undefined) {
+      ch.tail = [];
+      ch.tailBytes = 0;
+      return;
+    }
+    let n = 0;
+    while (n < ch.tail.length && ch.tailStart + n < low) ch.tailBytes -= frameBytes(ch.tail[n++] as WalRecord);
+    this.dropTail(ch, n);
   }
 
   /** Starts a new segment at the channel's durable end. */
@@ -502,6 +580,20 @@ export class EmbeddedWal implements Wal {
     const out: WalRecord[] = [];
     let off = from;
     let budget = this.opts.maxReadBytes;
+    if (off >= ch.tailStart && off < ch.tailStart + ch.tail.length) {
+      // In memory: the same records (and the same byte budget) a file read would give.
+      const stop = Math.min(end, ch.tailStart + ch.tail.length);
+      while (off < stop && budget > 0) {
+        const r = ch.tail[off - ch.tailStart] as WalRecord;
+        const n = frameBytes(r);
+        if (out.length > 0 && n > budget) break;
+        out.push(r);
+        budget -= n;
+        off++;
+      }
+      this.fromMemory += out.length;
+      return out;
+    }
     while (off < end && budget > 0) {
       const seg = findSegment(ch.segments, off);
       const i = off - seg.base;
@@ -562,7 +654,10 @@ export class EmbeddedWal implements Wal {
       retryDelayMs: this.opts.retryDelayMs,
     });
     this.subscriptions.add(sub);
-    sub.start(() => this.subscriptions.delete(sub));
+    sub.start(() => {
+      this.subscriptions.delete(sub);
+      this.released(ref);
+    });
     return sub;
   }
 
@@ -593,7 +688,7 @@ export class EmbeddedWal implements Wal {
   }
 
   stats(): EmbeddedWalStats {
-    return { syncs: this.syncs, records: this.records, recovered: this.recovered };
+    return { syncs: this.syncs, records: this.records, recovered: this.recovered, fromMemory: this.fromMemory };
   }
 
   private async closeChannels(): Promise<void> {
@@ -633,6 +728,11 @@ export class EmbeddedWal implements Wal {
   }
 }
 
+/** Bytes of a record's frame in the file. */
+function frameBytes(r: WalRecord): number {
+  return FRAME_HEADER + BODY_FIXED + (r.key === undefined ? 0 : Buffer.byteLength(r.key, 'utf8')) + r.value.length;
+}
+
 function findSegment(segments: Segment[], offset: number): Segment {
   let lo = 0;
   let hi = segments.length - 1;
@@ -665,11 +765,16 @@ class TailSubscription implements Subscription {
 
   constructor(
     private readonly wal: EmbeddedWal,
-    private readonly ref: ChannelRef,
+    readonly ref: ChannelRef,
     private next: number,
     private readonly handler: (records: WalRecord[]) => Promise<void>,
     private readonly opts: TailOptions,
   ) {}
+
+  /** The next offset this subscription will deliver. */
+  get position(): number {
+    return this.next;
+  }
 
   start(onEnd: () => void): void {
     this.loop = this.run().finally(onEnd);
@@ -707,6 +812,7 @@ class TailSubscription implements Subscription {
         continue;
       }
       this.next = (records[records.length - 1] as WalRecord).offset + 1;
+      this.wal.released(this.ref);
     }
   }
 

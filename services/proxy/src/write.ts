@@ -28,14 +28,17 @@ async function appendBefore(core: ProxyCore, ref: ChannelRef, value: Buffer, dea
 
 /** Splits rows by shard and appends one message per channel; resolves once every append is durable. */
 async function appendByShard(core: ProxyCore, c: CollectionMeta, batch: ColumnBatch, type: 'insert' | 'delete', ts: bigint, deadline: number): Promise<void> {
+  const append = (part: ColumnBatch, shard: number): Promise<void> =>
+    appendBefore(core, { topic: c.topic, partition: shard }, encodeWalMsg({ type, collectionID: c.collectionID, ts, batch: part }), deadline);
+  if (batch.numRows === 0) return;
+  // One shard takes every row: no key needs hashing.
+  if (c.shardsNum === 1) return append(batch, 0);
   const pk = batch.columns.get(PK)!;
   const groups: number[][] = Array.from({ length: c.shardsNum }, () => []);
   for (let i = 0; i < batch.numRows; i++) groups[shardOf(pkAt(pk, i), c.shardsNum)]!.push(i);
   await Promise.all(groups.map(async (rows, shard) => {
     if (rows.length === 0) return;
-    const part = rows.length === batch.numRows ? batch : takeBatch(batch, rows);
-    const value = encodeWalMsg({ type, collectionID: c.collectionID, ts, batch: part });
-    await appendBefore(core, { topic: c.topic, partition: shard }, value, deadline);
+    await append(rows.length === batch.numRows ? batch : takeBatch(batch, rows), shard);
   }));
 }
 
