@@ -1,6 +1,7 @@
 #include "walk.h"
 
 #include <immintrin.h>
+#include <sys/mman.h>
 
 // GCC 12 reports its own AVX-512 intrinsics (their "undefined" pass-through operands) as used uninitialized when
 // they are compiled through a target attribute rather than -mavx512f; a false positive.
@@ -9,7 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <new>
 
 namespace kite {
 
@@ -142,6 +145,33 @@ Level cpuLevel() {
 }
 
 }  // namespace
+
+HugePageBytes::~HugePageBytes() {
+  if (p_ != nullptr) munmap(p_, cap_);
+}
+
+void HugePageBytes::resize(size_t n) {
+  if (n <= cap_) {
+    size_ = n;
+    return;
+  }
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t cap = (std::max(n, 2 * cap_) + kHuge - 1) / kHuge * kHuge;
+  // Map a huge page more than needed and keep the 2 MB-aligned part (huge pages need aligned addresses).
+  void* raw = mmap(nullptr, cap + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHuge - 1) / kHuge * kHuge;
+  if (aligned > start) munmap(raw, aligned - start);
+  if (start + kHuge > aligned) munmap(reinterpret_cast<void*>(aligned + cap), start + kHuge - aligned);
+  auto* p = reinterpret_cast<uint8_t*>(aligned);
+  madvise(p, cap, MADV_HUGEPAGE);  // advice only: without transparent huge pages this is 4 KB pages as before
+  if (size_ > 0) std::memcpy(p, p_, size_);
+  if (p_ != nullptr) munmap(p_, cap_);
+  p_ = p;
+  cap_ = cap;
+  size_ = n;
+}
 
 void WalkCodes::update(const float* x, int64_t n, int dim) {
   if (dim != dim_ || n < rows_) {
