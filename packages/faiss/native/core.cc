@@ -379,8 +379,11 @@ std::unique_ptr<IndexCore> IndexCore::deserialize(IndexKind kind, Metric metric,
 
 void IndexCore::refreshStats() {
   if (hnsw_) {
-    const auto* st = dynamic_cast<const faiss::IndexFlat*>(hnsw_->storage);
+    auto* st = dynamic_cast<faiss::IndexFlat*>(hnsw_->storage);
     walkCodes_.update(st->get_xb(), st->ntotal, dim_);
+    // A search reads these at random rows too (the exact re-rank, the walk's neighbour lists).
+    moveToHugePages(st->codes, &hugeVectors_);
+    moveToHugePages(hnsw_->hnsw.neighbors, &hugeNeighbours_);
   }
   ntotal_.store(index_->ntotal);
   trained_.store(index_->is_trained);

@@ -146,6 +146,26 @@ Level cpuLevel() {
 
 }  // namespace
 
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+
+template <class T>
+void moveVectorToHugePages(std::vector<T>& v, const void** last) {
+  if (v.data() == *last || v.capacity() * sizeof(T) < 2 * kHugePage) return;
+  std::vector<T> fresh;
+  fresh.reserve(v.capacity());  // large enough for malloc to map it afresh, untouched
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(fresh.data()) + kHugePage - 1) / kHugePage * kHugePage;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(fresh.data()) + fresh.capacity() * sizeof(T)) / kHugePage * kHugePage;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  fresh.assign(v.begin(), v.end());
+  v.swap(fresh);
+  *last = v.data();
+}
+}  // namespace
+
+void moveToHugePages(std::vector<uint8_t>& v, const void** last) { moveVectorToHugePages(v, last); }
+void moveToHugePages(std::vector<int32_t>& v, const void** last) { moveVectorToHugePages(v, last); }
+
 HugePageBytes::~HugePageBytes() {
   if (p_ != nullptr) munmap(p_, cap_);
 }
@@ -155,7 +175,7 @@ void HugePageBytes::resize(size_t n) {
     size_ = n;
     return;
   }
-  constexpr size_t kHuge = size_t(2) << 20;
+  constexpr size_t kHuge = kHugePage;
   const size_t cap = (std::max(n, 2 * cap_) + kHuge - 1) / kHuge * kHuge;
   // Map a huge page more than needed and keep the 2 MB-aligned part (huge pages need aligned addresses).
   void* raw = mmap(nullptr, cap + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

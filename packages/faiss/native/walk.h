@@ -34,6 +34,13 @@ class HugePageBytes {
   size_t cap_ = 0;
 };
 
+// Moves a large vector's contents into a fresh allocation advised for 2 MB pages (before it is first touched, so
+// the pages are huge from the start), unless `*last` says this allocation was already moved. For faiss's own
+// arrays that a search reads at random rows (the stored vectors, the graph's neighbour lists), which it allocates
+// with 4 KB pages. Steady-state memory is the same; while it runs, the array is there twice.
+void moveToHugePages(std::vector<uint8_t>& v, const void** last);
+void moveToHugePages(std::vector<int32_t>& v, const void** last);
+
 class WalkCodes {
  public:
   // Brings the codes up to the first n rows of x (n * dim floats). Rows are only ever appended, so the rows already
