@@ -384,6 +384,7 @@ void IndexCore::refreshStats() {
     // A search reads these at random rows too (the exact re-rank, the walk's neighbour lists).
     moveToHugePages(st->codes, &hugeVectors_);
     moveToHugePages(hnsw_->hnsw.neighbors, &hugeNeighbours_);
+    moveToHugePages(hnsw_->hnsw.offsets, &hugeOffsets_);
   }
   ntotal_.store(index_->ntotal);
   trained_.store(index_->is_trained);
@@ -818,7 +819,8 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       //   8, the walk being bound by memory), then the ef nodes it ends with are ranked again by their exact
       //   distances (faiss's distance computer, so the distances returned are faiss's);
       // - two binary heaps instead of faiss's MinimaxHeap, which scans all ef entries twice per expanded node.
-      // While a node's neighbours are coded, the neighbour list of the next node to expand is prefetched.
+      // While a node's neighbours are coded, the neighbour list of the next node to expand is prefetched (and the
+      // offset of each fresh node's list, read if it is expanded later).
       WalkCodes::Query qt;
       using Cand = std::pair<float, faiss::HNSW::storage_idx_t>;
       std::vector<Cand> frontier0;  // min-heap: nodes to expand
@@ -863,6 +865,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
             if (seen.testAndSet(static_cast<size_t>(v))) continue;
             const char* at = reinterpret_cast<const char*>(walkCodes_.code(v));
             for (size_t o = 0; o < codeSize; o += 64) __builtin_prefetch(at + o);
+            __builtin_prefetch(offsets + v);  // read if v is expanded later, to find its neighbour list
             fresh.push_back(v);
           }
           for (const faiss::HNSW::storage_idx_t v : fresh) {

@@ -168,6 +168,7 @@ class IndexCore {
   WalkCodes walkCodes_;                  // HNSW: 8-bit codes of the stored vectors for the search walk (walk.h)
   const void* hugeVectors_ = nullptr;    // HNSW: the stored vectors' and neighbour lists' allocations last moved
   const void* hugeNeighbours_ = nullptr; //   to huge pages (moveToHugePages)
+  const void* hugeOffsets_ = nullptr;
   mutable RwLock mu_;
   std::atomic<int64_t> ntotal_{0};
   std::atomic<bool> trained_{false};

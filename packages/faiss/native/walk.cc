@@ -165,6 +165,7 @@ void moveVectorToHugePages(std::vector<T>& v, const void** last) {
 
 void moveToHugePages(std::vector<uint8_t>& v, const void** last) { moveVectorToHugePages(v, last); }
 void moveToHugePages(std::vector<int32_t>& v, const void** last) { moveVectorToHugePages(v, last); }
+void moveToHugePages(std::vector<size_t>& v, const void** last) { moveVectorToHugePages(v, last); }
 
 HugePageBytes::~HugePageBytes() {
   if (p_ != nullptr) munmap(p_, cap_);

@@ -40,6 +40,7 @@ class HugePageBytes {
 // with 4 KB pages. Steady-state memory is the same; while it runs, the array is there twice.
 void moveToHugePages(std::vector<uint8_t>& v, const void** last);
 void moveToHugePages(std::vector<int32_t>& v, const void** last);
+void moveToHugePages(std::vector<size_t>& v, const void** last);
 
 class WalkCodes {
  public:
