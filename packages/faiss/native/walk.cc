@@ -209,22 +209,25 @@ void WalkCodes::update(const float* x, int64_t n, int dim) {
   if (n == rows_) return;
   const size_t d = static_cast<size_t>(dim);
   bool rebuild = rows_ == 0;
+  // Row by row, dimension by dimension (no division per value: this runs over every vector when an index loads).
   if (!rebuild) {
-    for (size_t i = static_cast<size_t>(rows_) * d; i < static_cast<size_t>(n) * d && !rebuild; ++i) {
-      const float v = x[i];
-      const size_t j = i % d;
-      // Non-finite values are clamped to an end of the range instead.
-      if (std::isfinite(v) && (v < lo_[j] || v > lo_[j] + 255.0f * step_[j])) rebuild = true;
+    for (size_t r = static_cast<size_t>(rows_); r < static_cast<size_t>(n) && !rebuild; ++r) {
+      const float* row = x + r * d;
+      for (size_t j = 0; j < d; ++j) {
+        // Non-finite values are clamped to an end of the range instead.
+        if (std::isfinite(row[j]) && (row[j] < lo_[j] || row[j] > lo_[j] + 255.0f * step_[j])) rebuild = true;
+      }
     }
   }
   if (rebuild) {
     std::vector<float> lo(d, std::numeric_limits<float>::infinity()), hi(d, -std::numeric_limits<float>::infinity());
-    for (size_t i = 0; i < static_cast<size_t>(n) * d; ++i) {
-      const float v = x[i];
-      if (!std::isfinite(v)) continue;
-      const size_t j = i % d;
-      lo[j] = std::min(lo[j], v);
-      hi[j] = std::max(hi[j], v);
+    for (size_t r = 0; r < static_cast<size_t>(n); ++r) {
+      const float* row = x + r * d;
+      for (size_t j = 0; j < d; ++j) {
+        if (!std::isfinite(row[j])) continue;
+        lo[j] = std::min(lo[j], row[j]);
+        hi[j] = std::max(hi[j], row[j]);
+      }
     }
     lo_.assign(d, 0.0f);
     step_.assign(d, 0.0f);
@@ -247,11 +250,16 @@ void WalkCodes::update(const float* x, int64_t n, int dim) {
 
 void WalkCodes::encode(const float* x, int64_t from, int64_t to) {
   const size_t d = static_cast<size_t>(dim_);
-  for (size_t i = static_cast<size_t>(from) * d; i < static_cast<size_t>(to) * d; ++i) {
-    const size_t j = i % d;
-    const float v = (x[i] - lo_[j]) / step_[j];
-    // NaN and values below the range become 0, +inf and values above it 255.
-    codes_[i] = static_cast<uint8_t>(v >= 0 ? (v < 255.0f ? std::lrint(v) : 255) : 0);
+  std::vector<float> inv(d);
+  for (size_t j = 0; j < d; ++j) inv[j] = 1.0f / step_[j];
+  for (size_t r = static_cast<size_t>(from); r < static_cast<size_t>(to); ++r) {
+    const float* row = x + r * d;
+    uint8_t* code = codes_.data() + r * d;
+    for (size_t j = 0; j < d; ++j) {
+      const float v = (row[j] - lo_[j]) * inv[j] + 0.5f;
+      // NaN and values below the range become 0, +inf and values above it 255.
+      code[j] = static_cast<uint8_t>(v >= 1.0f ? (v < 255.0f ? static_cast<int>(v) : 255) : 0);
+    }
   }
 }
 
