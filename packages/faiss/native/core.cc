@@ -113,7 +113,12 @@ struct VisitedBits {
     touched.clear();
   }
 };
-thread_local VisitedBits tlsVisitedBits;
+// Out of line: when GCC sees that the object is thread_local it looks its address up again (a __tls_get_addr call
+// from a shared object) at every use inside the walk's loop.
+__attribute__((noinline)) VisitedBits& threadVisitedBits() {
+  static thread_local VisitedBits bits;
+  return bits;
+}
 
 const char* mapFaissMessage(const std::string& what) {
   if (what.find("is_trained") != std::string::npos) return ERR_NOT_TRAINED;
@@ -832,8 +837,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       const size_t l0Begin = static_cast<size_t>(g.cum_nneighbor_per_level[0]);
       const size_t l0End = static_cast<size_t>(g.cum_nneighbor_per_level[1]);
       const size_t codeSize = walkCodes_.codeSize();
-      VisitedBits* const seenPtr = &tlsVisitedBits;  // a pointer: a reference to it made GCC look it up per use
-      VisitedBits& seen = *seenPtr;
+      VisitedBits& seen = threadVisitedBits();
       // How many of the ef nodes the walk ends with are ranked again exactly: the nearest max(2k, ef/2) by their
       // codes. On the benchmark's data (100k x 128, ef 64, k 10) re-ranking 20, 32 or all 64 gave the same recall.
       // The walk's beam is at least 2k wide: with ef close to k, ranking by codes alone dropped true neighbours that
