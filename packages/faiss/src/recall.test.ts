@@ -169,6 +169,19 @@ describe.each(METRICS)('HNSW %s: search() against faiss IndexHNSW::search', (met
   });
 });
 
+test.each(['L2', 'IP'] as const)('HNSW %s with a dimension that is not a multiple of 16 or 8 (the kernels\' tails)', async (metric) => {
+  const dim = 37;
+  const g = clustered(dim, 20, 5);
+  const xb = g.points(3000, 6);
+  const xq = g.points(50, 7);
+  const want = bruteForce(xb, xq, dim, K, metric);
+  const index = VectorIndex.create({ indexType: 'HNSW', metric, dim, params: { M: 16, efConstruction: 80 } });
+  await index.add(xb, sequentialIds(3000));
+  const res = await index.search(xq, K, { ef: 64 });
+  expect(recallAtK(want.ids, res.ids, 50, K)).toBeGreaterThanOrEqual(0.95);
+  index.free();
+});
+
 test('HNSW rows added later outside the range of the first ones are found (the codes are rebuilt)', async () => {
   // The second half lies far from the first (every coordinate shifted by 40): coded with the first half's range,
   // its rows would all clamp to the same codes and the walk could not tell them apart.
