@@ -176,17 +176,21 @@ void HugePageBytes::resize(size_t n) {
     size_ = n;
     return;
   }
-  constexpr size_t kHuge = kHugePage;
-  const size_t cap = (std::max(n, 2 * cap_) + kHuge - 1) / kHuge * kHuge;
-  // Map a huge page more than needed and keep the 2 MB-aligned part (huge pages need aligned addresses).
-  void* raw = mmap(nullptr, cap + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const size_t want = std::max(n, 2 * cap_);
+  // Small arrays (an index of a few thousand vectors) stay in 4 KB pages: a huge page would cost 2 MB each.
+  const bool huge = want >= 2 * kHugePage;
+  const size_t align = huge ? kHugePage : 4096;
+  const size_t cap = (want + align - 1) / align * align;
+  // Huge pages need 2 MB-aligned addresses: map one more than needed and keep the aligned part.
+  const size_t extra = huge ? kHugePage : 0;
+  void* raw = mmap(nullptr, cap + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kHuge - 1) / kHuge * kHuge;
+  const uintptr_t aligned = (start + align - 1) / align * align;
   if (aligned > start) munmap(raw, aligned - start);
-  if (start + kHuge > aligned) munmap(reinterpret_cast<void*>(aligned + cap), start + kHuge - aligned);
+  if (start + extra > aligned) munmap(reinterpret_cast<void*>(aligned + cap), start + extra - aligned);
   auto* p = reinterpret_cast<uint8_t*>(aligned);
-  madvise(p, cap, MADV_HUGEPAGE);  // advice only: without transparent huge pages this is 4 KB pages as before
+  if (huge) madvise(p, cap, MADV_HUGEPAGE);  // advice only: without transparent huge pages, 4 KB pages as before
   if (size_ > 0) std::memcpy(p, p_, size_);
   if (p_ != nullptr) munmap(p_, cap_);
   p_ = p;
