@@ -90,7 +90,7 @@ struct VisitedMarks {
 thread_local VisitedMarks tlsVisited;
 
 // Visited nodes as one bit per node (an index of 100k nodes: 12.5 KB, which stays in the first-level cache while the
-// walk streams codes through it, where a byte per node did not), reused across calls on the same thread; the words
+// walk streams codes through it; a byte per node is 100 KB), reused across calls on the same thread; the words
 // a call set are remembered and cleared at its end, so a call costs in proportion to the nodes it visits.
 struct VisitedBits {
   std::vector<uint64_t> words;
@@ -817,12 +817,12 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
       auto minFirst = [](const Hit& a, const Hit& b) { return a.first > b.first; };
 
       // Layer 0, unfiltered: the beam search of the HNSW paper (and of faiss's search_from_candidates): a min-heap of
-      // nodes to expand and a max-heap of the ef best nodes met, stopping when the closest node left to expand is
-      // farther than the worst of those ef. Two differences from faiss's loop, for speed; the recall is the same
+      // nodes to expand and a max-heap of the ef best nodes met (the beam; at least 2k), stopping when the closest node
+      // left to expand is farther than the worst of those. Two differences from faiss's loop, for speed; the recall is the same
       // (recall.test.ts checks it against faiss's own search and exact answers):
       // - the walk ranks nodes by distances to the 8-bit codes (walk.h: 2 cache lines per 128-dim vector instead of
-      //   8, the walk being bound by memory), then the ef nodes it ends with are ranked again by their exact
-      //   distances (faiss's distance computer, so the distances returned are faiss's);
+      //   8, the walk being bound by memory), then the nearest of the nodes it ends with are ranked again by their
+      //   exact distances (faiss's distance computer, so the distances returned are faiss's);
       // - two binary heaps instead of faiss's MinimaxHeap, which scans all ef entries twice per expanded node.
       // While a node's neighbours are coded, the neighbour list of the next node to expand is prefetched (and the
       // offset of each fresh node's list, read if it is expanded later).
@@ -887,7 +887,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
           }
         }
         seen.end();
-        // Exact distances of the ef nodes, their vectors fetched together first.
+        // Exact distances of the nearest `rerank`, their vectors fetched together first.
         if (rerank < pool.size()) {
           std::sort_heap(pool.begin(), pool.end(), farthestFirst);
           pool.resize(rerank);
@@ -929,7 +929,9 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
           faiss::HNSW::storage_idx_t nearest;
           float dNearest;
           dc->set_query(q + qi * dim_);
-          if (!filtered) {
+          // The codes cover every stored row once refreshStats has run; should they not, the float walk below (with
+          // no filter, every row allowed) answers instead.
+          if (!filtered && walkCodes_.rows() >= n) {
             walkCodes_.prepare(q + qi * dim_, negate, qt);
             descend([&](faiss::HNSW::storage_idx_t v) { return walkCodes_.distance(qt, v); }, nearest, dNearest);
             walkLayer0(nearest, dNearest, beam);
