@@ -18,6 +18,8 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 
+#include "walk.h"
+
 namespace kite {
 
 // Stable error codes, mirrored in src/errors.ts.
@@ -163,6 +165,10 @@ class IndexCore {
   faiss::IndexIVF* ivf_ = nullptr;       // IVF_*
   const faiss::IndexFlat* coarse_ = nullptr;  // IVF_*: the coarse quantizer when it is flat (always, when built here)
   bool identityIds_ = true;              // FLAT/HNSW: id_map[i] == i for every row
+  WalkCodes walkCodes_;                  // HNSW: 8-bit codes of the stored vectors for the search walk (walk.h)
+  const void* hugeVectors_ = nullptr;    // HNSW: the stored vectors' and neighbour lists' allocations last moved
+  const void* hugeNeighbours_ = nullptr; //   to huge pages (moveToHugePages)
+  const void* hugeOffsets_ = nullptr;
   mutable RwLock mu_;
   std::atomic<int64_t> ntotal_{0};
   std::atomic<bool> trained_{false};
