@@ -11,7 +11,6 @@
 #include <faiss/index_io.h>
 #include <faiss/utils/Heap.h>
 #include <faiss/utils/distances.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -562,60 +561,6 @@ void topkOverRows(const float* x, const float* xb, int dim, int64_t ntotal, int6
   faiss::heap_reorder<C>(k, D, I);
 }
 
-// Distances for the scan of allowed rows, with AVX2/FMA where the CPU has them (the addon itself is built for the
-// baseline x86-64, so these are compiled for AVX2 separately and chosen at run time). faiss 1.7.3's fvec_L2sqr adds
-// every 8 floats into one accumulator, so a 128-float distance waits on a chain of 16 dependent additions; four
-// accumulators let them overlap. The sums are the same up to float rounding (the order of the additions differs).
-__attribute__((target("avx2,fma"))) float l2sqrAvx2(const float* x, const float* y, size_t d) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    const __m256 a0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i));
-    const __m256 a1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8));
-    const __m256 a2 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16));
-    const __m256 a3 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24));
-    s0 = _mm256_fmadd_ps(a0, a0, s0);
-    s1 = _mm256_fmadd_ps(a1, a1, s1);
-    s2 = _mm256_fmadd_ps(a2, a2, s2);
-    s3 = _mm256_fmadd_ps(a3, a3, s3);
-  }
-  for (; i + 8 <= d; i += 8) {
-    const __m256 a = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i));
-    s0 = _mm256_fmadd_ps(a, a, s0);
-  }
-  const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  float r = _mm_cvtss_f32(h);
-  for (; i < d; ++i) r += (x[i] - y[i]) * (x[i] - y[i]);
-  return r;
-}
-
-__attribute__((target("avx2,fma"))) float ipAvx2(const float* x, const float* y, size_t d) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
-  }
-  for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-  const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  float r = _mm_cvtss_f32(h);
-  for (; i < d; ++i) r += x[i] * y[i];
-  return r;
-}
-
-bool hasAvx2Fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-
 // One query's top-k over the rows 0..ntotal-1 whose bit is set in `bits`, with the same distances, heap and row
 // order as faiss's exhaustive search with an IDSelectorBitmap (so the same answer), without its per-row virtual
 // membership call: the bitmap is read 64 rows at a time, zero words skipped, and each word's rows have their vectors
@@ -1015,13 +960,12 @@ void IndexCore::bruteForceHnsw(const SearchRequest& req, const float* q, const s
       float* D = req.outDistances + qi * req.k;
       int64_t* I = req.outIds + qi * req.k;
       const float* x = q + qi * dim_;
-      const bool simd = hasAvx2Fma();
       if (l2) {
         topkOverBitmap<faiss::CMax<float, int64_t>>(x, xb, dim_, n, req.k, req.filter, req.filterBytes, D, I,
-                                                    simd ? l2sqrAvx2 : faiss::fvec_L2sqr);
+                                                    faiss::fvec_L2sqr);
       } else {
         topkOverBitmap<faiss::CMin<float, int64_t>>(x, xb, dim_, n, req.k, req.filter, req.filterBytes, D, I,
-                                                    simd ? ipAvx2 : faiss::fvec_inner_product);
+                                                    faiss::fvec_inner_product);
       }
     }
     return;
