@@ -20,6 +20,7 @@ export {
   type EvaluateOptions,
 } from './expr';
 export { encodePlan, decodePlan } from './plan';
+export { useNativeKernels, NATIVE_OPS, type NativeKernels } from './kernels';
 export { ScalarIndex, type ScalarIndexKind, type JsonIndexCast } from './scalar-index';
 export { JSON_CAST_TYPES, jsonCastType, jsonIndexKey, type JsonCastType } from './json-index';
 export { parseJsonPath, scalarIndexKey } from './json-path';

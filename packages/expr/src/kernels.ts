@@ -60,8 +60,39 @@ function cached<T>(key: string, make: () => T): T {
 
 const className = (d: unknown): string => (Array.isArray(d) ? 'Array' : (d as object).constructor.name);
 
+/**
+ * Native column comparisons an engine may plug in (useNativeKernels): bit r of `out` = `data[r] op c` for r < n,
+ * later bits of the last word cleared; `op` is the index of the operator in NATIVE_OPS. Int64 columns compare
+ * exactly with a bigint, Int32/Float32/Float64 columns as doubles with a number (the JavaScript operators' meaning,
+ * NaN included). The JavaScript kernels below give the same bits; a native pass over a typed array is several times
+ * cheaper (~0.4 ms of JavaScript per 100k Int64 rows), which a filtered search pays per segment on every request.
+ */
+export interface NativeKernels {
+  compareColumn(op: number, data: BigInt64Array | Int32Array | Float32Array | Float64Array, c: bigint | number, n: number, out: Uint32Array): void;
+}
+
+export const NATIVE_OPS: readonly CmpOp[] = ['==', '!=', '<', '<=', '>', '>='];
+const NATIVE_OP: Record<CmpOp, number> = { '==': 0, '!=': 1, '<': 2, '<=': 3, '>': 4, '>=': 5 };
+
+/** Below this many rows a native call costs about what the JavaScript loop does. */
+const NATIVE_MIN_ROWS = 256;
+
+let native: NativeKernels | undefined;
+
+/** Plugs native comparison kernels in (undefined: back to the JavaScript ones). Process-wide. */
+export function useNativeKernels(k: NativeKernels | undefined): void {
+  native = k;
+}
+
+const nativeNumeric = (d: unknown): d is Int32Array | Float32Array | Float64Array =>
+  d instanceof Int32Array || d instanceof Float64Array || d instanceof Float32Array;
+
 /** out[row] = d[row] op c. */
 export function cmpVecConst(op: CmpOp, d: Indexable, c: number | string, n: number, out: Words): void {
+  if (native !== undefined && n >= NATIVE_MIN_ROWS && typeof c === 'number' && nativeNumeric(d) && d.length >= n) {
+    native.compareColumn(NATIVE_OP[op], d, c, n, out);
+    return;
+  }
   const k = cached<VecConstKernel>(
     `vc${op}${className(d)}`,
     () => new Function('d', 'c', 'n', 'out', loop('', '', `d[i] ${JS_OP[op]} c`)) as VecConstKernel,
@@ -82,6 +113,10 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** int64 column vs an int64 constant, exactly, without BigInt per row (reads the column as 32-bit halves). */
 export function cmpI64Const(op: CmpOp, d: BigInt64Array, c: bigint, n: number, out: Words): void {
+  if (native !== undefined && n >= NATIVE_MIN_ROWS && d.length >= n) {
+    native.compareColumn(NATIVE_OP[op], d, c, n, out);
+    return;
+  }
   if (!LITTLE_ENDIAN) {
     bitsFromPredicate(n, out, (i) => compareBig(op, d[i] as bigint, c));
     return;

@@ -31,10 +31,14 @@ const char* const ERR_INTERNAL = "ERR_FAISS_INTERNAL";
 
 namespace {
 
-// Filtered HNSW, choosing between the graph and an exact scan of the allowed rows. In units of one distance:
-// a filtered walk expands about ef/fraction nodes and computes about M new distances per node; the scan computes one
-// distance per allowed row and checks one bit per row (a bit is about this fraction of a distance).
-constexpr double kBitCheckCost = 1.0 / 32;
+// Filtered HNSW, choosing between the graph and an exact scan of the allowed rows. In units of one distance of the
+// scan: a filtered walk expands about ef/fraction nodes and computes about M new distances per node, each costing
+// about kWalkDistanceCost scan distances (random rows, and heap upkeep per node); the scan computes one distance per
+// allowed row and reads the bitmap 64 rows at a time (kBitCheckCost per row). Measured on 100k x 128 rows (M 16,
+// ef 64, 10% allowed in runs of 10 rows): the walk took 0.68 ms, the scan 0.33 ms; with the walk priced like the
+// scan the model chose the walk there.
+constexpr double kWalkDistanceCost = 2.0;
+constexpr double kBitCheckCost = 1.0 / 256;
 
 faiss::MetricType faissMetric(Metric m) {
   return m == Metric::L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
@@ -49,6 +53,19 @@ inline bool bitAllowed(const uint8_t* bits, size_t bytes, int64_t id) {
   if (id < 0) return false;
   const uint64_t byte = static_cast<uint64_t>(id) >> 3;
   return byte < bytes && ((bits[byte] >> (id & 7)) & 1) != 0;
+}
+
+// Set bits in bytes[0..n), 64 at a time (a filter's bitmap is counted on every filtered search).
+int64_t popcountBytes(const uint8_t* bytes, size_t n) {
+  int64_t c = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes + i, 8);
+    c += __builtin_popcountll(w);
+  }
+  for (; i < n; ++i) c += __builtin_popcount(bytes[i]);
+  return c;
 }
 
 // Bitmap over caller ids, asked about internal rows of an IndexIDMap.
@@ -432,14 +449,13 @@ int64_t IndexCore::countAllowed(const uint8_t* filter, size_t bytes) const {
   }
   if (idmap_) {  // ids are the rows 0..n-1: count the bits below n
     const size_t fullBytes = std::min(bytes, static_cast<size_t>(n >> 3));
-    for (size_t i = 0; i < fullBytes; ++i) c += __builtin_popcount(filter[i]);
+    c += popcountBytes(filter, fullBytes);
     for (int64_t id = static_cast<int64_t>(fullBytes) * 8; id < n; ++id) c += bitAllowed(filter, bytes, id) ? 1 : 0;
     return c;
   }
   // IVF keeps caller ids only inside its lists: count every set bit. That is exact when the bitmap covers the
   // index's ids and nothing else (Kite's row numbers) and an upper bound otherwise, which only costs an extra pass.
-  for (size_t i = 0; i < bytes; ++i) c += __builtin_popcount(filter[i]);
-  return c;
+  return popcountBytes(filter, bytes);
 }
 
 int64_t IndexCore::internalToExternal(int64_t label) const {
@@ -579,6 +595,48 @@ void topkOverRows(const float* x, const float* xb, int dim, int64_t ntotal, int6
     const float d = dist(x, xb + row * dim, static_cast<size_t>(dim));
     if (C::cmp(threshold, d)) {
       faiss::heap_replace_top<C>(k, D, I, d, row);
+      threshold = D[0];
+    }
+  }
+  faiss::heap_reorder<C>(k, D, I);
+}
+
+// One query's top-k over the rows 0..ntotal-1 whose bit is set in `bits`, with the same distances, heap and row
+// order as faiss's exhaustive search with an IDSelectorBitmap (so the same answer), without its per-row virtual
+// membership call: the bitmap is read 64 rows at a time, zero words skipped, and each word's rows have their vectors
+// prefetched a few rows ahead of the distance being computed.
+template <class C, class Dist>
+void topkOverBitmap(const float* x, const float* xb, int dim, int64_t ntotal, int64_t k, const uint8_t* bits,
+                    size_t bytes, float* D, int64_t* I, Dist dist) {
+  constexpr size_t kAhead = 3;
+  const size_t vecBytes = sizeof(float) * static_cast<size_t>(dim);
+  auto prefetch = [&](int64_t row) {
+    const char* at = reinterpret_cast<const char*>(xb + row * dim);
+    for (size_t o = 0; o < vecBytes; o += 64) __builtin_prefetch(at + o);
+  };
+  faiss::heap_heapify<C>(k, D, I);
+  float threshold = D[0];
+  const size_t usable = std::min(bytes, static_cast<size_t>((ntotal + 7) >> 3));
+  thread_local std::vector<int32_t> rows;
+  rows.clear();
+  for (size_t at = 0; at < usable; at += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, bits + at, std::min<size_t>(8, usable - at));
+    const int64_t base = static_cast<int64_t>(at) * 8;
+    while (word != 0) {
+      const int64_t row = base + __builtin_ctzll(word);
+      word &= word - 1;
+      if (row >= ntotal) break;
+      rows.push_back(static_cast<int32_t>(row));
+    }
+  }
+  const size_t count = rows.size();
+  for (size_t j = 0; j < std::min<size_t>(count, kAhead); ++j) prefetch(rows[j]);
+  for (size_t j = 0; j < count; ++j) {
+    if (j + kAhead < count) prefetch(rows[j + kAhead]);
+    const float d = dist(x, xb + static_cast<int64_t>(rows[j]) * dim, static_cast<size_t>(dim));
+    if (C::cmp(threshold, d)) {
+      faiss::heap_replace_top<C>(k, D, I, d, rows[j]);
       threshold = D[0];
     }
   }
@@ -743,7 +801,7 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
 
   if (filtered) {
     const double fraction = static_cast<double>(allowed) / static_cast<double>(n);
-    const double walkCost = std::min<double>(n, efSearch / fraction) * g.nb_neighbors(1);
+    const double walkCost = std::min<double>(n, efSearch / fraction) * g.nb_neighbors(1) * kWalkDistanceCost;
     const double scanCost = static_cast<double>(allowed) + kBitCheckCost * static_cast<double>(n);
     if (allowed <= k || scanCost <= walkCost) {
       std::vector<int64_t> all(static_cast<size_t>(req.nq));
@@ -1008,6 +1066,26 @@ void IndexCore::searchHnsw(const SearchRequest& req, const float* q, int64_t all
 
 void IndexCore::bruteForceHnsw(const SearchRequest& req, const float* q, const std::vector<int64_t>& rows) const {
   const auto* storage = dynamic_cast<const faiss::IndexFlat*>(hnsw_->storage);
+  // Rows numbered as their ids (Kite's segments), a filter and a small k: the allowed rows are read straight from
+  // the bitmap (see topkOverBitmap), on this thread. Otherwise faiss's exhaustive search with a selector.
+  if (req.filter && identityIds_ && req.k > 0 && req.k < faiss::distance_compute_min_k_reservoir) {
+    const float* xb = storage->get_xb();
+    const int64_t n = storage->ntotal;
+    const bool l2 = storage->metric_type == faiss::METRIC_L2;
+    for (const int64_t qi : rows) {
+      float* D = req.outDistances + qi * req.k;
+      int64_t* I = req.outIds + qi * req.k;
+      const float* x = q + qi * dim_;
+      if (l2) {
+        topkOverBitmap<faiss::CMax<float, int64_t>>(x, xb, dim_, n, req.k, req.filter, req.filterBytes, D, I,
+                                                    faiss::fvec_L2sqr);
+      } else {
+        topkOverBitmap<faiss::CMin<float, int64_t>>(x, xb, dim_, n, req.k, req.filter, req.filterBytes, D, I,
+                                                    faiss::fvec_inner_product);
+      }
+    }
+    return;
+  }
   std::vector<float> qs(rows.size() * dim_);
   for (size_t r = 0; r < rows.size(); ++r) std::memcpy(&qs[r * dim_], q + rows[r] * dim_, sizeof(float) * dim_);
   std::vector<float> d(rows.size() * req.k);

@@ -9,7 +9,7 @@ export {
 } from './params';
 export type { MetricType, IndexType, IndexParams, SearchOptions } from './params';
 export { FaissError, isFaissError } from './errors';
-export { faissBuildInfo } from './native';
+export { compareColumn, faissBuildInfo } from './native';
 export type { FaissBuildInfo } from './native';
 export type { FaissErrorCode } from './errors';
 export { getThreadSettings, searchBusySeconds, setThreadSettings } from './threads';

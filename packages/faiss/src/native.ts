@@ -42,6 +42,7 @@ export interface NativeAddon {
     searchPollUs: number; searchBusyNs: number;
   };
   buildInfo(): { library: string; compileOptions: string };
+  compareColumn(op: number, data: BigInt64Array | Int32Array | Float32Array | Float64Array, c: bigint | number, n: number, out: Uint32Array): void;
 }
 
 /**
@@ -114,4 +115,15 @@ export function faissBuildInfo(): FaissBuildInfo {
     compileOptions,
     addonPath: ADDON_PATH,
   };
+}
+
+/**
+ * Comparison kernels over a whole column for filter evaluation (@kite/expr useNativeKernels): bit r of `out` (32-bit
+ * words, LSB first) is `data[r] op c` for r < n, later bits of the last word cleared. `op` numbers ==, !=, <, <=, >,
+ * >= as 0..5. Int64 columns compare exactly with a bigint; Int32, Float32 and Float64 columns as doubles with a
+ * number, as the JavaScript operators do (NaN included). Synchronous, on the calling thread. Bad arguments throw
+ * an Error with code ERR_FAISS_BAD_PARAM.
+ */
+export function compareColumn(op: number, data: BigInt64Array | Int32Array | Float32Array | Float64Array, c: bigint | number, n: number, out: Uint32Array): void {
+  loadAddon().compareColumn(op, data, c, n, out);
 }
