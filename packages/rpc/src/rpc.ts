@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-import type * as http2 from 'node:http2';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -138,48 +136,14 @@ export function serveInProcess(server: grpc.Server, address: string): LocalRegis
 }
 
 /**
- * HTTP/2 flow-control window a server gives each connection and each call (request bytes a client may send before
- * the server acknowledges them). Node's default, 64 KiB, made a 2.6 MB Insert wait for about 40 window updates, each
- * a turn of a busy event loop; Go's gRPC servers (Milvus's) grow theirs up to 16 MiB.
- */
-export const SERVER_WINDOW_BYTES = 8 << 20;
-
-/**
- * grpc-js has no server option for HTTP/2 windows, so they are set through two of its internals: the settings it
- * creates its HTTP/2 servers with (each call's window, sent to the client) and, once bound, those servers (each
- * connection's window, as every session starts). Returns false, changing nothing, when a grpc-js version lacks them
- * (a test checks the windows a client sees).
- */
-function widenWindows(server: grpc.Server, bytes: number): { afterBind(): void } | false {
-  const internals = server as unknown as { commonServerOptions?: http2.ServerOptions; http2Servers?: Map<unknown, unknown> };
-  const common = internals.commonServerOptions;
-  if (common === undefined || typeof common !== 'object' || !(internals.http2Servers instanceof Map)) return false;
-  common.settings = { ...common.settings, initialWindowSize: bytes };
-  const widened = new WeakSet<object>();
-  return {
-    afterBind: () => {
-      for (const h of internals.http2Servers!.keys()) {
-        if (!(h instanceof EventEmitter) || widened.has(h)) continue;
-        widened.add(h);
-        h.on('session', (session: http2.Http2Session) => session.setLocalWindowSize(bytes));
-      }
-    },
-  };
-}
-
-/**
  * Binds `host:port` (0: any free port) with `credentials` (default: plaintext, for internal ports, whose calls the
- * cluster secret guards) and returns the bound port; a failure is a `ListenFailed` naming both. Connections get
- * SERVER_WINDOW_BYTES windows.
+ * cluster secret guards) and returns the bound port; a failure is a `ListenFailed` naming both.
  */
 export async function bindServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
-  const windows = widenWindows(server, SERVER_WINDOW_BYTES);
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, credentials, (err, bound) => {
-      if (err) return reject(listenFailed(host, port, err));
-      if (windows) windows.afterBind();
-      resolve(bound);
-    });
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) =>
+      err ? reject(listenFailed(host, port, err)) : resolve(bound),
+    );
   });
 }
 
