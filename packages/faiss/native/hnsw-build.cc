@@ -245,18 +245,16 @@ Simd cpuSimd() {
   return Simd::GENERIC;
 }
 
-// The widest level the CPU runs, capped by KITE_FAISS_HNSW_SIMD.
-Simd chosenSimd() {
-  Simd s = cpuSimd();
-  const char* env = std::getenv("KITE_FAISS_HNSW_SIMD");
-  const std::string want = env ? env : "";
-  Simd cap = Simd::AVX512;
-  if (want == "" || want == "auto" || want == "avx512") cap = Simd::AVX512;
-  else if (want == "avx2") cap = Simd::AVX2;
-  else if (want == "generic") cap = Simd::GENERIC;
-  else {
-    throw std::invalid_argument("KITE_FAISS_HNSW_SIMD must be auto, avx512, avx2 or generic, got \"" + want + "\"");
-  }
+bool parseSimd(const std::string& v, Simd* out) {
+  if (v == "auto" || v == "avx512") *out = Simd::AVX512;
+  else if (v == "avx2") *out = Simd::AVX2;
+  else if (v == "generic") *out = Simd::GENERIC;
+  else return false;
+  return true;
+}
+
+Simd capped(Simd cap) {
+  const Simd s = cpuSimd();
   return static_cast<int>(s) < static_cast<int>(cap) ? s : cap;
 }
 
@@ -578,26 +576,75 @@ class Builder {
 
 }  // namespace
 
-HnswBuilder hnswBuilderFromEnv() {
-  const char* env = std::getenv("KITE_FAISS_HNSW_BUILD");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "kite") return HnswBuilder::KITE;
-  if (v == "faiss") return HnswBuilder::FAISS;
-  throw std::invalid_argument("KITE_FAISS_HNSW_BUILD must be kite or faiss, got \"" + v + "\"");
+namespace {
+
+struct SettingsState {
+  std::mutex mu;
+  std::string builder = "kite";
+  std::string simd = "auto";
+  std::string error;
+};
+
+SettingsState& settingsState() {
+  static SettingsState* st = [] {
+    auto* s = new SettingsState();
+    const char* b = std::getenv("KITE_FAISS_HNSW_BUILD");
+    const char* v = std::getenv("KITE_FAISS_HNSW_SIMD");
+    Simd ignored;
+    if (b && *b) {
+      if (std::string(b) == "kite" || std::string(b) == "faiss") s->builder = b;
+      else s->error = std::string("KITE_FAISS_HNSW_BUILD must be kite or faiss, got \"") + b + "\"";
+    }
+    if (v && *v) {
+      if (parseSimd(v, &ignored)) s->simd = v;
+      else if (s->error.empty()) {
+        s->error = std::string("KITE_FAISS_HNSW_SIMD must be auto, avx512, avx2 or generic, got \"") + v + "\"";
+      }
+    }
+    return s;
+  }();
+  return *st;
 }
 
-const char* hnswKernelName() { return kernelFor(chosenSimd(), false).name; }
+}  // namespace
+
+HnswBuildSettings hnswBuildSettings() {
+  SettingsState& st = settingsState();
+  std::lock_guard<std::mutex> lk(st.mu);
+  Simd cap = Simd::AVX512;
+  parseSimd(st.simd, &cap);
+  return {st.builder, st.simd, kernelFor(capped(cap), false).name, st.error};
+}
+
+void setHnswBuildSettings(const std::string& builder, const std::string& simd) {
+  if (builder != "kite" && builder != "faiss") {
+    throw std::invalid_argument("HNSW builder must be kite or faiss, got \"" + builder + "\"");
+  }
+  Simd ignored;
+  if (!parseSimd(simd, &ignored)) {
+    throw std::invalid_argument("HNSW build simd must be auto, avx512, avx2 or generic, got \"" + simd + "\"");
+  }
+  SettingsState& st = settingsState();
+  std::lock_guard<std::mutex> lk(st.mu);
+  st.builder = builder;
+  st.simd = simd;
+  st.error.clear();
+}
 
 void hnswAdd(faiss::IndexHNSW& index, int64_t n, const float* x) {
+  const HnswBuildSettings settings = hnswBuildSettings();
+  if (!settings.error.empty()) throw std::invalid_argument(settings.error);
   auto* storage = dynamic_cast<faiss::IndexFlat*>(index.storage);
   const bool supported = storage != nullptr && (storage->metric_type == faiss::METRIC_L2 ||
                                                 storage->metric_type == faiss::METRIC_INNER_PRODUCT);
-  if (!supported || hnswBuilderFromEnv() == HnswBuilder::FAISS) {
+  if (!supported || settings.builder == "faiss") {
     index.add(n, x);
     return;
   }
   FAISS_THROW_IF_NOT(index.is_trained);
-  const Kernel kernel = kernelFor(chosenSimd(), storage->metric_type == faiss::METRIC_INNER_PRODUCT);
+  Simd cap = Simd::AVX512;
+  parseSimd(settings.simd, &cap);
+  const Kernel kernel = kernelFor(capped(cap), storage->metric_type == faiss::METRIC_INNER_PRODUCT);
   if (n <= 0) return;
   faiss::HNSW& g = index.hnsw;
   const size_t n0 = static_cast<size_t>(index.ntotal);

@@ -42,6 +42,8 @@ export interface NativeAddon {
     searchPollUs: number; searchBusyNs: number;
   };
   buildInfo(): { library: string; compileOptions: string };
+  setHnswBuild(builder: string, simd: string): void;
+  getHnswBuild(): { builder: string; simd: string; kernel: string; error: string };
 }
 
 /**
