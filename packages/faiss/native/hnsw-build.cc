@@ -298,7 +298,8 @@ class NodeLocks {
   std::unique_ptr<std::atomic<uint8_t>[]> locks_;
 };
 
-// Visited marks by epoch: begin() makes every node unvisited without touching the array.
+// Visited marks by epoch: begin() makes every node unvisited without touching the array (except once in 255
+// searches). One byte per node keeps the array small enough to stay in cache (the marks are read at random).
 class Visited {
  public:
   explicit Visited(size_t n) : marks_(n, 0) {}
@@ -316,16 +317,23 @@ class Visited {
   }
 
  private:
-  std::vector<uint32_t> marks_;
-  uint32_t epoch_ = 0;
+  std::vector<uint8_t> marks_;
+  uint8_t epoch_ = 0;
 };
 
 struct Hit {
   float d;
   Id id;
 };
-inline bool fartherFirst(const Hit& a, const Hit& b) { return a.d < b.d; }  // max-heap: farthest on top
-inline bool nearerFirst(const Hit& a, const Hit& b) { return a.d > b.d; }   // min-heap: nearest on top
+// Function objects (not function pointers) so that the heap and sort templates inline the comparison.
+struct FartherFirst {  // max-heap: farthest on top; sort: nearest first
+  bool operator()(const Hit& a, const Hit& b) const { return a.d < b.d; }
+};
+struct NearerFirst {  // min-heap: nearest on top
+  bool operator()(const Hit& a, const Hit& b) const { return a.d > b.d; }
+};
+constexpr FartherFirst fartherFirst{};
+constexpr NearerFirst nearerFirst{};
 
 inline Id loadId(const Id* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 inline void storeId(Id* p, Id v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -505,8 +513,9 @@ class Builder {
       return;
     }
     std::sort(in.begin(), in.end(), fartherFirst);
+    if (in.size() > 1) prefetchVec(in[1].id);
     for (size_t c = 0; c < in.size(); ++c) {
-      if (c + 1 < in.size()) prefetchVec(in[c + 1].id);
+      if (c + 2 < in.size()) prefetchVec(in[c + 2].id);
       const Hit& cand = in[c];
       const float* cv = vec(cand.id);
       bool good = true;
