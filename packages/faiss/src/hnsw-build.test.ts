@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  FaissError, VectorIndex, getHnswBuildSettings, setHnswBuildSettings, type HnswBuildSettings, type MetricType,
+  FaissError, VectorIndex, getHnswBuildSettings, getThreadSettings, setHnswBuildSettings, setThreadSettings,
+  type HnswBuildSettings, type MetricType,
 } from './index';
 import { bruteForce, clustered, recallAtK, sequentialIds } from './synthetic';
 
@@ -102,6 +103,32 @@ test.each<MetricType>(['L2', 'IP', 'COSINE'])(
     }
   },
 );
+
+test('the setting switches the loop: on one thread each loop builds the same graph every time, and the two differ', async () => {
+  const buildThreads = getThreadSettings().buildThreads;
+  setThreadSettings({ buildThreads: 1 });
+  try {
+    const n = 3000;
+    const graph = async (builder: 'kite' | 'faiss'): Promise<Buffer> => {
+      const index = VectorIndex.create({ indexType: 'HNSW', metric: 'L2', dim: DIM, params: PARAMS });
+      try {
+        await withSettings({ builder }, () => index.add(base.subarray(0, n * DIM), ids.subarray(0, n)));
+        return await index.serialize();
+      } finally {
+        index.free();
+      }
+    };
+    const kite = await graph('kite');
+    expect((await graph('kite')).equals(kite)).toBe(true);
+    const faiss = await graph('faiss');
+    expect((await graph('faiss')).equals(faiss)).toBe(true);
+    // Same size (faiss's layout, same random levels), different lists (Kite keeps each nearest first).
+    expect(faiss.length).toBe(kite.length);
+    expect(faiss.equals(kite)).toBe(false);
+  } finally {
+    setThreadSettings({ buildThreads });
+  }
+});
 
 test('a Kite-built index serialises, deserialises, and faiss IndexHNSW::search walks it as Kite does', async () => {
   const index = await build('L2', 'kite');
