@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "kite_faiss",
-      "sources": ["native/addon.cc", "native/core.cc", "native/binary.cc", "native/walk.cc"],
+      "sources": ["native/addon.cc", "native/core.cc", "native/binary.cc", "native/walk.cc", "native/hnsw-build.cc"],
       "include_dirs": [
         "<!@(node scripts/faiss-link.js include)",
         "<!(node -p \"require('node-addon-api').include_dir\")"

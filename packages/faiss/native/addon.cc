@@ -24,6 +24,7 @@
 
 #include "binary.h"
 #include "core.h"
+#include "hnsw-build.h"
 
 extern "C" int openblas_get_num_threads(void);  // libopenblas, linked for faiss's BLAS/LAPACK
 
@@ -1125,6 +1126,28 @@ Napi::Value compareColumn(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Kite's HNSW insertion loop (hnsw-build.h): which loop and kernel cap later adds use, and what they resolve to here.
+Napi::Value setHnswBuild(const Napi::CallbackInfo& info) {
+  const std::string builder = argString(info, 0, "builder");
+  const std::string simd = argString(info, 1, "simd");
+  try {
+    kite::setHnswBuildSettings(builder, simd);
+  } catch (const std::invalid_argument& e) {
+    throwCoded(info.Env(), kite::ERR_BAD_PARAM, e.what());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value getHnswBuild(const Napi::CallbackInfo& info) {
+  const kite::HnswBuildSettings s = kite::hnswBuildSettings();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("builder", s.builder);
+  o.Set("simd", s.simd);
+  o.Set("kernel", s.kernel);
+  o.Set("error", s.error);
+  return o;
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function ctor = NativeIndex::define(env);
@@ -1139,6 +1162,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New<getThreads>(env, "getThreads"));
   exports.Set("buildInfo", Napi::Function::New<buildInfo>(env, "buildInfo"));
   exports.Set("compareColumn", Napi::Function::New<compareColumn>(env, "compareColumn"));
+  exports.Set("setHnswBuild", Napi::Function::New<setHnswBuild>(env, "setHnswBuild"));
+  exports.Set("getHnswBuild", Napi::Function::New<getHnswBuild>(env, "getHnswBuild"));
   return exports;
 }
 

@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include "hnsw-build.h"
+
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexScalarQuantizer.h>
@@ -523,7 +525,17 @@ void IndexCore::add(int64_t n, const float* x, const int64_t* ids) {
   }
   const int64_t before = index_->ntotal;
   try {
-    index_->add_with_ids(n, x, ids);
+    if (hnsw_) {
+      // IndexIDMap::add_with_ids, with the graph built by Kite's loop (hnsw-build.h; KITE_FAISS_HNSW_BUILD=faiss
+      // uses faiss's own IndexHNSW::add).
+      hnswAdd(*hnsw_, n, x);
+      idmap_->id_map.insert(idmap_->id_map.end(), ids, ids + n);
+      idmap_->ntotal = hnsw_->ntotal;
+    } else {
+      index_->add_with_ids(n, x, ids);
+    }
+  } catch (const std::invalid_argument& e) {  // a bad KITE_FAISS_HNSW_* variable, found before anything changed
+    throw CodedError(ERR_BAD_PARAM, e.what());
   } catch (const faiss::FaissException& e) {
     refreshStats();
     rethrowFaiss(e, "add");

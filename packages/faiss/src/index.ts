@@ -14,5 +14,7 @@ export type { FaissBuildInfo } from './native';
 export type { FaissErrorCode } from './errors';
 export { getThreadSettings, searchBusySeconds, setThreadSettings } from './threads';
 export type { SearchPoolInfo, ThreadSettings } from './threads';
+export { getHnswBuildSettings, setHnswBuildSettings, HNSW_BUILDERS, HNSW_BUILD_SIMD } from './hnsw-build';
+export type { HnswBuilder, HnswBuildSimd, HnswBuildSettings, HnswBuildInfo } from './hnsw-build';
 export { BinaryIndex, BINARY_INDEX_TYPES, BINARY_METRICS, DEFAULT_BINARY_NLIST } from './binary-index';
 export type { BinaryIndexType, BinaryMetric } from './binary-index';

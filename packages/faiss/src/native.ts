@@ -43,6 +43,8 @@ export interface NativeAddon {
   };
   buildInfo(): { library: string; compileOptions: string };
   compareColumn(op: number, data: BigInt64Array | Int32Array | Float32Array | Float64Array, c: bigint | number, n: number, out: Uint32Array): void;
+  setHnswBuild(builder: string, simd: string): void;
+  getHnswBuild(): { builder: string; simd: string; kernel: string; error: string };
 }
 
 /**
