@@ -595,6 +595,7 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
                            InstanceMethod<&NativeIndex::searchRows>("searchRows"),
                            InstanceMethod<&NativeIndex::serialize>("serialize"),
                            InstanceMethod<&NativeIndex::ntotal>("ntotal"),
+                           InstanceMethod<&NativeIndex::writersWaiting>("writersWaiting"),
                            InstanceMethod<&NativeIndex::isTrained>("isTrained"),
                            InstanceMethod<&NativeIndex::memoryUsage>("memoryUsage"),
                            InstanceMethod<&NativeIndex::params>("params"),
@@ -800,6 +801,9 @@ class NativeIndex : public CoreWrap<NativeIndex, kite::IndexCore> {
 
   Napi::Value ntotal(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->ntotal()));
+  }
+  Napi::Value writersWaiting(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), live(info.Env())->writersWaiting());
   }
   Napi::Value isTrained(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), live(info.Env())->isTrained());

@@ -242,6 +242,11 @@ void RwLock::lock() {
   writer_ = true;
 }
 
+int RwLock::writersWaiting() {
+  std::lock_guard<std::mutex> lk(m_);
+  return writersWaiting_;
+}
+
 void RwLock::unlock() {
   std::lock_guard<std::mutex> lk(m_);
   writer_ = false;

@@ -87,6 +87,8 @@ class RwLock {
   void unlock_shared();
   void lock();
   void unlock();
+  // Writers (train, add) waiting for the lock: lets a test order a search behind an add without a fixed sleep.
+  int writersWaiting();
 
  private:
   std::mutex m_;
@@ -116,6 +118,7 @@ class IndexCore {
   void train(int64_t n, const float* x);
   void add(int64_t n, const float* x, const int64_t* ids);
   void search(const SearchRequest& req) const;
+  int writersWaiting() const { return mu_.writersWaiting(); }
   // Exact top-k over the listed rows only (a selective filter's candidates), on the calling thread: FLAT indexes
   // whose ids are their row numbers, k below faiss's reservoir threshold and nq below its BLAS threshold, where it
   // is what IndexFlat::search with those rows as the selector computes, bit for bit (the same distance functions,

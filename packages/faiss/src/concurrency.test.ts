@@ -134,7 +134,9 @@ test('searches share the index, adds wait for them, and searches arriving behind
   shortDoneFirst = !longDone;
   // The add must wait for the long search; a search that arrives while the add waits runs after the add.
   const add = index.add(extra, sequentialIds(10, N));
-  await new Promise((r) => setTimeout(r, 20));
+  // Once the add waits for the lock (behind the long search), a search must queue behind it.
+  while (index.writersWaiting === 0 && !longDone) await new Promise((r) => setTimeout(r, 1));
+  expect(longDone).toBe(false);
   const late = index.search(extra, 1);
   const [longResult, , lateResult] = await Promise.all([longSearch, add, late]);
   expect(shortDoneFirst).toBe(true);

@@ -130,18 +130,20 @@ test('the setting switches the loop: on one thread each loop builds the same gra
   }
 });
 
-test('a Kite-built index serialises, deserialises, and faiss IndexHNSW::search walks it as Kite does', async () => {
+test('a Kite-built index serialises, deserialises, and faiss IndexHNSW::search walks it as well as Kite does', async () => {
   const index = await build('L2', 'kite');
   const buf = await index.serialize();
   index.free();
   const copy = await VectorIndex.deserialize(buf);
   try {
     expect(copy.ntotal).toBe(N);
+    // Kite's search walks 8-bit codes and ranks its candidates again exactly (the walk's own tests compare it
+    // with faiss's); here faiss's search must find on the Kite-built graph what Kite's finds.
     const ours = await copy.search(queries, K, { ef: EF });
     const ref = await copy.referenceSearch(queries, K, { ef: EF });
-    expect(Array.from(ours.ids)).toEqual(Array.from(ref.ids));
-    expect(Array.from(ours.distances)).toEqual(Array.from(ref.distances));
-    expect(recallAtK(truthFor('L2'), ref.ids, NQ, K)).toBeGreaterThanOrEqual(0.95);
+    const refRecall = recallAtK(truthFor('L2'), ref.ids, NQ, K);
+    expect(refRecall).toBeGreaterThanOrEqual(0.95);
+    expect(recallAtK(truthFor('L2'), ours.ids, NQ, K)).toBeGreaterThanOrEqual(refRecall - 0.01);
     // and it grows: a later add (here with faiss's own loop) links into the deserialised graph
     const extra = gen.points(500, 74);
     await withSettings({ builder: 'faiss' }, () => copy.add(extra, sequentialIds(500, N)));

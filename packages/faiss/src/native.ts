@@ -25,6 +25,7 @@ export interface NativeIndex {
   searchRows(queries: Float32Array, k: number, rows: Int32Array, outDistances: Float32Array, outIds: BigInt64Array): boolean;
   serialize(prefix: Uint8Array): Promise<Buffer>;
   ntotal(): number;
+  writersWaiting(): number;
   isTrained(): boolean;
   memoryUsage(): number;
   params(): NativeParams;

@@ -155,6 +155,11 @@ export class VectorIndex {
     return this.live().ntotal();
   }
 
+  /** Adds (or a train) waiting for searches to finish before they can run: for tests that order calls. */
+  get writersWaiting(): number {
+    return this.live().writersWaiting();
+  }
+
   get isTrained(): boolean {
     return this.live().isTrained();
   }
