@@ -5,7 +5,7 @@
  * own; this script starts the servers one after the other (each stopped before the next starts, so they never share
  * the CPU) and prints one table with the Kite / Milvus ratio per row. docs/performance.md describes the workload.
  *
- *   test/node_modules/.bin/tsx test/bench/vs-milvus.ts [--rows 100000] [--seconds 15] [--insert-concurrency 2]
+ *   test/node_modules/.bin/tsx test/bench/vs-milvus.ts [--rows 100000] [--seconds 15] [--insert-concurrency 2] [--recall-queries 1000]
  *       [--cluster] [--querynodes 1] [--datanodes 1] [--bin .cache/bin/bench-vs-milvus] [--only kite|milvus] [--smoke]
  *       [--cpu-prof DIR]
  *
@@ -32,6 +32,8 @@ interface Options {
   rows: number;
   seconds: number;
   insertConcurrency: number;
+  /** Queries checked against brute force for recall@10. */
+  recallQueries: number;
   cluster: boolean;
   querynodes: number;
   datanodes: number;
@@ -46,7 +48,7 @@ interface Options {
 function readOptions(argv: string[]): Options {
   const a = benchArgs(
     argv,
-    { rows: 'int', seconds: 'int', 'insert-concurrency': 'int', cluster: 'flag', querynodes: 'int', datanodes: 'int', bin: 'string', only: 'string', smoke: 'flag', 'cpu-prof': 'string' },
+    { rows: 'int', seconds: 'int', 'insert-concurrency': 'int', 'recall-queries': 'int', cluster: 'flag', querynodes: 'int', datanodes: 'int', bin: 'string', only: 'string', smoke: 'flag', 'cpu-prof': 'string' },
     __filename,
   );
   const envRows = process.env.BENCH_N === undefined ? undefined : Number(process.env.BENCH_N);
@@ -58,6 +60,9 @@ function readOptions(argv: string[]): Options {
     rows: a.rows ?? envRows ?? 100_000,
     seconds: a.seconds ?? 15,
     insertConcurrency: a['insert-concurrency'] ?? 2,
+    // 1,000 queries: the recall of one run is then within about +-0.002 (100 queries moved it by +-0.005 between
+    // builds of the same graph), close enough to compare two servers whose recall differs in the third decimal.
+    recallQueries: a['recall-queries'] ?? 1000,
     cluster: a.cluster ?? false,
     querynodes: a.querynodes ?? 1,
     datanodes: a.datanodes ?? 1,
@@ -161,7 +166,7 @@ async function startMilvus(): Promise<Target> {
 /** Runs the Go load generator against one target; its progress goes to this process's stderr. */
 async function runLoad(o: Options, t: Target): Promise<Result> {
   const args = ['--address', t.address, '--pids', t.pids.join(','), '--n', String(o.rows), '--seconds', String(o.seconds),
-    '--insert-concurrency', String(o.insertConcurrency), ...(o.smoke ? ['--smoke'] : [])];
+    '--insert-concurrency', String(o.insertConcurrency), '--recall-queries', String(o.recallQueries), ...(o.smoke ? ['--smoke'] : [])];
   process.stderr.write(`\n== ${t.label} at ${t.address} (server pids ${t.pids.join(',')}): ${o.bin} ${args.join(' ')}\n`);
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
