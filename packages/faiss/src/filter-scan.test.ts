@@ -45,7 +45,9 @@ describe.each(['L2', 'IP', 'COSINE'] as MetricType[])('%s', (metric) => {
   });
 
   /** Each returned row's distance equals faiss's exact distance for it (FLAT's searchRows over those rows). */
-  function expectExactDistances(q: Float32Array, k: number, res: { distances: Float32Array; ids: BigInt64Array }): void {
+  function expectExactDistances(
+    q: Float32Array, k: number, res: { distances: Float32Array; ids: BigInt64Array },
+  ): void {
     const nq = q.length / DIM;
     for (let i = 0; i < nq; i++) {
       const ids = Array.from(res.ids.subarray(i * k, (i + 1) * k)).filter((id) => id >= 0n);
