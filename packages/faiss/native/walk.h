@@ -66,6 +66,9 @@ class WalkCodes {
   }
   const uint8_t* code(int64_t row) const { return codes_.data() + static_cast<size_t>(row) * static_cast<size_t>(dim_); }
   size_t codeSize() const { return static_cast<size_t>(dim_); }
+  // The quantizer: dimension j of a code c stands for low()[j] + c * step()[j].
+  const float* low() const { return lo_.data(); }
+  const float* step() const { return step_.data(); }
 
  private:
   void encode(const float* x, int64_t from, int64_t to);
