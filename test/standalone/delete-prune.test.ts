@@ -6,29 +6,27 @@
  */
 jest.mock('uuid', () => jest.requireActual('../support/uuid-shim'));
 
-import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
-import { startStandalone, type Standalone } from '../support/kite';
+import { DataType, type MilvusClient } from '@zilliz/milvus2-sdk-node';
+import type { Standalone } from '../support/kite';
 import { eventually, expectOk, flushAndWait } from './helpers';
+import { standaloneWithClient } from './with-client';
 
 jest.setTimeout(300_000);
 
 let server: Standalone;
 let client: MilvusClient;
+let dispose: () => Promise<void>;
 const DIM = 4;
 const NAME = 'delete_prune';
 
 beforeAll(async () => {
-  server = await startStandalone({
-    env: { KITE_QUERYNODE_DELETE_PRUNE_MIN_SIZE: '5', KITE_COMPACTION_ENABLED: 'false', KITE_COMPACTION_SOURCE_RELEASE_GRACE_MS: '500', KITE_DATANODE_SEAL_IDLE_MS: '600000' },
-  });
-  client = new MilvusClient({ address: server.address, timeout: 60_000 });
-  await client.connectPromise;
+  ({ server, client, dispose } = await standaloneWithClient({
+    KITE_QUERYNODE_DELETE_PRUNE_MIN_SIZE: '5', KITE_COMPACTION_ENABLED: 'false', KITE_COMPACTION_SOURCE_RELEASE_GRACE_MS: '500', KITE_DATANODE_SEAL_IDLE_MS: '600000',
+  }));
 }, 150_000);
 
 afterAll(async () => {
-  await client?.closeConnection().catch(() => undefined);
-  if (server && !server.running) console.error(`kite standalone is not running at the end of the suite; log tail:\n${server.logTail(6000)}`);
-  await server?.dispose();
+  await dispose?.();
 });
 
 const vectorOf = (id: number): number[] => [id / 1000, 1, (id % 7) / 7, (id % 13) / 13];

@@ -2,29 +2,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { silentLogger } from '@kite/common';
-import { encodeWalMsg, PK, TS, type CollectionMeta, type Column, type ColumnBatch } from '@kite/segment';
+import { encodeWalMsg, PK, TS, type Column, type ColumnBatch } from '@kite/segment';
 import { EmbeddedWal, parseChannel } from '@kite/wal';
 import { Delegator } from './delegator';
 import { querySource } from './exec';
+import { testCollection } from './testing/collection';
 
 const DIM = 4;
-const coll: CollectionMeta = {
-  collectionID: 1,
-  name: 'deletes',
-  description: '',
-  fields: [
-    { fieldID: 100, name: 'id', dataType: 'Int64', isPrimaryKey: true, autoID: false, description: '', typeParams: {}, isDynamic: false, isPartitionKey: false, nullable: false },
-    { fieldID: 101, name: 'vector', dataType: 'FloatVector', isPrimaryKey: false, autoID: false, description: '', typeParams: { dim: String(DIM) }, isDynamic: false, isPartitionKey: false, nullable: false },
-  ],
-  enableDynamicField: false,
-  shardsNum: 1,
-  topic: 't',
-  partitions: [],
-  indexes: [],
-  consistencyLevel: 'Strong',
-  properties: {},
-  createdTs: '0',
-};
+const coll = testCollection('deletes', DIM);
 
 function inserts(ids: number[], ts: bigint): ColumnBatch {
   return {

@@ -4,26 +4,11 @@ import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
 import { PARTITION, PK, SCORE, TS } from '@kite/segment';
 import { compileFilter, DeleteSet, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
+import { testCollection, testField } from './testing/collection';
 
 const DIM = 8;
 
-const coll: CollectionMeta = {
-  collectionID: 1,
-  name: 'race',
-  description: '',
-  fields: [
-    { fieldID: 100, name: 'id', dataType: 'Int64', isPrimaryKey: true, autoID: false, description: '', typeParams: {}, isDynamic: false, isPartitionKey: false, nullable: false },
-    { fieldID: 101, name: 'vector', dataType: 'FloatVector', isPrimaryKey: false, autoID: false, description: '', typeParams: { dim: String(DIM) }, isDynamic: false, isPartitionKey: false, nullable: false },
-  ],
-  enableDynamicField: false,
-  shardsNum: 1,
-  topic: 't',
-  partitions: [],
-  indexes: [],
-  consistencyLevel: 'Strong',
-  properties: {},
-  createdTs: '0',
-};
+const coll: CollectionMeta = testCollection('race', DIM);
 
 /** Rows [from, from+n) with distinct vectors (a row's own vector finds it first). */
 function rows(from: number, n: number): ColumnBatch {
@@ -92,13 +77,7 @@ test('a search on rows released under it fails retriably, naming the release', a
 });
 
 describe('filters on many long strings', () => {
-  const textColl: CollectionMeta = {
-    ...coll,
-    fields: [
-      ...coll.fields,
-      { fieldID: 102, name: 's', dataType: 'VarChar', isPrimaryKey: false, autoID: false, description: '', typeParams: { max_length: '65535' }, isDynamic: false, isPartitionKey: false, nullable: false },
-    ],
-  };
+  const textColl: CollectionMeta = testCollection('race', DIM, [testField(102, 's', 'VarChar', { max_length: '65535' })]);
   const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 's', type: 'VarChar' }] };
   /** Rows whose `s` is 2,000 a's and the row number: '%a_a_..._c%' is tried at every character without a match. */
   function textRows(from: number, n: number): ColumnBatch {

@@ -4,27 +4,11 @@ import { PK, TS } from '@kite/segment';
 import { querySource, type RowSource, PkIndex } from './exec';
 import { GrowingRows } from './segments';
 import { TextIndexes } from './text-index';
+import { testCollection, testField } from './testing/collection';
 
 const DIM = 4;
 const textParams = { max_length: '1000', enable_analyzer: 'true', enable_match: 'true', analyzer_params: '{"type":"english"}' };
-const coll: CollectionMeta = {
-  collectionID: 1,
-  name: 'docs',
-  description: '',
-  fields: [
-    { fieldID: 100, name: 'id', dataType: 'Int64', isPrimaryKey: true, autoID: false, description: '', typeParams: {}, isDynamic: false, isPartitionKey: false, nullable: false },
-    { fieldID: 101, name: 'vector', dataType: 'FloatVector', isPrimaryKey: false, autoID: false, description: '', typeParams: { dim: String(DIM) }, isDynamic: false, isPartitionKey: false, nullable: false },
-    { fieldID: 102, name: 'doc', dataType: 'VarChar', isPrimaryKey: false, autoID: false, description: '', typeParams: textParams, isDynamic: false, isPartitionKey: false, nullable: false },
-  ],
-  enableDynamicField: false,
-  shardsNum: 1,
-  topic: 't',
-  partitions: [],
-  indexes: [],
-  consistencyLevel: 'Strong',
-  properties: {},
-  createdTs: '0',
-};
+const coll: CollectionMeta = testCollection('docs', DIM, [testField(102, 'doc', 'VarChar', textParams)]);
 const schema: SchemaInfo = {
   enableDynamicField: false,
   fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'doc', type: 'VarChar', typeParams: textParams }],
