@@ -63,12 +63,17 @@ test('deletes below the watermark are dropped from the delegator; the growing ro
     return Array.from((res.rows.columns.get(PK) as { data: BigInt64Array }).data).sort((a, b) => Number(a - b));
   };
   expect(d.deletes.size).toBe(3);
+  expect(d.recentDeleteBatch().numRows).toBe(3);
   expect(await ids()).toEqual([1n, 3n, 4n, 6n]);
   // Offsets 0 and 1 are now in sealed segments: the delete at offset 1 goes, the one at offset 3 stays.
   d.sync([], w);
   await d.growing.settle();
   expect(d.deletes.size).toBe(1);
   expect([...d.deletes.map.keys()]).toEqual([5n]);
+  // What the workers are sent on top of their delete logs: the same deletes.
+  const sent = d.recentDeleteBatch();
+  expect(Array.from((sent.columns.get(PK) as { data: BigInt64Array }).data)).toEqual([5n]);
+  expect(d.hasRecentDeletes).toBe(true);
   expect(await ids()).toEqual([1n, 6n]);
   await d.stop();
 });

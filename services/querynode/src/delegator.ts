@@ -22,7 +22,7 @@ export class Delegator {
    * that the set held every delete the channel ever carried, and grew without bound under a steady delete load.
    */
   deletes = new DeleteSet();
-  /** Deletes at or after the watermark, which the sealed segments' delta logs do not hold yet. */
+  /** Deletes at or after the watermark, which the sealed segments' delta logs do not hold yet, with their offsets. */
   private recentDeletes: { pk: bigint | string; ts: bigint; offset: number }[] = [];
   consumed: number;
   /** The WAL has been replayed up to the channel's end as of start(). */
@@ -122,15 +122,16 @@ export class Delegator {
 
   /** Whether deletes at or after the watermark exist (recentDeleteBatch is not empty). */
   get hasRecentDeletes(): boolean {
-    return this.recentDeletes.length > 0;
+    return this.deletes.size > 0;
   }
 
-  /** Deletes the sealed segments' workers must apply on top of their delta logs. */
+  /**
+   * Deletes the sealed segments' workers must apply on top of their delta logs: those at or after the watermark,
+   * which is what `deletes` holds (sync() keeps it so).
+   */
   recentDeleteBatch(): ColumnBatch {
-    const set = new DeleteSet();
-    for (const d of this.recentDeletes) set.add(d.pk, d.ts);
     const pkKind = this.coll.fields.find((f) => f.isPrimaryKey)?.dataType === 'VarChar' ? 'string' : 'int64';
-    return set.toBatch(pkKind);
+    return this.deletes.toBatch(pkKind);
   }
 
   async stop(): Promise<void> {
