@@ -24,6 +24,7 @@
 // - a node's lock is held only while its own list is written (faiss holds the new node's lock through its whole
 //   insertion); readers walk lists without locks, as faiss's do, with atomic loads and stores of the ids.
 #include "hnsw-build.h"
+#include "simd.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/FaissAssert.h>
@@ -234,16 +235,7 @@ __attribute__((target("avx512f"))) void fourAvx512(const float* q, const float* 
 #pragma GCC diagnostic pop
 #endif
 
-enum class Simd { GENERIC, AVX2, AVX512 };
-
-Simd cpuSimd() {
-#ifdef KITE_HNSW_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Simd::AVX512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Simd::AVX2;
-#endif
-  return Simd::GENERIC;
-}
+using Simd = SimdLevel;
 
 bool parseSimd(const std::string& v, Simd* out) {
   if (v == "auto" || v == "avx512") *out = Simd::AVX512;
@@ -254,7 +246,7 @@ bool parseSimd(const std::string& v, Simd* out) {
 }
 
 Simd capped(Simd cap) {
-  const Simd s = cpuSimd();
+  const Simd s = cpuSimdLevel();
   return static_cast<int>(s) < static_cast<int>(cap) ? s : cap;
 }
 

@@ -1,4 +1,5 @@
 #include "walk.h"
+#include "simd.h"
 
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -132,18 +133,6 @@ __attribute__((target("avx512f"))) float dotAvx512(const float* a, const uint8_t
   return s;
 }
 
-enum class Level { SCALAR, AVX2, AVX512 };
-
-Level cpuLevel() {
-  static const Level level = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Level::AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Level::AVX2;
-    return Level::SCALAR;
-  }();
-  return level;
-}
-
 }  // namespace
 
 namespace {
@@ -204,9 +193,9 @@ void WalkCodes::update(const float* x, int64_t n, int dim) {
     rows_ = 0;
   }
   if (l2_ == nullptr) {
-    switch (cpuLevel()) {
-      case Level::AVX512: l2_ = l2Avx512; dot_ = dotAvx512; break;
-      case Level::AVX2: l2_ = l2Avx2; dot_ = dotAvx2; break;
+    switch (cpuSimdLevel()) {
+      case SimdLevel::AVX512: l2_ = l2Avx512; dot_ = dotAvx512; break;
+      case SimdLevel::AVX2: l2_ = l2Avx2; dot_ = dotAvx2; break;
       default: l2_ = l2Scalar; dot_ = dotScalar; break;
     }
   }
