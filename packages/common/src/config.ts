@@ -468,6 +468,12 @@ export const ConfigSchema = z
          * again when a segment is loaded; higher: the reverse.
          */
         deletePruneMinSize: z.number().int().min(1).default(10000),
+        /**
+         * Filters whose result bits each sealed segment keeps (least recently used out first), so the same filter
+         * sent again is not evaluated again over every row; each costs one bit per row of the segment (12.5 KB per
+         * 100,000 rows). 0 evaluates every filter every time. Deletes, partitions and TTL apply per request.
+         */
+        filterCacheEntries: z.number().int().min(0).default(8),
       })
       .strict()
       .default({}),

@@ -2,7 +2,7 @@ import { VectorIndex } from '@kite/faiss';
 import { encodePlan, parseExpr, type Expr, type SchemaInfo } from '@kite/expr';
 import type { CollectionMeta, Column, ColumnBatch } from '@kite/segment';
 import { PARTITION, PK, SCORE, TS } from '@kite/segment';
-import { compileFilter, DeleteSet, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
+import { compileFilter, DeleteSet, FilterBitsCache, forEachSetRow, maskRows, querySource, searchSource, type RowSource } from './exec';
 import { GrowingRows } from './segments';
 import { testCollection, testField } from './testing/collection';
 
@@ -323,5 +323,57 @@ test('a filter that sets the bits past the last row counts and returns only real
     expect((await querySource(g, [], f, 0, true)).count).toBe(filter === 'not (a == 3)' ? 1002 : 1003);
     expect((await querySource(g, [], f, 0, false)).rows.numRows).toBe(filter === 'not (a == 3)' ? 1002 : 1003);
   }
+  g.free();
+});
+
+test('a sealed source keeps a shared filter\'s bits; deletes, partitions and the visibility cut still apply per request', async () => {
+  const schema: SchemaInfo = { enableDynamicField: false, fields: [{ name: 'id', type: 'Int64', isPrimaryKey: true }, { name: 'a', type: 'Int64' }] };
+  const g = new GrowingRows(coll);
+  const b = rows(0, 1000); // timestamps 1
+  const a = BigInt64Array.from({ length: 1000 }, (_, i) => BigInt(i));
+  b.columns.set('a', { kind: 'int64', data: a });
+  b.columns.set(PARTITION, { kind: 'int64', data: new BigInt64Array(1000).fill(1n) });
+  g.append(b, 10);
+  await g.settle();
+  const kept = new FilterBitsCache(2);
+  // The rows of a growing store that no longer changes, presented as a sealed segment is (rows fixed, bits kept).
+  const sealed: RowSource = { batch: g.batch, pkIndex: g.pkIndex, index: (f) => g.index(f), baseMask: () => undefined, filterBits: kept };
+  const ids = async (f: Parameters<typeof querySource>[2]): Promise<bigint[]> =>
+    Array.from(((await querySource(sealed, [], f, 0, false)).rows.columns.get(PK) as { data: BigInt64Array } | undefined)?.data ?? []);
+  const below100 = parseExpr('a < 100', schema);
+  const range = (from: number, to: number): bigint[] => Array.from({ length: to - from }, (_, i) => BigInt(from + i));
+  expect(await ids({ expr: below100, exprShared: true, deletes: [] })).toEqual(range(0, 100));
+  expect(kept.size).toBe(1);
+  // Were the filter evaluated again it would now match nothing: the kept bits answer instead.
+  a.fill(5000n);
+  const del = new DeleteSet();
+  del.add(3n, 5n);
+  expect(await ids({ expr: below100, exprShared: true, deletes: [del] })).toEqual(range(0, 100).filter((x) => x !== 3n));
+  expect(await ids({ expr: below100, exprShared: true, deletes: [], hiddenUpTo: 1n })).toEqual([]);
+  expect(await ids({ expr: below100, exprShared: true, deletes: [], partitions: new Set([7]) })).toEqual([]);
+  // Not kept: a filter compiled for one request, and a filter reading default values.
+  expect(await ids({ expr: parseExpr('a < 100', schema), deletes: [] })).toEqual([]);
+  expect(await ids({ expr: parseExpr('a < 100', schema), exprShared: true, defaults: new Map(), deletes: [] })).toEqual([]);
+  expect(kept.size).toBe(1);
+  // At most two kept: a third filter pushes out the least recently used, which is then evaluated again.
+  expect(await ids({ expr: parseExpr('a > 4000', schema), exprShared: true, deletes: [] })).toHaveLength(1000);
+  expect(await ids({ expr: parseExpr('a == 5000', schema), exprShared: true, deletes: [] })).toHaveLength(1000);
+  expect(kept.size).toBe(2);
+  expect(await ids({ expr: below100, exprShared: true, deletes: [] })).toEqual([]);
+  g.free();
+});
+
+test('an unfiltered search shares one all-rows mask and still applies deletes when there are some', async () => {
+  const g = new GrowingRows(coll);
+  g.append(rows(0, 500), 10); // timestamps 1
+  await g.settle();
+  const spec = { field: 'vector', metric: 'COSINE', k: 500, nq: 1, queries: { kind: 'dense' as const, data: new Float32Array(DIM).fill(0.5) }, params: {}, outputs: [] };
+  expect((await searchSource(g, spec, { deletes: [] })).numRows).toBe(500);
+  const del = new DeleteSet();
+  del.add(7n, 5n);
+  const hits = await searchSource(g, spec, { deletes: [del] });
+  expect(hits.numRows).toBe(499);
+  expect(Array.from((hits.columns.get(PK) as { data: BigInt64Array }).data)).not.toContain(7n);
+  expect((await searchSource(g, spec, { deletes: [] })).numRows).toBe(500);
   g.free();
 });

@@ -9,7 +9,7 @@ import {
   type Column, type ColumnBatch, type FieldMeta,
 } from '@kite/segment';
 import type { TextIndexes } from './text-index';
-import { timeFilter } from './metrics';
+import { countFilterKept, timeFilter } from './metrics';
 
 // Filters compare whole columns with the faiss addon's native kernels (several times cheaper than the JavaScript
 // loops over Int64 columns; the same bits).
@@ -90,6 +90,47 @@ export interface RowSource {
   textIndexes?: TextIndexes;
   /** The source's scalar index over a field (sealed segments with a built index file); absent: filters scan. */
   scalarIndex?(field: string): ScalarIndex | undefined;
+  /** Filter results kept per filter (sealed segments, whose rows never change); absent: evaluated every time. */
+  filterBits?: FilterBitsCache;
+}
+
+/**
+ * The bits a filter gave on one source whose rows never change (a sealed segment), kept by filter so that the same
+ * filter sent again (a dashboard's, an application's fixed tenant filter) is not evaluated again over every row:
+ * for `tag < 10` over 100,000 rows that evaluation was a third of the event loop's time per search. Keyed by the
+ * node's compiled filter objects (QueryNode.expr keeps one per collection, schema and filter text, so the key
+ * changes with the schema), least recently used out first, at most `max` per source; a source's entries go with it.
+ * Only the filter's own bits are kept: partitions, the visibility cut and deletes are applied per request on a copy
+ * (maskOf), so a delete or a truncate is never hidden by a kept result. Filters reading a field's default value are
+ * not kept (Filters.exprShared is false for them).
+ */
+export class FilterBitsCache {
+  private readonly entries = new Map<Expr, Uint8Array>();
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(expr: Expr): Uint8Array | undefined {
+    const bits = this.entries.get(expr);
+    if (bits !== undefined) {
+      this.entries.delete(expr);
+      this.entries.set(expr, bits);
+    }
+    return bits;
+  }
+
+  set(expr: Expr, bits: Uint8Array): void {
+    if (this.max <= 0) return;
+    this.entries.delete(expr);
+    this.entries.set(expr, bits);
+    for (const old of this.entries.keys()) {
+      if (this.entries.size <= this.max) break;
+      this.entries.delete(old);
+    }
+  }
 }
 
 /** The filter fields of an internal Search or Query request. */
@@ -118,6 +159,11 @@ export function compileFilter(schema: SchemaInfo, r: FilterFields, maxLength: nu
 
 export interface Filters {
   expr?: Expr;
+  /**
+   * The expr object is the node's own compiled filter, the same object for every request with this filter text and
+   * schema, and reads no default value: its bits on a sealed segment may be kept under it (FilterBitsCache).
+   */
+  exprShared?: boolean;
   partitions?: Set<number>;
   deletes: DeleteSet[];
   /** Date.now() value after which evaluating the expression stops with DeadlineExceeded. */
@@ -151,11 +197,13 @@ interface View {
   base: Uint8Array | undefined;
   text: TextIndexes | undefined;
   scalar: ((field: string) => ScalarIndex | undefined) | undefined;
+  kept: FilterBitsCache | undefined;
 }
 
 const viewOf = (src: RowSource): View => ({
   batch: src.batch, pkIndex: src.pkIndex, base: src.baseMask(), text: src.textIndexes,
   scalar: src.scalarIndex === undefined ? undefined : (field: string) => src.scalarIndex?.(field),
+  kept: src.filterBits,
 });
 
 /** The view's rows as the expression evaluator reads them: columns, and the source's text indexes. */
@@ -183,12 +231,24 @@ function exprBatch(v: View, defaults: Filters['defaults']): ExprBatch {
 /** Bits of the rows of `v` that pass the expression (undefined when there is none), computed in slices that yield. */
 async function expressionBits(v: View, f: Filters): Promise<Uint8Array | undefined> {
   if (!f.expr) return undefined;
-  const text = textIndexesOf(f.expr);
+  const keep = f.exprShared === true && f.defaults === undefined ? v.kept : undefined;
+  const kept = keep?.get(f.expr);
+  if (kept !== undefined) {
+    countFilterKept();
+    return kept;
+  }
+  const bits = await evaluateBits(v, f.expr, f);
+  keep?.set(f.expr, bits);
+  return bits;
+}
+
+async function evaluateBits(v: View, expr: Expr, f: Filters): Promise<Uint8Array> {
+  const text = textIndexesOf(expr);
   if (text.length > 0 && v.text !== undefined) await v.text.prepare(v.batch, text, f.deadline);
   const batch = exprBatch(v, f.defaults);
-  const done = timeFilter(answeredByScalarIndexes(f.expr, batch) ? 'index' : 'scan');
+  const done = timeFilter(answeredByScalarIndexes(expr, batch) ? 'index' : 'scan');
   try {
-    return await evaluateAsync(f.expr, batch, { deadline: f.deadline });
+    return await evaluateAsync(expr, batch, { deadline: f.deadline });
   } finally {
     done();
   }
@@ -303,12 +363,33 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
     const v = viewOf(src);
     const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr, f.defaults);
     if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
-      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline, f.defaults);
+      const hits = searchView(src, v, everyRow(v, f, bits) ? allRows(v.batch.numRows) : maskOf(v, f, bits), spec, f.deadline, f.defaults);
       onStart?.();
       return hits;
     }
     await src.settle?.();
   }
+}
+
+/** Nothing hides a row of the view: no filter, base mask, partition list, visibility cut or delete. */
+function everyRow(v: View, f: Filters, exprBits: Uint8Array | undefined): boolean {
+  return exprBits === undefined && v.base === undefined && f.partitions === undefined && f.hiddenUpTo === undefined && f.deletes.every((d) => d.size === 0);
+}
+
+/**
+ * All-set masks by row count, shared (read only: searchView and what it calls copy a mask before changing it), so
+ * that an unfiltered search does not build and count a mask of every row per segment: about 15 us per 100,000 rows.
+ */
+const allMasks = new Map<number, Uint8Array>();
+
+function allRows(n: number): Uint8Array {
+  let m = allMasks.get(n);
+  if (m === undefined) {
+    if (allMasks.size >= 256) allMasks.clear();
+    m = bitmapAll(n);
+    allMasks.set(n, m);
+  }
+  return m;
 }
 
 function evaluateNow(v: View, expr: Expr, defaults: Filters['defaults']): Uint8Array {
@@ -327,7 +408,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   if (index.metric !== spec.metric) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index of field ${spec.field} uses ${index.metric}, the search asked for ${spec.metric}; search with ${index.metric} or rebuild the index`);
   }
-  const count = bitCount(mask);
+  const count = mask === allMasks.get(n) ? n : bitCount(mask);
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
   const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group

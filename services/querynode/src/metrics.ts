@@ -1,4 +1,4 @@
-import { gauge, histogram } from '@kite/observe';
+import { counter, gauge, histogram } from '@kite/observe';
 import type { Delegator } from './delegator';
 import type { SealedSegment } from './segments';
 
@@ -15,6 +15,11 @@ const filterDuration = histogram(
   'time to evaluate a filter over one segment or growing source (wall clock, yields included): path index when scalar indexes answer every condition, scan otherwise',
   ['path'],
   [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+);
+const filterKept = counter(
+  'kite_querynode_filter_kept_total',
+  'filters over a sealed segment answered with the bits kept from an earlier evaluation of the same filter (querynode.filterCacheEntries)',
+  [],
 );
 const loadDuration = histogram('kite_querynode_segment_load_duration_seconds', 'time to load one sealed segment with its index', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 
@@ -35,6 +40,11 @@ export function observeHoldings(segments: Map<number, SealedSegment>, delegators
 export function timeSegmentLoad(): () => void {
   const end = loadDuration.startTimer();
   return () => void end();
+}
+
+/** Counts a filter over a sealed segment answered by the bits kept from an earlier request with the same filter. */
+export function countFilterKept(): void {
+  filterKept.inc();
 }
 
 /** Starts timing one filter evaluation; call the result when its bits are ready. */

@@ -231,7 +231,7 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
       }
       try {
         const end = timeSegmentLoad();
-        const seg = await SealedSegment.load(m, replicaID, c, this.objects);
+        const seg = await SealedSegment.load(m, replicaID, c, this.objects, this.cfg.querynode.filterCacheEntries);
         end();
         if (this.lostSince(epoch)) {
           seg.free();
@@ -304,20 +304,19 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
 
   // ---------------------------------------------------------------- reads
 
-  private expr(c: CollectionMeta, r: FilterFields): Expr | undefined {
+  /** The request's filter, compiled; `shared` when it is the node's kept object for this filter (see Filters). */
+  private expr(c: CollectionMeta, r: FilterFields): { expr: Expr; shared: boolean } | undefined {
     if (!r.filter.trim() && !r.filter_plan) return undefined;
     const key = `${c.collectionID}/${c.fields.length}/${r.filter_plan || `${r.filter}/${r.filter_params}`}`;
-    let e = this.exprCache.get(key);
-    if (!e) {
-      e = compileFilter(schemaInfo(c), r, this.cfg.proxy.maxFilterLength);
-      if (!e) return undefined;
-      // Long filters (id lists) are compiled per request: a thousand of them cached would hold gigabytes.
-      if (key.length <= MAX_CACHED_FILTER) {
-        if (this.exprCache.size > 1000) this.exprCache.clear();
-        this.exprCache.set(key, e);
-      }
-    }
-    return e;
+    const kept = this.exprCache.get(key);
+    if (kept) return { expr: kept, shared: true };
+    const e = compileFilter(schemaInfo(c), r, this.cfg.proxy.maxFilterLength);
+    if (!e) return undefined;
+    // Long filters (id lists) are compiled per request: a thousand of them cached would hold gigabytes.
+    if (key.length > MAX_CACHED_FILTER) return { expr: e, shared: false };
+    if (this.exprCache.size > 1000) this.exprCache.clear();
+    this.exprCache.set(key, e);
+    return { expr: e, shared: true };
   }
 
   /** Makes sure the delta logs of every segment of `channel` that ends at or below `watermark` are applied. */
@@ -326,12 +325,12 @@ export class QueryNode implements M.QueryNodeApi, Hosted {
   }
 
   private filters(c: CollectionMeta, r: FilterFields & { partition_ids: number[]; timeout_ms: number }, deletes: DeleteSet[]): Filters {
-    const expr = this.expr(c, r);
+    const compiled = this.expr(c, r);
     const deadline = Date.now() + (r.timeout_ms || this.cfg.querynode.defaultRequestTimeoutMs);
     const hidden = hiddenUpTo(c);
     const withDefault = c.fields.filter((x) => x.defaultValue !== undefined);
     return {
-      expr, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline,
+      expr: compiled?.expr, exprShared: compiled?.shared ?? false, partitions: r.partition_ids.length ? new Set(r.partition_ids) : undefined, deletes, deadline,
       ...(hidden === undefined ? {} : { hiddenUpTo: hidden }),
       ...(withDefault.length === 0 ? {} : { defaults: new Map(withDefault.map((x) => [x.name, x])) }),
     };

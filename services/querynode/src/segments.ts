@@ -8,7 +8,7 @@ import { SparseIndex, type SparseIndexType, type SparseMetric } from '@kite/spar
 import { ScalarIndex, scalarIndexKey } from '@kite/expr';
 import { counter } from '@kite/observe';
 import { binaryAnn, denseAnn, sparseAnn, type AnnIndex } from './ann';
-import { PkIndex, type RowSource } from './exec';
+import { FilterBitsCache, PkIndex, type RowSource } from './exec';
 import { TextIndexes, textMatchFields } from './text-index';
 
 const scalarLoads = counter('kite_querynode_scalar_index_files_loaded_total', 'scalar index files (INVERTED, STL_SORT, Trie, BITMAP) read from object storage with a sealed segment', ['index_type']);
@@ -82,19 +82,25 @@ export class SealedSegment implements RowSource {
    */
   readonly replicas: Set<number>;
 
+  /** The bits of the filters evaluated here lately (the rows never change; deletes are applied per request). */
+  readonly filterBits: FilterBitsCache;
+
   private constructor(
     public meta: SegmentMeta,
     replicaID: number,
     readonly batch: ColumnBatch,
+    filterCacheEntries: number,
   ) {
     this.replicas = new Set([replicaID]);
+    this.filterBits = new FilterBitsCache(filterCacheEntries);
     const pk = batch.columns.get(PK);
     if (pk) this.pkIndex.addColumn(pk, 0);
   }
 
-  static async load(meta: SegmentMeta, replicaID: number, coll: CollectionMeta, objects: ObjectStore): Promise<SealedSegment> {
+  /** `filterCacheEntries`: filters whose bits the segment keeps (querynode.filterCacheEntries; 0: none). */
+  static async load(meta: SegmentMeta, replicaID: number, coll: CollectionMeta, objects: ObjectStore, filterCacheEntries = 0): Promise<SealedSegment> {
     const batch = decodeBatch(await objects.get(meta.dataKey));
-    const seg = new SealedSegment(meta, replicaID, batch);
+    const seg = new SealedSegment(meta, replicaID, batch, filterCacheEntries);
     await seg.refreshIndexes(coll, objects);
     seg.textIndexes.prepareInBackground(batch, textMatchFields(coll));
     return seg;
