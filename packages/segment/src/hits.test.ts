@@ -1,4 +1,4 @@
-import { firstByPk, mergeHits, pkOrder, QUERY, SCORE } from './hits';
+import { firstByPk, inMergedOrder, mergeHits, pkOrder, QUERY, SCORE } from './hits';
 import { PK, type Column, type ColumnBatch } from './columns';
 
 /** A seeded linear congruential generator (Park-Miller), so a failure reproduces. */
@@ -62,5 +62,39 @@ describe('mergeHits', () => {
     expect(Array.from(m.columns.get(PK)!.data as BigInt64Array)).toEqual([3n, 9n, 7n, 2n, 4n]);
     const l2 = mergeHits([a, b], 2, 2, 'L2');
     expect(Array.from(l2.columns.get(PK)!.data as BigInt64Array)).toEqual([7n, 8n, 2n, 4n]);
+  });
+
+  test('a single part already in merged order is returned as it is; any other is merged (randomised against the full merge)', () => {
+    const next = rng(11);
+    for (let round = 0; round < 300; round++) {
+      const nq = 1 + Math.floor(next() * 4);
+      const k = 1 + Math.floor(next() * 5);
+      const metric = next() < 0.5 ? 'L2' : 'IP';
+      const n = Math.floor(next() * 12);
+      const q = Array.from({ length: n }, () => Math.floor(next() * nq)).sort((x, y) => x - y);
+      const s = Array.from({ length: n }, () => Math.floor(next() * 4)); // few values: ties are common
+      const pk = Array.from({ length: n }, () => BigInt(Math.floor(next() * 6)));
+      const part = hits(q, s, pk);
+      const merged = mergeHits([part], nq, k, metric);
+      // What the merge must give: per query, best score first (L2 smaller, IP larger), ties by key, at most k.
+      const want: string[] = [];
+      for (let qi = 0; qi < nq; qi++) {
+        const rows = q.map((x, i) => i).filter((i) => q[i] === qi);
+        rows.sort((a, b) => (metric === 'L2' ? s[a]! - s[b]! : s[b]! - s[a]!) || (pk[a]! < pk[b]! ? -1 : pk[a]! > pk[b]! ? 1 : 0));
+        for (const i of rows.slice(0, k)) want.push(`${qi}/${s[i]}/${pk[i]}`);
+      }
+      const col = (name: string): ArrayLike<unknown> => (merged.columns.get(name)?.data ?? []) as ArrayLike<unknown>;
+      expect(Array.from({ length: merged.numRows }, (_, i) => `${col(QUERY)[i]}/${col(SCORE)[i]}/${col(PK)[i]}`)).toEqual(want);
+      if (n > 0) expect(merged === part).toBe(inMergedOrder(part, nq, k, metric));
+      // Merging the merge changes nothing and returns it as it is.
+      if (merged.numRows > 0) expect(mergeHits([merged], nq, k, metric)).toBe(merged);
+    }
+    expect(inMergedOrder(hits([0, 0], [1, 2], [1n, 2n]), 1, 5, 'IP')).toBe(false); // IP: larger first
+    expect(inMergedOrder(hits([0, 0], [2, 1], [1n, 2n]), 1, 5, 'IP')).toBe(true);
+    expect(inMergedOrder(hits([0, 0], [2, 2], [2n, 1n]), 1, 5, 'IP')).toBe(false); // a tie: smaller key first
+    expect(inMergedOrder(hits([0, 0, 0], [1, 2, 3], [1n, 2n, 3n]), 1, 2, 'L2')).toBe(false); // more than k
+    expect(inMergedOrder(hits([1, 0], [1, 2], [1n, 2n]), 2, 5, 'L2')).toBe(false); // queries out of order
+    expect(inMergedOrder(hits([0, 3], [1, 2], [1n, 2n]), 2, 5, 'L2')).toBe(false); // a query past nq
+    expect(inMergedOrder(hits([0, 0], [1, NaN], [1n, 2n]), 1, 5, 'L2')).toBe(false);
   });
 });

@@ -21,10 +21,43 @@ export function emptyHits(): ColumnBatch {
 export function mergeHits(parts: ColumnBatch[], nq: number, k: number, metric: string): ColumnBatch {
   const nonEmpty = parts.filter((p) => p.numRows > 0);
   if (nonEmpty.length === 0) return emptyHits();
+  // One part already in merged order (a delegator's answer when its growing rows had no hits, a single shard's at
+  // the proxy): it is its own merge, without sorting it and copying every column again.
+  if (nonEmpty.length === 1 && inMergedOrder(nonEmpty[0]!, nq, k, metric)) return nonEmpty[0]!;
   const all = concatBatches(nonEmpty);
   const pick: number[] = [];
   for (const rows of hitsByQuery(all, nq, metric)) for (let j = 0; j < Math.min(k, rows.length); j++) pick.push(rows[j]!);
   return takeBatch(all, pick);
+}
+
+/**
+ * Whether `b` is already what mergeHits would make of it alone: rows grouped by query in ascending order (each below
+ * nq), at most k per query, best score first, equal scores by ascending primary key. A linear check with no
+ * allocation; a NaN score, or a batch without the columns, answers false (the full merge handles it).
+ */
+export function inMergedOrder(b: ColumnBatch, nq: number, k: number, metric: string): boolean {
+  const q = b.columns.get(QUERY);
+  const s = b.columns.get(SCORE);
+  const pk = b.columns.get(PK);
+  if (k < 1 || q?.kind !== 'int' || s?.kind !== 'float' || (pk !== undefined && pk.kind !== 'int64' && pk.kind !== 'string')) return false;
+  const keys = pk?.data as ArrayLike<bigint | string> | undefined;
+  const better = higherIsBetter(metric);
+  let run = 0;
+  for (let i = 0; i < b.numRows; i++) {
+    const qi = q.data[i]!;
+    const si = s.data[i]!;
+    if (!(qi >= 0 && qi < nq) || Number.isNaN(si)) return false;
+    if (i === 0 || qi !== q.data[i - 1]) {
+      if (i > 0 && qi < q.data[i - 1]!) return false;
+      run = 1;
+    } else {
+      if (++run > k) return false;
+      const prev = s.data[i - 1]!;
+      if (better ? si > prev : si < prev) return false;
+      if (si === prev && keys !== undefined && keys[i]! < keys[i - 1]!) return false;
+    }
+  }
+  return run <= k;
 }
 
 function pkCompare(pk: Column | undefined): (a: number, b: number) => number {

@@ -18,7 +18,8 @@ export function pageHits(merged: ColumnBatch, nq: number, limit: number, offset:
     }
     topks.push(kept);
   }
-  return { page: takeBatch(merged, pick), topks };
+  // Every hit on the page (no offset, nothing past the limit): the merged batch is the page.
+  return { page: pick.length === merged.numRows ? merged : takeBatch(merged, pick), topks };
 }
 
 /**
@@ -48,7 +49,8 @@ export function pageGroups(merged: ColumnBatch, nq: number, limit: number, offse
     }
     topks.push(kept);
   }
-  return { page: takeBatch(merged, pick), topks };
+  // Every hit on the page (no offset, nothing past the limit): the merged batch is the page.
+  return { page: pick.length === merged.numRows ? merged : takeBatch(merged, pick), topks };
 }
 
 /** A filter expression keeping the rows whose group field holds one of `values` (as groupValueAt returns them). */

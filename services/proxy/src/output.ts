@@ -1,5 +1,6 @@
 import { KiteError, clip } from '@kite/common';
 import type { FieldDataOut, IDsOut } from '@kite/proto';
+import { withKeys } from './search-reply';
 import { META, absentFieldColumn, isDenseType, isVectorType, vectorBytesOf, columnToFieldData, emptyColumn, pickDynamicKeys, type CollectionMeta, type Column, type ColumnBatch, type FieldMeta } from '@kite/segment';
 import { isFunctionOutput } from './functions';
 
@@ -51,7 +52,11 @@ export function fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string
     // A field added after the rows were written: they read NULL, or its default value.
     let col = batch.columns.get(name) ?? (batch.numRows > 0 && f.nullable ? absentFieldColumn(f, batch.numRows) : emptyColumn(f));
     if (name === META) col = pickDynamicKeys(col, dynamicKeys);
-    out.push(columnToFieldData(col, f) as FieldDataOut);
+    const fd = columnToFieldData(col, f) as FieldDataOut;
+    // An Int64 column without nulls: its values go to the search reply's encoder as they are (search-reply.ts).
+    const longs = fd.scalars?.long_data?.data;
+    if (col.kind === 'int64' && longs !== undefined && (fd.valid_data?.length ?? 0) === 0) withKeys(longs as string[], col.data.slice());
+    out.push(fd);
   }
   return out;
 }
@@ -59,7 +64,7 @@ export function fieldData(c: CollectionMeta, batch: ColumnBatch, columns: string
 /** Primary keys as the reply's IDs. */
 export function idsOf(pk: Column): IDsOut {
   return pk.kind === 'int64'
-    ? { int_id: { data: Array.from(pk.data, (v) => v.toString()) } }
+    ? { int_id: { data: withKeys(Array.from(pk.data, (v) => v.toString()), pk.data.slice()) } }
     : { str_id: { data: pk.kind === 'string' ? pk.data : [] } };
 }
 

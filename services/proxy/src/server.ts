@@ -6,7 +6,8 @@ import type { Handler, Handlers } from './core';
 import { READ_METHODS, requestContext } from './request';
 import { authenticated, type Security } from './security';
 import { errorResponse } from './status';
-import { queryReplyForWire, searchReplyForWire } from './wire-int64';
+import { queryReplyForWire } from './wire-int64';
+import { encodeSearchReply } from './search-reply';
 import { withColumns } from './insert-decode';
 
 const metrics = serviceMetrics('proxy', { requests: 'MilvusService requests by method and status code', latency: 'MilvusService request latency' });
@@ -19,11 +20,14 @@ interface Malformed {
 const MALFORMED = Symbol('malformed request');
 const isMalformed = (r: unknown): r is Malformed => typeof r === 'object' && r !== null && MALFORMED in r;
 
-/** Replies whose int64 values are handed to the encoder as numbers where exact (wire-int64.ts): the read path's. */
-const REPLY_FOR_WIRE: Record<string, (reply: unknown) => unknown> = {
-  Search: searchReplyForWire,
-  HybridSearch: searchReplyForWire,
-  Query: queryReplyForWire,
+/**
+ * The read path's serializers: search replies write their keys and scores directly (search-reply.ts); the query
+ * reply's int64 values go to the encoder as numbers where exact (wire-int64.ts).
+ */
+const REPLY_SERIALIZE: Record<string, (generic: (reply: unknown) => Buffer) => (reply: unknown) => Buffer> = {
+  Search: (generic) => (reply) => encodeSearchReply(reply, generic),
+  HybridSearch: (generic) => (reply) => encodeSearchReply(reply, generic),
+  Query: (generic) => (reply) => generic(queryReplyForWire(reply)),
 };
 
 /**
@@ -33,12 +37,12 @@ const REPLY_FOR_WIRE: Record<string, (reply: unknown) => unknown> = {
 function tolerantDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(def)) {
-    const forWire = REPLY_FOR_WIRE[name];
+    const serialize = REPLY_SERIALIZE[name];
     // Insert and Upsert carry the bulk of the bytes: their float vectors and Int64 values decode straight into typed arrays.
     const decode = name === 'Insert' || name === 'Upsert' ? withColumns(m.requestDeserialize) : m.requestDeserialize;
     out[name] = {
       ...m,
-      ...(forWire === undefined ? {} : { responseSerialize: (reply: unknown): Buffer => m.responseSerialize(forWire(reply)) }),
+      ...(serialize === undefined ? {} : { responseSerialize: serialize((reply: unknown): Buffer => m.responseSerialize(reply)) }),
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
           return decode(bytes);
