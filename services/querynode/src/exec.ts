@@ -101,8 +101,9 @@ export interface RowSource {
  * node's compiled filter objects (QueryNode.expr keeps one per collection, schema and filter text, so the key
  * changes with the schema), least recently used out first, at most `max` per source; a source's entries go with it.
  * Only the filter's own bits are kept: partitions, the visibility cut and deletes are applied per request on a copy
- * (maskOf), so a delete or a truncate is never hidden by a kept result. Filters reading a field's default value are
- * not kept (Filters.exprShared is false for them).
+ * (maskOf), so a delete or a truncate is never hidden by a kept result. Nothing is kept for a request whose filter
+ * was compiled for it alone (Filters.exprShared false) or whose collection has fields with a default value (what
+ * such a field reads is per request: Filters.defaults).
  */
 export class FilterBitsCache {
   private readonly entries = new Map<Expr, Uint8Array>();
@@ -161,7 +162,7 @@ export interface Filters {
   expr?: Expr;
   /**
    * The expr object is the node's own compiled filter, the same object for every request with this filter text and
-   * schema, and reads no default value: its bits on a sealed segment may be kept under it (FilterBitsCache).
+   * schema: its bits on a sealed segment may be kept under it (FilterBitsCache; not when `defaults` is set).
    */
   exprShared?: boolean;
   partitions?: Set<number>;
