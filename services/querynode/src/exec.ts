@@ -277,9 +277,13 @@ export function forEachSetRow(mask: Uint8Array, n: number, visit: (row: number) 
   }
 }
 
-/** The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. */
+/**
+ * The rows of a view that pass partitions, the expression (its bits from expressionBits) and deletes. Read only:
+ * when nothing hides a row it is the shared all-rows mask (allRows); callers that change a mask copy it first.
+ */
 function maskOf(v: View, f: Filters, exprBits: Uint8Array | undefined): Uint8Array {
   const n = v.batch.numRows;
+  if (everyRow(v, f, exprBits)) return allRows(n);
   let mask: Uint8Array;
   if (v.base) mask = exprBits ? bitAnd(v.base.slice(), exprBits) : v.base.slice();
   else if (exprBits && exprBits.length === (n + 7) >> 3) {
@@ -364,7 +368,7 @@ export async function searchSource(src: RowSource, spec: SearchSpec, f: Filters,
     const v = viewOf(src);
     const bits = f.expr === undefined ? undefined : attempt < 2 ? await expressionBits(v, f) : evaluateNow(v, f.expr, f.defaults);
     if (src.batch === v.batch && src.pkIndex === v.pkIndex && src.baseMask() === v.base) {
-      const hits = searchView(src, v, everyRow(v, f, bits) ? allRows(v.batch.numRows) : maskOf(v, f, bits), spec, f.deadline, f.defaults);
+      const hits = searchView(src, v, maskOf(v, f, bits), spec, f.deadline, f.defaults);
       onStart?.();
       return hits;
     }
@@ -378,8 +382,8 @@ function everyRow(v: View, f: Filters, exprBits: Uint8Array | undefined): boolea
 }
 
 /**
- * All-set masks by row count, shared (read only: searchView and what it calls copy a mask before changing it), so
- * that an unfiltered search does not build and count a mask of every row per segment: about 15 us per 100,000 rows.
+ * All-set masks by row count, shared (read only: maskOf's callers copy a mask before changing it), so that an
+ * unfiltered read does not build and count a mask of every row per segment: about 15 us per 100,000 rows.
  */
 const allMasks = new Map<number, Uint8Array>();
 
@@ -391,6 +395,11 @@ function allRows(n: number): Uint8Array {
     allMasks.set(n, m);
   }
   return m;
+}
+
+/** The rows set in a mask of `n` rows from maskOf (the shared all-rows mask is not counted). */
+function rowsSet(mask: Uint8Array, n: number): number {
+  return mask === allMasks.get(n) ? n : bitCount(mask);
 }
 
 function evaluateNow(v: View, expr: Expr, defaults: Filters['defaults']): Uint8Array {
@@ -409,7 +418,7 @@ async function searchView(src: RowSource, v: View, mask: Uint8Array, spec: Searc
   if (index.metric !== spec.metric) {
     throw new KiteError('ParameterInvalid', `metric type not match: the index of field ${spec.field} uses ${index.metric}, the search asked for ${spec.metric}; search with ${index.metric} or rebuild the index`);
   }
-  const count = mask === allMasks.get(n) ? n : bitCount(mask);
+  const count = rowsSet(mask, n);
   if (count === 0) return { numRows: 0, columns: new Map() };
   const k = Math.min(spec.k, count);
   const { rows, queryOf, scores } = spec.extras?.range || spec.extras?.group
@@ -504,7 +513,7 @@ export function projection(b: ColumnBatch, names: string[], defaults?: Filters['
  */
 export async function querySource(src: RowSource, outputs: string[], f: Filters, limit: number, countOnly: boolean, orderByPk = false): Promise<{ rows: ColumnBatch; count: number }> {
   const { batch, mask } = await visibleRows(src, f);
-  if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: bitCount(mask) };
+  if (countOnly) return { rows: { numRows: 0, columns: new Map() }, count: rowsSet(mask, batch.numRows) };
   let idx: number[] = [];
   const capped = !orderByPk && limit > 0;
   forEachSetRow(mask, batch.numRows, (i) => {
